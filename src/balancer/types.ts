@@ -1,0 +1,63 @@
+// The load-balancing interface shared by the proxy, the grpc-js client library and the
+// simulator. A policy builds an immutable Picker for a set of endpoints; the data path
+// calls pick() synchronously for each RPC (request mode) or connection (connection mode).
+// Pickers read the endpoints' live load counters but never do I/O, and take their clock
+// and randomness from PolicyDeps.
+import type { Random } from "../core/random.js";
+import type { StatusCode } from "../core/status.js";
+
+/** Live counters the data path keeps per endpoint; pickers only read them. */
+export interface LoadCounters {
+  /** RPCs in flight to this endpoint. */
+  activeRequests: number;
+  /** Downstream connections pinned to this endpoint (connection mode). */
+  activeConnections: number;
+}
+
+/** An endpoint as balancers see it. */
+export interface LbEndpoint {
+  /** `address:port`; unique within a cluster. */
+  readonly key: string;
+  readonly address: string;
+  readonly port: number;
+  /** >= 1. */
+  readonly weight: number;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly load: LoadCounters;
+}
+
+/** What a picker may look at in the request; all lazily read. */
+export interface PickRequest {
+  /** A request header by lower-case name (first value), or undefined. */
+  header(name: string): string | undefined;
+  /** `:path`, including any query string. */
+  readonly path: string;
+  /** `:authority` as sent. */
+  readonly authority: string;
+  /** Downstream peer address. */
+  readonly sourceIp: string;
+}
+
+export type PickResult =
+  | { readonly kind: "endpoint"; readonly endpoint: LbEndpoint }
+  /** Nothing usable right now, but may be soon: the caller waits (bounded) and re-picks. */
+  | { readonly kind: "queue" }
+  | { readonly kind: "fail"; readonly status: StatusCode; readonly message: string };
+
+export interface Picker {
+  pick(request: PickRequest): PickResult;
+}
+
+export interface PolicyDeps {
+  readonly random: Random;
+  /** Which load counter LEAST_REQUEST compares: requests (request mode) or connections. */
+  readonly loadMetric: "activeRequests" | "activeConnections";
+  /** Envoy's least_request choice_count, default 2. */
+  readonly choiceCount: number;
+}
+
+/**
+ * A policy: given the usable (healthy, non-ejected) endpoints, build a picker.
+ * Called whenever the endpoint set or health changes; pickers are replaced, not mutated.
+ */
+export type PolicyFactory = (endpoints: readonly LbEndpoint[]) => Picker;

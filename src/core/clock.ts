@@ -1,0 +1,62 @@
+// Time is injected so tests and the simulator run real code in virtual time.
+
+export interface TimerHandle {
+  cancel(): void;
+}
+
+export interface Clock {
+  /** Milliseconds, monotonic. */
+  now(): number;
+  setTimer(delayMs: number, fn: () => void): TimerHandle;
+}
+
+export const systemClock: Clock = {
+  now: () => performance.now(),
+  setTimer(delayMs, fn) {
+    const t = setTimeout(fn, delayMs);
+    t.unref();
+    return { cancel: () => clearTimeout(t) };
+  },
+};
+
+/** A clock that only moves when told to: for tests and the simulator. */
+export class ManualClock implements Clock {
+  private time = 0;
+  private seq = 0;
+  private readonly timers = new Map<number, { at: number; fn: () => void }>();
+
+  now(): number {
+    return this.time;
+  }
+
+  setTimer(delayMs: number, fn: () => void): TimerHandle {
+    const id = ++this.seq;
+    this.timers.set(id, { at: this.time + Math.max(0, delayMs), fn });
+    return { cancel: () => this.timers.delete(id) };
+  }
+
+  /** Moves time forward, firing due timers in time order (ties in creation order). */
+  advance(ms: number): void {
+    const end = this.time + ms;
+    for (;;) {
+      let nextId = -1;
+      let nextAt = Infinity;
+      for (const [id, t] of this.timers) {
+        if (t.at < nextAt || (t.at === nextAt && id < nextId)) {
+          nextAt = t.at;
+          nextId = id;
+        }
+      }
+      if (nextId < 0 || nextAt > end) break;
+      const t = this.timers.get(nextId);
+      this.timers.delete(nextId);
+      this.time = nextAt;
+      t?.fn();
+    }
+    this.time = end;
+  }
+
+  pendingTimers(): number {
+    return this.timers.size;
+  }
+}

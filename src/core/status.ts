@@ -1,0 +1,73 @@
+// gRPC status codes, their names, and the HTTP code Envoy maps each to (used by outlier
+// detection and metrics). One error type carries a status, a message and a cause.
+
+export const Status = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+} as const;
+
+export type StatusCode = (typeof Status)[keyof typeof Status];
+
+const NAMES: readonly string[] = Object.keys(Status);
+
+export function statusName(code: number): string {
+  return NAMES[code] ?? `CODE_${code}`;
+}
+
+/** Envoy's gRPC status -> HTTP status table. */
+const HTTP_OF_STATUS: readonly number[] = [
+  200, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401,
+];
+
+export function httpStatusOfGrpc(code: number): number {
+  return HTTP_OF_STATUS[code] ?? 500;
+}
+
+/**
+ * gRPC's HTTP -> status mapping for responses that carry no grpc-status
+ * (doc/http-grpc-status-mapping.md).
+ */
+export function grpcStatusOfHttp(http: number): StatusCode {
+  switch (http) {
+    case 400:
+      return Status.INTERNAL;
+    case 401:
+      return Status.UNAUTHENTICATED;
+    case 403:
+      return Status.PERMISSION_DENIED;
+    case 404:
+      return Status.UNIMPLEMENTED;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return Status.UNAVAILABLE;
+    default:
+      return Status.UNKNOWN;
+  }
+}
+
+/** An error that is a gRPC status: what a client of sluice will see. */
+export class SluiceError extends Error {
+  readonly code: StatusCode;
+  constructor(code: StatusCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "SluiceError";
+    this.code = code;
+  }
+}

@@ -1,0 +1,39 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ManualClock } from "../../src/core/clock.js";
+import { seededRandom } from "../../src/core/random.js";
+import { httpStatusOfGrpc, Status, statusName } from "../../src/core/status.js";
+
+test("ManualClock fires timers in time order and only when advanced past them", () => {
+  const clock = new ManualClock();
+  const fired: string[] = [];
+  clock.setTimer(20, () => fired.push("b"));
+  clock.setTimer(10, () => {
+    fired.push("a");
+    clock.setTimer(5, () => fired.push("a2"));
+  });
+  const c = clock.setTimer(12, () => fired.push("cancelled"));
+  c.cancel();
+  clock.advance(9);
+  assert.deepEqual(fired, []);
+  clock.advance(11);
+  assert.deepEqual(fired, ["a", "a2", "b"]);
+  assert.equal(clock.now(), 20);
+});
+
+test("seededRandom is deterministic and in [0,1)", () => {
+  const a = seededRandom(7);
+  const b = seededRandom(7);
+  for (let i = 0; i < 1000; i++) {
+    const x = a();
+    assert.equal(x, b());
+    assert.ok(x >= 0 && x < 1);
+  }
+});
+
+test("status table follows Envoy's gRPC->HTTP mapping", () => {
+  assert.equal(httpStatusOfGrpc(Status.UNAVAILABLE), 503);
+  assert.equal(httpStatusOfGrpc(Status.CANCELLED), 499);
+  assert.equal(httpStatusOfGrpc(Status.UNAUTHENTICATED), 401);
+  assert.equal(statusName(Status.DEADLINE_EXCEEDED), "DEADLINE_EXCEEDED");
+});
