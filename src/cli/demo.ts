@@ -1,0 +1,132 @@
+// `sluice demo`: N local backend pods, the proxy loaded with examples/seed.yaml (its
+// ServiceEntry pointed at the pods started here), and M clients that each hold ONE
+// long-lived channel, as in the seed document. Every second it prints a per-pod table.
+import { readFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type * as grpc from "@grpc/grpc-js";
+import { parseAllDocuments } from "yaml";
+import { loadConfigText } from "../config/load.js";
+import { callUnary, echoClient } from "../demo/echo-client.js";
+import { startEchoServer, type PodStats } from "../demo/echo-service.js";
+import { Proxy } from "../proxy/proxy.js";
+import type { Io } from "./proxy.js";
+
+export interface DemoOptions {
+  readonly mode: "request" | "connection";
+  readonly pods: number;
+  readonly clients: number;
+  /** Seconds; undefined = until SIGINT/SIGTERM. */
+  readonly duration?: number;
+  readonly config?: string;
+}
+
+/** RPCs each client keeps in flight on its one channel. */
+const IN_FLIGHT_PER_CLIENT = 4;
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const SEED_CONFIG = resolve(here, "../../../examples/seed.yaml");
+
+/** The seed config with its ServiceEntry endpoints replaced by the demo's pods. */
+export function pointAtPods(text: string, ports: readonly number[], mode: string): string {
+  const docs = parseAllDocuments(text).map((d) => d.toJS() as Record<string, unknown>);
+  const out: Record<string, unknown>[] = [];
+  for (const doc of docs) {
+    if (doc["kind"] === "ServiceEntry") {
+      const spec = doc["spec"] as Record<string, unknown>;
+      const portName = ((spec["ports"] as { name: string }[] | undefined)?.[0]?.name) ?? "grpc";
+      spec["resolution"] = "STATIC";
+      spec["endpoints"] = ports.map((p, i) => ({ address: "127.0.0.1", ports: { [portName]: p }, labels: { pod: `pod-${i + 1}` } }));
+    }
+    if (doc["kind"] === "Proxy") {
+      const spec = (doc["spec"] ?? {}) as Record<string, unknown>;
+      spec["listen"] = "127.0.0.1:0";
+      spec["mode"] = mode;
+      doc["spec"] = spec;
+    }
+    out.push(doc);
+  }
+  return out.map((d) => JSON.stringify(d)).join("\n---\n");
+}
+
+export async function demoCommand(opts: DemoOptions, io: Io): Promise<number> {
+  const file = opts.config ?? SEED_CONFIG;
+  const pods = await Promise.all(Array.from({ length: opts.pods }, (_, i) => startEchoServer(`pod-${i + 1}`)));
+  const text = pointAtPods(await readFile(file, "utf8"), pods.map((p) => p.port), opts.mode);
+  const loaded = loadConfigText(text, file);
+  if (!loaded.ok) {
+    for (const p of loaded.problems) io.err(`${p.file}:${p.line} ${p.path}: ${p.message}`);
+    await Promise.all(pods.map((p) => p.stop()));
+    return 1;
+  }
+  for (const w of loaded.config.warnings) io.err(`warning: ${w.path}: ${w.message}`);
+  const proxy = new Proxy(loaded.config);
+  const addr = await proxy.start();
+  const target = `127.0.0.1:${addr.port}`;
+  io.out(`sluice demo: ${opts.pods} pods, ${opts.clients} clients (one channel each), proxy on ${target}, mode ${opts.mode}, config ${file}`);
+
+  const authority = [...loaded.config.clusters.values()][0]?.host ?? "grpc-service";
+  const clients = Array.from({ length: opts.clients }, () => echoClient(target, { "grpc.default_authority": authority }));
+  let running = true;
+  let failures = 0;
+  const loops: Promise<void>[] = [];
+  for (const client of clients) {
+    for (let i = 0; i < IN_FLIGHT_PER_CLIENT; i++) loops.push(clientLoop(client, () => running, () => failures++));
+  }
+
+  const table = new PodTable(pods.map((p) => p.stats));
+  const ticker = setInterval(() => io.out(table.render(failures)), 1000);
+
+  await new Promise<void>((done) => {
+    const stop = (): void => {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      done();
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+    if (opts.duration !== undefined) setTimeout(stop, opts.duration * 1000).unref();
+  });
+
+  clearInterval(ticker);
+  running = false;
+  await Promise.all(loops);
+  io.out(table.render(failures));
+  for (const c of clients) c.close();
+  await proxy.stop(2000);
+  await Promise.all(pods.map((p) => p.stop()));
+  io.out("sluice demo: stopped");
+  return failures === 0 ? 0 : 1;
+}
+
+async function clientLoop(client: grpc.Client, running: () => boolean, onFailure: () => void): Promise<void> {
+  const payload = Buffer.from("hello from a long-lived channel");
+  while (running()) {
+    const r = await callUnary(client, payload, undefined, { deadline: Date.now() + 10_000 });
+    if (r.code !== 0) onFailure();
+  }
+}
+
+class PodTable {
+  private last: number[];
+  private lastAt = Date.now();
+
+  constructor(private readonly pods: readonly PodStats[]) {
+    this.last = pods.map((p) => p.rpcs);
+  }
+
+  render(failures: number): string {
+    const now = Date.now();
+    const secs = Math.max(0.001, (now - this.lastAt) / 1000);
+    const deltas = this.pods.map((p, i) => p.rpcs - (this.last[i] ?? 0));
+    const total = deltas.reduce((a, b) => a + b, 0);
+    this.last = this.pods.map((p) => p.rpcs);
+    this.lastAt = now;
+    const rows = this.pods.map((p, i) => {
+      const d = deltas[i] ?? 0;
+      const share = total > 0 ? (100 * d) / total : 0;
+      return `${p.name.padEnd(8)} ${(d / secs).toFixed(0).padStart(7)} ${share.toFixed(1).padStart(6)}% ${String(p.active).padStart(6)} ${String(p.rpcs).padStart(9)}`;
+    });
+    return [`pod          rps   share active     total   (failed RPCs: ${failures})`, ...rows, ""].join("\n");
+  }
+}

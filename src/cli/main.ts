@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+// sluice command line: one file per command; this one only wires them to commander.
+import { Command, Option } from "commander";
+import { demoCommand } from "./demo.js";
+import { proxyCommand } from "./proxy.js";
+import { validateCommand } from "./validate.js";
+
+const io = {
+  out: (line: string) => console.log(line),
+  err: (line: string) => console.error(line),
+};
+
+const program = new Command();
+program
+  .name("sluice")
+  .description("Keeps gRPC load evenly spread across backends although gRPC holds HTTP/2 connections open for hours.")
+  .showHelpAfterError();
+
+program
+  .command("proxy")
+  .description("run the gRPC proxy, configured with Istio DestinationRule / ServiceEntry / VirtualService YAML")
+  .requiredOption("-c, --config <file>", "YAML config file (repeatable)", collect, [])
+  .option("--listen <host:port>", "downstream listen address (overrides the Proxy resource)")
+  .option("--admin <host:port>", "admin server address (overrides the Proxy resource)")
+  .addOption(new Option("--mode <mode>", "balance every RPC, or pin every connection").choices(["request", "connection"]))
+  .option("--default-host <host>", "host for requests whose :authority matches no configured host")
+  .action(async (opts: { config: string[]; listen?: string; admin?: string; mode?: string; defaultHost?: string }) => {
+    process.exitCode = await proxyCommand(opts, io);
+  });
+
+program
+  .command("validate")
+  .description("check config files; print every problem with file:line and field path")
+  .argument("<file...>", "YAML config files")
+  .action(async (files: string[]) => {
+    process.exitCode = await validateCommand(files, io);
+  });
+
+program
+  .command("demo")
+  .description("local pods, the proxy loaded with examples/seed.yaml, and clients with one long-lived channel each")
+  .addOption(new Option("--mode <mode>", "proxy mode").choices(["request", "connection"]).default("request"))
+  .option("--pods <n>", "backend pods", parsePositive, 3)
+  .option("--clients <n>", "clients, one channel each", parsePositive, 3)
+  .option("--duration <seconds>", "stop after this many seconds (default: run until Ctrl-C)", parsePositive)
+  .option("-c, --config <file>", "config to load instead of examples/seed.yaml")
+  .action(async (opts: { mode: "request" | "connection"; pods: number; clients: number; duration?: number; config?: string }) => {
+    process.exitCode = await demoCommand(opts, io);
+  });
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function parsePositive(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`must be a positive integer, got "${value}"`);
+  return n;
+}
+
+await program.parseAsync(process.argv);

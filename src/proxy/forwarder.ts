@@ -1,0 +1,221 @@
+// One RPC's way through the proxy: route, balance, get an upstream stream, then move
+// bytes both ways with backpressure until trailers, a reset, or the deadline. Every way
+// it can end gives the client a gRPC status, and the counters are released exactly once.
+import type { LbEndpoint, PickRequest } from "../balancer/types.js";
+import { Status, type StatusCode, SluiceError } from "../core/status.js";
+import { tracer } from "../core/trace.js";
+import { H2Code, h2CodeName, type Headers, type ServerStream, type Stream, type StreamListener } from "../transport/types.js";
+import type { ClusterRuntime } from "../upstream/cluster.js";
+import type { EndpointPool, PooledConnection } from "../upstream/endpoint-pool.js";
+import { statusTrailers, trailersOnly } from "./grpc-wire.js";
+
+const trace = tracer("forward");
+
+/** What the forwarder reports when an RPC ends (stats, outlier detection later). */
+export interface RpcOutcome {
+  readonly cluster: string;
+  readonly endpoint: string | null;
+  /** gRPC status the client saw, or null when unknown (reset without status). */
+  readonly status: number | null;
+  /** True when the proxy produced the status itself. */
+  readonly local: boolean;
+}
+
+export interface ForwardHooks {
+  onEnd(outcome: RpcOutcome): void;
+}
+
+/** Maps an upstream RST_STREAM code to the status the client gets (as grpc-js does). */
+export function statusOfReset(code: number): StatusCode {
+  switch (code) {
+    case H2Code.REFUSED_STREAM:
+      return Status.UNAVAILABLE;
+    case H2Code.CANCEL:
+      return Status.CANCELLED;
+    case H2Code.ENHANCE_YOUR_CALM:
+      return Status.RESOURCE_EXHAUSTED;
+    case H2Code.INADEQUATE_SECURITY:
+      return Status.PERMISSION_DENIED;
+    default:
+      return Status.INTERNAL;
+  }
+}
+
+type Phase = "connecting" | "open" | "done";
+
+export class Forwarder implements PickRequest {
+  private phase: Phase = "connecting";
+  private upstream: Stream | undefined;
+  private conn: PooledConnection | undefined;
+  private pool: EndpointPool | undefined;
+  private endpoint: LbEndpoint | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private gotTrailers = false;
+
+  constructor(
+    private readonly ds: ServerStream,
+    private readonly cluster: ClusterRuntime,
+    readonly sourceIp: string,
+    private readonly hooks: ForwardHooks,
+  ) {}
+
+  // PickRequest, read lazily by hash policies.
+  header(name: string): string | undefined {
+    const v = this.ds.headers[name];
+    return Array.isArray(v) ? v[0] : v;
+  }
+  get path(): string {
+    return (this.ds.headers[":path"] as string | undefined) ?? "/";
+  }
+  get authority(): string {
+    return (this.ds.headers[":authority"] as string | undefined) ?? "";
+  }
+
+  /** Starts the RPC. `deadlineMs` is the smaller of grpc-timeout and the route timeout. */
+  start(deadlineMs: number | undefined, endpoint?: LbEndpoint): void {
+    const cluster = this.cluster;
+    if (cluster.active >= cluster.http2MaxRequests) {
+      cluster.overflows++;
+      this.failLocal(
+        Status.UNAVAILABLE,
+        `upstream overflow: http2MaxRequests limit (${cluster.http2MaxRequests}) reached for ${cluster.name}`,
+        false,
+      );
+      return;
+    }
+    let chosen = endpoint;
+    if (chosen === undefined) {
+      const pick = cluster.pick(this);
+      if (pick.kind !== "endpoint") {
+        const message = pick.kind === "fail" ? pick.message : "no healthy upstream";
+        this.failLocal(pick.kind === "fail" ? pick.status : Status.UNAVAILABLE, message, false);
+        return;
+      }
+      chosen = pick.endpoint;
+    }
+    this.endpoint = chosen;
+    chosen.load.activeRequests++;
+    cluster.active++;
+    if (deadlineMs !== undefined) {
+      this.timer = setTimeout(() => this.onDeadline(), deadlineMs);
+    }
+    // Hold the client's data until the upstream stream exists; flow control holds the rest.
+    this.ds.pause();
+    this.ds.attach(this.downstreamListener);
+    this.pool = cluster.pool(chosen);
+    this.pool.acquire(this.onAcquired);
+  }
+
+  private readonly onAcquired = (result: PooledConnection | SluiceError): void => {
+    if (this.phase !== "connecting") return;
+    if (result instanceof SluiceError) {
+      this.failLocal(result.code, result.message, true);
+      return;
+    }
+    this.conn = result;
+    this.phase = "open";
+    this.upstream = this.pool!.openStream(result, this.ds.headers, this.upstreamListener);
+    this.ds.resume();
+  };
+
+  private onDeadline(): void {
+    this.timer = undefined;
+    if (this.phase === "done") return;
+    this.upstream?.reset(H2Code.CANCEL);
+    this.failLocal(Status.DEADLINE_EXCEEDED, "deadline exceeded (grpc-timeout or route timeout) in sluice proxy", true);
+  }
+
+  /** Ends the RPC with a status of the proxy's own. */
+  private failLocal(code: StatusCode, message: string, counted: boolean): void {
+    trace("local status", { cluster: this.cluster.name, code, message });
+    const ds = this.ds;
+    if (!ds.closed) {
+      if (ds.responded) ds.end(statusTrailers(code, message));
+      else ds.respond(trailersOnly(code, message), true);
+    }
+    this.finish(code, true, counted);
+  }
+
+  private finish(status: number | null, local: boolean, counted = true): void {
+    if (this.phase === "done") return;
+    this.phase = "done";
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (counted) {
+      this.cluster.active--;
+      this.endpoint!.load.activeRequests--;
+    }
+    if (this.conn !== undefined) this.pool!.release(this.conn);
+    this.hooks.onEnd({
+      cluster: this.cluster.name,
+      endpoint: this.endpoint?.key ?? null,
+      status,
+      local,
+    });
+  }
+
+  private readonly downstreamListener: StreamListener = {
+    onHeaders: () => {
+      // Request headers arrive before the forwarder exists; a server stream never gets these.
+    },
+    onData: (chunk) => {
+      if (this.upstream !== undefined && !this.upstream.write(chunk)) this.ds.pause();
+    },
+    onTrailers: () => {
+      // gRPC requests carry no trailers; node:http2 reports any as end of stream.
+    },
+    onEnd: () => {
+      this.upstream?.end();
+    },
+    onReset: (code) => {
+      if (this.phase === "done") return;
+      trace("client cancelled", { cluster: this.cluster.name, code: h2CodeName(code) });
+      this.upstream?.reset(H2Code.CANCEL);
+      this.finish(Status.CANCELLED, false);
+    },
+    onDrain: () => {
+      this.upstream?.resume();
+    },
+  };
+
+  private readonly upstreamListener: StreamListener = {
+    onHeaders: (headers: Headers, endStream: boolean) => {
+      if (this.phase !== "open") return;
+      this.ds.respond(headers, endStream);
+      if (endStream) this.finish(statusOf(headers), false);
+    },
+    onData: (chunk) => {
+      if (!this.ds.write(chunk)) this.upstream?.pause();
+    },
+    onTrailers: (trailers) => {
+      if (this.phase !== "open") return;
+      this.gotTrailers = true;
+      this.ds.end(trailers);
+      this.finish(statusOf(trailers), false);
+    },
+    onEnd: () => {
+      if (this.phase !== "open" || this.gotTrailers) return;
+      this.failLocal(Status.INTERNAL, "upstream ended the stream without trailers", true);
+    },
+    onReset: (code, reason) => {
+      if (this.phase !== "open") return;
+      const status = statusOfReset(code);
+      const before = this.ds.responded ? "" : " before response";
+      this.failLocal(
+        code === H2Code.REFUSED_STREAM || !this.ds.responded ? Status.UNAVAILABLE : status,
+        `${reason}${before}: ${h2CodeName(code)} from ${this.endpoint!.key}`,
+        true,
+      );
+    },
+    onDrain: () => {
+      this.ds.resume();
+    },
+  };
+}
+
+function statusOf(headers: Headers): number | null {
+  const v = headers["grpc-status"];
+  const s = Array.isArray(v) ? v[0] : v;
+  if (s === undefined) return null;
+  const n = Number(s);
+  return Number.isInteger(n) ? n : null;
+}

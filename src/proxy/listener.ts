@@ -1,0 +1,67 @@
+// The downstream TCP listener. It reads a connection's first bytes: the HTTP/2 preface goes
+// to the HTTP/2 server; anything else (HTTP/1.1 most often) gets a clear HTTP error and is
+// closed, so a misdirected client learns what is wrong instead of seeing a dropped socket.
+import net from "node:net";
+import { tracer } from "../core/trace.js";
+
+const trace = tracer("listener");
+
+const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
+
+const HTTP1_BODY =
+  "sluice speaks gRPC over HTTP/2 (h2c, prior knowledge) on this port; this request was HTTP/1.x.\n";
+const HTTP1_RESPONSE =
+  "HTTP/1.1 505 HTTP Version Not Supported\r\n" +
+  "content-type: text/plain; charset=utf-8\r\n" +
+  `content-length: ${Buffer.byteLength(HTTP1_BODY)}\r\n` +
+  "connection: close\r\n\r\n" +
+  HTTP1_BODY;
+
+export class Listener {
+  private readonly server: net.Server;
+  private readonly sockets = new Set<net.Socket>();
+
+  constructor(onHttp2: (socket: net.Socket) => void) {
+    this.server = net.createServer({ noDelay: true }, (socket) => {
+      this.sockets.add(socket);
+      socket.on("close", () => this.sockets.delete(socket));
+      socket.on("error", (err) => trace("socket error", { err: err.message }));
+      socket.once("data", (first: Buffer) => {
+        const n = Math.min(first.length, PREFACE.length);
+        if (first.subarray(0, n).equals(PREFACE.subarray(0, n))) {
+          socket.pause();
+          socket.unshift(first);
+          onHttp2(socket);
+          return;
+        }
+        trace("not HTTP/2", { peer: socket.remoteAddress });
+        socket.end(HTTP1_RESPONSE);
+      });
+    });
+  }
+
+  listen(host: string, port: number): Promise<{ host: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      this.server.once("error", onError);
+      this.server.listen(port, host, () => {
+        this.server.off("error", onError);
+        const addr = this.server.address() as net.AddressInfo;
+        resolve({ host: addr.address, port: addr.port });
+      });
+    });
+  }
+
+  /** Stops accepting; existing connections are left to their owners. */
+  close(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  destroyAll(): void {
+    for (const s of this.sockets) s.destroy();
+  }
+
+  get openSockets(): number {
+    return this.sockets.size;
+  }
+}

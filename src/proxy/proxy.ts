@@ -1,0 +1,193 @@
+// The proxy: listener -> HTTP/2 server -> per-stream forwarding to cluster runtimes.
+// Built from a validated ProxyConfig (src/config/); everything here may assume it valid.
+import type { LbEndpoint, PolicyDeps } from "../balancer/types.js";
+import type { Cluster, ProxyConfig } from "../config/types.js";
+import { systemClock, type Clock } from "../core/clock.js";
+import { systemRandom, type Random } from "../core/random.js";
+import { Status } from "../core/status.js";
+import { logger, tracer } from "../core/trace.js";
+import type { EndpointSource } from "../discovery/types.js";
+import { NodeClientTransport } from "../transport/node/client.js";
+import { NodeH2Server } from "../transport/node/server.js";
+import type { ClientTransport, ServerConnection, ServerStream } from "../transport/types.js";
+import { ClusterRuntime } from "../upstream/cluster.js";
+import { Forwarder, type RpcOutcome } from "./forwarder.js";
+import { parseGrpcTimeout, trailersOnly } from "./grpc-wire.js";
+import { Listener } from "./listener.js";
+import { Router } from "./router.js";
+import { createEndpointSource } from "../discovery/create.js";
+import { createPolicy, registerBuiltins } from "../balancer/registry.js";
+
+const trace = tracer("proxy");
+
+/** Per-stream receive window; with backpressure it bounds memory per stream. */
+const STREAM_WINDOW = 1 << 20;
+
+export interface ProxyDeps {
+  readonly random?: Random;
+  readonly clock?: Clock;
+  readonly transport?: ClientTransport;
+  /** Called when each RPC ends (tests, stats). */
+  readonly onRpcEnd?: (outcome: RpcOutcome) => void;
+  /** Endpoint sources by cluster (tests inject; default from the cluster's resolution). */
+  readonly endpointSource?: (cluster: Cluster) => EndpointSource;
+}
+
+/** State kept per downstream connection. */
+interface DownstreamState {
+  streams: number;
+  /** connection mode: the endpoint each cluster is pinned to for this connection. */
+  readonly pins: Map<ClusterRuntime, LbEndpoint>;
+}
+
+export class Proxy {
+  private readonly clusters = new Map<string, ClusterRuntime>();
+  private readonly router: Router;
+  private readonly server: NodeH2Server;
+  private readonly listener: Listener;
+  private readonly downstream = new Map<number, DownstreamState>();
+  private readonly onRpcEnd: (outcome: RpcOutcome) => void;
+  private address: { host: string; port: number } | undefined;
+  /** Downstream connections accepted since start. */
+  connectionsAccepted = 0;
+
+  constructor(
+    readonly config: ProxyConfig,
+    deps: ProxyDeps = {},
+  ) {
+    registerBuiltins();
+    const random = deps.random ?? systemRandom;
+    const clock = deps.clock ?? systemClock;
+    const transport = deps.transport ?? new NodeClientTransport({ initialWindowSize: STREAM_WINDOW });
+    const mode = config.listener.mode;
+    const policyDeps: PolicyDeps = {
+      random,
+      loadMetric: mode === "connection" ? "activeConnections" : "activeRequests",
+      choiceCount: config.listener.leastRequestChoiceCount,
+    };
+    for (const cluster of config.clusters.values()) {
+      const source = deps.endpointSource?.(cluster) ?? createEndpointSource(cluster, clock);
+      const runtime = new ClusterRuntime(cluster, createPolicy(cluster.policy.loadBalancer, policyDeps), source, transport);
+      this.clusters.set(cluster.name, runtime);
+    }
+    this.router = new Router(config.virtualHosts, config.listener.defaultHost, random);
+    this.onRpcEnd = deps.onRpcEnd ?? noop;
+    this.server = new NodeH2Server(
+      { initialWindowSize: STREAM_WINDOW, maxConcurrentStreams: 0x7fffffff },
+      {
+        onConnection: (conn) => {
+          this.connectionsAccepted++;
+          this.downstream.set(conn.id, { streams: 0, pins: new Map() });
+        },
+        onConnectionClose: (conn) => this.onConnectionClose(conn),
+        onStream: (stream, conn) => this.onStream(stream, conn),
+      },
+    );
+    this.listener = new Listener((socket) => this.server.accept(socket));
+  }
+
+  async start(): Promise<{ host: string; port: number }> {
+    for (const c of this.clusters.values()) c.start();
+    const { host, port } = this.config.listener.listen;
+    this.address = await this.listener.listen(host, port);
+    logger.info({ listen: this.address, mode: this.config.listener.mode, clusters: [...this.clusters.keys()] }, "sluice proxy listening");
+    return this.address;
+  }
+
+  /** Stops accepting, drains every connection (GOAWAY), then closes what is left after graceMs. */
+  async stop(graceMs = 5000): Promise<void> {
+    const closed = this.listener.close();
+    this.server.drainAll();
+    const timer = setTimeout(() => {
+      this.server.destroyAll();
+      this.listener.destroyAll();
+    }, graceMs);
+    await closed;
+    clearTimeout(timer);
+    for (const c of this.clusters.values()) c.stop();
+  }
+
+  cluster(name: string): ClusterRuntime | undefined {
+    return this.clusters.get(name);
+  }
+
+  clusterList(): readonly ClusterRuntime[] {
+    return [...this.clusters.values()];
+  }
+
+  get downstreamConnections(): number {
+    return this.server.connectionCount;
+  }
+
+  private onStream(ds: ServerStream, conn: ServerConnection): void {
+    const h = ds.headers;
+    const contentType = h["content-type"];
+    if (h[":method"] !== "POST" || typeof contentType !== "string" || !contentType.startsWith("application/grpc")) {
+      ds.respondPlain(415, `sluice proxies gRPC only: expected POST with content-type application/grpc, got ${String(h[":method"])} ${String(contentType)}\n`);
+      return;
+    }
+    const authority = (h[":authority"] as string | undefined) ?? "";
+    const path = (h[":path"] as string | undefined) ?? "/";
+    const route = this.router.route({ authority, path, header: (name) => firstValue(h[name]) });
+    if (route.kind === "none") {
+      ds.respond(trailersOnly(Status.UNIMPLEMENTED, route.message), true);
+      return;
+    }
+    const cluster = this.clusters.get(route.cluster)!;
+    const timeout = parseGrpcTimeout(h["grpc-timeout"]);
+    if (Number.isNaN(timeout)) {
+      ds.respond(trailersOnly(Status.INTERNAL, `malformed grpc-timeout ${String(h["grpc-timeout"])}`), true);
+      return;
+    }
+    const deadline = minDefined(timeout, route.timeoutMs ?? undefined);
+    const state = this.downstream.get(conn.id);
+    const forwarder = new Forwarder(ds, cluster, conn.remoteAddress, { onEnd: this.onRpcEnd });
+    if (this.config.listener.mode === "connection" && state !== undefined) {
+      let pinned = state.pins.get(cluster);
+      if (pinned === undefined) {
+        const pick = cluster.pick(forwarder);
+        if (pick.kind === "endpoint") {
+          pinned = pick.endpoint;
+          pinned.load.activeConnections++;
+          state.pins.set(cluster, pinned);
+          trace("connection pinned", { conn: conn.id, cluster: cluster.name, endpoint: pinned.key });
+        }
+      }
+      forwarder.start(deadline, pinned);
+      this.countStream(state, conn, cluster);
+      return;
+    }
+    forwarder.start(deadline);
+  }
+
+  /** connection mode: after maxRequestsPerConnection streams, GOAWAY so the client rebalances. */
+  private countStream(state: DownstreamState, conn: ServerConnection, cluster: ClusterRuntime): void {
+    state.streams++;
+    const limit = cluster.config.policy.connectionPool.http.maxRequestsPerConnection;
+    if (limit > 0 && state.streams === limit) {
+      trace("downstream connection cycled", { conn: conn.id, streams: state.streams });
+      conn.drain();
+    }
+  }
+
+  private onConnectionClose(conn: ServerConnection): void {
+    const state = this.downstream.get(conn.id);
+    if (state === undefined) return;
+    this.downstream.delete(conn.id);
+    for (const endpoint of state.pins.values()) endpoint.load.activeConnections--;
+  }
+}
+
+function firstValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function minDefined(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Math.min(a, b);
+}
+
+function noop(): void {
+  // No RPC listener configured.
+}

@@ -1,0 +1,91 @@
+// Upstream HTTP/2 connections on node:http2.
+import http2 from "node:http2";
+import { tracer } from "../../core/trace.js";
+import type {
+  ClientConnection,
+  ClientConnectionListener,
+  ClientTransport,
+  Headers,
+  Stream,
+  StreamListener,
+} from "../types.js";
+import { NodeClientStream } from "./client-stream.js";
+
+const trace = tracer("transport");
+
+export interface NodeClientOptions {
+  readonly initialWindowSize: number;
+}
+
+class NodeClientConnection implements ClientConnection {
+  private readonly session: http2.ClientHttp2Session;
+  private closed = false;
+  private connectTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    target: { host: string; port: number; connectTimeoutMs: number },
+    options: NodeClientOptions,
+    private readonly listener: ClientConnectionListener,
+  ) {
+    const host = target.host.includes(":") ? `[${target.host}]` : target.host;
+    this.session = http2.connect(`http://${host}:${target.port}`, {
+      settings: { initialWindowSize: options.initialWindowSize, enablePush: false },
+      maxSessionMemory: 64,
+    });
+    const session = this.session;
+    this.connectTimer = setTimeout(() => {
+      this.fail(new Error(`connect timeout after ${target.connectTimeoutMs}ms`));
+    }, target.connectTimeoutMs);
+    this.connectTimer.unref();
+    session.once("remoteSettings", () => {
+      if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
+      this.connectTimer = undefined;
+      session.setLocalWindowSize(options.initialWindowSize * 16);
+      listener.onReady();
+    });
+    session.on("goaway", (code: number) => {
+      trace("goaway received", { target: `${target.host}:${target.port}`, code });
+      listener.onGoaway(code);
+    });
+    session.on("error", (err: Error) => this.fail(err));
+    session.on("close", () => this.fail(undefined));
+  }
+
+  private fail(error: Error | undefined): void {
+    if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+    if (this.closed) return;
+    this.closed = true;
+    if (!this.session.destroyed) this.session.destroy();
+    this.listener.onClose(error);
+  }
+
+  get peerMaxConcurrentStreams(): number {
+    const v = this.session.remoteSettings?.maxConcurrentStreams;
+    return v === undefined || v >= 0xffffffff ? Infinity : v;
+  }
+
+  open(headers: Headers, listener: StreamListener): Stream {
+    const s = this.session.request(headers, { endStream: false });
+    return new NodeClientStream(s, listener);
+  }
+
+  drain(): void {
+    if (!this.session.closed) this.session.close();
+  }
+
+  destroy(): void {
+    this.fail(undefined);
+  }
+}
+
+export class NodeClientTransport implements ClientTransport {
+  constructor(private readonly options: NodeClientOptions) {}
+
+  connect(
+    target: { host: string; port: number; connectTimeoutMs: number },
+    listener: ClientConnectionListener,
+  ): ClientConnection {
+    return new NodeClientConnection(target, this.options, listener);
+  }
+}

@@ -1,0 +1,106 @@
+// The HTTP/2 transport seen by the rest of sluice: open a stream; send headers, data,
+// trailers; reset; events back. Routing, balancing, pooling, deadlines and status mapping
+// depend on this interface only, so a frame-level transport can replace node:http2
+// without touching them.
+
+/** Header block: lower-case names; repeated fields as arrays (node:http2's shape). */
+export type Headers = Record<string, string | string[] | undefined>;
+
+/** RFC 9113 section 7 error codes. */
+export const H2Code = {
+  NO_ERROR: 0,
+  PROTOCOL_ERROR: 1,
+  INTERNAL_ERROR: 2,
+  FLOW_CONTROL_ERROR: 3,
+  SETTINGS_TIMEOUT: 4,
+  STREAM_CLOSED: 5,
+  FRAME_SIZE_ERROR: 6,
+  REFUSED_STREAM: 7,
+  CANCEL: 8,
+  COMPRESSION_ERROR: 9,
+  CONNECT_ERROR: 10,
+  ENHANCE_YOUR_CALM: 11,
+  INADEQUATE_SECURITY: 12,
+  HTTP_1_1_REQUIRED: 13,
+} as const;
+
+export function h2CodeName(code: number): string {
+  for (const [name, value] of Object.entries(H2Code)) if (value === code) return name;
+  return `0x${code.toString(16)}`;
+}
+
+/** Events from one stream. Exactly one of onEnd / onReset ends it. */
+export interface StreamListener {
+  /** Response headers (client role only); endStream = trailers-only response. */
+  onHeaders(headers: Headers, endStream: boolean): void;
+  onData(chunk: Buffer): void;
+  /** Trailing headers; onEnd follows. */
+  onTrailers(trailers: Headers): void;
+  /** The peer finished its side cleanly. */
+  onEnd(): void;
+  /** The stream died: the peer reset it, or the connection went away. */
+  onReset(code: number, reason: string): void;
+  /** write() returned false earlier and the stream can take more now. */
+  onDrain(): void;
+}
+
+export interface Stream {
+  /** False when the caller should wait for onDrain before writing more. */
+  write(chunk: Buffer): boolean;
+  /** Ends our side: END_STREAM on the request, or trailers on a response. */
+  end(trailers?: Headers): void;
+  reset(code: number): void;
+  /** Stop/start delivering onData (and so stop/start granting the peer window). */
+  pause(): void;
+  resume(): void;
+}
+
+export interface ServerStream extends Stream {
+  readonly headers: Headers;
+  /** Starts delivering events; until then incoming data is held by flow control. */
+  attach(listener: StreamListener): void;
+  respond(headers: Headers, endStream: boolean): void;
+  /** A complete non-gRPC response (an HTTP error with a text body). */
+  respondPlain(status: number, body: string): void;
+  readonly responded: boolean;
+  readonly closed: boolean;
+}
+
+export interface ConnectionInfo {
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly id: number;
+}
+
+/** The downstream (server) side of one client connection. */
+export interface ServerConnection extends ConnectionInfo {
+  /** Graceful drain: GOAWAY, in-flight streams finish, then the connection closes. */
+  drain(): void;
+  destroy(): void;
+}
+
+export interface ClientConnectionListener {
+  /** The peer's first SETTINGS arrived: the connection is usable. */
+  onReady(): void;
+  /** The peer sent GOAWAY: no new streams; in-flight ones up to lastStreamId go on. */
+  onGoaway(code: number): void;
+  /** Closed (after error or drain). `error` is set when it failed. */
+  onClose(error: Error | undefined): void;
+}
+
+/** The upstream (client) side of one connection to a backend. */
+export interface ClientConnection {
+  /** Peer's SETTINGS_MAX_CONCURRENT_STREAMS (Infinity until known). */
+  readonly peerMaxConcurrentStreams: number;
+  open(headers: Headers, listener: StreamListener): Stream;
+  /** Graceful: no new streams, close when in-flight ones end. */
+  drain(): void;
+  destroy(): void;
+}
+
+export interface ClientTransport {
+  connect(
+    target: { host: string; port: number; connectTimeoutMs: number },
+    listener: ClientConnectionListener,
+  ): ClientConnection;
+}

@@ -1,0 +1,249 @@
+// Every way an RPC can fail gives the client a proper gRPC status, and the proxy stays up.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import http from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+import * as grpc from "@grpc/grpc-js";
+import { callServerStream, callUnary, echoClient } from "../../src/demo/echo-client.js";
+import { echoService } from "../../src/demo/echo-service.js";
+import { listenerYaml, md, serviceEntryYaml, startPods, startProxy, type Pod, type RunningProxy } from "../support/cluster.js";
+
+/** A raw HTTP/2 request, so the proxy (not the client library) is what enforces things. */
+function rawRequest(
+  target: string,
+  headers: http2.OutgoingHttpHeaders,
+  body?: Buffer,
+): Promise<{ headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders | undefined; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`http://${target}`);
+    session.on("error", reject);
+    const req = session.request(headers);
+    let resHeaders: http2.IncomingHttpHeaders = {};
+    let trailers: http2.IncomingHttpHeaders | undefined;
+    const chunks: Buffer[] = [];
+    req.on("response", (h) => {
+      resHeaders = h;
+    });
+    req.on("trailers", (t) => {
+      trailers = t;
+    });
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("close", () => {
+      session.close();
+      resolve({ headers: resHeaders, trailers, body: Buffer.concat(chunks) });
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+function grpcFrame(message: Buffer): Buffer {
+  const head = Buffer.alloc(5);
+  head.writeUInt32BE(message.length, 1);
+  return Buffer.concat([head, message]);
+}
+
+describe("local failures", () => {
+  let pods: Pod[];
+  let proxy: RunningProxy;
+  let client: grpc.Client;
+  let deadPort: number;
+
+  before(async () => {
+    pods = await startPods(1);
+    // A port with nothing listening: take one and free it.
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
+    deadPort = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const yaml = [
+      listenerYaml(),
+      serviceEntryYaml("echo", [pods[0]!.port]),
+      serviceEntryYaml("dead", [deadPort]),
+      serviceEntryYaml("limited", [pods[0]!.port]),
+      `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: limited }
+spec:
+  host: limited
+  trafficPolicy:
+    connectionPool:
+      http: { http2MaxRequests: 1 }`,
+    ].join("\n---\n");
+    proxy = await startProxy(yaml);
+    client = echoClient(proxy.target);
+  });
+
+  after(async () => {
+    client.close();
+    await proxy.stop();
+    for (const p of pods) await p.stop();
+  });
+
+  test("no route for the authority -> UNIMPLEMENTED naming it", async () => {
+    const other = echoClient(proxy.target, { "grpc.default_authority": "nowhere.example:50051" });
+    try {
+      const r = await callUnary(other, Buffer.from("x"));
+      assert.equal(r.code, grpc.status.UNIMPLEMENTED);
+      assert.equal(r.details, "no route for authority nowhere.example:50051");
+    } finally {
+      other.close();
+    }
+  });
+
+  test("the authority routes by host, port stripped, short name or FQDN", async () => {
+    for (const authority of ["echo", "echo:50051", "ECHO:1234"]) {
+      const c = echoClient(proxy.target, { "grpc.default_authority": authority });
+      const r = await callUnary(c, Buffer.from("x"));
+      c.close();
+      assert.equal(r.code, 0, `${authority}: ${r.details}`);
+    }
+  });
+
+  test("connect refused -> UNAVAILABLE upstream connect error", async () => {
+    const c = echoClient(proxy.target, { "grpc.default_authority": "dead" });
+    try {
+      const r = await callUnary(c, Buffer.from("x"));
+      assert.equal(r.code, grpc.status.UNAVAILABLE);
+      assert.match(r.details, /^upstream connect error: ECONNREFUSED/);
+    } finally {
+      c.close();
+    }
+  });
+
+  test("http2MaxRequests: the request over the limit gets UNAVAILABLE naming the limit", async () => {
+    const c = echoClient(proxy.target, { "grpc.default_authority": "limited" });
+    try {
+      const started = once(pods[0]!.stats.events, "begin");
+      const slow = callUnary(c, Buffer.from("slow"), md({ "x-echo-delay-ms": "60000" }), { deadline: Date.now() + 60_000 });
+      await started;
+      const r = await callUnary(c, Buffer.from("x"));
+      assert.equal(r.code, grpc.status.UNAVAILABLE);
+      assert.match(r.details, /http2MaxRequests limit \(1\)/);
+      assert.equal(proxy.proxy.cluster("limited|50051|")?.overflows, 1);
+      c.close();
+      const s = await slow;
+      assert.equal(s.code, grpc.status.CANCELLED);
+    } finally {
+      c.close();
+    }
+  });
+
+  test("grpc-timeout is enforced by the proxy: DEADLINE_EXCEEDED and the upstream stream reset", async () => {
+    const ended = once(pods[0]!.stats.events, "end");
+    const r = await rawRequest(
+      proxy.target,
+      {
+        ":method": "POST",
+        ":path": echoService.unary.path,
+        ":authority": "echo",
+        "content-type": "application/grpc",
+        te: "trailers",
+        "grpc-timeout": "100m",
+        "x-echo-delay-ms": "60000",
+      },
+      grpcFrame(Buffer.from("late")),
+    );
+    assert.equal(r.headers[":status"], 200);
+    assert.equal(r.headers["grpc-status"], String(grpc.status.DEADLINE_EXCEEDED));
+    assert.match(String(r.headers["grpc-message"]), /deadline exceeded/);
+    await ended; // the backend saw the cancellation: its handler ended without answering
+    assert.equal(pods[0]!.stats.active, 0);
+  });
+
+  test("malformed grpc-timeout -> INTERNAL", async () => {
+    const r = await rawRequest(proxy.target, {
+      ":method": "POST",
+      ":path": echoService.unary.path,
+      ":authority": "echo",
+      "content-type": "application/grpc",
+      "grpc-timeout": "soon",
+    });
+    assert.equal(r.headers["grpc-status"], String(grpc.status.INTERNAL));
+  });
+
+  test("a client cancel resets the upstream stream", async () => {
+    const begun = once(pods[0]!.stats.events, "begin");
+    const call = client.makeServerStreamRequest(
+      echoService.serverStream.path,
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      Buffer.from("x"),
+      md({ "x-echo-count": "1000000", "x-echo-size": "1000" }),
+    );
+    call.on("data", () => undefined);
+    call.on("error", () => undefined);
+    await begun;
+    const ended = once(pods[0]!.stats.events, "end");
+    call.cancel();
+    await ended;
+    assert.equal(pods[0]!.stats.active, 0);
+  });
+
+  test("a non-gRPC HTTP/2 request gets HTTP 415 with an explanation", async () => {
+    const r = await rawRequest(proxy.target, { ":method": "GET", ":path": "/", ":authority": "echo" });
+    assert.equal(r.headers[":status"], 415);
+    assert.match(r.body.toString(), /gRPC only/);
+  });
+
+  test("an HTTP/1.1 request gets a clear error and the proxy stays up", async () => {
+    const [host, port] = proxy.target.split(":");
+    const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      http
+        .get({ host, port: Number(port), path: "/" }, (r) => {
+          let body = "";
+          r.on("data", (c: Buffer) => (body += c.toString()));
+          r.on("end", () => resolve({ status: r.statusCode ?? 0, body }));
+        })
+        .on("error", reject);
+    });
+    assert.equal(res.status, 505);
+    assert.match(res.body, /HTTP\/2/);
+    const ok = await callUnary(client, Buffer.from("still up"));
+    assert.equal(ok.code, 0);
+  });
+
+  test("garbage bytes after the preface close that connection only", async () => {
+    const [host, port] = proxy.target.split(":");
+    const sock = net.connect(Number(port), host!);
+    await once(sock, "connect");
+    sock.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    sock.write(Buffer.alloc(64, 0xff));
+    sock.on("error", () => undefined);
+    sock.resume();
+    await once(sock, "close");
+    const ok = await callUnary(client, Buffer.from("still up"));
+    assert.equal(ok.code, 0);
+  });
+});
+
+describe("a dying backend", () => {
+  test("the backend dropping its connection mid-stream gives the client a status, not a hang", async () => {
+    const pods = await startPods(1);
+    const proxy = await startProxy(`${listenerYaml()}\n---\n${serviceEntryYaml("echo", [pods[0]!.port])}`);
+    const client = echoClient(proxy.target);
+    try {
+      let got = 0;
+      const r = await callServerStream(
+        client,
+        Buffer.from("x"),
+        md({ "x-echo-count": "1000000", "x-echo-size": "100" }),
+        {},
+        () => {
+          if (++got === 10) pods[0]!.server.forceShutdown();
+        },
+      );
+      assert.ok(got >= 10);
+      assert.notEqual(r.code, grpc.status.OK);
+      assert.ok([grpc.status.UNAVAILABLE, grpc.status.INTERNAL, grpc.status.CANCELLED].includes(r.code), `got ${r.code} ${r.details}`);
+      // The proxy answers the next RPC with a status too (nothing listens now).
+      const next = await callUnary(client, Buffer.from("x"));
+      assert.equal(next.code, grpc.status.UNAVAILABLE);
+    } finally {
+      client.close();
+      await proxy.stop();
+    }
+  });
+});

@@ -1,0 +1,54 @@
+// Runs the built `sluice` CLI as a child process.
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { repoPath } from "./paths.js";
+
+export const CLI = repoPath("dist/src/cli/main.js");
+
+export function tempFile(name: string, text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), "sluice-test-"));
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+export async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+  const [code] = (await once(child, "close")) as [number];
+  return { code, stdout, stderr };
+}
+
+/** Starts `sluice proxy` and resolves once it prints its listening address. */
+export async function spawnProxy(args: string[]): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
+  const child = spawn(process.execPath, [CLI, "proxy", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (c: Buffer) => {
+      out += c.toString();
+      const m = /listening on [^\s]+:(\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once("close", (code) => reject(new Error(`proxy exited with ${code}: ${stderr}`)));
+  });
+  return { child, port, stderr: () => stderr };
+}
+
+/** Peak resident set size (VmHWM) of a process, in bytes. */
+export function peakRss(pid: number, read: (path: string) => string): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(read(`/proc/${pid}/status`));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+export function currentRss(pid: number, read: (path: string) => string): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(read(`/proc/${pid}/status`));
+  return m ? Number(m[1]) * 1024 : NaN;
+}

@@ -1,0 +1,79 @@
+// Real backends and a real proxy on loopback, port 0, for integration tests.
+import * as grpc from "@grpc/grpc-js";
+import { loadConfigText } from "../../src/config/load.js";
+import type { ProxyConfig } from "../../src/config/types.js";
+import { startEchoServer, type PodStats } from "../../src/demo/echo-service.js";
+import { echoClient } from "../../src/demo/echo-client.js";
+import { Proxy, type ProxyDeps } from "../../src/proxy/proxy.js";
+
+export interface Pod {
+  readonly port: number;
+  readonly stats: PodStats;
+  readonly server: grpc.Server;
+  stop(): Promise<void>;
+}
+
+export async function startPods(n: number, options: grpc.ServerOptions = {}): Promise<Pod[]> {
+  const pods: Pod[] = [];
+  for (let i = 0; i < n; i++) pods.push(await startEchoServer(`pod-${i + 1}`, "127.0.0.1", 0, options));
+  return pods;
+}
+
+/** A ServiceEntry for `host` with the pods as STATIC endpoints (labels pod: pod-N). */
+export function serviceEntryYaml(host: string, ports: readonly number[], extra = ""): string {
+  const endpoints = ports
+    .map((p, i) => `    - address: 127.0.0.1\n      ports: { grpc: ${p} }\n      labels: { pod: pod-${i + 1}, version: v${(i % 2) + 1} }\n${extra}`)
+    .join("");
+  return `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: ${host} }
+spec:
+  hosts: [${host}]
+  ports:
+    - { number: 50051, name: grpc, protocol: GRPC }
+  resolution: STATIC
+  endpoints:
+${endpoints}`;
+}
+
+export function listenerYaml(spec = ""): string {
+  return `apiVersion: sluice.dev/v1alpha1
+kind: Proxy
+metadata: { name: test }
+spec:
+  listen: 127.0.0.1:0
+${spec}`;
+}
+
+export function parseConfig(yaml: string): ProxyConfig {
+  const result = loadConfigText(yaml, "test.yaml");
+  if (!result.ok) throw new Error(result.problems.map((p) => `${p.file}:${p.line} ${p.path}: ${p.message}`).join("\n"));
+  return result.config;
+}
+
+export interface RunningProxy {
+  readonly proxy: Proxy;
+  readonly target: string;
+  stop(): Promise<void>;
+}
+
+export async function startProxy(yaml: string, deps: ProxyDeps = {}): Promise<RunningProxy> {
+  const proxy = new Proxy(parseConfig(yaml), deps);
+  const addr = await proxy.start();
+  return { proxy, target: `127.0.0.1:${addr.port}`, stop: () => proxy.stop(1000) };
+}
+
+/** Clients that each hold ONE long-lived channel of their own. */
+export function clients(target: string, n: number, options: grpc.ChannelOptions = {}): grpc.Client[] {
+  return Array.from({ length: n }, () => echoClient(target, options));
+}
+
+export function closeAll(cs: readonly grpc.Client[]): void {
+  for (const c of cs) c.close();
+}
+
+export function md(entries: Record<string, string | Buffer>): grpc.Metadata {
+  const m = new grpc.Metadata();
+  for (const [k, v] of Object.entries(entries)) m.add(k, v);
+  return m;
+}
