@@ -1,0 +1,96 @@
+// Listener settings: the sluice Proxy resource (at most one), defaults, then command-line
+// overrides, which win. Bad override values are problems like any other, reported against
+// the flag instead of a file line.
+import { COMMAND_LINE, describe, type Diagnostics } from "./diagnostics.js";
+import { HOST_PORT_HELP, parseHostPort, type HostPort } from "./host-port.js";
+import { PROXY_MODES, type ParsedProxy } from "./proxy-resource.js";
+import type { ListenerSettings, ProxyMode, VirtualHost } from "./types.js";
+
+/** Values given on the command line (`sluice proxy --listen ...`), as typed. */
+export interface ConfigOverrides {
+  readonly listen?: string;
+  /** "none" or "" turns the admin server off. */
+  readonly admin?: string;
+  readonly mode?: string;
+  readonly defaultHost?: string;
+}
+
+export const DEFAULT_LISTEN: HostPort = { host: "127.0.0.1", port: 15001 };
+
+export const DEFAULT_DOWNSTREAM = {
+  keepalive: { timeMs: null, timeoutMs: 20_000, minPingIntervalMs: 300_000, permitWithoutCalls: false },
+  maxConnectionAgeMs: null,
+  maxConnectionAgeGraceMs: null,
+  maxConnectionIdleMs: null,
+} as const;
+
+export const DEFAULT_CHOICE_COUNT = 2;
+
+export function buildListener(proxies: readonly ParsedProxy[], overrides: ConfigOverrides, virtualHosts: readonly VirtualHost[], diag: Diagnostics): ListenerSettings {
+  const [first, ...extra] = proxies;
+  if (first !== undefined) {
+    for (const p of extra) {
+      diag.error(p.meta.file, p.meta.line, "kind", `at most one Proxy resource is allowed; another is at ${first.meta.file}:${first.meta.line}`);
+    }
+  }
+  const flag = (name: string, message: string): void => diag.error(COMMAND_LINE, 0, `--${name}`, message);
+
+  let listen = first?.listen ?? DEFAULT_LISTEN;
+  if (overrides.listen !== undefined) {
+    const hp = parseHostPort(overrides.listen);
+    if (hp === undefined) flag("listen", `must be ${HOST_PORT_HELP}, got ${describe(overrides.listen)}`);
+    else listen = hp;
+  }
+
+  let admin: HostPort | null = first?.admin ?? null;
+  if (overrides.admin !== undefined) {
+    const off = overrides.admin === "" || overrides.admin === "none";
+    const hp = off ? null : parseHostPort(overrides.admin);
+    if (hp === undefined) flag("admin", `must be ${HOST_PORT_HELP} or "none", got ${describe(overrides.admin)}`);
+    else admin = hp;
+  }
+
+  let mode: ProxyMode = first?.mode ?? "request";
+  if (overrides.mode !== undefined) {
+    const m = PROXY_MODES.find((x) => x === overrides.mode);
+    if (m === undefined) flag("mode", `must be one of ${PROXY_MODES.join(", ")}, got ${describe(overrides.mode)}`);
+    else mode = m;
+  }
+
+  const domains = virtualHosts.flatMap((v) => v.domains);
+  const known = domains.length === 0 ? "no hosts are defined" : `defined hosts: ${domains.join(", ")}`;
+  let defaultHost: string | null = null;
+  if (overrides.defaultHost !== undefined) {
+    const d = overrides.defaultHost.toLowerCase();
+    if (domains.includes(d)) defaultHost = d;
+    else flag("default-host", `${describe(overrides.defaultHost)} is not a defined host (${known})`);
+  } else if (first?.defaultHost !== undefined) {
+    const d = first.defaultHost.name.toLowerCase();
+    if (domains.includes(d)) defaultHost = d;
+    else diag.error(first.meta.file, first.defaultHost.line, "spec.defaultHost", `${describe(first.defaultHost.name)} is not a defined host (${known})`);
+  } else if (virtualHosts.length === 1) {
+    // With a single host there is nothing to choose: requests for any authority go to it.
+    defaultHost = virtualHosts[0]?.domains[0] ?? null;
+  }
+
+  const ka = first?.keepalive ?? {};
+  const d = DEFAULT_DOWNSTREAM;
+  return {
+    listen,
+    admin,
+    mode,
+    defaultHost,
+    downstream: {
+      keepalive: {
+        timeMs: ka.timeMs ?? d.keepalive.timeMs,
+        timeoutMs: ka.timeoutMs ?? d.keepalive.timeoutMs,
+        minPingIntervalMs: ka.minPingIntervalMs ?? d.keepalive.minPingIntervalMs,
+        permitWithoutCalls: ka.permitWithoutCalls ?? d.keepalive.permitWithoutCalls,
+      },
+      maxConnectionAgeMs: first?.maxConnectionAgeMs ?? d.maxConnectionAgeMs,
+      maxConnectionAgeGraceMs: first?.maxConnectionAgeGraceMs ?? d.maxConnectionAgeGraceMs,
+      maxConnectionIdleMs: first?.maxConnectionIdleMs ?? d.maxConnectionIdleMs,
+    },
+    leastRequestChoiceCount: first?.choiceCount ?? DEFAULT_CHOICE_COUNT,
+  };
+}

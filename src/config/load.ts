@@ -1,0 +1,106 @@
+// Entry points: YAML files or text -> a validated, fully defaulted ProxyConfig, or every
+// problem found. Code that receives a ProxyConfig may assume it is valid and complete.
+import { readFile } from "node:fs/promises";
+import { Diagnostics } from "./diagnostics.js";
+import { buildListener, type ConfigOverrides } from "./listener.js";
+import { buildModel } from "./model.js";
+import { parseResource, type ParsedResource } from "./resource.js";
+import type { ResourceKind } from "./support.js";
+import type { LoadResult } from "./types.js";
+import { parseYamlDocuments } from "./yaml-tree.js";
+
+export type { ConfigOverrides } from "./listener.js";
+
+export interface ResourceSummary {
+  readonly kind: ResourceKind;
+  readonly name: string | null;
+  readonly file: string;
+  readonly line: number;
+}
+
+/** A load's result plus what was read, for `sluice validate`'s summary. */
+export interface LoadReport {
+  readonly result: LoadResult;
+  readonly resources: readonly ResourceSummary[];
+}
+
+export interface ConfigSource {
+  readonly file: string;
+  readonly text: string;
+}
+
+export async function loadConfigFiles(files: string[], overrides: ConfigOverrides = {}): Promise<LoadResult> {
+  return (await loadConfigFilesReport(files, overrides)).result;
+}
+
+export function loadConfigText(text: string, file: string, overrides: ConfigOverrides = {}): LoadResult {
+  return loadConfigSources([{ file, text }], overrides).result;
+}
+
+export async function loadConfigFilesReport(files: readonly string[], overrides: ConfigOverrides = {}): Promise<LoadReport> {
+  const diag = new Diagnostics();
+  if (files.length === 0) diag.error("(command line)", 0, "", "no config files given");
+  const sources: ConfigSource[] = [];
+  for (const file of files) {
+    try {
+      sources.push({ file, text: await readFile(file, "utf8") });
+    } catch (e: unknown) {
+      const reason = e instanceof Error && "code" in e && typeof e.code === "string" ? errnoText(e.code) : String(e);
+      diag.error(file, 0, "", `cannot read file: ${reason}`);
+    }
+  }
+  return loadConfigSources(sources, overrides, diag, files);
+}
+
+/** The common path: parse every source, then build the model across all of them. */
+export function loadConfigSources(
+  sources: readonly ConfigSource[],
+  overrides: ConfigOverrides = {},
+  diag: Diagnostics = new Diagnostics(),
+  fileOrder: readonly string[] = sources.map((s) => s.file),
+): LoadReport {
+  const resources: ParsedResource[] = [];
+  for (const s of sources) {
+    for (const doc of parseYamlDocuments(s.text, s.file, diag)) {
+      const r = parseResource(doc, s.file, diag);
+      if (r !== undefined) resources.push(r);
+    }
+  }
+  if (sources.length > 0 && resources.length === 0 && diag.ok) {
+    diag.error(sources.map((s) => s.file).join(", "), 0, "", "no resources found (expected DestinationRule, ServiceEntry, VirtualService or Proxy)");
+  }
+  const model = buildModel(
+    {
+      serviceEntries: resources.filter((r) => r.kind === "ServiceEntry"),
+      destinationRules: resources.filter((r) => r.kind === "DestinationRule"),
+      virtualServices: resources.filter((r) => r.kind === "VirtualService"),
+    },
+    diag,
+  );
+  const listener = buildListener(
+    resources.filter((r) => r.kind === "Proxy"),
+    overrides,
+    model.virtualHosts,
+    diag,
+  );
+  diag.sort(fileOrder);
+  const summaries = resources.map((r) => ({ kind: r.kind, name: r.meta.name, file: r.meta.file, line: r.meta.line }));
+  const result: LoadResult = diag.ok
+    ? { ok: true, config: { listener, clusters: model.clusters, virtualHosts: model.virtualHosts, warnings: diag.warnings } }
+    : { ok: false, problems: diag.problems, warnings: diag.warnings };
+  return { result, resources: summaries };
+}
+
+function errnoText(code: string): string {
+  switch (code) {
+    case "ENOENT":
+      return "no such file";
+    case "EACCES":
+    case "EPERM":
+      return "permission denied";
+    case "EISDIR":
+      return "is a directory";
+    default:
+      return code;
+  }
+}

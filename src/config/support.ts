@@ -1,0 +1,259 @@
+// The one table of which Istio fields sluice implements. Every field the parsers read has a
+// row here (the reader refuses a field without one), warnings for "warn" fields come from
+// it, and docs/CONFIG.md is checked against it by a test, so code, warnings and docs agree.
+//
+// Paths are relative to the resource, with `[]` for list items and `*` for map keys the user
+// names (header names). A trafficPolicy inside a subset or a portLevelSettings entry is read
+// with the rows of `spec.trafficPolicy`, as Istio defines them with the same messages.
+
+export type ResourceKind = "DestinationRule" | "ServiceEntry" | "VirtualService" | "Proxy";
+
+/**
+ * "supported": the proxy acts on it. "warn": parsed and validated, accepted with one warning
+ * per file because sluice does not act on it yet.
+ */
+export type SupportStatus = "supported" | "warn";
+
+export interface SupportRow {
+  readonly kind: ResourceKind;
+  readonly path: string;
+  /** For rows about one value of an enum field (e.g. resolution NONE). */
+  readonly value?: string;
+  readonly status: SupportStatus;
+  readonly note?: string;
+}
+
+type RowSpec = readonly [path: string, status: SupportStatus, note?: string];
+
+function rows(kind: ResourceKind, specs: readonly RowSpec[]): SupportRow[] {
+  return specs.map(([path, status, note]) => {
+    const eq = path.indexOf("=");
+    const base = eq < 0 ? { kind, path } : { kind, path: path.slice(0, eq), value: path.slice(eq + 1) };
+    return note === undefined ? { ...base, status } : { ...base, status, note };
+  });
+}
+
+const S = "supported" as const;
+const W = "warn" as const;
+
+const METADATA: readonly RowSpec[] = [
+  ["metadata", S],
+  ["metadata.name", S, "used in messages"],
+  ["metadata.namespace", S, "used in messages"],
+  ["metadata.labels", W],
+  ["metadata.annotations", W],
+];
+
+const TLS = (p: string): RowSpec[] => [
+  [p, W],
+  ...["mode", "clientCertificate", "privateKey", "caCertificates", "credentialName", "subjectAltNames", "sni", "insecureSkipVerify", "caCrl"].map(
+    (f): RowSpec => [`${p}.${f}`, W],
+  ),
+];
+
+const WORKLOAD_SELECTOR: readonly RowSpec[] = [
+  ["spec.workloadSelector", W],
+  ["spec.workloadSelector.matchLabels", W],
+];
+
+const TP = "spec.trafficPolicy";
+
+const DESTINATION_RULE: readonly RowSpec[] = [
+  ...METADATA,
+  ["spec.host", S],
+  [TP, S],
+  [`${TP}.loadBalancer`, S],
+  [`${TP}.loadBalancer.simple`, S, "LEAST_CONN and UNSPECIFIED mean LEAST_REQUEST"],
+  [`${TP}.loadBalancer.consistentHash`, S],
+  [`${TP}.loadBalancer.consistentHash.httpHeaderName`, S],
+  [`${TP}.loadBalancer.consistentHash.httpCookie`, S],
+  [`${TP}.loadBalancer.consistentHash.httpCookie.name`, S],
+  [`${TP}.loadBalancer.consistentHash.httpCookie.path`, S],
+  [`${TP}.loadBalancer.consistentHash.httpCookie.ttl`, S],
+  [`${TP}.loadBalancer.consistentHash.useSourceIp`, S],
+  [`${TP}.loadBalancer.consistentHash.httpQueryParameterName`, S],
+  [`${TP}.loadBalancer.consistentHash.ringHash`, S],
+  [`${TP}.loadBalancer.consistentHash.ringHash.minimumRingSize`, S],
+  [`${TP}.loadBalancer.consistentHash.maglev`, S],
+  [`${TP}.loadBalancer.consistentHash.maglev.tableSize`, S],
+  [`${TP}.loadBalancer.consistentHash.minimumRingSize`, S, "deprecated: use ringHash.minimumRingSize"],
+  [`${TP}.loadBalancer.localityLbSetting`, W],
+  [`${TP}.loadBalancer.localityLbSetting.enabled`, W],
+  [`${TP}.loadBalancer.localityLbSetting.distribute`, W],
+  [`${TP}.loadBalancer.localityLbSetting.distribute[].from`, W],
+  [`${TP}.loadBalancer.localityLbSetting.distribute[].to`, W],
+  [`${TP}.loadBalancer.localityLbSetting.failover`, W],
+  [`${TP}.loadBalancer.localityLbSetting.failover[].from`, W],
+  [`${TP}.loadBalancer.localityLbSetting.failover[].to`, W],
+  [`${TP}.loadBalancer.localityLbSetting.failoverPriority`, W],
+  [`${TP}.loadBalancer.warmupDurationSecs`, W],
+  [`${TP}.loadBalancer.warmup`, W],
+  [`${TP}.loadBalancer.warmup.duration`, W],
+  [`${TP}.loadBalancer.warmup.minimumPercent`, W],
+  [`${TP}.loadBalancer.warmup.aggression`, W],
+  [`${TP}.connectionPool`, S],
+  [`${TP}.connectionPool.tcp`, S],
+  [`${TP}.connectionPool.tcp.maxConnections`, W],
+  [`${TP}.connectionPool.tcp.connectTimeout`, S],
+  [`${TP}.connectionPool.tcp.tcpKeepalive`, W],
+  [`${TP}.connectionPool.tcp.tcpKeepalive.probes`, W],
+  [`${TP}.connectionPool.tcp.tcpKeepalive.time`, W],
+  [`${TP}.connectionPool.tcp.tcpKeepalive.interval`, W],
+  [`${TP}.connectionPool.tcp.maxConnectionDuration`, W],
+  [`${TP}.connectionPool.tcp.idleTimeout`, W],
+  [`${TP}.connectionPool.http`, S],
+  [`${TP}.connectionPool.http.http1MaxPendingRequests`, W],
+  [`${TP}.connectionPool.http.http2MaxRequests`, S],
+  [`${TP}.connectionPool.http.maxRequestsPerConnection`, S],
+  [`${TP}.connectionPool.http.maxRetries`, W],
+  [`${TP}.connectionPool.http.idleTimeout`, W],
+  [`${TP}.connectionPool.http.h2UpgradePolicy`, W],
+  [`${TP}.connectionPool.http.useClientProtocol`, W],
+  [`${TP}.connectionPool.http.maxConcurrentStreams`, W],
+  [`${TP}.outlierDetection`, W],
+  [`${TP}.outlierDetection.consecutiveErrors`, W, "deprecated: use consecutiveGatewayErrors"],
+  [`${TP}.outlierDetection.consecutive5xxErrors`, W],
+  [`${TP}.outlierDetection.consecutiveGatewayErrors`, W],
+  [`${TP}.outlierDetection.consecutiveLocalOriginFailures`, W],
+  [`${TP}.outlierDetection.splitExternalLocalOriginErrors`, W],
+  [`${TP}.outlierDetection.interval`, W],
+  [`${TP}.outlierDetection.baseEjectionTime`, W],
+  [`${TP}.outlierDetection.maxEjectionPercent`, W],
+  [`${TP}.outlierDetection.minHealthPercent`, W],
+  ...TLS(`${TP}.tls`),
+  [`${TP}.portLevelSettings`, S, "replaces loadBalancer, connectionPool, outlierDetection and tls for that port"],
+  [`${TP}.portLevelSettings[].port`, S],
+  [`${TP}.portLevelSettings[].port.number`, S],
+  [`${TP}.portLevelSettings[].loadBalancer`, S, "same fields as trafficPolicy.loadBalancer"],
+  [`${TP}.portLevelSettings[].connectionPool`, S, "same fields as trafficPolicy.connectionPool"],
+  [`${TP}.portLevelSettings[].outlierDetection`, W],
+  [`${TP}.portLevelSettings[].tls`, W],
+  [`${TP}.proxyProtocol`, W],
+  [`${TP}.proxyProtocol.version`, W],
+  [`${TP}.tunnel`, W],
+  [`${TP}.tunnel.protocol`, W],
+  [`${TP}.tunnel.targetHost`, W],
+  [`${TP}.tunnel.targetPort`, W],
+  [`${TP}.retryBudget`, W],
+  [`${TP}.retryBudget.percent`, W],
+  [`${TP}.retryBudget.minRetryConcurrency`, W],
+  [`${TP}.retryBudget.budgetInterval`, W],
+  ["spec.subsets", S],
+  ["spec.subsets[].name", S],
+  ["spec.subsets[].labels", S],
+  ["spec.subsets[].trafficPolicy", S, "same fields as spec.trafficPolicy"],
+  ["spec.exportTo", W],
+  ...WORKLOAD_SELECTOR,
+];
+
+const PROTOCOLS_SUPPORTED = ["GRPC", "HTTP2"];
+export const PROTOCOLS = ["GRPC", "HTTP2", "GRPC-WEB", "HTTP", "HTTPS", "TCP", "TLS", "MONGO", "MYSQL", "REDIS", "UDP"];
+
+const SERVICE_ENTRY: readonly RowSpec[] = [
+  ...METADATA,
+  ["spec.hosts", S],
+  ["spec.addresses", W],
+  ["spec.ports", S],
+  ["spec.ports[].number", S],
+  ["spec.ports[].name", S],
+  ["spec.ports[].protocol", S, "sluice proxies HTTP/2; unset means GRPC"],
+  ...PROTOCOLS.map((p): RowSpec => [`spec.ports[].protocol=${p}`, PROTOCOLS_SUPPORTED.includes(p) ? S : W]),
+  ["spec.ports[].targetPort", S],
+  ["spec.location", W],
+  ["spec.resolution", S],
+  ["spec.resolution=STATIC", S],
+  ["spec.resolution=DNS", S],
+  ["spec.resolution=DNS_ROUND_ROBIN", W, "treated as DNS"],
+  ["spec.resolution=NONE", W, "Istio's default when unset; treated as STATIC with endpoints, else DNS on the hosts"],
+  ["spec.endpoints", S],
+  ["spec.endpoints[].address", S],
+  ["spec.endpoints[].ports", S],
+  ["spec.endpoints[].weight", S],
+  ["spec.endpoints[].labels", S],
+  ["spec.endpoints[].network", W],
+  ["spec.endpoints[].locality", W],
+  ["spec.endpoints[].serviceAccount", W],
+  ["spec.exportTo", W],
+  ...WORKLOAD_SELECTOR,
+  ["spec.subjectAltNames", W],
+];
+
+const MATCH = "spec.http[].match[]";
+const VIRTUAL_SERVICE: readonly RowSpec[] = [
+  ...METADATA,
+  ["spec.hosts", S],
+  ["spec.gateways", W],
+  ["spec.http", S],
+  ["spec.http[].name", S, "a label only"],
+  ["spec.http[].match", S],
+  [`${MATCH}.name`, S, "a label only"],
+  [`${MATCH}.uri`, S],
+  [`${MATCH}.uri.exact`, S],
+  [`${MATCH}.uri.prefix`, S],
+  [`${MATCH}.uri.regex`, S],
+  [`${MATCH}.headers`, S],
+  [`${MATCH}.headers.*.exact`, S],
+  [`${MATCH}.headers.*.prefix`, S],
+  [`${MATCH}.headers.*.regex`, S],
+  ...["scheme", "method", "authority", "port", "sourceLabels", "gateways", "queryParams", "ignoreUriCase", "withoutHeaders", "sourceNamespace", "statPrefix"].map(
+    (f): RowSpec => [`${MATCH}.${f}`, W, "the condition is ignored: the match is wider"],
+  ),
+  ["spec.http[].route", S],
+  ["spec.http[].route[].destination", S],
+  ["spec.http[].route[].destination.host", S],
+  ["spec.http[].route[].destination.subset", S],
+  ["spec.http[].route[].destination.port", S],
+  ["spec.http[].route[].destination.port.number", S],
+  ["spec.http[].route[].weight", S, "relative; a single destination gets all traffic"],
+  ["spec.http[].route[].headers", W],
+  ["spec.http[].timeout", S],
+  ["spec.http[].retries", W],
+  ["spec.http[].retries.attempts", W],
+  ["spec.http[].retries.perTryTimeout", W],
+  ["spec.http[].retries.retryOn", W],
+  ["spec.http[].retries.retryRemoteLocalities", W],
+  ["spec.http[].retries.retryIgnorePreviousHosts", W],
+  ["spec.http[].retries.backoff", W],
+  ...["redirect", "directResponse", "delegate", "rewrite", "fault", "mirror", "mirrors", "mirrorPercentage", "mirrorPercent", "corsPolicy", "headers"].map(
+    (f): RowSpec => [`spec.http[].${f}`, W],
+  ),
+  ["spec.tcp", W],
+  ["spec.tls", W],
+  ["spec.exportTo", W],
+];
+
+const PROXY: readonly RowSpec[] = [
+  ...METADATA,
+  ["spec.listen", S],
+  ["spec.admin", S],
+  ["spec.mode", S],
+  ["spec.defaultHost", S],
+  ["spec.downstream", S],
+  ["spec.downstream.keepalive", S],
+  ["spec.downstream.keepalive.time", S],
+  ["spec.downstream.keepalive.timeout", S],
+  ["spec.downstream.keepalive.minPingInterval", S],
+  ["spec.downstream.keepalive.permitWithoutCalls", S],
+  ["spec.downstream.maxConnectionAge", S],
+  ["spec.downstream.maxConnectionAgeGrace", S],
+  ["spec.downstream.maxConnectionIdle", S],
+  ["spec.leastRequest", S],
+  ["spec.leastRequest.choiceCount", S],
+];
+
+export const SUPPORT_TABLE: readonly SupportRow[] = [
+  ...rows("DestinationRule", DESTINATION_RULE),
+  ...rows("ServiceEntry", SERVICE_ENTRY),
+  ...rows("VirtualService", VIRTUAL_SERVICE),
+  ...rows("Proxy", PROXY),
+];
+
+const INDEX = new Map(SUPPORT_TABLE.map((r) => [rowKey(r.kind, r.path, r.value), r]));
+
+function rowKey(kind: string, path: string, value?: string): string {
+  return value === undefined ? `${kind} ${path}` : `${kind} ${path}=${value}`;
+}
+
+export function supportOf(kind: ResourceKind, path: string, value?: string): SupportRow | undefined {
+  return INDEX.get(rowKey(kind, path, value));
+}
