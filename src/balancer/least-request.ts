@@ -3,8 +3,8 @@
 //
 // Equal weights: power of N choices. Sample `choiceCount` endpoints at random (with
 // replacement, as Envoy) and take the least loaded; ties go to the first sampled. When
-// choiceCount >= the number of endpoints, Envoy scans them all instead; the scan starts at
-// a random endpoint so ties do not always favour the first one.
+// choiceCount >= the number of endpoints, Envoy scans them all instead; ties in the scan
+// are broken uniformly at random so they do not always favour one endpoint.
 //
 // Unequal weights: weighted random choice over effective weights
 // weight / (load + 1)^activeRequestBias (Envoy's active_request_bias, default 1.0). This
@@ -47,15 +47,19 @@ function leastRequestPicker(endpoints: readonly LbEndpoint[], deps: PolicyDeps, 
     if (choices >= n) {
       return {
         pick(): PickResult {
-          const start = randomInt(random, n);
-          let best = start;
-          let bestLoad = endpoints[start]?.load[metric] ?? Infinity;
-          for (let step = 1; step < n; step++) {
-            const i = (start + step) % n;
+          let best = 0;
+          let bestLoad = endpoints[0]?.load[metric] ?? Infinity;
+          let ties = 1;
+          for (let i = 1; i < n; i++) {
             const load = endpoints[i]?.load[metric] ?? Infinity;
             if (load < bestLoad) {
               best = i;
               bestLoad = load;
+              ties = 1;
+            } else if (load === bestLoad && random() * ++ties < 1) {
+              // Reservoir sampling: each of the k tied endpoints ends up chosen with
+              // probability 1/k, so idle endpoints share the picks evenly.
+              best = i;
             }
           }
           return results[best] ?? NO_HEALTHY_UPSTREAM;
