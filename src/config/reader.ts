@@ -4,6 +4,7 @@
 // accessor asked for as unknown, with a "did you mean" hint from the keys that were asked for.
 import { closest, describe, type Diagnostics } from "./diagnostics.js";
 import { DURATION_HELP, parseDuration } from "./duration.js";
+import { INT32_MAX } from "./limits.js";
 import { supportOf, type ResourceKind, type SupportRow } from "./support.js";
 import { plainValue, type YEntry, type YNode } from "./yaml-tree.js";
 
@@ -110,7 +111,7 @@ export class MapReader {
     if (v === undefined) return undefined;
     const n = v.value;
     if (typeof n !== "number" || !Number.isInteger(n) || n < range.min || (range.max !== undefined && n > range.max)) {
-      this.error(key, `must be an integer ${rangeText(range)}, got ${describe(n)}`);
+      this.error(key, `must be an integer ${rangeText(range, n)}, got ${describe(n)}`);
       return undefined;
     }
     return n;
@@ -121,7 +122,7 @@ export class MapReader {
     if (v === undefined) return undefined;
     const n = v.value;
     if (typeof n !== "number" || !Number.isFinite(n) || n < range.min || (range.max !== undefined && n > range.max)) {
-      this.error(key, `must be a number ${rangeText(range)}, got ${describe(n)}`);
+      this.error(key, `must be a number ${rangeText(range, n)}, got ${describe(n)}`);
       return undefined;
     }
     return n;
@@ -348,6 +349,9 @@ function join(base: string, key: string): string {
   return base === "" ? key : `${base}.${key}`;
 }
 
-function rangeText(r: IntRange): string {
-  return r.max === undefined ? `>= ${r.min}` : `from ${r.min} to ${r.max}`;
+/** Istio's int32 limits read as ">= 0" unless the value actually passed the upper bound. */
+function rangeText(r: IntRange, found: unknown): string {
+  if (r.max === undefined) return `>= ${r.min}`;
+  const huge = r.max >= INT32_MAX && !(typeof found === "number" && found > r.max);
+  return huge ? `>= ${r.min}` : `from ${r.min} to ${r.max}`;
 }
