@@ -22,18 +22,21 @@ export const systemDnsResolver: DnsResolver = async (name) =>
   (await lookup(name, { all: true })).map((a) => a.address);
 
 export const DEFAULT_DNS_REFRESH_MS = 5000;
+/** How long a round waits for its lookups (c-ares, which Envoy uses, also gives up at 5s). */
+export const DEFAULT_DNS_LOOKUP_TIMEOUT_MS = 5000;
 
 export interface DnsSourceOptions {
   readonly clock?: Clock;
   readonly resolver?: DnsResolver;
   readonly refreshMs?: number;
+  readonly lookupTimeoutMs?: number;
   /** Names the source in trace lines (the cluster name). */
   readonly label?: string;
 }
 
 type State =
   | { readonly t: "idle" }
-  | { readonly t: "resolving"; readonly onUpdate: Listener }
+  | { readonly t: "resolving"; readonly onUpdate: Listener; readonly timeout: TimerHandle }
   | { readonly t: "waiting"; readonly onUpdate: Listener; readonly timer: TimerHandle }
   | { readonly t: "stopped" };
 
@@ -44,6 +47,7 @@ export class DnsEndpointSource implements EndpointSource {
   private readonly clock: Clock;
   private readonly resolver: DnsResolver;
   private readonly refreshMs: number;
+  private readonly lookupTimeoutMs: number;
   private readonly label: string;
   /** Distinct names to look up, in config order. */
   private readonly names: readonly string[];
@@ -59,7 +63,11 @@ export class DnsEndpointSource implements EndpointSource {
     this.clock = options.clock ?? systemClock;
     this.resolver = options.resolver ?? systemDnsResolver;
     this.refreshMs = options.refreshMs ?? DEFAULT_DNS_REFRESH_MS;
+    this.lookupTimeoutMs = options.lookupTimeoutMs ?? DEFAULT_DNS_LOOKUP_TIMEOUT_MS;
     if (!(this.refreshMs > 0)) throw new RangeError(`dns refreshMs must be > 0, got ${this.refreshMs}`);
+    if (!(this.lookupTimeoutMs > 0)) {
+      throw new RangeError(`dns lookupTimeoutMs must be > 0, got ${this.lookupTimeoutMs}`);
+    }
     this.label = options.label ?? "";
     this.names = [...new Set(endpoints.filter((e) => isIP(e.address) === 0).map((e) => e.address))];
   }
@@ -73,6 +81,7 @@ export class DnsEndpointSource implements EndpointSource {
   /** Cancels the refresh timer; a lookup still in flight is ignored when it completes. */
   stop(): void {
     if (this.state.t === "waiting") this.state.timer.cancel();
+    if (this.state.t === "resolving") this.state.timeout.cancel();
     this.transition("stopped");
     this.state = { t: "stopped" };
   }
@@ -83,27 +92,58 @@ export class DnsEndpointSource implements EndpointSource {
 
   private resolve(onUpdate: Listener): void {
     this.transition("resolving");
-    const round: State = { t: "resolving", onUpdate };
+    const succeeded = new Map<string, readonly string[]>();
+    const failed = new Set<string>();
+    let pending = this.names.length;
+    // A lookup that never settles must not freeze discovery: when the round times out,
+    // names still pending count as failed (they keep their last good addresses).
+    const timeout = this.clock.setTimer(this.lookupTimeoutMs, () => finish(true));
+    const round: State = { t: "resolving", onUpdate, timeout };
     this.state = round;
-    const lookups = this.names.map((name) =>
-      // Wrapped so a resolver that throws synchronously counts as a failed lookup.
-      Promise.resolve()
-        .then(() => this.resolver(name))
-        .then(
-          (addresses) => ({ name, ok: true as const, addresses }),
-          (error: unknown) => ({ name, ok: false as const, error }),
-        ),
-    );
-    void Promise.all(lookups).then((outcomes) => {
-      if (this.state !== round) return; // stopped meanwhile
-      for (const o of outcomes) {
-        if (o.ok) this.accept(o.name, o.addresses);
-        else trace("lookup failed; keeping last good addresses", { source: this.label, name: o.name, error: String(o.error), kept: this.lastGood.get(o.name)?.length ?? 0 });
+    const finish = (timedOut: boolean): void => {
+      if (this.state !== round) return; // stopped, or already finished
+      timeout.cancel();
+      for (const name of this.names) {
+        const addresses = succeeded.get(name);
+        if (addresses !== undefined) this.accept(name, addresses);
+        else if (timedOut && !failed.has(name)) this.failed(name, `no answer within ${this.lookupTimeoutMs}ms`);
       }
       this.transition("waiting");
       const timer = this.clock.setTimer(this.refreshMs, () => this.resolve(onUpdate));
       this.state = { t: "waiting", onUpdate, timer };
       this.emitIfChanged(onUpdate);
+    };
+    const settle = (): void => {
+      if (--pending === 0) finish(false);
+    };
+    for (const name of this.names) {
+      // Called in a microtask so a resolver that throws synchronously is a failed lookup.
+      Promise.resolve()
+        .then(() => this.resolver(name))
+        .then(
+          (addresses) => {
+            if (this.state !== round) return;
+            succeeded.set(name, addresses);
+            settle();
+          },
+          (error: unknown) => {
+            if (this.state !== round) return;
+            failed.add(name);
+            this.failed(name, String(error));
+            settle();
+          },
+        )
+        .catch((error: unknown) => logger.error({ source: this.label, err: error }, "dns round failed"));
+    }
+    if (pending === 0) queueMicrotask(() => finish(false));
+  }
+
+  private failed(name: string, error: string): void {
+    trace("lookup failed; keeping last good addresses", {
+      source: this.label,
+      name,
+      error,
+      kept: this.lastGood.get(name)?.length ?? 0,
     });
   }
 

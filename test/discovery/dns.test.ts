@@ -275,3 +275,50 @@ test("dns with the default resolver resolves localhost", async () => {
     assert.equal(e.hostname, "localhost");
   }
 });
+
+test("dns gives up on a lookup that never answers, keeps the last good set, and refreshes on", async () => {
+  const clock = new ManualClock();
+  const dns = new FakeDns();
+  dns.answers.set("svc", ["10.0.0.1"]);
+  const updates: (readonly ResolvedEndpoint[])[] = [];
+  const source = new DnsEndpointSource([endpoint("svc")], { clock, resolver: dns.resolve, lookupTimeoutMs: 1000 });
+  source.start((set) => updates.push(set));
+  await flush();
+  assert.equal(updates.length, 1);
+  dns.hold = true; // the next lookup hangs
+  dns.answers.set("svc", ["10.0.0.2"]);
+  clock.advance(5000);
+  await flush();
+  clock.advance(999);
+  await flush();
+  assert.equal(clock.pendingTimers(), 1, "only the lookup timeout is pending");
+  clock.advance(1);
+  await flush();
+  assert.equal(updates.length, 1, "the last good set stays");
+  dns.release(); // the late answer belongs to a finished round: ignored
+  await flush();
+  assert.equal(updates.length, 1);
+  dns.hold = false;
+  clock.advance(5000);
+  await flush();
+  assert.equal(updates.length, 2);
+  assert.equal(updates[1]![0]!.address, "10.0.0.2");
+  source.stop();
+});
+
+test("dns emits the first round after the lookup timeout when a lookup hangs", async () => {
+  const clock = new ManualClock();
+  const dns = new FakeDns();
+  dns.hold = true;
+  const updates: (readonly ResolvedEndpoint[])[] = [];
+  const source = new DnsEndpointSource([endpoint("svc"), endpoint("10.0.0.9")], { clock, resolver: dns.resolve });
+  source.start((set) => updates.push(set));
+  await flush();
+  assert.equal(updates.length, 0);
+  clock.advance(5000); // DEFAULT_DNS_LOOKUP_TIMEOUT_MS
+  await flush();
+  assert.equal(updates.length, 1);
+  assert.deepEqual(updates[0]!.map((e) => e.address), ["10.0.0.9"]);
+  source.stop();
+  assert.equal(clock.pendingTimers(), 0);
+});
