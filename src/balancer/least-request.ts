@@ -83,12 +83,15 @@ function leastRequestPicker(endpoints: readonly LbEndpoint[], deps: PolicyDeps, 
     };
   }
   const weights = Float64Array.from(endpoints, (e) => e.weight);
+  const counters = endpoints.map((e) => e.load);
   const effective = new Float64Array(n); // scratch, reused by every pick
+  const byConnections = metric === "activeConnections";
   return {
     pick(): PickResult {
       let total = 0;
       for (let i = 0; i < n; i++) {
-        const load = endpoints[i]?.load[metric] ?? 0;
+        const counter = counters[i];
+        const load = counter === undefined ? 0 : byConnections ? counter.activeConnections : counter.activeRequests;
         const w = weights[i] ?? 0;
         const e = bias === 1 ? w / (load + 1) : bias === 0 ? w : w / Math.pow(load + 1, bias);
         effective[i] = e;

@@ -28,7 +28,11 @@ export interface LbEndpoint {
 
 /** What a picker may look at in the request; all lazily read. */
 export interface PickRequest {
-  /** A request header by lower-case name (first value), or undefined. */
+  /**
+   * A request header by lower-case name (first value), or undefined. For `cookie`, HTTP/2
+   * may split the header into several fields (RFC 9113 8.2.3): return them joined with
+   * "; " so consistent hashing on a cookie sees every cookie.
+   */
   header(name: string): string | undefined;
   /** `:path`, including any query string. */
   readonly path: string;
