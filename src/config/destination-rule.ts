@@ -1,7 +1,7 @@
 // DestinationRule spec (istio destination_rule.proto): which policy applies to a host and
 // its subsets. Cross-resource checks (is the host defined?) happen in model.ts.
 import type { MapReader } from "./reader.js";
-import type { ResourceMeta } from "./resource.js";
+import type { ResourceMeta } from "./resource-meta.js";
 import { parseTrafficPolicy, type ParsedPolicy } from "./traffic-policy.js";
 
 export interface ParsedSubset {

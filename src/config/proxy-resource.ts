@@ -3,7 +3,7 @@
 import { describe } from "./diagnostics.js";
 import { HOST_PORT_HELP, parseHostPort, type HostPort } from "./host-port.js";
 import type { MapReader } from "./reader.js";
-import type { ResourceMeta } from "./resource.js";
+import type { ResourceMeta } from "./resource-meta.js";
 import type { ProxyMode } from "./types.js";
 
 export interface ParsedProxy {

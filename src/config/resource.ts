@@ -5,6 +5,7 @@ import { closest, describe, type Diagnostics } from "./diagnostics.js";
 import { parseDestinationRule, type ParsedDestinationRule } from "./destination-rule.js";
 import { parseProxyResource, type ParsedProxy } from "./proxy-resource.js";
 import { MapReader } from "./reader.js";
+import type { ResourceMeta } from "./resource-meta.js";
 import { parseServiceEntry, type ParsedServiceEntry } from "./service-entry.js";
 import type { ResourceKind } from "./support.js";
 import { parseVirtualService, type ParsedVirtualService } from "./virtual-service.js";
@@ -21,14 +22,7 @@ const API_VERSIONS: Readonly<Record<ResourceKind, readonly string[]>> = {
 };
 const KINDS = Object.keys(API_VERSIONS) as ResourceKind[];
 
-export interface ResourceMeta {
-  readonly kind: ResourceKind;
-  readonly file: string;
-  /** Line of the document's first key. */
-  readonly line: number;
-  readonly name: string | null;
-  readonly namespace: string | null;
-}
+export type { ResourceMeta } from "./resource-meta.js";
 
 export type ParsedResource = ParsedDestinationRule | ParsedServiceEntry | ParsedVirtualService | ParsedProxy;
 

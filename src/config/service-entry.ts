@@ -4,7 +4,7 @@ import { isIP } from "node:net";
 import { closest, describe } from "./diagnostics.js";
 import { parseWorkloadSelector } from "./destination-rule.js";
 import type { MapReader } from "./reader.js";
-import type { ResourceMeta } from "./resource.js";
+import type { ResourceMeta } from "./resource-meta.js";
 import { PROTOCOLS } from "./support.js";
 import type { ServicePort } from "./types.js";
 

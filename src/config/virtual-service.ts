@@ -1,7 +1,7 @@
 // VirtualService spec (istio virtual_service.proto): routes by :path and headers to
 // hosts, subsets and weights. Destinations are resolved to clusters in model.ts.
 import type { MapReader } from "./reader.js";
-import type { ResourceMeta } from "./resource.js";
+import type { ResourceMeta } from "./resource-meta.js";
 import type { HeaderMatch, RouteMatch } from "./types.js";
 
 export interface ParsedDestination {
