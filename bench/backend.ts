@@ -1,0 +1,47 @@
+// A minimal gRPC echo backend on raw node:http2, run as its own process by the benchmark.
+// It is the cheapest correct gRPC server node offers: no grpc-js, no protobuf. Every POST
+// gets response headers, the request's bytes back (a unary request is one 5-byte-prefixed
+// message, so the echo is a valid response message), and trailers grpc-status 0.
+// Usage: node dist/bench/backend.js [port]; prints "backend listening on 127.0.0.1:PORT".
+import http2 from "node:http2";
+
+const RESPONSE_HEADERS = { ":status": 200, "content-type": "application/grpc" };
+const TRAILERS = { "grpc-status": "0" };
+
+const server = http2.createServer({
+  // One upstream connection carries every proxied stream; no reason to make proxies open more.
+  settings: { maxConcurrentStreams: 1024, initialWindowSize: 1 << 20 },
+  maxSessionMemory: 64,
+});
+
+server.on("stream", (stream) => {
+  const chunks: Buffer[] = [];
+  stream.on("error", () => {
+    // A reset from the client ends the stream; nothing to answer.
+  });
+  stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+  stream.on("end", () => {
+    if (stream.closed || stream.destroyed) return;
+    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+    stream.once("wantTrailers", () => stream.sendTrailers(TRAILERS));
+    stream.end(body);
+  });
+});
+server.on("sessionError", () => {
+  // A client that goes away mid-connection is normal at the end of a load run.
+});
+
+const port = Number(process.argv[2] ?? 0);
+server.listen(port, "127.0.0.1", () => {
+  const addr = server.address();
+  const bound = typeof addr === "object" && addr !== null ? addr.port : port;
+  console.log(`backend listening on 127.0.0.1:${bound}`);
+});
+
+const stop = (): void => {
+  server.close();
+  process.exit(0);
+};
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);

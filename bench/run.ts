@@ -1,0 +1,323 @@
+// `npm run bench`: the proxy-overhead benchmark from the project issue — "h2load, 8
+// connections x 16 streams, unary 64-byte echo, proxy pinned to one core, CPU seconds /
+// RPCs" — for no proxy (baseline), sluice, nginx and HAProxy in the same run, plus grpc-js
+// latency, a fixed-rate pass and peak RSS. Appends the figures to docs/BENCHMARKS.md.
+//
+//   npm run bench -- [--duration 10] [--only direct,sluice,nginx,haproxy] [--backend auto|nginx|node]
+//                    [--latency-count 5000] [--profile] [--no-write] [--sluice-node-flags "--max-semi-space-size=4"]
+//
+// --profile (or SLUICE_BENCH_PROFILE=1) adds a separate sluice pass under node --cpu-prof and
+// a summary of it; the .cpuprofile is kept under dist/bench/profiles/.
+// Everything listens on 127.0.0.1 only; every child process is killed on the way out.
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { h2load, type H2loadResult } from "./h2load.js";
+import type { LatencyResult } from "./latency.js";
+import { cpuSeconds, killAll, killChildrenOnExit, peakRss, runToEnd, stop, tasksetAvailable } from "./procs.js";
+import { loadProfile, profileMarkdown, summarize } from "./profile.js";
+import { appendSection, gitCommit, machineInfo, markdown, type RunInfo, type ScenarioResult } from "./report.js";
+import {
+  detectTools,
+  echoModulePath,
+  startHaproxy,
+  startNginxBackend,
+  startNginxProxy,
+  startNodeBackend,
+  startSluice,
+  type Target,
+} from "./targets.js";
+
+const here = fileURLToPath(new URL(".", import.meta.url));
+const repoRoot = join(here, "../..");
+
+const PROXY_CORE = 1;
+const LOAD_CORE = 0;
+const CLIENTS = 8;
+const STREAMS = 16;
+const PAYLOAD = 64;
+const FIXED_RPS = 5000;
+const FIXED_SECONDS = 5;
+const WARMUP_REQUESTS = 20_000;
+const LATENCY_CONCURRENCY = 16;
+const PATH = "/sluice.demo.Echo/Unary";
+
+interface Options {
+  durationS: number;
+  only: Set<string>;
+  backend: "auto" | "nginx" | "node";
+  latencyCount: number;
+  profile: boolean;
+  write: boolean;
+  sluiceNodeFlags: string[];
+}
+
+function parseArgs(argv: readonly string[]): Options {
+  const o: Options = {
+    durationS: 10,
+    only: new Set(["direct", "sluice", "nginx", "haproxy"]),
+    backend: "auto",
+    latencyCount: 5000,
+    profile: process.env["SLUICE_BENCH_PROFILE"] === "1",
+    write: true,
+    sluiceNodeFlags: [],
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === "--duration") o.durationS = bounded(Number(value()), 1, 120, "--duration");
+    else if (a === "--only") o.only = new Set(value().split(","));
+    else if (a === "--backend") {
+      const b = value();
+      if (b !== "auto" && b !== "nginx" && b !== "node") throw new Error(`--backend auto|nginx|node, got ${b}`);
+      o.backend = b;
+    } else if (a === "--latency-count") o.latencyCount = bounded(Number(value()), 100, 100_000, "--latency-count");
+    else if (a === "--profile") o.profile = true;
+    else if (a === "--no-write") o.write = false;
+    else if (a === "--sluice-node-flags") o.sluiceNodeFlags = value().split(/\s+/).filter((f) => f.length > 0);
+    else throw new Error(`unknown option ${a}`);
+  }
+  return o;
+}
+
+function bounded(n: number, lo: number, hi: number, what: string): number {
+  if (!Number.isFinite(n) || n < lo || n > hi) throw new Error(`${what} must be in ${lo}..${hi}`);
+  return n;
+}
+
+/** Busy seconds of the whole machine so far (all CPUs, /proc/stat). */
+function systemBusySeconds(): number {
+  const line = readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "";
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal ...
+  const busy = (f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0);
+  return busy / 100;
+}
+
+async function latency(port: number, count: number): Promise<LatencyResult> {
+  const out = await runToEnd(
+    process.execPath,
+    [join(here, "latency.js"), `127.0.0.1:${port}`, String(LATENCY_CONCURRENCY), String(count), "200", String(PAYLOAD)],
+    { core: LOAD_CORE, timeoutMs: 120_000 },
+  );
+  if (out.code !== 0) throw new Error(`latency client failed (${out.code}): ${out.stderr.slice(-1000)}`);
+  return JSON.parse(out.stdout.trim().split("\n").pop() ?? "{}") as LatencyResult;
+}
+
+interface Ctx {
+  readonly dir: string;
+  readonly bodyFile: string;
+  readonly backend: Target;
+  readonly opts: Options;
+  readonly hasH2load: boolean;
+}
+
+/** 1-minute load average: other work on this 2-core machine skews RPS and latency most. */
+function loadavg1(): number {
+  return Number(readFileSync("/proc/loadavg", "utf8").split(" ")[0]);
+}
+
+const loadBefore: string[] = [];
+
+async function measure(ctx: Ctx, name: string, port: number, proxyPid: number | undefined): Promise<ScenarioResult> {
+  loadBefore.push(`${name} ${loadavg1().toFixed(2)}`);
+  const url = `http://127.0.0.1:${port}${PATH}`;
+  const base = { url, bodyFile: ctx.bodyFile, clients: CLIENTS, streams: STREAMS, core: LOAD_CORE };
+  let max: ScenarioResult["max"];
+  let fixed: ScenarioResult["fixed"];
+  if (ctx.hasH2load) {
+    await h2load({ ...base, requests: WARMUP_REQUESTS });
+    const p0 = proxyPid !== undefined ? cpuSeconds(proxyPid) : undefined;
+    const b0 = cpuSeconds(ctx.backend.proc.pid);
+    const s0 = systemBusySeconds();
+    const h2: H2loadResult = await h2load({ ...base, durationS: ctx.opts.durationS });
+    max = {
+      h2,
+      proxyCpuS: proxyPid !== undefined ? cpuSeconds(proxyPid) - p0! : undefined,
+      backendCpuS: cpuSeconds(ctx.backend.proc.pid) - b0,
+      systemCpuS: systemBusySeconds() - s0,
+    };
+    console.error(`  ${name}: ${h2.rps.toFixed(0)} RPS, failed ${h2.failed}, errored ${h2.errored}`);
+    const f0 = proxyPid !== undefined ? cpuSeconds(proxyPid) : undefined;
+    const fh2 = await h2load({ ...base, rpsPerClient: FIXED_RPS / CLIENTS, requests: FIXED_RPS * FIXED_SECONDS });
+    fixed = { targetRps: FIXED_RPS, h2: fh2, proxyCpuS: proxyPid !== undefined ? cpuSeconds(proxyPid) - f0! : undefined };
+    console.error(`  ${name}: fixed rate ${fh2.rps.toFixed(0)} RPS`);
+  }
+  const lat = await latency(port, ctx.opts.latencyCount);
+  console.error(`  ${name}: p50 ${(lat.p50Us / 1000).toFixed(2)} ms, p99 ${(lat.p99Us / 1000).toFixed(2)} ms, errors ${lat.errors}`);
+  return {
+    name,
+    max,
+    fixed,
+    latency: lat,
+    peakRssBytes: proxyPid !== undefined ? peakRss(proxyPid) : undefined,
+  };
+}
+
+async function scenario(ctx: Ctx, name: string, startTarget: () => Promise<Target>): Promise<ScenarioResult> {
+  console.error(`bench: ${name}`);
+  let target: Target | undefined;
+  try {
+    target = await startTarget();
+    return await measure(ctx, name, target.port, target.proc.pid);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    console.error(`bench: ${name} failed: ${message}`);
+    return { name, error: message.split("\n")[0] ?? message };
+  } finally {
+    if (target !== undefined) await stop(target.proc);
+  }
+}
+
+/** Starts the cheapest backend that works and proves it speaks correct gRPC to grpc-js. */
+async function startBackend(dir: string, opts: Options, notes: string[]): Promise<Target> {
+  const tryNginx = opts.backend !== "node";
+  if (tryNginx && existsSync(echoModulePath)) {
+    let t: Target | undefined;
+    try {
+      t = await startNginxBackend(dir, LOAD_CORE);
+      const check = await latency(t.port, 200);
+      if (check.errors === 0) return t;
+      notes.push(`nginx echo backend rejected: ${check.firstError ?? "errors"}; used the node:http2 backend.`);
+    } catch (err) {
+      notes.push(`nginx echo backend failed to start (${(err as Error).message.split("\n")[0]}); used the node:http2 backend.`);
+    }
+    if (t !== undefined) await stop(t.proc);
+  } else if (tryNginx) {
+    notes.push(`nginx echo module (${echoModulePath}) missing: used the node:http2 backend (bench/backend.ts), which costs more CPU per RPC.`);
+  }
+  const t = await startNodeBackend(LOAD_CORE);
+  const check = await latency(t.port, 200);
+  if (check.errors > 0) throw new Error(`node backend answers wrongly: ${check.firstError ?? ""}`);
+  return t;
+}
+
+async function profileSluice(ctx: Ctx): Promise<string> {
+  const profDir = join(ctx.dir, "profile");
+  mkdirSync(profDir, { recursive: true });
+  const target = await startSluice(ctx.dir, ctx.backend.port, PROXY_CORE, {
+    cpuProfileDir: profDir,
+    nodeFlags: ctx.opts.sluiceNodeFlags,
+  });
+  let rpcs = 0;
+  try {
+    const base = { url: `http://127.0.0.1:${target.port}${PATH}`, bodyFile: ctx.bodyFile, clients: CLIENTS, streams: STREAMS, core: LOAD_CORE };
+    rpcs += (await h2load({ ...base, requests: WARMUP_REQUESTS })).done;
+    rpcs += (await h2load({ ...base, durationS: ctx.opts.durationS })).done;
+  } finally {
+    // SIGTERM: the proxy drains and exits, and node writes the profile on exit.
+    await stop(target.proc, 10_000);
+  }
+  const file = readdirSync(profDir).find((f) => f.endsWith(".cpuprofile"));
+  if (file === undefined) throw new Error(`no .cpuprofile written (did the proxy exit cleanly on SIGTERM?): ${target.proc.stderr().slice(-500)}`);
+  const keepDir = join(here, "profiles");
+  mkdirSync(keepDir, { recursive: true });
+  const kept = join(keepDir, `sluice-${new Date().toISOString().replace(/[:.]/g, "-")}.cpuprofile`);
+  copyFileSync(join(profDir, file), kept);
+  console.error(`bench: profile kept at ${kept}`);
+  return `${profileMarkdown(summarize(loadProfile(kept), rpcs))}\n\n(Raw profile: ${kept}; open it in Chrome DevTools or summarize with \`node dist/bench/profile.js FILE RPCS\`.)`;
+}
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  killChildrenOnExit();
+  const tools = detectTools();
+  const notes: string[] = [];
+  const hasH2load = tools.h2load.version !== undefined;
+  if (!hasH2load) notes.push("h2load (Debian nghttp2-client) missing: throughput, CPU per RPC and fixed-rate passes skipped; latency only.");
+  if (!tasksetAvailable()) notes.push("taskset missing: processes not pinned; CPU per RPC still valid, RPS not comparable.");
+  const dir = mkdtempSync(join(tmpdir(), "sluice-bench-"));
+  const bodyFile = join(dir, "body.bin");
+  const frame = Buffer.alloc(5 + PAYLOAD, 0x61);
+  frame.writeUInt8(0, 0);
+  frame.writeUInt32BE(PAYLOAD, 1);
+  writeFileSync(bodyFile, frame);
+  const results: ScenarioResult[] = [];
+  let backend: Target | undefined;
+  let profile: string | undefined;
+  try {
+    backend = await startBackend(dir, opts, notes);
+    console.error(`bench: backend ${backend.name} on 127.0.0.1:${backend.port}`);
+    const ctx: Ctx = { dir, bodyFile, backend, opts, hasH2load };
+    const be = backend;
+    if (opts.only.has("direct")) {
+      console.error("bench: direct");
+      try {
+        results.push(await measure(ctx, "direct", be.port, undefined));
+      } catch (err) {
+        results.push({ name: "direct", error: (err as Error).message.split("\n")[0] });
+      }
+    }
+    if (opts.only.has("sluice")) results.push(await scenario(ctx, "sluice", () => startSluice(dir, be.port, PROXY_CORE, { nodeFlags: opts.sluiceNodeFlags })));
+    if (opts.only.has("nginx")) {
+      if (tools.nginx.version === undefined) results.push({ name: "nginx", skipped: "nginx not installed" });
+      else results.push(await scenario(ctx, "nginx", () => startNginxProxy(dir, be.port, PROXY_CORE)));
+    }
+    if (opts.only.has("haproxy")) {
+      if (tools.haproxy.version === undefined) results.push({ name: "haproxy", skipped: "haproxy not installed" });
+      else results.push(await scenario(ctx, "haproxy", () => startHaproxy(dir, be.port, PROXY_CORE)));
+    }
+    if (opts.profile) {
+      if (!hasH2load) notes.push("--profile needs h2load; skipped.");
+      else {
+        console.error("bench: sluice under node --cpu-prof");
+        try {
+          profile = await profileSluice(ctx);
+        } catch (err) {
+          notes.push(`profile failed: ${(err as Error).message.split("\n")[0]}`);
+        }
+      }
+    }
+  } finally {
+    if (backend !== undefined) await stop(backend.proc);
+    killAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  for (const r of results) if (r.skipped !== undefined) notes.push(`${r.name} skipped: ${r.skipped}.`);
+  if (loadBefore.length > 0) {
+    const busy = loadBefore.some((l) => Number(l.split(" ")[1]) > 1.5);
+    notes.push(
+      `1-minute load average before each scenario: ${loadBefore.join(", ")}.` +
+        (busy
+          ? " Other processes were running on this 2-core machine: RPS, latency and the load core's figures are skewed;" +
+            " the proxy's own CPU µs/RPC is the most robust figure here."
+          : ""),
+    );
+  }
+  const info: RunInfo = {
+    date: new Date(),
+    machine: machineInfo(),
+    tools: Object.fromEntries(
+      Object.entries(tools).flatMap(([k, v]) => (v.version !== undefined ? [[k, v.version]] : [])),
+    ),
+    commit: gitCommit(),
+    backend: backend?.name ?? "none",
+    durationS: opts.durationS,
+    clients: CLIENTS,
+    streams: STREAMS,
+    payloadBytes: PAYLOAD,
+    pinned: tasksetAvailable(),
+    sluiceNodeFlags: opts.sluiceNodeFlags,
+    latencyConcurrency: LATENCY_CONCURRENCY,
+    latencyCount: opts.latencyCount,
+    notes,
+  };
+  const section = markdown(info, results, profile);
+  console.log(section);
+  if (opts.write) {
+    const file = join(repoRoot, "docs/BENCHMARKS.md");
+    appendSection(file, section);
+    console.error(`bench: appended to ${file}`);
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.stack : String(err));
+  killAll();
+  process.exitCode = 1;
+});

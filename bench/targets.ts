@@ -1,0 +1,226 @@
+// The things under test, each started as its own process on 127.0.0.1 and pinned to a core:
+// the echo backend, and the proxies in front of it (sluice, nginx, HAProxy). Configs are
+// written to the run's temp directory; every server logs there, never to system paths.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { freePort, start, versionOf, waitFor, type Started } from "./procs.js";
+
+const here = fileURLToPath(new URL(".", import.meta.url));
+/** dist/ root: bench/*.js sits in dist/bench/. */
+const distRoot = join(here, "..");
+
+export interface Target {
+  readonly name: string;
+  readonly port: number;
+  readonly proc: Started;
+}
+
+export interface Tool {
+  readonly name: string;
+  readonly version: string | undefined;
+}
+
+export function detectTools(): Record<"h2load" | "nginx" | "haproxy" | "taskset", Tool> {
+  return {
+    h2load: { name: "h2load", version: versionOf("h2load", ["--version"]) },
+    nginx: { name: "nginx", version: versionOf("nginx", ["-v"]) },
+    haproxy: { name: "haproxy", version: versionOf("haproxy", ["-v"]) },
+    taskset: { name: "taskset", version: versionOf("taskset", ["-V"]) },
+  };
+}
+
+export async function startNodeBackend(core: number): Promise<Target> {
+  const proc = start(process.execPath, [join(distRoot, "bench/backend.js"), "0"], { core });
+  const m = await waitFor(proc, /backend listening on 127\.0\.0\.1:(\d+)/);
+  return { name: "node:http2 echo", port: Number(m[1]), proc };
+}
+
+export function sluiceConfig(dir: string, backendPort: number): string {
+  const file = join(dir, "sluice.yaml");
+  writeFileSync(
+    file,
+    `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: bench }
+spec:
+  hosts: [bench]
+  ports:
+    - { number: 50051, name: grpc, protocol: GRPC }
+  resolution: STATIC
+  endpoints:
+    - address: 127.0.0.1
+      ports: { grpc: ${backendPort} }
+`,
+  );
+  return file;
+}
+
+export interface SluiceOptions {
+  /** Directory for a V8 CPU profile (node --cpu-prof), written when the proxy exits. */
+  readonly cpuProfileDir?: string;
+  /** Extra node flags for the proxy process (e.g. --max-semi-space-size=4), for experiments. */
+  readonly nodeFlags?: readonly string[];
+}
+
+export async function startSluice(dir: string, backendPort: number, core: number, opts: SluiceOptions = {}): Promise<Target> {
+  const config = sluiceConfig(dir, backendPort);
+  const nodeFlags = [...(opts.nodeFlags ?? [])];
+  if (opts.cpuProfileDir !== undefined) nodeFlags.push("--cpu-prof", `--cpu-prof-dir=${opts.cpuProfileDir}`);
+  const proc = start(
+    process.execPath,
+    // --default-host: h2load and grpc-js send :authority 127.0.0.1:PORT, which names no host.
+    [...nodeFlags, join(distRoot, "src/cli/main.js"), "proxy", "-c", config, "--listen", "127.0.0.1:0", "--default-host", "bench"],
+    { core },
+  );
+  const m = await waitFor(proc, /sluice proxy listening on 127\.0\.0\.1:(\d+)/);
+  return { name: "sluice", port: Number(m[1]), proc };
+}
+
+function nginxPrefix(dir: string, name: string): string {
+  const prefix = join(dir, name);
+  mkdirSync(join(prefix, "logs"), { recursive: true });
+  mkdirSync(join(prefix, "tmp"), { recursive: true });
+  return prefix;
+}
+
+function nginxCommon(prefix: string): string {
+  return `daemon off;
+master_process off;
+worker_processes 1;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/logs/error.log warn;
+events { worker_connections 4096; }
+`;
+}
+
+function nginxHttpCommon(prefix: string): string {
+  return `  access_log off;
+  client_body_temp_path ${prefix}/tmp/body;
+  proxy_temp_path ${prefix}/tmp/proxy;
+  fastcgi_temp_path ${prefix}/tmp/fastcgi;
+  uwsgi_temp_path ${prefix}/tmp/uwsgi;
+  scgi_temp_path ${prefix}/tmp/scgi;
+  # nginx ends an HTTP/2 connection after keepalive_requests streams (default 1000);
+  # gRPC clients hold connections for hours, so do not cycle them during the run.
+  keepalive_requests 100000000;
+  keepalive_timeout 300s;
+`;
+}
+
+async function startNginx(prefix: string, conf: string, port: number, core: number, name: string): Promise<Target> {
+  const file = join(prefix, "nginx.conf");
+  writeFileSync(file, conf);
+  const proc = start("nginx", ["-p", prefix, "-c", file, "-e", join(prefix, "logs/error.log")], { core });
+  await waitForPort(proc, port);
+  return { name, port, proc };
+}
+
+/** nginx as a gRPC proxy: grpc_pass to the backend over kept-alive upstream connections. */
+export async function startNginxProxy(dir: string, backendPort: number, core: number): Promise<Target> {
+  const prefix = nginxPrefix(dir, "nginx-proxy");
+  const port = await freePort();
+  const conf = `${nginxCommon(prefix)}
+http {
+${nginxHttpCommon(prefix)}
+  upstream backend {
+    server 127.0.0.1:${backendPort};
+    # nginx runs one stream per upstream HTTP/2 connection; keep them open between RPCs.
+    keepalive 512;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+  }
+  server {
+    listen 127.0.0.1:${port} http2;
+    http2_max_concurrent_streams 1024;
+    location / {
+      grpc_pass grpc://backend;
+    }
+  }
+}
+`;
+  return startNginx(prefix, conf, port, core, "nginx");
+}
+
+const ECHO_MODULE = "/usr/lib/nginx/modules/ngx_http_echo_module.so";
+
+/**
+ * nginx as the echo backend, when the echo module (libnginx-mod-http-echo) is installed:
+ * it reads the request body and writes it back with trailers grpc-status 0, in C.
+ */
+export async function startNginxBackend(dir: string, core: number): Promise<Target> {
+  const prefix = nginxPrefix(dir, "nginx-backend");
+  const port = await freePort();
+  const conf = `load_module ${ECHO_MODULE};
+${nginxCommon(prefix)}
+http {
+${nginxHttpCommon(prefix)}
+  server {
+    listen 127.0.0.1:${port} http2;
+    http2_max_concurrent_streams 1024;
+    client_body_buffer_size 64k;
+    location / {
+      default_type application/grpc;
+      echo_read_request_body;
+      echo_request_body;
+      add_trailer grpc-status 0 always;
+    }
+  }
+}
+`;
+  return startNginx(prefix, conf, port, core, "nginx echo module");
+}
+
+export const echoModulePath = ECHO_MODULE;
+
+/** HAProxy: HTTP mode, h2 on both sides, one thread. */
+export async function startHaproxy(dir: string, backendPort: number, core: number): Promise<Target> {
+  const port = await freePort();
+  const file = join(dir, "haproxy.cfg");
+  writeFileSync(
+    file,
+    `global
+  nbthread 1
+  # HAProxy raises its FD limit to ~2 x maxconn; stay under the usual soft limits.
+  maxconn 4000
+
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+
+frontend fe
+  bind 127.0.0.1:${port} proto h2
+  default_backend be
+
+backend be
+  server s1 127.0.0.1:${backendPort} proto h2
+`,
+  );
+  const proc = start("haproxy", ["-db", "-f", file], { core });
+  await waitForPort(proc, port);
+  return { name: "haproxy", port, proc };
+}
+
+/** For servers that print nothing when ready: poll until the port accepts a connection. */
+async function waitForPort(proc: Started, port: number, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (proc.child.exitCode !== null) {
+      throw new Error(`process ${proc.pid} exited (${proc.child.exitCode}): ${proc.stderr().slice(-2000)}`);
+    }
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, "127.0.0.1");
+      s.once("connect", () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once("error", () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > until) throw new Error(`port ${port} not open after ${timeoutMs}ms: ${proc.stderr().slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
