@@ -1,7 +1,7 @@
 // A gRPC echo service over raw bytes, used by the demo, the tests and the benchmarks as a
 // backend "pod". Messages are opaque bytes (identity serializers), so whatever a client
 // sends must come back bit for bit. Request metadata steers it:
-//   x-echo-status / x-echo-message: end with this status and message
+//   x-echo-status / x-echo-message (or UTF-8 x-echo-message-bin): end with this status and message
 //   x-echo-delay-ms: wait before answering
 //   x-echo-count / x-echo-size: server streaming: how many messages, of what size
 //   x-echo-trailers-only: send no response headers before an error status
@@ -59,12 +59,19 @@ function echoedMetadata(md: grpc.Metadata, extra?: Record<string, string>): grpc
   return out;
 }
 
+/** The status message: x-echo-message, or UTF-8 from x-echo-message-bin (metadata is ASCII). */
+function messageOf(call: { metadata: grpc.Metadata }): string {
+  const bin = call.metadata.get("x-echo-message-bin")[0];
+  if (Buffer.isBuffer(bin)) return bin.toString("utf8");
+  return meta(call, "x-echo-message") ?? "";
+}
+
 function statusOf(call: { metadata: grpc.Metadata }): grpc.StatusObject | undefined {
   const code = meta(call, "x-echo-status");
   if (code === undefined) return undefined;
   return {
     code: Number(code),
-    details: meta(call, "x-echo-message") ?? "",
+    details: messageOf(call),
     metadata: echoedMetadata(call.metadata),
   };
 }
@@ -142,7 +149,7 @@ export async function startEchoServer(
         if (finished) return;
         finish();
         const status = statusOf(call);
-        if (status !== undefined) call.destroy(Object.assign(new Error(status.details), status));
+        if (status !== undefined) call.emit("error", status);
         else call.end(echoedMetadata(call.metadata, podHeader));
       };
       pump();
@@ -166,7 +173,7 @@ export async function startEchoServer(
       call.on("end", () => {
         done();
         const status = statusOf(call);
-        if (status !== undefined) call.destroy(Object.assign(new Error(status.details), status));
+        if (status !== undefined) call.emit("error", status);
         else call.end(echoedMetadata(call.metadata, podHeader));
       });
       call.on("cancelled", done);

@@ -34,9 +34,9 @@ export interface StreamListener {
   /** Response headers (client role only); endStream = trailers-only response. */
   onHeaders(headers: Headers, endStream: boolean): void;
   onData(chunk: Buffer): void;
-  /** Trailing headers; onEnd follows. */
+  /** Trailing headers, after all data: the peer finished its side (no onEnd follows). */
   onTrailers(trailers: Headers): void;
-  /** The peer finished its side cleanly. */
+  /** The peer finished its side cleanly without trailers. */
   onEnd(): void;
   /** The stream died: the peer reset it, or the connection went away. */
   onReset(code: number, reason: string): void;

@@ -51,7 +51,7 @@ describe("request-mode forwarding", () => {
     for (let code = 1; code <= 16; code++) {
       for (const trailersOnly of [false, true]) {
         const message = `failure ${code}: naïve – 100% ünïcödé ✓`;
-        const meta: Record<string, string> = { "x-echo-status": String(code), "x-echo-message": message };
+        const meta: Record<string, string | Buffer> = { "x-echo-status": String(code), "x-echo-message-bin": Buffer.from(message) };
         if (trailersOnly) meta["x-echo-trailers-only"] = "1";
         const r = await callUnary(client, Buffer.from("x"), md(meta));
         assert.equal(r.code, code, `code ${code} trailersOnly=${trailersOnly}: ${r.details}`);

@@ -15,16 +15,19 @@ export class NodeClientStream implements Stream {
     s.on("response", (headers: IncomingHttpHeaders, flags: number) => {
       const endStream = (flags & END_STREAM_FLAG) !== 0;
       if (endStream) this.done = true;
-      listener.onHeaders(headers as Headers, endStream);
+      listener.onHeaders(headers, endStream);
     });
     s.on("data", (chunk: Buffer) => listener.onData(chunk));
-    s.on("trailers", (trailers: IncomingHttpHeaders) => {
-      this.done = true;
-      listener.onTrailers(trailers as Headers);
+    // node emits 'trailers' as soon as they arrive, possibly while earlier DATA still sits
+    // in the paused readable buffer; deliver them at 'end', after every byte of data.
+    let trailers: Headers | undefined;
+    s.on("trailers", (t: IncomingHttpHeaders) => {
+      trailers = t;
     });
     s.on("end", () => {
       this.done = true;
-      listener.onEnd();
+      if (trailers !== undefined) listener.onTrailers(trailers);
+      else listener.onEnd();
     });
     s.on("drain", () => listener.onDrain());
     s.on("close", () => {

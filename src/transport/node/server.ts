@@ -3,7 +3,7 @@
 import http2 from "node:http2";
 import type { Socket } from "node:net";
 import { tracer } from "../../core/trace.js";
-import type { Headers, ServerConnection, ServerStream } from "../types.js";
+import type { ServerConnection, ServerStream } from "../types.js";
 import { NodeServerStream } from "./server-stream.js";
 
 const trace = tracer("transport");
@@ -56,7 +56,7 @@ export class NodeH2Server {
       maxSessionMemory: 64,
     });
     this.server.on("session", (session: http2.ServerHttp2Session) => {
-      const socket = session.socket as Socket;
+      const socket = session.socket;
       const conn = new NodeServerConnection(session, socket);
       this.sessions.add(session);
       trace("connection open", { id: conn.id, peer: `${conn.remoteAddress}:${conn.remotePort}` });
@@ -71,7 +71,7 @@ export class NodeH2Server {
       session.setLocalWindowSize(options.initialWindowSize * 16);
       handlers.onConnection(conn);
       session.on("stream", (s: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
-        handlers.onStream(new NodeServerStream(s, headers as Headers), conn);
+        handlers.onStream(new NodeServerStream(s, headers), conn);
       });
     });
     this.server.on("sessionError", (err: Error) => trace("session error", { err: err.message }));
