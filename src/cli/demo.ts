@@ -4,9 +4,11 @@
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import type * as grpc from "@grpc/grpc-js";
+import * as grpc from "@grpc/grpc-js";
 import { parseAllDocuments } from "yaml";
+import { formatProblem } from "../config/diagnostics.js";
 import { loadConfigText } from "../config/load.js";
+import { logger } from "../core/trace.js";
 import { callUnary, echoClient } from "../demo/echo-client.js";
 import { startEchoServer, type PodStats } from "../demo/echo-service.js";
 import { Proxy } from "../proxy/proxy.js";
@@ -55,11 +57,13 @@ export async function demoCommand(opts: DemoOptions, io: Io): Promise<number> {
   const text = pointAtPods(await readFile(file, "utf8"), pods.map((p) => p.port), opts.mode);
   const loaded = loadConfigText(text, file);
   if (!loaded.ok) {
-    for (const p of loaded.problems) io.err(`${p.file}:${p.line} ${p.path}: ${p.message}`);
+    for (const p of loaded.problems) io.err(formatProblem(p));
     await Promise.all(pods.map((p) => p.stop()));
     return 1;
   }
-  for (const w of loaded.config.warnings) io.err(`warning: ${w.path}: ${w.message}`);
+  for (const w of loaded.config.warnings) io.err(`warning: ${formatProblem(w)}`);
+  // The demo prints its own table; the proxy's JSON lifecycle lines would only interleave.
+  logger.level = "warn";
   const proxy = new Proxy(loaded.config);
   const addr = await proxy.start();
   const target = `127.0.0.1:${addr.port}`;
@@ -102,7 +106,10 @@ export async function demoCommand(opts: DemoOptions, io: Io): Promise<number> {
 async function clientLoop(client: grpc.Client, running: () => boolean, onFailure: () => void): Promise<void> {
   const payload = Buffer.from("hello from a long-lived channel");
   while (running()) {
-    const r = await callUnary(client, payload, undefined, { deadline: Date.now() + 10_000 });
+    // Each RPC takes the pod 0-20 ms of "work", so requests overlap and "active" means something.
+    const work = new grpc.Metadata();
+    work.set("x-echo-delay-ms", String(Math.floor(Math.random() * 21)));
+    const r = await callUnary(client, payload, work, { deadline: Date.now() + 10_000 });
     if (r.code !== 0) onFailure();
   }
 }

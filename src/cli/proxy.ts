@@ -1,4 +1,5 @@
 // `sluice proxy`: load config, start, drain gracefully on SIGINT/SIGTERM.
+import { formatProblem } from "../config/diagnostics.js";
 import { loadConfigFiles } from "../config/load.js";
 import { Proxy } from "../proxy/proxy.js";
 
@@ -23,9 +24,9 @@ export async function proxyCommand(opts: ProxyOptions, io: Io): Promise<number> 
     ...(opts.defaultHost !== undefined ? { defaultHost: opts.defaultHost } : {}),
   });
   const warnings = result.ok ? result.config.warnings : result.warnings;
-  for (const w of warnings) io.err(`warning: ${w.file}:${w.line} ${w.path}: ${w.message}`);
+  for (const w of warnings) io.err(`warning: ${formatProblem(w)}`);
   if (!result.ok) {
-    for (const p of result.problems) io.err(`${p.file}:${p.line} ${p.path}: ${p.message}`);
+    for (const p of result.problems) io.err(formatProblem(p));
     return 1;
   }
   const proxy = new Proxy(result.config);

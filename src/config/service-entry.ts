@@ -117,8 +117,9 @@ function parseEndpoint(r: MapReader, ports: readonly ServicePort[], resolution: 
     r.error("ports", `${JSON.stringify(name)} is not a port name of this ServiceEntry (${hint === null ? `ports: ${known}` : `did you mean ${hint}?`})`);
   }
   if (address === undefined) return undefined;
-  if (resolution === "STATIC" && isIP(address) === 0 && !address.startsWith("unix://")) {
-    r.error("address", `must be an IP address or unix:// path with resolution STATIC, got ${JSON.stringify(address)} (use resolution DNS for host names)`);
+  if (resolution === "STATIC" && isIP(address) === 0) {
+    const hint = address.startsWith("unix://") ? "unix:// endpoints are not supported yet" : "use resolution DNS for host names";
+    r.error("address", `must be an IP address with resolution STATIC, got ${JSON.stringify(address)} (${hint})`);
   }
   return { address, ports: endpointPorts ?? {}, weight: weight ?? 1, labels };
 }

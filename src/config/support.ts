@@ -1,6 +1,6 @@
 // The one table of which Istio fields sluice implements. Every field the parsers read has a
 // row here (the reader refuses a field without one), warnings for "warn" fields come from
-// it, and docs/CONFIG.md is checked against it by a test, so code, warnings and docs agree.
+// it, and README.md is checked against it by a test, so code, warnings and docs agree.
 //
 // Paths are relative to the resource, with `[]` for list items and `*` for map keys the user
 // names (header names). A trafficPolicy inside a subset or a portLevelSettings entry is read
@@ -225,18 +225,18 @@ const VIRTUAL_SERVICE: readonly RowSpec[] = [
 const PROXY: readonly RowSpec[] = [
   ...METADATA,
   ["spec.listen", S],
-  ["spec.admin", S],
+  ["spec.admin", W],
   ["spec.mode", S],
   ["spec.defaultHost", S],
   ["spec.downstream", S],
   ["spec.downstream.keepalive", S],
-  ["spec.downstream.keepalive.time", S],
-  ["spec.downstream.keepalive.timeout", S],
-  ["spec.downstream.keepalive.minPingInterval", S],
-  ["spec.downstream.keepalive.permitWithoutCalls", S],
-  ["spec.downstream.maxConnectionAge", S],
-  ["spec.downstream.maxConnectionAgeGrace", S],
-  ["spec.downstream.maxConnectionIdle", S],
+  ["spec.downstream.keepalive.time", W],
+  ["spec.downstream.keepalive.timeout", W],
+  ["spec.downstream.keepalive.minPingInterval", W],
+  ["spec.downstream.keepalive.permitWithoutCalls", W],
+  ["spec.downstream.maxConnectionAge", W],
+  ["spec.downstream.maxConnectionAgeGrace", W],
+  ["spec.downstream.maxConnectionIdle", W],
   ["spec.leastRequest", S],
   ["spec.leastRequest.choiceCount", S],
 ];

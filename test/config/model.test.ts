@@ -187,7 +187,7 @@ test("ServiceEntry validation: ports, endpoint port names, STATIC addresses, dup
   const se = (spec: string): string => `apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nspec:\n${spec}`;
   oneProblem(se("  hosts: [a]\n  resolution: DNS\n"), /spec: ports is required/);
   oneProblem(se("  hosts: [a]\n  ports: [{number: 1, name: grpc}]\n  resolution: STATIC\n  endpoints: [{address: 10.0.0.1, ports: {grcp: 5}}]\n"), /endpoints\[0\]\.ports: "grcp" is not a port name of this ServiceEntry \(did you mean grpc\?\)/);
-  oneProblem(se("  hosts: [a]\n  ports: [{number: 1, name: grpc}]\n  resolution: STATIC\n  endpoints: [{address: pod-1.local}]\n"), /address: must be an IP address or unix:\/\/ path with resolution STATIC/);
+  oneProblem(se("  hosts: [a]\n  ports: [{number: 1, name: grpc}]\n  resolution: STATIC\n  endpoints: [{address: pod-1.local}]\n"), /address: must be an IP address with resolution STATIC/);
   oneProblem(se("  hosts: [a]\n  ports: [{number: 1, name: grpc}]\n  resolution: STATIC\n"), /resolution: STATIC needs endpoints/);
   oneProblem(se("  hosts: [a]\n  ports: [{number: 1, name: grpc, protocol: QUIC}]\n  resolution: DNS\n"), /protocol: must be one of GRPC, HTTP2/);
   oneProblem(docs(SERVICE_ENTRY, SERVICE_ENTRY), /test\.yaml:17 spec\.hosts: host "grpc-service" is already defined by the ServiceEntry at test\.yaml:5/);
