@@ -22,7 +22,7 @@ export interface RpcOutcome {
 }
 
 export interface ForwardHooks {
-  onEnd(outcome: RpcOutcome): void;
+  readonly onEnd: ((outcome: RpcOutcome) => void) | undefined;
 }
 
 /** Maps an upstream RST_STREAM code to the status the client gets (as grpc-js does). */
@@ -50,7 +50,6 @@ export class Forwarder implements PickRequest {
   private pool: EndpointPool | undefined;
   private endpoint: LbEndpoint | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private gotTrailers = false;
 
   constructor(
     private readonly ds: ServerStream,
@@ -99,24 +98,34 @@ export class Forwarder implements PickRequest {
     if (deadlineMs !== undefined) {
       this.timer = setTimeout(() => this.onDeadline(), deadlineMs);
     }
-    // Hold the client's data until the upstream stream exists; flow control holds the rest.
-    this.ds.pause();
-    this.ds.attach(this.downstreamListener);
-    this.pool = cluster.pool(chosen);
-    this.pool.acquire(this.onAcquired);
-  }
-
-  private readonly onAcquired = (result: PooledConnection | SluiceError): void => {
-    if (this.phase !== "connecting") return;
-    if (result instanceof SluiceError) {
-      this.failLocal(result.code, result.message, true);
+    const pool = cluster.pool(chosen);
+    this.pool = pool;
+    const ready = pool.tryAcquire();
+    if (ready !== undefined) {
+      // The common case: a connection has room now, so no need to hold the client's data.
+      this.openUpstream(ready);
+      this.ds.attach(new DownstreamSide(this));
       return;
     }
-    this.conn = result;
+    // Hold the client's data until the upstream stream exists; flow control holds the rest.
+    this.ds.pause();
+    this.ds.attach(new DownstreamSide(this));
+    pool.acquire((result) => {
+      if (this.phase !== "connecting") return;
+      if (result instanceof SluiceError) {
+        this.failLocal(result.code, result.message, true);
+        return;
+      }
+      this.openUpstream(result);
+      this.ds.resume();
+    });
+  }
+
+  private openUpstream(conn: PooledConnection): void {
+    this.conn = conn;
     this.phase = "open";
-    this.upstream = this.pool!.openStream(result, this.ds.headers, this.upstreamListener);
-    this.ds.resume();
-  };
+    this.upstream = this.pool!.openStream(conn, this.ds.headers, new UpstreamSide(this));
+  }
 
   private onDeadline(): void {
     this.timer = undefined;
@@ -145,71 +154,116 @@ export class Forwarder implements PickRequest {
       this.endpoint!.load.activeRequests--;
     }
     if (this.conn !== undefined) this.pool!.release(this.conn);
-    this.hooks.onEnd({
-      cluster: this.cluster.name,
-      endpoint: this.endpoint?.key ?? null,
-      status,
-      local,
-    });
+    const onEnd = this.hooks.onEnd;
+    if (onEnd !== undefined) {
+      onEnd({ cluster: this.cluster.name, endpoint: this.endpoint?.key ?? null, status, local });
+    }
   }
 
-  private readonly downstreamListener: StreamListener = {
-    onHeaders: () => {
-      // Request headers arrive before the forwarder exists; a server stream never gets these.
-    },
-    onData: (chunk) => {
-      if (this.upstream !== undefined && !this.upstream.write(chunk)) this.ds.pause();
-    },
-    onTrailers: () => {
-      // gRPC requests carry no trailers; node:http2 reports any as end of stream.
-    },
-    onEnd: () => {
-      this.upstream?.end();
-    },
-    onReset: (code) => {
-      if (this.phase === "done") return;
-      trace("client cancelled", { cluster: this.cluster.name, code: h2CodeName(code) });
-      this.upstream?.reset(H2Code.CANCEL);
-      this.finish(Status.CANCELLED, false);
-    },
-    onDrain: () => {
-      this.upstream?.resume();
-    },
-  };
+  // --- downstream (client) side events, via DownstreamSide ---
 
-  private readonly upstreamListener: StreamListener = {
-    onHeaders: (headers: Headers, endStream: boolean) => {
-      if (this.phase !== "open") return;
-      this.ds.respond(headers, endStream);
-      if (endStream) this.finish(statusOf(headers), false);
-    },
-    onData: (chunk) => {
-      if (!this.ds.write(chunk)) this.upstream?.pause();
-    },
-    onTrailers: (trailers) => {
-      if (this.phase !== "open") return;
-      this.gotTrailers = true;
-      this.ds.end(trailers);
-      this.finish(statusOf(trailers), false);
-    },
-    onEnd: () => {
-      if (this.phase !== "open" || this.gotTrailers) return;
-      this.failLocal(Status.INTERNAL, "upstream ended the stream without trailers", true);
-    },
-    onReset: (code, reason) => {
-      if (this.phase !== "open") return;
-      const status = statusOfReset(code);
-      const before = this.ds.responded ? "" : " before response";
-      this.failLocal(
-        code === H2Code.REFUSED_STREAM || !this.ds.responded ? Status.UNAVAILABLE : status,
-        `${reason}${before}: ${h2CodeName(code)} from ${this.endpoint!.key}`,
-        true,
-      );
-    },
-    onDrain: () => {
-      this.ds.resume();
-    },
-  };
+  onClientData(chunk: Buffer): void {
+    if (this.upstream !== undefined && !this.upstream.write(chunk)) this.ds.pause();
+  }
+
+  onClientEnd(): void {
+    this.upstream?.end();
+  }
+
+  onClientReset(code: number): void {
+    if (this.phase === "done") return;
+    trace("client cancelled", { cluster: this.cluster.name, code: h2CodeName(code) });
+    this.upstream?.reset(H2Code.CANCEL);
+    this.finish(Status.CANCELLED, false);
+  }
+
+  onClientDrain(): void {
+    this.upstream?.resume();
+  }
+
+  // --- upstream (backend) side events, via UpstreamSide ---
+
+  onBackendHeaders(headers: Headers, endStream: boolean): void {
+    if (this.phase !== "open") return;
+    this.ds.respond(headers, endStream);
+    if (endStream) this.finish(statusOf(headers), false);
+  }
+
+  onBackendData(chunk: Buffer): void {
+    if (!this.ds.write(chunk)) this.upstream?.pause();
+  }
+
+  onBackendTrailers(trailers: Headers): void {
+    if (this.phase !== "open") return;
+    this.ds.end(trailers);
+    this.finish(statusOf(trailers), false);
+  }
+
+  onBackendEnd(): void {
+    if (this.phase !== "open") return;
+    this.failLocal(Status.INTERNAL, "upstream ended the stream without trailers", true);
+  }
+
+  onBackendReset(code: number, reason: string): void {
+    if (this.phase !== "open") return;
+    const before = this.ds.responded ? "" : " before response";
+    this.failLocal(
+      code === H2Code.REFUSED_STREAM || !this.ds.responded ? Status.UNAVAILABLE : statusOfReset(code),
+      `${reason}${before}: ${h2CodeName(code)} from ${this.endpoint!.key}`,
+      true,
+    );
+  }
+
+  onBackendDrain(): void {
+    this.ds.resume();
+  }
+}
+
+/** The client's stream events, routed to the forwarder (a class, not closures: one object per RPC). */
+class DownstreamSide implements StreamListener {
+  constructor(private readonly f: Forwarder) {}
+  onHeaders(): void {
+    // Request headers arrive before the forwarder exists; a server stream never gets these.
+  }
+  onData(chunk: Buffer): void {
+    this.f.onClientData(chunk);
+  }
+  onTrailers(): void {
+    // gRPC requests carry no trailers; node:http2 reports any as end of stream.
+    this.f.onClientEnd();
+  }
+  onEnd(): void {
+    this.f.onClientEnd();
+  }
+  onReset(code: number): void {
+    this.f.onClientReset(code);
+  }
+  onDrain(): void {
+    this.f.onClientDrain();
+  }
+}
+
+/** The backend's stream events, routed to the forwarder. */
+class UpstreamSide implements StreamListener {
+  constructor(private readonly f: Forwarder) {}
+  onHeaders(headers: Headers, endStream: boolean): void {
+    this.f.onBackendHeaders(headers, endStream);
+  }
+  onData(chunk: Buffer): void {
+    this.f.onBackendData(chunk);
+  }
+  onTrailers(trailers: Headers): void {
+    this.f.onBackendTrailers(trailers);
+  }
+  onEnd(): void {
+    this.f.onBackendEnd();
+  }
+  onReset(code: number, reason: string): void {
+    this.f.onBackendReset(code, reason);
+  }
+  onDrain(): void {
+    this.f.onBackendDrain();
+  }
 }
 
 function statusOf(headers: Headers): number | null {

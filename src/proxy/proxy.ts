@@ -11,7 +11,7 @@ import { NodeClientTransport } from "../transport/node/client.js";
 import { NodeH2Server } from "../transport/node/server.js";
 import type { ClientTransport, ServerConnection, ServerStream } from "../transport/types.js";
 import { ClusterRuntime } from "../upstream/cluster.js";
-import { Forwarder, type RpcOutcome } from "./forwarder.js";
+import { Forwarder, type ForwardHooks, type RpcOutcome } from "./forwarder.js";
 import { parseGrpcTimeout, trailersOnly } from "./grpc-wire.js";
 import { Listener } from "./listener.js";
 import { Router } from "./router.js";
@@ -46,7 +46,7 @@ export class Proxy {
   private readonly server: NodeH2Server;
   private readonly listener: Listener;
   private readonly downstream = new Map<number, DownstreamState>();
-  private readonly onRpcEnd: (outcome: RpcOutcome) => void;
+  private readonly hooks: ForwardHooks;
   private address: { host: string; port: number } | undefined;
   /** Downstream connections accepted since start. */
   connectionsAccepted = 0;
@@ -71,7 +71,7 @@ export class Proxy {
       this.clusters.set(cluster.name, runtime);
     }
     this.router = new Router(config.virtualHosts, config.listener.defaultHost, random);
-    this.onRpcEnd = deps.onRpcEnd ?? noop;
+    this.hooks = { onEnd: deps.onRpcEnd };
     this.server = new NodeH2Server(
       { initialWindowSize: STREAM_WINDOW, maxConcurrentStreams: 0x7fffffff },
       {
@@ -128,7 +128,7 @@ export class Proxy {
     }
     const authority = (h[":authority"] as string | undefined) ?? "";
     const path = (h[":path"] as string | undefined) ?? "/";
-    const route = this.router.route({ authority, path, header: (name) => firstValue(h[name]) });
+    const route = this.router.route(authority, path, (name) => firstValue(h[name]));
     if (route.kind === "none") {
       ds.respond(trailersOnly(Status.UNIMPLEMENTED, route.message), true);
       return;
@@ -141,7 +141,7 @@ export class Proxy {
     }
     const deadline = minDefined(timeout, route.timeoutMs ?? undefined);
     const state = this.downstream.get(conn.id);
-    const forwarder = new Forwarder(ds, cluster, conn.remoteAddress, { onEnd: this.onRpcEnd });
+    const forwarder = new Forwarder(ds, cluster, conn.remoteAddress, this.hooks);
     if (this.config.listener.mode === "connection" && state !== undefined) {
       let pinned = state.pins.get(cluster);
       if (pinned === undefined) {
@@ -186,8 +186,4 @@ function minDefined(a: number | undefined, b: number | undefined): number | unde
   if (a === undefined) return b;
   if (b === undefined) return a;
   return Math.min(a, b);
-}
-
-function noop(): void {
-  // No RPC listener configured.
 }

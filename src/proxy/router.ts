@@ -3,20 +3,21 @@
 import type { Random } from "../core/random.js";
 import type { HttpRoute, RouteMatch, VirtualHost } from "../config/types.js";
 
-export interface RouteRequest {
-  readonly authority: string;
-  readonly path: string;
-  header(name: string): string | undefined;
-}
+/** Reads a request header (lower-case name, first value). */
+export type HeaderReader = (name: string) => string | undefined;
 
 export type RouteResult =
   | { readonly kind: "cluster"; readonly cluster: string; readonly timeoutMs: number | null }
   | { readonly kind: "none"; readonly message: string };
 
+const AUTHORITY_CACHE_SIZE = 1024;
+
 export class Router {
   private readonly byDomain = new Map<string, VirtualHost>();
   private readonly fallback: VirtualHost | undefined;
   private readonly regexes = new Map<string, RegExp>();
+  /** Results of single-destination routes, made once. */
+  private readonly fixed = new Map<HttpRoute, RouteResult>();
 
   constructor(
     virtualHosts: readonly VirtualHost[],
@@ -24,21 +25,37 @@ export class Router {
     private readonly random: Random,
   ) {
     for (const vh of virtualHosts) {
+      for (const r of vh.routes) {
+        const only = r.destinations.length === 1 ? r.destinations[0] : undefined;
+        if (only !== undefined) this.fixed.set(r, { kind: "cluster", cluster: only.cluster, timeoutMs: r.timeoutMs });
+      }
       for (const d of vh.domains) if (!this.byDomain.has(d.toLowerCase())) this.byDomain.set(d.toLowerCase(), vh);
     }
     this.fallback = defaultHost === null ? undefined : this.byDomain.get(defaultHost.toLowerCase());
   }
 
-  route(req: RouteRequest): RouteResult {
-    const host = stripPort(req.authority).toLowerCase();
-    const vh = this.byDomain.get(host) ?? this.fallback;
-    if (vh === undefined) return { kind: "none", message: `no route for authority ${req.authority}` };
+  /** Authorities seen so far -> virtual host (bounded; clients reuse a handful). */
+  private readonly byAuthority = new Map<string, VirtualHost | null>();
+
+  route(authority: string, path: string, header: HeaderReader): RouteResult {
+    const vh = this.virtualHost(authority);
+    if (vh === null) return { kind: "none", message: `no route for authority ${authority}` };
     for (const r of vh.routes) {
-      if (r.matches.length === 0 || r.matches.some((m) => this.matches(m, req))) {
-        return { kind: "cluster", cluster: this.pickDestination(r), timeoutMs: r.timeoutMs };
+      if (r.matches.length === 0 || r.matches.some((m) => this.matches(m, path, header))) {
+        return this.fixed.get(r) ?? { kind: "cluster", cluster: this.pickDestination(r), timeoutMs: r.timeoutMs };
       }
     }
-    return { kind: "none", message: `no route for authority ${req.authority} and path ${req.path}` };
+    return { kind: "none", message: `no route for authority ${authority} and path ${path}` };
+  }
+
+  private virtualHost(authority: string): VirtualHost | null {
+    let vh = this.byAuthority.get(authority);
+    if (vh === undefined) {
+      vh = this.byDomain.get(stripPort(authority).toLowerCase()) ?? this.fallback ?? null;
+      if (this.byAuthority.size >= AUTHORITY_CACHE_SIZE) this.byAuthority.clear();
+      this.byAuthority.set(authority, vh);
+    }
+    return vh;
   }
 
   private pickDestination(r: HttpRoute): string {
@@ -54,10 +71,10 @@ export class Router {
     return ds[ds.length - 1]!.cluster;
   }
 
-  private matches(m: RouteMatch, req: RouteRequest): boolean {
-    if (m.uri !== null && !this.test(m.uri.kind, m.uri.value, req.path)) return false;
+  private matches(m: RouteMatch, path: string, header: HeaderReader): boolean {
+    if (m.uri !== null && !this.test(m.uri.kind, m.uri.value, path)) return false;
     for (const h of m.headers) {
-      const v = req.header(h.name);
+      const v = header(h.name);
       if (v === undefined || !this.test(h.kind, h.value, v)) return false;
     }
     return true;

@@ -63,7 +63,15 @@ export class EndpointPool {
     this.settings = settings;
   }
 
-  /** Calls back with a READY connection that has room for one stream, or an error. */
+  /** A READY connection with room for one stream right now, if there is one. */
+  tryAcquire(): PooledConnection | undefined {
+    return this.findReady();
+  }
+
+  /**
+   * Calls back with a READY connection that has room for one stream, or an error. The
+   * callback must open its stream (openStream) before returning, or not use the connection.
+   */
   acquire(cb: AcquireCallback): void {
     const ready = this.findReady();
     if (ready !== undefined) return cb(ready);

@@ -1,41 +1,33 @@
-// node:http2 client stream behind the transport interface.
+// node:http2 client stream behind the transport interface. Event handlers are shared
+// module-level functions (the stream is `this`), so a stream costs no closures.
 import type { ClientHttp2Stream, IncomingHttpHeaders } from "node:http2";
 import { H2Code, type Headers, type Stream, type StreamListener } from "../types.js";
 
 const END_STREAM_FLAG = 0x1;
+const WRAPPER = Symbol("sluice.clientStream");
+
+type Tagged = ClientHttp2Stream & { [WRAPPER]: NodeClientStream };
 
 export class NodeClientStream implements Stream {
-  private done = false;
+  done = false;
+  /**
+   * node emits 'trailers' as soon as they arrive, possibly while earlier DATA still sits
+   * in the paused readable buffer; they are delivered at 'end', after every byte of data.
+   */
+  trailers: Headers | undefined;
 
   constructor(
     private readonly s: ClientHttp2Stream,
-    listener: StreamListener,
+    readonly listener: StreamListener,
   ) {
+    (s as Tagged)[WRAPPER] = this;
     s.on("error", noop);
-    s.on("response", (headers: IncomingHttpHeaders, flags: number) => {
-      const endStream = (flags & END_STREAM_FLAG) !== 0;
-      if (endStream) this.done = true;
-      listener.onHeaders(headers, endStream);
-    });
-    s.on("data", (chunk: Buffer) => listener.onData(chunk));
-    // node emits 'trailers' as soon as they arrive, possibly while earlier DATA still sits
-    // in the paused readable buffer; deliver them at 'end', after every byte of data.
-    let trailers: Headers | undefined;
-    s.on("trailers", (t: IncomingHttpHeaders) => {
-      trailers = t;
-    });
-    s.on("end", () => {
-      this.done = true;
-      if (trailers !== undefined) listener.onTrailers(trailers);
-      else listener.onEnd();
-    });
-    s.on("drain", () => listener.onDrain());
-    s.on("close", () => {
-      if (this.done) return;
-      this.done = true;
-      const code = s.rstCode ?? H2Code.INTERNAL_ERROR;
-      listener.onReset(code, code === H2Code.NO_ERROR ? "upstream closed the stream" : "upstream reset");
-    });
+    s.on("response", onResponse);
+    s.on("data", onData);
+    s.on("trailers", onTrailers);
+    s.on("end", onEnd);
+    s.on("drain", onDrain);
+    s.on("close", onClose);
   }
 
   write(chunk: Buffer): boolean {
@@ -58,6 +50,44 @@ export class NodeClientStream implements Stream {
   resume(): void {
     this.s.resume();
   }
+}
+
+function wrapper(s: ClientHttp2Stream): NodeClientStream {
+  return (s as Tagged)[WRAPPER];
+}
+
+function onResponse(this: ClientHttp2Stream, headers: IncomingHttpHeaders, flags: number): void {
+  const w = wrapper(this);
+  const endStream = (flags & END_STREAM_FLAG) !== 0;
+  if (endStream) w.done = true;
+  w.listener.onHeaders(headers as Headers, endStream);
+}
+
+function onData(this: ClientHttp2Stream, chunk: Buffer): void {
+  wrapper(this).listener.onData(chunk);
+}
+
+function onTrailers(this: ClientHttp2Stream, trailers: IncomingHttpHeaders): void {
+  wrapper(this).trailers = trailers as Headers;
+}
+
+function onEnd(this: ClientHttp2Stream): void {
+  const w = wrapper(this);
+  w.done = true;
+  if (w.trailers !== undefined) w.listener.onTrailers(w.trailers);
+  else w.listener.onEnd();
+}
+
+function onDrain(this: ClientHttp2Stream): void {
+  wrapper(this).listener.onDrain();
+}
+
+function onClose(this: ClientHttp2Stream): void {
+  const w = wrapper(this);
+  if (w.done) return;
+  w.done = true;
+  const code = this.rstCode ?? H2Code.INTERNAL_ERROR;
+  w.listener.onReset(code, code === H2Code.NO_ERROR ? "upstream closed the stream" : "upstream reset");
 }
 
 function noop(): void {

@@ -1,18 +1,23 @@
-// node:http2 server stream behind the transport interface.
+// node:http2 server stream behind the transport interface. Event handlers are shared
+// module-level functions (the stream is `this`), so a stream costs no closures.
 import type { ServerHttp2Stream } from "node:http2";
 import { H2Code, type Headers, type ServerStream, type StreamListener } from "../types.js";
 
+const WRAPPER = Symbol("sluice.serverStream");
+
+type Tagged = ServerHttp2Stream & { [WRAPPER]: NodeServerStream };
+
 export class NodeServerStream implements ServerStream {
-  private listener: StreamListener | undefined;
-  private trailers: Headers | undefined;
-  private ended = false;
-  private inputEnded = false;
+  listener: StreamListener | undefined;
+  trailers: Headers | undefined;
+  ended = false;
   private _responded = false;
 
   constructor(
-    private readonly s: ServerHttp2Stream,
+    readonly s: ServerHttp2Stream,
     readonly headers: Headers,
   ) {
+    (s as Tagged)[WRAPPER] = this;
     // Errors surface as 'close' with an rstCode; without a listener they would throw.
     s.on("error", noop);
   }
@@ -28,23 +33,11 @@ export class NodeServerStream implements ServerStream {
   attach(listener: StreamListener): void {
     this.listener = listener;
     const s = this.s;
-    s.on("data", (chunk: Buffer) => listener.onData(chunk));
-    s.on("end", () => {
-      this.inputEnded = true;
-      listener.onEnd();
-    });
-    s.on("drain", () => listener.onDrain());
-    s.on("wantTrailers", () => {
-      if (this.trailers !== undefined) s.sendTrailers(this.trailers);
-      else s.close(H2Code.NO_ERROR);
-    });
-    s.on("close", () => {
-      // Closing after our side ended is normal; before it, the client went away
-      // (RST_STREAM or connection loss).
-      if (this.ended) return;
-      const code = s.rstCode ?? H2Code.CANCEL;
-      listener.onReset(code === H2Code.NO_ERROR ? H2Code.CANCEL : code, "downstream closed");
-    });
+    s.on("data", onData);
+    s.on("end", onEnd);
+    s.on("drain", onDrain);
+    s.on("wantTrailers", onWantTrailers);
+    s.on("close", onClose);
     if (s.closed || s.destroyed) queueMicrotask(() => listener.onReset(H2Code.CANCEL, "downstream closed"));
   }
 
@@ -53,9 +46,9 @@ export class NodeServerStream implements ServerStream {
     this._responded = true;
     if (endStream) {
       this.ended = true;
-      this.s.respond(headers, { endStream: true });
+      this.s.respond(headers, END_STREAM);
     } else {
-      this.s.respond(headers, { waitForTrailers: true });
+      this.s.respond(headers, WAIT_FOR_TRAILERS);
     }
   }
 
@@ -90,6 +83,40 @@ export class NodeServerStream implements ServerStream {
   resume(): void {
     this.s.resume();
   }
+}
+
+const END_STREAM = { endStream: true } as const;
+const WAIT_FOR_TRAILERS = { waitForTrailers: true } as const;
+
+function wrapper(s: ServerHttp2Stream): NodeServerStream {
+  return (s as Tagged)[WRAPPER];
+}
+
+function onData(this: ServerHttp2Stream, chunk: Buffer): void {
+  wrapper(this).listener!.onData(chunk);
+}
+
+function onEnd(this: ServerHttp2Stream): void {
+  wrapper(this).listener!.onEnd();
+}
+
+function onDrain(this: ServerHttp2Stream): void {
+  wrapper(this).listener!.onDrain();
+}
+
+function onWantTrailers(this: ServerHttp2Stream): void {
+  const w = wrapper(this);
+  if (w.trailers !== undefined) this.sendTrailers(w.trailers);
+  else this.close(H2Code.NO_ERROR);
+}
+
+function onClose(this: ServerHttp2Stream): void {
+  const w = wrapper(this);
+  // Closing after our side ended is normal; before it, the client went away
+  // (RST_STREAM or connection loss).
+  if (w.ended) return;
+  const code = this.rstCode ?? H2Code.CANCEL;
+  w.listener!.onReset(code === H2Code.NO_ERROR ? H2Code.CANCEL : code, "downstream closed");
 }
 
 function noop(): void {
