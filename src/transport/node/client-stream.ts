@@ -60,7 +60,7 @@ function onResponse(this: ClientHttp2Stream, headers: IncomingHttpHeaders, flags
   const w = wrapper(this);
   const endStream = (flags & END_STREAM_FLAG) !== 0;
   if (endStream) w.done = true;
-  w.listener.onHeaders(headers as Headers, endStream);
+  w.listener.onHeaders(headers, endStream);
 }
 
 function onData(this: ClientHttp2Stream, chunk: Buffer): void {
@@ -68,7 +68,7 @@ function onData(this: ClientHttp2Stream, chunk: Buffer): void {
 }
 
 function onTrailers(this: ClientHttp2Stream, trailers: IncomingHttpHeaders): void {
-  wrapper(this).trailers = trailers as Headers;
+  wrapper(this).trailers = trailers;
 }
 
 function onEnd(this: ClientHttp2Stream): void {
