@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type * as grpc from "@grpc/grpc-js";
 import { callUnary } from "../../src/demo/echo-client.js";
-import { clients, closeAll, listenerYaml, serviceEntryYaml, startPods, startProxy } from "../support/cluster.js";
+import { clients, closeAll, listenerYaml, serviceEntryYaml, withProxy } from "../support/cluster.js";
 
 async function drive(cs: readonly grpc.Client[], total: number, perClientInFlight: number): Promise<number> {
   let sent = 0;
@@ -40,11 +40,10 @@ const cases = [
 
 for (const c of cases) {
   test(`3 clients x 1 channel, 3 backends, 3,000 RPCs, ${c.name}: every backend serves 33% +- 5%`, async () => {
-    const pods = await startPods(3);
-    const yaml = [listenerYaml(), serviceEntryYaml("echo", pods.map((p) => p.port)), c.dr].filter((d) => d !== "").join("\n---\n");
-    const proxy = await startProxy(yaml);
-    const cs = clients(proxy.target, 3);
-    try {
+    const yaml = (ports: number[]): string =>
+      [listenerYaml(), serviceEntryYaml("echo", ports), c.dr].filter((d) => d !== "").join("\n---\n");
+    await withProxy(3, yaml, async (proxy, pods) => {
+      const cs = clients(proxy.target, 3);
       const failed = await drive(cs, 3000, 4);
       assert.equal(failed, 0);
       const total = pods.reduce((a, p) => a + p.stats.rpcs, 0);
@@ -55,24 +54,20 @@ for (const c of cases) {
       }
       // Each client really held one connection to the proxy the whole time.
       assert.equal(proxy.proxy.connectionsAccepted, 3);
-    } finally {
       closeAll(cs);
-      await proxy.stop();
-      for (const p of pods) await p.stop();
-    }
+    });
   });
 }
 
 test("connection mode: connections are pinned by LEAST_CONN and cycled after maxRequestsPerConnection", async () => {
-  const pods = await startPods(3);
-  const yaml = [
-    listenerYaml("  mode: connection"),
-    serviceEntryYaml("echo", pods.map((p) => p.port)),
-    destinationRule("{ simple: LEAST_CONN }", "    connectionPool:\n      http: { maxRequestsPerConnection: 100 }"),
-  ].join("\n---\n");
-  const proxy = await startProxy(yaml);
-  const cs = clients(proxy.target, 3);
-  try {
+  const yaml = (ports: number[]): string =>
+    [
+      listenerYaml("  mode: connection"),
+      serviceEntryYaml("echo", ports),
+      destinationRule("{ simple: LEAST_CONN }", "    connectionPool:\n      http: { maxRequestsPerConnection: 100 }"),
+    ].join("\n---\n");
+  await withProxy(3, yaml, async (proxy, pods) => {
+    const cs = clients(proxy.target, 3);
     const failed = await drive(cs, 3000, 1);
     assert.equal(failed, 0);
     // Every downstream connection carried at most 100 RPCs, so clients reconnected ~30 times.
@@ -82,9 +77,6 @@ test("connection mode: connections are pinned by LEAST_CONN and cycled after max
       const share = p.stats.rpcs / total;
       assert.ok(share >= 0.2, `${p.stats.name} served only ${(share * 100).toFixed(1)}%`);
     }
-  } finally {
     closeAll(cs);
-    await proxy.stop();
-    for (const p of pods) await p.stop();
-  }
+  });
 });

@@ -3,14 +3,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { callUnary, echoClient } from "../../src/demo/echo-client.js";
-import { listenerYaml, md, serviceEntryYaml, startPods, startProxy } from "../support/cluster.js";
+import { listenerYaml, md, serviceEntryYaml, withProxy } from "../support/cluster.js";
 
 test("a VirtualService routes by header to a subset; subsets select endpoints by label", async () => {
   // Pods 1 and 3 carry version v1, pods 2 and 4 version v2 (see serviceEntryYaml).
-  const pods = await startPods(4);
-  const yaml = [
+  const yaml = (ports: number[]): string => [
     listenerYaml(),
-    serviceEntryYaml("echo", pods.map((p) => p.port)),
+    serviceEntryYaml("echo", ports),
     `apiVersion: networking.istio.io/v1beta1
 kind: DestinationRule
 metadata: { name: echo }
@@ -29,9 +28,8 @@ spec:
       route: [{ destination: { host: echo, subset: v2 } }]
     - route: [{ destination: { host: echo, subset: v1 } }]`,
   ].join("\n---\n");
-  const proxy = await startProxy(yaml);
-  const client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
-  try {
+  await withProxy(4, yaml, async (proxy, pods) => {
+    const client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
     for (let i = 0; i < 40; i++) {
       const canary = i % 2 === 0;
       const r = await callUnary(client, Buffer.from("x"), canary ? md({ "x-canary": "yes" }) : undefined);
@@ -42,18 +40,14 @@ spec:
     // ROUND_ROBIN in subset v2 alternates exactly between its two pods.
     assert.equal(pods[1]!.stats.rpcs, 10);
     assert.equal(pods[3]!.stats.rpcs, 10);
-  } finally {
     client.close();
-    await proxy.stop();
-    for (const p of pods) await p.stop();
-  }
+  });
 });
 
 test("consistentHash on a header: one key always reaches one pod, keys spread over pods", async () => {
-  const pods = await startPods(3);
-  const yaml = [
+  const yaml = (ports: number[]): string => [
     listenerYaml(),
-    serviceEntryYaml("echo", pods.map((p) => p.port)),
+    serviceEntryYaml("echo", ports),
     `apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: { name: echo }
@@ -63,9 +57,8 @@ spec:
     loadBalancer:
       consistentHash: { httpHeaderName: x-user, maglev: { tableSize: 65537 } }`,
   ].join("\n---\n");
-  const proxy = await startProxy(yaml);
-  const client = echoClient(proxy.target);
-  try {
+  await withProxy(3, yaml, async (proxy) => {
+    const client = echoClient(proxy.target);
     const podOf = new Map<string, string>();
     for (let round = 0; round < 3; round++) {
       for (let user = 0; user < 30; user++) {
@@ -78,18 +71,14 @@ spec:
       }
     }
     assert.equal(new Set(podOf.values()).size, 3, "30 keys should land on all 3 pods");
-  } finally {
     client.close();
-    await proxy.stop();
-    for (const p of pods) await p.stop();
-  }
+  });
 });
 
 test("PASSTHROUGH sends each RPC to the address in :authority", async () => {
-  const pods = await startPods(2);
-  const yaml = [
+  const yaml = (ports: number[]): string => [
     listenerYaml("  defaultHost: echo"),
-    serviceEntryYaml("echo", [pods[0]!.port]),
+    serviceEntryYaml("echo", [ports[0]!]),
     `apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: { name: echo }
@@ -97,8 +86,7 @@ spec:
   host: echo
   trafficPolicy: { loadBalancer: { simple: PASSTHROUGH } }`,
   ].join("\n---\n");
-  const proxy = await startProxy(yaml);
-  try {
+  await withProxy(2, yaml, async (proxy, pods) => {
     for (const pod of pods) {
       const c = echoClient(proxy.target, { "grpc.default_authority": `127.0.0.1:${pod.port}` });
       const r = await callUnary(c, Buffer.from("x"));
@@ -106,22 +94,19 @@ spec:
       assert.equal(r.code, 0, r.details);
       assert.equal(String(r.headers?.get("x-pod")[0]), pod.stats.name);
     }
-  } finally {
-    await proxy.stop();
-    for (const p of pods) await p.stop();
-  }
+  });
 });
 
 test("portLevelSettings apply to their port only", async () => {
-  const pods = await startPods(1);
   // Port 50052 gets http2MaxRequests 1 through portLevelSettings; 50051 stays unlimited.
-  const se = serviceEntryYaml("echo", [pods[0]!.port]).replace(
-    "    - { number: 50051, name: grpc, protocol: GRPC }",
-    "    - { number: 50051, name: grpc, protocol: GRPC }\n    - { number: 50052, name: grpc-limited, protocol: GRPC, targetPort: " + String(pods[0]!.port) + " }",
-  );
-  const yaml = [
+  const se = (port: number): string =>
+    serviceEntryYaml("echo", [port]).replace(
+      "    - { number: 50051, name: grpc, protocol: GRPC }",
+      `    - { number: 50051, name: grpc, protocol: GRPC }\n    - { number: 50052, name: grpc-limited, protocol: GRPC, targetPort: ${port} }`,
+    );
+  const yaml = (ports: number[]): string => [
     listenerYaml(),
-    se,
+    se(ports[0]!),
     `apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: { name: echo }
@@ -132,12 +117,8 @@ spec:
       - port: { number: 50052 }
         connectionPool: { http: { http2MaxRequests: 1 } }`,
   ].join("\n---\n");
-  const proxy = await startProxy(yaml);
-  try {
+  await withProxy(1, yaml, (proxy) => {
     assert.equal(proxy.proxy.cluster("echo|50051|")?.http2MaxRequests, Infinity);
     assert.equal(proxy.proxy.cluster("echo|50052|")?.http2MaxRequests, 1);
-  } finally {
-    await proxy.stop();
-    await pods[0]!.stop();
-  }
+  });
 });
