@@ -6,10 +6,12 @@ import { Status, type StatusCode, SluiceError } from "../core/status.js";
 import { tracer } from "../core/trace.js";
 import { H2Code, h2CodeName, type Headers, type ServerStream, type Stream, type StreamListener } from "../transport/types.js";
 import type { ClusterRuntime } from "../upstream/cluster.js";
-import type { EndpointPool, PooledConnection } from "../upstream/endpoint-pool.js";
+import type { AcquireCallback, EndpointPool, PooledConnection } from "../upstream/endpoint-pool.js";
 import { statusTrailers, trailersOnly } from "./grpc-wire.js";
 
 const trace = tracer("forward");
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** What the forwarder reports when an RPC ends (stats, outlier detection later). */
 export interface RpcOutcome {
@@ -50,6 +52,8 @@ export class Forwarder implements PickRequest {
   private pool: EndpointPool | undefined;
   private endpoint: LbEndpoint | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** Our place in the pool's queue while waiting for a connection. */
+  private waiter: AcquireCallback | undefined;
 
   constructor(
     private readonly ds: ServerStream,
@@ -95,7 +99,8 @@ export class Forwarder implements PickRequest {
     this.endpoint = chosen;
     chosen.load.activeRequests++;
     cluster.active++;
-    if (deadlineMs !== undefined) {
+    // Beyond setTimeout's range (~24.8 days) a timer would fire at once: treat as no deadline.
+    if (deadlineMs !== undefined && deadlineMs <= MAX_TIMER_MS) {
       this.timer = setTimeout(() => this.onDeadline(), deadlineMs);
     }
     const pool = cluster.pool(chosen);
@@ -110,7 +115,8 @@ export class Forwarder implements PickRequest {
     // Hold the client's data until the upstream stream exists; flow control holds the rest.
     this.ds.pause();
     this.ds.attach(new DownstreamSide(this));
-    pool.acquire((result) => {
+    this.waiter = (result) => {
+      this.waiter = undefined;
       if (this.phase !== "connecting") return;
       if (result instanceof SluiceError) {
         this.failLocal(result.code, result.message, true);
@@ -118,7 +124,8 @@ export class Forwarder implements PickRequest {
       }
       this.openUpstream(result);
       this.ds.resume();
-    });
+    };
+    pool.acquire(this.waiter);
   }
 
   private openUpstream(conn: PooledConnection): void {
@@ -149,6 +156,13 @@ export class Forwarder implements PickRequest {
     if (this.phase === "done") return;
     this.phase = "done";
     if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.waiter !== undefined) {
+      this.pool!.cancel(this.waiter);
+      this.waiter = undefined;
+    }
+    // Whatever the client still sends is dropped: node only frees a server stream once its
+    // readable side ends, which a paused stream never does.
+    if (!this.ds.closed) this.ds.resume();
     if (counted) {
       this.cluster.active--;
       this.endpoint!.load.activeRequests--;
@@ -163,11 +177,12 @@ export class Forwarder implements PickRequest {
   // --- downstream (client) side events, via DownstreamSide ---
 
   onClientData(chunk: Buffer): void {
+    if (this.phase === "done") return;
     if (this.upstream !== undefined && !this.upstream.write(chunk)) this.ds.pause();
   }
 
   onClientEnd(): void {
-    this.upstream?.end();
+    if (this.phase !== "done") this.upstream?.end();
   }
 
   onClientReset(code: number): void {
@@ -204,14 +219,13 @@ export class Forwarder implements PickRequest {
     this.failLocal(Status.INTERNAL, "upstream ended the stream without trailers", true);
   }
 
-  onBackendReset(code: number, reason: string): void {
+  onBackendReset(code: number, reason: string, connectionLost: boolean): void {
     if (this.phase !== "open") return;
     const before = this.ds.responded ? "" : " before response";
-    this.failLocal(
-      code === H2Code.REFUSED_STREAM || !this.ds.responded ? Status.UNAVAILABLE : statusOfReset(code),
-      `${reason}${before}: ${h2CodeName(code)} from ${this.endpoint!.key}`,
-      true,
-    );
+    // A lost connection, a refused stream, or any reset before the response is UNAVAILABLE
+    // (retryable, a gateway error); a reset mid-response maps as grpc-js maps RST_STREAM.
+    const status = connectionLost || code === H2Code.REFUSED_STREAM || !this.ds.responded ? Status.UNAVAILABLE : statusOfReset(code);
+    this.failLocal(status, `${reason}${before}: ${h2CodeName(code)} from ${this.endpoint!.key}`, true);
   }
 
   onBackendDrain(): void {
@@ -258,8 +272,8 @@ class UpstreamSide implements StreamListener {
   onEnd(): void {
     this.f.onBackendEnd();
   }
-  onReset(code: number, reason: string): void {
-    this.f.onBackendReset(code, reason);
+  onReset(code: number, reason: string, connectionLost: boolean): void {
+    this.f.onBackendReset(code, reason, connectionLost);
   }
   onDrain(): void {
     this.f.onBackendDrain();

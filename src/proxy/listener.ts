@@ -6,6 +6,8 @@ import { tracer } from "../core/trace.js";
 
 const trace = tracer("listener");
 
+const SNIFF_TIMEOUT_MS = 10_000;
+
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 
 const HTTP1_BODY =
@@ -26,18 +28,40 @@ export class Listener {
       this.sockets.add(socket);
       socket.on("close", () => this.sockets.delete(socket));
       socket.on("error", (err) => trace("socket error", { err: err.message }));
-      socket.once("data", (first: Buffer) => {
-        const n = Math.min(first.length, PREFACE.length);
-        if (first.subarray(0, n).equals(PREFACE.subarray(0, n))) {
-          socket.pause();
-          socket.unshift(first);
-          onHttp2(socket);
-          return;
-        }
-        trace("not HTTP/2", { peer: socket.remoteAddress });
-        socket.end(HTTP1_RESPONSE);
-      });
+      this.sniff(socket, onHttp2);
     });
+  }
+
+  /**
+   * Reads until the bytes either are the whole HTTP/2 preface or stop matching it; a client
+   * that sends nothing decisive within SNIFF_TIMEOUT_MS is disconnected.
+   */
+  private sniff(socket: net.Socket, onHttp2: (socket: net.Socket) => void): void {
+    let seen: Buffer = Buffer.alloc(0);
+    const timer = setTimeout(() => {
+      trace("no preface in time", { peer: socket.remoteAddress });
+      socket.destroy();
+    }, SNIFF_TIMEOUT_MS);
+    const onData = (chunk: Buffer): void => {
+      seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
+      const n = Math.min(seen.length, PREFACE.length);
+      const matches = seen.subarray(0, n).equals(PREFACE.subarray(0, n));
+      if (matches && n < PREFACE.length) return; // not decided yet
+      clearTimeout(timer);
+      socket.off("data", onData);
+      socket.off("close", onClose);
+      if (matches) {
+        socket.pause();
+        socket.unshift(seen);
+        onHttp2(socket);
+        return;
+      }
+      trace("not HTTP/2", { peer: socket.remoteAddress });
+      socket.end(HTTP1_RESPONSE);
+    };
+    const onClose = (): void => clearTimeout(timer);
+    socket.on("data", onData);
+    socket.on("close", onClose);
   }
 
   listen(host: string, port: number): Promise<{ host: string; port: number }> {

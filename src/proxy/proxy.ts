@@ -144,6 +144,12 @@ export class Proxy {
     const forwarder = new Forwarder(ds, cluster, conn.remoteAddress, this.hooks);
     if (this.config.listener.mode === "connection" && state !== undefined) {
       let pinned = state.pins.get(cluster);
+      if (pinned !== undefined && !cluster.isCurrent(pinned)) {
+        // The endpoint left the cluster: this connection is balanced again.
+        pinned.load.activeConnections--;
+        state.pins.delete(cluster);
+        pinned = undefined;
+      }
       if (pinned === undefined) {
         const pick = cluster.pick(forwarder);
         if (pick.kind === "endpoint") {

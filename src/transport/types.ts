@@ -38,8 +38,11 @@ export interface StreamListener {
   onTrailers(trailers: Headers): void;
   /** The peer finished its side cleanly without trailers. */
   onEnd(): void;
-  /** The stream died: the peer reset it, or the connection went away. */
-  onReset(code: number, reason: string): void;
+  /**
+   * The stream died: the peer reset it (`connectionLost` false), or the connection under
+   * it went away (`connectionLost` true, whatever code node reports).
+   */
+  onReset(code: number, reason: string, connectionLost: boolean): void;
   /** write() returned false earlier and the stream can take more now. */
   onDrain(): void;
 }
@@ -92,6 +95,9 @@ export interface ClientConnectionListener {
 export interface ClientConnection {
   /** Peer's SETTINGS_MAX_CONCURRENT_STREAMS (Infinity until known). */
   readonly peerMaxConcurrentStreams: number;
+  /** False once the connection is closing or closed: open() would only be refused. */
+  readonly usable: boolean;
+  /** Never throws: on a dead connection the stream is reset (REFUSED_STREAM) asynchronously. */
   open(headers: Headers, listener: StreamListener): Stream;
   /** Graceful: no new streams, close when in-flight ones end. */
   drain(): void;

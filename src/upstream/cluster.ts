@@ -15,6 +15,7 @@ export class ClusterRuntime {
   /** RPCs refused by the circuit breaker. */
   overflows = 0;
   private endpoints: LbEndpoint[] = [];
+  private current = new Set<LbEndpoint>();
   private picker: Picker;
   private readonly pools = new Map<string, EndpointPool>();
   private readonly poolSettings: PoolSettings;
@@ -61,6 +62,11 @@ export class ClusterRuntime {
     return this.endpoints;
   }
 
+  /** Whether this endpoint is still in the cluster (connection mode re-pins when not). */
+  isCurrent(endpoint: LbEndpoint): boolean {
+    return this.current.has(endpoint);
+  }
+
   pool(endpoint: LbEndpoint): EndpointPool {
     let pool = this.pools.get(endpoint.key);
     if (pool === undefined) {
@@ -83,8 +89,8 @@ export class ClusterRuntime {
     for (const r of resolved) {
       const key = r.address.includes(":") ? `[${r.address}]:${r.port}` : `${r.address}:${r.port}`;
       const old = previous.get(key);
-      // Keep the old handle (and its live counters) when only weight/labels are unchanged.
-      if (old !== undefined && old.weight === r.weight) {
+      // Keep the old handle (and its live counters) when its weight and labels are unchanged.
+      if (old !== undefined && old.weight === Math.max(1, r.weight) && sameLabels(old.labels, r.labels)) {
         next.push(old);
         previous.delete(key);
         continue;
@@ -108,7 +114,14 @@ export class ClusterRuntime {
       }
     }
     this.endpoints = next;
+    this.current = new Set(next);
     this.picker = this.policy(next);
     trace("endpoints updated", { cluster: this.name, endpoints: next.map((e) => e.key) });
   }
+}
+
+function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  return ka.every((k) => a[k] === b[k]);
 }

@@ -95,8 +95,9 @@ export class EndpointPool {
     pc.active--;
     if (pc.state === "DRAINING" && pc.active === 0) {
       pc.conn.drain();
-    } else if (pc.state === "READY" && this.waiters.length > 0) {
-      this.serveWaiters(pc);
+    } else if (this.waiters.length > 0) {
+      if (this.hasRoom(pc)) this.serveWaiters(pc);
+      else if (!pc.conn.usable) this.openForWaiters();
     }
   }
 
@@ -132,9 +133,20 @@ export class EndpointPool {
 
   private findReady(): PooledConnection | undefined {
     for (const pc of this.connections) {
-      if (pc.state === "READY" && this.capacity(pc) > 0) return pc;
+      if (this.hasRoom(pc)) return pc;
     }
     return undefined;
+  }
+
+  /** READY, still open (node closes streams before it reports the session gone), with room. */
+  private hasRoom(pc: PooledConnection): boolean {
+    return pc.state === "READY" && pc.conn.usable && this.capacity(pc) > 0;
+  }
+
+  /** Forgets a waiter whose RPC ended before a connection came. */
+  cancel(cb: AcquireCallback): void {
+    const i = this.waiters.indexOf(cb);
+    if (i >= 0) this.waiters.splice(i, 1);
   }
 
   private openConnection(): void {
@@ -159,23 +171,32 @@ export class EndpointPool {
             const reason = describeConnectError(error);
             this.failWaiters(new SluiceError(Status.UNAVAILABLE, `upstream connect error: ${reason}`, { cause: error }));
           } else if (this.waiters.length > 0) {
-            this.acquire(this.waiters.shift()!);
+            this.openForWaiters();
           }
         },
       },
     );
   }
 
+  /** Waiters remain but no connection can take them: open one if the limits allow. */
+  private openForWaiters(): void {
+    const ready = this.findReady();
+    if (ready !== undefined) return this.serveWaiters(ready);
+    if (!this.connections.some((c) => c.state === "CONNECTING") && this.liveCount() < this.settings.maxConnections) {
+      this.openConnection();
+    }
+  }
+
   private serveWaiters(pc: PooledConnection): void {
     while (this.waiters.length > 0) {
-      if (pc.state === "READY" && this.capacity(pc) > 0) {
+      if (this.hasRoom(pc)) {
         const cb = this.waiters.shift()!;
         // Reserve now so the next waiter sees the capacity that is really left.
         cb(pc);
         continue;
       }
       // This connection is full: more waiters need another one.
-      if (!this.connections.some((c) => c.state === "CONNECTING") && this.liveCount() < this.settings.maxConnections) {
+      if (pc.conn.usable && !this.connections.some((c) => c.state === "CONNECTING") && this.liveCount() < this.settings.maxConnections) {
         this.openConnection();
       }
       return;

@@ -4,7 +4,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type * as grpc from "@grpc/grpc-js";
 import { callUnary } from "../../src/demo/echo-client.js";
-import { clients, closeAll, listenerYaml, serviceEntryYaml, withProxy } from "../support/cluster.js";
+import type { EndpointSource, ResolvedEndpoint } from "../../src/discovery/types.js";
+import { clients, closeAll, listenerYaml, serviceEntryYaml, startPods, startProxy, withProxy } from "../support/cluster.js";
 
 async function drive(cs: readonly grpc.Client[], total: number, perClientInFlight: number): Promise<number> {
   let sent = 0;
@@ -79,4 +80,36 @@ test("connection mode: connections are pinned by LEAST_CONN and cycled after max
     }
     closeAll(cs);
   });
+});
+
+test("connection mode: a connection pinned to an endpoint that leaves the cluster is balanced again", async () => {
+  const pods = await startPods(2);
+  // An endpoint source the test controls, in place of the ServiceEntry's static one.
+  let push: (eps: readonly ResolvedEndpoint[]) => void = () => undefined;
+  const source: EndpointSource = {
+    start: (onUpdate) => {
+      push = onUpdate;
+      onUpdate(pods.map((p) => ({ address: "127.0.0.1", port: p.port, weight: 1, labels: {} })));
+    },
+    stop: () => undefined,
+  };
+  const yaml = [listenerYaml("  mode: connection"), serviceEntryYaml("echo", pods.map((p) => p.port))].join("\n---\n");
+  const proxy = await startProxy(yaml, { endpointSource: () => source });
+  const [client] = clients(proxy.target, 1);
+  try {
+    const first = await callUnary(client!, Buffer.from("x"));
+    const pinned = String(first.headers?.get("x-pod")[0]);
+    const other = pods.find((p) => p.stats.name !== pinned)!;
+    push([{ address: "127.0.0.1", port: other.port, weight: 1, labels: {} }]);
+    for (let i = 0; i < 5; i++) {
+      const r = await callUnary(client!, Buffer.from("x"));
+      assert.equal(String(r.headers?.get("x-pod")[0]), other.stats.name);
+    }
+    const eps = proxy.proxy.cluster("echo|50051|")!.endpointList();
+    assert.deepEqual(eps.map((e) => e.load.activeConnections), [1]);
+  } finally {
+    client!.close();
+    await proxy.stop();
+    for (const p of pods) await p.stop();
+  }
 });

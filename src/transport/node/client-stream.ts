@@ -52,6 +52,28 @@ export class NodeClientStream implements Stream {
   }
 }
 
+/** What open() returns on a connection that can take no stream: refused, asynchronously. */
+export class RefusedStream implements Stream {
+  constructor(listener: StreamListener, reason: string) {
+    queueMicrotask(() => listener.onReset(H2Code.REFUSED_STREAM, reason, true));
+  }
+  write(): boolean {
+    return true;
+  }
+  end(): void {
+    // Nothing was sent; nothing to end.
+  }
+  reset(): void {
+    // Already refused.
+  }
+  pause(): void {
+    // No data will come.
+  }
+  resume(): void {
+    // No data will come.
+  }
+}
+
 function wrapper(s: ClientHttp2Stream): NodeClientStream {
   return (s as Tagged)[WRAPPER];
 }
@@ -73,9 +95,17 @@ function onTrailers(this: ClientHttp2Stream, trailers: IncomingHttpHeaders): voi
 
 function onEnd(this: ClientHttp2Stream): void {
   const w = wrapper(this);
+  if (w.done) return;
   w.done = true;
   if (w.trailers !== undefined) w.listener.onTrailers(w.trailers);
+  else if (connectionLost(this)) w.listener.onReset(this.rstCode ?? H2Code.INTERNAL_ERROR, "upstream connection lost", true);
   else w.listener.onEnd();
+}
+
+/** node ends (or closes) a session's streams when the connection drops; tell that apart. */
+function connectionLost(s: ClientHttp2Stream): boolean {
+  const session = s.session;
+  return session === undefined || session.destroyed;
 }
 
 function onDrain(this: ClientHttp2Stream): void {
@@ -87,7 +117,8 @@ function onClose(this: ClientHttp2Stream): void {
   if (w.done) return;
   w.done = true;
   const code = this.rstCode ?? H2Code.INTERNAL_ERROR;
-  w.listener.onReset(code, code === H2Code.NO_ERROR ? "upstream closed the stream" : "upstream reset");
+  if (connectionLost(this)) w.listener.onReset(code, "upstream connection lost", true);
+  else w.listener.onReset(code, code === H2Code.NO_ERROR ? "upstream closed the stream" : "upstream reset", false);
 }
 
 function noop(): void {

@@ -9,7 +9,9 @@ import type {
   Stream,
   StreamListener,
 } from "../types.js";
-import { NodeClientStream } from "./client-stream.js";
+import { NodeClientStream, RefusedStream } from "./client-stream.js";
+
+const NO_END_STREAM = { endStream: false } as const;
 
 const trace = tracer("transport");
 
@@ -65,9 +67,19 @@ class NodeClientConnection implements ClientConnection {
     return v === undefined || v >= 0xffffffff ? Infinity : v;
   }
 
+  get usable(): boolean {
+    const s = this.session;
+    return !this.closed && !s.closed && !s.destroyed;
+  }
+
   open(headers: Headers, listener: StreamListener): Stream {
-    const s = this.session.request(headers, { endStream: false });
-    return new NodeClientStream(s, listener);
+    if (!this.usable) return new RefusedStream(listener, "upstream connection closing");
+    try {
+      return new NodeClientStream(this.session.request(headers, NO_END_STREAM), listener);
+    } catch (err) {
+      // node throws when the session died in this very turn; the RPC sees a refused stream.
+      return new RefusedStream(listener, `upstream connection unusable: ${(err as Error).message}`);
+    }
   }
 
   drain(): void {

@@ -38,7 +38,7 @@ export class NodeServerStream implements ServerStream {
     s.on("drain", onDrain);
     s.on("wantTrailers", onWantTrailers);
     s.on("close", onClose);
-    if (s.closed || s.destroyed) queueMicrotask(() => listener.onReset(H2Code.CANCEL, "downstream closed"));
+    if (s.closed || s.destroyed) queueMicrotask(() => listener.onReset(H2Code.CANCEL, "downstream closed", true));
   }
 
   respond(headers: Headers, endStream: boolean): void {
@@ -116,7 +116,8 @@ function onClose(this: ServerHttp2Stream): void {
   // (RST_STREAM or connection loss).
   if (w.ended) return;
   const code = this.rstCode ?? H2Code.CANCEL;
-  w.listener!.onReset(code === H2Code.NO_ERROR ? H2Code.CANCEL : code, "downstream closed");
+  const lost = this.session === undefined || this.session.destroyed;
+  w.listener!.onReset(code === H2Code.NO_ERROR ? H2Code.CANCEL : code, "downstream closed", lost);
 }
 
 function noop(): void {
