@@ -87,7 +87,9 @@ export class Proxy {
   }
 
   async start(): Promise<{ host: string; port: number }> {
-    for (const c of this.clusters.values()) c.start();
+    // Like Envoy's cluster warming: listen only once every cluster has its first endpoint set
+    // (DNS sources always deliver their first round, resolved or not).
+    await Promise.all([...this.clusters.values()].map((c) => c.start()));
     const { host, port } = this.config.listener.listen;
     this.address = await this.listener.listen(host, port);
     logger.info({ listen: this.address, mode: this.config.listener.mode, clusters: [...this.clusters.keys()] }, "sluice proxy listening");

@@ -44,8 +44,14 @@ export class ClusterRuntime {
     return this.config.policy.connectionPool.http.http2MaxRequests;
   }
 
-  start(): void {
-    this.source.start((resolved) => this.setEndpoints(resolved));
+  /** Starts discovery; resolves once the first endpoint set arrived (the cluster is warm). */
+  start(): Promise<void> {
+    return new Promise((warm) => {
+      this.source.start((resolved) => {
+        this.setEndpoints(resolved);
+        warm();
+      });
+    });
   }
 
   stop(): void {

@@ -3,7 +3,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { callUnary, echoClient } from "../../src/demo/echo-client.js";
-import { listenerYaml, md, serviceEntryYaml, withProxy } from "../support/cluster.js";
+import { startEchoServer } from "../../src/demo/echo-service.js";
+import { listenerYaml, md, serviceEntryYaml, startProxy, withProxy } from "../support/cluster.js";
 
 test("a VirtualService routes by header to a subset; subsets select endpoints by label", async () => {
   // Pods 1 and 3 carry version v1, pods 2 and 4 version v2 (see serviceEntryYaml).
@@ -121,4 +122,33 @@ spec:
     assert.equal(proxy.proxy.cluster("echo|50051|")?.http2MaxRequests, Infinity);
     assert.equal(proxy.proxy.cluster("echo|50052|")?.http2MaxRequests, 1);
   });
+});
+
+test("resolution DNS: endpoint names are resolved (localhost) and RPCs reach them", async () => {
+  // Bound to [::] so the pod answers whichever loopback address localhost resolves to.
+  const pod = await startEchoServer("dns-pod", "::", 0);
+  const yaml = [
+    listenerYaml(),
+    `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: dns }
+spec:
+  hosts: [dns-service]
+  ports: [{ number: 50051, name: grpc, protocol: GRPC }]
+  resolution: DNS
+  endpoints: [{ address: localhost, ports: { grpc: ${pod.port} } }]`,
+  ].join("\n---\n");
+  const proxy = await startProxy(yaml);
+  const client = echoClient(proxy.target);
+  try {
+    const r = await callUnary(client, Buffer.from("x"));
+    assert.equal(r.code, 0, r.details);
+    assert.equal(String(r.headers?.get("x-pod")[0]), "dns-pod");
+    const eps = proxy.proxy.cluster("dns-service|50051|")!.endpointList();
+    assert.ok(eps.length >= 1 && eps.every((e) => e.address === "127.0.0.1" || e.address === "::1"), JSON.stringify(eps));
+  } finally {
+    client.close();
+    await proxy.stop();
+    await pod.stop();
+  }
 });
