@@ -39,6 +39,18 @@ function rawRequest(
   });
 }
 
+/** Request headers of a unary echo call to host "echo", plus `extra`. */
+function echoHeaders(extra: http2.OutgoingHttpHeaders): http2.OutgoingHttpHeaders {
+  return {
+    ":method": "POST",
+    ":path": echoService.unary.path,
+    ":authority": "echo",
+    "content-type": "application/grpc",
+    te: "trailers",
+    ...extra,
+  };
+}
+
 function grpcFrame(message: Buffer): Buffer {
   const head = Buffer.alloc(5);
   head.writeUInt32BE(message.length, 1);
@@ -144,15 +156,7 @@ spec:
     const ended = once(pods[0]!.stats.events, "end");
     const r = await rawRequest(
       proxy.target,
-      {
-        ":method": "POST",
-        ":path": echoService.unary.path,
-        ":authority": "echo",
-        "content-type": "application/grpc",
-        te: "trailers",
-        "grpc-timeout": "100m",
-        "x-echo-delay-ms": "60000",
-      },
+      echoHeaders({ "grpc-timeout": "100m", "x-echo-delay-ms": "60000" }),
       grpcFrame(Buffer.from("late")),
     );
     assert.equal(r.headers[":status"], 200);
@@ -230,15 +234,7 @@ spec:
   test("a grpc-timeout beyond setTimeout's range (30 days) is no deadline, not an instant one", async () => {
     const r = await rawRequest(
       proxy.target,
-      {
-        ":method": "POST",
-        ":path": echoService.unary.path,
-        ":authority": "echo",
-        "content-type": "application/grpc",
-        te: "trailers",
-        "grpc-timeout": "720H",
-        "x-echo-delay-ms": "20",
-      },
+      echoHeaders({ "grpc-timeout": "720H", "x-echo-delay-ms": "20" }),
       grpcFrame(Buffer.from("x")),
     );
     // The proxy sets no timer it cannot hold (it would fire at once). The backend (grpc-js)
