@@ -142,8 +142,12 @@ export class FrameReader {
   /** Stops parsing: no callback runs after this returns, and buffered input is released. */
   stop(): void {
     this.phase = STOPPED;
+    this.headerFill = 0;
     this.partial = undefined;
+    this.partialFill = 0;
+    this.blockStream = NO_STREAM;
     this.blockFragments = [];
+    this.blockSize = 0;
   }
 
   /**
