@@ -11,6 +11,7 @@ import { HpackError } from "./errors.js";
 import { huffmanDecode } from "./huffman.js";
 import { type Cursor, decodeInteger } from "./integer.js";
 import { STATIC_TABLE, STATIC_TABLE_LENGTH } from "./static-table.js";
+import { lookup, MAX_CACHED_OCTETS, store } from "./string-cache.js";
 
 /** A decoded field; neverIndexed marks section 6.2.3 literals, to be re-encoded the same way. */
 export type HeaderField = [name: string, value: string, neverIndexed: boolean];
@@ -190,12 +191,25 @@ export class HpackDecoder {
     const length = decodeInteger(src, c, end, 7);
     const from = c.pos;
     if (length > end - from) throw new HpackError("truncated", "string runs past the end of the block");
-    c.pos = from + length;
-    if (huffman) return huffmanDecode(src, from, from + length, this.maxStringLength);
-    if (length > this.maxStringLength) {
-      throw new HpackError("string_too_long", `string of ${length} octets above ${this.maxStringLength}`);
+    const to = from + length;
+    c.pos = to;
+    if (length > MAX_CACHED_OCTETS) return this.decodeString(src, from, to, huffman);
+    let s = lookup(src, from, to, huffman);
+    if (s === undefined) {
+      s = this.decodeString(src, from, to, huffman);
+      store(src, from, to, huffman, s);
+    } else if (s.length > this.maxStringLength) {
+      throw new HpackError("string_too_long", `string of ${s.length} octets above ${this.maxStringLength}`);
     }
-    return (src as unknown as Latin1Slicer).latin1Slice(from, from + length);
+    return s;
+  }
+
+  private decodeString(src: Buffer, from: number, to: number, huffman: boolean): string {
+    if (huffman) return huffmanDecode(src, from, to, this.maxStringLength);
+    if (to - from > this.maxStringLength) {
+      throw new HpackError("string_too_long", `string of ${to - from} octets above ${this.maxStringLength}`);
+    }
+    return (src as unknown as Latin1Slicer).latin1Slice(from, to);
   }
 
   /** Steps over a string whose field is dropped anyway (past the header list limit). */

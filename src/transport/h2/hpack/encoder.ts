@@ -156,6 +156,19 @@ export class HpackEncoder {
     return this.buf.subarray(0, this.pos);
   }
 
+  /** Octets in the block so far. */
+  get blockLength(): number {
+    return this.pos;
+  }
+
+  /**
+   * Copies the block so far to target[offset] (e.g. behind a frame header in the write
+   * buffer) and returns its length: endBlock() without creating a view.
+   */
+  copyBlock(target: Uint8Array, offset: number): number {
+    return this.buf.copy(target, offset, 0, this.pos);
+  }
+
   private indexed(index: number): void {
     this.ensure(6);
     this.pos = encodeInteger(this.buf, this.pos, index, 7, INDEXED);
@@ -171,7 +184,7 @@ export class HpackEncoder {
     // Integers take at most 6 octets; a string at most its raw length plus its length prefix.
     const buf = this.ensure(18 + (nameIndex === 0 ? name.length : 0) + value.length);
     let pos = encodeInteger(buf, this.pos, nameIndex, prefixBits, flags);
-    if (nameIndex === 0) pos = writeString(buf, pos, name, this.huffman);
+    if (nameIndex === 0) pos = writeName(buf, pos, name, this.huffman);
     this.pos = writeString(buf, pos, value, this.huffman);
   }
 
@@ -224,6 +237,24 @@ function writeString(out: Buffer, pos: number, s: string, huffman: boolean): num
     return o;
   }
   return o + out.write(s, o, "latin1");
+}
+
+// Names not in either table (grpc-timeout, x-request-id, ...) are sent as literals on every
+// message; their encodings are kept process-wide, keyed by name. Cleared when full, so
+// names a peer invents cannot grow it.
+const NAME_CACHE_LIMIT = 2048;
+const encodedNames = [new Map<string, Buffer>(), new Map<string, Buffer>()]; // [raw, Huffman]
+
+function writeName(out: Buffer, pos: number, name: string, huffman: boolean): number {
+  const cache = encodedNames[huffman ? 1 : 0] ?? new Map<string, Buffer>();
+  let encoded = cache.get(name);
+  if (encoded === undefined) {
+    const scratch = Buffer.allocUnsafe(name.length + 6);
+    encoded = Buffer.from(scratch.subarray(0, writeString(scratch, 0, name, huffman)));
+    if (cache.size >= NAME_CACHE_LIMIT) cache.clear();
+    cache.set(name, encoded);
+  }
+  return pos + encoded.copy(out, pos);
 }
 
 /**

@@ -163,3 +163,22 @@ test("a block of only size updates decodes to no fields", () => {
   assert.deepEqual(new HpackDecoder().decode(hex("20")), []);
   assert.deepEqual(new HpackDecoder().decode(hex("")), []);
 });
+
+test("cached short strings: raw and Huffman octets are told apart, limits still apply", () => {
+  const decoder = new HpackDecoder();
+  // The same octet 0x1f is "\x1f" raw and "a" Huffman-coded.
+  for (let i = 0; i < 2; i++) {
+    assert.deepEqual(decoder.decode(hex("00 01 1f 01 1f")), [["\u001f", "\u001f", false]]);
+    assert.deepEqual(decoder.decode(hex("00 81 1f 81 1f")), [["a", "a", false]]);
+  }
+  // A string cached by one decoder is still too long for a stricter one.
+  new HpackDecoder().decode(hex("00 01 61 85 f1 e3 c2 e5 f2"));
+  assert.throws(
+    () => new HpackDecoder({ maxStringLength: 5 }).decode(hex("00 01 61 85 f1 e3 c2 e5 f2")),
+    (e: unknown) => e instanceof HpackError && e.reason === "string_too_long",
+  );
+  // Bad Huffman is never cached as good: it fails every time.
+  for (let i = 0; i < 2; i++) {
+    assert.throws(() => new HpackDecoder().decode(hex("00 81 18 01 61")), (e: unknown) => e instanceof HpackError);
+  }
+});

@@ -186,6 +186,29 @@ test("endBlock's view is reused, encode() returns a copy", () => {
   assert.equal(toHex(view), "84", "the view now shows the newer block");
 });
 
+test("copyBlock copies the block behind a caller's frame header", () => {
+  const encoder = new HpackEncoder();
+  encoder.startBlock();
+  encoder.field(":method", "POST");
+  encoder.field("grpc-timeout", "1S");
+  const frame = Buffer.alloc(9 + encoder.blockLength, 0xee);
+  assert.equal(encoder.copyBlock(frame, 9), encoder.blockLength);
+  assert.equal(frame[8], 0xee);
+  assert.deepEqual(new HpackDecoder().decode(frame, 9), [
+    [":method", "POST", false],
+    ["grpc-timeout", "1S", false],
+  ]);
+});
+
+test("literal names come out the same from the name cache, raw and Huffman", () => {
+  for (const huffman of [true, false]) {
+    const encoder = new HpackEncoder({ huffman });
+    const first = toHex(encoder.encode([["grpc-timeout", "1S"]]));
+    assert.equal(toHex(encoder.encode([["grpc-timeout", "1S"]])), first);
+    assert.equal(first.includes(Buffer.from("grpc-timeout").toString("hex")), !huffman);
+  }
+});
+
 test("strings with chars above 0xff are refused, not mangled", () => {
   assert.throws(() => new HpackEncoder().encode([["x-a", "\u20ac"]]), RangeError);
   assert.equal(decodeOne(new HpackEncoder().encode([["x-a", "\u00ff\u0000\u0080"]]))?.[1], "\u00ff\u0000\u0080");
