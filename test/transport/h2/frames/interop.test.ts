@@ -45,6 +45,7 @@ function literal(name: string, value: string): Buffer {
 
 interface RawServer {
   readonly port: number;
+  /** Destroys open sockets and waits for the server to close (test teardown, also after a timeout). */
   close(): Promise<void>;
 }
 
@@ -67,7 +68,10 @@ async function rawServer(attach: (socket: net.Socket) => void): Promise<RawServe
   };
 }
 
-test("node:http2 client -> FrameReader: preface, SETTINGS, WINDOW_UPDATE, HEADERS, DATA, ACK, PING, GOAWAY", async () => {
+// A broken frame makes nghttp2 wait rather than fail: the timeout turns a hang into a failure.
+const INTEROP = { timeout: 10_000 };
+
+test("node:http2 client -> FrameReader: preface, SETTINGS, WINDOW_UPDATE, HEADERS, DATA, ACK, PING, GOAWAY", INTEROP, async (t) => {
   const recorder = new Recorder();
   const errors: ConnectionError[] = [];
   let connectionEnded!: () => void;
@@ -99,9 +103,11 @@ test("node:http2 client -> FrameReader: preface, SETTINGS, WINDOW_UPDATE, HEADER
     });
   });
 
+  t.after(() => server.close());
   const client = http2.connect(`http://127.0.0.1:${server.port}`, {
     settings: { enablePush: false, maxConcurrentStreams: 50, initialWindowSize: 1_000_000 },
   });
+  t.after(() => client.destroy());
   client.on("connect", () => client.setLocalWindowSize(1 << 20));
   const pinged = new Promise<string>((resolve, reject) => {
     client.once("remoteSettings", () => {
@@ -116,7 +122,6 @@ test("node:http2 client -> FrameReader: preface, SETTINGS, WINDOW_UPDATE, HEADER
   assert.equal(await pinged, "0102030405060708", "our PING ACK echoed the payload");
   client.close();
   await ended;
-  await server.close();
 
   assert.deepEqual(errors, []);
   const events = recorder.events;
@@ -134,7 +139,7 @@ test("node:http2 client -> FrameReader: preface, SETTINGS, WINDOW_UPDATE, HEADER
   for (const e of events.slice(7)) assert.match(e, /^GOAWAY /);
 });
 
-test("FrameWriter -> node:http2 client: SETTINGS, SETTINGS ACK, split HEADERS/DATA, GOAWAY", async () => {
+test("FrameWriter -> node:http2 client: SETTINGS, SETTINGS ACK, split HEADERS/DATA, GOAWAY", INTEROP, async (t) => {
   const bigValue = "v".repeat(20_000); // HEADERS + CONTINUATION at the client's 16 KiB frames
   const body = Buffer.alloc(50_000);
   for (let i = 0; i < body.length; i++) body[i] = i & 0xff; // 4 DATA frames, referenced
@@ -174,7 +179,9 @@ test("FrameWriter -> node:http2 client: SETTINGS, SETTINGS ACK, split HEADERS/DA
     socket.on("error", () => {}); // the client may reset after GOAWAY; nothing to do
   });
 
+  t.after(() => server.close());
   const client = http2.connect(`http://127.0.0.1:${server.port}`);
+  t.after(() => client.destroy());
   client.on("error", () => {}); // a GOAWAY with an error code also surfaces as 'error'
   const remote = new Promise<http2.Settings>((resolve) => client.once("remoteSettings", resolve));
   const acked = new Promise<void>((resolve) => client.once("localSettings", () => resolve()));
@@ -200,8 +207,6 @@ test("FrameWriter -> node:http2 client: SETTINGS, SETTINGS ACK, split HEADERS/DA
   await done;
   assert.ok(Buffer.concat(chunks).equals(body), "the split, referenced DATA arrived intact");
   assert.deepEqual(await goaway, [H2Code.ENHANCE_YOUR_CALM, 1, "bye"]);
-  client.destroy();
-  await server.close();
   assert.equal(received.connectionErrors.length, 0);
   assert.ok(received.events.includes("SETTINGS_ACK"), "the client acknowledged our SETTINGS");
 });
