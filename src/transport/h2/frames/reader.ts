@@ -93,7 +93,9 @@ export class FrameReader {
   private blockEndStream = false;
   private blockPromised = 0;
   private blockSelfDependent = false;
-  private blockFragments: Buffer[] = [];
+  // Fragments are copied here rather than kept as views: a view would pin its whole socket
+  // chunk, so a peer that stalls mid-block could hold ~17 chunks instead of one capped block.
+  private blockBuffer: Buffer | undefined;
   private blockSize = 0;
   private blockContinuations = 0;
 
@@ -146,7 +148,7 @@ export class FrameReader {
     this.partial = undefined;
     this.partialFill = 0;
     this.blockStream = NO_STREAM;
-    this.blockFragments = [];
+    this.blockBuffer = undefined;
     this.blockSize = 0;
   }
 
@@ -423,24 +425,34 @@ export class FrameReader {
     this.blockEndStream = (flags & Flag.END_STREAM) !== 0;
     this.blockPromised = promised;
     this.blockSelfDependent = selfDependent;
-    this.blockFragments.push(fragment);
+    const buffer = Buffer.allocUnsafe(Math.min(this.maxHeaderBlock, Math.max(2 * fragment.length, 1024)));
+    fragment.copy(buffer);
+    this.blockBuffer = buffer;
     this.blockSize = fragment.length;
     this.blockContinuations = 0;
   }
 
   private continueBlock(fragment: Buffer, flags: number): void {
     this.blockContinuations++;
-    this.blockSize += fragment.length;
-    if (this.blockContinuations > this.maxContinuations) {
-      return this.flood("too-many-continuations", this.blockSize);
+    const size = this.blockSize + fragment.length;
+    if (this.blockContinuations > this.maxContinuations) return this.flood("too-many-continuations", size);
+    if (size > this.maxHeaderBlock) return this.flood("header-block-too-large", size);
+    let buffer = this.blockBuffer!;
+    if (size > buffer.length) {
+      // Doubling, capped: the block can never need more than maxHeaderBlock.
+      const grown = Buffer.allocUnsafe(Math.min(this.maxHeaderBlock, Math.max(2 * buffer.length, size)));
+      buffer.copy(grown, 0, 0, this.blockSize);
+      buffer = grown;
+      this.blockBuffer = grown;
     }
-    if (this.blockSize > this.maxHeaderBlock) return this.flood("header-block-too-large", this.blockSize);
-    this.blockFragments.push(fragment);
+    fragment.copy(buffer, this.blockSize);
+    this.blockSize = size;
     if ((flags & Flag.END_HEADERS) === 0) return;
-    const block = Buffer.concat(this.blockFragments, this.blockSize);
+    // The delivered view keeps this buffer; the next block gets a new one, so it stays intact.
+    const block = buffer.subarray(0, size);
     const streamId = this.blockStream;
     this.blockStream = NO_STREAM;
-    this.blockFragments = [];
+    this.blockBuffer = undefined;
     this.blockSize = 0;
     this.deliverBlock(this.blockType, streamId, block, this.blockEndStream, this.blockPromised, this.blockSelfDependent);
   }

@@ -155,3 +155,16 @@ test("inFieldBlock tells the connection that EOF would truncate a field block", 
   assert.ok(!reader.inFieldBlock);
   assert.deepEqual(r.events.slice(1), ["HEADERS s=1 end=false 8284"]);
 });
+
+test("a reassembled block stays intact after the next block arrives (no buffer reuse)", () => {
+  const r = new Recorder();
+  const reader = new FrameReader(r, { role: "server" });
+  const block = (stream: number, byte: number): Buffer =>
+    Buffer.concat([frame(T.HEADERS, 0, stream, Buffer.alloc(700, byte)), frame(T.CONTINUATION, 0, stream, Buffer.alloc(700, byte)), frame(T.CONTINUATION, Flag.END_HEADERS, stream, Buffer.alloc(700, byte))]);
+  reader.push(Buffer.concat([CLIENT_PRELUDE, block(1, 0x61)]));
+  const first = r.views[0]!;
+  reader.push(block(3, 0x62));
+  assert.equal(r.views.length, 2);
+  assert.ok(first.equals(Buffer.alloc(2100, 0x61)), "first block unchanged");
+  assert.ok(r.views[1]!.equals(Buffer.alloc(2100, 0x62)));
+});
