@@ -38,29 +38,6 @@ export function httpStatusOfGrpc(code: number): number {
   return HTTP_OF_STATUS[code] ?? 500;
 }
 
-/**
- * gRPC's HTTP -> status mapping for responses that carry no grpc-status
- * (doc/http-grpc-status-mapping.md).
- */
-export function grpcStatusOfHttp(http: number): StatusCode {
-  switch (http) {
-    case 400:
-      return Status.INTERNAL;
-    case 401:
-      return Status.UNAUTHENTICATED;
-    case 403:
-      return Status.PERMISSION_DENIED;
-    case 404:
-      return Status.UNIMPLEMENTED;
-    case 429:
-    case 502:
-    case 503:
-    case 504:
-      return Status.UNAVAILABLE;
-    default:
-      return Status.UNKNOWN;
-  }
-}
 
 /** An error that is a gRPC status: what a client of sluice will see. */
 export class SluiceError extends Error {

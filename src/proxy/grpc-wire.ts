@@ -1,6 +1,6 @@
 // gRPC-over-HTTP/2 details the proxy needs without decoding messages: grpc-timeout,
 // grpc-message percent-encoding, and trailers-only local statuses.
-import { statusName, type StatusCode } from "../core/status.js";
+import type { StatusCode } from "../core/status.js";
 import type { Headers } from "../transport/types.js";
 
 const TIMEOUT_UNIT_MS: Record<string, number> = {
@@ -60,6 +60,3 @@ export function statusTrailers(code: StatusCode, message: string): Headers {
   return { "grpc-status": String(code), "grpc-message": encodeGrpcMessage(message) };
 }
 
-export function describeStatus(code: StatusCode, message: string): string {
-  return `${statusName(code)}: ${message}`;
-}

@@ -84,8 +84,4 @@ export class Listener {
   destroyAll(): void {
     for (const s of this.sockets) s.destroy();
   }
-
-  get openSockets(): number {
-    return this.sockets.size;
-  }
 }

@@ -113,14 +113,6 @@ export class Proxy {
     return this.clusters.get(name);
   }
 
-  clusterList(): readonly ClusterRuntime[] {
-    return [...this.clusters.values()];
-  }
-
-  get downstreamConnections(): number {
-    return this.server.connectionCount;
-  }
-
   private onStream(ds: ServerStream, conn: ServerConnection): void {
     const h = ds.headers;
     const contentType = h["content-type"];

@@ -82,13 +82,6 @@ export class ClusterRuntime {
     return pool;
   }
 
-  /** Connections opened to each endpoint so far, by endpoint key. */
-  connectionsOpened(): Map<string, number> {
-    const out = new Map<string, number>();
-    for (const [key, pool] of this.pools) out.set(key, pool.connectionsOpened);
-    return out;
-  }
-
   private setEndpoints(resolved: readonly ResolvedEndpoint[]): void {
     const previous = new Map(this.endpoints.map((e) => [e.key, e]));
     const next: LbEndpoint[] = [];

@@ -49,19 +49,13 @@ let nextId = 1;
 export class EndpointPool {
   private readonly connections: PooledConnection[] = [];
   private readonly waiters: AcquireCallback[] = [];
-  /** Connections opened over the pool's life (metrics and tests). */
-  connectionsOpened = 0;
 
   constructor(
     readonly address: string,
     readonly port: number,
-    private settings: PoolSettings,
+    private readonly settings: PoolSettings,
     private readonly transport: ClientTransport,
   ) {}
-
-  updateSettings(settings: PoolSettings): void {
-    this.settings = settings;
-  }
 
   /** A READY connection with room for one stream right now, if there is one. */
   tryAcquire(): PooledConnection | undefined {
@@ -115,10 +109,6 @@ export class EndpointPool {
     this.failWaiters(new SluiceError(Status.UNAVAILABLE, "upstream pool closed"));
   }
 
-  get connectionCount(): number {
-    return this.liveCount();
-  }
-
   private liveCount(): number {
     let n = 0;
     for (const c of this.connections) if (c.state !== "CLOSED") n++;
@@ -152,7 +142,6 @@ export class EndpointPool {
   private openConnection(): void {
     const pc = new PooledConnection(nextId++);
     this.connections.push(pc);
-    this.connectionsOpened++;
     trace("connect", { id: pc.id, target: `${this.address}:${this.port}` });
     pc.conn = this.transport.connect(
       { host: this.address, port: this.port, connectTimeoutMs: this.settings.connectTimeoutMs },

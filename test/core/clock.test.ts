@@ -2,7 +2,6 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ManualClock } from "../../src/core/clock.js";
 import { seededRandom } from "../../src/core/random.js";
-import { httpStatusOfGrpc, Status, statusName } from "../../src/core/status.js";
 
 test("ManualClock fires timers in time order and only when advanced past them", () => {
   const clock = new ManualClock();
@@ -29,11 +28,4 @@ test("seededRandom is deterministic and in [0,1)", () => {
     assert.equal(x, b());
     assert.ok(x >= 0 && x < 1);
   }
-});
-
-test("status table follows Envoy's gRPC->HTTP mapping", () => {
-  assert.equal(httpStatusOfGrpc(Status.UNAVAILABLE), 503);
-  assert.equal(httpStatusOfGrpc(Status.CANCELLED), 499);
-  assert.equal(httpStatusOfGrpc(Status.UNAUTHENTICATED), 401);
-  assert.equal(statusName(Status.DEADLINE_EXCEEDED), "DEADLINE_EXCEEDED");
 });

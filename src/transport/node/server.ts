@@ -91,9 +91,6 @@ export class NodeH2Server {
     for (const s of this.sessions) s.destroy();
   }
 
-  get connectionCount(): number {
-    return this.sessions.size;
-  }
 }
 
 export function normalizeAddress(address: string): string {
