@@ -23,8 +23,9 @@ program
   .option("--listen <host:port>", "downstream listen address (overrides the Proxy resource)")
   .option("--admin <host:port>", "admin server address (overrides the Proxy resource)")
   .addOption(new Option("--mode <mode>", "balance every RPC, or pin every connection").choices(["request", "connection"]))
+  .addOption(new Option("--transport <kind>", "HTTP/2 implementation: sluice's own (h2) or node:http2 (node)").choices(["h2", "node"]))
   .option("--default-host <host>", "host for requests whose :authority matches no configured host")
-  .action(async (opts: { config: string[]; listen?: string; admin?: string; mode?: string; defaultHost?: string }) => {
+  .action(async (opts: { config: string[]; listen?: string; admin?: string; mode?: string; transport?: string; defaultHost?: string }) => {
     process.exitCode = await proxyCommand(opts, io);
   });
 

@@ -8,6 +8,7 @@ export interface ProxyOptions {
   readonly listen?: string;
   readonly admin?: string;
   readonly mode?: string;
+  readonly transport?: string;
   readonly defaultHost?: string;
 }
 
@@ -21,6 +22,7 @@ export async function proxyCommand(opts: ProxyOptions, io: Io): Promise<number> 
     ...(opts.listen !== undefined ? { listen: opts.listen } : {}),
     ...(opts.admin !== undefined ? { admin: opts.admin } : {}),
     ...(opts.mode !== undefined ? { mode: opts.mode } : {}),
+    ...(opts.transport !== undefined ? { transport: opts.transport } : {}),
     ...(opts.defaultHost !== undefined ? { defaultHost: opts.defaultHost } : {}),
   });
   const warnings = result.ok ? result.config.warnings : result.warnings;
@@ -37,7 +39,7 @@ export async function proxyCommand(opts: ProxyOptions, io: Io): Promise<number> 
     io.err(`sluice proxy: cannot listen: ${(err as Error).message}`);
     return 1;
   }
-  io.out(`sluice proxy listening on ${address.host}:${address.port} (mode ${result.config.listener.mode})`);
+  io.out(`sluice proxy listening on ${address.host}:${address.port} (mode ${result.config.listener.mode}, transport ${result.config.listener.transport})`);
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       io.err(`sluice proxy: ${signal}: draining`);

@@ -3,8 +3,8 @@
 // the flag instead of a file line.
 import { COMMAND_LINE, describe, type Diagnostics } from "./diagnostics.js";
 import { HOST_PORT_HELP, parseHostPort, type HostPort } from "./host-port.js";
-import { PROXY_MODES, type ParsedProxy } from "./proxy-resource.js";
-import type { ListenerSettings, ProxyMode, VirtualHost } from "./types.js";
+import { PROXY_MODES, TRANSPORTS, type ParsedProxy } from "./proxy-resource.js";
+import type { ListenerSettings, ProxyMode, TransportKind, VirtualHost } from "./types.js";
 
 /** Values given on the command line (`sluice proxy --listen ...`), as typed. */
 export interface ConfigOverrides {
@@ -12,8 +12,12 @@ export interface ConfigOverrides {
   /** "none" or "" turns the admin server off. */
   readonly admin?: string;
   readonly mode?: string;
+  readonly transport?: string;
   readonly defaultHost?: string;
 }
+
+/** node:http2 until sluice's own transport meets its targets (issue 3). */
+export const DEFAULT_TRANSPORT: TransportKind = "node";
 
 export const DEFAULT_LISTEN: HostPort = { host: "127.0.0.1", port: 15001 };
 
@@ -57,6 +61,13 @@ export function buildListener(proxies: readonly ParsedProxy[], overrides: Config
     else mode = m;
   }
 
+  let transport: TransportKind = first?.transport ?? DEFAULT_TRANSPORT;
+  if (overrides.transport !== undefined) {
+    const t = TRANSPORTS.find((x) => x === overrides.transport);
+    if (t === undefined) flag("transport", `must be one of ${TRANSPORTS.join(", ")}, got ${describe(overrides.transport)}`);
+    else transport = t;
+  }
+
   const domains = virtualHosts.flatMap((v) => v.domains);
   const known = domains.length === 0 ? "no hosts are defined" : `defined hosts: ${domains.join(", ")}`;
   let defaultHost: string | null = null;
@@ -79,6 +90,7 @@ export function buildListener(proxies: readonly ParsedProxy[], overrides: Config
     listen,
     admin,
     mode,
+    transport,
     defaultHost,
     downstream: {
       keepalive: {

@@ -4,7 +4,7 @@ import { describe } from "./diagnostics.js";
 import { HOST_PORT_HELP, parseHostPort, type HostPort } from "./host-port.js";
 import type { MapReader } from "./reader.js";
 import type { ResourceMeta } from "./resource-meta.js";
-import type { ProxyMode } from "./types.js";
+import type { ProxyMode, TransportKind } from "./types.js";
 
 export interface ParsedProxy {
   readonly kind: "Proxy";
@@ -12,6 +12,7 @@ export interface ParsedProxy {
   readonly listen?: HostPort;
   readonly admin?: HostPort;
   readonly mode?: ProxyMode;
+  readonly transport?: TransportKind;
   readonly defaultHost?: { readonly name: string; readonly line: number };
   readonly keepalive: {
     readonly timeMs?: number;
@@ -26,11 +27,13 @@ export interface ParsedProxy {
 }
 
 export const PROXY_MODES: readonly ProxyMode[] = ["request", "connection"];
+export const TRANSPORTS: readonly TransportKind[] = ["h2", "node"];
 
 export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProxy {
   const listen = hostPort(r, "listen");
   const admin = hostPort(r, "admin");
   const mode = r.enumOf("mode", PROXY_MODES);
+  const transport = r.enumOf("transport", TRANSPORTS);
   const defaultHostName = r.string("defaultHost");
   const downstream = r.map("downstream");
   const ka = downstream?.map("keepalive");
@@ -56,6 +59,7 @@ export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProx
     listen,
     admin,
     mode,
+    transport,
     defaultHost: defaultHostName === undefined ? undefined : { name: defaultHostName, line: r.lineOf("defaultHost") },
     keepalive: dropUndefined(keepalive),
     maxConnectionAgeMs,

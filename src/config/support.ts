@@ -227,6 +227,7 @@ const PROXY: readonly RowSpec[] = [
   ["spec.listen", S],
   ["spec.admin", W],
   ["spec.mode", S],
+  ["spec.transport", S],
   ["spec.defaultHost", S],
   ["spec.downstream", S],
   ["spec.downstream.keepalive", S],

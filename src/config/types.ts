@@ -7,6 +7,9 @@ export type Limit = number;
 
 export type ProxyMode = "request" | "connection";
 
+/** Which HTTP/2 implementation carries the traffic: sluice's own frame-level one, or node:http2. */
+export type TransportKind = "h2" | "node";
+
 export type SimpleLb = "LEAST_REQUEST" | "ROUND_ROBIN" | "RANDOM" | "PASSTHROUGH";
 
 export type HashKeySource =
@@ -154,6 +157,7 @@ export interface ListenerSettings {
   /** null = no admin server. */
   readonly admin: { readonly host: string; readonly port: number } | null;
   readonly mode: ProxyMode;
+  readonly transport: TransportKind;
   /** Host used when no virtual host matches; null = UNIMPLEMENTED "no route". */
   readonly defaultHost: string | null;
   readonly downstream: DownstreamSettings;

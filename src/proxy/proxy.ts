@@ -7,9 +7,8 @@ import { systemRandom, type Random } from "../core/random.js";
 import { Status } from "../core/status.js";
 import { logger, tracer } from "../core/trace.js";
 import type { EndpointSource } from "../discovery/types.js";
-import { NodeClientTransport } from "../transport/node/client.js";
-import { NodeH2Server } from "../transport/node/server.js";
-import type { ClientTransport, ServerConnection, ServerStream } from "../transport/types.js";
+import { createClientTransport, createServerTransport } from "../transport/create.js";
+import type { ClientTransport, ServerConnection, ServerStream, ServerTransport } from "../transport/types.js";
 import { ClusterRuntime } from "../upstream/cluster.js";
 import { Forwarder, type ForwardHooks, type RpcOutcome } from "./forwarder.js";
 import { parseGrpcTimeout, trailersOnly } from "./grpc-wire.js";
@@ -43,7 +42,7 @@ interface DownstreamState {
 export class Proxy {
   private readonly clusters = new Map<string, ClusterRuntime>();
   private readonly router: Router;
-  private readonly server: NodeH2Server;
+  private readonly server: ServerTransport;
   private readonly listener: Listener;
   private readonly downstream = new Map<number, DownstreamState>();
   private readonly hooks: ForwardHooks;
@@ -58,7 +57,8 @@ export class Proxy {
     registerBuiltins();
     const random = deps.random ?? systemRandom;
     const clock = deps.clock ?? systemClock;
-    const transport = deps.transport ?? new NodeClientTransport({ initialWindowSize: STREAM_WINDOW });
+    const kind = config.listener.transport;
+    const transport = deps.transport ?? createClientTransport(kind, { initialWindowSize: STREAM_WINDOW });
     const mode = config.listener.mode;
     const policyDeps: PolicyDeps = {
       random,
@@ -72,7 +72,8 @@ export class Proxy {
     }
     this.router = new Router(config.virtualHosts, config.listener.defaultHost, random);
     this.hooks = { onEnd: deps.onRpcEnd };
-    this.server = new NodeH2Server(
+    this.server = createServerTransport(
+      kind,
       { initialWindowSize: STREAM_WINDOW, maxConcurrentStreams: 0x7fffffff },
       {
         onConnection: (conn) => {

@@ -2,6 +2,7 @@
 // trailers; reset; events back. Routing, balancing, pooling, deadlines and status mapping
 // depend on this interface only, so a frame-level transport can replace node:http2
 // without touching them.
+import type { Socket } from "node:net";
 
 /** Header block: lower-case names; repeated fields as arrays (node:http2's shape). */
 export type Headers = Record<string, string | string[] | undefined>;
@@ -109,4 +110,26 @@ export interface ClientTransport {
     target: { host: string; port: number; connectTimeoutMs: number },
     listener: ClientConnectionListener,
   ): ClientConnection;
+}
+
+/** What a server transport tells its owner (the proxy). */
+export interface ServerHandlers {
+  onConnection(conn: ServerConnection): void;
+  onStream(stream: ServerStream, conn: ServerConnection): void;
+  onConnectionClose(conn: ServerConnection): void;
+}
+
+export interface ServerTransportOptions {
+  /** Per-stream receive window we advertise; bounds per-stream buffering. */
+  readonly initialWindowSize: number;
+  readonly maxConcurrentStreams: number;
+}
+
+/** The downstream HTTP/2 server: takes sockets the listener has sniffed as HTTP/2. */
+export interface ServerTransport {
+  /** Hands over an accepted socket, paused, whose first bytes were put back with unshift(). */
+  accept(socket: Socket): void;
+  /** GOAWAY to every connection; in-flight streams finish. */
+  drainAll(): void;
+  destroyAll(): void;
 }

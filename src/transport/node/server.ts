@@ -3,22 +3,10 @@
 import http2 from "node:http2";
 import type { Socket } from "node:net";
 import { tracer } from "../../core/trace.js";
-import type { ServerConnection, ServerStream } from "../types.js";
+import type { ServerConnection, ServerHandlers, ServerTransport, ServerTransportOptions } from "../types.js";
 import { NodeServerStream } from "./server-stream.js";
 
 const trace = tracer("transport");
-
-export interface ServerHandlers {
-  onConnection(conn: ServerConnection): void;
-  onStream(stream: ServerStream, conn: ServerConnection): void;
-  onConnectionClose(conn: ServerConnection): void;
-}
-
-export interface NodeServerOptions {
-  /** Per-stream receive window we advertise; bounds per-stream buffering. */
-  readonly initialWindowSize: number;
-  readonly maxConcurrentStreams: number;
-}
 
 let nextConnectionId = 1;
 
@@ -43,11 +31,11 @@ class NodeServerConnection implements ServerConnection {
   }
 }
 
-export class NodeH2Server {
+export class NodeH2Server implements ServerTransport {
   private readonly server: http2.Http2Server;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
 
-  constructor(options: NodeServerOptions, handlers: ServerHandlers) {
+  constructor(options: ServerTransportOptions, handlers: ServerHandlers) {
     this.server = http2.createServer({
       settings: {
         initialWindowSize: options.initialWindowSize,
