@@ -11,6 +11,7 @@ test("without a Proxy resource the listener has sluice's defaults", () => {
     listen: { host: "127.0.0.1", port: 15001 },
     admin: null,
     mode: "request",
+    transport: "node",
     defaultHost: "grpc-service",
     downstream: {
       keepalive: { timeMs: null, timeoutMs: 20_000, minPingIntervalMs: 300_000, permitWithoutCalls: false },
@@ -32,6 +33,7 @@ test("every Proxy field is parsed", () => {
           "  listen: 0.0.0.0:8080",
           '  admin: "[::1]:9901"',
           "  mode: connection",
+          "  transport: h2",
           "  defaultHost: other-service",
           "  downstream:",
           "    keepalive: {time: 2h, timeout: 10s, minPingInterval: 1m, permitWithoutCalls: true}",
@@ -48,6 +50,7 @@ test("every Proxy field is parsed", () => {
     listen: { host: "0.0.0.0", port: 8080 },
     admin: { host: "::1", port: 9901 },
     mode: "connection",
+    transport: "h2",
     defaultHost: "other-service",
     downstream: {
       keepalive: { timeMs: 7_200_000, timeoutMs: 10_000, minPingIntervalMs: 60_000, permitWithoutCalls: true },
@@ -96,14 +99,16 @@ test("CLI overrides win over the Proxy resource, which wins over defaults", () =
   assert.equal(overridden.admin, null);
   assert.equal(overridden.mode, "request");
   assert.equal(overridden.defaultHost, "other-service");
+  assert.equal(mustLoad(docs(SERVICE_ENTRY, proxy("  transport: node\n")), { transport: "h2" }).listener.transport, "h2");
   assert.deepEqual(mustLoad(SERVICE_ENTRY, { admin: "localhost:9901" }).listener.admin, { host: "localhost", port: 9901 });
 });
 
 test("bad override values are problems naming the flag", () => {
-  assert.deepEqual(problems(SERVICE_ENTRY, { listen: "nope", admin: "1.2.3.4:99999", mode: "fast", defaultHost: "x" }), [
+  assert.deepEqual(problems(SERVICE_ENTRY, { listen: "nope", admin: "1.2.3.4:99999", mode: "fast", transport: "quic", defaultHost: "x" }), [
     '(command line) --listen: must be host:port such as "127.0.0.1:15001" or "[::1]:15001", got "nope"',
     '(command line) --admin: must be host:port such as "127.0.0.1:15001" or "[::1]:15001" or "none", got "1.2.3.4:99999"',
     '(command line) --mode: must be one of request, connection, got "fast"',
+    '(command line) --transport: must be one of h2, node, got "quic"',
     '(command line) --default-host: "x" is not a defined host (defined hosts: grpc-service)',
   ]);
   assert.equal(load(SERVICE_ENTRY, { listen: "[::]:15001" }).ok, true);
