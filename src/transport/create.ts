@@ -1,5 +1,7 @@
 // Picks the HTTP/2 implementation for both sides of the proxy.
 import type { TransportKind } from "../config/types.js";
+import { H2ClientTransport } from "./h2/client.js";
+import { H2Server } from "./h2/server.js";
 import { NodeClientTransport } from "./node/client.js";
 import { NodeH2Server } from "./node/server.js";
 import type { ClientTransport, ServerHandlers, ServerTransport, ServerTransportOptions } from "./types.js";
@@ -9,7 +11,7 @@ export function createServerTransport(kind: TransportKind, options: ServerTransp
     case "node":
       return new NodeH2Server(options, handlers);
     case "h2":
-      throw new Error("transport h2 is not available yet");
+      return new H2Server(options, handlers);
   }
 }
 
@@ -18,6 +20,6 @@ export function createClientTransport(kind: TransportKind, options: { initialWin
     case "node":
       return new NodeClientTransport(options);
     case "h2":
-      throw new Error("transport h2 is not available yet");
+      return new H2ClientTransport(options);
   }
 }

@@ -52,28 +52,6 @@ export class NodeClientStream implements Stream {
   }
 }
 
-/** What open() returns on a connection that can take no stream: refused, asynchronously. */
-export class RefusedStream implements Stream {
-  constructor(listener: StreamListener, reason: string) {
-    queueMicrotask(() => listener.onReset(H2Code.REFUSED_STREAM, reason, true));
-  }
-  write(): boolean {
-    return true;
-  }
-  end(): void {
-    // Nothing was sent; nothing to end.
-  }
-  reset(): void {
-    // Already refused.
-  }
-  pause(): void {
-    // No data will come.
-  }
-  resume(): void {
-    // No data will come.
-  }
-}
-
 function wrapper(s: ClientHttp2Stream): NodeClientStream {
   return (s as Tagged)[WRAPPER];
 }

@@ -9,7 +9,8 @@ import type {
   Stream,
   StreamListener,
 } from "../types.js";
-import { NodeClientStream, RefusedStream } from "./client-stream.js";
+import { RefusedStream } from "../refused-stream.js";
+import { NodeClientStream } from "./client-stream.js";
 
 const NO_END_STREAM = { endStream: false } as const;
 

@@ -3,6 +3,7 @@
 import http2 from "node:http2";
 import type { Socket } from "node:net";
 import { tracer } from "../../core/trace.js";
+import { normalizeAddress } from "../address.js";
 import type { ServerConnection, ServerHandlers, ServerTransport, ServerTransportOptions } from "../types.js";
 import { NodeServerStream } from "./server-stream.js";
 
@@ -79,8 +80,4 @@ export class NodeH2Server implements ServerTransport {
     for (const s of this.sessions) s.destroy();
   }
 
-}
-
-export function normalizeAddress(address: string): string {
-  return address.startsWith("::ffff:") ? address.slice(7) : address;
 }

@@ -1,0 +1,567 @@
+// One HTTP/2 connection over a duplex socket, either role: SETTINGS exchange, the
+// connection-level flow-control windows, PING, GOAWAY and graceful close, stream
+// bookkeeping, the checks RFC 9113 puts on every frame, and the limits that keep a hostile
+// peer from costing more than it gives (rapid reset, empty-frame and ACK floods; the frame
+// reader caps frame and header block sizes). Frames are appended to one FrameWriter and
+// written once per event-loop turn (flush.ts).
+import type { Duplex } from "node:stream";
+import { logger, tracer } from "../../core/trace.js";
+import { H2Code, h2CodeName, type Headers } from "../types.js";
+import { scheduleFlush, type Flushable } from "./flush.js";
+import { Limit, SettingDefault, SettingId } from "./frames/constants.js";
+import type { ConnectionError, StreamError } from "./frames/errors.js";
+import type { FrameHandler } from "./frames/handler.js";
+import { FrameReader } from "./frames/reader.js";
+import { settingId, settingsCount, settingValue } from "./frames/settings.js";
+import { FrameWriter } from "./frames/writer.js";
+import { BlockKind, encodeHeaders, HeaderDecoder } from "./header-codec.js";
+import { HpackDecoder, HpackEncoder, HpackError } from "./hpack/index.js";
+import type { H2Stream, StreamHost } from "./stream.js";
+
+const trace = tracer("h2");
+
+export interface H2ConnectionOptions {
+  /** SETTINGS_INITIAL_WINDOW_SIZE we advertise: each stream's receive window. */
+  readonly initialWindowSize: number;
+  /** Our connection-level receive window (raised from 65,535 by a WINDOW_UPDATE at start). */
+  readonly connectionWindowSize: number;
+  /** SETTINGS_MAX_CONCURRENT_STREAMS we advertise (server role). */
+  readonly maxConcurrentStreams: number;
+  /** SETTINGS_MAX_HEADER_LIST_SIZE we advertise and enforce while decoding. */
+  readonly maxHeaderListSize: number;
+  /** How long the peer has to acknowledge our SETTINGS (SETTINGS_TIMEOUT after). */
+  readonly settingsTimeoutMs: number;
+}
+
+export const DEFAULT_CONNECTION_OPTIONS: H2ConnectionOptions = {
+  initialWindowSize: 1 << 20,
+  connectionWindowSize: 16 << 20,
+  maxConcurrentStreams: 1000,
+  maxHeaderListSize: 64 * 1024,
+  settingsTimeoutMs: 10_000,
+};
+
+/** Connection phases: OPEN takes new streams; DRAINING lets existing ones finish. */
+const OPEN = 0;
+const DRAINING = 1;
+const CLOSED = 2;
+type Phase = typeof OPEN | typeof DRAINING | typeof CLOSED;
+const PHASE_NAMES = ["open", "draining", "closed"];
+
+/** Socket bytes buffered above which streams tell their writers to wait. */
+const SOCKET_HIGH_WATER = 256 * 1024;
+/** ACKs (SETTINGS, PING) queued toward a peer that is not reading them: a flood. */
+const MAX_ACK_BACKLOG = 10_000;
+/** Empty DATA frames in a row without END_STREAM: they cost us work and the peer nothing. */
+const MAX_EMPTY_DATA_RUN = 100;
+/** Rapid reset (CVE-2023-44487): streams the peer cancelled before we finished them. */
+const PREMATURE_RESET_MIN = 100;
+/** ...once they are at least this share of the streams it opened. */
+const PREMATURE_RESET_RATIO = 0.5;
+/** After a connection error, how long the peer gets to read our GOAWAY. */
+const CLOSE_LINGER_MS = 2000;
+const MAX_DEBUG_DATA = 256;
+
+let nextConnectionId = 1;
+
+export abstract class H2Connection implements FrameHandler, StreamHost, Flushable {
+  readonly connectionId = nextConnectionId++;
+  flushQueued = false;
+  readonly isServer: boolean;
+  /** "upstream" (client role) or "downstream" (server role), for messages. */
+  private readonly side: string;
+  protected readonly reader: FrameReader;
+  protected readonly writer = new FrameWriter();
+  protected readonly encoder = new HpackEncoder();
+  private readonly decoder: HeaderDecoder;
+  readonly streams = new Map<number, H2Stream>();
+  protected phase: Phase = OPEN;
+
+  // Flow control (section 6.9): connection level here, stream level on each stream.
+  sendWindow: number = SettingDefault.INITIAL_WINDOW_SIZE;
+  private recvWindow: number = SettingDefault.INITIAL_WINDOW_SIZE;
+  private recvUnacked = 0;
+  peerInitialWindow: number = SettingDefault.INITIAL_WINDOW_SIZE;
+  protected peerMaxConcurrent: number = SettingDefault.MAX_CONCURRENT_STREAMS;
+  private peerSettingsSeen = false;
+  private settingsTimer: NodeJS.Timeout | undefined;
+
+  socketBlocked = false;
+  private readonly pendingSend = new Set<H2Stream>();
+  private readonly drainWaiters = new Set<H2Stream>();
+  private endAfterFlush = false;
+
+  /** Highest stream id the peer opened; our GOAWAY's last-stream-id. */
+  protected lastPeerStreamId = 0;
+  /** Next stream id we open (client role). */
+  protected nextStreamId = 1;
+  /** The peer's GOAWAY last-stream-id, -1 until one arrives. */
+  protected peerGoawayLast = -1;
+
+  // Abuse accounting.
+  private ackBacklog = 0;
+  private emptyDataRun = 0;
+  private streamsOpenedByPeer = 0;
+  private prematureResets = 0;
+
+  protected constructor(
+    protected readonly socket: Duplex,
+    protected readonly options: H2ConnectionOptions,
+    role: "client" | "server",
+  ) {
+    this.isServer = role === "server";
+    this.side = this.isServer ? "downstream" : "upstream";
+    this.nextStreamId = this.isServer ? 2 : 1;
+    this.reader = new FrameReader(this, { role });
+    this.decoder = new HeaderDecoder(new HpackDecoder({ maxHeaderListSize: options.maxHeaderListSize }));
+    socket.on("data", (chunk: Buffer) => this.reader.push(chunk));
+    socket.on("drain", () => this.onSocketDrain());
+    socket.on("error", (err: Error) => this.onSocketError(err));
+    socket.on("close", () => this.terminate(undefined, H2Code.CANCEL, `${this.side} connection lost`));
+  }
+
+  /** Our SETTINGS (after the client magic, which the client role writes first) and window. */
+  protected sendPreface(settings: ReadonlyArray<readonly [number, number]>): void {
+    this.writer.settings(settings);
+    const extra = this.options.connectionWindowSize - SettingDefault.INITIAL_WINDOW_SIZE;
+    if (extra > 0) {
+      this.writer.windowUpdate(0, extra);
+      this.recvWindow += extra;
+    }
+    this.settingsTimer = setTimeout(() => this.connectionError(H2Code.SETTINGS_TIMEOUT, "SETTINGS not acknowledged in time"), this.options.settingsTimeoutMs);
+    this.settingsTimer.unref();
+    this.dirty();
+  }
+
+  get isOpen(): boolean {
+    return this.phase === OPEN;
+  }
+
+  get closed(): boolean {
+    return this.phase === CLOSED;
+  }
+
+  // --- hooks for the roles ---
+
+  /** Server role: the object for a new request stream (client role never gets here: push is off). */
+  protected abstract createPeerStream(id: number, headers: Headers): H2Stream;
+  /** Server role: the new stream is registered, with any END_STREAM applied. */
+  protected abstract onPeerStream(stream: H2Stream): void;
+  /** The peer's first SETTINGS arrived. */
+  protected abstract onPeerSettings(): void;
+  protected abstract onPeerGoaway(code: number): void;
+  /** The connection is gone; `error` set when it failed. */
+  protected abstract onClosed(error: Error | undefined): void;
+  /** Reason streams see when the peer resets them. */
+  protected abstract resetReason(code: number): string;
+
+  // --- output ---
+
+  dirty(): void {
+    scheduleFlush(this);
+  }
+
+  flush(): void {
+    if (this.phase === CLOSED) return;
+    const out = this.writer.take();
+    const socket = this.socket;
+    let ok = true;
+    if (Array.isArray(out)) {
+      socket.cork();
+      for (const b of out) ok = socket.write(b);
+      socket.uncork();
+    } else if (out.length > 0) {
+      ok = socket.write(out);
+    }
+    if (ok) this.ackBacklog = 0;
+    else if (socket.writableLength > SOCKET_HIGH_WATER) this.socketBlocked = true;
+    if (this.streams.size === 0) this.writer.release(); // an idle connection keeps no slab
+    if (this.endAfterFlush) {
+      this.endAfterFlush = false;
+      socket.end();
+    }
+  }
+
+  private onSocketDrain(): void {
+    this.ackBacklog = 0;
+    if (!this.socketBlocked) return;
+    this.socketBlocked = false;
+    const waiters = [...this.drainWaiters];
+    this.drainWaiters.clear();
+    for (const s of waiters) s.drained();
+  }
+
+  writeData(stream: H2Stream, data: Buffer, endStream: boolean): void {
+    this.writer.data(stream.id, data, endStream);
+    stream.sendWindow -= data.length;
+    this.sendWindow -= data.length;
+    this.dirty();
+  }
+
+  writeHeaders(stream: H2Stream, headers: Headers, endStream: boolean): void {
+    const block = encodeHeaders(this.encoder, headers);
+    // The block is the encoder's reusable buffer: the writer references payloads of 4 KiB
+    // and more instead of copying them, so give it a copy of those.
+    this.writer.headers(stream.id, block.length >= 4096 ? Buffer.from(block) : block, endStream);
+    this.dirty();
+  }
+
+  writeRst(streamId: number, code: number): void {
+    if (this.phase === CLOSED) return;
+    this.writer.rstStream(streamId, code);
+    this.dirty();
+  }
+
+  waitForWindow(stream: H2Stream): void {
+    this.pendingSend.add(stream);
+  }
+
+  waitForDrain(stream: H2Stream): void {
+    this.drainWaiters.add(stream);
+  }
+
+  consumed(stream: H2Stream, n: number): void {
+    this.grantConnection(n);
+    if (!stream.canReceive) return;
+    stream.recvUnacked += n;
+    if (stream.recvUnacked >= this.options.initialWindowSize >>> 1) {
+      this.writer.windowUpdate(stream.id, stream.recvUnacked);
+      stream.recvWindow += stream.recvUnacked;
+      stream.recvUnacked = 0;
+      this.dirty();
+    }
+  }
+
+  private grantConnection(n: number): void {
+    if (this.phase === CLOSED) return;
+    this.recvUnacked += n;
+    if (this.recvUnacked >= this.options.connectionWindowSize >>> 1) {
+      this.writer.windowUpdate(0, this.recvUnacked);
+      this.recvWindow += this.recvUnacked;
+      this.recvUnacked = 0;
+      this.dirty();
+    }
+  }
+
+  streamClosed(stream: H2Stream): void {
+    this.streams.delete(stream.id);
+    this.pendingSend.delete(stream);
+    this.drainWaiters.delete(stream);
+    if (this.phase === DRAINING && this.streams.size === 0) this.closeGracefully();
+  }
+
+  // --- lifecycle ---
+
+  /** GOAWAY NO_ERROR: no new streams; close once the ones in flight finish. */
+  drain(): void {
+    if (this.phase !== OPEN) return;
+    this.setPhase(DRAINING, "drain");
+    this.writer.goaway(this.isServer ? this.lastPeerStreamId : 0, H2Code.NO_ERROR);
+    this.dirty();
+    if (this.streams.size === 0) this.closeGracefully();
+  }
+
+  destroy(): void {
+    if (this.phase === CLOSED) return;
+    this.socket.destroy();
+    this.terminate(undefined, H2Code.CANCEL, `${this.side} connection closed`);
+  }
+
+  private closeGracefully(): void {
+    this.endAfterFlush = true;
+    this.dirty();
+  }
+
+  private setPhase(to: Phase, why: string): void {
+    if (trace.on) trace("connection phase", { conn: this.connectionId, from: PHASE_NAMES[this.phase], to: PHASE_NAMES[to], why });
+    this.phase = to;
+  }
+
+  /** Section 5.4.1: GOAWAY with the code, then close. */
+  protected connectionError(code: number, message: string): void {
+    if (this.phase === CLOSED) return;
+    trace("connection error", { conn: this.connectionId, code: h2CodeName(code), message });
+    this.reader.stop();
+    this.writer.goaway(this.lastPeerStreamId, code, Buffer.from(message.slice(0, MAX_DEBUG_DATA), "latin1"));
+    this.endAfterFlush = true;
+    this.flush();
+    const socket = this.socket;
+    setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();
+    this.terminate(new Error(`HTTP/2 ${h2CodeName(code)}: ${message}`), code, `${this.side} connection error ${h2CodeName(code)}: ${message}`);
+  }
+
+  private onSocketError(err: Error): void {
+    trace("socket error", { conn: this.connectionId, err: err.message });
+    this.terminate(err, H2Code.CANCEL, `${this.side} connection lost (${err.message})`);
+  }
+
+  /** Everything still open dies with the connection; runs once. */
+  private terminate(error: Error | undefined, code: number, reason: string): void {
+    if (this.phase === CLOSED) return;
+    this.setPhase(CLOSED, reason);
+    if (this.settingsTimer !== undefined) clearTimeout(this.settingsTimer);
+    this.reader.stop();
+    const streams = [...this.streams.values()];
+    this.streams.clear();
+    this.pendingSend.clear();
+    this.drainWaiters.clear();
+    for (const s of streams) s.receiveReset(code, reason, true);
+    this.onClosed(error);
+  }
+
+  // --- frame checks shared by the handlers ---
+
+  /** A stream id no one has opened yet (section 5.1: frames on idle streams). */
+  private isIdle(id: number): boolean {
+    const peerOpens = (id & 1) === (this.isServer ? 1 : 0);
+    return peerOpens ? id > this.lastPeerStreamId : id >= this.nextStreamId;
+  }
+
+  private streamError(stream: H2Stream, code: number, message: string): void {
+    trace("stream error", { conn: this.connectionId, stream: stream.id, code: h2CodeName(code), message });
+    this.writeRst(stream.id, code);
+    stream.receiveReset(code, `stream error ${h2CodeName(code)}: ${message}`, false);
+  }
+
+  private countAck(): void {
+    if (++this.ackBacklog > MAX_ACK_BACKLOG) {
+      this.connectionError(H2Code.ENHANCE_YOUR_CALM, "too many SETTINGS/PING frames while not reading our answers");
+    }
+  }
+
+  /** Rapid reset: the peer opens streams only to cancel them (or to have them refused). */
+  private countPrematureReset(): void {
+    this.prematureResets++;
+    if (this.prematureResets >= PREMATURE_RESET_MIN && this.prematureResets >= this.streamsOpenedByPeer * PREMATURE_RESET_RATIO) {
+      this.connectionError(H2Code.ENHANCE_YOUR_CALM, `${this.prematureResets} of ${this.streamsOpenedByPeer} streams reset before completion`);
+    }
+  }
+
+  // --- FrameHandler ---
+
+  onData(streamId: number, data: Buffer, endStream: boolean, flowLength: number): void {
+    this.recvWindow -= flowLength;
+    if (this.recvWindow < 0) return this.connectionError(H2Code.FLOW_CONTROL_ERROR, "DATA beyond the connection window");
+    if (data.length === 0 && !endStream) {
+      if (++this.emptyDataRun > MAX_EMPTY_DATA_RUN) return this.connectionError(H2Code.ENHANCE_YOUR_CALM, "flood of empty DATA frames");
+    } else {
+      this.emptyDataRun = 0;
+    }
+    const s = this.streams.get(streamId);
+    if (s === undefined) {
+      this.grantConnection(flowLength);
+      if (this.isIdle(streamId)) return this.connectionError(H2Code.PROTOCOL_ERROR, `DATA on idle stream ${streamId}`);
+      return; // a stream we closed: frames in flight when we reset it are ignored (section 5.1)
+    }
+    if (!s.canReceive) {
+      this.grantConnection(flowLength);
+      return this.streamError(s, H2Code.STREAM_CLOSED, "DATA after END_STREAM");
+    }
+    if (!this.isServer && !s.gotResponse) {
+      this.grantConnection(flowLength);
+      return this.streamError(s, H2Code.PROTOCOL_ERROR, "DATA before response headers");
+    }
+    s.recvWindow -= flowLength;
+    if (s.recvWindow < 0) {
+      this.grantConnection(flowLength);
+      return this.streamError(s, H2Code.FLOW_CONTROL_ERROR, "DATA beyond the stream window");
+    }
+    if (flowLength > data.length) this.consumed(s, flowLength - data.length); // padding is consumed at once
+    s.receiveData(data, endStream);
+  }
+
+  onHeaders(streamId: number, block: Buffer, endStream: boolean): void {
+    const s = this.streams.get(streamId);
+    if (s === undefined) {
+      if (this.isServer && (streamId & 1) === 1 && streamId > this.lastPeerStreamId) return this.newPeerStream(streamId, block, endStream);
+      if (this.isIdle(streamId)) return this.connectionError(H2Code.PROTOCOL_ERROR, `HEADERS on idle stream ${streamId}`);
+      this.decodeOrFail(block, BlockKind.TRAILERS); // a closed stream: keep the HPACK table in step, ignore
+      return;
+    }
+    const isResponse = !this.isServer && !s.gotResponse;
+    const headers = this.decodeOrFail(block, isResponse ? BlockKind.RESPONSE : BlockKind.TRAILERS);
+    if (headers === undefined) return;
+    if (!s.canReceive) return this.streamError(s, H2Code.STREAM_CLOSED, "HEADERS after END_STREAM");
+    if (typeof headers === "string") return this.streamError(s, H2Code.PROTOCOL_ERROR, `malformed ${isResponse ? "response" : "trailers"}: ${headers}`);
+    if (isResponse) {
+      const status = headers[":status"] as string;
+      if (status.charCodeAt(0) === 0x31) {
+        // 1xx informational: the final response follows.
+        if (endStream) return this.streamError(s, H2Code.PROTOCOL_ERROR, "informational response with END_STREAM");
+        return;
+      }
+      return s.receiveResponse(headers, endStream);
+    }
+    if (!endStream) return this.streamError(s, H2Code.PROTOCOL_ERROR, "trailers without END_STREAM");
+    s.receiveTrailers(headers);
+  }
+
+  /** Decodes a block; undefined after a connection error (the HPACK state is lost). */
+  private decodeOrFail(block: Buffer, kind: BlockKind): Headers | string | undefined {
+    try {
+      return this.decoder.decode(block, kind);
+    } catch (err) {
+      if (err instanceof HpackError && err.tableInSync) return `${err.message}`;
+      const message = err instanceof Error ? err.message : String(err);
+      this.connectionError(H2Code.COMPRESSION_ERROR, message);
+      return undefined;
+    }
+  }
+
+  private newPeerStream(id: number, block: Buffer, endStream: boolean): void {
+    this.lastPeerStreamId = id;
+    const headers = this.decodeOrFail(block, BlockKind.REQUEST);
+    if (headers === undefined) return;
+    this.streamsOpenedByPeer++;
+    if (typeof headers === "string") {
+      trace("malformed request", { conn: this.connectionId, stream: id, problem: headers });
+      this.writeRst(id, H2Code.PROTOCOL_ERROR);
+      return this.countPrematureReset();
+    }
+    if (this.phase !== OPEN) {
+      // After our GOAWAY: not processed; the client may retry it elsewhere.
+      this.writeRst(id, H2Code.REFUSED_STREAM);
+      return;
+    }
+    if (this.streams.size >= this.options.maxConcurrentStreams) {
+      this.writeRst(id, H2Code.REFUSED_STREAM);
+      return this.countPrematureReset();
+    }
+    const s = this.createPeerStream(id, headers);
+    this.streams.set(id, s);
+    if (endStream) s.receiveData(EMPTY, true);
+    this.onPeerStream(s);
+  }
+
+  onPushPromise(): void {
+    // We send SETTINGS_ENABLE_PUSH 0 (section 8.4): a promise is a protocol error.
+    this.connectionError(H2Code.PROTOCOL_ERROR, "PUSH_PROMISE although push is disabled");
+  }
+
+  onPriority(): void {
+    // RFC 9113 deprecates priority signals; sluice accepts and ignores them.
+  }
+
+  onRstStream(streamId: number, code: number): void {
+    const s = this.streams.get(streamId);
+    if (s === undefined) {
+      if (this.isIdle(streamId)) this.connectionError(H2Code.PROTOCOL_ERROR, `RST_STREAM on idle stream ${streamId}`);
+      return;
+    }
+    if (this.isServer) this.countPrematureReset();
+    if (this.phase === CLOSED) return;
+    s.receiveReset(code, this.resetReason(code), false);
+  }
+
+  onSettings(params: Buffer): void {
+    const n = settingsCount(params);
+    for (let i = 0; i < n; i++) {
+      const value = settingValue(params, i);
+      switch (settingId(params, i)) {
+        case SettingId.HEADER_TABLE_SIZE:
+          this.encoder.setPeerMaxTableSize(value);
+          break;
+        case SettingId.MAX_CONCURRENT_STREAMS:
+          this.peerMaxConcurrent = value;
+          break;
+        case SettingId.INITIAL_WINDOW_SIZE:
+          if (!this.changeInitialWindow(value)) return;
+          break;
+        case SettingId.MAX_FRAME_SIZE:
+          this.writer.maxFrameSize = value;
+          break;
+        default:
+          // ENABLE_PUSH (we never push), MAX_HEADER_LIST_SIZE (advisory), unknown ids: ignored.
+          break;
+      }
+    }
+    this.writer.settingsAck();
+    this.dirty();
+    this.countAck();
+    if (!this.peerSettingsSeen && this.phase !== CLOSED) {
+      this.peerSettingsSeen = true;
+      this.onPeerSettings();
+    }
+  }
+
+  /** Section 6.9.2: a new initial window shifts every stream's send window by the difference. */
+  private changeInitialWindow(value: number): boolean {
+    const delta = value - this.peerInitialWindow;
+    this.peerInitialWindow = value;
+    if (delta === 0) return true;
+    for (const s of this.streams.values()) {
+      s.sendWindow += delta;
+      if (s.sendWindow > Limit.MAX_WINDOW_SIZE) {
+        this.connectionError(H2Code.FLOW_CONTROL_ERROR, "SETTINGS_INITIAL_WINDOW_SIZE change overflows a stream window");
+        return false;
+      }
+    }
+    if (delta > 0) for (const s of this.pendingSend) this.pump(s);
+    return true;
+  }
+
+  onSettingsAck(): void {
+    if (this.settingsTimer !== undefined) clearTimeout(this.settingsTimer);
+    this.settingsTimer = undefined;
+  }
+
+  onPing(payload: Buffer, ack: boolean): void {
+    if (ack) return; // we send no PINGs yet (keepalive comes with connection management)
+    this.writer.ping(payload, true);
+    this.dirty();
+    this.countAck();
+  }
+
+  onGoaway(lastStreamId: number, code: number, debugData: Buffer): void {
+    trace("GOAWAY received", { conn: this.connectionId, lastStreamId, code: h2CodeName(code), debug: debugData.toString("latin1", 0, MAX_DEBUG_DATA) });
+    if (code !== H2Code.NO_ERROR) logger.debug({ conn: this.connectionId, code: h2CodeName(code), debug: debugData.toString("latin1", 0, MAX_DEBUG_DATA) }, "peer sent GOAWAY with an error");
+    this.peerGoawayLast = this.peerGoawayLast < 0 ? lastStreamId : Math.min(this.peerGoawayLast, lastStreamId);
+    if (this.phase === OPEN) this.setPhase(DRAINING, "GOAWAY received");
+    if (!this.isServer) {
+      // Streams above last-stream-id were never processed: refused, safe to retry.
+      for (const s of [...this.streams.values()]) {
+        if (s.id > lastStreamId) s.receiveReset(H2Code.REFUSED_STREAM, "GOAWAY: stream not processed", false);
+      }
+    }
+    this.onPeerGoaway(code);
+    if (this.phase === DRAINING && this.streams.size === 0) this.closeGracefully();
+  }
+
+  onWindowUpdate(streamId: number, increment: number): void {
+    if (streamId === 0) {
+      this.sendWindow += increment;
+      if (this.sendWindow > Limit.MAX_WINDOW_SIZE) return this.connectionError(H2Code.FLOW_CONTROL_ERROR, "connection window above 2^31-1");
+      for (const s of this.pendingSend) {
+        if (this.sendWindow <= 0) break;
+        this.pump(s);
+      }
+      return;
+    }
+    const s = this.streams.get(streamId);
+    if (s === undefined) {
+      if (this.isIdle(streamId)) this.connectionError(H2Code.PROTOCOL_ERROR, `WINDOW_UPDATE on idle stream ${streamId}`);
+      return;
+    }
+    s.sendWindow += increment;
+    if (s.sendWindow > Limit.MAX_WINDOW_SIZE) return this.streamError(s, H2Code.FLOW_CONTROL_ERROR, "stream window above 2^31-1");
+    this.pump(s);
+  }
+
+  private pump(s: H2Stream): void {
+    s.pump();
+    if (s.outBytes === 0) this.pendingSend.delete(s);
+  }
+
+  onStreamError(error: StreamError): void {
+    const s = this.streams.get(error.streamId);
+    if (s !== undefined) this.streamError(s, error.code, error.message);
+    else this.writeRst(error.streamId, error.code);
+  }
+
+  onConnectionError(error: ConnectionError): void {
+    if (error.kind === "handler-threw") logger.error({ conn: this.connectionId, err: error.cause }, "HTTP/2 event handler threw; closing the connection");
+    this.connectionError(error.code, error.message);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
