@@ -17,6 +17,11 @@ export type BlockKind = (typeof BlockKind)[keyof typeof BlockKind];
 
 type Sensitive = { [sensitiveHeaders]?: string[] };
 
+/** The same record, seen with node:http2's symbol key for never-indexed field names. */
+function asSensitive(headers: Headers): Sensitive {
+  return headers as unknown as Sensitive;
+}
+
 const COLON = 0x3a;
 
 /** Connection-specific fields HTTP/2 forbids (section 8.2.2). */
@@ -95,7 +100,7 @@ export class HeaderDecoder {
     else if (typeof prev === "string") record[name] = [prev, value];
     else prev.push(value);
     if (neverIndexed) {
-      const r = record;
+      const r = asSensitive(record);
       (r[sensitiveHeaders] ??= []).push(name);
     }
   }
@@ -132,7 +137,7 @@ function validName(name: string): boolean {
  */
 export function encodeHeaders(encoder: HpackEncoder, headers: Headers): Buffer {
   encoder.startBlock();
-  const sensitive = (headers)[sensitiveHeaders];
+  const sensitive = asSensitive(headers)[sensitiveHeaders];
   for (const name in headers) {
     if (name.charCodeAt(0) === COLON) addField(encoder, name, headers[name], sensitive);
   }

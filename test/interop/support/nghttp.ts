@@ -2,7 +2,7 @@
 // request is a hand-built length-prefixed message, the response is read off nghttp's -v log.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { nghttp2Tool } from "./tools.js";
@@ -17,10 +17,20 @@ export function grpcFrame(message: Buffer): Buffer {
   return Buffer.concat([head, message]);
 }
 
-function bodyFile(body: Buffer): string {
-  const file = join(mkdtempSync(join(tmpdir(), "sluice-interop-")), "body.bin");
-  writeFileSync(file, body);
-  return file;
+/** Runs `use` with `body` in a temporary file (nghttp and h2load read request bodies from files). */
+async function withBodyFile<T>(body: Buffer, use: (file: string) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), "sluice-interop-"));
+  try {
+    const file = join(dir, "body.bin");
+    writeFileSync(file, body);
+    return await use(file);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function headerArgs(headers: Readonly<Record<string, string>>): string[] {
+  return Object.entries(headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]);
 }
 
 async function run(command: string, args: readonly string[]): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
@@ -54,8 +64,8 @@ export interface NghttpResponse {
  * the `length` bytes before that line (the bodies here are small: one read per frame).
  */
 export async function nghttpPost(url: string, headers: Readonly<Record<string, string>>, body: Buffer): Promise<NghttpResponse> {
-  const args = ["-v", "--no-dep", "-d", bodyFile(body), ...Object.entries(headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]), url];
-  const r = await run(nghttp2Tool("nghttp"), args);
+  const nghttp = nghttp2Tool("nghttp");
+  const r = await withBodyFile(body, (file) => run(nghttp, ["-v", "--no-dep", "-d", file, ...headerArgs(headers), url]));
   // latin1: one character per byte, so string offsets are byte offsets into stdout.
   const log = r.stdout.toString("latin1");
   if (r.code !== 0) throw new Error(`nghttp exited ${r.code}: ${r.stderr}\n${log}`);
@@ -93,12 +103,15 @@ export interface H2loadCounts {
 }
 
 /** Runs h2load (`-n requests -c clients -m streams` POSTing `body`) and parses its request counts. */
-export async function h2load(url: string, opts: { requests: number; clients: number; streams: number }, headers: Readonly<Record<string, string>>, body: Buffer): Promise<H2loadCounts> {
-  const args = [
-    "-n", String(opts.requests), "-c", String(opts.clients), "-m", String(opts.streams),
-    "-d", bodyFile(body), ...Object.entries(headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]), url,
-  ];
-  const r = await run(nghttp2Tool("h2load"), args);
+export async function h2load(
+  url: string,
+  opts: { requests: number; clients: number; streams: number },
+  headers: Readonly<Record<string, string>>,
+  body: Buffer,
+): Promise<H2loadCounts> {
+  const counts = ["-n", String(opts.requests), "-c", String(opts.clients), "-m", String(opts.streams)];
+  const tool = nghttp2Tool("h2load");
+  const r = await withBodyFile(body, (file) => run(tool, [...counts, "-d", file, ...headerArgs(headers), url]));
   const out = r.stdout.toString();
   const m = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(out);
   const s = /status codes: (\d+) 2xx/.exec(out);
