@@ -15,11 +15,16 @@ export const BlockKind = {
 } as const;
 export type BlockKind = (typeof BlockKind)[keyof typeof BlockKind];
 
-type Sensitive = { [sensitiveHeaders]?: string[] };
+/** Names listed under node:http2's symbol key for never-indexed fields, if any. */
+function sensitiveNames(headers: Headers): string[] | undefined {
+  const v: unknown = Reflect.get(headers, sensitiveHeaders);
+  return Array.isArray(v) ? (v as string[]) : undefined;
+}
 
-/** The same record, seen with node:http2's symbol key for never-indexed field names. */
-function asSensitive(headers: Headers): Sensitive {
-  return headers as unknown as Sensitive;
+function markSensitive(headers: Headers, name: string): void {
+  const list = sensitiveNames(headers);
+  if (list !== undefined) list.push(name);
+  else Reflect.set(headers, sensitiveHeaders, [name]);
 }
 
 const COLON = 0x3a;
@@ -99,10 +104,7 @@ export class HeaderDecoder {
     if (prev === undefined) record[name] = value;
     else if (typeof prev === "string") record[name] = [prev, value];
     else prev.push(value);
-    if (neverIndexed) {
-      const r = asSensitive(record);
-      (r[sensitiveHeaders] ??= []).push(name);
-    }
+    if (neverIndexed) markSensitive(record, name);
   }
 
   private pseudoAllowed(name: string): boolean {
@@ -137,7 +139,7 @@ function validName(name: string): boolean {
  */
 export function encodeHeaders(encoder: HpackEncoder, headers: Headers): Buffer {
   encoder.startBlock();
-  const sensitive = asSensitive(headers)[sensitiveHeaders];
+  const sensitive = sensitiveNames(headers);
   for (const name in headers) {
     if (name.charCodeAt(0) === COLON) addField(encoder, name, headers[name], sensitive);
   }
