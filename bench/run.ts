@@ -1,9 +1,10 @@
 // `npm run bench`: the proxy-overhead benchmark from the project issue — "h2load, 8
 // connections x 16 streams, unary 64-byte echo, proxy pinned to one core, CPU seconds /
 // RPCs" — for no proxy (baseline), sluice, nginx and HAProxy in the same run, plus grpc-js
-// latency, a fixed-rate pass and peak RSS. Appends the figures to docs/BENCHMARKS.md.
+// latency, a fixed-rate pass and peak RSS. "sluice" runs its own HTTP/2 transport,
+// "sluice-node" the node:http2 one (the oracle). Appends the figures to docs/BENCHMARKS.md.
 //
-//   npm run bench -- [--duration 10] [--only direct,sluice,nginx,haproxy] [--backend auto|nginx|node]
+//   npm run bench -- [--duration 10] [--only direct,sluice,sluice-node,nginx,haproxy] [--backend auto|nginx|node]
 //                    [--latency-count 5000] [--profile] [--no-write] [--sluice-node-flags "--max-semi-space-size=4"]
 //
 // --profile (or SLUICE_BENCH_PROFILE=1) adds a separate sluice pass under node --cpu-prof and
@@ -56,7 +57,7 @@ interface Options {
 function parseArgs(argv: readonly string[]): Options {
   const o: Options = {
     durationS: 10,
-    only: new Set(["direct", "sluice", "nginx", "haproxy"]),
+    only: new Set(["direct", "sluice", "sluice-node", "nginx", "haproxy"]),
     backend: "auto",
     latencyCount: 5000,
     profile: process.env["SLUICE_BENCH_PROFILE"] === "1",
@@ -254,6 +255,9 @@ async function main(): Promise<void> {
       }
     }
     if (opts.only.has("sluice")) results.push(await scenario(ctx, "sluice", () => startSluice(dir, be.port, PROXY_CORE, { nodeFlags: opts.sluiceNodeFlags })));
+    if (opts.only.has("sluice-node")) {
+      results.push(await scenario(ctx, "sluice-node", () => startSluice(dir, be.port, PROXY_CORE, { nodeFlags: opts.sluiceNodeFlags, transport: "node" })));
+    }
     if (opts.only.has("nginx")) {
       if (tools.nginx.version === undefined) results.push({ name: "nginx", skipped: "nginx not installed" });
       else results.push(await scenario(ctx, "nginx", () => startNginxProxy(dir, be.port, PROXY_CORE)));

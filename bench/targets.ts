@@ -62,6 +62,8 @@ export interface SluiceOptions {
   readonly cpuProfileDir?: string;
   /** Extra node flags for the proxy process (e.g. --max-semi-space-size=4), for experiments. */
   readonly nodeFlags?: readonly string[];
+  /** sluice's HTTP/2 transport: its own (h2) or node:http2 (node). */
+  readonly transport?: "h2" | "node";
 }
 
 export async function startSluice(dir: string, backendPort: number, core: number, opts: SluiceOptions = {}): Promise<Target> {
@@ -71,11 +73,11 @@ export async function startSluice(dir: string, backendPort: number, core: number
   const proc = start(
     process.execPath,
     // --default-host: h2load and grpc-js send :authority 127.0.0.1:PORT, which names no host.
-    [...nodeFlags, join(distRoot, "src/cli/main.js"), "proxy", "-c", config, "--listen", "127.0.0.1:0", "--default-host", "bench"],
+    [...nodeFlags, join(distRoot, "src/cli/main.js"), "proxy", "-c", config, "--listen", "127.0.0.1:0", "--default-host", "bench", "--transport", opts.transport ?? "h2"],
     { core },
   );
   const m = await waitFor(proc, /sluice proxy listening on 127\.0\.0\.1:(\d+)/);
-  return { name: "sluice", port: Number(m[1]), proc };
+  return { name: opts.transport === "node" ? "sluice (node:http2)" : "sluice", port: Number(m[1]), proc };
 }
 
 function nginxPrefix(dir: string, name: string): string {
