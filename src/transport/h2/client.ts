@@ -100,9 +100,11 @@ export class H2ClientConnection extends H2Connection implements ClientConnection
 export class H2ClientTransport implements ClientTransport {
   private readonly options: H2ConnectionOptions;
 
-  constructor(options: { initialWindowSize: number }) {
+  /** `tuning` overrides connection defaults (tests shorten timeouts with it). */
+  constructor(options: { initialWindowSize: number }, tuning: Partial<H2ConnectionOptions> = {}) {
     this.options = {
       ...DEFAULT_CONNECTION_OPTIONS,
+      ...tuning,
       initialWindowSize: options.initialWindowSize,
       connectionWindowSize: Math.max(DEFAULT_CONNECTION_OPTIONS.connectionWindowSize, options.initialWindowSize * 16),
     };

@@ -31,6 +31,12 @@ export interface H2ConnectionOptions {
   readonly maxHeaderListSize: number;
   /** How long the peer has to acknowledge our SETTINGS (SETTINGS_TIMEOUT after). */
   readonly settingsTimeoutMs: number;
+  /**
+   * How long output may wait on a peer that grants no window or reads nothing from the
+   * socket before we give up on it (ENHANCE_YOUR_CALM): a stalled stream is reset, a
+   * stalled connection closed. Until then its buffers are bounded by backpressure.
+   */
+  readonly sendStallTimeoutMs: number;
 }
 
 export const DEFAULT_CONNECTION_OPTIONS: H2ConnectionOptions = {
@@ -39,6 +45,7 @@ export const DEFAULT_CONNECTION_OPTIONS: H2ConnectionOptions = {
   maxConcurrentStreams: 1000,
   maxHeaderListSize: 64 * 1024,
   settingsTimeoutMs: 10_000,
+  sendStallTimeoutMs: 60_000,
 };
 
 /** Connection phases: OPEN takes new streams; DRAINING lets existing ones finish. */
@@ -61,6 +68,8 @@ const PREMATURE_RESET_RATIO = 0.5;
 /** After a connection error, how long the peer gets to read our GOAWAY. */
 const CLOSE_LINGER_MS = 2000;
 const MAX_DEBUG_DATA = 256;
+/** How many reset stream ids we remember to excuse frames already in flight. */
+const RECENT_RESETS = 128;
 
 let nextConnectionId = 1;
 
@@ -90,6 +99,9 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
   private readonly pendingSend = new Set<H2Stream>();
   private readonly drainWaiters = new Set<H2Stream>();
   private endAfterFlush = false;
+  /** Armed while output waits on the peer; lastSendProgress says when it last moved. */
+  private stallTimer: NodeJS.Timeout | undefined;
+  private lastSendProgress = 0;
 
   /** Highest stream id the peer opened; our GOAWAY's last-stream-id. */
   protected lastPeerStreamId = 0;
@@ -97,6 +109,9 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
   protected nextStreamId = 1;
   /** The peer's GOAWAY last-stream-id, -1 until one arrives. */
   protected peerGoawayLast = -1;
+
+  /** Streams we reset lately: the peer may still send frames it wrote before seeing it. */
+  private readonly recentlyReset = new Set<number>();
 
   // Abuse accounting.
   private ackBacklog = 0;
@@ -174,7 +189,10 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
       ok = socket.write(out);
     }
     if (ok) this.ackBacklog = 0;
-    else if (socket.writableLength > SOCKET_HIGH_WATER) this.socketBlocked = true;
+    else if (socket.writableLength > SOCKET_HIGH_WATER && !this.socketBlocked) {
+      this.socketBlocked = true;
+      this.armStallTimer();
+    }
     if (this.streams.size === 0) this.writer.release(); // an idle connection keeps no slab
     if (this.endAfterFlush) {
       this.endAfterFlush = false;
@@ -184,6 +202,7 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
 
   private onSocketDrain(): void {
     this.ackBacklog = 0;
+    this.lastSendProgress = performance.now();
     if (!this.socketBlocked) return;
     this.socketBlocked = false;
     const waiters = [...this.drainWaiters];
@@ -210,10 +229,14 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
     if (this.phase === CLOSED) return;
     this.writer.rstStream(streamId, code);
     this.dirty();
+    const recent = this.recentlyReset;
+    recent.add(streamId);
+    if (recent.size > RECENT_RESETS) recent.delete(recent.values().next().value!);
   }
 
   waitForWindow(stream: H2Stream): void {
     this.pendingSend.add(stream);
+    this.armStallTimer();
   }
 
   waitForDrain(stream: H2Stream): void {
@@ -282,6 +305,7 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
     if (this.phase === CLOSED) return;
     trace("connection error", { conn: this.connectionId, code: h2CodeName(code), message });
     this.reader.stop();
+    this.socket.pause(); // nothing more will be read: let the peer's writes back up
     this.writer.goaway(this.lastPeerStreamId, code, Buffer.from(message.slice(0, MAX_DEBUG_DATA), "latin1"));
     this.endAfterFlush = true;
     this.flush();
@@ -300,6 +324,7 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
     if (this.phase === CLOSED) return;
     this.setPhase(CLOSED, reason);
     if (this.settingsTimer !== undefined) clearTimeout(this.settingsTimer);
+    if (this.stallTimer !== undefined) clearTimeout(this.stallTimer);
     this.reader.stop();
     const streams = [...this.streams.values()];
     this.streams.clear();
@@ -375,7 +400,12 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
     if (s === undefined) {
       if (this.isServer && (streamId & 1) === 1 && streamId > this.lastPeerStreamId) return this.newPeerStream(streamId, block, endStream);
       if (this.isIdle(streamId)) return this.connectionError(H2Code.PROTOCOL_ERROR, `HEADERS on idle stream ${streamId}`);
-      this.decodeOrFail(block, BlockKind.TRAILERS); // a closed stream: keep the HPACK table in step, ignore
+      if (this.decodeOrFail(block, BlockKind.TRAILERS) === undefined) return; // decoded all the same: the HPACK table must stay in step
+      // Trailers racing our reset are expected. A client reusing a lower id is not (section
+      // 5.1.1); backends' late HEADERS after our cancels are tolerated whatever their age.
+      if (this.isServer && !this.recentlyReset.has(streamId)) {
+        return this.connectionError(H2Code.PROTOCOL_ERROR, `HEADERS on closed or skipped stream ${streamId}`);
+      }
       return;
     }
     const isResponse = !this.isServer && !s.gotResponse;
@@ -548,8 +578,43 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
   }
 
   private pump(s: H2Stream): void {
+    const before = s.outBytes;
     s.pump();
+    if (s.outBytes !== before) this.lastSendProgress = performance.now();
     if (s.outBytes === 0) this.pendingSend.delete(s);
+  }
+
+  private armStallTimer(): void {
+    if (this.stallTimer !== undefined || this.phase === CLOSED) return;
+    this.lastSendProgress = performance.now();
+    this.stallTimer = setTimeout(() => this.checkStall(), this.options.sendStallTimeoutMs);
+    this.stallTimer.unref();
+  }
+
+  /** Output has waited on the peer: give up on what made no progress for the whole timeout. */
+  private checkStall(): void {
+    this.stallTimer = undefined;
+    if (this.phase === CLOSED || (this.pendingSend.size === 0 && !this.socketBlocked)) return;
+    const idle = performance.now() - this.lastSendProgress;
+    const limit = this.options.sendStallTimeoutMs;
+    if (idle < limit) {
+      this.stallTimer = setTimeout(() => this.checkStall(), limit - idle);
+      this.stallTimer.unref();
+      return;
+    }
+    if (this.socketBlocked || this.sendWindow <= 0) {
+      const what = this.socketBlocked ? "read nothing from the socket" : "granted no connection window";
+      this.connectionError(H2Code.ENHANCE_YOUR_CALM, `peer ${what} for ${limit} ms`);
+      // It is not reading: our GOAWAY will not get through either.
+      this.socket.destroy();
+      return;
+    }
+    for (const s of [...this.pendingSend]) {
+      if (s.sendWindow > 0) continue;
+      this.pendingSend.delete(s);
+      this.streamError(s, H2Code.ENHANCE_YOUR_CALM, `peer granted no stream window for ${limit} ms`);
+    }
+    if (this.pendingSend.size > 0) this.armStallTimer();
   }
 
   onStreamError(error: StreamError): void {

@@ -100,12 +100,15 @@ export class H2Server implements ServerTransport {
   private readonly connections = new Set<H2ServerConnection>();
   private readonly options: H2ConnectionOptions;
 
+  /** `tuning` overrides connection defaults (tests shorten timeouts with it). */
   constructor(
     options: ServerTransportOptions,
     private readonly handlers: ServerHandlers,
+    tuning: Partial<H2ConnectionOptions> = {},
   ) {
     this.options = {
       ...DEFAULT_CONNECTION_OPTIONS,
+      ...tuning,
       initialWindowSize: options.initialWindowSize,
       connectionWindowSize: Math.max(DEFAULT_CONNECTION_OPTIONS.connectionWindowSize, options.initialWindowSize * 16),
       maxConcurrentStreams: options.maxConcurrentStreams,

@@ -1,0 +1,267 @@
+// Hostile peers against sluice's HTTP/2 server role: each attack ends with the right error
+// (GOAWAY code, or RST_STREAM where only a stream is at fault), bounded memory, and a
+// well-behaved connection on the same server that keeps working throughout.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import http2 from "node:http2";
+import { Flag, FrameType, SettingId } from "../../../src/transport/h2/frames/constants.js";
+import { H2Code } from "../../../src/transport/types.js";
+import { frame, u32 } from "./frames/helpers.js";
+import { nextServerClose, RawClient, startH2Server, type TestServer } from "./support.js";
+
+/** A well-behaved client: one gRPC-shaped echo over node:http2. */
+async function goodRequest(port: number, body = Buffer.from("hello")): Promise<{ status: string; echoed: Buffer; grpcStatus: string }> {
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  try {
+    return await new Promise((resolve, reject) => {
+      session.on("error", reject);
+      const req = session.request({ ":method": "POST", ":path": "/x/y", "content-type": "application/grpc", te: "trailers" });
+      const chunks: Buffer[] = [];
+      let status = "";
+      let grpcStatus = "";
+      req.on("response", (h) => (status = String(h[":status"])));
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("trailers", (t: http2.IncomingHttpHeaders) => (grpcStatus = String(t["grpc-status"])));
+      req.on("end", () => resolve({ status, echoed: Buffer.concat(chunks), grpcStatus }));
+      req.on("error", reject);
+      req.end(body);
+    });
+  } finally {
+    session.close();
+  }
+}
+
+function goawayCode(c: RawClient): string | undefined {
+  return c.goaway()?.split(" ")[2];
+}
+
+describe("hostile peers", () => {
+  let server: TestServer;
+  // One long-lived good connection, checked after every attack.
+  let good: http2.ClientHttp2Session;
+
+  before(async () => {
+    server = await startH2Server({ sendStallTimeoutMs: 300 });
+    good = http2.connect(`http://127.0.0.1:${server.port}`);
+  });
+  after(async () => {
+    good.close();
+    await server.close();
+  });
+
+  async function goodStillWorks(): Promise<void> {
+    const r = await new Promise<{ status: string; body: string }>((resolve, reject) => {
+      const req = good.request({ ":method": "POST", ":path": "/x/y", "content-type": "application/grpc" });
+      let status = "";
+      const chunks: Buffer[] = [];
+      req.on("response", (h) => (status = String(h[":status"])));
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => resolve({ status, body: Buffer.concat(chunks).toString() }));
+      req.on("error", reject);
+      req.end("still here");
+    });
+    assert.deepEqual(r, { status: "200", body: "still here" });
+  }
+
+  test("CONTINUATION flood: GOAWAY ENHANCE_YOUR_CALM before the block grows without bound", async () => {
+    const c = await RawClient.connect(server.port);
+    c.writer.raw(FrameType.HEADERS, 0, 1, c.headerBlock({ ":method": "POST", ":scheme": "http", ":path": "/a", ":authority": "x" }));
+    const empty = frame(FrameType.CONTINUATION, 0, 1);
+    const filler = frame(FrameType.CONTINUATION, 0, 1, Buffer.alloc(16_000, 0x40));
+    c.flush();
+    for (let i = 0; i < 200 && !c.socket.destroyed; i++) c.socket.write(i % 2 === 0 ? empty : filler);
+    await c.until((e) => e.some((l) => l.startsWith("GOAWAY")));
+    assert.equal(goawayCode(c), "ENHANCE_YOUR_CALM");
+    await c.closed;
+    await goodStillWorks();
+  });
+
+  test("rapid reset (CVE-2023-44487): streams opened and cancelled at once end the connection", async () => {
+    const before = server.log.streams;
+    const c = await RawClient.connect(server.port);
+    for (let i = 0; i < 1000; i++) {
+      const id = 1 + 2 * i;
+      c.request(id);
+      c.writer.rstStream(id, H2Code.CANCEL);
+    }
+    c.flush();
+    await c.until((e) => e.some((l) => l.startsWith("GOAWAY")));
+    assert.equal(goawayCode(c), "ENHANCE_YOUR_CALM");
+    await c.closed;
+    // It stopped early: about PREMATURE_RESET_MIN streams reached the handler, not 1,000.
+    const seen = server.log.streams - before;
+    assert.ok(seen >= 100 && seen <= 110, `streams handled before the cut: ${seen}`);
+    await goodStillWorks();
+  });
+
+  test("cancellations mixed into honest traffic are not mistaken for an attack", async () => {
+    const c = await RawClient.connect(server.port);
+    // 300 streams, one in four cancelled: well under the 50% rapid-reset share.
+    for (let i = 0; i < 300; i++) {
+      const id = 1 + 2 * i;
+      if (i % 4 === 0) {
+        c.request(id);
+        c.writer.rstStream(id, H2Code.CANCEL);
+      } else {
+        c.request(id, true);
+      }
+    }
+    c.flush();
+    await c.until((e) => e.filter((l) => /^HEADERS s=\d+ end=true/.test(l)).length >= 225 || e.some((l) => l.startsWith("GOAWAY")));
+    assert.equal(c.goaway(), undefined);
+    c.close();
+  });
+
+  /** Writes `frameBytes` x 1000 per write until the server stops taking them; then reads what it said. */
+  async function floodUnread(frameBytes: Buffer): Promise<{ batches: number; client: RawClient }> {
+    const closedBefore = server.log.closed;
+    const c = await RawClient.connect(server.port, { read: false });
+    const batch = Buffer.concat(Array.from({ length: 1000 }, () => frameBytes));
+    let batches = 0;
+    // The kernel's buffers absorb a few MB of ACKs first; past that the server must cut it off.
+    while (server.log.closed === closedBefore && batches < 3_000) {
+      if (!c.socket.write(batch)) {
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            c.socket.off("drain", done).off("close", done);
+            resolve();
+          };
+          c.socket.on("drain", done).on("close", done);
+        });
+      }
+      batches++;
+    }
+    c.startReading(true);
+    await c.closed;
+    return { batches, client: c };
+  }
+
+  test("PING flood from a peer that reads nothing: closed (ENHANCE_YOUR_CALM) once the ACK backlog passes the limit", async () => {
+    const { batches, client } = await floodUnread(frame(FrameType.PING, 0, 0, Buffer.alloc(8, 7)));
+    assert.ok(batches < 3_000, `the server never closed the connection (${batches * 1000} PINGs sent)`);
+    // Our GOAWAY sits behind megabytes of ACKs the peer never read: it may not get through.
+    assert.ok([undefined, "ENHANCE_YOUR_CALM"].includes(goawayCode(client)), client.goaway());
+    await goodStillWorks();
+  });
+
+  test("SETTINGS flood from a peer that reads nothing: closed the same way", async () => {
+    const settings = frame(FrameType.SETTINGS, 0, 0, Buffer.from([0, SettingId.MAX_CONCURRENT_STREAMS, ...u32(100)]));
+    const { batches, client } = await floodUnread(settings);
+    assert.ok(batches < 3_000, `the server never closed the connection (${batches * 1000} SETTINGS sent)`);
+    assert.ok([undefined, "ENHANCE_YOUR_CALM"].includes(goawayCode(client)), client.goaway());
+    await goodStillWorks();
+  });
+
+  test("HPACK bomb: a small block that decodes past the header list limit is refused, the connection lives", async () => {
+    const c = await RawClient.connect(server.port);
+    // One 3,000-octet entry into the dynamic table, then 3,000 one-octet references to it:
+    // ~6 KB on the wire, ~9 MB decoded.
+    const big = "x".repeat(3000);
+    const insert = c.hpack.encode([["x-big", big]]);
+    const index = 62; // the first dynamic table entry
+    const refs = Buffer.alloc(3000, 0x80 | index);
+    const block = Buffer.concat([
+      c.headerBlock({ ":method": "POST", ":scheme": "http", ":path": "/a", ":authority": "x", "content-type": "application/grpc" }),
+      insert,
+      refs,
+    ]);
+    c.writer.headers(1, block, true);
+    c.flush();
+    await c.until((e) => e.some((l) => l.startsWith("RST_STREAM s=1") || l.startsWith("GOAWAY")));
+    assert.ok(c.events.includes("RST_STREAM s=1 PROTOCOL_ERROR"), c.events.join("\n"));
+    // The table is still in step: a normal request on the same connection works.
+    c.request(3, false);
+    c.writer.data(3, Buffer.from("ok"), true);
+    c.flush();
+    await c.until((e) => e.some((l) => l.startsWith("HEADERS s=3 end=true")));
+    assert.ok(c.events.some((l) => l === `DATA s=3 end=false flow=2 ${Buffer.from("ok").toString("hex")}`));
+    c.close();
+  });
+
+  test("an oversized frame: GOAWAY FRAME_SIZE_ERROR", async () => {
+    const c = await RawClient.connect(server.port);
+    c.request(1);
+    c.flush();
+    c.socket.write(frame(FrameType.DATA, 0, 1, Buffer.alloc(16_385)));
+    await c.until((e) => e.some((l) => l.startsWith("GOAWAY")));
+    assert.equal(goawayCode(c), "FRAME_SIZE_ERROR");
+    await c.closed;
+    await goodStillWorks();
+  });
+
+  for (const [name, ids, code] of [
+    ["an even (server-initiated) stream id", [2], "PROTOCOL_ERROR"],
+    ["a stream id lower than one already used", [5, 3], "PROTOCOL_ERROR"],
+  ] as const) {
+    test(`invalid stream ids: ${name} -> GOAWAY ${code}`, async () => {
+      const c = await RawClient.connect(server.port);
+      for (const id of ids) c.request(id, true);
+      c.flush();
+      await c.until((e) => e.some((l) => l.startsWith("GOAWAY")));
+      assert.equal(goawayCode(c), code);
+      await c.closed;
+    });
+  }
+
+  test("DATA on a stream that was never opened: GOAWAY PROTOCOL_ERROR", async () => {
+    const c = await RawClient.connect(server.port);
+    c.socket.write(frame(FrameType.DATA, Flag.END_STREAM, 7, Buffer.from("x")));
+    await c.until((e) => e.some((l) => l.startsWith("GOAWAY")));
+    assert.equal(goawayCode(c), "PROTOCOL_ERROR");
+    await c.closed;
+  });
+
+  test("empty DATA frames in a row: GOAWAY ENHANCE_YOUR_CALM", async () => {
+    const c = await RawClient.connect(server.port);
+    c.request(1);
+    c.flush();
+    const empty = frame(FrameType.DATA, 0, 1);
+    c.socket.write(Buffer.concat(Array.from({ length: 500 }, () => empty)));
+    await c.until((e) => e.some((l) => l.startsWith("GOAWAY")));
+    assert.equal(goawayCode(c), "ENHANCE_YOUR_CALM");
+    await c.closed;
+  });
+
+  test("zero-window stall: a reader that grants no window gets its stream reset, buffering stays bounded", async () => {
+    // Our initial window 0: the server may send no DATA until we grant some, and we never do.
+    const c = await RawClient.connect(server.port, { settings: [[SettingId.INITIAL_WINDOW_SIZE, 0]] });
+    c.request(1);
+    // 8 x 16 KB echoed back: all of it must wait in the server's stream queue.
+    for (let i = 0; i < 8; i++) c.writer.data(1, Buffer.alloc(16_000, i), false);
+    c.flush();
+    await c.until((e) => e.some((l) => l.startsWith("RST_STREAM s=1") || l.startsWith("GOAWAY")));
+    assert.ok(c.events.includes("RST_STREAM s=1 ENHANCE_YOUR_CALM"), c.events.join("\n"));
+    assert.equal(c.goaway(), undefined);
+    // No DATA ever left the server for stream 1.
+    assert.ok(!c.events.some((l) => l.startsWith("DATA s=1")));
+    c.close();
+    await goodStillWorks();
+  });
+
+  test("a socket that is never read: the connection is cut after the stall timeout", async () => {
+    const c = await RawClient.connect(server.port, { read: false });
+    const serverClosed = nextServerClose(server.log);
+    // 12 streams each send ~1 MB (their whole window) to be echoed back to a reader that
+    // never reads: the kernel's buffers fill, the server's socket backs up, then it gives up.
+    const chunk = Buffer.alloc(16_000, 1);
+    for (let s = 0; s < 12 && !c.socket.destroyed; s++) {
+      const id = 1 + 2 * s;
+      c.request(id);
+      for (let i = 0; i < 60; i++) c.writer.data(id, chunk, false);
+      c.flush();
+    }
+    await serverClosed;
+    c.startReading(true);
+    await c.closed;
+    await goodStillWorks();
+  });
+});
+
+test("the echo helper itself answers a well-behaved client", async () => {
+  const server = await startH2Server();
+  try {
+    assert.deepEqual(await goodRequest(server.port), { status: "200", echoed: Buffer.from("hello"), grpcStatus: "0" });
+  } finally {
+    await server.close();
+  }
+});
