@@ -165,8 +165,8 @@ export class H2Stream {
     this.ended = true;
     if (this.state === StreamState.CLOSED) return;
     this.host.writeRst(this.id, code);
-    this.inbox = undefined;
     this.transition(StreamState.CLOSED, `reset by us: ${code}`);
+    this.dropInbox(); // after closing: a closed stream gets no WINDOW_UPDATE
   }
 
   /** The peer may not be sent more: we ended, or the stream closed. */
@@ -237,8 +237,8 @@ export class H2Stream {
       // A complete response while the request is still coming: ask the client to stop
       // sending (section 8.1), which also frees the stream at once.
       this.host.writeRst(this.id, H2Code.NO_ERROR);
-      this.inbox = undefined;
       this.transition(StreamState.CLOSED, "response complete before request");
+      this.dropInbox();
     }
   }
 
@@ -320,14 +320,24 @@ export class H2Stream {
   receiveReset(code: number, reason: string, connectionLost: boolean): void {
     if (this.state === StreamState.CLOSED && this.pendingReset === undefined && !this.inboxPending()) return;
     this.ended = true;
-    this.inbox = undefined;
-    this.inboxEnd = END_NONE;
     if (this.state !== StreamState.CLOSED) this.transition(StreamState.CLOSED, reason);
+    this.dropInbox();
+    this.inboxEnd = END_NONE;
     if (this.listener === undefined) {
       this.pendingReset = { code, reason, lost: connectionLost };
       return;
     }
     this.listener.onReset(code, reason, connectionLost);
+  }
+
+  /** Discards held DATA; the connection window it occupied is granted back. */
+  private dropInbox(): void {
+    const inbox = this.inbox;
+    if (inbox === undefined) return;
+    this.inbox = undefined;
+    let n = 0;
+    for (const b of inbox) n += b.length;
+    this.host.consumed(this, n);
   }
 
   private inboxPending(): boolean {
