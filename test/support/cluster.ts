@@ -1,7 +1,7 @@
 // Real backends and a real proxy on loopback, port 0, for integration tests.
 import * as grpc from "@grpc/grpc-js";
 import { loadConfigText } from "../../src/config/load.js";
-import type { ProxyConfig } from "../../src/config/types.js";
+import type { ProxyConfig, TransportKind } from "../../src/config/types.js";
 import { startEchoServer, type PodStats } from "../../src/demo/echo-service.js";
 import { echoClient } from "../../src/demo/echo-client.js";
 import { Proxy, type ProxyDeps } from "../../src/proxy/proxy.js";
@@ -36,13 +36,15 @@ spec:
 ${endpoints}`;
 }
 
-export function listenerYaml(spec = ""): string {
+/** The Proxy resource; `spec` holds extra indented spec lines, `transport` the HTTP/2 implementation (config default if omitted). */
+export function listenerYaml(spec = "", transport?: TransportKind): string {
+  const transportLine = transport === undefined ? "" : `  transport: ${transport}\n`;
   return `apiVersion: sluice.dev/v1alpha1
 kind: Proxy
 metadata: { name: test }
 spec:
   listen: 127.0.0.1:0
-${spec}`;
+${transportLine}${spec}`;
 }
 
 export function parseConfig(yaml: string): ProxyConfig {
