@@ -1,6 +1,9 @@
 // Runs h2load (nghttp2-client) against a target and parses its summary. h2load only sees
 // HTTP: a gRPC error is still HTTP 200, so the parsed DATA byte count is checked against
 // "every response echoed the request frame" to catch trailers-only error responses.
+// With a log file, h2load also writes one line per request, from which readRequestLog()
+// takes latency percentiles.
+import { readFileSync, rmSync } from "node:fs";
 import { runToEnd } from "./procs.js";
 
 export interface H2loadResult {
@@ -26,9 +29,28 @@ export interface H2loadRun {
   readonly durationS?: number;
   /** Count mode: this many requests in total. */
   readonly requests?: number;
-  /** Fixed rate per client (h2load --rps). */
+  /**
+   * Fixed rate per client (h2load --rps). h2load's rate timer fires every max(10 ms, 1/rps)
+   * and submits every request then due at once: above 100 per client, requests leave in bursts.
+   */
   readonly rpsPerClient?: number;
+  /** Open this many connections per period (h2load -r / --rate-period) instead of all at once. */
+  readonly connectRate?: { readonly perPeriod: number; readonly periodMs: number };
   readonly core?: number;
+  /** h2load --log-file: one tab-separated line per request (see readRequestLog). */
+  readonly logFile?: string;
+}
+
+/** Per-request latency from an h2load --log-file, in microseconds. */
+export interface RequestLatency {
+  readonly count: number;
+  /** Streams h2load logged with status -1 (reset, connection lost); not in the percentiles. */
+  readonly failed: number;
+  /** Responses with a status other than 200 (-1 excluded); not in the percentiles. */
+  readonly non200: number;
+  readonly p50Us: number;
+  readonly p99Us: number;
+  readonly maxUs: number;
 }
 
 export async function h2load(run: H2loadRun): Promise<H2loadResult> {
@@ -43,6 +65,11 @@ export async function h2load(run: H2loadRun): Promise<H2loadResult> {
   if (run.durationS !== undefined) args.push("-D", String(run.durationS));
   if (run.requests !== undefined) args.push("-n", String(run.requests));
   if (run.rpsPerClient !== undefined) args.push(`--rps=${run.rpsPerClient}`);
+  if (run.connectRate !== undefined) args.push("-r", String(run.connectRate.perPeriod), `--rate-period=${run.connectRate.periodMs}ms`);
+  if (run.logFile !== undefined) {
+    rmSync(run.logFile, { force: true }); // h2load appends to an existing log
+    args.push(`--log-file=${run.logFile}`);
+  }
   args.push(run.url);
   const expectedS = run.durationS ?? (run.rpsPerClient !== undefined && run.requests !== undefined
     ? run.requests / (run.rpsPerClient * run.clients)
@@ -81,4 +108,28 @@ export function parse(text: string): H2loadResult {
     const v = Number(m[1]);
     return m[2] === "us" ? v / 1000 : m[2] === "s" ? v * 1000 : v;
   }
+}
+
+/**
+ * Reads an h2load --log-file. Each line: request start (µs since the epoch), HTTP status
+ * (-1 for a failed stream), µs from the request's start to the end of its response. The
+ * start is when h2load submitted the stream, so time a request waited for a free stream
+ * slot in h2load itself is not counted.
+ */
+export function readRequestLog(file: string): RequestLatency {
+  const times: number[] = [];
+  let failed = 0;
+  let non200 = 0;
+  for (const line of readFileSync(file, "utf8").split("\n")) {
+    if (line.trim().length === 0) continue;
+    const [, status, micros] = line.split("\t");
+    const us = Number(micros);
+    if (status === undefined || !Number.isFinite(us)) throw new Error(`h2load log ${file}: cannot read line ${JSON.stringify(line)}`);
+    if (status === "-1") failed++;
+    else if (status !== "200") non200++;
+    else times.push(us);
+  }
+  times.sort((a, b) => a - b);
+  const at = (q: number): number => times[Math.min(times.length - 1, Math.floor(q * times.length))] ?? NaN;
+  return { count: times.length, failed, non200, p50Us: at(0.5), p99Us: at(0.99), maxUs: times[times.length - 1] ?? NaN };
 }

@@ -1,8 +1,8 @@
 // Child processes for the benchmark: spawn (optionally pinned to a core with taskset), wait
-// for a "listening" line, read CPU time and peak RSS from /proc, and kill every child on
+// for a "listening" line, read CPU time, RSS and open fds from /proc, and kill every child on
 // the way out — normal end, error, or Ctrl-C — so a run never leaves orphans.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
 
 const children = new Set<ChildProcess>();
@@ -162,6 +162,17 @@ function clockTicks(): number {
 export function peakRss(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) * 1024 : NaN;
+}
+
+/** Current resident set size (VmRSS) in bytes. */
+export function rss(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+/** Open file descriptors of a process: shows that it holds the connections a client opened. */
+export function openFds(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
 }
 
 /** A port that was free a moment ago on 127.0.0.1 (for servers that cannot report port 0). */

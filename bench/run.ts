@@ -1,11 +1,15 @@
 // `npm run bench`: the proxy-overhead benchmark from the project issue — "h2load, 8
 // connections x 16 streams, unary 64-byte echo, proxy pinned to one core, CPU seconds /
 // RPCs" — for no proxy (baseline), sluice, nginx and HAProxy in the same run, plus grpc-js
-// latency, a fixed-rate pass and peak RSS. "sluice" runs its own HTTP/2 transport,
-// "sluice-node" the node:http2 one (the oracle). Appends the figures to docs/BENCHMARKS.md.
+// latency, a fixed-rate pass (with per-request p50/p99 and the p99 each proxy adds over no
+// proxy), peak RSS, and memory per idle client connection (a fresh proxy holding
+// --idle-conns idle HTTP/2 connections). "sluice" runs its own HTTP/2 transport,
+// "sluice-node" the node:http2 one (the oracle). Appends the figures and the issue's targets
+// (met / NOT met) to docs/BENCHMARKS.md.
 //
 //   npm run bench -- [--duration 10] [--only direct,sluice,sluice-node,nginx,haproxy] [--backend auto|nginx|node]
-//                    [--latency-count 5000] [--profile] [--no-write] [--sluice-node-flags "--max-semi-space-size=4"]
+//                    [--latency-count 5000] [--idle-conns 2000 (0 skips)] [--profile] [--no-write]
+//                    [--sluice-node-flags "--max-semi-space-size=4"]
 //
 // --profile (or SLUICE_BENCH_PROFILE=1) adds a separate sluice pass under node --cpu-prof and
 // a summary of it; the .cpuprofile is kept under dist/bench/profiles/.
@@ -14,7 +18,8 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { h2load, type H2loadResult } from "./h2load.js";
+import { h2load, readRequestLog, type H2loadResult } from "./h2load.js";
+import { idleMemory } from "./idle-memory.js";
 import type { LatencyResult } from "./latency.js";
 import { cpuSeconds, killAll, killChildrenOnExit, peakRss, runToEnd, stop, tasksetAvailable } from "./procs.js";
 import { loadProfile, profileMarkdown, summarize } from "./profile.js";
@@ -27,6 +32,7 @@ import {
   startNginxProxy,
   startNodeBackend,
   startSluice,
+  type StartTarget,
   type Target,
 } from "./targets.js";
 
@@ -40,6 +46,16 @@ const STREAMS = 16;
 const PAYLOAD = 64;
 const FIXED_RPS = 5000;
 const FIXED_SECONDS = 5;
+/**
+ * The fixed-rate pass spreads FIXED_RPS over FIXED_CLIENTS connections of at most 100 RPS
+ * each, opened a few per millisecond: h2load's --rps timer fires every max(10 ms, 1/rps) and
+ * submits everything then due at once, so 8 x 625 RPS arrived as ~50-request bursts every
+ * 10 ms, and per-request times measured how long a burst took to clear, not latency at a
+ * steady 5,000 RPS. At 100 RPS a connection sends one request per tick, and staggered
+ * connections put their ticks at different points of the 10 ms period.
+ */
+const FIXED_CLIENTS = 50;
+const FIXED_CONNECT = { perPeriod: 5, periodMs: 1 };
 const WARMUP_REQUESTS = 20_000;
 const LATENCY_CONCURRENCY = 16;
 const PATH = "/sluice.demo.Echo/Unary";
@@ -49,6 +65,7 @@ interface Options {
   only: Set<string>;
   backend: "auto" | "nginx" | "node";
   latencyCount: number;
+  idleConns: number;
   profile: boolean;
   write: boolean;
   sluiceNodeFlags: string[];
@@ -60,6 +77,7 @@ function parseArgs(argv: readonly string[]): Options {
     only: new Set(["direct", "sluice", "sluice-node", "nginx", "haproxy"]),
     backend: "auto",
     latencyCount: 5000,
+    idleConns: 2000,
     profile: process.env["SLUICE_BENCH_PROFILE"] === "1",
     write: true,
     sluiceNodeFlags: [],
@@ -78,7 +96,10 @@ function parseArgs(argv: readonly string[]): Options {
       if (b !== "auto" && b !== "nginx" && b !== "node") throw new Error(`--backend auto|nginx|node, got ${b}`);
       o.backend = b;
     } else if (a === "--latency-count") o.latencyCount = bounded(Number(value()), 100, 100_000, "--latency-count");
-    else if (a === "--profile") o.profile = true;
+    else if (a === "--idle-conns") {
+      const n = Number(value());
+      o.idleConns = n === 0 ? 0 : bounded(n, 100, 10_000, "--idle-conns (or 0 to skip)");
+    } else if (a === "--profile") o.profile = true;
     else if (a === "--no-write") o.write = false;
     else if (a === "--sluice-node-flags") o.sluiceNodeFlags = value().split(/\s+/).filter((f) => f.length > 0);
     else throw new Error(`unknown option ${a}`);
@@ -91,9 +112,10 @@ function bounded(n: number, lo: number, hi: number, what: string): number {
   return n;
 }
 
-/** Busy seconds of the whole machine so far (all CPUs, /proc/stat). */
-function systemBusySeconds(): number {
-  const line = readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "";
+/** Busy seconds so far (/proc/stat) of one CPU, or of the whole machine (all CPUs). */
+function busySeconds(cpu?: number): number {
+  const label = cpu === undefined ? "cpu" : `cpu${cpu}`;
+  const line = readFileSync("/proc/stat", "utf8").split("\n").find((l) => l.startsWith(`${label} `)) ?? "";
   const f = line.trim().split(/\s+/).slice(1).map(Number);
   // user nice system idle iowait irq softirq steal ...
   const busy = (f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0);
@@ -123,6 +145,20 @@ function loadavg1(): number {
   return Number(readFileSync("/proc/loadavg", "utf8").split(" ")[0]);
 }
 
+/**
+ * Microseconds so far in which some runnable task waited for a CPU (/proc/pressure/cpu, PSI);
+ * undefined without PSI. Over a pass, its growth / wall time says how much of the latency
+ * measured is queueing behind other processes rather than the proxy.
+ */
+function cpuPressureUs(): number | undefined {
+  try {
+    const m = /^some .*total=(\d+)/m.exec(readFileSync("/proc/pressure/cpu", "utf8"));
+    return m === null ? undefined : Number(m[1]);
+  } catch {
+    return undefined; // kernel without PSI (CONFIG_PSI off or psi=0)
+  }
+}
+
 const loadBefore: string[] = [];
 
 async function measure(ctx: Ctx, name: string, port: number, proxyPid: number | undefined): Promise<ScenarioResult> {
@@ -135,19 +171,37 @@ async function measure(ctx: Ctx, name: string, port: number, proxyPid: number | 
     await h2load({ ...base, requests: WARMUP_REQUESTS });
     const p0 = proxyPid !== undefined ? cpuSeconds(proxyPid) : undefined;
     const b0 = cpuSeconds(ctx.backend.proc.pid);
-    const s0 = systemBusySeconds();
+    const s0 = busySeconds();
     const h2: H2loadResult = await h2load({ ...base, durationS: ctx.opts.durationS });
     max = {
       h2,
       proxyCpuS: proxyPid !== undefined ? cpuSeconds(proxyPid) - p0! : undefined,
       backendCpuS: cpuSeconds(ctx.backend.proc.pid) - b0,
-      systemCpuS: systemBusySeconds() - s0,
+      systemCpuS: busySeconds() - s0,
     };
     console.error(`  ${name}: ${h2.rps.toFixed(0)} RPS, failed ${h2.failed}, errored ${h2.errored}`);
     const f0 = proxyPid !== undefined ? cpuSeconds(proxyPid) : undefined;
-    const fh2 = await h2load({ ...base, rpsPerClient: FIXED_RPS / CLIENTS, requests: FIXED_RPS * FIXED_SECONDS });
-    fixed = { targetRps: FIXED_RPS, h2: fh2, proxyCpuS: proxyPid !== undefined ? cpuSeconds(proxyPid) - f0! : undefined };
-    console.error(`  ${name}: fixed rate ${fh2.rps.toFixed(0)} RPS`);
+    const logFile = join(ctx.dir, `${name}-fixed.log`);
+    const psi0 = cpuPressureUs();
+    const core0 = busySeconds(PROXY_CORE);
+    const fh2 = await h2load({
+      ...base,
+      clients: FIXED_CLIENTS,
+      rpsPerClient: FIXED_RPS / FIXED_CLIENTS,
+      connectRate: FIXED_CONNECT,
+      requests: FIXED_RPS * FIXED_SECONDS,
+      logFile,
+    });
+    const psi1 = cpuPressureUs();
+    const proxyCpuS = proxyPid !== undefined ? cpuSeconds(proxyPid) - f0! : undefined;
+    const othersOnProxyCore = (busySeconds(PROXY_CORE) - core0 - (proxyCpuS ?? 0)) / fh2.seconds;
+    const requests = readRequestLog(logFile);
+    const cpuPressure = psi0 === undefined || psi1 === undefined ? undefined : (psi1 - psi0) / 1e6 / fh2.seconds;
+    fixed = { targetRps: FIXED_RPS, h2: fh2, proxyCpuS, requests, cpuPressure, othersOnProxyCore };
+    console.error(
+      `  ${name}: fixed rate ${fh2.rps.toFixed(0)} RPS, p50 ${(requests.p50Us / 1000).toFixed(2)} ms, p99 ${(requests.p99Us / 1000).toFixed(2)} ms` +
+        (requests.failed + requests.non200 > 0 ? `, ${requests.failed} failed / ${requests.non200} non-200 in the log` : ""),
+    );
   }
   const lat = await latency(port, ctx.opts.latencyCount);
   console.error(`  ${name}: p50 ${(lat.p50Us / 1000).toFixed(2)} ms, p99 ${(lat.p99Us / 1000).toFixed(2)} ms, errors ${lat.errors}`);
@@ -160,18 +214,34 @@ async function measure(ctx: Ctx, name: string, port: number, proxyPid: number | 
   };
 }
 
-async function scenario(ctx: Ctx, name: string, startTarget: () => Promise<Target>): Promise<ScenarioResult> {
+async function scenario(ctx: Ctx, name: string, startTarget: StartTarget): Promise<ScenarioResult> {
   console.error(`bench: ${name}`);
   let target: Target | undefined;
+  let result: ScenarioResult;
   try {
-    target = await startTarget();
-    return await measure(ctx, name, target.port, target.proc.pid);
+    target = await startTarget({ inspect: false });
+    result = await measure(ctx, name, target.port, target.proc.pid);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     console.error(`bench: ${name} failed: ${message}`);
     return { name, error: message.split("\n")[0] ?? message };
   } finally {
     if (target !== undefined) await stop(target.proc);
+  }
+  if (ctx.opts.idleConns === 0) return result;
+  try {
+    const idle = await idleMemory(ctx.opts.idleConns, startTarget, LOAD_CORE);
+    const perConn = (rssBytes: number): string => ((rssBytes - idle.rssBeforeBytes) / idle.connections).toFixed(0);
+    console.error(
+      `  ${name}: ${idle.connections} idle connections, ${perConn(idle.rssAfterBytes)} bytes each` +
+        (idle.afterGc !== undefined ? ` (${perConn(idle.afterGc.rssBytes)} after a full GC)` : "") +
+        `, proxy fds +${idle.fdsAfter - idle.fdsBefore}`,
+    );
+    return { ...result, idle };
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    console.error(`bench: ${name} idle connections failed: ${message}`);
+    return { ...result, idleError: message.split("\n")[0] ?? message };
   }
 }
 
@@ -254,10 +324,10 @@ async function main(): Promise<void> {
         results.push({ name: "direct", error: (err as Error).message.split("\n")[0] });
       }
     }
-    if (opts.only.has("sluice")) results.push(await scenario(ctx, "sluice", () => startSluice(dir, be.port, PROXY_CORE, { nodeFlags: opts.sluiceNodeFlags })));
-    if (opts.only.has("sluice-node")) {
-      results.push(await scenario(ctx, "sluice-node", () => startSluice(dir, be.port, PROXY_CORE, { nodeFlags: opts.sluiceNodeFlags, transport: "node" })));
-    }
+    const sluice = (transport: "h2" | "node"): StartTarget => (o) =>
+      startSluice(dir, be.port, PROXY_CORE, { nodeFlags: opts.sluiceNodeFlags, transport, inspect: o.inspect });
+    if (opts.only.has("sluice")) results.push(await scenario(ctx, "sluice", sluice("h2")));
+    if (opts.only.has("sluice-node")) results.push(await scenario(ctx, "sluice-node", sluice("node")));
     if (opts.only.has("nginx")) {
       if (tools.nginx.version === undefined) results.push({ name: "nginx", skipped: "nginx not installed" });
       else results.push(await scenario(ctx, "nginx", () => startNginxProxy(dir, be.port, PROXY_CORE)));
@@ -288,7 +358,7 @@ async function main(): Promise<void> {
     notes.push(
       `1-minute load average before each scenario: ${loadBefore.join(", ")}.` +
         (busy
-          ? " Other processes were running on this 2-core machine: RPS, latency and the load core's figures are skewed;" +
+          ? " Other processes were running on this 2-core machine: RPS, latency (p99 above all) and the load core's figures are skewed;" +
             " the proxy's own CPU µs/RPC is the most robust figure here."
           : ""),
     );
@@ -307,8 +377,12 @@ async function main(): Promise<void> {
     payloadBytes: PAYLOAD,
     pinned: tasksetAvailable(),
     sluiceNodeFlags: opts.sluiceNodeFlags,
+    fixedRps: FIXED_RPS,
+    fixedClients: FIXED_CLIENTS,
+    fixedConnectPerMs: FIXED_CONNECT.perPeriod / FIXED_CONNECT.periodMs,
     latencyConcurrency: LATENCY_CONCURRENCY,
     latencyCount: opts.latencyCount,
+    idleConns: opts.idleConns,
     notes,
   };
   const section = markdown(info, results, profile);

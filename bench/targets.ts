@@ -15,7 +15,12 @@ export interface Target {
   readonly name: string;
   readonly port: number;
   readonly proc: Started;
+  /** ws:// address of the node inspector, when started with SluiceOptions.inspect. */
+  readonly inspectorUrl?: string;
 }
+
+/** Starts a proxy; `inspect` asks a node proxy for an inspector (the others ignore it). */
+export type StartTarget = (opts: { inspect: boolean }) => Promise<Target>;
 
 export interface Tool {
   readonly name: string;
@@ -64,12 +69,15 @@ export interface SluiceOptions {
   readonly nodeFlags?: readonly string[];
   /** sluice's HTTP/2 transport: its own (h2) or node:http2 (node). */
   readonly transport?: "h2" | "node";
+  /** Listen for the node inspector on a free loopback port (the idle pass forces GCs through it). */
+  readonly inspect?: boolean;
 }
 
 export async function startSluice(dir: string, backendPort: number, core: number, opts: SluiceOptions = {}): Promise<Target> {
   const config = sluiceConfig(dir, backendPort);
   const nodeFlags = [...(opts.nodeFlags ?? [])];
   if (opts.cpuProfileDir !== undefined) nodeFlags.push("--cpu-prof", `--cpu-prof-dir=${opts.cpuProfileDir}`);
+  if (opts.inspect === true) nodeFlags.push("--inspect=127.0.0.1:0");
   const proc = start(
     process.execPath,
     // --default-host: h2load and grpc-js send :authority 127.0.0.1:PORT, which names no host.
@@ -77,7 +85,9 @@ export async function startSluice(dir: string, backendPort: number, core: number
     { core },
   );
   const m = await waitFor(proc, /sluice proxy listening on 127\.0\.0\.1:(\d+)/);
-  return { name: opts.transport === "node" ? "sluice (node:http2)" : "sluice", port: Number(m[1]), proc };
+  // node prints the inspector address at startup, before the proxy listens.
+  const inspectorUrl = opts.inspect === true ? (await waitFor(proc, /Debugger listening on (ws:\/\/\S+)/))[1] : undefined;
+  return { name: opts.transport === "node" ? "sluice (node:http2)" : "sluice", port: Number(m[1]), proc, inspectorUrl };
 }
 
 function nginxPrefix(dir: string, name: string): string {
