@@ -29,6 +29,14 @@ const streamId = fc.oneof(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, m
 const reserved = fc.boolean();
 const errorCode = fc.oneof(fc.integer({ min: 0, max: 0xf }), u32);
 const bytes = (maxLength: number): fc.Arbitrary<Buffer> => fc.uint8Array({ maxLength }).map((b) => Buffer.from(b));
+/** Mostly short; sometimes up to `large` octets (a repeated pattern: cheap to generate). */
+const payload = (short: number, large: number): fc.Arbitrary<Buffer> =>
+  fc.oneof(
+    { arbitrary: bytes(short), weight: 9 },
+    fc
+      .tuple(fc.uint8Array({ minLength: 1, maxLength: 16 }), fc.integer({ min: short, max: large }))
+      .map(([pattern, length]) => Buffer.alloc(length, Buffer.from(pattern))),
+  );
 /** Flag bits with no meaning for a frame type (`defined` are the meaningful ones): ignored on receipt. */
 const undefinedFlags = (defined: number): fc.Arbitrary<number> => fc.integer({ min: 0, max: 0xff }).map((f) => f & ~defined & 0xff);
 const padLength = fc.option(fc.integer({ min: 0, max: 24 }), { nil: undefined });
@@ -54,17 +62,15 @@ function split(block: Buffer, rawCuts: readonly number[]): Buffer[] {
 
 /** CONTINUATION frames carrying fragments[1..]; END_HEADERS on the last. */
 function continuations(id: number, fragments: readonly Buffer[], noise: readonly number[], reservedBits: readonly boolean[]): Buffer[] {
-  const out: Buffer[] = [];
-  for (let i = 1; i < fragments.length; i++) {
-    const last = i === fragments.length - 1;
+  return fragments.slice(1).map((fragment, i) => {
+    const last = i === fragments.length - 2;
     const flags = (noise[i % Math.max(1, noise.length)] ?? 0) | (last ? Flag.END_HEADERS : 0);
-    out.push(frame(FrameType.CONTINUATION, flags, wire(id, reservedBits[i % Math.max(1, reservedBits.length)] ?? false), fragments[i]!));
-  }
-  return out;
+    return frame(FrameType.CONTINUATION, flags, wire(id, reservedBits[i % Math.max(1, reservedBits.length)] ?? false), fragment);
+  });
 }
 
 const data = fc
-  .record({ id: streamId, r: reserved, body: bytes(64), end: fc.boolean(), pad: padLength, noise: undefinedFlags(Flag.END_STREAM | Flag.PADDED) })
+  .record({ id: streamId, r: reserved, body: payload(64, 16_384 - 256), end: fc.boolean(), pad: padLength, noise: undefinedFlags(Flag.END_STREAM | Flag.PADDED) })
   .map(({ id, r, body, end, pad, noise }): FramesCase => {
     const payload = pad === undefined ? body : Buffer.concat([Buffer.from([pad]), body, zeros(pad)]);
     const flags = noise | (end ? Flag.END_STREAM : 0) | (pad === undefined ? 0 : Flag.PADDED);
@@ -77,11 +83,12 @@ const headers = fc
   .record({
     id: streamId,
     r: reserved,
-    block: bytes(96),
+    // Large blocks make the reader grow its field block buffer (1 KiB at first).
+    block: payload(96, 6000),
     end: fc.boolean(),
     pad: padLength,
     priority: fc.option(fc.record({ dependency: fc.oneof(u31, fc.constant(-1)), exclusive: fc.boolean(), weight: fc.integer({ min: 0, max: 255 }) }), { nil: undefined }),
-    cuts: fc.array(fc.nat(), { maxLength: 4 }),
+    cuts: fc.array(fc.nat(), { maxLength: 6 }),
     noise: undefinedFlags(Flag.END_STREAM | Flag.END_HEADERS | Flag.PADDED | Flag.PRIORITY),
     continuationNoise: CONTINUATION_NOISE,
     continuationReserved: fc.array(fc.boolean(), { maxLength: 4 }),

@@ -11,8 +11,8 @@ import { test } from "node:test";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import fc from "fast-check";
 
-/** Wall-clock allowance per property at the default number of runs (they take ~1 s). */
-const DEADLINE_MS = 60_000;
+/** Wall-clock allowance per property at the default number of runs (each takes under 1 s). */
+const DEADLINE_MS = 30_000;
 
 type Verdict = { t: "run" } | { t: "passed" } | { t: "failed"; message: string };
 
@@ -43,7 +43,7 @@ function isJob(data: unknown): data is Job {
  * On the main thread each call registers a node:test test that runs the property in a
  * worker loading this same file; in that worker the matching call runs the property.
  */
-export function fuzzSuite(moduleUrl: string): <Ts>(name: string, numRuns: number, property: () => fc.IProperty<Ts>) => void {
+export function isolatedFuzz(moduleUrl: string): <Ts>(name: string, numRuns: number, property: () => fc.IProperty<Ts>) => void {
   return (name, numRuns, property) => {
     const runs = Math.max(1, Math.round(numRuns * scale()));
     const seed = seedFor(name);
@@ -55,7 +55,7 @@ export function fuzzSuite(moduleUrl: string): <Ts>(name: string, numRuns: number
     const port = parentPort!;
     const post = (v: Verdict): void => port.postMessage(v);
     try {
-      fc.assert(property(), { seed, numRuns: runs, plugins: [fc.beforeEach(() => post({ t: "run" }))] });
+      fc.assert(property(), { seed, numRuns: runs, includeErrorInReport: true, plugins: [fc.beforeEach(() => post({ t: "run" }))] });
       post({ t: "passed" });
     } catch (err) {
       post({ t: "failed", message: err instanceof Error ? err.message : String(err) });
