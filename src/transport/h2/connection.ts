@@ -619,8 +619,11 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
 
   onStreamError(error: StreamError): void {
     const s = this.streams.get(error.streamId);
-    if (s !== undefined) this.streamError(s, error.code, error.message);
-    else this.writeRst(error.streamId, error.code);
+    if (s !== undefined) return this.streamError(s, error.code, error.message);
+    // No RST_STREAM on an idle stream (section 6.4): the error takes the connection instead
+    // (section 5.4.1 allows it). A closed stream gets no more frames from us but PRIORITY
+    // (section 5.1), so the frame is dropped like any other on a closed stream.
+    if (this.isIdle(error.streamId)) this.connectionError(error.code, `${error.message} (idle stream ${error.streamId})`);
   }
 
   onConnectionError(error: ConnectionError): void {
