@@ -16,8 +16,8 @@ export interface ConfigOverrides {
   readonly defaultHost?: string;
 }
 
-/** node:http2 until sluice's own transport meets its targets (issue 3). */
-export const DEFAULT_TRANSPORT: TransportKind = "node";
+/** sluice's own HTTP/2 transport; node:http2 stays available as the alternative and the oracle. */
+export const DEFAULT_TRANSPORT: TransportKind = "h2";
 
 export const DEFAULT_LISTEN: HostPort = { host: "127.0.0.1", port: 15001 };
 

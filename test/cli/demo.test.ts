@@ -5,13 +5,17 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { CLI, runCli } from "../support/cli.js";
 
-/** The last per-pod table in the demo's output: pod name -> share (%). */
+/**
+ * Each pod's share (%) of all RPCs so far, from the totals column of the last per-pod table:
+ * the whole run, not just its last second, which a loaded machine can skew.
+ */
 function lastTable(out: string): Map<string, number> {
   const tables = out.split(/^pod\s+rps\s+share.*$/m);
   const last = tables[tables.length - 1] ?? "";
-  const rows = new Map<string, number>();
-  for (const m of last.matchAll(/^(pod-\d+)\s+\d+\s+([\d.]+)%/gm)) rows.set(m[1]!, Number(m[2]));
-  return rows;
+  const totals = new Map<string, number>();
+  for (const m of last.matchAll(/^(pod-\d+)\s+\d+\s+[\d.]+%\s+\d+\s+(\d+)/gm)) totals.set(m[1]!, Number(m[2]));
+  const sum = [...totals.values()].reduce((a, b) => a + b, 0);
+  return new Map([...totals].map(([pod, n]) => [pod, (100 * n) / sum]));
 }
 
 test("sluice demo --pods 4 --clients 2: every pod gets a fair share, no RPC fails", async () => {

@@ -11,7 +11,7 @@ test("without a Proxy resource the listener has sluice's defaults", () => {
     listen: { host: "127.0.0.1", port: 15001 },
     admin: null,
     mode: "request",
-    transport: "node",
+    transport: "h2",
     defaultHost: "grpc-service",
     downstream: {
       keepalive: { timeMs: null, timeoutMs: 20_000, minPingIntervalMs: 300_000, permitWithoutCalls: false },
