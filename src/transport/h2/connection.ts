@@ -152,10 +152,6 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
     return this.phase === OPEN;
   }
 
-  get closed(): boolean {
-    return this.phase === CLOSED;
-  }
-
   // --- hooks for the roles ---
 
   /** Server role: the object for a new request stream (client role never gets here: push is off). */

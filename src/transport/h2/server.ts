@@ -99,11 +99,13 @@ export class H2ServerConnection extends H2Connection implements ServerConnection
 export class H2Server implements ServerTransport {
   private readonly connections = new Set<H2ServerConnection>();
   private readonly options: H2ConnectionOptions;
+  /** Shared by every connection (no closures per connection): the owner's, plus our bookkeeping. */
+  private readonly connectionHandlers: ServerHandlers;
 
   /** `tuning` overrides connection defaults (tests shorten timeouts with it). */
   constructor(
     options: ServerTransportOptions,
-    private readonly handlers: ServerHandlers,
+    handlers: ServerHandlers,
     tuning: Partial<H2ConnectionOptions> = {},
   ) {
     this.options = {
@@ -113,17 +115,18 @@ export class H2Server implements ServerTransport {
       connectionWindowSize: Math.max(DEFAULT_CONNECTION_OPTIONS.connectionWindowSize, options.initialWindowSize * 16),
       maxConcurrentStreams: options.maxConcurrentStreams,
     };
+    this.connectionHandlers = {
+      onConnection: (c) => handlers.onConnection(c),
+      onStream: (s, c) => handlers.onStream(s, c),
+      onConnectionClose: (c) => {
+        this.connections.delete(c as H2ServerConnection);
+        handlers.onConnectionClose(c);
+      },
+    };
   }
 
   accept(socket: Socket): void {
-    const conn = new H2ServerConnection(socket, this.options, {
-      onConnection: (c) => this.handlers.onConnection(c),
-      onStream: (s, c) => this.handlers.onStream(s, c),
-      onConnectionClose: (c) => {
-        this.connections.delete(conn);
-        this.handlers.onConnectionClose(c);
-      },
-    });
+    const conn = new H2ServerConnection(socket, this.options, this.connectionHandlers);
     this.connections.add(conn);
     conn.start();
   }
