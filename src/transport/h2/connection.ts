@@ -17,6 +17,7 @@ import { FrameWriter } from "./frames/writer.js";
 import { BlockKind, encodeHeaders, HeaderDecoder } from "./header-codec.js";
 import { HpackDecoder, HpackEncoder, HpackError } from "./hpack/index.js";
 import type { H2Stream, StreamHost } from "./stream.js";
+import { StreamTable } from "./stream-table.js";
 
 const trace = tracer("h2");
 
@@ -83,7 +84,7 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
   protected readonly writer = new FrameWriter();
   protected readonly encoder = new HpackEncoder();
   private readonly decoder: HeaderDecoder;
-  readonly streams = new Map<number, H2Stream>();
+  readonly streams = new StreamTable<H2Stream>();
   protected phase: Phase = OPEN;
 
   // Flow control (section 6.9): connection level here, stream level on each stream.
@@ -189,7 +190,8 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
       this.socketBlocked = true;
       this.armStallTimer();
     }
-    if (this.streams.size === 0) this.writer.release(); // an idle connection keeps no slab
+    // An idle connection keeps no slab; written out, it serves the next connection to wake.
+    if (this.streams.size === 0) this.writer.release(socket.writableLength === 0);
     if (this.endAfterFlush) {
       this.endAfterFlush = false;
       socket.end();
@@ -214,10 +216,8 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
   }
 
   writeHeaders(stream: H2Stream, headers: Headers, endStream: boolean): void {
-    const block = encodeHeaders(this.encoder, headers);
-    // The block is the encoder's reusable buffer: the writer references payloads of 4 KiB
-    // and more instead of copying them, so give it a copy of those.
-    this.writer.headers(stream.id, block.length >= 4096 ? Buffer.from(block) : block, endStream);
+    encodeHeaders(this.encoder, headers);
+    this.writer.headersFrom(stream.id, this.encoder, endStream);
     this.dirty();
   }
 
@@ -322,7 +322,7 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
     if (this.settingsTimer !== undefined) clearTimeout(this.settingsTimer);
     if (this.stallTimer !== undefined) clearTimeout(this.stallTimer);
     this.reader.stop();
-    const streams = [...this.streams.values()];
+    const streams = this.streams.snapshot();
     this.streams.clear();
     this.pendingSend.clear();
     this.drainWaiters.clear();
@@ -515,7 +515,7 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
     const delta = value - this.peerInitialWindow;
     this.peerInitialWindow = value;
     if (delta === 0) return true;
-    for (const s of this.streams.values()) {
+    for (const s of this.streams.snapshot()) {
       s.sendWindow += delta;
       if (s.sendWindow > Limit.MAX_WINDOW_SIZE) {
         this.connectionError(H2Code.FLOW_CONTROL_ERROR, "SETTINGS_INITIAL_WINDOW_SIZE change overflows a stream window");
@@ -545,7 +545,7 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
     if (this.phase === OPEN) this.setPhase(DRAINING, "GOAWAY received");
     if (!this.isServer) {
       // Streams above last-stream-id were never processed: refused, safe to retry.
-      for (const s of [...this.streams.values()]) {
+      for (const s of this.streams.snapshot()) {
         if (s.id > lastStreamId) s.receiveReset(H2Code.REFUSED_STREAM, "GOAWAY: stream not processed", false);
       }
     }

@@ -133,11 +133,12 @@ function validName(name: string): boolean {
 }
 
 /**
- * Encodes a record into the encoder's reusable buffer (valid until its next block):
- * pseudo-headers first, as section 8.3 requires, undefined values skipped, arrays as
- * repeated fields, names listed under `sensitiveHeaders` never indexed.
+ * Encodes a record into the encoder's reusable buffer (valid until its next block; read it
+ * with copyBlock() or endBlock()): pseudo-headers first, as section 8.3 requires, undefined
+ * values skipped, arrays as repeated fields, names listed under `sensitiveHeaders` never
+ * indexed.
  */
-export function encodeHeaders(encoder: HpackEncoder, headers: Headers): Buffer {
+export function encodeHeaders(encoder: HpackEncoder, headers: Headers): void {
   encoder.startBlock();
   const sensitive = sensitiveNames(headers);
   for (const name in headers) {
@@ -146,7 +147,6 @@ export function encodeHeaders(encoder: HpackEncoder, headers: Headers): Buffer {
   for (const name in headers) {
     if (name.charCodeAt(0) !== COLON) addField(encoder, name, headers[name], sensitive);
   }
-  return encoder.endBlock();
 }
 
 function addField(encoder: HpackEncoder, name: string, value: Headers[string] | number, sensitive: string[] | undefined): void {

@@ -14,10 +14,15 @@
 // caller produces (stream id 0 on DATA, out-of-range numbers) throw RangeError: they are
 // bugs in sluice, not peer input.
 import { CONNECTION_PREFACE, Flag, FRAME_HEADER_LENGTH, FrameType, Limit, PayloadLength, SettingDefault } from "./constants.js";
+import { SHARED_SLAB_POOL, type SlabPool } from "./slab-pool.js";
 
 export interface FrameWriterOptions {
-  /** First slab size; grows by doubling. Default 16 KiB (one full DATA frame plus headers). */
-  readonly initialSize?: number;
+  /**
+   * Where first-size slabs come from and go back to when the connection idles. Default: the
+   * process-wide pool of 16 KiB slabs (one full DATA frame plus headers); its slab size is the
+   * first slab size, which grows by doubling when a turn's output needs more.
+   */
+  readonly pool?: SlabPool;
   /**
    * Payloads at least this long are referenced instead of copied. Default 4 KiB: below it a
    * memcpy is cheaper than an extra writev segment. Referenced buffers must not be modified
@@ -26,13 +31,22 @@ export interface FrameWriterOptions {
   readonly referenceThreshold?: number;
 }
 
-const DEFAULT_INITIAL_SIZE = 16 * 1024;
+/** A header block held by an encoder (HpackEncoder), valid until it starts the next one. */
+export interface EncodedBlock {
+  readonly blockLength: number;
+  /** Copies the block to target[offset]; returns its length. */
+  copyBlock(target: Uint8Array, offset: number): number;
+  /** A view of the block. */
+  endBlock(): Buffer;
+}
+
 const DEFAULT_REFERENCE_THRESHOLD = 4 * 1024;
 /** A slab bigger than this was grown by a burst; let it go once flushed. */
 const RETAINED_SLAB_LIMIT = 256 * 1024;
 const EMPTY = Buffer.alloc(0);
 
 export class FrameWriter {
+  private readonly pool: SlabPool;
   private readonly initialSize: number;
   private readonly referenceThreshold: number;
   private peerMaxFrameSize: number = SettingDefault.MAX_FRAME_SIZE;
@@ -45,7 +59,8 @@ export class FrameWriter {
   private sealedBytes = 0;
 
   constructor(options: FrameWriterOptions = {}) {
-    this.initialSize = options.initialSize ?? DEFAULT_INITIAL_SIZE;
+    this.pool = options.pool ?? SHARED_SLAB_POOL;
+    this.initialSize = this.pool.slabSize;
     this.referenceThreshold = options.referenceThreshold ?? DEFAULT_REFERENCE_THRESHOLD;
   }
 
@@ -86,9 +101,14 @@ export class FrameWriter {
     return out;
   }
 
-  /** Drops the slab (e.g. when the connection goes idle); the next append allocates anew. */
-  release(): void {
-    if (this.pending !== 0) return; // pending output lives in it
+  /**
+   * Lets go of the slab (when the connection goes idle); the next append takes one again.
+   * `recycle`: nothing outside holds a slice of it any more (the socket has written all it
+   * was given), so it may go back to the pool for another connection.
+   */
+  release(recycle = false): void {
+    if (this.pending !== 0 || this.slab === undefined) return; // pending output lives in it
+    if (recycle) this.pool.recycle(this.slab);
     this.slab = undefined;
     this.start = 0;
     this.pos = 0;
@@ -125,6 +145,21 @@ export class FrameWriter {
   headers(streamId: number, block: Buffer, endStream: boolean): void {
     checkStream(streamId);
     this.fieldBlock(FrameType.HEADERS, streamId, block, endStream ? Flag.END_STREAM : 0, -1);
+  }
+
+  /**
+   * headers() for the block an HPACK encoder has just built, copied from the encoder's buffer
+   * straight behind the frame header: no view of it and no second copy. A block too large
+   * for one frame (or for copying) takes headers()'s way.
+   */
+  headersFrom(streamId: number, source: EncodedBlock, endStream: boolean): void {
+    const n = source.blockLength;
+    if (n > this.peerMaxFrameSize || n >= this.referenceThreshold) {
+      return this.headers(streamId, Buffer.from(source.endBlock()), endStream);
+    }
+    checkStream(streamId);
+    this.frameHeader(n, FrameType.HEADERS, Flag.END_HEADERS | (endStream ? Flag.END_STREAM : 0), streamId);
+    this.pos += source.copyBlock(this.slab!, this.pos);
   }
 
   /** PUSH_PROMISE (+ CONTINUATION). sluice never pushes; kept so every frame type round-trips. */
@@ -289,7 +324,7 @@ export class FrameWriter {
     // Double only while the pending output itself needs it; otherwise a fresh slab of the
     // same size will do (the old one is freed once the socket has written its slices).
     while (size < pendingHere + n) size *= 2;
-    const next = Buffer.allocUnsafeSlow(size);
+    const next = size === this.initialSize ? this.pool.acquire() : Buffer.allocUnsafeSlow(size);
     if (pendingHere > 0) slab!.copy(next, 0, this.start, this.pos);
     this.slab = next;
     this.start = 0;

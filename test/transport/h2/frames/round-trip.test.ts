@@ -4,6 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { CONNECTION_PREFACE, Flag, FrameType, SettingId } from "../../../../src/transport/h2/frames/constants.js";
 import { FrameWriter } from "../../../../src/transport/h2/frames/writer.js";
+import { SlabPool } from "../../../../src/transport/h2/frames/slab-pool.js";
 import { H2Code } from "../../../../src/transport/types.js";
 import { frame, readAll, settingsPayload } from "./helpers.js";
 
@@ -140,7 +141,7 @@ test("the preface and an empty SETTINGS are what a server reader expects first",
 });
 
 test("take() returns one Buffer per turn; later frames never overwrite a taken slice", () => {
-  const w = new FrameWriter({ initialSize: 64 });
+  const w = new FrameWriter({ pool: new SlabPool(64, 4) });
   w.ping(Buffer.alloc(8, 1), false);
   const first = w.take();
   assert.ok(Buffer.isBuffer(first));
@@ -192,4 +193,25 @@ test("the writer refuses arguments no valid caller produces", () => {
     w.maxFrameSize = 16_383;
   }, RangeError);
   assert.equal(w.pending, 0, "a refused call appends nothing");
+});
+
+test("headersFrom() writes the bytes headers() writes, for small and CONTINUATION-sized blocks", () => {
+  for (const size of [1, 300, 4095, 4096, 20_000, 40_000]) {
+    const block = pattern(size, size);
+    const source = {
+      blockLength: block.length,
+      copyBlock: (target: Uint8Array, offset: number): number => block.copy(target, offset),
+      endBlock: (): Buffer => block,
+    };
+    for (const endStream of [false, true]) {
+      const a = new FrameWriter();
+      a.headersFrom(7, source, endStream);
+      const b = new FrameWriter();
+      b.headers(7, Buffer.from(block), endStream);
+      const out = a.take();
+      // The source is the encoder's buffer, reused for its next block: never referenced.
+      for (const segment of Array.isArray(out) ? out : [out]) assert.notEqual(segment.buffer, block.buffer);
+      assert.deepEqual(flat(out), flat(b.take()), `block of ${size}, endStream ${endStream}`);
+    }
+  }
 });
