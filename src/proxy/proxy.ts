@@ -76,9 +76,8 @@ export class Proxy {
       kind,
       { initialWindowSize: STREAM_WINDOW, maxConcurrentStreams: 0x7fffffff },
       {
-        onConnection: (conn) => {
+        onConnection: () => {
           this.connectionsAccepted++;
-          this.downstream.set(conn.id, { streams: 0, pins: new Map() });
         },
         onConnectionClose: (conn) => this.onConnectionClose(conn),
         onStream: (stream, conn) => this.onStream(stream, conn),
@@ -135,9 +134,14 @@ export class Proxy {
       return;
     }
     const deadline = minDefined(timeout, route.timeoutMs ?? undefined);
-    const state = this.downstream.get(conn.id);
     const forwarder = new Forwarder(ds, cluster, conn.remoteAddress, this.hooks);
-    if (this.config.listener.mode === "connection" && state !== undefined) {
+    if (this.config.listener.mode === "connection") {
+      // Per-connection state only in connection mode, from the first stream on.
+      let state = this.downstream.get(conn.id);
+      if (state === undefined) {
+        state = { streams: 0, pins: new Map() };
+        this.downstream.set(conn.id, state);
+      }
       let pinned = state.pins.get(cluster);
       if (pinned !== undefined && !cluster.isCurrent(pinned)) {
         // The endpoint left the cluster: this connection is balanced again.

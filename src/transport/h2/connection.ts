@@ -97,8 +97,9 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
   private settingsTimer: NodeJS.Timeout | undefined;
 
   socketBlocked = false;
-  private readonly pendingSend = new Set<H2Stream>();
-  private readonly drainWaiters = new Set<H2Stream>();
+  // These three stay the shared empty NONE until first needed: most connections never wait.
+  private pendingSend: Set<H2Stream> = NONE;
+  private drainWaiters: Set<H2Stream> = NONE;
   private endAfterFlush = false;
   /** Armed while output waits on the peer; lastSendProgress says when it last moved. */
   private stallTimer: NodeJS.Timeout | undefined;
@@ -112,7 +113,7 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
   protected peerGoawayLast = -1;
 
   /** Streams we reset lately: the peer may still send frames it wrote before seeing it. */
-  private readonly recentlyReset = new Set<number>();
+  private recentlyReset: Set<number> = NONE;
 
   // Abuse accounting.
   private ackBacklog = 0;
@@ -130,10 +131,12 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
     this.nextStreamId = this.isServer ? 2 : 1;
     this.reader = new FrameReader(this, { role });
     this.decoder = new HeaderDecoder(new HpackDecoder({ maxHeaderListSize: options.maxHeaderListSize }));
-    socket.on("data", (chunk: Buffer) => this.reader.push(chunk));
-    socket.on("drain", () => this.onSocketDrain());
-    socket.on("error", (err: Error) => this.onSocketError(err));
-    socket.on("close", () => this.terminate(undefined, H2Code.CANCEL, `${this.side} connection lost`));
+    // Listeners shared by all connections (no closures per connection): the socket leads back here.
+    (socket as OwnedSocket)[OWNER] = this;
+    socket.on("data", onSocketData);
+    socket.on("drain", onSocketDrain);
+    socket.on("error", onSocketError);
+    socket.on("close", onSocketClose);
   }
 
   /** Our SETTINGS (after the client magic, which the client role writes first) and window. */
@@ -198,7 +201,12 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
     }
   }
 
-  private onSocketDrain(): void {
+  /** The socket closed under us. */
+  onSocketClose(): void {
+    this.terminate(undefined, H2Code.CANCEL, `${this.side} connection lost`);
+  }
+
+  onSocketDrain(): void {
     this.ackBacklog = 0;
     this.lastSendProgress = performance.now();
     if (!this.socketBlocked) return;
@@ -225,17 +233,20 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
     if (this.phase === CLOSED) return;
     this.writer.rstStream(streamId, code);
     this.dirty();
+    if (this.recentlyReset === NONE) this.recentlyReset = new Set();
     const recent = this.recentlyReset;
     recent.add(streamId);
     if (recent.size > RECENT_RESETS) recent.delete(recent.values().next().value!);
   }
 
   waitForWindow(stream: H2Stream): void {
+    if (this.pendingSend === NONE) this.pendingSend = new Set();
     this.pendingSend.add(stream);
     this.armStallTimer();
   }
 
   waitForDrain(stream: H2Stream): void {
+    if (this.drainWaiters === NONE) this.drainWaiters = new Set();
     this.drainWaiters.add(stream);
   }
 
@@ -310,7 +321,11 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
     this.terminate(new Error(`HTTP/2 ${h2CodeName(code)}: ${message}`), code, `${this.side} connection error ${h2CodeName(code)}: ${message}`);
   }
 
-  private onSocketError(err: Error): void {
+  onSocketData(chunk: Buffer): void {
+    this.reader.push(chunk);
+  }
+
+  onSocketError(err: Error): void {
     trace("socket error", { conn: this.connectionId, err: err.message });
     this.terminate(err, H2Code.CANCEL, `${this.side} connection lost (${err.message})`);
   }
@@ -629,3 +644,22 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** The shared empty set a connection's rarely used sets start as; never added to. */
+const NONE: Set<never> = new Set();
+
+const OWNER = Symbol("sluice.h2.connection");
+type OwnedSocket = Duplex & { [OWNER]: H2Connection };
+
+function onSocketData(this: Duplex, chunk: Buffer): void {
+  (this as OwnedSocket)[OWNER].onSocketData(chunk);
+}
+function onSocketDrain(this: Duplex): void {
+  (this as OwnedSocket)[OWNER].onSocketDrain();
+}
+function onSocketError(this: Duplex, err: Error): void {
+  (this as OwnedSocket)[OWNER].onSocketError(err);
+}
+function onSocketClose(this: Duplex): void {
+  (this as OwnedSocket)[OWNER].onSocketClose();
+}

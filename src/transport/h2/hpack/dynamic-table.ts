@@ -1,7 +1,7 @@
 // RFC 7541 section 2.3.2 / 4 dynamic table: a FIFO of (name, value) whose size is the sum
 // of 32 + name octets + value octets, evicting from the oldest end. Stored as a ring over
 // two parallel arrays, so adding, evicting and indexing are O(1) and allocation-free once
-// the ring has grown to the table's working size.
+// the ring has grown to the table's working size (its arrays are allocated on first use).
 
 /** Octets an entry counts against the table size (section 4.1). Strings are latin1 octets. */
 export function entrySize(name: string, value: string): number {
@@ -11,9 +11,10 @@ export function entrySize(name: string, value: string): number {
 export type EvictionListener = (name: string, value: string, seq: number) => void;
 
 export class DynamicTable {
-  private names: string[] = new Array<string>(16).fill("");
-  private values: string[] = new Array<string>(16).fill("");
-  private mask = 15;
+  // Empty until the first entry: many connections never index anything in one direction.
+  private names: string[] = [];
+  private values: string[] = [];
+  private mask = 0;
   /** Ring slot of the oldest entry. */
   private oldest = 0;
   private count = 0;
@@ -112,7 +113,7 @@ export class DynamicTable {
   }
 
   private grow(): void {
-    const size = this.names.length * 2;
+    const size = Math.max(16, this.names.length * 2);
     const names = new Array<string>(size).fill("");
     const values = new Array<string>(size).fill("");
     for (let i = 0; i < this.count; i++) {

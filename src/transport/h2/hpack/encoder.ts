@@ -40,6 +40,17 @@ export const DEFAULT_UNINDEXED_NAMES: readonly string[] = [
   "x-amzn-trace-id",
 ];
 
+const DEFAULT_UNINDEXED: ReadonlySet<string> = new Set(DEFAULT_UNINDEXED_NAMES);
+
+/**
+ * The buffer blocks are built in, shared by every encoder of the process: a block is built
+ * and copied out (copyBlock, or endBlock and a copy) before anything else runs, so one buffer
+ * serves all connections and an idle connection holds none. The block counter catches an encoder
+ * reading a block after another one started (blocksStarted moved on).
+ */
+let scratch = Buffer.allocUnsafeSlow(4096);
+let blocksStarted = 0;
+
 /** The protocol's initial SETTINGS_HEADER_TABLE_SIZE, which both sides start from. */
 const PROTOCOL_TABLE_SIZE = 4096;
 
@@ -66,13 +77,14 @@ export class HpackEncoder {
   /** Size updates owed at the next block start: the lowest since the last block, then the final. */
   private pendingMin = -1;
   private pendingFinal = -1;
-  private buf = Buffer.allocUnsafeSlow(4096);
   private pos = 0;
+  /** Which block (of all encoders') is this encoder's; -1 before its first. */
+  private block = -1;
 
   constructor(options: HpackEncoderOptions = {}) {
     this.cap = options.maxTableSize ?? PROTOCOL_TABLE_SIZE;
     this.huffman = options.huffman ?? true;
-    this.unindexed = new Set(options.unindexedNames ?? DEFAULT_UNINDEXED_NAMES);
+    this.unindexed = options.unindexedNames === undefined ? DEFAULT_UNINDEXED : new Set(options.unindexedNames);
     this.dynamic = new DynamicTable(PROTOCOL_TABLE_SIZE, (name, value, seq) => this.forget(name, value, seq));
     if (this.cap < PROTOCOL_TABLE_SIZE) this.setPeerMaxTableSize(PROTOCOL_TABLE_SIZE);
   }
@@ -100,8 +112,12 @@ export class HpackEncoder {
     return Buffer.from(this.endBlock());
   }
 
-  /** Starts a block: the streaming form of encode(), which allocates nothing per block. */
+  /**
+   * Starts a block: the streaming form of encode(), which allocates nothing per block. The
+   * block lives in a buffer shared by all encoders: read it before any encoder starts another.
+   */
   startBlock(): void {
+    this.block = ++blocksStarted;
     this.pos = 0;
     if (this.pendingFinal < 0) return;
     const current = this.dynamic.maxSize;
@@ -146,14 +162,13 @@ export class HpackEncoder {
    * dynamic table, so they are valid in any block of any connection.
    */
   raw(bytes: Uint8Array): void {
-    this.ensure(bytes.length);
-    this.buf.set(bytes, this.pos);
+    this.ensure(bytes.length).set(bytes, this.pos);
     this.pos += bytes.length;
   }
 
-  /** The block so far: a view over the encoder's buffer, valid until the next startBlock(). */
+  /** The block so far: a view over the encoder's buffer, valid until any encoder's next startBlock(). */
   endBlock(): Buffer {
-    return this.buf.subarray(0, this.pos);
+    return this.scratch().subarray(0, this.pos);
   }
 
   /** Octets in the block so far. */
@@ -166,18 +181,16 @@ export class HpackEncoder {
    * buffer) and returns its length: endBlock() without creating a view.
    */
   copyBlock(target: Uint8Array, offset: number): number {
-    return this.buf.copy(target, offset, 0, this.pos);
+    return this.scratch().copy(target, offset, 0, this.pos);
   }
 
   private indexed(index: number): void {
-    this.ensure(6);
-    this.pos = encodeInteger(this.buf, this.pos, index, 7, INDEXED);
+    this.pos = encodeInteger(this.ensure(6), this.pos, index, 7, INDEXED);
   }
 
   private sizeUpdate(size: number): void {
     this.dynamic.setMaxSize(size);
-    this.ensure(6);
-    this.pos = encodeInteger(this.buf, this.pos, size, 5, SIZE_UPDATE);
+    this.pos = encodeInteger(this.ensure(6), this.pos, size, 5, SIZE_UPDATE);
   }
 
   private literal(flags: number, prefixBits: number, nameIndex: number, name: string, value: string): void {
@@ -211,12 +224,19 @@ export class HpackEncoder {
 
   /** Room for n more octets; returns the (possibly new) buffer. */
   private ensure(n: number): Buffer {
-    if (this.pos + n > this.buf.length) {
-      const grown = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.pos + n));
-      this.buf.copy(grown, 0, 0, this.pos);
-      this.buf = grown;
+    const buf = this.scratch();
+    if (this.pos + n > buf.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(buf.length * 2, this.pos + n));
+      buf.copy(grown, 0, 0, this.pos);
+      scratch = grown;
     }
-    return this.buf;
+    return scratch;
+  }
+
+  /** The shared buffer, while this encoder's block is the one in it. */
+  private scratch(): Buffer {
+    if (this.block !== blocksStarted) throw new Error("HPACK block read or extended after another encoder started one (or before startBlock)");
+    return scratch;
   }
 }
 

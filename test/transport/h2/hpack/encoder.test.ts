@@ -186,6 +186,26 @@ test("endBlock's view is reused, encode() returns a copy", () => {
   assert.equal(toHex(view), "84", "the view now shows the newer block");
 });
 
+test("encoders share one block buffer: reading a block after another encoder started one throws", () => {
+  const a = new HpackEncoder();
+  const b = new HpackEncoder();
+  assert.throws(() => a.endBlock(), /before startBlock/);
+  a.startBlock();
+  a.field(":method", "POST");
+  const fromA = Buffer.from(a.endBlock());
+  b.startBlock();
+  b.field(":status", "200");
+  assert.throws(() => a.copyBlock(Buffer.alloc(16), 0), /another encoder/);
+  assert.throws(() => a.field(":path", "/"), /another encoder/);
+  assert.equal(toHex(fromA), "83");
+  assert.equal(toHex(b.endBlock()), "88");
+  // A block larger than the buffer grows it for everyone.
+  a.startBlock();
+  a.field("x-big", "v".repeat(10_000));
+  const big = Buffer.from(a.endBlock());
+  assert.deepEqual(new HpackDecoder().decode(big), [["x-big", "v".repeat(10_000), false]]);
+});
+
 test("copyBlock copies the block behind a caller's frame header", () => {
   const encoder = new HpackEncoder();
   encoder.startBlock();
