@@ -58,6 +58,9 @@ const PROTOCOL_TABLE_SIZE = 4096;
 interface NameEntries {
   seq: number;
   readonly values: Map<string, number>;
+  /** The value looked up or added last and its entry (lastSeq -1 once evicted): most fields repeat. */
+  lastValue: string;
+  lastSeq: number;
 }
 
 // Representation prefixes (section 6).
@@ -135,13 +138,24 @@ export class HpackEncoder {
       name === "proxy-authorization" ||
       // Short cookies are guessable by an attacker who can observe compressed sizes (7.1.3).
       (name === "cookie" && value.length < 20);
-    const fromStatic = STATIC_BY_NAME.get(name);
     const fromDynamic = this.byName.get(name);
+    if (!sensitive && fromDynamic !== undefined) {
+      // An exact static match is never added to the dynamic table, so looking here first
+      // cannot miss a better index.
+      let seq = fromDynamic.lastSeq;
+      if (seq < 0 || fromDynamic.lastValue !== value) {
+        seq = fromDynamic.values.get(value) ?? -1;
+        if (seq >= 0) {
+          fromDynamic.lastValue = value;
+          fromDynamic.lastSeq = seq;
+        }
+      }
+      if (seq >= 0) return this.indexed(STATIC_TABLE_LENGTH + this.dynamic.indexOfSeq(seq));
+    }
+    const fromStatic = STATIC_BY_NAME.get(name);
     if (!sensitive) {
       const staticIndex = fromStatic?.values.get(value);
       if (staticIndex !== undefined) return this.indexed(staticIndex);
-      const seq = fromDynamic?.values.get(value);
-      if (seq !== undefined) return this.indexed(STATIC_TABLE_LENGTH + this.dynamic.indexOfSeq(seq));
     }
     // Static names first: their indices never change, and are small.
     let nameIndex = 0;
@@ -181,7 +195,13 @@ export class HpackEncoder {
    * buffer) and returns its length: endBlock() without creating a view.
    */
   copyBlock(target: Uint8Array, offset: number): number {
-    return this.scratch().copy(target, offset, 0, this.pos);
+    const src = this.scratch();
+    const n = this.pos;
+    // Buffer#copy of part of a buffer creates a view first; typical blocks (a few dozen
+    // octets once the table is warm) copy faster by hand.
+    if (n > 64) return src.copy(target, offset, 0, n);
+    for (let i = 0; i < n; i++) target[offset + i] = src[i]!;
+    return n;
   }
 
   private indexed(index: number): void {
@@ -206,10 +226,12 @@ export class HpackEncoder {
     this.dynamic.add(name, value);
     if (this.dynamic.indexOfSeq(seq) === 0) return; // larger than the table: not added
     const entries = this.byName.get(name);
-    if (entries === undefined) this.byName.set(name, { seq, values: new Map([[value, seq]]) });
+    if (entries === undefined) this.byName.set(name, { seq, values: new Map([[value, seq]]), lastValue: value, lastSeq: seq });
     else {
       entries.seq = seq;
       entries.values.set(value, seq);
+      entries.lastValue = value;
+      entries.lastSeq = seq;
     }
   }
 
@@ -220,6 +242,7 @@ export class HpackEncoder {
     // Entries leave oldest first, so when the newest with this name goes, all have gone.
     if (entries.seq === seq) this.byName.delete(name);
     else if (entries.values.get(value) === seq) entries.values.delete(value);
+    if (entries.lastSeq === seq) entries.lastSeq = -1;
   }
 
   /** Room for n more octets; returns the (possibly new) buffer. */
