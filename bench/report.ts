@@ -68,6 +68,7 @@ export interface RunInfo {
   readonly fixedRps: number;
   readonly fixedClients: number;
   readonly fixedConnectPerMs: number;
+  readonly fixedWarmupSeconds: number;
   readonly latencyConcurrency: number;
   readonly latencyCount: number;
   readonly idleConns: number;
@@ -201,7 +202,7 @@ export function markdown(info: RunInfo, results: readonly ScenarioResult[], prof
     `- software: node ${info.machine.node}; ${t["h2load"] ?? "h2load missing"}; ${t["nginx"] ?? "nginx missing"}; ${t["haproxy"] ?? "HAProxy missing"}`,
     `- sluice commit ${info.commit}${info.sluiceNodeFlags.length > 0 ? `, proxy run with node ${info.sluiceNodeFlags.join(" ")}` : ""}; backend: ${info.backend}`,
     `- method: h2load -c ${info.clients} -m ${info.streams} POSTs one ${frame}-byte gRPC frame (${info.payloadBytes}-byte message) to /sluice.demo.Echo/Unary for ${info.durationS} s per scenario after a warm-up;` +
-      ` then a fixed ${info.fixedRps} RPS from ${info.fixedClients} connections x --rps ${info.fixedRps / info.fixedClients}, opened ${info.fixedConnectPerMs} per ms` +
+      ` then a fixed ${info.fixedRps} RPS from ${info.fixedClients} connections x --rps ${info.fixedRps / info.fixedClients}, opened ${info.fixedConnectPerMs} per ms, measured after an unmeasured ${info.fixedWarmupSeconds} s pass of the same kind` +
       " (h2load's rate timer fires every max(10 ms, 1/rps) and sends what is due at once: at 100 RPS per connection and staggered connections, requests arrive spread out, not in bursts)," +
       " every request's time logged (h2load --log-file: stream submitted to response end);" +
       ` then one grpc-js channel (src/demo/echo-client.ts) runs ${info.latencyConcurrency} concurrent loops of ${info.latencyCount} unary RPCs, checking every status and echoed byte.` +

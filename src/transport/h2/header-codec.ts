@@ -33,15 +33,65 @@ const COLON = 0x3a;
 const CONNECTION_SPECIFIC = new Set(["connection", "proxy-connection", "keep-alive", "transfer-encoding", "upgrade"]);
 const REQUEST_PSEUDO = new Set([":method", ":scheme", ":authority", ":path", ":protocol"]);
 
-/** Field values may not contain NUL, CR or LF, nor start or end with whitespace (section 8.2.1). */
-const BAD_VALUE = /[\0\r\n]|^[ \t]|[ \t]$/;
-
 /** Token characters allowed in a field name, lower case only (RFC 9110 section 5.6.2). */
 const NAME_CHAR = (() => {
   const t = new Uint8Array(128);
   for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz") t[c.charCodeAt(0)] = 1;
   return t;
 })();
+
+// What a field name is, worked out once per distinct name: names repeat on every message.
+const NameClass = {
+  REGULAR: 0,
+  /** Not a lower-case token: the block is malformed. */
+  INVALID: 1,
+  CONNECTION_SPECIFIC: 2,
+  TE: 3,
+  /** A pseudo-header a request may carry. */
+  REQUEST_PSEUDO: 4,
+  STATUS: 5,
+  /** Any other name starting with a colon. */
+  OTHER_PSEUDO: 6,
+} as const;
+type NameClass = (typeof NameClass)[keyof typeof NameClass];
+
+/** Bounded: peers choose names. Cleared when full, like the encoder's name cache. */
+const NAME_CLASS_LIMIT = 1024;
+const nameClasses = new Map<string, NameClass>();
+
+function classify(name: string): NameClass {
+  let c = nameClasses.get(name);
+  if (c === undefined) {
+    c = computeClass(name);
+    if (nameClasses.size >= NAME_CLASS_LIMIT) nameClasses.clear();
+    nameClasses.set(name, c);
+  }
+  return c;
+}
+
+function computeClass(name: string): NameClass {
+  if (name.charCodeAt(0) === COLON) {
+    if (REQUEST_PSEUDO.has(name)) return NameClass.REQUEST_PSEUDO;
+    return name === ":status" ? NameClass.STATUS : NameClass.OTHER_PSEUDO;
+  }
+  if (!validName(name)) return NameClass.INVALID;
+  if (CONNECTION_SPECIFIC.has(name)) return NameClass.CONNECTION_SPECIFIC;
+  return name === "te" ? NameClass.TE : NameClass.REGULAR;
+}
+
+/** Field values may not contain NUL, CR or LF, nor start or end with whitespace (section 8.2.1). */
+function badValue(value: string): boolean {
+  const n = value.length;
+  if (n === 0) return false;
+  const first = value.charCodeAt(0);
+  const last = value.charCodeAt(n - 1);
+  if (first === 0x20 || first === 0x09 || last === 0x20 || last === 0x09) return true;
+  for (let i = 0; i < n; i++) {
+    const c = value.charCodeAt(i);
+    if (c <= 0x0d && (c === 0x00 || c === 0x0a || c === 0x0d)) return true;
+  }
+  return false;
+}
 
 /**
  * Decodes blocks of one connection into records. Not reentrant: one block at a time, which
@@ -87,35 +137,26 @@ export class HeaderDecoder {
   private field(name: string, value: string, neverIndexed: boolean): void {
     if (this.problem !== undefined) return; // keep decoding for the table; the block is lost anyway
     const record = this.record;
-    if (name.charCodeAt(0) === COLON) {
+    const cls = classify(name);
+    if (cls >= NameClass.REQUEST_PSEUDO) {
       if (this.regularSeen) return this.fail(`pseudo-header ${name} after regular fields`);
-      if (!this.pseudoAllowed(name)) return this.fail(`pseudo-header ${name} not allowed here`);
+      const allowed = this.kind === BlockKind.REQUEST ? cls === NameClass.REQUEST_PSEUDO : this.kind === BlockKind.RESPONSE && cls === NameClass.STATUS;
+      if (!allowed) return this.fail(`pseudo-header ${name} not allowed here`);
       if (record[name] !== undefined) return this.fail(`repeated ${name}`);
-      if (BAD_VALUE.test(value)) return this.fail(`bad value for ${name}`);
+      if (badValue(value)) return this.fail(`bad value for ${name}`);
       record[name] = value;
       return;
     }
     this.regularSeen = true;
-    if (!validName(name)) return this.fail(`bad field name ${JSON.stringify(name)}`);
-    if (CONNECTION_SPECIFIC.has(name)) return this.fail(`connection-specific field ${name}`);
-    if (name === "te" && value !== "trailers") return this.fail(`te: ${value} (only "trailers" is allowed)`);
-    if (BAD_VALUE.test(value)) return this.fail(`bad value for ${name}`);
+    if (cls === NameClass.INVALID) return this.fail(`bad field name ${JSON.stringify(name)}`);
+    if (cls === NameClass.CONNECTION_SPECIFIC) return this.fail(`connection-specific field ${name}`);
+    if (cls === NameClass.TE && value !== "trailers") return this.fail(`te: ${value} (only "trailers" is allowed)`);
+    if (badValue(value)) return this.fail(`bad value for ${name}`);
     const prev = record[name];
     if (prev === undefined) record[name] = value;
     else if (typeof prev === "string") record[name] = [prev, value];
     else prev.push(value);
     if (neverIndexed) markSensitive(record, name);
-  }
-
-  private pseudoAllowed(name: string): boolean {
-    switch (this.kind) {
-      case BlockKind.REQUEST:
-        return REQUEST_PSEUDO.has(name);
-      case BlockKind.RESPONSE:
-        return name === ":status";
-      default:
-        return false;
-    }
   }
 
   private fail(message: string): void {
