@@ -5,6 +5,7 @@
 // record is encoded again on the other side of the proxy (RFC 7541 section 7.1.3).
 import { sensitiveHeaders } from "node:http2";
 import type { Headers } from "../types.js";
+import { BlockCache, MAX_CACHED_BLOCK } from "./block-cache.js";
 import type { HpackDecoder, HpackEncoder } from "./hpack/index.js";
 
 /** What a field block is, which decides the pseudo-headers it must and may carry. */
@@ -102,6 +103,10 @@ export class HeaderDecoder {
   private kind: BlockKind = BlockKind.REQUEST;
   private regularSeen = false;
   private problem: string | undefined;
+  /** No repeated or never-indexed fields in the block so far: its record may be cached. */
+  private plain = true;
+  /** Created on the first cacheable block: a connection that never decodes has none. */
+  private cache: BlockCache | undefined;
   private readonly onField = (name: string, value: string, neverIndexed: boolean): void => this.field(name, value, neverIndexed);
 
   constructor(private readonly hpack: HpackDecoder) {}
@@ -111,26 +116,23 @@ export class HeaderDecoder {
    * string saying why the block is malformed for its kind (a stream error PROTOCOL_ERROR).
    */
   decode(block: Buffer, kind: BlockKind): Headers | string {
-    this.record = {};
+    const version = this.hpack.stateVersion;
+    const cacheable = block.length <= MAX_CACHED_BLOCK && version >= 0;
+    if (cacheable && this.cache !== undefined) {
+      const hit = this.cache.find(kind, version, block);
+      if (hit !== undefined) return hit;
+    }
+    const record: Headers = {};
+    this.record = record;
     this.kind = kind;
     this.regularSeen = false;
+    this.plain = true;
     this.problem = undefined;
     this.hpack.decodeEach(block, this.onField);
-    const record = this.record;
-    this.record = {};
     if (this.problem !== undefined) return this.problem;
-    if (kind === BlockKind.REQUEST) {
-      const method = record[":method"];
-      if (method === undefined) return "request without :method";
-      if (method !== "CONNECT") {
-        if (record[":scheme"] === undefined) return "request without :scheme";
-        const path = record[":path"];
-        if (path === undefined || path === "") return "request without :path";
-      }
-    } else if (kind === BlockKind.RESPONSE) {
-      const status = record[":status"];
-      if (typeof status !== "string" || !/^[1-9]\d\d$/.test(status)) return `response with bad :status ${String(status)}`;
-    }
+    const problem = checkRecord(record, kind);
+    if (problem !== undefined) return problem;
+    if (cacheable && this.plain && this.hpack.stateVersion === version) (this.cache ??= new BlockCache()).store(kind, version, block, record);
     return record;
   }
 
@@ -154,14 +156,37 @@ export class HeaderDecoder {
     if (badValue(value)) return this.fail(`bad value for ${name}`);
     const prev = record[name];
     if (prev === undefined) record[name] = value;
-    else if (typeof prev === "string") record[name] = [prev, value];
-    else prev.push(value);
-    if (neverIndexed) markSensitive(record, name);
+    else {
+      this.plain = false;
+      if (typeof prev === "string") record[name] = [prev, value];
+      else prev.push(value);
+    }
+    if (neverIndexed) {
+      this.plain = false;
+      markSensitive(record, name);
+    }
   }
 
   private fail(message: string): void {
     this.problem = message;
   }
+}
+
+/** Pseudo-headers a complete block of its kind must carry (section 8.3). */
+function checkRecord(record: Headers, kind: BlockKind): string | undefined {
+  if (kind === BlockKind.REQUEST) {
+    const method = record[":method"];
+    if (method === undefined) return "request without :method";
+    if (method !== "CONNECT") {
+      if (record[":scheme"] === undefined) return "request without :scheme";
+      const path = record[":path"];
+      if (path === undefined || path === "") return "request without :path";
+    }
+  } else if (kind === BlockKind.RESPONSE) {
+    const status = record[":status"];
+    if (typeof status !== "string" || !/^[1-9]\d\d$/.test(status)) return `response with bad :status ${String(status)}`;
+  }
+  return undefined;
 }
 
 function validName(name: string): boolean {

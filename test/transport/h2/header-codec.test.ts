@@ -65,3 +65,59 @@ test("pseudo-headers: which kind may carry which, no repeats, none after a regul
   // The decoder stays usable after each malformed block: the table is in step.
   assert.deepEqual(decode(REQUEST, BlockKind.REQUEST), Object.fromEntries(REQUEST));
 });
+
+// Raw HPACK: a literal with incremental indexing and a new name (section 6.2.1), and the
+// indexed field at dynamic index 1 (62 overall, section 6.1).
+function literalIndexed(name: string, value: string): Buffer {
+  return Buffer.concat([Buffer.from([0x40, name.length]), Buffer.from(name, "latin1"), Buffer.from([value.length]), Buffer.from(value, "latin1")]);
+}
+const NEWEST = Buffer.from([0xbe]);
+
+test("a repeated block decodes from the cache to an equal record the caller may change", () => {
+  const hpack = new HpackDecoder();
+  const decoder = new HeaderDecoder(hpack);
+  const encoder = new HpackEncoder();
+  const block = Buffer.from(encoder.encode([[":status", "200"], ["content-type", "application/grpc"]]));
+  const first = decoder.decode(block, BlockKind.RESPONSE) as Record<string, unknown>;
+  const warm = Buffer.from(encoder.encode([[":status", "200"], ["content-type", "application/grpc"]])); // all indexed now
+  const second = decoder.decode(warm, BlockKind.RESPONSE) as Record<string, unknown>;
+  second["x-added"] = "by the caller";
+  const third = decoder.decode(warm, BlockKind.RESPONSE) as Record<string, unknown>;
+  assert.deepEqual(first, { ":status": "200", "content-type": "application/grpc" });
+  assert.deepEqual(third, first);
+  assert.notEqual(third, second);
+  // The same bytes as trailers are malformed (:status there): the kind is part of the key.
+  assert.match(problem(decoder.decode(warm, BlockKind.TRAILERS)), /:status not allowed/);
+});
+
+test("the same indexed bytes decode anew once the dynamic table changed", () => {
+  const decoder = new HeaderDecoder(new HpackDecoder());
+  assert.deepEqual(decoder.decode(literalIndexed("x-a", "1"), BlockKind.TRAILERS), { "x-a": "1" });
+  assert.deepEqual(decoder.decode(NEWEST, BlockKind.TRAILERS), { "x-a": "1" });
+  assert.deepEqual(decoder.decode(NEWEST, BlockKind.TRAILERS), { "x-a": "1" });
+  assert.deepEqual(decoder.decode(literalIndexed("x-b", "2"), BlockKind.TRAILERS), { "x-b": "2" });
+  assert.deepEqual(decoder.decode(NEWEST, BlockKind.TRAILERS), { "x-b": "2" }, "index 62 is x-b now");
+});
+
+test("a lowered table size limit still demands a size update, cached block or not", () => {
+  const hpack = new HpackDecoder();
+  const decoder = new HeaderDecoder(hpack);
+  decoder.decode(literalIndexed("x-a", "1"), BlockKind.TRAILERS);
+  assert.deepEqual(decoder.decode(NEWEST, BlockKind.TRAILERS), { "x-a": "1" });
+  assert.deepEqual(decoder.decode(NEWEST, BlockKind.TRAILERS), { "x-a": "1" });
+  hpack.setMaxTableSizeLimit(0);
+  assert.throws(() => decoder.decode(NEWEST, BlockKind.TRAILERS), /size update/);
+});
+
+test("never-indexed and repeated fields are decoded every time, their marks and arrays not shared", () => {
+  const decoder = new HeaderDecoder(new HpackDecoder());
+  const encoder = new HpackEncoder();
+  const fields: [string, string, boolean][] = [["x-secret", "s", true], ["x-r", "1", false], ["x-r", "2", false]];
+  const a = decoder.decode(Buffer.from(encoder.encode(fields)), BlockKind.TRAILERS) as Record<string | symbol, unknown>;
+  const b = decoder.decode(Buffer.from(encoder.encode(fields)), BlockKind.TRAILERS) as Record<string | symbol, unknown>;
+  assert.deepEqual(b["x-r"], ["1", "2"]);
+  (a["x-r"] as string[]).push("3");
+  assert.deepEqual(b["x-r"], ["1", "2"]);
+  const marks = Object.getOwnPropertySymbols(b).map((k) => b[k]);
+  assert.deepEqual(marks, [["x-secret"]]);
+});

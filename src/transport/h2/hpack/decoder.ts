@@ -48,12 +48,24 @@ export class HpackDecoder {
   /** After a connection-level error the table may be out of step with the peer's: refuse further use. */
   private failed = false;
   private readonly cursor: Cursor = { pos: 0 };
+  /** Bumped when our table size limit changes (which can oblige the next block to start with an update). */
+  private limitChanges = 0;
 
   constructor(options: HpackDecoderOptions = {}) {
     this.limit = options.maxTableSize ?? 4096;
     this.maxHeaderListSize = options.maxHeaderListSize ?? 65536;
     this.maxStringLength = options.maxStringLength ?? this.maxHeaderListSize;
     this.dynamic = new DynamicTable(this.limit);
+  }
+
+  /**
+   * Everything decoding depends on besides the block: the table's contents and the limit
+   * rules; -1 once the decoder is unusable. A block that leaves this unchanged (only indexed
+   * fields and literals without indexing) decodes to the same fields whenever the version
+   * is the same again.
+   */
+  get stateVersion(): number {
+    return this.failed ? -1 : this.dynamic.version + this.limitChanges * 2 ** 32;
   }
 
   get table(): DynamicTableView {
@@ -66,6 +78,7 @@ export class HpackDecoder {
    * size update (section 4.2); raising it only permits larger updates.
    */
   setMaxTableSizeLimit(limit: number): void {
+    this.limitChanges++;
     this.limit = limit;
     if (limit < this.dynamic.maxSize) this.sizeUpdateRequired = true;
   }

@@ -26,6 +26,8 @@ export class DynamicTable {
    * stay valid as newer entries push indices up.
    */
   private inserted = 0;
+  /** Adds and size changes so far: equal versions mean equal contents. */
+  private changes = 0;
 
   constructor(
     maxSize: number,
@@ -52,6 +54,11 @@ export class DynamicTable {
     return this.inserted;
   }
 
+  /** Changes with every add and size change: equal versions mean equal contents. */
+  get version(): number {
+    return this.changes;
+  }
+
   /** Name at dynamic index (1 = newest); the caller checks 1 <= index <= length. */
   name(index: number): string {
     return this.names[(this.oldest + this.count - index) & this.mask] ?? "";
@@ -72,6 +79,7 @@ export class DynamicTable {
    * empties it and is not added (not an error).
    */
   add(name: string, value: string): void {
+    this.changes++;
     const size = entrySize(name, value);
     this.evictTo(this.max - size);
     this.inserted++;
@@ -86,6 +94,7 @@ export class DynamicTable {
 
   /** Section 4.3: a new maximum size evicts the oldest entries until the table fits. */
   setMaxSize(maxSize: number): void {
+    this.changes++;
     this.max = maxSize;
     this.evictTo(maxSize);
   }
