@@ -2,7 +2,8 @@
 // it was (only indexed fields and literals without indexing). Such a block decodes to the same
 // record whenever the same bytes meet the same table again, and on a warm connection they do
 // all the time: a backend's ":status 200, content-type" and "grpc-status 0", a client's
-// request headers. A hit costs a byte comparison and a shallow copy instead of HPACK decoding
+// request headers; blocks that use no dynamic table entry (a literal grpc-status) hit even
+// while other blocks keep changing the table. A hit costs a byte comparison and a shallow copy instead of HPACK decoding
 // and the section 8 checks.
 //
 // Only records of plain string fields are kept (no repeated fields, no never-indexed marks),
@@ -10,6 +11,8 @@
 import type { Headers } from "../types.js";
 
 const SLOTS = 4;
+/** The version of a block that did not use the dynamic table: valid at every version. */
+export const ANY_VERSION = -2;
 /** Longer blocks rarely repeat byte for byte; comparing them costs more than it saves. */
 export const MAX_CACHED_BLOCK = 64;
 
@@ -29,13 +32,16 @@ export class BlockCache {
   find(kind: number, version: number, block: Uint8Array): Headers | undefined {
     const n = block.length;
     for (const s of this.slots) {
-      if (s.version !== version || s.length !== n || s.kind !== kind) continue;
+      if ((s.version !== version && s.version !== ANY_VERSION) || s.length !== n || s.kind !== kind) continue;
       if (sameBytes(s.bytes, block, n)) return { ...s.record };
     }
     return undefined;
   }
 
-  /** Keeps a copy of `record`, decoded from `block` at `version` without changing it. */
+  /**
+   * Keeps a copy of `record`, decoded from `block` at `version` without changing it
+   * (ANY_VERSION: without using the table).
+   */
   store(kind: number, version: number, block: Uint8Array, record: Headers): void {
     const n = block.length;
     if (n > MAX_CACHED_BLOCK) return;

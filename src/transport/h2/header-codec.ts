@@ -5,7 +5,7 @@
 // record is encoded again on the other side of the proxy (RFC 7541 section 7.1.3).
 import { sensitiveHeaders } from "node:http2";
 import type { Headers } from "../types.js";
-import { BlockCache, MAX_CACHED_BLOCK } from "./block-cache.js";
+import { ANY_VERSION, BlockCache, MAX_CACHED_BLOCK } from "./block-cache.js";
 import type { HpackDecoder, HpackEncoder } from "./hpack/index.js";
 
 /** What a field block is, which decides the pseudo-headers it must and may carry. */
@@ -132,7 +132,9 @@ export class HeaderDecoder {
     if (this.problem !== undefined) return this.problem;
     const problem = checkRecord(record, kind);
     if (problem !== undefined) return problem;
-    if (cacheable && this.plain && this.hpack.stateVersion === version) (this.cache ??= new BlockCache()).store(kind, version, block, record);
+    if (cacheable && this.plain && this.hpack.stateVersion === version) {
+      (this.cache ??= new BlockCache()).store(kind, this.hpack.lastBlockUsedTable ? version : ANY_VERSION, block, record);
+    }
     return record;
   }
 

@@ -121,3 +121,26 @@ test("never-indexed and repeated fields are decoded every time, their marks and 
   const marks = Object.getOwnPropertySymbols(b).map((k) => b[k]);
   assert.deepEqual(marks, [["x-secret"]]);
 });
+
+test("a block that uses no dynamic entry stays cached while other blocks change the table; one naming an entry does not", () => {
+  const hpack = new HpackDecoder();
+  const decoder = new HeaderDecoder(hpack);
+  let decoded = 0;
+  const decodeEach = hpack.decodeEach.bind(hpack);
+  hpack.decodeEach = (...args: Parameters<HpackDecoder["decodeEach"]>) => {
+    decoded++;
+    decodeEach(...args);
+  };
+  // grpc-status: 0 as a literal without indexing and a literal name (how nginx sends it).
+  const trailers = Buffer.concat([Buffer.from([0x00, 11]), Buffer.from("grpc-status"), Buffer.from([1]), Buffer.from("0")]);
+  // A literal without indexing whose name is dynamic entry 62 (4-bit prefix: 15 + 47).
+  const namedByEntry = Buffer.from([0x0f, 0x2f, 0x01, 0x39]);
+  for (const [i, name] of ["x-a", "x-b", "x-c"].entries()) {
+    decoder.decode(literalIndexed(name, String(i)), BlockKind.TRAILERS);
+    assert.deepEqual(decoder.decode(trailers, BlockKind.TRAILERS), { "grpc-status": "0" });
+    assert.deepEqual(decoder.decode(namedByEntry, BlockKind.TRAILERS), { [name]: "9" });
+    assert.deepEqual(decoder.decode(namedByEntry, BlockKind.TRAILERS), { [name]: "9" });
+  }
+  // 3 table changes + the trailers once + namedByEntry once per table version.
+  assert.equal(decoded, 3 + 1 + 3);
+});

@@ -48,8 +48,8 @@ export class HpackDecoder {
   /** After a connection-level error the table may be out of step with the peer's: refuse further use. */
   private failed = false;
   private readonly cursor: Cursor = { pos: 0 };
-  /** Bumped when our table size limit changes (which can oblige the next block to start with an update). */
-  private limitChanges = 0;
+  /** The last block referred to the dynamic table (an index above the static table's). */
+  private usedTable = false;
 
   constructor(options: HpackDecoderOptions = {}) {
     this.limit = options.maxTableSize ?? 4096;
@@ -59,13 +59,19 @@ export class HpackDecoder {
   }
 
   /**
-   * Everything decoding depends on besides the block: the table's contents and the limit
-   * rules; -1 once the decoder is unusable. A block that leaves this unchanged (only indexed
-   * fields and literals without indexing) decodes to the same fields whenever the version
-   * is the same again.
+   * The dynamic table's version (see DynamicTable), or -1 while the next block must start
+   * with a size update or the decoder is unusable. A block that leaves it unchanged (only
+   * indexed fields and literals without indexing) decodes to the same fields whenever it
+   * meets the same version again, or at any version if it did not use the table
+   * (lastBlockUsedTable false).
    */
   get stateVersion(): number {
-    return this.failed ? -1 : this.dynamic.version + this.limitChanges * 2 ** 32;
+    return this.failed || this.sizeUpdateRequired ? -1 : this.dynamic.version;
+  }
+
+  /** Whether the last block decoded referred to the dynamic table. */
+  get lastBlockUsedTable(): boolean {
+    return this.usedTable;
   }
 
   get table(): DynamicTableView {
@@ -78,7 +84,6 @@ export class HpackDecoder {
    * size update (section 4.2); raising it only permits larger updates.
    */
   setMaxTableSizeLimit(limit: number): void {
-    this.limitChanges++;
     this.limit = limit;
     if (limit < this.dynamic.maxSize) this.sizeUpdateRequired = true;
   }
@@ -111,6 +116,7 @@ export class HpackDecoder {
   private run(src: Buffer, start: number, end: number, onField: FieldCallback): void {
     const c = this.cursor;
     c.pos = start;
+    this.usedTable = false;
     if (this.sizeUpdateRequired && (start >= end || ((src[start] ?? 0) & 0xe0) !== 0x20)) {
       throw new HpackError("size_update_missing", "table size limit was lowered; block must start with a size update");
     }
@@ -188,6 +194,7 @@ export class HpackDecoder {
   private nameAt(index: number): string {
     this.checkIndex(index);
     if (index <= STATIC_TABLE_LENGTH) return STATIC_TABLE[index - 1]?.[0] ?? "";
+    this.usedTable = true;
     return this.dynamic.name(index - STATIC_TABLE_LENGTH);
   }
 
