@@ -19,15 +19,24 @@ const HTTP1_RESPONSE =
   "connection: close\r\n\r\n" +
   HTTP1_BODY;
 
+function onSocketError(err: Error): void {
+  trace("socket error", { err: err.message });
+}
+
 export class Listener {
   private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
 
   constructor(onHttp2: (socket: net.Socket) => void) {
+    const sockets = this.sockets;
+    // Listeners shared by all sockets: no closures kept per connection.
+    function onClose(this: net.Socket): void {
+      sockets.delete(this);
+    }
     this.server = net.createServer({ noDelay: true }, (socket) => {
-      this.sockets.add(socket);
-      socket.on("close", () => this.sockets.delete(socket));
-      socket.on("error", (err) => trace("socket error", { err: err.message }));
+      sockets.add(socket);
+      socket.on("close", onClose);
+      socket.on("error", onSocketError);
       this.sniff(socket, onHttp2);
     });
   }

@@ -76,7 +76,8 @@ export class FrameReader {
   private reportingError = false;
 
   // The current frame's header: a reused struct of numbers, not an object per frame.
-  private readonly headerScratch = Buffer.alloc(FRAME_HEADER_LENGTH);
+  /** A frame header split across reads is gathered here (allocated the first time one is). */
+  private headerScratch: Buffer | undefined;
   private headerFill = 0;
   private fLength = 0;
   private fType = 0;
@@ -189,12 +190,13 @@ export class FrameReader {
       }
       if (this.headerFill > 0 || end - off < FRAME_HEADER_LENGTH) {
         const n = Math.min(FRAME_HEADER_LENGTH - this.headerFill, end - off);
-        chunk.copy(this.headerScratch, this.headerFill, off, off + n);
+        const scratch = (this.headerScratch ??= Buffer.alloc(FRAME_HEADER_LENGTH));
+        chunk.copy(scratch, this.headerFill, off, off + n);
         this.headerFill += n;
         off += n;
         if (this.headerFill < FRAME_HEADER_LENGTH) return;
         this.headerFill = 0;
-        this.readHeader(this.headerScratch, 0);
+        this.readHeader(scratch, 0);
       } else {
         this.readHeader(chunk, off);
         off += FRAME_HEADER_LENGTH;

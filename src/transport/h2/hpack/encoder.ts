@@ -41,6 +41,8 @@ export const DEFAULT_UNINDEXED_NAMES: readonly string[] = [
 ];
 
 const DEFAULT_UNINDEXED: ReadonlySet<string> = new Set(DEFAULT_UNINDEXED_NAMES);
+/** What an encoder's lookups start as until its first table entry: shared, never added to. */
+const NO_NAMES: Map<string, never> = new Map<string, never>();
 
 /**
  * The buffer blocks are built in, shared by every encoder of the process: a block is built
@@ -73,7 +75,7 @@ const WITHOUT_INDEXING = 0x00;
 export class HpackEncoder {
   private readonly dynamic: DynamicTable;
   /** Lookups keyed by entry sequence number, pruned on eviction (see DynamicTable). */
-  private readonly byName = new Map<string, NameEntries>();
+  private byName: Map<string, NameEntries> = NO_NAMES;
   private readonly cap: number;
   private readonly huffman: boolean;
   private readonly unindexed: ReadonlySet<string>;
@@ -225,6 +227,7 @@ export class HpackEncoder {
     const seq = this.dynamic.insertedCount;
     this.dynamic.add(name, value);
     if (this.dynamic.indexOfSeq(seq) === 0) return; // larger than the table: not added
+    if (this.byName === NO_NAMES) this.byName = new Map();
     const entries = this.byName.get(name);
     if (entries === undefined) this.byName.set(name, { seq, values: new Map([[value, seq]]), lastValue: value, lastSeq: seq });
     else {
