@@ -3,7 +3,7 @@ import net from "node:net";
 import { tracer } from "../../core/trace.js";
 import { RefusedStream } from "../refused-stream.js";
 import { H2Code, type ClientConnection, type ClientConnectionListener, type ClientTransport, type Headers, type Stream, type StreamListener } from "../types.js";
-import { H2Connection, DEFAULT_CONNECTION_OPTIONS, type H2ConnectionOptions } from "./connection.js";
+import { H2Connection, DEFAULT_CONNECTION_OPTIONS, directReadOptions, type H2ConnectionOptions } from "./connection.js";
 import { Limit, SettingId } from "./frames/constants.js";
 import { H2Stream, StreamState } from "./stream.js";
 
@@ -24,7 +24,7 @@ export class H2ClientConnection extends H2Connection implements ClientConnection
     options: H2ConnectionOptions,
     private readonly listener: ClientConnectionListener,
   ) {
-    super(net.connect({ host: target.host, port: target.port, noDelay: true }), options, "client");
+    super(net.connect({ host: target.host, port: target.port, noDelay: true, onread: directReadOptions() }), options, "client", true);
     this.target = `${target.host}:${target.port}`;
     this.connectTimer = setTimeout(() => {
       this.connectTimer = undefined;

@@ -4,6 +4,7 @@
 // peer from costing more than it gives (rapid reset, empty-frame and ACK floods; the frame
 // reader caps frame and header block sizes). Frames are appended to one FrameWriter and
 // written once per event-loop turn (flush.ts).
+import type { OnReadOpts } from "node:net";
 import type { Duplex } from "node:stream";
 import { logger, tracer } from "../../core/trace.js";
 import { H2Code, h2CodeName, type Headers } from "../types.js";
@@ -121,19 +122,24 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
   private streamsOpenedByPeer = 0;
   private prematureResets = 0;
 
+  /**
+   * `directReads`: the socket was made with directReadOptions() (net.Socket's `onread`), so
+   * its reads arrive in one reused buffer without 'data' events.
+   */
   protected constructor(
     protected readonly socket: Duplex,
     protected readonly options: H2ConnectionOptions,
     role: "client" | "server",
+    directReads = false,
   ) {
     this.isServer = role === "server";
     this.side = this.isServer ? "downstream" : "upstream";
     this.nextStreamId = this.isServer ? 2 : 1;
-    this.reader = new FrameReader(this, { role });
+    this.reader = new FrameReader(this, { role, reusedInput: directReads });
     this.decoder = new HeaderDecoder(new HpackDecoder({ maxHeaderListSize: options.maxHeaderListSize }));
     // Listeners shared by all connections (no closures per connection): the socket leads back here.
     (socket as OwnedSocket)[OWNER] = this;
-    socket.on("data", onSocketData);
+    if (!directReads) socket.on("data", onSocketData);
     socket.on("drain", onSocketDrain);
     socket.on("error", onSocketError);
     socket.on("close", onSocketClose);
@@ -654,6 +660,25 @@ type OwnedSocket = Duplex & { [OWNER]: H2Connection };
 function onSocketData(this: Duplex, chunk: Buffer): void {
   (this as OwnedSocket)[OWNER].onSocketData(chunk);
 }
+/**
+ * net.Socket `onread` for connections that read directly: every socket reads into one
+ * buffer, which is safe because a read is parsed to its end before the next can happen and
+ * the reader copies what outlives the call (reusedInput). Node then skips the readable
+ * stream machinery, a new Buffer and a nextTick per read.
+ */
+export function directReadOptions(): OnReadOpts {
+  return DIRECT_READS;
+}
+
+const DIRECT_READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
+const DIRECT_READS: OnReadOpts = {
+  buffer: DIRECT_READ_BUFFER,
+  callback(this: Duplex, nread: number): boolean {
+    (this as OwnedSocket)[OWNER].onSocketData(DIRECT_READ_BUFFER.subarray(0, nread));
+    return true;
+  },
+};
+
 function onSocketDrain(this: Duplex): void {
   (this as OwnedSocket)[OWNER].onSocketDrain();
 }

@@ -50,6 +50,12 @@ export interface FrameReaderOptions {
    * "you are abusive", COMPRESSION_ERROR says "I cannot keep the header table in sync".
    */
   readonly headerFloodCode?: H2ErrorCode;
+  /**
+   * The chunks pushed are reused once push() returns (net.Socket's `onread` buffer): DATA
+   * payloads, the only views handlers may keep, are handed out as copies. Everything else
+   * is consumed during the call or already copied (split frames, CONTINUATION blocks).
+   */
+  readonly reusedInput?: boolean;
 }
 
 // Parser phases. The preface phase only exists for the server role.
@@ -99,6 +105,7 @@ export class FrameReader {
   private blockBuffer: Buffer | undefined;
   private blockSize = 0;
   private blockContinuations = 0;
+  private readonly reusedInput: boolean;
 
   constructor(handler: FrameHandler, options: FrameReaderOptions) {
     this.handler = handler;
@@ -109,6 +116,7 @@ export class FrameReader {
     this.maxHeaderBlock = options.maxHeaderBlockSize ?? DEFAULT_MAX_HEADER_BLOCK;
     this.maxContinuations = options.maxContinuationFrames ?? DEFAULT_MAX_CONTINUATIONS;
     this.floodCode = options.headerFloodCode ?? H2Code.ENHANCE_YOUR_CALM;
+    this.reusedInput = options.reusedInput ?? false;
     this.phase = options.role === "server" ? PREFACE : FIRST_SETTINGS;
   }
 
@@ -303,7 +311,8 @@ export class FrameReader {
           start++;
           stop -= pad;
         }
-        h.onData(streamId, buf.subarray(start, stop), (flags & Flag.END_STREAM) !== 0, length);
+        const payload = this.reusedInput ? copyOut(buf, start, stop) : buf.subarray(start, stop);
+        h.onData(streamId, payload, (flags & Flag.END_STREAM) !== 0, length);
         return;
       }
       case FrameType.HEADERS: {
@@ -519,4 +528,14 @@ export class FrameReader {
       this.reportingError = false;
     }
   }
+}
+
+/** buf[start, stop) in a Buffer of its own (from node's pool when small). */
+function copyOut(buf: Buffer, start: number, stop: number): Buffer {
+  const n = stop - start;
+  const out = Buffer.allocUnsafe(n);
+  // Buffer#copy of part of a buffer makes a view first; short payloads copy faster by hand.
+  if (n > 64) buf.copy(out, 0, start, stop);
+  else for (let i = 0; i < n; i++) out[i] = buf[start + i]!;
+  return out;
 }

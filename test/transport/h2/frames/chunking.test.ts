@@ -86,3 +86,27 @@ test("a frame header split across chunks is reassembled", () => {
     assert.deepEqual(r.events, ["SETTINGS", "WINDOW_UPDATE s=3 +77"], `cut at ${cut}`);
   }
 });
+
+test("reusedInput: DATA payloads outlive the reused read buffer; events match a fresh-memory read", () => {
+  const bytes = conversation();
+  const whole = readAll(bytes, { role: "server" });
+  const wholeData = whole.views.filter((_, i) => whole.events.filter((e) => e.startsWith("DATA") || e.startsWith("HEADERS"))[i]!.startsWith("DATA"));
+  const random = seededRandom(44);
+  for (let round = 0; round < 50; round++) {
+    const r = new Recorder();
+    const reader = new FrameReader(r, { role: "server", reusedInput: true });
+    const scratch = Buffer.alloc(bytes.length);
+    let from = 0;
+    for (const cut of [...randomCuts(bytes.length, random, 1 + (round % 20)), bytes.length]) {
+      const n = bytes.copy(scratch, 0, from, cut);
+      reader.push(scratch.subarray(0, n));
+      scratch.fill(0xee); // the socket's next read overwrites it
+      from = cut;
+    }
+    assert.deepEqual(r.events, whole.events);
+    const kinds = r.events.filter((e) => e.startsWith("DATA") || e.startsWith("HEADERS"));
+    const data = r.views.filter((_, i) => kinds[i]!.startsWith("DATA"));
+    assert.deepEqual(data.map((v) => v.toString("hex")), wholeData.map((v) => v.toString("hex")));
+    for (const v of data) assert.notEqual(v.buffer, scratch.buffer);
+  }
+});
