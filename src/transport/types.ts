@@ -78,8 +78,28 @@ export interface ConnectionInfo {
 
 /** The downstream (server) side of one client connection. */
 export interface ServerConnection extends ConnectionInfo {
+  /** Request streams not yet closed both ways (nor reset): the RPCs in flight. */
+  readonly activeStreams: number;
+  /**
+   * How many HEADERS and DATA we have sent on this connection (h2: frames; node: response,
+   * write and trailer calls). Only its changes mean anything: keepalive enforcement forgives
+   * a client's ping strikes once it moved, as grpc-go does.
+   */
+  readonly headersOrDataSent: number;
   /** Graceful drain: GOAWAY, in-flight streams finish, then the connection closes. */
   drain(): void;
+  /**
+   * GOAWAY with `code` and `debug` (latin1, cut to 256 octets) as debug data, then close:
+   * streams still open are reset. For a misbehaving client (ENHANCE_YOUR_CALM "too_many_pings").
+   */
+  goaway(code: number, debug: string): void;
+  /**
+   * Sends a PING and reports once: `onAck(true)` when its ACK arrives, `onAck(false)` when
+   * none came within `timeoutMs` or the connection closed first. Never calls back from inside
+   * the call itself. Works while the connection drains (after GOAWAY) too.
+   */
+  ping(onAck: (ok: boolean) => void, timeoutMs: number): void;
+  /** Closes at once: no GOAWAY, open streams reset, the socket destroyed. */
   destroy(): void;
 }
 
@@ -102,6 +122,8 @@ export interface ClientConnection {
   open(headers: Headers, listener: StreamListener): Stream;
   /** Graceful: no new streams, close when in-flight ones end. */
   drain(): void;
+  /** Keepalive: as ServerConnection.ping. */
+  ping(onAck: (ok: boolean) => void, timeoutMs: number): void;
   destroy(): void;
 }
 
@@ -116,6 +138,13 @@ export interface ClientTransport {
 export interface ServerHandlers {
   onConnection(conn: ServerConnection): void;
   onStream(stream: ServerStream, conn: ServerConnection): void;
+  /**
+   * A request stream closed (both ways, or reset); `conn.activeStreams` already counts it
+   * out. Not called for the streams a closing connection takes with it.
+   */
+  onStreamClose?(conn: ServerConnection): void;
+  /** The client sent a PING (not an ACK), already answered: for keepalive enforcement (gRFC A8). */
+  onPing?(conn: ServerConnection): void;
   onConnectionClose(conn: ServerConnection): void;
 }
 

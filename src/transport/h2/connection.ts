@@ -1,5 +1,6 @@
 // One HTTP/2 connection over a duplex socket, either role: SETTINGS exchange, the
-// connection-level flow-control windows, PING, GOAWAY and graceful close, stream
+// connection-level flow-control windows, PING (answered, and sent for keepalive), GOAWAY and
+// graceful close, stream
 // bookkeeping, the checks RFC 9113 puts on every frame, and the limits that keep a hostile
 // peer from costing more than it gives (rapid reset, empty-frame and ACK floods; the frame
 // reader caps frame and header block sizes). Frames are appended to one FrameWriter and
@@ -73,6 +74,13 @@ const MAX_DEBUG_DATA = 256;
 /** How many reset stream ids we remember to excuse frames already in flight. */
 const RECENT_RESETS = 128;
 
+/** A PING we sent and await the ACK of; its payload is the 8-octet big-endian `seq`. */
+interface PendingPing {
+  readonly seq: number;
+  readonly onAck: (ok: boolean) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
 let nextConnectionId = 1;
 
 export abstract class H2Connection implements FrameHandler, StreamHost, Flushable {
@@ -115,6 +123,12 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
 
   /** Streams we reset lately: the peer may still send frames it wrote before seeing it. */
   private recentlyReset: Set<number> = NONE;
+
+  /** Our PINGs awaiting their ACK (keepalive: rarely more than one). */
+  private pings: PendingPing[] = NONE_PINGS;
+  private nextPingSeq = 1;
+  /** HEADERS and DATA frames written: see ServerConnection.headersOrDataSent. */
+  headersOrDataSent = 0;
 
   // Abuse accounting.
   private ackBacklog = 0;
@@ -175,6 +189,14 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
   protected abstract onClosed(error: Error | undefined): void;
   /** Reason streams see when the peer resets them. */
   protected abstract resetReason(code: number): string;
+  /** The peer sent a PING (already answered). */
+  protected onPeerPing(): void {
+    // Only the server role reports pings (to keepalive enforcement).
+  }
+  /** A stream left the table while the connection goes on. */
+  protected onStreamClosed(): void {
+    // Only the server role reports it (idle tracking).
+  }
 
   // --- output ---
 
@@ -223,6 +245,7 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
   }
 
   writeData(stream: H2Stream, data: Buffer, endStream: boolean): void {
+    this.headersOrDataSent++;
     this.writer.data(stream.id, data, endStream);
     stream.sendWindow -= data.length;
     this.sendWindow -= data.length;
@@ -230,6 +253,7 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
   }
 
   writeHeaders(stream: H2Stream, headers: Headers, endStream: boolean): void {
+    this.headersOrDataSent++;
     encodeHeaders(this.encoder, headers);
     this.writer.headersFrom(stream.id, this.encoder, endStream);
     this.dirty();
@@ -283,7 +307,36 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
     this.streams.delete(stream.id);
     this.pendingSend.delete(stream);
     this.drainWaiters.delete(stream);
+    if (this.phase === CLOSED) return; // terminate() is closing every stream: nothing to report
+    this.onStreamClosed();
     if (this.phase === DRAINING && this.streams.size === 0) this.closeGracefully();
+  }
+
+  /** Keepalive PING: see ServerConnection.ping. Our payloads are a per-connection sequence number. */
+  ping(onAck: (ok: boolean) => void, timeoutMs: number): void {
+    if (this.phase === CLOSED) {
+      queueMicrotask(() => onAck(false));
+      return;
+    }
+    const seq = this.nextPingSeq++;
+    const timer = setTimeout(() => this.settlePing(seq, false), timeoutMs);
+    timer.unref();
+    if (this.pings === NONE_PINGS) this.pings = [];
+    this.pings.push({ seq, onAck, timer });
+    const payload = Buffer.alloc(8);
+    payload.writeUInt32BE(Math.floor(seq / 0x1_0000_0000), 0);
+    payload.writeUInt32BE(seq >>> 0, 4);
+    this.writer.ping(payload, false);
+    this.dirty();
+  }
+
+  /** Reports the PING `seq` (when still pending) and forgets it. */
+  private settlePing(seq: number, ok: boolean): void {
+    const i = this.pings.findIndex((p) => p.seq === seq);
+    if (i < 0) return;
+    const [p] = this.pings.splice(i, 1);
+    clearTimeout(p!.timer);
+    p!.onAck(ok);
   }
 
   // --- lifecycle ---
@@ -348,6 +401,12 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
     this.pendingSend.clear();
     this.drainWaiters.clear();
     for (const s of streams) s.receiveReset(code, reason, true);
+    const pings = this.pings;
+    this.pings = NONE_PINGS;
+    for (const p of pings) {
+      clearTimeout(p.timer);
+      p.onAck(false);
+    }
     this.onClosed(error);
   }
 
@@ -553,10 +612,15 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
   }
 
   onPing(payload: Buffer, ack: boolean): void {
-    if (ack) return; // we send no PINGs yet (keepalive comes with connection management)
+    if (ack) {
+      // An ACK we did not ask for (or after its timeout) is ignored.
+      if (this.pings.length > 0) this.settlePing(payload.readUInt32BE(0) * 0x1_0000_0000 + payload.readUInt32BE(4), true);
+      return;
+    }
     this.writer.ping(payload, true);
     this.dirty();
     this.countAck();
+    if (this.phase !== CLOSED) this.onPeerPing();
   }
 
   onGoaway(lastStreamId: number, code: number, debugData: Buffer): void {
@@ -653,6 +717,8 @@ const EMPTY = Buffer.alloc(0);
 
 /** The shared empty set a connection's rarely used sets start as; never added to. */
 const NONE: Set<never> = new Set();
+/** Likewise for the pending pings. */
+const NONE_PINGS: PendingPing[] = [];
 
 const OWNER = Symbol("sluice.h2.connection");
 type OwnedSocket = Duplex & { [OWNER]: H2Connection };

@@ -59,6 +59,14 @@ export class H2ServerConnection extends H2Connection implements ServerConnection
     return this.options.initialWindowSize;
   }
 
+  get activeStreams(): number {
+    return this.streams.size;
+  }
+
+  goaway(code: number, debug: string): void {
+    this.connectionError(code, debug);
+  }
+
   start(): void {
     trace("connection open", { id: this.id, peer: `${this.remoteAddress}:${this.remotePort}` });
     this.handlers.onConnection(this);
@@ -84,6 +92,14 @@ export class H2ServerConnection extends H2Connection implements ServerConnection
 
   protected onPeerGoaway(): void {
     // The client opens no more streams; the ones in flight finish, then we close.
+  }
+
+  protected override onPeerPing(): void {
+    this.handlers.onPing?.(this);
+  }
+
+  protected override onStreamClosed(): void {
+    this.handlers.onStreamClose?.(this);
   }
 
   protected onClosed(): void {
@@ -123,6 +139,9 @@ export class H2Server implements ServerTransport {
         handlers.onConnectionClose(c);
       },
     };
+    // Optional hooks only when the owner has them: a stream's close costs no call otherwise.
+    if (handlers.onStreamClose !== undefined) this.connectionHandlers.onStreamClose = (c) => handlers.onStreamClose!(c);
+    if (handlers.onPing !== undefined) this.connectionHandlers.onPing = (c) => handlers.onPing!(c);
   }
 
   accept(socket: Socket): void {

@@ -11,6 +11,7 @@ import type {
 } from "../types.js";
 import { RefusedStream } from "../refused-stream.js";
 import { NodeClientStream } from "./client-stream.js";
+import { SessionPings } from "./ping.js";
 
 const NO_END_STREAM = { endStream: false } as const;
 
@@ -24,6 +25,7 @@ class NodeClientConnection implements ClientConnection {
   private readonly session: http2.ClientHttp2Session;
   private closed = false;
   private connectTimer: NodeJS.Timeout | undefined;
+  private pings: SessionPings | undefined;
 
   constructor(
     target: { host: string; port: number; connectTimeoutMs: number },
@@ -60,6 +62,7 @@ class NodeClientConnection implements ClientConnection {
     if (this.closed) return;
     this.closed = true;
     if (!this.session.destroyed) this.session.destroy();
+    this.pings?.closeAll();
     this.listener.onClose(error);
   }
 
@@ -85,6 +88,15 @@ class NodeClientConnection implements ClientConnection {
 
   drain(): void {
     if (!this.session.closed) this.session.close();
+  }
+
+  ping(onAck: (ok: boolean) => void, timeoutMs: number): void {
+    if (this.closed) {
+      queueMicrotask(() => onAck(false));
+      return;
+    }
+    this.pings ??= new SessionPings(this.session);
+    this.pings.ping(onAck, timeoutMs);
   }
 
   destroy(): void {

@@ -7,6 +7,12 @@ const WRAPPER = Symbol("sluice.serverStream");
 
 type Tagged = ServerHttp2Stream & { [WRAPPER]: NodeServerStream };
 
+/** The connection's side of its streams: what it counts for keepalive and idle tracking. */
+export interface StreamOwner {
+  headersOrDataSent: number;
+  streamClosed(): void;
+}
+
 export class NodeServerStream implements ServerStream {
   listener: StreamListener | undefined;
   trailers: Headers | undefined;
@@ -16,10 +22,12 @@ export class NodeServerStream implements ServerStream {
   constructor(
     readonly s: ServerHttp2Stream,
     readonly headers: Headers,
+    readonly owner: StreamOwner,
   ) {
     (s as Tagged)[WRAPPER] = this;
     // Errors surface as 'close' with an rstCode; without a listener they would throw.
     s.on("error", noop);
+    s.on("close", onClosed);
   }
 
   get responded(): boolean {
@@ -44,6 +52,7 @@ export class NodeServerStream implements ServerStream {
   respond(headers: Headers, endStream: boolean): void {
     if (this._responded || this.closed) return;
     this._responded = true;
+    this.owner.headersOrDataSent++;
     if (endStream) {
       this.ended = true;
       this.s.respond(headers, END_STREAM);
@@ -56,17 +65,20 @@ export class NodeServerStream implements ServerStream {
     if (this._responded || this.closed) return;
     this._responded = true;
     this.ended = true;
+    this.owner.headersOrDataSent++;
     this.s.respond({ ":status": status, "content-type": "text/plain; charset=utf-8" });
     this.s.end(body);
   }
 
   write(chunk: Buffer): boolean {
+    this.owner.headersOrDataSent++;
     return this.s.write(chunk);
   }
 
   end(trailers?: Headers): void {
     if (this.ended || this.closed) return;
     this.ended = true;
+    this.owner.headersOrDataSent++;
     this.trailers = trailers;
     this.s.end();
   }
@@ -108,6 +120,11 @@ function onWantTrailers(this: ServerHttp2Stream): void {
   const w = wrapper(this);
   if (w.trailers !== undefined) this.sendTrailers(w.trailers);
   else this.close(H2Code.NO_ERROR);
+}
+
+/** Registered first, so the owner's count is down before the listener hears of the close. */
+function onClosed(this: ServerHttp2Stream): void {
+  wrapper(this).owner.streamClosed();
 }
 
 function onClose(this: ServerHttp2Stream): void {

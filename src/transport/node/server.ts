@@ -4,21 +4,42 @@ import http2 from "node:http2";
 import type { Socket } from "node:net";
 import { tracer } from "../../core/trace.js";
 import { normalizeAddress } from "../address.js";
-import type { ServerConnection, ServerHandlers, ServerTransport, ServerTransportOptions } from "../types.js";
-import { NodeServerStream } from "./server-stream.js";
+import { h2CodeName, type ServerConnection, type ServerHandlers, type ServerTransport, type ServerTransportOptions } from "../types.js";
+import { SessionPings } from "./ping.js";
+import { NodeServerStream, type StreamOwner } from "./server-stream.js";
 
 const trace = tracer("transport");
 
+/** After GOAWAY with an error, how long the peer gets to read it before the socket goes. */
+const CLOSE_LINGER_MS = 2000;
+const MAX_DEBUG_DATA = 256;
+
 let nextConnectionId = 1;
 
-class NodeServerConnection implements ServerConnection {
+class NodeServerConnection implements ServerConnection, StreamOwner {
   readonly id = nextConnectionId++;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  activeStreams = 0;
+  headersOrDataSent = 0;
+  private pings: SessionPings | undefined;
 
-  constructor(private readonly session: http2.ServerHttp2Session, socket: Socket) {
+  constructor(
+    private readonly session: http2.ServerHttp2Session,
+    private readonly socket: Socket,
+    private readonly handlers: ServerHandlers,
+  ) {
     this.remoteAddress = normalizeAddress(socket.remoteAddress ?? "");
     this.remotePort = socket.remotePort ?? 0;
+  }
+
+  streamOpened(): void {
+    this.activeStreams++;
+  }
+
+  streamClosed(): void {
+    this.activeStreams--;
+    if (!this.session.destroyed) this.handlers.onStreamClose?.(this);
   }
 
   drain(): void {
@@ -27,8 +48,31 @@ class NodeServerConnection implements ServerConnection {
     this.session.close();
   }
 
+  goaway(code: number, debug: string): void {
+    const session = this.session;
+    if (session.destroyed) return;
+    trace("goaway sent", { id: this.id, code, debug });
+    // Last stream id 0: node puts in the last one it processed. destroy() then resets the
+    // streams and sends a second GOAWAY with the same code (without debug data).
+    session.goaway(code, 0, Buffer.from(debug.slice(0, MAX_DEBUG_DATA), "latin1"));
+    session.destroy(new Error(`sent GOAWAY ${h2CodeName(code)}: ${debug}`), code);
+    const socket = this.socket;
+    setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();
+  }
+
+  ping(onAck: (ok: boolean) => void, timeoutMs: number): void {
+    this.pings ??= new SessionPings(this.session);
+    this.pings.ping(onAck, timeoutMs);
+  }
+
   destroy(): void {
     this.session.destroy();
+    // node would wait for the socket's queued output to drain, which a dead peer never reads.
+    this.socket.destroy();
+  }
+
+  closed(): void {
+    this.pings?.closeAll();
   }
 }
 
@@ -46,12 +90,13 @@ export class NodeH2Server implements ServerTransport {
     });
     this.server.on("session", (session: http2.ServerHttp2Session) => {
       const socket = session.socket;
-      const conn = new NodeServerConnection(session, socket);
+      const conn = new NodeServerConnection(session, socket, handlers);
       this.sessions.add(session);
       trace("connection open", { id: conn.id, peer: `${conn.remoteAddress}:${conn.remotePort}` });
       session.on("error", (err: Error) => trace("session error", { id: conn.id, err: err.message }));
       session.on("close", () => {
         this.sessions.delete(session);
+        conn.closed();
         trace("connection closed", { id: conn.id });
         handlers.onConnectionClose(conn);
       });
@@ -60,8 +105,10 @@ export class NodeH2Server implements ServerTransport {
       session.setLocalWindowSize(options.initialWindowSize * 16);
       handlers.onConnection(conn);
       session.on("stream", (s: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
-        handlers.onStream(new NodeServerStream(s, headers), conn);
+        conn.streamOpened();
+        handlers.onStream(new NodeServerStream(s, headers, conn), conn);
       });
+      if (handlers.onPing !== undefined) session.on("ping", () => handlers.onPing!(conn));
     });
     this.server.on("sessionError", (err: Error) => trace("session error", { err: err.message }));
   }
