@@ -28,6 +28,11 @@ export const DEFAULT_DOWNSTREAM = {
   maxConnectionIdleMs: null,
 } as const;
 
+/** gRFC A8 client defaults: no pings unless configured; 20 s for an answer. */
+export const DEFAULT_UPSTREAM = {
+  keepalive: { timeMs: null, timeoutMs: 20_000 },
+} as const;
+
 export const DEFAULT_CHOICE_COUNT = 2;
 
 export function buildListener(proxies: readonly ParsedProxy[], overrides: ConfigOverrides, virtualHosts: readonly VirtualHost[], diag: Diagnostics): ListenerSettings {
@@ -102,6 +107,12 @@ export function buildListener(proxies: readonly ParsedProxy[], overrides: Config
       maxConnectionAgeMs: first?.maxConnectionAgeMs ?? d.maxConnectionAgeMs,
       maxConnectionAgeGraceMs: first?.maxConnectionAgeGraceMs ?? d.maxConnectionAgeGraceMs,
       maxConnectionIdleMs: first?.maxConnectionIdleMs ?? d.maxConnectionIdleMs,
+    },
+    upstream: {
+      keepalive: {
+        timeMs: first?.upstreamKeepalive.timeMs ?? DEFAULT_UPSTREAM.keepalive.timeMs,
+        timeoutMs: first?.upstreamKeepalive.timeoutMs ?? DEFAULT_UPSTREAM.keepalive.timeoutMs,
+      },
     },
     leastRequestChoiceCount: first?.choiceCount ?? DEFAULT_CHOICE_COUNT,
   };

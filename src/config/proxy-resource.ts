@@ -1,6 +1,8 @@
 // sluice's own resource (apiVersion sluice.dev/v1alpha1, kind Proxy) for what Istio has no
-// field for: where to listen, the balancing mode, downstream keepalive and connection age.
+// field for: where to listen, the balancing mode, downstream keepalive and connection age,
+// upstream keepalive.
 import { describe } from "./diagnostics.js";
+import { formatDuration } from "./duration.js";
 import { HOST_PORT_HELP, parseHostPort, type HostPort } from "./host-port.js";
 import type { MapReader } from "./reader.js";
 import type { ResourceMeta } from "./resource-meta.js";
@@ -23,8 +25,18 @@ export interface ParsedProxy {
   readonly maxConnectionAgeMs?: number;
   readonly maxConnectionAgeGraceMs?: number;
   readonly maxConnectionIdleMs?: number;
+  readonly upstreamKeepalive: {
+    readonly timeMs?: number;
+    readonly timeoutMs?: number;
+  };
   readonly choiceCount?: number;
 }
+
+/**
+ * gRPC servers' default minimum interval between a client's pings (grpc-go and grpc-java
+ * `permitKeepAliveTime`, gRFC A8): pinging a backend more often earns GOAWAY too_many_pings.
+ */
+const SERVER_DEFAULT_MIN_PING_INTERVAL_MS = 5 * 60_000;
 
 export const PROXY_MODES: readonly ProxyMode[] = ["request", "connection"];
 export const TRANSPORTS: readonly TransportKind[] = ["h2", "node"];
@@ -48,6 +60,17 @@ export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProx
   const maxConnectionAgeGraceMs = downstream?.duration("maxConnectionAgeGrace");
   const maxConnectionIdleMs = downstream?.duration("maxConnectionIdle");
   downstream?.finish();
+  const upstream = r.map("upstream");
+  const uka = upstream?.map("keepalive");
+  const upstreamKeepalive = { timeMs: uka?.duration("time"), timeoutMs: uka?.duration("timeout") };
+  if (uka !== undefined && upstreamKeepalive.timeMs !== undefined && upstreamKeepalive.timeMs < SERVER_DEFAULT_MIN_PING_INTERVAL_MS) {
+    uka.warn(
+      "time",
+      `pings every ${formatDuration(upstreamKeepalive.timeMs)}: gRPC backends left at their defaults allow one every ${formatDuration(SERVER_DEFAULT_MIN_PING_INTERVAL_MS)} and answer more with GOAWAY too_many_pings (raise their permitKeepAliveTime / MinTime)`,
+    );
+  }
+  uka?.finish();
+  upstream?.finish();
   const lr = r.map("leastRequest");
   // Envoy's least_request choice_count: at least 2 (1 would be random).
   const choiceCount = lr?.int("choiceCount", { min: 2, max: 100 });
@@ -65,6 +88,7 @@ export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProx
     maxConnectionAgeMs,
     maxConnectionAgeGraceMs,
     maxConnectionIdleMs,
+    upstreamKeepalive: dropUndefined(upstreamKeepalive),
     choiceCount,
   });
 }

@@ -238,6 +238,10 @@ const PROXY: readonly RowSpec[] = [
   ["spec.downstream.maxConnectionAge", W],
   ["spec.downstream.maxConnectionAgeGrace", W],
   ["spec.downstream.maxConnectionIdle", W],
+  ["spec.upstream", S],
+  ["spec.upstream.keepalive", S],
+  ["spec.upstream.keepalive.time", S, "default: no pings"],
+  ["spec.upstream.keepalive.timeout", S, "default 20s"],
   ["spec.leastRequest", S],
   ["spec.leastRequest.choiceCount", S],
 ];

@@ -135,10 +135,14 @@ export interface VirtualHost {
   readonly routes: readonly HttpRoute[];
 }
 
-export interface KeepaliveSettings {
+/** The keepalive pings we send: one every timeMs, each answered within timeoutMs or the connection is dead. */
+export interface PingSettings {
   /** null = do not send pings. */
   readonly timeMs: number | null;
   readonly timeoutMs: number;
+}
+
+export interface KeepaliveSettings extends PingSettings {
   /** Pings from the peer more often than this get GOAWAY ENHANCE_YOUR_CALM. */
   readonly minPingIntervalMs: number;
   readonly permitWithoutCalls: boolean;
@@ -152,6 +156,11 @@ export interface DownstreamSettings {
   readonly maxConnectionIdleMs: number | null;
 }
 
+/** Connections from the proxy to backends (what Istio's DestinationRule has no field for). */
+export interface UpstreamSettings {
+  readonly keepalive: PingSettings;
+}
+
 export interface ListenerSettings {
   readonly listen: { readonly host: string; readonly port: number };
   /** null = no admin server. */
@@ -161,6 +170,7 @@ export interface ListenerSettings {
   /** Host used when no virtual host matches; null = UNIMPLEMENTED "no route". */
   readonly defaultHost: string | null;
   readonly downstream: DownstreamSettings;
+  readonly upstream: UpstreamSettings;
   /** Envoy's least_request choice_count (Istio has no field for it). */
   readonly leastRequestChoiceCount: number;
 }

@@ -19,6 +19,7 @@ test("without a Proxy resource the listener has sluice's defaults", () => {
       maxConnectionAgeGraceMs: null,
       maxConnectionIdleMs: null,
     },
+    upstream: { keepalive: { timeMs: null, timeoutMs: 20_000 } },
     leastRequestChoiceCount: 2,
   });
 });
@@ -40,6 +41,8 @@ test("every Proxy field is parsed", () => {
           "    maxConnectionAge: 30m",
           "    maxConnectionAgeGrace: 5s",
           "    maxConnectionIdle: 15m",
+          "  upstream:",
+          "    keepalive: {time: 10m, timeout: 5s}",
           "  leastRequest: {choiceCount: 3}",
           "",
         ].join("\n"),
@@ -58,6 +61,7 @@ test("every Proxy field is parsed", () => {
       maxConnectionAgeGraceMs: 5000,
       maxConnectionIdleMs: 900_000,
     },
+    upstream: { keepalive: { timeMs: 600_000, timeoutMs: 5000 } },
     leastRequestChoiceCount: 3,
   });
   // The admin server and downstream connection management are parsed but not built yet.
@@ -82,6 +86,29 @@ test("Proxy validation: addresses, mode, choiceCount >= 2, unknown defaultHost, 
   oneProblem(docs(SERVICE_ENTRY, proxy("  leastRequest: {choiceCount: 1}\n")), /choiceCount: must be an integer from 2 to 100, got 1/);
   oneProblem(docs(SERVICE_ENTRY, proxy("  defaultHost: nowhere\n")), /spec\.defaultHost: "nowhere" is not a defined host \(defined hosts: grpc-service\)/);
   oneProblem(docs(SERVICE_ENTRY, proxy("  mode: request\n"), proxy("  mode: request\n")), /test\.yaml:19 kind: at most one Proxy resource is allowed; another is at test\.yaml:13/);
+});
+
+test("upstream keepalive: time and timeout are durations, each defaulted alone; a time under 5m warns", () => {
+  const ka = (spec: string): unknown => mustLoad(docs(SERVICE_ENTRY, proxy(spec))).listener.upstream.keepalive;
+  assert.deepEqual(ka("  upstream: {keepalive: {time: 1h}}\n"), { timeMs: 3_600_000, timeoutMs: 20_000 });
+  assert.deepEqual(ka("  upstream: {keepalive: {timeout: 1s}}\n"), { timeMs: null, timeoutMs: 1000 });
+  assert.deepEqual(ka("  upstream: {}\n"), { timeMs: null, timeoutMs: 20_000 });
+  assert.deepEqual(
+    problems(docs(SERVICE_ENTRY, proxy("  upstream:\n    keepalive: {time: 10, timeout: soon}\n    keepAlive: {}\n"))),
+    [
+      'test.yaml:18 spec.upstream.keepalive.time: must be a duration like "10s", "1.5s", "500ms", "30m" or "1h" (>= 1ms), got 10 (add a unit, e.g. "10s")',
+      'test.yaml:18 spec.upstream.keepalive.timeout: must be a duration like "10s", "1.5s", "500ms", "30m" or "1h" (>= 1ms), got "soon"',
+      "test.yaml:19 spec.upstream.keepAlive: unknown field (did you mean keepalive?)",
+    ],
+  );
+  const r = load(docs(SERVICE_ENTRY, proxy("  upstream: {keepalive: {time: 30s}}\n")));
+  assert.ok(r.ok);
+  assert.deepEqual(r.config.listener.upstream.keepalive, { timeMs: 30_000, timeoutMs: 20_000 });
+  assert.deepEqual(
+    r.config.warnings.map((w) => `${w.line} ${w.path}: ${w.message}`),
+    ["17 spec.upstream.keepalive.time: pings every 30s: gRPC backends left at their defaults allow one every 5m and answer more with GOAWAY too_many_pings (raise their permitKeepAliveTime / MinTime)"],
+  );
+  assert.deepEqual(mustLoad(docs(SERVICE_ENTRY, proxy("  upstream: {keepalive: {time: 5m}}\n"))).warnings, []);
 });
 
 test("default host: the Proxy's defaultHost, else the only host, else none", () => {
