@@ -12,6 +12,14 @@ import { statusTrailers, trailersOnly } from "./grpc-wire.js";
 const trace = tracer("forward");
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * A stream the backend refused (REFUSED_STREAM, or above a GOAWAY's last-stream-id) was not
+ * processed, so it is retried transparently, like gRPC's transparent retry and Envoy's
+ * `refused-stream`: up to this many times, with the request replayed from a buffer.
+ */
+const MAX_TRANSPARENT_RETRIES = 3;
+/** Request bytes kept for a replay (gRPC keeps 256 KiB per RPC); past it no retry. */
+const RETRY_BUFFER_LIMIT = 256 * 1024;
 
 /** What the forwarder reports when an RPC ends (stats, outlier detection later). */
 export interface RpcOutcome {
@@ -54,6 +62,15 @@ export class Forwarder implements PickRequest {
   private timer: NodeJS.Timeout | undefined;
   /** Our place in the pool's queue while waiting for a connection. */
   private waiter: AcquireCallback | undefined;
+  /** A refused stream may still be retried: no response yet, the request fits the buffer. */
+  private replayable = true;
+  /** The request as sent so far, while replayable (created with the first chunk). */
+  private replay: Buffer[] | undefined;
+  private replayBytes = 0;
+  private clientEnded = false;
+  private retries = 0;
+  /** Connection mode: the downstream connection's endpoint, kept on retries. */
+  private pinned = false;
 
   constructor(
     private readonly ds: ServerStream,
@@ -87,34 +104,48 @@ export class Forwarder implements PickRequest {
       return;
     }
     let chosen = endpoint;
+    this.pinned = endpoint !== undefined;
     if (chosen === undefined) {
-      const pick = cluster.pick(this);
-      if (pick.kind !== "endpoint") {
-        const message = pick.kind === "fail" ? pick.message : "no healthy upstream";
-        this.failLocal(pick.kind === "fail" ? pick.status : Status.UNAVAILABLE, message, false);
-        return;
-      }
-      chosen = pick.endpoint;
+      chosen = this.pickEndpoint();
+      if (chosen === undefined) return;
     }
-    this.endpoint = chosen;
-    chosen.load.activeRequests++;
     cluster.active++;
     // Beyond setTimeout's range (~24.8 days) a timer would fire at once: treat as no deadline.
     if (deadlineMs !== undefined && deadlineMs <= MAX_TIMER_MS) {
       this.timer = setTimeout(() => this.onDeadline(), deadlineMs);
     }
-    const pool = cluster.pool(chosen);
+    this.connect(chosen);
+    // After connect: attaching delivers data the client already sent, which needs the
+    // upstream stream (or the pause connect() applies while it waits for one).
+    this.ds.attach(new DownstreamSide(this));
+  }
+
+  /** The balancer's choice, or undefined after answering the client itself. */
+  private pickEndpoint(): LbEndpoint | undefined {
+    const pick = this.cluster.pick(this);
+    if (pick.kind !== "endpoint") {
+      const message = pick.kind === "fail" ? pick.message : "no healthy upstream";
+      this.failLocal(pick.kind === "fail" ? pick.status : Status.UNAVAILABLE, message, this.endpoint !== undefined);
+      return undefined;
+    }
+    return pick.endpoint;
+  }
+
+  /** Gets a stream to `endpoint`: at once when a connection has room, else in the pool's queue. */
+  private connect(endpoint: LbEndpoint): void {
+    this.endpoint = endpoint;
+    endpoint.load.activeRequests++;
+    const pool = this.cluster.pool(endpoint);
     this.pool = pool;
     const ready = pool.tryAcquire();
     if (ready !== undefined) {
       // The common case: a connection has room now, so no need to hold the client's data.
       this.openUpstream(ready);
-      this.ds.attach(new DownstreamSide(this));
       return;
     }
     // Hold the client's data until the upstream stream exists; flow control holds the rest.
+    this.phase = "connecting";
     this.ds.pause();
-    this.ds.attach(new DownstreamSide(this));
     this.waiter = (result) => {
       this.waiter = undefined;
       if (this.phase !== "connecting") return;
@@ -131,7 +162,31 @@ export class Forwarder implements PickRequest {
   private openUpstream(conn: PooledConnection): void {
     this.conn = conn;
     this.phase = "open";
-    this.upstream = this.pool!.openStream(conn, this.ds.headers, new UpstreamSide(this));
+    const upstream = this.pool!.openStream(conn, this.ds.headers, new UpstreamSide(this));
+    this.upstream = upstream;
+    if (this.retries === 0) return;
+    // A retry: what the client sent so far goes again.
+    if (this.replay !== undefined) for (const chunk of this.replay) upstream.write(chunk);
+    if (this.clientEnded) upstream.end();
+  }
+
+  private noReplay(): void {
+    this.replayable = false;
+    this.replay = undefined;
+  }
+
+  /** The backend refused the stream before processing it: try again, elsewhere if balancing. */
+  private retryRefused(reason: string): void {
+    this.retries++;
+    trace("transparent retry", { cluster: this.cluster.name, endpoint: this.endpoint!.key, attempt: this.retries, reason });
+    this.upstream = undefined;
+    this.pool!.release(this.conn!);
+    this.conn = undefined;
+    // Connection mode keeps the connection's endpoint; otherwise the balancer picks again.
+    const next = this.pinned ? this.endpoint! : this.pickEndpoint();
+    if (next === undefined) return; // answered: the old endpoint was still counted
+    this.endpoint!.load.activeRequests--;
+    this.connect(next);
   }
 
   private onDeadline(): void {
@@ -178,11 +233,18 @@ export class Forwarder implements PickRequest {
 
   onClientData(chunk: Buffer): void {
     if (this.phase === "done") return;
+    if (this.replayable) {
+      this.replayBytes += chunk.length;
+      if (this.replayBytes <= RETRY_BUFFER_LIMIT) (this.replay ??= []).push(chunk);
+      else this.noReplay(); // too much to replay: a refused stream now fails
+    }
     if (this.upstream !== undefined && !this.upstream.write(chunk)) this.ds.pause();
   }
 
   onClientEnd(): void {
-    if (this.phase !== "done") this.upstream?.end();
+    if (this.phase === "done") return;
+    this.clientEnded = true;
+    this.upstream?.end();
   }
 
   onClientReset(code: number): void {
@@ -200,6 +262,7 @@ export class Forwarder implements PickRequest {
 
   onBackendHeaders(headers: Headers, endStream: boolean): void {
     if (this.phase !== "open") return;
+    this.noReplay(); // the backend took it: no more transparent retries
     this.ds.respond(headers, endStream);
     if (endStream) this.finish(statusOf(headers), false);
   }
@@ -221,6 +284,10 @@ export class Forwarder implements PickRequest {
 
   onBackendReset(code: number, reason: string, connectionLost: boolean): void {
     if (this.phase !== "open") return;
+    if (code === H2Code.REFUSED_STREAM && this.replayable && !this.ds.responded && this.retries < MAX_TRANSPARENT_RETRIES) {
+      this.retryRefused(reason);
+      return;
+    }
     const before = this.ds.responded ? "" : " before response";
     // A lost connection, a refused stream, or any reset before the response is UNAVAILABLE
     // (retryable, a gateway error); a reset mid-response maps as grpc-js maps RST_STREAM.

@@ -1,0 +1,182 @@
+// A stream the backend refused before processing it (RST_STREAM REFUSED_STREAM, or above a
+// GOAWAY's last-stream-id) is retried on another connection with the request replayed, and
+// never reaches the client as an error; once the backend has answered, it is not retried.
+// The refusing backends are node:http2 servers doing exactly that on the wire.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import * as grpc from "@grpc/grpc-js";
+import { callUnary, echoClient } from "../../src/demo/echo-client.js";
+import { listenerYaml, serviceEntryYaml, startPods, startProxy, type Pod, type RunningProxy } from "../support/cluster.js";
+import { H2Code } from "../../src/transport/types.js";
+import { TEST_TRANSPORTS } from "../support/transports.js";
+import { startH2Server } from "../transport/h2/support.js";
+
+interface Backend {
+  readonly port: number;
+  /** Streams it saw, and the request bytes each carried. */
+  readonly seen: number[];
+  close(): Promise<void>;
+}
+
+/** A backend that treats every stream with `onStream` once the request is complete. */
+async function backend(onStream: (stream: http2.ServerHttp2Stream) => void, bodies?: Map<http2.ServerHttp2Stream, Buffer>): Promise<Backend> {
+  const seen: number[] = [];
+  const sessions = new Set<http2.ServerHttp2Session>();
+  const server = http2.createServer();
+  server.on("session", (session) => {
+    sessions.add(session);
+    session.on("close", () => sessions.delete(session));
+  });
+  server.on("stream", (stream) => {
+    let bytes = 0;
+    const chunks: Buffer[] = [];
+    stream.on("data", (c: Buffer) => {
+      bytes += c.length;
+      chunks.push(c);
+    });
+    stream.on("error", () => undefined);
+    stream.on("end", () => {
+      seen.push(bytes);
+      bodies?.set(stream, Buffer.concat(chunks));
+      onStream(stream);
+    });
+  });
+  server.on("sessionError", () => undefined);
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    seen,
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        // Sessions left open would keep close() waiting.
+        for (const s of sessions) s.destroy();
+      }),
+  };
+}
+
+const ROUND_ROBIN = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: echo }
+spec:
+  host: echo
+  trafficPolicy:
+    loadBalancer: { simple: ROUND_ROBIN }`;
+
+for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () => {
+  let pods: Pod[];
+  before(async () => {
+    pods = await startPods(1);
+  });
+  after(async () => {
+    for (const p of pods) await p.stop();
+  });
+
+  async function through(refuser: Backend, body: (proxy: RunningProxy, client: grpc.Client) => Promise<void>): Promise<void> {
+    const proxy = await startProxy([listenerYaml("", transport), serviceEntryYaml("echo", [refuser.port, pods[0]!.port]), ROUND_ROBIN].join("\n---\n"));
+    const client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
+    try {
+      await body(proxy, client);
+    } finally {
+      client.close();
+      await proxy.stop();
+      await refuser.close();
+    }
+  }
+
+  test("RST_STREAM REFUSED_STREAM: every RPC succeeds, the whole request replayed elsewhere", async () => {
+    const refuser = await backend((s) => s.close(http2.constants.NGHTTP2_REFUSED_STREAM));
+    await through(refuser, async (_proxy, client) => {
+      const before = pods[0]!.stats.rpcs;
+      const big = Buffer.alloc(100_000, 7); // several DATA frames, all of them replayed
+      for (let i = 0; i < 6; i++) {
+        const request = i % 2 === 0 ? Buffer.from(`small-${i}`) : big;
+        const r = await callUnary(client, request);
+        assert.equal(r.code, grpc.status.OK, r.details);
+        assert.deepEqual(r.response, request);
+      }
+      assert.ok(refuser.seen.length >= 3, `the refuser saw ${refuser.seen.length} streams`);
+      assert.ok(refuser.seen.includes(100_005), "a refused stream had carried the whole large request");
+      assert.equal(pods[0]!.stats.rpcs - before, 6);
+    });
+  });
+
+  test("GOAWAY with a last-stream-id below a stream in flight: that stream is retried, not failed", async () => {
+    // The first connection holds its first stream until a second one arrives, then sends
+    // GOAWAY naming the first as the last it processes and answers it; the second is
+    // refused by that GOAWAY. Later connections answer everything.
+    let sessionsSeen = 0;
+    let held: http2.ServerHttp2Stream | undefined;
+    const echo = (s: http2.ServerHttp2Stream, body: Buffer): void => {
+      s.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+      s.once("wantTrailers", () => s.sendTrailers({ "grpc-status": "0" }));
+      s.end(body);
+    };
+    const bodies = new Map<http2.ServerHttp2Stream, Buffer>();
+    const goaway = await backend((s) => {
+      const session = s.session! as http2.ServerHttp2Session & { seq?: number };
+      session.seq ??= ++sessionsSeen;
+      if (session.seq > 1) return echo(s, bodies.get(s)!);
+      if (held === undefined) {
+        held = s;
+        return;
+      }
+      session.goaway(http2.constants.NGHTTP2_NO_ERROR, held.id);
+      echo(held, bodies.get(held)!);
+    }, bodies);
+    const proxy = await startProxy([listenerYaml("", transport), serviceEntryYaml("echo", [goaway.port])].join("\n---\n"));
+    const client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
+    try {
+      const results = await Promise.all([callUnary(client, Buffer.from("first")), callUnary(client, Buffer.from("second"))]);
+      for (const r of results) assert.equal(r.code, grpc.status.OK, r.details);
+      assert.deepEqual(results.map((r) => r.response?.toString()), ["first", "second"]);
+      assert.equal(sessionsSeen, 2, "the refused stream went out again on a new connection");
+      assert.equal(goaway.seen.length, 3);
+    } finally {
+      client.close();
+      await proxy.stop();
+      await goaway.close();
+    }
+  });
+
+  test("refused after the response began: the client gets UNAVAILABLE, no second attempt", async () => {
+    // sluice's own HTTP/2 server as the backend: node:http2 cannot reset a stream after
+    // response headers without ending it first.
+    let answered = 0;
+    const late = await startH2Server({}, () => ({
+      onConnection: () => undefined,
+      onConnectionClose: () => undefined,
+      onStream: (stream) => {
+        const done = (): void => {
+          answered++;
+          stream.respond({ ":status": "200", "content-type": "application/grpc" }, false);
+          stream.write(Buffer.from([0, 0, 0, 0, 0]));
+          stream.reset(H2Code.REFUSED_STREAM);
+        };
+        stream.attach({ onHeaders: () => undefined, onData: () => undefined, onTrailers: done, onEnd: done, onReset: () => undefined, onDrain: () => undefined });
+      },
+    }));
+    const proxy = await startProxy([listenerYaml("", transport), serviceEntryYaml("echo", [late.port, pods[0]!.port]), ROUND_ROBIN].join("\n---\n"));
+    const client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
+    try {
+      const before = pods[0]!.stats.rpcs;
+      let failed = 0;
+      for (let i = 0; i < 4; i++) {
+        const r = await callUnary(client, Buffer.from(`late-${i}`));
+        if (r.code !== Number(grpc.status.OK)) {
+          failed++;
+          assert.equal(r.code, grpc.status.UNAVAILABLE, r.details);
+        }
+      }
+      assert.ok(failed > 0);
+      assert.equal(failed, answered, "each stream the backend answered failed, none was retried");
+      assert.equal(pods[0]!.stats.rpcs - before + failed, 4);
+    } finally {
+      client.close();
+      await proxy.stop();
+      await late.close();
+    }
+  });
+});
