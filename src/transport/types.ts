@@ -99,7 +99,7 @@ export interface ServerConnection extends ConnectionInfo {
    * the call itself. Works while the connection drains (after GOAWAY) too.
    */
   ping(onAck: (ok: boolean) => void, timeoutMs: number): void;
-  /** Closes at once: no GOAWAY, open streams reset, the socket destroyed. */
+  /** Closes at once (for a peer taken as gone): open streams reset, the socket destroyed. */
   destroy(): void;
 }
 

@@ -224,6 +224,25 @@ for (const kind of TEST_TRANSPORTS) describe(`transport ${kind}`, () => {
     });
   });
 
+  describe("server connection destroy", () => {
+    test("destroy: closes the socket at once; open streams are reset as connection lost", async () => {
+      const side = await startServer(kind);
+      try {
+        const raw = await RawClient.connect(side.port);
+        const conn = await side.nextConnection();
+        raw.request(1);
+        raw.flush();
+        await until(side, () => side.streams.length === 1);
+        conn.destroy();
+        await raw.closed;
+        await side.closed(conn);
+        assert.equal(side.resets[0]?.lost, true);
+      } finally {
+        await side.close();
+      }
+    });
+  });
+
   describe("client connection", () => {
     /** A node:http2 server for the client role, or (`mute`) a raw one that sends SETTINGS and then ignores everything. */
     async function withBackend(mute: boolean, body: (conn: ClientConnection, closed: Promise<void>) => Promise<void>): Promise<void> {

@@ -366,12 +366,16 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
     this.phase = to;
   }
 
-  /** Section 5.4.1: GOAWAY with the code, then close. */
-  protected connectionError(code: number, message: string): void {
+  /**
+   * Section 5.4.1: GOAWAY with the code, then close. `discardInput`: keep reading (and
+   * dropping) what the peer still sends, so its close is seen at once; for a peer we close by
+   * policy rather than for an error. Otherwise its writes back up until the linger ends.
+   */
+  protected connectionError(code: number, message: string, discardInput = false): void {
     if (this.phase === CLOSED) return;
     trace("connection error", { conn: this.connectionId, code: h2CodeName(code), message });
     this.reader.stop();
-    this.socket.pause(); // nothing more will be read: let the peer's writes back up
+    if (!discardInput) this.socket.pause(); // nothing more will be read: let the peer's writes back up
     this.writer.goaway(this.lastPeerStreamId, code, Buffer.from(message.slice(0, MAX_DEBUG_DATA), "latin1"));
     this.endAfterFlush = true;
     this.flush();

@@ -64,7 +64,7 @@ export class H2ServerConnection extends H2Connection implements ServerConnection
   }
 
   goaway(code: number, debug: string): void {
-    this.connectionError(code, debug);
+    this.connectionError(code, debug, true);
   }
 
   start(): void {

@@ -79,6 +79,8 @@ class NodeServerConnection implements ServerConnection, StreamOwner {
 export class NodeH2Server implements ServerTransport {
   private readonly server: http2.Http2Server;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
+  /** The socket being handed to node: `session.socket` is a proxy that refuses destroy(). */
+  private accepting: Socket | undefined;
 
   constructor(options: ServerTransportOptions, handlers: ServerHandlers) {
     this.server = http2.createServer({
@@ -89,7 +91,7 @@ export class NodeH2Server implements ServerTransport {
       maxSessionMemory: 64,
     });
     this.server.on("session", (session: http2.ServerHttp2Session) => {
-      const socket = session.socket;
+      const socket = this.accepting ?? session.socket;
       const conn = new NodeServerConnection(session, socket, handlers);
       this.sessions.add(session);
       trace("connection open", { id: conn.id, peer: `${conn.remoteAddress}:${conn.remotePort}` });
@@ -115,7 +117,13 @@ export class NodeH2Server implements ServerTransport {
 
   /** Hands over an accepted socket whose first bytes were put back with unshift(). */
   accept(socket: Socket): void {
-    this.server.emit("connection", socket);
+    // node makes the session (and emits 'session') within this call.
+    this.accepting = socket;
+    try {
+      this.server.emit("connection", socket);
+    } finally {
+      this.accepting = undefined;
+    }
   }
 
   /** GOAWAY to every connection; in-flight streams finish. */
