@@ -8,8 +8,9 @@ import { Status } from "../core/status.js";
 import { logger, tracer } from "../core/trace.js";
 import type { EndpointSource } from "../discovery/types.js";
 import { createClientTransport, createServerTransport } from "../transport/create.js";
-import type { ClientTransport, ServerConnection, ServerStream, ServerTransport } from "../transport/types.js";
+import type { ClientTransport, ServerConnection, ServerHandlers, ServerStream, ServerTransport } from "../transport/types.js";
 import { ClusterRuntime } from "../upstream/cluster.js";
+import { DownstreamLifetime, type LifetimeEvent } from "./downstream-lifetime.js";
 import { Forwarder, type ForwardHooks, type RpcOutcome } from "./forwarder.js";
 import { parseGrpcTimeout, trailersOnly } from "./grpc-wire.js";
 import { Listener } from "./listener.js";
@@ -30,6 +31,8 @@ export interface ProxyDeps {
   readonly onRpcEnd?: (outcome: RpcOutcome) => void;
   /** Endpoint sources by cluster (tests inject; default from the cluster's resolution). */
   readonly endpointSource?: (cluster: Cluster) => EndpointSource;
+  /** Called on downstream connection lifetime events: pings, idle, age, keepalive (tests, stats). */
+  readonly onLifetimeEvent?: (event: LifetimeEvent) => void;
 }
 
 /** State kept per downstream connection. */
@@ -46,6 +49,8 @@ export class Proxy {
   private readonly listener: Listener;
   private readonly downstream = new Map<number, DownstreamState>();
   private readonly hooks: ForwardHooks;
+  /** Downstream idle, age and keepalive (gRFC A8, A9). */
+  readonly lifetime: DownstreamLifetime;
   private address: { host: string; port: number } | undefined;
   /** Downstream connections accepted since start. */
   connectionsAccepted = 0;
@@ -72,17 +77,19 @@ export class Proxy {
     }
     this.router = new Router(config.virtualHosts, config.listener.defaultHost, random);
     this.hooks = { onEnd: deps.onRpcEnd };
-    this.server = createServerTransport(
-      kind,
-      { initialWindowSize: STREAM_WINDOW, maxConcurrentStreams: 0x7fffffff },
-      {
-        onConnection: () => {
-          this.connectionsAccepted++;
-        },
-        onConnectionClose: (conn) => this.onConnectionClose(conn),
-        onStream: (stream, conn) => this.onStream(stream, conn),
+    const lifetime = new DownstreamLifetime(config.listener.downstream, clock, random, deps.onLifetimeEvent);
+    this.lifetime = lifetime;
+    const handlers: ServerHandlers = {
+      onConnection: (conn) => {
+        this.connectionsAccepted++;
+        lifetime.onConnection(conn);
       },
-    );
+      onConnectionClose: (conn) => this.onConnectionClose(conn),
+      onStream: (stream, conn) => this.onStream(stream, conn),
+      onPing: (conn) => lifetime.onPing(conn),
+    };
+    if (lifetime.tracksStreams) handlers.onStreamClose = (conn) => lifetime.onStreamClose(conn);
+    this.server = createServerTransport(kind, { initialWindowSize: STREAM_WINDOW, maxConcurrentStreams: 0x7fffffff }, handlers);
     this.listener = new Listener((socket) => this.server.accept(socket));
   }
 
@@ -99,6 +106,7 @@ export class Proxy {
   /** Stops accepting, drains every connection (GOAWAY), then closes what is left after graceMs. */
   async stop(graceMs = 5000): Promise<void> {
     const closed = this.listener.close();
+    this.lifetime.stop();
     this.server.drainAll();
     const timer = setTimeout(() => {
       this.server.destroyAll();
@@ -176,6 +184,7 @@ export class Proxy {
   }
 
   private onConnectionClose(conn: ServerConnection): void {
+    this.lifetime.onConnectionClose(conn);
     const state = this.downstream.get(conn.id);
     if (state === undefined) return;
     this.downstream.delete(conn.id);
