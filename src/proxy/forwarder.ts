@@ -6,7 +6,7 @@ import { Status, type StatusCode, SluiceError } from "../core/status.js";
 import { tracer } from "../core/trace.js";
 import { H2Code, h2CodeName, type Headers, type ServerStream, type Stream, type StreamListener } from "../transport/types.js";
 import type { ClusterRuntime } from "../upstream/cluster.js";
-import type { AcquireCallback, EndpointPool, PooledConnection } from "../upstream/endpoint-pool.js";
+import { ConnectFailure, type AcquireCallback, type EndpointPool, type PooledConnection } from "../upstream/endpoint-pool.js";
 import { statusTrailers, trailersOnly } from "./grpc-wire.js";
 
 const trace = tracer("forward");
@@ -141,6 +141,7 @@ export class Forwarder implements PickRequest {
     if (ready !== undefined) {
       // The common case: a connection has room now, so no need to hold the client's data.
       this.openUpstream(ready);
+      if (this.retries > 0) this.ds.resume(); // a retry may have waited for a connection before
       return;
     }
     // Hold the client's data until the upstream stream exists; flow control holds the rest.
@@ -149,6 +150,12 @@ export class Forwarder implements PickRequest {
     this.waiter = (result) => {
       this.waiter = undefined;
       if (this.phase !== "connecting") return;
+      if (result instanceof ConnectFailure && !this.pinned && this.replayable && this.retries < MAX_TRANSPARENT_RETRIES) {
+        // Nothing reached the backend: another endpoint may take it (the balancer now passes
+        // over this one while it backs off).
+        this.retryElsewhere(result.message);
+        return;
+      }
       if (result instanceof SluiceError) {
         this.failLocal(result.code, result.message, true);
         return;
@@ -177,11 +184,16 @@ export class Forwarder implements PickRequest {
 
   /** The backend refused the stream before processing it: try again, elsewhere if balancing. */
   private retryRefused(reason: string): void {
-    this.retries++;
-    trace("transparent retry", { cluster: this.cluster.name, endpoint: this.endpoint!.key, attempt: this.retries, reason });
     this.upstream = undefined;
     this.pool!.release(this.conn!);
     this.conn = undefined;
+    this.retryElsewhere(reason);
+  }
+
+  /** Another attempt for a request no backend has processed; the endpoint is still counted. */
+  private retryElsewhere(reason: string): void {
+    this.retries++;
+    trace("transparent retry", { cluster: this.cluster.name, endpoint: this.endpoint!.key, attempt: this.retries, reason });
     // Connection mode keeps the connection's endpoint; otherwise the balancer picks again.
     const next = this.pinned ? this.endpoint! : this.pickEndpoint();
     if (next === undefined) return; // answered: the old endpoint was still counted

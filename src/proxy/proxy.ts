@@ -72,7 +72,11 @@ export class Proxy {
     };
     for (const cluster of config.clusters.values()) {
       const source = deps.endpointSource?.(cluster) ?? createEndpointSource(cluster, clock);
-      const runtime = new ClusterRuntime(cluster, createPolicy(cluster.policy.loadBalancer, policyDeps), source, transport);
+      const runtime = new ClusterRuntime(cluster, createPolicy(cluster.policy.loadBalancer, policyDeps), source, transport, {
+        clock,
+        random,
+        keepalive: config.listener.upstream.keepalive,
+      });
       this.clusters.set(cluster.name, runtime);
     }
     this.router = new Router(config.virtualHosts, config.listener.defaultHost, random);

@@ -1,11 +1,14 @@
 // Runtime state of one cluster: its endpoints (with live load counters), the current
 // picker, one connection pool per endpoint, and the active-request circuit breaker.
+import { EventEmitter } from "node:events";
 import type { LbEndpoint, Picker, PickRequest, PickResult, PolicyFactory } from "../balancer/types.js";
-import type { Cluster } from "../config/types.js";
+import type { Cluster, PingSettings } from "../config/types.js";
+import { systemClock, type Clock } from "../core/clock.js";
+import { systemRandom, type Random } from "../core/random.js";
 import { tracer } from "../core/trace.js";
 import type { EndpointSource, ResolvedEndpoint } from "../discovery/types.js";
 import type { ClientTransport } from "../transport/types.js";
-import { EndpointPool, type PoolSettings } from "./endpoint-pool.js";
+import { EndpointPool, PoolState, type PendingBudget, type PoolSettings } from "./endpoint-pool.js";
 
 const trace = tracer("cluster");
 
@@ -19,19 +22,32 @@ export class ClusterRuntime {
   private picker: Picker;
   private readonly pools = new Map<string, EndpointPool>();
   private readonly poolSettings: PoolSettings;
+  /** Requests waiting for an upstream connection, over all endpoints (http1MaxPendingRequests). */
+  readonly pending: PendingBudget;
+  /** "endpoint-state" (endpoint key, PoolState, why) on every change of an endpoint's state. */
+  readonly events = new EventEmitter();
 
   constructor(
     readonly config: Cluster,
     private readonly policy: PolicyFactory,
     private readonly source: EndpointSource,
     private readonly transport: ClientTransport,
+    deps: { readonly clock?: Clock; readonly random?: Random; readonly keepalive?: PingSettings } = {},
   ) {
     const { tcp, http } = config.policy.connectionPool;
+    this.pending = { limit: http.http1MaxPendingRequests, count: 0, overflows: 0 };
     this.poolSettings = {
+      cluster: config.name,
       connectTimeoutMs: tcp.connectTimeoutMs,
       maxRequestsPerConnection: http.maxRequestsPerConnection,
       maxConcurrentStreams: http.maxConcurrentStreams,
       maxConnections: tcp.maxConnections,
+      idleTimeoutMs: Math.min(tcp.idleTimeoutMs, http.idleTimeoutMs),
+      maxConnectionDurationMs: tcp.maxConnectionDurationMs,
+      pending: this.pending,
+      keepalive: deps.keepalive ?? { timeMs: null, timeoutMs: 20_000 },
+      clock: deps.clock ?? systemClock,
+      random: deps.random ?? systemRandom,
     };
     this.picker = policy([]);
   }
@@ -60,8 +76,18 @@ export class ClusterRuntime {
     this.pools.clear();
   }
 
+  /**
+   * The policy's pick, passing over endpoints whose connections are failing (TRANSIENT_FAILURE,
+   * as gRPC's balancers skip such subchannels) while another pick may do better: up to one
+   * try per endpoint, then the last pick stands and its request fails fast.
+   */
   pick(request: PickRequest): PickResult {
-    return this.picker.pick(request);
+    let result = this.picker.pick(request);
+    for (let tries = 1; tries < this.endpoints.length && result.kind === "endpoint"; tries++) {
+      if (this.pools.get(result.endpoint.key)?.state !== PoolState.TRANSIENT_FAILURE) break;
+      result = this.picker.pick(request);
+    }
+    return result;
   }
 
   endpointList(): readonly LbEndpoint[] {
@@ -76,7 +102,9 @@ export class ClusterRuntime {
   pool(endpoint: LbEndpoint): EndpointPool {
     let pool = this.pools.get(endpoint.key);
     if (pool === undefined) {
-      pool = new EndpointPool(endpoint.address, endpoint.port, this.poolSettings, this.transport);
+      const key = endpoint.key;
+      const observer = { stateChanged: (_from: PoolState, to: PoolState, why: string): void => void this.events.emit("endpoint-state", key, to, why) };
+      pool = new EndpointPool(endpoint.address, endpoint.port, { ...this.poolSettings, observer }, this.transport);
       this.pools.set(endpoint.key, pool);
     }
     return pool;

@@ -1,24 +1,82 @@
-// HTTP/2 connections to one endpoint. Connections open lazily when a stream is needed and
-// none has room; each offers min(peer MAX_CONCURRENT_STREAMS, http.maxConcurrentStreams,
-// streams left before cycling) streams. After maxRequestsPerConnection streams a
-// connection takes no more and closes once its in-flight streams finish.
+// HTTP/2 connections to one endpoint (a gRPC "subchannel" with several connections).
+//
+// The endpoint has one explicit state, as gRPC channels do: IDLE (nothing open, nothing
+// wanted), CONNECTING (an attempt in progress, none ready), READY (a connection can take
+// streams), TRANSIENT_FAILURE (the last attempt failed; the next one waits for the
+// backoff), SHUTDOWN (the endpoint left the cluster, or the proxy stops). Every change goes
+// through transition(), which checks it against the table and traces it.
+//
+// Connections open lazily when a stream is needed and none has room; each offers
+// min(peer MAX_CONCURRENT_STREAMS, http.maxConcurrentStreams, streams left before cycling)
+// streams, up to tcp.maxConnections connections; past that, requests wait in a queue bounded
+// by http1MaxPendingRequests (counted per cluster). After maxRequestsPerConnection streams a
+// connection takes no more and closes once its in-flight streams finish; idle timeouts and
+// tcp.maxConnectionDuration retire connections the same graceful way.
+import type { Clock, TimerHandle } from "../core/clock.js";
+import type { Random } from "../core/random.js";
 import { Status, SluiceError } from "../core/status.js";
 import { tracer } from "../core/trace.js";
 import type { ClientConnection, ClientTransport, Headers, Stream, StreamListener } from "../transport/types.js";
+import { Backoff } from "./backoff.js";
 
 const trace = tracer("pool");
 
 export interface PoolSettings {
+  /** For messages. */
+  readonly cluster: string;
+  /** gRPC's MIN_CONNECT_TIMEOUT: Istio's tcp.connectTimeout. */
   readonly connectTimeoutMs: number;
   /** 0 = unlimited. */
   readonly maxRequestsPerConnection: number;
   readonly maxConcurrentStreams: number;
   readonly maxConnections: number;
+  /** A connection without streams this long is closed (min of tcp and http idleTimeout). */
+  readonly idleTimeoutMs: number;
+  /** tcp.maxConnectionDuration; null = none. */
+  readonly maxConnectionDurationMs: number | null;
+  /** Keepalive pings on READY connections (the Proxy resource's upstream.keepalive). */
+  readonly keepalive: { readonly timeMs: number | null; readonly timeoutMs: number };
+  /** Requests waiting for a connection, shared by the cluster's pools (http1MaxPendingRequests). */
+  readonly pending: PendingBudget;
+  readonly clock: Clock;
+  readonly random: Random;
+  /** Told of state changes and closed connections (metrics, tests). */
+  readonly observer?: PoolObserver;
 }
+
+export interface PoolObserver {
+  stateChanged?(from: PoolState, to: PoolState, why: string): void;
+  connectionClosed?(id: number, error: Error | undefined): void;
+}
+
+export interface PendingBudget {
+  readonly limit: number;
+  count: number;
+  /** Requests refused because the queue was full. */
+  overflows: number;
+}
+
+export const PoolState = {
+  IDLE: "IDLE",
+  CONNECTING: "CONNECTING",
+  READY: "READY",
+  TRANSIENT_FAILURE: "TRANSIENT_FAILURE",
+  SHUTDOWN: "SHUTDOWN",
+} as const;
+export type PoolState = (typeof PoolState)[keyof typeof PoolState];
+
+const POOL_TRANSITIONS: Record<PoolState, readonly PoolState[]> = {
+  IDLE: ["CONNECTING", "SHUTDOWN"],
+  CONNECTING: ["READY", "TRANSIENT_FAILURE", "IDLE", "SHUTDOWN"],
+  // TRANSIENT_FAILURE from READY: the last ready connection's keepalive ping went unanswered.
+  READY: ["IDLE", "CONNECTING", "TRANSIENT_FAILURE", "SHUTDOWN"],
+  TRANSIENT_FAILURE: ["IDLE", "READY", "SHUTDOWN"],
+  SHUTDOWN: [],
+};
 
 type ConnState = "CONNECTING" | "READY" | "DRAINING" | "CLOSED";
 
-const ALLOWED: Record<ConnState, readonly ConnState[]> = {
+const CONN_TRANSITIONS: Record<ConnState, readonly ConnState[]> = {
   CONNECTING: ["READY", "CLOSED"],
   READY: ["DRAINING", "CLOSED"],
   DRAINING: ["CLOSED"],
@@ -32,15 +90,26 @@ export class PooledConnection {
   /** Streams ever opened (for maxRequestsPerConnection). */
   opened = 0;
   conn!: ClientConnection;
+  /** Idle timeout while no stream is in flight; the connection's age limit while READY. */
+  idleTimer: TimerHandle | undefined;
+  ageTimer: TimerHandle | undefined;
+  pingTimer: TimerHandle | undefined;
+
+  /** Its keepalive ping went unanswered: the endpoint backs off as after a failed connect. */
+  unresponsive = false;
 
   constructor(readonly id: number) {}
 
-  transition(to: ConnState, why: string): void {
-    if (!ALLOWED[this.state].includes(to)) return;
+  transition(to: ConnState, why: string): boolean {
+    if (!CONN_TRANSITIONS[this.state].includes(to)) return false;
     trace("connection state", { id: this.id, from: this.state, to, why });
     this.state = to;
+    return true;
   }
 }
+
+/** A request's connection could not be made: it never reached the backend (safe to retry elsewhere). */
+export class ConnectFailure extends SluiceError {}
 
 export type AcquireCallback = (conn: PooledConnection | SluiceError) => void;
 
@@ -49,13 +118,60 @@ let nextId = 1;
 export class EndpointPool {
   private readonly connections: PooledConnection[] = [];
   private readonly waiters: AcquireCallback[] = [];
+  private poolState: PoolState = PoolState.IDLE;
+  private readonly backoff: Backoff;
+  private backoffTimer: TimerHandle | undefined;
+  /** Why the last connect attempt failed, for the errors of requests that meet the backoff. */
+  private lastFailure = "";
 
   constructor(
     readonly address: string,
     readonly port: number,
     private readonly settings: PoolSettings,
     private readonly transport: ClientTransport,
-  ) {}
+  ) {
+    this.backoff = new Backoff(settings.random);
+  }
+
+  get state(): PoolState {
+    return this.poolState;
+  }
+
+  private get target(): string {
+    return this.address.includes(":") ? `[${this.address}]:${this.port}` : `${this.address}:${this.port}`;
+  }
+
+  /** The one place the endpoint's state changes. */
+  private transition(to: PoolState, why: string): void {
+    const from = this.poolState;
+    if (from === to) return;
+    if (!POOL_TRANSITIONS[from].includes(to)) throw new Error(`endpoint ${this.target}: no transition ${from} -> ${to} (${why})`);
+    trace("endpoint state", { target: this.target, from, to, why });
+    this.poolState = to;
+    this.settings.observer?.stateChanged?.(from, to, why);
+  }
+
+  /** Works out the state from the connections and the backoff, after anything changed. */
+  private refresh(why: string): void {
+    if (this.poolState === PoolState.SHUTDOWN) return;
+    let to: PoolState = PoolState.IDLE;
+    if (this.connections.some((c) => c.state === "READY")) to = PoolState.READY;
+    else if (this.connections.some((c) => c.state === "CONNECTING")) to = PoolState.CONNECTING;
+    else if (this.backoffTimer !== undefined) to = PoolState.TRANSIENT_FAILURE;
+    this.transition(to, why);
+  }
+
+  /** Streams in flight on this endpoint's connections. */
+  get activeStreams(): number {
+    let n = 0;
+    for (const c of this.connections) n += c.active;
+    return n;
+  }
+
+  /** Connections open or opening. */
+  get connectionCount(): number {
+    return this.liveCount();
+  }
 
   /** A READY connection with room for one stream right now, if there is one. */
   tryAcquire(): PooledConnection | undefined {
@@ -69,16 +185,26 @@ export class EndpointPool {
   acquire(cb: AcquireCallback): void {
     const ready = this.findReady();
     if (ready !== undefined) return cb(ready);
-    this.waiters.push(cb);
-    if (!this.connections.some((c) => c.state === "CONNECTING")) {
-      if (this.liveCount() < this.settings.maxConnections) this.openConnection();
+    if (this.poolState === PoolState.SHUTDOWN) return cb(new SluiceError(Status.UNAVAILABLE, "upstream endpoint removed"));
+    if (this.poolState === PoolState.TRANSIENT_FAILURE) return cb(this.backingOff());
+    const pending = this.settings.pending;
+    if (pending.count >= pending.limit) {
+      pending.overflows++;
+      return cb(new SluiceError(Status.UNAVAILABLE, `upstream overflow: http1MaxPendingRequests limit (${pending.limit}) reached for ${this.settings.cluster}`));
     }
+    pending.count++;
+    this.waiters.push(cb);
+    this.openForWaiters();
   }
 
   /** Opens a stream on a connection obtained from acquire(). */
   openStream(pc: PooledConnection, headers: Headers, listener: StreamListener): Stream {
     pc.active++;
     pc.opened++;
+    if (pc.idleTimer !== undefined) {
+      pc.idleTimer.cancel();
+      pc.idleTimer = undefined;
+    }
     const limit = this.settings.maxRequestsPerConnection;
     if (limit > 0 && pc.opened >= limit) pc.transition("DRAINING", "maxRequestsPerConnection reached");
     return pc.conn.open(headers, listener);
@@ -91,12 +217,15 @@ export class EndpointPool {
       pc.conn.drain();
     } else if (this.waiters.length > 0) {
       if (this.hasRoom(pc)) this.serveWaiters(pc);
-      else if (!pc.conn.usable) this.openForWaiters();
+      else this.openForWaiters();
+    } else if (pc.active === 0 && pc.state === "READY") {
+      this.armIdle(pc);
     }
   }
 
   /** The endpoint went away: no new streams; connections close as their streams finish. */
   retire(): void {
+    this.shutdown("endpoint removed");
     for (const pc of this.connections) {
       pc.transition("DRAINING", "endpoint removed");
       if (pc.active === 0) pc.conn.drain();
@@ -105,8 +234,28 @@ export class EndpointPool {
   }
 
   close(): void {
+    this.shutdown("pool closed");
     for (const pc of [...this.connections]) pc.conn.destroy();
     this.failWaiters(new SluiceError(Status.UNAVAILABLE, "upstream pool closed"));
+  }
+
+  /** Forgets a waiter whose RPC ended before a connection came. */
+  cancel(cb: AcquireCallback): void {
+    const i = this.waiters.indexOf(cb);
+    if (i >= 0) {
+      this.waiters.splice(i, 1);
+      this.settings.pending.count--;
+    }
+  }
+
+  private shutdown(why: string): void {
+    this.backoffTimer?.cancel();
+    this.backoffTimer = undefined;
+    this.transition(PoolState.SHUTDOWN, why);
+  }
+
+  private backingOff(): SluiceError {
+    return new ConnectFailure(Status.UNAVAILABLE, `upstream connect error: ${this.lastFailure} (reconnecting with backoff)`);
   }
 
   private liveCount(): number {
@@ -133,53 +282,121 @@ export class EndpointPool {
     return pc.state === "READY" && pc.conn.usable && this.capacity(pc) > 0;
   }
 
-  /** Forgets a waiter whose RPC ended before a connection came. */
-  cancel(cb: AcquireCallback): void {
-    const i = this.waiters.indexOf(cb);
-    if (i >= 0) this.waiters.splice(i, 1);
+  /** Waiters remain but no connection can take them: open one if the limits allow. */
+  private openForWaiters(): void {
+    const ready = this.findReady();
+    if (ready !== undefined) return this.serveWaiters(ready);
+    if (this.poolState === PoolState.SHUTDOWN || this.backoffTimer !== undefined) return;
+    if (!this.connections.some((c) => c.state === "CONNECTING") && this.liveCount() < this.settings.maxConnections) {
+      this.openConnection();
+    }
   }
 
   private openConnection(): void {
     const pc = new PooledConnection(nextId++);
     this.connections.push(pc);
-    trace("connect", { id: pc.id, target: `${this.address}:${this.port}` });
+    const { clock } = this.settings;
+    const timeoutMs = this.backoff.attempt(clock.now(), this.settings.connectTimeoutMs);
+    trace("connect", { id: pc.id, target: this.target, timeoutMs: Math.round(timeoutMs) });
     pc.conn = this.transport.connect(
-      { host: this.address, port: this.port, connectTimeoutMs: this.settings.connectTimeoutMs },
+      { host: this.address, port: this.port, connectTimeoutMs: timeoutMs },
       {
         onReady: () => {
-          pc.transition("READY", "peer settings received");
+          if (!pc.transition("READY", "peer settings received")) return;
+          this.backoff.reset();
+          this.armAge(pc);
+          this.armPing(pc);
+          this.refresh(`connection ${pc.id} ready`);
           this.serveWaiters(pc);
+          if (pc.active === 0 && this.waiters.length === 0) this.armIdle(pc);
         },
         onGoaway: () => pc.transition("DRAINING", "peer sent GOAWAY"),
-        onClose: (error) => {
-          const wasConnecting = pc.state === "CONNECTING";
-          pc.transition("CLOSED", error?.message ?? "closed");
-          const i = this.connections.indexOf(pc);
-          if (i >= 0) this.connections.splice(i, 1);
-          if (wasConnecting) {
-            const reason = describeConnectError(error);
-            this.failWaiters(new SluiceError(Status.UNAVAILABLE, `upstream connect error: ${reason}`, { cause: error }));
-          } else if (this.waiters.length > 0) {
-            this.openForWaiters();
-          }
-        },
+        onClose: (error) => this.onConnectionClosed(pc, error),
       },
     );
+    this.refresh(`connecting ${pc.id}`);
   }
 
-  /** Waiters remain but no connection can take them: open one if the limits allow. */
-  private openForWaiters(): void {
-    const ready = this.findReady();
-    if (ready !== undefined) return this.serveWaiters(ready);
-    if (!this.connections.some((c) => c.state === "CONNECTING") && this.liveCount() < this.settings.maxConnections) {
-      this.openConnection();
+  private onConnectionClosed(pc: PooledConnection, error: Error | undefined): void {
+    const wasConnecting = pc.state === "CONNECTING";
+    pc.transition("CLOSED", error?.message ?? "closed");
+    pc.idleTimer?.cancel();
+    pc.ageTimer?.cancel();
+    pc.pingTimer?.cancel();
+    const i = this.connections.indexOf(pc);
+    if (i >= 0) this.connections.splice(i, 1);
+    this.settings.observer?.connectionClosed?.(pc.id, error);
+    if (this.poolState === PoolState.SHUTDOWN) return;
+    if (wasConnecting || pc.unresponsive) {
+      this.lastFailure = pc.unresponsive ? `keepalive ping unanswered for ${this.settings.keepalive.timeoutMs}ms` : describeConnectError(error);
+      const { clock } = this.settings;
+      const waitMs = this.backoff.failed(clock.now());
+      trace("connect failed", { target: this.target, error: this.lastFailure, retryInMs: Math.round(waitMs) });
+      this.backoffTimer = clock.setTimer(waitMs, () => this.onBackoffOver());
+      this.refresh(`connect failed: ${this.lastFailure}`);
+      this.failWaiters(new ConnectFailure(Status.UNAVAILABLE, `upstream connect error: ${this.lastFailure}`, { cause: error }));
+      return;
     }
+    this.refresh(`connection ${pc.id} closed`);
+    if (this.waiters.length > 0) this.openForWaiters();
+  }
+
+  /** gRPC goes back to IDLE after the backoff; a request waiting (or the next one) connects. */
+  private onBackoffOver(): void {
+    this.backoffTimer = undefined;
+    this.refresh("backoff over");
+    if (this.waiters.length > 0) this.openForWaiters();
+  }
+
+  private armIdle(pc: PooledConnection): void {
+    if (pc.idleTimer !== undefined) return;
+    pc.idleTimer = this.settings.clock.setTimer(this.settings.idleTimeoutMs, () => {
+      pc.idleTimer = undefined;
+      if (pc.active > 0 || pc.state !== "READY") return;
+      pc.transition("DRAINING", "idle timeout");
+      pc.conn.drain();
+    });
+  }
+
+  private armAge(pc: PooledConnection): void {
+    const max = this.settings.maxConnectionDurationMs;
+    if (max === null) return;
+    pc.ageTimer = this.settings.clock.setTimer(max, () => {
+      pc.ageTimer = undefined;
+      if (!pc.transition("DRAINING", "maxConnectionDuration reached")) return;
+      if (pc.active === 0) pc.conn.drain();
+      // Requests still waiting need another connection.
+      if (this.waiters.length > 0) this.openForWaiters();
+    });
+  }
+
+  /**
+   * Keepalive: a PING every keepalive.time while the connection lives; no ACK within
+   * keepalive.timeout and the backend is taken for dead (a stopped process, a lost host):
+   * the connection is closed, its streams fail (UNAVAILABLE), and the endpoint goes to
+   * TRANSIENT_FAILURE so new requests go elsewhere while it backs off.
+   */
+  private armPing(pc: PooledConnection): void {
+    const { timeMs, timeoutMs } = this.settings.keepalive;
+    if (timeMs === null) return;
+    pc.pingTimer = this.settings.clock.setTimer(timeMs, () => {
+      pc.pingTimer = undefined;
+      if (pc.state === "CLOSED") return;
+      pc.conn.ping((ok) => {
+        if (pc.state === "CLOSED") return;
+        if (ok) return this.armPing(pc);
+        trace("keepalive timeout", { id: pc.id, target: this.target, timeoutMs });
+        pc.unresponsive = true;
+        pc.conn.destroy();
+      }, timeoutMs);
+    });
   }
 
   private serveWaiters(pc: PooledConnection): void {
     while (this.waiters.length > 0) {
       if (this.hasRoom(pc)) {
         const cb = this.waiters.shift()!;
+        this.settings.pending.count--;
         // Reserve now so the next waiter sees the capacity that is really left.
         cb(pc);
         continue;
@@ -194,6 +411,7 @@ export class EndpointPool {
 
   private failWaiters(err: SluiceError): void {
     const waiters = this.waiters.splice(0);
+    this.settings.pending.count -= waiters.length;
     for (const cb of waiters) cb(err);
   }
 }

@@ -150,13 +150,14 @@ test("an unknown field is a problem with a did-you-mean hint, or the list of kno
 });
 
 test("a field sluice does not implement yet is accepted with exactly one warning naming it", () => {
-  const text = withPolicy("    connectionPool:\n      tcp: {maxConnections: 10}\n    outlierDetection: {consecutive5xxErrors: 3, interval: 5s}\n");
+  const text = withPolicy("    connectionPool:\n      tcp: {maxConnections: 10}\n      http: {maxRetries: 3}\n    outlierDetection: {consecutive5xxErrors: 3, interval: 5s}\n");
   const r = load(text);
   assert.ok(r.ok);
   const w = r.config.warnings;
+  // maxConnections is implemented: no warning for it.
   assert.deepEqual(
     w.map((x) => `${x.line} ${x.path}`),
-    ["20 spec.trafficPolicy.connectionPool.tcp.maxConnections", "21 spec.trafficPolicy.outlierDetection"],
+    ["21 spec.trafficPolicy.connectionPool.http.maxRetries", "22 spec.trafficPolicy.outlierDetection"],
   );
   assert.match(w[1]!.message, /sluice does not implement it yet/);
   // Parsed and defaulted all the same.

@@ -5,11 +5,12 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import http2 from "node:http2";
-import type { AddressInfo } from "node:net";
+import net, { type AddressInfo } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { callUnary, echoClient } from "../../src/demo/echo-client.js";
 import { listenerYaml, serviceEntryYaml, startPods, startProxy, type Pod, type RunningProxy } from "../support/cluster.js";
 import { H2Code } from "../../src/transport/types.js";
+import { PoolState } from "../../src/upstream/endpoint-pool.js";
 import { TEST_TRANSPORTS } from "../support/transports.js";
 import { startH2Server } from "../transport/h2/support.js";
 
@@ -101,6 +102,29 @@ for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () =
       assert.ok(refuser.seen.includes(100_005), "a refused stream had carried the whole large request");
       assert.equal(pods[0]!.stats.rpcs - before, 6);
     });
+  });
+
+  test("an endpoint that refuses connections: its requests go to another endpoint, and then none are sent there", async () => {
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
+    const deadPort = (probe.address() as AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const proxy = await startProxy([listenerYaml("", transport), serviceEntryYaml("echo", [deadPort, pods[0]!.port]), ROUND_ROBIN].join("\n---\n"));
+    const client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
+    try {
+      const before = pods[0]!.stats.rpcs;
+      for (let i = 0; i < 6; i++) {
+        const r = await callUnary(client, Buffer.from(`dead-${i}`));
+        assert.equal(r.code, grpc.status.OK, r.details);
+      }
+      assert.equal(pods[0]!.stats.rpcs - before, 6);
+      const cluster = proxy.proxy.cluster("echo|50051|")!;
+      const dead = cluster.endpointList().find((e) => e.port === deadPort)!;
+      assert.equal(cluster.pool(dead).state, PoolState.TRANSIENT_FAILURE);
+    } finally {
+      client.close();
+      await proxy.stop();
+    }
   });
 
   test("GOAWAY with a last-stream-id below a stream in flight: that stream is retried, not failed", async () => {

@@ -1,0 +1,143 @@
+// Upstream keepalive: a backend that stops answering (a child process under SIGSTOP) is
+// found out within keepalive time + timeout; its connection is closed, the endpoint goes to
+// TRANSIENT_FAILURE, and new requests go to the other backends. The ping interval runs on an
+// injected clock; the ping timeout is the transport's own (real, short) timer.
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { EventEmitter, once } from "node:events";
+import { createInterface } from "node:readline";
+import * as grpc from "@grpc/grpc-js";
+import { ManualClock } from "../../src/core/clock.js";
+import { seededRandom } from "../../src/core/random.js";
+import { SluiceError } from "../../src/core/status.js";
+import { callUnary, echoClient } from "../../src/demo/echo-client.js";
+import { createClientTransport } from "../../src/transport/create.js";
+import { ConnectFailure, EndpointPool, PoolState, type PoolSettings } from "../../src/upstream/endpoint-pool.js";
+import { listenerYaml, serviceEntryYaml, startPods, startProxy } from "../support/cluster.js";
+import { repoPath } from "../support/paths.js";
+import { TEST_TRANSPORTS } from "../support/transports.js";
+
+const children = new Set<ChildProcess>();
+after(() => {
+  for (const c of children) {
+    c.kill("SIGCONT");
+    c.kill("SIGKILL");
+  }
+});
+
+/** An echo pod in a process of its own, so it can be stopped with SIGSTOP. */
+async function childPod(): Promise<{ port: number; child: ChildProcess }> {
+  const module = repoPath("dist/src/demo/echo-service.js");
+  const child = spawn(process.execPath, [
+    "--input-type=module",
+    "-e",
+    `const m = await import(${JSON.stringify(module)}); const p = await m.startEchoServer("child"); console.log("port " + p.port);`,
+  ]);
+  children.add(child);
+  const [line] = (await once(createInterface({ input: child.stdout }), "line")) as [string];
+  return { port: Number(/^port (\d+)$/.exec(line)![1]), child };
+}
+
+function poolSettings(clock: ManualClock, events: EventEmitter): PoolSettings {
+  return {
+    cluster: "test",
+    connectTimeoutMs: 10_000,
+    maxRequestsPerConnection: 0,
+    maxConcurrentStreams: 1000,
+    maxConnections: 10,
+    idleTimeoutMs: 3_600_000,
+    maxConnectionDurationMs: null,
+    keepalive: { timeMs: 30_000, timeoutMs: 300 },
+    pending: { limit: Infinity, count: 0, overflows: 0 },
+    clock,
+    random: seededRandom(1),
+    observer: { stateChanged: (_from, to) => events.emit("state", to) },
+  };
+}
+
+for (const kind of TEST_TRANSPORTS) {
+  test(`${kind}: pings at keepalive.time; an answered ping keeps the connection, an unanswered one fails the endpoint`, async () => {
+    const clock = new ManualClock();
+    const events = new EventEmitter();
+    const { port, child } = await childPod();
+    const pool = new EndpointPool("127.0.0.1", port, poolSettings(clock, events), createClientTransport(kind, { initialWindowSize: 1 << 20 }));
+    try {
+      const conn = await new Promise((resolve) => pool.acquire(resolve));
+      assert.ok(!(conn instanceof SluiceError));
+      assert.equal(pool.state, PoolState.READY);
+      // Answered: nothing changes, through several intervals (each ACK arms the next ping).
+      const pinged = (conn as { conn: { ping: (cb: (ok: boolean) => void, t: number) => void } }).conn;
+      const ping = pinged.ping.bind(pinged);
+      const acks = new EventEmitter();
+      pinged.ping = (cb, t) => ping((ok) => (acks.emit("ack", ok), cb(ok)), t);
+      for (let i = 0; i < 3; i++) {
+        const acked = once(acks, "ack");
+        clock.advance(30_000);
+        assert.deepEqual(await acked, [true]);
+      }
+      assert.equal(pool.state, PoolState.READY);
+      // Stopped: the next ping goes unanswered; 300 ms later the endpoint is failing.
+      child.kill("SIGSTOP");
+      const failing = once(events, "state", { signal: AbortSignal.timeout(10_000) });
+      clock.advance(30_000);
+      assert.deepEqual(await failing, [PoolState.TRANSIENT_FAILURE]);
+      const next = await new Promise((resolve) => pool.acquire(resolve));
+      assert.ok(next instanceof ConnectFailure);
+      assert.match(next.message, /keepalive ping unanswered for 300ms/);
+    } finally {
+      pool.close();
+      child.kill("SIGCONT");
+      child.kill("SIGKILL");
+    }
+  });
+
+  test(`${kind}: through the proxy, RPCs move off a backend that stopped answering`, async () => {
+    const clock = new ManualClock();
+    const { port, child } = await childPod();
+    const [pod] = await startPods(1);
+    const proxy = await startProxy(
+      [
+        listenerYaml("  upstream:\n    keepalive: { time: 30s, timeout: 300ms }\n", kind),
+        serviceEntryYaml("echo", [port, pod!.port]),
+        `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: echo }
+spec:
+  host: echo
+  trafficPolicy:
+    loadBalancer: { simple: ROUND_ROBIN }`,
+      ].join("\n---\n"),
+      { clock },
+    );
+    const client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
+    try {
+      for (let i = 0; i < 4; i++) assert.equal((await callUnary(client, Buffer.from("warm"))).code, grpc.status.OK);
+      child.kill("SIGSTOP");
+      const cluster = proxy.proxy.cluster("echo|50051|")!;
+      const stopped = cluster.endpointList().find((e) => e.port === port)!.key;
+      const failed = new Promise<void>((resolve) => {
+        const onState = (key: string, to: PoolState): void => {
+          if (key !== stopped || to !== PoolState.TRANSIENT_FAILURE) return;
+          cluster.events.off("endpoint-state", onState);
+          resolve();
+        };
+        cluster.events.on("endpoint-state", onState);
+      });
+      clock.advance(30_000);
+      await failed;
+      const before = pod!.stats.rpcs;
+      for (let i = 0; i < 6; i++) {
+        const r = await callUnary(client, Buffer.from(`after-${i}`));
+        assert.equal(r.code, grpc.status.OK, r.details);
+      }
+      assert.equal(pod!.stats.rpcs - before, 6, "every RPC went to the backend that answers");
+    } finally {
+      client.close();
+      await proxy.stop();
+      await pod!.stop();
+      child.kill("SIGCONT");
+      child.kill("SIGKILL");
+    }
+  });
+}
