@@ -123,6 +123,8 @@ export class EndpointPool {
   private backoffTimer: TimerHandle | undefined;
   /** Why the last connect attempt failed, for the errors of requests that meet the backoff. */
   private lastFailure = "";
+  /** Connections this pool has opened (attempts included), for stats. */
+  connectionsOpened = 0;
 
   constructor(
     readonly address: string,
@@ -287,12 +289,25 @@ export class EndpointPool {
     const ready = this.findReady();
     if (ready !== undefined) return this.serveWaiters(ready);
     if (this.poolState === PoolState.SHUTDOWN || this.backoffTimer !== undefined) return;
-    if (!this.connections.some((c) => c.state === "CONNECTING") && this.liveCount() < this.settings.maxConnections) {
-      this.openConnection();
-    }
+    this.openAsNeeded();
+  }
+
+  /**
+   * Opens connections in parallel for the requests waiting, as many as their streams need
+   * (a connection takes at most maxConcurrentStreams, or maxRequestsPerConnection, streams),
+   * counting those already connecting, within tcp.maxConnections.
+   */
+  private openAsNeeded(): void {
+    const s = this.settings;
+    const perConnection = Math.max(1, Math.min(s.maxConcurrentStreams, s.maxRequestsPerConnection > 0 ? s.maxRequestsPerConnection : Infinity));
+    let connecting = 0;
+    for (const c of this.connections) if (c.state === "CONNECTING") connecting++;
+    let needed = Math.max(1, Math.ceil(this.waiters.length / perConnection)) - connecting;
+    while (needed-- > 0 && this.liveCount() < s.maxConnections) this.openConnection();
   }
 
   private openConnection(): void {
+    this.connectionsOpened++;
     const pc = new PooledConnection(nextId++);
     this.connections.push(pc);
     const { clock } = this.settings;
@@ -329,10 +344,13 @@ export class EndpointPool {
     if (this.poolState === PoolState.SHUTDOWN) return;
     if (wasConnecting || pc.unresponsive) {
       this.lastFailure = pc.unresponsive ? `keepalive ping unanswered for ${this.settings.keepalive.timeoutMs}ms` : describeConnectError(error);
-      const { clock } = this.settings;
-      const waitMs = this.backoff.failed(clock.now());
-      trace("connect failed", { target: this.target, error: this.lastFailure, retryInMs: Math.round(waitMs) });
-      this.backoffTimer = clock.setTimer(waitMs, () => this.onBackoffOver());
+      // Attempts made in parallel that fail together are one round of the backoff.
+      if (this.backoffTimer === undefined) {
+        const { clock } = this.settings;
+        const waitMs = this.backoff.failed(clock.now());
+        trace("connect failed", { target: this.target, error: this.lastFailure, retryInMs: Math.round(waitMs) });
+        this.backoffTimer = clock.setTimer(waitMs, () => this.onBackoffOver());
+      }
       this.refresh(`connect failed: ${this.lastFailure}`);
       this.failWaiters(new ConnectFailure(Status.UNAVAILABLE, `upstream connect error: ${this.lastFailure}`, { cause: error }));
       return;
@@ -401,10 +419,8 @@ export class EndpointPool {
         cb(pc);
         continue;
       }
-      // This connection is full: more waiters need another one.
-      if (pc.conn.usable && !this.connections.some((c) => c.state === "CONNECTING") && this.liveCount() < this.settings.maxConnections) {
-        this.openConnection();
-      }
+      // This connection is full: more waiters need more.
+      if (this.backoffTimer === undefined && this.poolState !== PoolState.SHUTDOWN) this.openAsNeeded();
       return;
     }
   }
