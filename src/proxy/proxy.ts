@@ -35,11 +35,18 @@ export interface ProxyDeps {
   readonly onLifetimeEvent?: (event: LifetimeEvent) => void;
 }
 
-/** State kept per downstream connection. */
+/** State kept per downstream connection (connection mode only). */
 interface DownstreamState {
   streams: number;
-  /** connection mode: the endpoint each cluster is pinned to for this connection. */
+  /** The endpoint each cluster is pinned to for this connection. */
   readonly pins: Map<ClusterRuntime, LbEndpoint>;
+  /**
+   * Whether the pins count in their endpoints' activeConnections, which LEAST_CONN compares:
+   * until the connection is sent GOAWAY. A draining connection takes no new RPCs, so it no
+   * longer loads its endpoint; were it still counted, the client's replacement connection
+   * would shun the pod it just left and a 1/1/1 spread would keep reshuffling.
+   */
+  counted: boolean;
 }
 
 export class Proxy {
@@ -54,6 +61,8 @@ export class Proxy {
   private address: { host: string; port: number } | undefined;
   /** Downstream connections accepted since start. */
   connectionsAccepted = 0;
+  /** Envoy's downstream_cx_max_requests_reached: connections sent GOAWAY at maxRequestsPerConnection. */
+  connectionsCycled = 0;
 
   constructor(
     readonly config: ProxyConfig,
@@ -81,7 +90,12 @@ export class Proxy {
     }
     this.router = new Router(config.virtualHosts, config.listener.defaultHost, random);
     this.hooks = { onEnd: deps.onRpcEnd };
-    const lifetime = new DownstreamLifetime(config.listener.downstream, clock, random, deps.onLifetimeEvent);
+    const onLifetimeEvent = deps.onLifetimeEvent;
+    const lifetime = new DownstreamLifetime(config.listener.downstream, clock, random, (event) => {
+      // GOAWAY (idle, max age) or a close on the way: the connection stops loading its endpoints.
+      if (event.kind !== "ping" && event.kind !== "idle-start" && event.kind !== "closed") this.unpin(event.conn);
+      onLifetimeEvent?.(event);
+    });
     this.lifetime = lifetime;
     const handlers: ServerHandlers = {
       onConnection: (conn) => {
@@ -151,13 +165,13 @@ export class Proxy {
       // Per-connection state only in connection mode, from the first stream on.
       let state = this.downstream.get(conn.id);
       if (state === undefined) {
-        state = { streams: 0, pins: new Map() };
+        state = { streams: 0, pins: new Map(), counted: true };
         this.downstream.set(conn.id, state);
       }
       let pinned = state.pins.get(cluster);
       if (pinned !== undefined && !cluster.isCurrent(pinned)) {
         // The endpoint left the cluster: this connection is balanced again.
-        pinned.load.activeConnections--;
+        if (state.counted) pinned.load.activeConnections--;
         state.pins.delete(cluster);
         pinned = undefined;
       }
@@ -165,9 +179,9 @@ export class Proxy {
         const pick = cluster.pick(forwarder);
         if (pick.kind === "endpoint") {
           pinned = pick.endpoint;
-          pinned.load.activeConnections++;
+          if (state.counted) pinned.load.activeConnections++;
           state.pins.set(cluster, pinned);
-          trace("connection pinned", { conn: conn.id, cluster: cluster.name, endpoint: pinned.key });
+          trace("connection pinned", { conn: conn.id, cluster: cluster.name, endpoint: pinned.key, connections: pinned.load.activeConnections });
         }
       }
       forwarder.start(deadline, pinned);
@@ -182,17 +196,29 @@ export class Proxy {
     state.streams++;
     const limit = cluster.config.policy.connectionPool.http.maxRequestsPerConnection;
     if (limit > 0 && state.streams === limit) {
+      this.connectionsCycled++;
       trace("downstream connection cycled", { conn: conn.id, streams: state.streams });
+      // Before the GOAWAY goes out, so the client's reconnection is balanced without this one.
+      this.unpin(conn.id);
       conn.drain();
+    }
+  }
+
+  /** The connection's pins stop counting in their endpoints' load (it drains or closes). */
+  private unpin(connId: number): void {
+    const state = this.downstream.get(connId);
+    if (state === undefined || !state.counted) return;
+    state.counted = false;
+    for (const endpoint of state.pins.values()) {
+      endpoint.load.activeConnections--;
+      trace("connection unpinned", { conn: connId, endpoint: endpoint.key, connections: endpoint.load.activeConnections });
     }
   }
 
   private onConnectionClose(conn: ServerConnection): void {
     this.lifetime.onConnectionClose(conn);
-    const state = this.downstream.get(conn.id);
-    if (state === undefined) return;
+    this.unpin(conn.id);
     this.downstream.delete(conn.id);
-    for (const endpoint of state.pins.values()) endpoint.load.activeConnections--;
   }
 }
 

@@ -103,6 +103,20 @@ test("least request compares activeConnections when loadMetric says so (LEAST_CO
   assertShares(shares(byRequests, endpoints, PICKS), [1 / 3, 1 / 3, 1 / 3], 0.015, "by requests");
 });
 
+test("least request by connections (LEAST_CONN in connection mode) always takes the fewest, whatever choiceCount", () => {
+  // With P2C the endpoint with no connections would get only 5/9 of the picks.
+  const endpoints = makeEndpoints([1, 1, 1]);
+  endpoints[0]!.load.activeConnections = 1;
+  endpoints[1]!.load.activeConnections = 1;
+  const picker = leastRequestPolicy(makeDeps(3, { choiceCount: 2, loadMetric: "activeConnections" }))(endpoints);
+  for (let i = 0; i < 1000; i++) assert.equal(pickKey(picker), endpoints[2]!.key);
+  // Ties among the fewest are still broken at random.
+  endpoints[2]!.load.activeConnections = 1;
+  endpoints[0]!.load.activeConnections = 0;
+  endpoints[1]!.load.activeConnections = 0;
+  assertShares(shares(picker, endpoints, PICKS), [0.5, 0.5, 0], 0.015, "ties");
+});
+
 // Unequal weights: weighted random over weight / (load + 1)^bias.
 const weightedTable: ReadonlyArray<{ name: string; weights: number[]; loads: number[]; bias?: number; effective: number[] }> = [
   { name: "idle endpoints follow their weights", weights: [1, 2, 3], loads: [0, 0, 0], effective: [1, 2, 3] },

@@ -1,9 +1,13 @@
 // The seed document's Challenge 1 solved: clients that each hold ONE long-lived channel
-// still spread their RPCs evenly over every backend, because the proxy balances each RPC.
+// still spread their RPCs evenly over every backend, because the proxy balances each RPC
+// (request mode) or each connection, cycled after maxRequestsPerConnection (connection mode).
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import type * as grpc from "@grpc/grpc-js";
+import { once } from "node:events";
+import * as grpc from "@grpc/grpc-js";
+import { seededRandom } from "../../src/core/random.js";
 import { callUnary } from "../../src/demo/echo-client.js";
+import { echoService } from "../../src/demo/echo-service.js";
 import type { EndpointSource, ResolvedEndpoint } from "../../src/discovery/types.js";
 import { clients, closeAll, listenerYaml, serviceEntryYaml, startPods, startProxy, withProxy } from "../support/cluster.js";
 import { TEST_TRANSPORTS } from "../support/transports.js";
@@ -21,6 +25,28 @@ async function drive(cs: readonly grpc.Client[], total: number, perClientInFligh
   await Promise.all(cs.flatMap((c) => Array.from({ length: perClientInFlight }, () => loop(c))));
   return failed;
 }
+
+/** A bidi call held open: send() writes one message and resolves with its echo. */
+function openBidi(client: grpc.Client): { send(text: string): Promise<Buffer>; finish(): Promise<number> } {
+  const call = client.makeBidiStreamRequest(echoService.bidi.path, identity, identity, new grpc.Metadata());
+  const status = new Promise<number>((resolve) => call.on("status", (s: grpc.StatusObject) => resolve(s.code)));
+  call.on("error", () => {
+    // The status event carries the outcome.
+  });
+  return {
+    send: (text) => {
+      const echoed = once(call, "data").then(([m]) => m as Buffer);
+      call.write(Buffer.from(text));
+      return echoed;
+    },
+    finish: () => {
+      call.end();
+      return status;
+    },
+  };
+}
+
+const identity = (b: Buffer): Buffer => b;
 
 function destinationRule(lb: string, extra = ""): string {
   return `apiVersion: networking.istio.io/v1
@@ -81,6 +107,80 @@ for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () =
         assert.ok(share >= 0.2, `${p.stats.name} served only ${(share * 100).toFixed(1)}%`);
       }
       closeAll(cs);
+    });
+  });
+
+  // Connection mode: 12 clients connect one after another (one RPC each) to 3 pods; where
+  // the proxy pins each connection, by policy. The random source is seeded, so RANDOM's
+  // picks are fixed, yet still its own (independent of the pinned counts).
+  const pinTable: ReadonlyArray<{ lb: string; check: (pinned: number[]) => void }> = [
+    // The fewest pinned connections every time (not a sample of 2, which often misses it).
+    { lb: "LEAST_CONN", check: (pinned) => assert.deepEqual(pinned, [4, 4, 4]) },
+    { lb: "ROUND_ROBIN", check: (pinned) => assert.deepEqual(pinned, [4, 4, 4]) },
+    {
+      lb: "RANDOM",
+      check: (pinned) => {
+        assert.ok(pinned.every((n) => n >= 1), `every pod gets a connection: ${pinned.join("/")}`);
+        assert.notDeepEqual(pinned, [4, 4, 4], "seeded draws that happen not to be even");
+      },
+    },
+  ];
+  for (const row of pinTable) {
+    test(`connection mode, ${row.lb}: 12 connections opened one after another are pinned as the policy says`, async () => {
+      const pods = await startPods(3);
+      const yaml = [listenerYaml("  mode: connection", transport), serviceEntryYaml("echo", pods.map((p) => p.port)), destinationRule(`{ simple: ${row.lb} }`)].join("\n---\n");
+      const proxy = await startProxy(yaml, { random: seededRandom(4) });
+      const cs = clients(proxy.target, 12);
+      try {
+        const served = new Map(pods.map((p) => [p.stats.name, 0]));
+        for (const c of cs) {
+          const r = await callUnary(c, Buffer.from("x"));
+          assert.equal(r.code, 0);
+          const pod = String(r.headers?.get("x-pod")[0]);
+          served.set(pod, (served.get(pod) ?? 0) + 1);
+        }
+        const eps = proxy.proxy.cluster("echo|50051|")!.endpointList();
+        const pinned = pods.map((p) => eps.find((e) => e.port === p.port)!.load.activeConnections);
+        // The proxy's counts are where the connections really went.
+        assert.deepEqual(pinned, pods.map((p) => served.get(p.stats.name)));
+        row.check(pinned);
+      } finally {
+        closeAll(cs);
+        await proxy.stop();
+        for (const p of pods) await p.stop();
+      }
+    });
+  }
+
+  test("connection mode: at maxRequestsPerConnection the proxy sends GOAWAY, RPCs in flight finish, the next RPC reconnects", async () => {
+    const yaml = (ports: number[]): string =>
+      [
+        listenerYaml("  mode: connection", transport),
+        serviceEntryYaml("echo", ports),
+        destinationRule("{ simple: LEAST_CONN }", "    connectionPool:\n      http: { maxRequestsPerConnection: 3 }"),
+      ].join("\n---\n");
+    await withProxy(3, yaml, async (proxy) => {
+      const [client] = clients(proxy.target, 1);
+      const pinnedTotal = (): number => proxy.proxy.cluster("echo|50051|")!.endpointList().reduce((a, e) => a + e.load.activeConnections, 0);
+      // RPCs 1 and 2: bidi streams kept open, each with one echo back.
+      const streams = [openBidi(client!), openBidi(client!)];
+      for (const s of streams) assert.equal((await s.send("a")).toString(), "a");
+      assert.equal(proxy.proxy.connectionsCycled, 0);
+      assert.equal(pinnedTotal(), 1);
+      // RPC 3 reaches the limit: GOAWAY, and the connection no longer counts for LEAST_CONN.
+      assert.equal((await callUnary(client!, Buffer.from("x"))).code, 0);
+      assert.equal(proxy.proxy.connectionsCycled, 1);
+      assert.equal(pinnedTotal(), 0);
+      // The streams in flight go on after the GOAWAY and finish OK.
+      for (const s of streams) {
+        assert.equal((await s.send("b")).toString(), "b");
+        assert.equal(await s.finish(), 0);
+      }
+      // RPC 4 comes on a new connection, pinned afresh.
+      assert.equal((await callUnary(client!, Buffer.from("x"))).code, 0);
+      assert.equal(proxy.proxy.connectionsAccepted, 2);
+      assert.equal(pinnedTotal(), 1);
+      client!.close();
     });
   });
 
