@@ -2,6 +2,8 @@
 // It is the cheapest correct gRPC server node offers: no grpc-js, no protobuf. Every POST
 // gets response headers, the request's bytes back (a unary request is one 5-byte-prefixed
 // message, so the echo is a valid response message), and trailers grpc-status 0.
+// GET /stub_status answers in nginx's stub_status format, so the benchmark counts the
+// connections a proxy opened to either backend the same way (bench/backend-stats.ts).
 // Usage: node dist/bench/backend.js [port]; prints "backend listening on 127.0.0.1:PORT".
 import http2 from "node:http2";
 
@@ -14,7 +16,18 @@ const server = http2.createServer({
   maxSessionMemory: 64,
 });
 
-server.on("stream", (stream) => {
+/** Connections accepted and requests received since start, as nginx's stub_status counts them. */
+let accepts = 0;
+let requests = 0;
+server.on("session", () => accepts++);
+
+server.on("stream", (stream, headers) => {
+  requests++;
+  if (headers[":path"] === "/stub_status") {
+    stream.respond({ ":status": 200, "content-type": "text/plain" });
+    stream.end(`Active connections: -\nserver accepts handled requests\n ${accepts} ${accepts} ${requests}\n`);
+    return;
+  }
   const chunks: Buffer[] = [];
   stream.on("error", () => {
     // A reset from the client ends the stream; nothing to answer.

@@ -21,6 +21,8 @@ export interface SpawnOptions {
   readonly core?: number;
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
+  /** Give the child a stdin pipe (child.stdin) instead of /dev/null. */
+  readonly stdin?: boolean;
 }
 
 export function tasksetAvailable(): boolean {
@@ -34,7 +36,7 @@ export function start(cmd: string, args: readonly string[], opts: SpawnOptions =
   const file = pinned ? "taskset" : cmd;
   const argv = pinned ? ["-c", String(opts.core), cmd, ...args] : [...args];
   const child = spawn(file, argv, {
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: [opts.stdin === true ? "pipe" : "ignore", "pipe", "pipe"],
     env: opts.env ?? process.env,
     cwd: opts.cwd,
   });
@@ -42,10 +44,10 @@ export function start(cmd: string, args: readonly string[], opts: SpawnOptions =
   child.once("exit", () => children.delete(child));
   let out = "";
   let err = "";
-  child.stdout.on("data", (c: Buffer) => {
+  child.stdout!.on("data", (c: Buffer) => {
     if (out.length < 1 << 20) out += c.toString();
   });
-  child.stderr.on("data", (c: Buffer) => {
+  child.stderr!.on("data", (c: Buffer) => {
     if (err.length < 1 << 20) err += c.toString();
   });
   if (child.pid === undefined) throw new Error(`cannot start ${cmd}`);
@@ -193,4 +195,33 @@ export function versionOf(cmd: string, args: readonly string[]): string | undefi
   if (r.error !== undefined || r.status !== 0) return undefined;
   const text = `${r.stdout}\n${r.stderr}`.trim();
   return text.split("\n")[0]?.trim();
+}
+
+/** Busy seconds so far (/proc/stat) of one CPU, or of the whole machine (all CPUs). */
+export function busySeconds(cpu?: number): number {
+  const label = cpu === undefined ? "cpu" : `cpu${cpu}`;
+  const line = readFileSync("/proc/stat", "utf8").split("\n").find((l) => l.startsWith(`${label} `)) ?? "";
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal ...
+  const busy = (f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0);
+  return busy / 100;
+}
+
+/** 1-minute load average: other work on this 2-core machine skews RPS and latency most. */
+export function loadavg1(): number {
+  return Number(readFileSync("/proc/loadavg", "utf8").split(" ")[0]);
+}
+
+/**
+ * Microseconds so far in which some runnable task waited for a CPU (/proc/pressure/cpu, PSI);
+ * undefined without PSI. Over a pass, its growth / wall time says how much of the latency
+ * measured is queueing behind other processes rather than the proxy.
+ */
+export function cpuPressureUs(): number | undefined {
+  try {
+    const m = /^some .*total=(\d+)/m.exec(readFileSync("/proc/pressure/cpu", "utf8"));
+    return m === null ? undefined : Number(m[1]);
+  } catch {
+    return undefined; // kernel without PSI (CONFIG_PSI off or psi=0)
+  }
 }

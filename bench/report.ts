@@ -94,12 +94,13 @@ export function gitCommit(): string {
   return head.stdout.trim() + (dirty.stdout.trim().length > 0 ? " (src/ has uncommitted changes)" : "");
 }
 
-const us = (seconds: number | undefined, rpcs: number): string =>
+// Cell formatters, shared with the other passes' sections (bench/max-requests.ts, bench/fair-share.ts).
+export const us = (seconds: number | undefined, rpcs: number): string =>
   seconds === undefined || rpcs <= 0 ? "-" : ((seconds * 1e6) / rpcs).toFixed(1);
-const ms = (micro: number | undefined): string => (micro === undefined || Number.isNaN(micro) ? "-" : (micro / 1000).toFixed(2));
+export const ms = (micro: number | undefined): string => (micro === undefined || Number.isNaN(micro) ? "-" : (micro / 1000).toFixed(2));
 const mb = (bytes: number | undefined): string => (bytes === undefined || Number.isNaN(bytes) ? "-" : (bytes / 1048576).toFixed(1));
-const pct = (share: number | undefined): string => (share === undefined ? "-" : `${(100 * share).toFixed(0)}%`);
-const ratio = (a: number | undefined, b: number | undefined): string =>
+export const pct = (share: number | undefined): string => (share === undefined ? "-" : `${(100 * share).toFixed(0)}%`);
+export const ratio = (a: number | undefined, b: number | undefined): string =>
   a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? "-" : `${(a / b).toFixed(2)}x`;
 
 export function cpuPerRpcUs(r: ScenarioResult, which: "max" | "fixed"): number | undefined {
@@ -190,17 +191,35 @@ function targetLines(r: ScenarioResult, by: (name: string) => ScenarioResult | u
   return out;
 }
 
-export function markdown(info: RunInfo, results: readonly ScenarioResult[], profile?: string): string {
-  const frame = info.payloadBytes + 5;
-  const lines: string[] = [];
+/**
+ * The run's section: date, machine and software; the proxy scenarios' tables when any ran;
+ * notes; the profile; then the other passes' own sections (`passes`, Markdown each).
+ */
+export function markdown(info: RunInfo, results: readonly ScenarioResult[], profile?: string, passes: readonly string[] = []): string {
   const t = info.tools;
-  const by = (name: string): ScenarioResult | undefined => results.find((r) => r.name === name);
-  const direct = by("direct");
-  lines.push(`## ${info.date.toISOString().replace(/\.\d+Z$/, "Z")}`, "");
+  const lines: string[] = [`## ${info.date.toISOString().replace(/\.\d+Z$/, "Z")}`, ""];
   lines.push(
     `- machine: ${info.machine.nproc} CPUs (nproc), ${info.machine.cpuModel}, Linux ${info.machine.kernel}, load average at start ${info.machine.loadavg}`,
     `- software: node ${info.machine.node}; ${t["h2load"] ?? "h2load missing"}; ${t["nginx"] ?? "nginx missing"}; ${t["haproxy"] ?? "HAProxy missing"}`,
     `- sluice commit ${info.commit}${info.sluiceNodeFlags.length > 0 ? `, proxy run with node ${info.sluiceNodeFlags.join(" ")}` : ""}; backend: ${info.backend}`,
+  );
+  if (results.length > 0) lines.push(...scenarioLines(info, results));
+  else lines.push("");
+  if (info.notes.length > 0) {
+    lines.push("Notes:", "", ...info.notes.map((n) => `- ${n}`), "");
+  }
+  if (profile !== undefined) lines.push("### sluice CPU profile (node --cpu-prof, separate run)", "", profile, "");
+  for (const p of passes) lines.push(p, "");
+  return lines.join("\n");
+}
+
+/** Method lines and tables of the proxy scenarios (direct, sluice, sluice-node, nginx, haproxy). */
+function scenarioLines(info: RunInfo, results: readonly ScenarioResult[]): string[] {
+  const frame = info.payloadBytes + 5;
+  const lines: string[] = [];
+  const by = (name: string): ScenarioResult | undefined => results.find((r) => r.name === name);
+  const direct = by("direct");
+  lines.push(
     `- method: h2load -c ${info.clients} -m ${info.streams} POSTs one ${frame}-byte gRPC frame (${info.payloadBytes}-byte message) to /sluice.demo.Echo/Unary for ${info.durationS} s per scenario after a warm-up;` +
       ` then a fixed ${info.fixedRps} RPS from ${info.fixedClients} connections x --rps ${info.fixedRps / info.fixedClients}, opened ${info.fixedConnectPerMs} per ms, measured after an unmeasured ${info.fixedWarmupSeconds} s pass of the same kind` +
       " (h2load's rate timer fires every max(10 ms, 1/rps) and sends what is due at once: at 100 RPS per connection and staggered connections, requests arrive spread out, not in bursts)," +
@@ -332,11 +351,7 @@ export function markdown(info: RunInfo, results: readonly ScenarioResult[], prof
     const node = by("sluice-node");
     if (node?.max !== undefined) lines.push(`For comparison, sluice-node (node:http2 transport): ${targetLines(node, by, info).join("; ")}.`, "");
   }
-  if (info.notes.length > 0) {
-    lines.push("Notes:", "", ...info.notes.map((n) => `- ${n}`), "");
-  }
-  if (profile !== undefined) lines.push("### sluice CPU profile (node --cpu-prof, separate run)", "", profile, "");
-  return lines.join("\n");
+  return lines;
 }
 
 const HEADER = `# sluice benchmarks

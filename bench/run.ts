@@ -5,23 +5,32 @@
 // proxy), peak RSS, and memory per idle client connection (a fresh proxy holding
 // --idle-conns idle HTTP/2 connections). "sluice" runs its own HTTP/2 transport,
 // "sluice-node" the node:http2 one (the oracle). Appends the figures and the issue's targets
-// (met / NOT met) to docs/BENCHMARKS.md.
+// (met / NOT met) to docs/BENCHMARKS.md. Two more passes, each a section of its own: the
+// cost of maxRequestsPerConnection N = 1, 10, 100, 1000 against unlimited
+// (bench/max-requests.ts), and the time a newly added backend takes to reach its fair share
+// in request and connection mode (bench/fair-share.ts).
 //
-//   npm run bench -- [--duration 10] [--only direct,sluice,sluice-node,nginx,haproxy] [--backend auto|nginx|node]
+//   npm run bench -- [--duration 10] [--only NAME,...] [--skip NAME,...] [--backend auto|nginx|node]
 //                    [--latency-count 5000] [--idle-conns 2000 (0 skips)] [--profile] [--no-write]
 //                    [--sluice-node-flags "--max-semi-space-size=4"]
+//
+// NAMEs: the proxy scenarios direct, sluice, sluice-node, nginx, haproxy, and the passes
+// max-requests, fair-share; every one runs unless --only lists others or --skip names it
+// (e.g. `--only max-requests,fair-share` runs the two new passes alone, ~1.5 minutes).
 //
 // --profile (or SLUICE_BENCH_PROFILE=1) adds a separate sluice pass under node --cpu-prof and
 // a summary of it; the .cpuprofile is kept under dist/bench/profiles/.
 // Everything listens on 127.0.0.1 only; every child process is killed on the way out.
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { fairShareMarkdown, fairSharePass } from "./fair-share.js";
 import { h2load, readRequestLog, type H2loadResult } from "./h2load.js";
 import { idleMemory } from "./idle-memory.js";
 import type { LatencyResult } from "./latency.js";
-import { cpuSeconds, killAll, killChildrenOnExit, peakRss, runToEnd, stop, tasksetAvailable } from "./procs.js";
+import { maxRequestsMarkdown, maxRequestsPass } from "./max-requests.js";
+import { busySeconds, cpuPressureUs, cpuSeconds, killAll, killChildrenOnExit, loadavg1, peakRss, runToEnd, stop, tasksetAvailable } from "./procs.js";
 import { loadProfile, profileMarkdown, summarize } from "./profile.js";
 import { appendSection, gitCommit, machineInfo, markdown, type RunInfo, type ScenarioResult } from "./report.js";
 import {
@@ -65,6 +74,11 @@ const FIXED_CONNECT = { perPeriod: 5, periodMs: 1 };
 const WARMUP_REQUESTS = 20_000;
 const LATENCY_CONCURRENCY = 16;
 const PATH = "/sluice.demo.Echo/Unary";
+/** A 1-minute load average above this before anything starts means someone else is using the machine. */
+const SHARED_LOAD = 0.5;
+
+/** Everything --only and --skip can name, in the order the run takes them. */
+const PASSES = ["direct", "sluice", "sluice-node", "nginx", "haproxy", "max-requests", "fair-share"] as const;
 
 interface Options {
   durationS: number;
@@ -80,7 +94,7 @@ interface Options {
 function parseArgs(argv: readonly string[]): Options {
   const o: Options = {
     durationS: 10,
-    only: new Set(["direct", "sluice", "sluice-node", "nginx", "haproxy"]),
+    only: new Set(PASSES),
     backend: "auto",
     latencyCount: 5000,
     idleConns: 2000,
@@ -88,6 +102,7 @@ function parseArgs(argv: readonly string[]): Options {
     write: true,
     sluiceNodeFlags: [],
   };
+  const skip: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = (): string => {
@@ -96,7 +111,8 @@ function parseArgs(argv: readonly string[]): Options {
       return v;
     };
     if (a === "--duration") o.durationS = bounded(Number(value()), 1, 120, "--duration");
-    else if (a === "--only") o.only = new Set(value().split(","));
+    else if (a === "--only") o.only = new Set(passNames(value(), a));
+    else if (a === "--skip") skip.push(...passNames(value(), a));
     else if (a === "--backend") {
       const b = value();
       if (b !== "auto" && b !== "nginx" && b !== "node") throw new Error(`--backend auto|nginx|node, got ${b}`);
@@ -110,22 +126,20 @@ function parseArgs(argv: readonly string[]): Options {
     else if (a === "--sluice-node-flags") o.sluiceNodeFlags = value().split(/\s+/).filter((f) => f.length > 0);
     else throw new Error(`unknown option ${a}`);
   }
+  for (const n of skip) o.only.delete(n); // after --only, wherever it stood
   return o;
+}
+
+function passNames(list: string, flag: string): string[] {
+  const names = list.split(",").filter((n) => n.length > 0);
+  const unknown = names.filter((n) => !(PASSES as readonly string[]).includes(n));
+  if (unknown.length > 0) throw new Error(`${flag}: unknown ${unknown.join(", ")}; known: ${PASSES.join(", ")}`);
+  return names;
 }
 
 function bounded(n: number, lo: number, hi: number, what: string): number {
   if (!Number.isFinite(n) || n < lo || n > hi) throw new Error(`${what} must be in ${lo}..${hi}`);
   return n;
-}
-
-/** Busy seconds so far (/proc/stat) of one CPU, or of the whole machine (all CPUs). */
-function busySeconds(cpu?: number): number {
-  const label = cpu === undefined ? "cpu" : `cpu${cpu}`;
-  const line = readFileSync("/proc/stat", "utf8").split("\n").find((l) => l.startsWith(`${label} `)) ?? "";
-  const f = line.trim().split(/\s+/).slice(1).map(Number);
-  // user nice system idle iowait irq softirq steal ...
-  const busy = (f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0);
-  return busy / 100;
 }
 
 async function latency(port: number, count: number): Promise<LatencyResult> {
@@ -144,25 +158,6 @@ interface Ctx {
   readonly backend: Target;
   readonly opts: Options;
   readonly hasH2load: boolean;
-}
-
-/** 1-minute load average: other work on this 2-core machine skews RPS and latency most. */
-function loadavg1(): number {
-  return Number(readFileSync("/proc/loadavg", "utf8").split(" ")[0]);
-}
-
-/**
- * Microseconds so far in which some runnable task waited for a CPU (/proc/pressure/cpu, PSI);
- * undefined without PSI. Over a pass, its growth / wall time says how much of the latency
- * measured is queueing behind other processes rather than the proxy.
- */
-function cpuPressureUs(): number | undefined {
-  try {
-    const m = /^some .*total=(\d+)/m.exec(readFileSync("/proc/pressure/cpu", "utf8"));
-    return m === null ? undefined : Number(m[1]);
-  } catch {
-    return undefined; // kernel without PSI (CONFIG_PSI off or psi=0)
-  }
 }
 
 const loadBefore: string[] = [];
@@ -312,6 +307,15 @@ async function main(): Promise<void> {
   const results: ScenarioResult[] = [];
   let backend: Target | undefined;
   let profile: string | undefined;
+  /** The max-requests and fair-share sections. */
+  const passes: string[] = [];
+  const loadAtStart = loadavg1();
+  if (loadAtStart > SHARED_LOAD) {
+    notes.push(
+      `1-minute load average ${loadAtStart.toFixed(2)} before the benchmark started anything: other processes shared this ${cpus().length}-CPU machine during the run.` +
+        " Compare figures measured side by side within one table (ratios), not absolute figures across runs.",
+    );
+  }
   try {
     backend = await startBackend(dir, opts, notes);
     console.error(`bench: backend ${backend.name} on 127.0.0.1:${backend.port}`);
@@ -337,6 +341,12 @@ async function main(): Promise<void> {
       if (tools.haproxy.version === undefined) results.push({ name: "haproxy", skipped: "haproxy not installed" });
       else results.push(await scenario(ctx, "haproxy", () => startHaproxy(dir, be.port, PROXY_CORE)));
     }
+    const env = { dir, proxyCore: PROXY_CORE, loadCore: LOAD_CORE, nodeFlags: opts.sluiceNodeFlags };
+    if (opts.only.has("max-requests")) {
+      if (!hasH2load) notes.push("max-requests needs h2load; skipped.");
+      else passes.push(maxRequestsMarkdown(await maxRequestsPass({ ...env, bodyFile, backend: be, path: PATH }, frame.length)));
+    }
+    if (opts.only.has("fair-share")) passes.push(fairShareMarkdown(await fairSharePass(env)));
     if (opts.profile) {
       if (!hasH2load) notes.push("--profile needs h2load; skipped.");
       else {
@@ -387,7 +397,7 @@ async function main(): Promise<void> {
     idleConns: opts.idleConns,
     notes,
   };
-  const section = markdown(info, results, profile);
+  const section = markdown(info, results, profile, passes);
   console.log(section);
   if (opts.write) {
     const file = join(repoRoot, "docs/BENCHMARKS.md");

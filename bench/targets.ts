@@ -42,8 +42,26 @@ export async function startNodeBackend(core: number): Promise<Target> {
   return { name: "node:http2 echo", port: Number(m[1]), proc };
 }
 
-export function sluiceConfig(dir: string, backendPort: number): string {
-  const file = join(dir, "sluice.yaml");
+/**
+ * sluice's config: one host "bench" with the backend as its STATIC endpoint; with
+ * `maxRequestsPerConnection`, a DestinationRule that cycles upstream connections after that
+ * many streams (0 written as such: Istio's "unset", unlimited).
+ */
+export function sluiceConfig(dir: string, backendPort: number, maxRequestsPerConnection?: number): string {
+  const file = join(dir, maxRequestsPerConnection === undefined ? "sluice.yaml" : `sluice-mrpc-${maxRequestsPerConnection}.yaml`);
+  const rule =
+    maxRequestsPerConnection === undefined
+      ? ""
+      : `---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: bench }
+spec:
+  host: bench
+  trafficPolicy:
+    connectionPool:
+      http: { maxRequestsPerConnection: ${maxRequestsPerConnection} }
+`;
   writeFileSync(
     file,
     `apiVersion: networking.istio.io/v1
@@ -57,7 +75,7 @@ spec:
   endpoints:
     - address: 127.0.0.1
       ports: { grpc: ${backendPort} }
-`,
+${rule}`,
   );
   return file;
 }
@@ -71,10 +89,12 @@ export interface SluiceOptions {
   readonly transport?: "h2" | "node";
   /** Listen for the node inspector on a free loopback port (the idle pass forces GCs through it). */
   readonly inspect?: boolean;
+  /** DestinationRule connectionPool.http.maxRequestsPerConnection; undefined writes no DestinationRule. */
+  readonly maxRequestsPerConnection?: number;
 }
 
 export async function startSluice(dir: string, backendPort: number, core: number, opts: SluiceOptions = {}): Promise<Target> {
-  const config = sluiceConfig(dir, backendPort);
+  const config = sluiceConfig(dir, backendPort, opts.maxRequestsPerConnection);
   const nodeFlags = [...(opts.nodeFlags ?? [])];
   if (opts.cpuProfileDir !== undefined) nodeFlags.push("--cpu-prof", `--cpu-prof-dir=${opts.cpuProfileDir}`);
   if (opts.inspect === true) nodeFlags.push("--inspect=127.0.0.1:0");
@@ -172,6 +192,10 @@ ${nginxHttpCommon(prefix)}
     listen 127.0.0.1:${port} http2;
     http2_max_concurrent_streams 1024;
     client_body_buffer_size 64k;
+    # Connections accepted so far (bench/backend-stats.ts): what proxies opened upstream.
+    location = /stub_status {
+      stub_status;
+    }
     location / {
       default_type application/grpc;
       echo_read_request_body;
