@@ -5,6 +5,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import * as grpc from "@grpc/grpc-js";
+import { ManualClock } from "../../src/core/clock.js";
 import { seededRandom } from "../../src/core/random.js";
 import { callUnary } from "../../src/demo/echo-client.js";
 import { echoService } from "../../src/demo/echo-service.js";
@@ -182,6 +183,29 @@ for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () =
       assert.equal(pinnedTotal(), 1);
       client!.close();
     });
+  });
+
+  test("connection mode: a connection sent GOAWAY at maxConnectionAge stops counting for LEAST_CONN while its RPCs finish", async () => {
+    const clock = new ManualClock();
+    const pods = await startPods(1);
+    const yaml = [listenerYaml("  mode: connection\n  downstream: { maxConnectionAge: 1m }", transport), serviceEntryYaml("echo", pods.map((p) => p.port))].join("\n---\n");
+    const proxy = await startProxy(yaml, { clock });
+    const [client] = clients(proxy.target, 1);
+    const [endpoint] = proxy.proxy.cluster("echo|50051|")!.endpointList();
+    try {
+      const stream = openBidi(client!);
+      assert.equal((await stream.send("a")).toString(), "a");
+      assert.equal(endpoint!.load.activeConnections, 1);
+      clock.advance(66_000); // 1m + 10% jitter at most
+      assert.equal(proxy.proxy.lifetime.stats.maxAgeDrains, 1);
+      assert.equal(endpoint!.load.activeConnections, 0);
+      assert.equal((await stream.send("b")).toString(), "b");
+      assert.equal(await stream.finish(), 0);
+    } finally {
+      client!.close();
+      await proxy.stop();
+      for (const p of pods) await p.stop();
+    }
   });
 
   test("connection mode: a connection pinned to an endpoint that leaves the cluster is balanced again", async () => {
