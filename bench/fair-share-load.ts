@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import { callUnary, echoClient } from "../src/demo/echo-client.js";
 import { startEchoServer } from "../src/demo/echo-service.js";
 import { FAIR_SHARE_LOAD, type FairShareRun } from "./fair-share.js";
-import { cpuSeconds, killChildrenOnExit, start, stop, waitFor } from "./procs.js";
+import { killChildrenOnExit, start, stop, waitFor } from "./procs.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 
@@ -63,7 +63,6 @@ async function main(): Promise<void> {
       rows[b]![pod]!++;
     }
   };
-  const cpu0 = cpuSeconds(proxy.pid);
   // Clients start one after another, so that connection mode's cycles are not all in step.
   const stagger = L.warmupMs / 2 / L.clients;
   const loops = clients.flatMap((c, i) => Array.from({ length: L.inFlight }, () => loop(c, i * stagger)));
@@ -73,15 +72,14 @@ async function main(): Promise<void> {
   await added;
   addAt = performance.now();
   await Promise.all(loops);
-  const proxyCpuS = cpuSeconds(proxy.pid) - cpu0;
   const stats = waitFor(proxy, /stats (\{.*\})/);
   proxy.child.stdin!.write("stats\n");
-  const { connectionsAccepted } = JSON.parse((await stats)[1]!) as { connectionsAccepted: number };
+  const { connectionsAccepted, connectionsCycled } = JSON.parse((await stats)[1]!) as { connectionsAccepted: number; connectionsCycled: number };
   for (const c of clients) c.close();
   await stop(proxy);
   await Promise.all(pods.map((p) => p.stop()));
   // Only whole buckets before the add: the last one may be cut short by it.
-  const run: FairShareRun = { bucketMs: L.bucketMs, counts, before: before.slice(0, -1), failed, firstError, connectionsAccepted, proxyCpuS };
+  const run: FairShareRun = { bucketMs: L.bucketMs, counts, before: before.slice(0, -1), failed, firstError, connectionsAccepted, connectionsCycled };
   console.log(JSON.stringify(run));
 }
 

@@ -38,7 +38,8 @@ export interface FairShareRun {
   readonly firstError: string | null;
   /** Downstream connections the proxy accepted (connection mode cycles them). */
   readonly connectionsAccepted: number;
-  readonly proxyCpuS: number;
+  /** Downstream connections sent GOAWAY at maxRequestsPerConnection (connection mode). */
+  readonly connectionsCycled: number;
 }
 
 interface Variant {
@@ -192,6 +193,13 @@ export async function fairSharePass(env: FairShareEnv): Promise<FairShareRow[]> 
   return rows;
 }
 
+/** When the later of the new pods reached its share; undefined if one never did. */
+function slowestNewPodMs(r: FairShareRow): number | undefined {
+  const times = (r.pods ?? []).slice(1).map((p) => p.reachedMs);
+  if (times.length === 0 || times.some((t) => t === undefined)) return undefined;
+  return Math.max(...(times as number[]));
+}
+
 const when = (x: number | undefined, never: string): string => (x === undefined ? never : `${x} ms`);
 
 export function fairShareMarkdown(rows: readonly FairShareRow[]): string {
@@ -201,16 +209,16 @@ export function fairShareMarkdown(rows: readonly FairShareRow[]): string {
     "### Time for a new backend to reach its fair share (request vs connection mode)",
     "",
     `- method: ${L.pods} grpc-js echo pods (src/demo/echo-service.ts, ${L.delayMs} ms of work per RPC) and ${L.clients} grpc-js clients with ONE channel each, ${L.inFlight} RPCs in flight per channel,` +
-      " in one process pinned to core 0 (bench/fair-share-load.ts); sluice (default LEAST_REQUEST policy, which counts active connections in connection mode) in a process of its own pinned to core 1 (bench/proxy-host.ts)," +
+      " in one process pinned to core 0 (bench/fair-share-load.ts); sluice (default policy LEAST_REQUEST, which compares pinned connections in connection mode) in a process of its own pinned to core 1 (bench/proxy-host.ts)," +
       " a fresh one per row. Endpoints are added at runtime through an injected EndpointSource fed over the proxy process's stdin (the proxy code is sluice's; only discovery is replaced, as test/proxy/balancing.test.ts does)." +
-      ` Clients start ${L.warmupMs / 2 / L.clients} ms apart during an uncounted ${L.warmupMs / 1000} s warm-up (so connection mode's cycles are not in step).` +
+      ` Clients start ${(L.warmupMs / 2 / L.clients).toFixed(0)} ms apart during an uncounted ${L.warmupMs / 1000} s warm-up (so connection mode's cycles are not in step).` +
       ` The proxy starts with pod-1 only; ${L.beforeMs / 1000} s after the warm-up its endpoint set becomes all ${L.pods} pods and the run goes on for ${L.afterMs / 1000} s.` +
       ` Each completed RPC is counted by the pod that served it (x-pod response header) in ${L.bucketMs} ms buckets.` +
       ` "Reaches" = start (from the add) of the first ${WINDOW_MS} ms window in which the pod served at least ${pct(SHARE_OF_FAIR)} of its fair share (${pct(SHARE_OF_FAIR / L.pods)} of the RPCs);` +
       ` "holds from" = start of the first window from which every later window of the run met that; steady shares over the last ${STEADY_MS / 1000} s.` +
       " In connection mode maxRequestsPerConnection also ends each client connection (GOAWAY) after that many streams, which is what moves clients onto new pods; in request mode it only cycles upstream connections.",
     "",
-    "| mode | maxRequestsPerConnection | RPS before the add | RPS after (steady) | one connection cycle per client | pod-2 reaches | pod-3 reaches | pod-2 holds from | pod-3 holds from | steady shares pod-1 / pod-2 / pod-3 | downstream connections accepted | failed RPCs | 1-min load before |",
+    "| mode | maxRequestsPerConnection | RPS before the add | RPS after (steady) | one connection cycle per client | pod-2 reaches | pod-3 reaches | pod-2 holds from | pod-3 holds from | steady shares pod-1 / pod-2 / pod-3 | downstream connections accepted / cycled | failed RPCs | 1-min load before |",
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
   ];
   for (const r of rows) {
@@ -228,9 +236,17 @@ export function fairShareMarkdown(rows: readonly FairShareRow[]): string {
         "never",
       )} | ${when(p3?.reachedMs, "never")} | ${when(p2?.heldFromMs, "not held")} | ${when(p3?.heldFromMs, "not held")} | ${r.pods
         .map((p) => pct(p.steadyShare))
-        .join(" / ")} | ${r.run.connectionsAccepted} | ${r.run.failed}${r.run.firstError !== null ? ` (${r.run.firstError})` : ""} | ${r.loadavg.toFixed(2)} |`,
+        .join(" / ")} | ${r.run.connectionsAccepted} / ${r.run.connectionsCycled} | ${r.run.failed}${r.run.firstError !== null ? ` (${r.run.firstError})` : ""} | ${r.loadavg.toFixed(2)} |`,
     );
   }
-  lines.push("");
+  const summary = rows.flatMap((r) => {
+    const slowest = slowestNewPodMs(r);
+    if (slowest === undefined) return [];
+    const perClient = (r.rpsSteady ?? 0) / L.clients;
+    const cycleMs = perClient > 0 ? (1000 * r.variant.maxRequestsPerConnection) / perClient : undefined;
+    const ofCycle = r.variant.mode === "connection" && cycleMs !== undefined ? ` (${(slowest / cycleMs).toFixed(2)} of one connection cycle)` : "";
+    return [`${r.variant.mode} mode with ${r.variant.maxRequestsPerConnection}: ${slowest} ms${ofCycle}`];
+  });
+  if (summary.length > 0) lines.push("", `Both new pods at 90% of their fair share after: ${summary.join("; ")}.`);
   return lines.join("\n");
 }

@@ -190,6 +190,5 @@ export function maxRequestsMarkdown(r: MrpcResult): string {
       )} |`,
     );
   }
-  lines.push("");
   return lines.join("\n");
 }

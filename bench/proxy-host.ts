@@ -1,5 +1,5 @@
 // sluice in a process of its own (pinned like the CLI proxy) whose endpoints the benchmark
-// changes at runtime: every cluster gets an endpoint source fed from stdin instead of its
+// changes at runtime: every cluster gets a ManualEndpointSource fed from stdin instead of its
 // ServiceEntry's (the proxy code is the same; only discovery is injected, as the tests do).
 // sluice's own DNS discovery would need a resolver whose answers the benchmark controls.
 //
@@ -7,13 +7,15 @@
 //   starts with endpoints 127.0.0.1:PORT..., prints "sluice proxy listening on 127.0.0.1:P".
 // stdin lines:
 //   endpoints PORT[,PORT...]  replace every cluster's endpoint set; answers "endpoints N"
-//   stats                     answers "stats {"connectionsAccepted":N}" (downstream connections)
+//   stats                     answers "stats {"connectionsAccepted":N,"connectionsCycled":M}"
+//                             (downstream connections accepted, and sent GOAWAY at maxRequestsPerConnection)
 // It drains and exits on SIGTERM, or when stdin closes (its driver is gone).
 import { createInterface } from "node:readline";
 import { formatProblem } from "../src/config/diagnostics.js";
 import { loadConfigFiles } from "../src/config/load.js";
 import { logger } from "../src/core/trace.js";
-import type { EndpointSource, ResolvedEndpoint } from "../src/discovery/types.js";
+import { ManualEndpointSource } from "../src/discovery/manual.js";
+import type { ResolvedEndpoint } from "../src/discovery/types.js";
 import { Proxy } from "../src/proxy/proxy.js";
 
 function endpointsOf(list: string): ResolvedEndpoint[] {
@@ -24,37 +26,16 @@ function endpointsOf(list: string): ResolvedEndpoint[] {
   });
 }
 
-/** An endpoint source that delivers whatever set it was last given. */
-class PushedSource implements EndpointSource {
-  private listener: ((eps: readonly ResolvedEndpoint[]) => void) | undefined;
-
-  constructor(private current: readonly ResolvedEndpoint[]) {}
-
-  start(onUpdate: (eps: readonly ResolvedEndpoint[]) => void): void {
-    this.listener = onUpdate;
-    onUpdate(this.current);
-  }
-
-  stop(): void {
-    this.listener = undefined;
-  }
-
-  push(eps: readonly ResolvedEndpoint[]): void {
-    this.current = eps;
-    this.listener?.(eps);
-  }
-}
-
 async function main(): Promise<void> {
   const [config, ports] = process.argv.slice(2);
   if (config === undefined || ports === undefined) throw new Error("usage: proxy-host.js CONFIG.yaml PORT[,PORT...]");
   const loaded = await loadConfigFiles([config], {});
   if (!loaded.ok) throw new Error(loaded.problems.map(formatProblem).join("\n"));
   logger.level = "warn";
-  const sources: PushedSource[] = [];
+  const sources: ManualEndpointSource[] = [];
   const proxy = new Proxy(loaded.config, {
     endpointSource: () => {
-      const s = new PushedSource(endpointsOf(ports));
+      const s = new ManualEndpointSource(endpointsOf(ports));
       sources.push(s);
       return s;
     },
@@ -66,10 +47,10 @@ async function main(): Promise<void> {
     const [cmd, arg] = line.trim().split(/\s+/);
     if (cmd === "endpoints" && arg !== undefined) {
       const eps = endpointsOf(arg);
-      for (const s of sources) s.push(eps);
+      for (const s of sources) s.set(eps);
       console.log(`endpoints ${eps.length}`);
     } else if (cmd === "stats") {
-      console.log(`stats ${JSON.stringify({ connectionsAccepted: proxy.connectionsAccepted })}`);
+      console.log(`stats ${JSON.stringify({ connectionsAccepted: proxy.connectionsAccepted, connectionsCycled: proxy.connectionsCycled })}`);
     } else console.error(`proxy-host: unknown command ${JSON.stringify(line)}`);
   });
   let stopping = false;
