@@ -1,6 +1,7 @@
 // `sluice demo`: N local backend pods, the proxy loaded with examples/seed.yaml (its
 // ServiceEntry pointed at the pods started here), and M clients that each hold ONE
-// long-lived channel, as in the seed document. Every second it prints a per-pod table.
+// long-lived channel, as in the seed document. Request mode runs until stopped and prints a
+// per-pod table every second; connection mode replays the document's story (demo-story.ts).
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,27 +12,35 @@ import { loadConfigText } from "../config/load.js";
 import { logger } from "../core/trace.js";
 import { callUnary, echoClient } from "../demo/echo-client.js";
 import { startEchoServer, type PodStats } from "../demo/echo-service.js";
+import type { ProxyConfig } from "../config/types.js";
 import { Proxy } from "../proxy/proxy.js";
+import { connectionStory, type DemoPod } from "./demo-story.js";
 import type { Io } from "./proxy.js";
 
 export interface DemoOptions {
   readonly mode: "request" | "connection";
   readonly pods: number;
   readonly clients: number;
-  /** Seconds; undefined = until SIGINT/SIGTERM. */
+  /** Request mode: seconds; undefined = until SIGINT/SIGTERM. (The story runs to its end.) */
   readonly duration?: number;
   readonly config?: string;
 }
 
-/** RPCs each client keeps in flight on its one channel. */
+/** RPCs each client keeps in flight on its one channel (request mode). */
 const IN_FLIGHT_PER_CLIENT = 4;
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const SEED_CONFIG = resolve(here, "../../../examples/seed.yaml");
 
-/** The seed config with its ServiceEntry endpoints replaced by the demo's pods. */
+/**
+ * The seed config with its ServiceEntry endpoints replaced by the demo's pods, listening on
+ * any free port in `mode` (a Proxy resource is added when the config has none).
+ */
 export function pointAtPods(text: string, ports: readonly number[], mode: string): string {
   const docs = parseAllDocuments(text).map((d) => d.toJS() as Record<string, unknown>);
+  if (!docs.some((d) => d["kind"] === "Proxy")) {
+    docs.push({ apiVersion: "sluice.dev/v1alpha1", kind: "Proxy", metadata: { name: "sluice-demo" }, spec: {} });
+  }
   const out: Record<string, unknown>[] = [];
   for (const doc of docs) {
     if (doc["kind"] === "ServiceEntry") {
@@ -64,12 +73,27 @@ export async function demoCommand(opts: DemoOptions, io: Io): Promise<number> {
   for (const w of loaded.config.warnings) io.err(`warning: ${formatProblem(w)}`);
   // The demo prints its own table; the proxy's JSON lifecycle lines would only interleave.
   logger.level = "warn";
-  const proxy = new Proxy(loaded.config);
+  const banner = (target: string): void =>
+    io.out(`sluice demo: ${opts.pods} pods, ${opts.clients} clients (one channel each), proxy on ${target}, mode ${opts.mode}, config ${file}`);
+  try {
+    if (opts.mode === "connection") {
+      if (opts.duration !== undefined) io.err("note: --duration applies to request mode; the connection-mode story runs to its end");
+      return await connectionStory(loaded.config, pods, opts.clients, banner, io);
+    }
+    return await requestLoad(loaded.config, pods, opts, banner, io);
+  } finally {
+    await Promise.all(pods.map((p) => p.stop()));
+  }
+}
+
+/** Request mode: every client keeps RPCs in flight until the duration or a signal; a table every second. */
+async function requestLoad(config: ProxyConfig, pods: readonly DemoPod[], opts: DemoOptions, banner: (target: string) => void, io: Io): Promise<number> {
+  const proxy = new Proxy(config);
   const addr = await proxy.start();
   const target = `127.0.0.1:${addr.port}`;
-  io.out(`sluice demo: ${opts.pods} pods, ${opts.clients} clients (one channel each), proxy on ${target}, mode ${opts.mode}, config ${file}`);
+  banner(target);
 
-  const authority = [...loaded.config.clusters.values()][0]?.host ?? "grpc-service";
+  const authority = [...config.clusters.values()][0]?.host ?? "grpc-service";
   const clients = Array.from({ length: opts.clients }, () => echoClient(target, { "grpc.default_authority": authority }));
   let running = true;
   let failures = 0;
@@ -98,7 +122,6 @@ export async function demoCommand(opts: DemoOptions, io: Io): Promise<number> {
   io.out(table.render(failures));
   for (const c of clients) c.close();
   await proxy.stop(2000);
-  await Promise.all(pods.map((p) => p.stop()));
   io.out("sluice demo: stopped");
   return failures === 0 ? 0 : 1;
 }

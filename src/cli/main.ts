@@ -40,10 +40,14 @@ program
 program
   .command("demo")
   .description("local pods, the proxy loaded with examples/seed.yaml, and clients with one long-lived channel each")
-  .addOption(new Option("--mode <mode>", "proxy mode").choices(["request", "connection"]).default("request"))
+  .addOption(
+    new Option("--mode <mode>", "request: every RPC balanced, a per-pod table every second until stopped; connection: the seed document's story, connections pinned to pod 1 spread by cycling")
+      .choices(["request", "connection"])
+      .default("request"),
+  )
   .option("--pods <n>", "backend pods", parsePositive, 3)
   .option("--clients <n>", "clients, one channel each", parsePositive, 3)
-  .option("--duration <seconds>", "stop after this many seconds (default: run until Ctrl-C)", parsePositive)
+  .option("--duration <seconds>", "request mode: stop after this many seconds (default: run until Ctrl-C)", parsePositive)
   .option("-c, --config <file>", "config to load instead of examples/seed.yaml")
   .action(async (opts: { mode: "request" | "connection"; pods: number; clients: number; duration?: number; config?: string }) => {
     process.exitCode = await demoCommand(opts, io);
