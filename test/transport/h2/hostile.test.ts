@@ -41,7 +41,9 @@ describe("hostile peers", () => {
   let good: http2.ClientHttp2Session;
 
   before(async () => {
-    server = await startH2Server({ sendStallTimeoutMs: 300 });
+    // The flooders never ACK our SETTINGS: a long SETTINGS timeout keeps that from being what
+    // closes them on a slow machine, so the limits under test are what does.
+    server = await startH2Server({ sendStallTimeoutMs: 300, settingsTimeoutMs: 120_000 });
     good = http2.connect(`http://127.0.0.1:${server.port}`);
   });
   after(async () => {
