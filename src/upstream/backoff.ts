@@ -12,35 +12,39 @@ export const BACKOFF = {
 } as const;
 
 export class Backoff {
-  /** The un-jittered delay the next failure will wait. */
+  /** The un-jittered backoff, growing with each failure. */
   private current: number = BACKOFF.INITIAL_MS;
-  /** When the attempt in progress may be retried at the earliest (its deadline). */
+  /** The jittered delay that sets the next attempt's deadline when it starts. */
+  private nextDelay: number = BACKOFF.INITIAL_MS;
+  /** The deadline of the attempt in progress, or of the last one; 0 before any. */
   private deadline = 0;
 
   constructor(private readonly random: Random) {}
 
   /**
-   * A connect attempt starts at `now`: its timeout, max(the backoff deadline, the minimum
-   * connect timeout). The first attempt's deadline is now + INITIAL_MS.
+   * A connect attempt starts at `now`: its deadline is one (jittered) backoff away, and its
+   * timeout max(that, the minimum connect timeout).
    */
   attempt(now: number, minConnectTimeoutMs: number): number {
-    if (this.deadline === 0) this.deadline = now + BACKOFF.INITIAL_MS;
+    if (this.deadline <= now) this.deadline = now + this.nextDelay;
     return Math.max(this.deadline - now, minConnectTimeoutMs);
   }
 
-  /** The attempt failed at `now`: how long to wait before the next one. */
+  /**
+   * The attempt failed at `now`: how long to wait before the next one (until its deadline).
+   * The backoff grows by the multiplier for the attempt after.
+   */
   failed(now: number): number {
     const wait = Math.max(0, this.deadline - now);
     this.current = Math.min(this.current * BACKOFF.MULTIPLIER, BACKOFF.MAX_MS);
-    const jitter = (this.random() * 2 - 1) * BACKOFF.JITTER * this.current;
-    // The next attempt starts when this wait ends; its deadline is one backoff after that.
-    this.deadline = now + wait + this.current + jitter;
+    this.nextDelay = this.current + (this.random() * 2 - 1) * BACKOFF.JITTER * this.current;
     return wait;
   }
 
   /** A connection was established: the next failure starts from the initial backoff. */
   reset(): void {
     this.current = BACKOFF.INITIAL_MS;
+    this.nextDelay = BACKOFF.INITIAL_MS;
     this.deadline = 0;
   }
 }

@@ -76,18 +76,17 @@ export class ClusterRuntime {
     this.pools.clear();
   }
 
-  /**
-   * The policy's pick, passing over endpoints whose connections are failing (TRANSIENT_FAILURE,
-   * as gRPC's balancers skip such subchannels) while another pick may do better: up to one
-   * try per endpoint, then the last pick stands and its request fails fast.
-   */
   pick(request: PickRequest): PickResult {
-    let result = this.picker.pick(request);
-    for (let tries = 1; tries < this.endpoints.length && result.kind === "endpoint"; tries++) {
-      if (this.pools.get(result.endpoint.key)?.state !== PoolState.TRANSIENT_FAILURE) break;
-      result = this.picker.pick(request);
-    }
-    return result;
+    return this.picker.pick(request);
+  }
+
+  /**
+   * The policy over the endpoints whose connections are not failing (TRANSIENT_FAILURE, as
+   * gRPC's balancers leave such subchannels out), or over all of them when every one is.
+   */
+  private rebuildPicker(): void {
+    const working = this.endpoints.filter((e) => this.pools.get(e.key)?.state !== PoolState.TRANSIENT_FAILURE);
+    this.picker = this.policy(working.length > 0 ? working : this.endpoints);
   }
 
   endpointList(): readonly LbEndpoint[] {
@@ -103,7 +102,12 @@ export class ClusterRuntime {
     let pool = this.pools.get(endpoint.key);
     if (pool === undefined) {
       const key = endpoint.key;
-      const observer = { stateChanged: (_from: PoolState, to: PoolState, why: string): void => void this.events.emit("endpoint-state", key, to, why) };
+      const observer = {
+        stateChanged: (from: PoolState, to: PoolState, why: string): void => {
+          if (from === PoolState.TRANSIENT_FAILURE || to === PoolState.TRANSIENT_FAILURE) this.rebuildPicker();
+          this.events.emit("endpoint-state", key, to, why);
+        },
+      };
       pool = new EndpointPool(endpoint.address, endpoint.port, { ...this.poolSettings, observer }, this.transport);
       this.pools.set(endpoint.key, pool);
     }
@@ -142,7 +146,7 @@ export class ClusterRuntime {
     }
     this.endpoints = next;
     this.current = new Set(next);
-    this.picker = this.policy(next);
+    this.rebuildPicker();
     trace("endpoints updated", { cluster: this.name, endpoints: next.map((e) => e.key) });
   }
 }

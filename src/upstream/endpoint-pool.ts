@@ -15,7 +15,7 @@
 import type { Clock, TimerHandle } from "../core/clock.js";
 import type { Random } from "../core/random.js";
 import { Status, SluiceError } from "../core/status.js";
-import { tracer } from "../core/trace.js";
+import { logger, tracer } from "../core/trace.js";
 import type { ClientConnection, ClientTransport, Headers, Stream, StreamListener } from "../transport/types.js";
 import { Backoff } from "./backoff.js";
 
@@ -66,7 +66,8 @@ export const PoolState = {
 export type PoolState = (typeof PoolState)[keyof typeof PoolState];
 
 const POOL_TRANSITIONS: Record<PoolState, readonly PoolState[]> = {
-  IDLE: ["CONNECTING", "SHUTDOWN"],
+  // TRANSIENT_FAILURE from IDLE: a draining connection's keepalive ping went unanswered.
+  IDLE: ["CONNECTING", "TRANSIENT_FAILURE", "SHUTDOWN"],
   CONNECTING: ["READY", "TRANSIENT_FAILURE", "IDLE", "SHUTDOWN"],
   // TRANSIENT_FAILURE from READY: the last ready connection's keepalive ping went unanswered.
   READY: ["IDLE", "CONNECTING", "TRANSIENT_FAILURE", "SHUTDOWN"],
@@ -147,7 +148,8 @@ export class EndpointPool {
   private transition(to: PoolState, why: string): void {
     const from = this.poolState;
     if (from === to) return;
-    if (!POOL_TRANSITIONS[from].includes(to)) throw new Error(`endpoint ${this.target}: no transition ${from} -> ${to} (${why})`);
+    // A bug, not an outage: say so loudly but follow the facts rather than take the process down.
+    if (!POOL_TRANSITIONS[from].includes(to)) logger.error({ endpoint: this.target, from, to, why }, "endpoint state change outside the transition table");
     trace("endpoint state", { target: this.target, from, to, why });
     this.poolState = to;
     this.settings.observer?.stateChanged?.(from, to, why);

@@ -127,6 +127,28 @@ for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () =
     }
   });
 
+  test("default balancer (LEAST_REQUEST), one endpoint refusing connections, 20 RPCs at a time: none fails", async () => {
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
+    const deadPort = (probe.address() as AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    // The dead endpoint has no requests in flight, so a least-request pick prefers it: it
+    // must be left out of the picks while it backs off, not merely picked again.
+    const proxy = await startProxy([listenerYaml("", transport), serviceEntryYaml("echo", [deadPort, pods[0]!.port])].join("\n---\n"));
+    const client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
+    try {
+      const failures: string[] = [];
+      for (let round = 0; round < 10; round++) {
+        const results = await Promise.all(Array.from({ length: 20 }, (_, i) => callUnary(client, Buffer.from(`r${round}-${i}`))));
+        for (const r of results) if (r.code !== Number(grpc.status.OK)) failures.push(r.details);
+      }
+      assert.deepEqual(failures, []);
+    } finally {
+      client.close();
+      await proxy.stop();
+    }
+  });
+
   test("GOAWAY with a last-stream-id below a stream in flight: that stream is retried, not failed", async () => {
     // The first connection holds its first stream until a second one arrives, then sends
     // GOAWAY naming the first as the last it processes and answers it; the second is

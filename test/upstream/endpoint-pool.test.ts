@@ -90,13 +90,14 @@ for (const kind of TEST_TRANSPORTS) {
       backoff *= 1.6;
       waits.push(backoff + (jitterSource() * 2 - 1) * 0.2 * backoff);
     }
-    let due = 0; // when the backoff timer fires: each wait runs from the previous firing
+    let attemptAt = 0; // each wait runs from its attempt's start to that attempt's deadline
     for (const [i, wait] of waits.entries()) {
-      due += wait;
+      const due = attemptAt + wait;
       clock.advance(Math.ceil(due) - 1 - clock.now());
       assert.equal(pool.state, PoolState.TRANSIENT_FAILURE, `attempt ${i + 1}: still backing off`);
       clock.advance(1);
       assert.equal(pool.state, PoolState.IDLE, `attempt ${i + 1}: backoff over`);
+      attemptAt = clock.now();
       const again = acquire(pool);
       assert.equal(pool.state, PoolState.CONNECTING);
       assert.ok((await again) instanceof ConnectFailure);
@@ -104,6 +105,16 @@ for (const kind of TEST_TRANSPORTS) {
       const next = waits[i + 1];
       if (next !== undefined) assert.ok(Math.abs(transport.timeouts[i + 1]! - Math.max(next, 500)) < 1.5, `timeout ${transport.timeouts[i + 1]} vs ${next}`);
     }
+
+    // The endpoint sits IDLE for a minute before the next request: that attempt's deadline
+    // starts with it, so its failure still backs off (by the next, longer delay).
+    clock.advance(60_000);
+    attemptAt = clock.now();
+    const late = acquire(pool);
+    assert.ok((await late) instanceof ConnectFailure);
+    assert.equal(pool.state, PoolState.TRANSIENT_FAILURE);
+    clock.advance(1000);
+    assert.equal(pool.state, PoolState.TRANSIENT_FAILURE, "an attempt after an idle spell still backs off");
 
     // A server appears; after the backoff the next attempt succeeds and resets it.
     const server = await startH2Server();

@@ -41,9 +41,7 @@ describe("hostile peers", () => {
   let good: http2.ClientHttp2Session;
 
   before(async () => {
-    // The flooders never ACK our SETTINGS: a long SETTINGS timeout keeps that from being what
-    // closes them on a slow machine, so the limits under test are what does.
-    server = await startH2Server({ sendStallTimeoutMs: 300, settingsTimeoutMs: 120_000 });
+    server = await startH2Server({ sendStallTimeoutMs: 300 });
     good = http2.connect(`http://127.0.0.1:${server.port}`);
   });
   after(async () => {
