@@ -8,6 +8,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadavg1, runToEnd } from "./procs.js";
+import { sluiceConfigText } from "./targets.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 
@@ -85,6 +86,7 @@ export interface FairShareRow {
 }
 
 function configYaml(v: Variant): string {
+  // The endpoint port (9) is a placeholder: bench/proxy-host.ts feeds the cluster's endpoints.
   return `apiVersion: sluice.dev/v1alpha1
 kind: Proxy
 metadata: { name: bench }
@@ -93,28 +95,7 @@ spec:
   mode: ${v.mode}
   transport: h2
 ---
-# The endpoint here is a placeholder: bench/proxy-host.ts feeds the cluster's endpoints.
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: bench }
-spec:
-  hosts: [bench]
-  ports:
-    - { number: 50051, name: grpc, protocol: GRPC }
-  resolution: STATIC
-  endpoints:
-    - address: 127.0.0.1
-      ports: { grpc: 9 }
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: bench }
-spec:
-  host: bench
-  trafficPolicy:
-    connectionPool:
-      http: { maxRequestsPerConnection: ${v.maxRequestsPerConnection} }
-`;
+${sluiceConfigText(9, v.maxRequestsPerConnection)}`;
 }
 
 const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);

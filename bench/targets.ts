@@ -49,6 +49,12 @@ export async function startNodeBackend(core: number): Promise<Target> {
  */
 export function sluiceConfig(dir: string, backendPort: number, maxRequestsPerConnection?: number): string {
   const file = join(dir, maxRequestsPerConnection === undefined ? "sluice.yaml" : `sluice-mrpc-${maxRequestsPerConnection}.yaml`);
+  writeFileSync(file, sluiceConfigText(backendPort, maxRequestsPerConnection));
+  return file;
+}
+
+/** sluiceConfig()'s YAML: the ServiceEntry, and the DestinationRule when cycling is asked for. */
+export function sluiceConfigText(backendPort: number, maxRequestsPerConnection?: number): string {
   const rule =
     maxRequestsPerConnection === undefined
       ? ""
@@ -62,9 +68,7 @@ spec:
     connectionPool:
       http: { maxRequestsPerConnection: ${maxRequestsPerConnection} }
 `;
-  writeFileSync(
-    file,
-    `apiVersion: networking.istio.io/v1
+  return `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: bench }
 spec:
@@ -75,9 +79,7 @@ spec:
   endpoints:
     - address: 127.0.0.1
       ports: { grpc: ${backendPort} }
-${rule}`,
-  );
-  return file;
+${rule}`;
 }
 
 export interface SluiceOptions {

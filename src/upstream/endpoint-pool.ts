@@ -93,6 +93,8 @@ export class PooledConnection {
   conn!: ClientConnection;
   /** Idle timeout while no stream is in flight; the connection's age limit while READY. */
   idleTimer: TimerHandle | undefined;
+  /** When the last stream ended (the idle timeout counts from here). */
+  idleSince = 0;
   ageTimer: TimerHandle | undefined;
   pingTimer: TimerHandle | undefined;
 
@@ -165,13 +167,6 @@ export class EndpointPool {
     this.transition(to, why);
   }
 
-  /** Streams in flight on this endpoint's connections. */
-  get activeStreams(): number {
-    let n = 0;
-    for (const c of this.connections) n += c.active;
-    return n;
-  }
-
   /** Connections open or opening. */
   get connectionCount(): number {
     return this.liveCount();
@@ -205,10 +200,6 @@ export class EndpointPool {
   openStream(pc: PooledConnection, headers: Headers, listener: StreamListener): Stream {
     pc.active++;
     pc.opened++;
-    if (pc.idleTimer !== undefined) {
-      pc.idleTimer.cancel();
-      pc.idleTimer = undefined;
-    }
     const limit = this.settings.maxRequestsPerConnection;
     if (limit > 0 && pc.opened >= limit) pc.transition("DRAINING", "maxRequestsPerConnection reached");
     return pc.conn.open(headers, listener);
@@ -368,11 +359,23 @@ export class EndpointPool {
     if (this.waiters.length > 0) this.openForWaiters();
   }
 
+  /**
+   * The connection has no stream now. One timer per connection, not one per idle spell: a
+   * busy connection goes idle between most RPCs, so when the timer fires it checks how long
+   * the connection has really been idle and waits again for the rest.
+   */
   private armIdle(pc: PooledConnection): void {
-    if (pc.idleTimer !== undefined) return;
-    pc.idleTimer = this.settings.clock.setTimer(this.settings.idleTimeoutMs, () => {
+    pc.idleSince = this.settings.clock.now();
+    if (pc.idleTimer === undefined) this.scheduleIdleCheck(pc, this.settings.idleTimeoutMs);
+  }
+
+  private scheduleIdleCheck(pc: PooledConnection, delayMs: number): void {
+    pc.idleTimer = this.settings.clock.setTimer(delayMs, () => {
       pc.idleTimer = undefined;
+      // Busy now: the release that ends its last stream arms the check again.
       if (pc.active > 0 || pc.state !== "READY") return;
+      const left = this.settings.idleTimeoutMs - (this.settings.clock.now() - pc.idleSince);
+      if (left > 0) return this.scheduleIdleCheck(pc, left);
       pc.transition("DRAINING", "idle timeout");
       pc.conn.drain();
     });

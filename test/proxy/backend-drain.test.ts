@@ -5,7 +5,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { callUnary, echoClient } from "../../src/demo/echo-client.js";
-import { listenerYaml, serviceEntryYaml, startPods, startProxy } from "../support/cluster.js";
+import { destinationRuleYaml, listenerYaml, serviceEntryYaml, startPods, startProxy } from "../support/cluster.js";
 import { TEST_TRANSPORTS } from "../support/transports.js";
 
 for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () => {
@@ -15,13 +15,7 @@ for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () =
       [
         listenerYaml("", transport),
         serviceEntryYaml("echo", pods.map((p) => p.port)),
-        `apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: echo }
-spec:
-  host: echo
-  trafficPolicy:
-    loadBalancer: { simple: ROUND_ROBIN }`,
+        destinationRuleYaml("echo", "    loadBalancer: { simple: ROUND_ROBIN }"),
       ].join("\n---\n"),
     );
     const client = echoClient(proxy.target, { "grpc.default_authority": "echo" });

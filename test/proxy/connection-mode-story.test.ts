@@ -10,21 +10,14 @@ import { callUnary } from "../../src/demo/echo-client.js";
 import { ManualEndpointSource } from "../../src/discovery/manual.js";
 import type { ResolvedEndpoint } from "../../src/discovery/types.js";
 import type { TransportKind } from "../../src/config/types.js";
-import { clients, closeAll, listenerYaml, serviceEntryYaml, startPods, startProxy, type Pod, type RunningProxy } from "../support/cluster.js";
+import { clients, closeAll, destinationRuleYaml, listenerYaml, serviceEntryYaml, startPods, startProxy, type Pod, type RunningProxy } from "../support/cluster.js";
 import { TEST_TRANSPORTS } from "../support/transports.js";
 
 const CLUSTER = "echo|50051|";
 const RPCS_PER_CLIENT = 2000;
 
 function destinationRule(connectionPool: string): string {
-  return `apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: echo }
-spec:
-  host: echo
-  trafficPolicy:
-    loadBalancer: { simple: LEAST_CONN }
-${connectionPool}`;
+  return destinationRuleYaml("echo", `    loadBalancer: { simple: LEAST_CONN }\n${connectionPool}`);
 }
 
 const CYCLING = "    connectionPool:\n      http: { maxRequestsPerConnection: 100 }\n";

@@ -5,10 +5,10 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import http2 from "node:http2";
-import net, { type AddressInfo } from "node:net";
+import type { AddressInfo } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { callUnary, echoClient } from "../../src/demo/echo-client.js";
-import { listenerYaml, serviceEntryYaml, startPods, startProxy, type Pod, type RunningProxy } from "../support/cluster.js";
+import { deadPort, destinationRuleYaml, listenerYaml, serviceEntryYaml, startPods, startProxy, type Pod, type RunningProxy } from "../support/cluster.js";
 import { H2Code } from "../../src/transport/types.js";
 import { PoolState } from "../../src/upstream/endpoint-pool.js";
 import { TEST_TRANSPORTS } from "../support/transports.js";
@@ -58,13 +58,7 @@ async function backend(onStream: (stream: http2.ServerHttp2Stream) => void, bodi
   };
 }
 
-const ROUND_ROBIN = `apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: echo }
-spec:
-  host: echo
-  trafficPolicy:
-    loadBalancer: { simple: ROUND_ROBIN }`;
+const ROUND_ROBIN = destinationRuleYaml("echo", "    loadBalancer: { simple: ROUND_ROBIN }");
 
 for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () => {
   let pods: Pod[];
@@ -105,11 +99,8 @@ for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () =
   });
 
   test("an endpoint that refuses connections: its requests go to another endpoint, and then none are sent there", async () => {
-    const probe = net.createServer();
-    await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
-    const deadPort = (probe.address() as AddressInfo).port;
-    await new Promise<void>((r) => probe.close(() => r()));
-    const proxy = await startProxy([listenerYaml("", transport), serviceEntryYaml("echo", [deadPort, pods[0]!.port]), ROUND_ROBIN].join("\n---\n"));
+    const refusing = await deadPort();
+    const proxy = await startProxy([listenerYaml("", transport), serviceEntryYaml("echo", [refusing, pods[0]!.port]), ROUND_ROBIN].join("\n---\n"));
     const client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
     try {
       const before = pods[0]!.stats.rpcs;
@@ -119,7 +110,7 @@ for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () =
       }
       assert.equal(pods[0]!.stats.rpcs - before, 6);
       const cluster = proxy.proxy.cluster("echo|50051|")!;
-      const dead = cluster.endpointList().find((e) => e.port === deadPort)!;
+      const dead = cluster.endpointList().find((e) => e.port === refusing)!;
       assert.equal(cluster.pool(dead).state, PoolState.TRANSIENT_FAILURE);
     } finally {
       client.close();
@@ -128,13 +119,10 @@ for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () =
   });
 
   test("default balancer (LEAST_REQUEST), one endpoint refusing connections, 20 RPCs at a time: none fails", async () => {
-    const probe = net.createServer();
-    await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
-    const deadPort = (probe.address() as AddressInfo).port;
-    await new Promise<void>((r) => probe.close(() => r()));
+    const refusing = await deadPort();
     // The dead endpoint has no requests in flight, so a least-request pick prefers it: it
     // must be left out of the picks while it backs off, not merely picked again.
-    const proxy = await startProxy([listenerYaml("", transport), serviceEntryYaml("echo", [deadPort, pods[0]!.port])].join("\n---\n"));
+    const proxy = await startProxy([listenerYaml("", transport), serviceEntryYaml("echo", [refusing, pods[0]!.port])].join("\n---\n"));
     const client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
     try {
       const failures: string[] = [];

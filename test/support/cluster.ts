@@ -1,4 +1,5 @@
 // Real backends and a real proxy on loopback, port 0, for integration tests.
+import net, { type AddressInfo } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { loadConfigText } from "../../src/config/load.js";
 import type { ProxyConfig, TransportKind } from "../../src/config/types.js";
@@ -34,6 +35,26 @@ spec:
   resolution: STATIC
   endpoints:
 ${endpoints}`;
+}
+
+/** A DestinationRule for `host`; `trafficPolicy` holds its fields, indented by 4 spaces. */
+export function destinationRuleYaml(host: string, trafficPolicy: string): string {
+  return `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: ${host} }
+spec:
+  host: ${host}
+  trafficPolicy:
+${trafficPolicy}`;
+}
+
+/** A loopback port nothing listens on (taken, then freed): connects to it are refused. */
+export async function deadPort(): Promise<number> {
+  const probe = net.createServer();
+  await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  return port;
 }
 
 /** The Proxy resource; `spec` holds extra indented spec lines, `transport` the HTTP/2 implementation (config default if omitted). */

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import type * as grpc from "@grpc/grpc-js";
 import { callUnary, echoClient } from "../../src/demo/echo-client.js";
 import { ManualClock } from "../../src/core/clock.js";
-import { listenerYaml, serviceEntryYaml, startPods, startProxy, withProxy } from "../support/cluster.js";
+import { destinationRuleYaml, listenerYaml, serviceEntryYaml, startPods, startProxy, withProxy } from "../support/cluster.js";
 import { TEST_TRANSPORTS } from "../support/transports.js";
 
 const TOTAL = 10_000;
@@ -34,14 +34,7 @@ for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () =
         [
           listenerYaml("", transport),
           serviceEntryYaml("echo", ports),
-          `apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: echo }
-spec:
-  host: echo
-  trafficPolicy:
-    connectionPool:
-      http: { maxRequestsPerConnection: ${n} }`,
+          destinationRuleYaml("echo", `    connectionPool:\n      http: { maxRequestsPerConnection: ${n} }`),
         ].join("\n---\n");
       await withProxy(1, yaml, async (proxy, pods) => {
         const client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
@@ -67,14 +60,7 @@ for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}: conne
       [
         listenerYaml("", transport),
         serviceEntryYaml("echo", [pods[0]!.port]),
-        `apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: echo }
-spec:
-  host: echo
-  trafficPolicy:
-    connectionPool:
-      tcp: { maxConnectionDuration: 1s }`,
+        destinationRuleYaml("echo", "    connectionPool:\n      tcp: { maxConnectionDuration: 1s }"),
       ].join("\n---\n"),
       { clock },
     );

@@ -4,23 +4,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { EventEmitter, once } from "node:events";
-import net, { type AddressInfo } from "node:net";
 import { ManualClock } from "../../src/core/clock.js";
 import { seededRandom } from "../../src/core/random.js";
 import { Status, SluiceError } from "../../src/core/status.js";
 import { createClientTransport } from "../../src/transport/create.js";
 import type { ClientTransport, StreamListener } from "../../src/transport/types.js";
 import { ConnectFailure, EndpointPool, PoolState, type PendingBudget, type PooledConnection, type PoolSettings } from "../../src/upstream/endpoint-pool.js";
+import { deadPort } from "../support/cluster.js";
 import { startH2Server } from "../transport/h2/support.js";
 import { TEST_TRANSPORTS } from "../support/transports.js";
-
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise<void>((r) => probe.close(() => r()));
-  return port;
-}
 
 /** A transport that records each connect's timeout and lets the test await the closes. */
 function recording(inner: ClientTransport): ClientTransport & { timeouts: number[] } {
@@ -67,7 +59,7 @@ const REQUEST = { ":method": "POST", ":scheme": "http", ":path": "/x/y", ":autho
 for (const kind of TEST_TRANSPORTS) {
   test(`${kind}: failed connects back off 1 s, x1.6 with 20% jitter; a ready connection resets it`, async () => {
     const clock = new ManualClock();
-    const port = await freePort();
+    const port = await deadPort();
     const transport = recording(createClientTransport(kind, { initialWindowSize: 1 << 20 }));
     const pool = new EndpointPool("127.0.0.1", port, settings(clock), transport);
     assert.equal(pool.state, PoolState.IDLE);

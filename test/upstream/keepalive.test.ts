@@ -14,7 +14,7 @@ import { SluiceError } from "../../src/core/status.js";
 import { callUnary, echoClient } from "../../src/demo/echo-client.js";
 import { createClientTransport } from "../../src/transport/create.js";
 import { ConnectFailure, EndpointPool, PoolState, type PoolSettings } from "../../src/upstream/endpoint-pool.js";
-import { listenerYaml, serviceEntryYaml, startPods, startProxy } from "../support/cluster.js";
+import { destinationRuleYaml, listenerYaml, serviceEntryYaml, startPods, startProxy } from "../support/cluster.js";
 import { repoPath } from "../support/paths.js";
 import { TEST_TRANSPORTS } from "../support/transports.js";
 
@@ -100,13 +100,7 @@ for (const kind of TEST_TRANSPORTS) {
       [
         listenerYaml("  upstream:\n    keepalive: { time: 30s, timeout: 300ms }\n", kind),
         serviceEntryYaml("echo", [port, pod!.port]),
-        `apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: echo }
-spec:
-  host: echo
-  trafficPolicy:
-    loadBalancer: { simple: ROUND_ROBIN }`,
+        destinationRuleYaml("echo", "    loadBalancer: { simple: ROUND_ROBIN }"),
       ].join("\n---\n"),
       { clock },
     );
