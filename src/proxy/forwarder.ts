@@ -5,6 +5,7 @@ import type { LbEndpoint, PickRequest } from "../balancer/types.js";
 import { Status, type StatusCode, SluiceError } from "../core/status.js";
 import { tracer } from "../core/trace.js";
 import { H2Code, h2CodeName, type Headers, type ServerStream, type Stream, type StreamListener } from "../transport/types.js";
+import { AttemptEnd } from "../upstream/attempt.js";
 import type { ClusterRuntime } from "../upstream/cluster.js";
 import { ConnectFailure, type AcquireCallback, type EndpointPool, type PooledConnection } from "../upstream/endpoint-pool.js";
 import { statusTrailers, trailersOnly } from "./grpc-wire.js";
@@ -71,6 +72,8 @@ export class Forwarder implements PickRequest {
   private retries = 0;
   /** Connection mode: the downstream connection's endpoint, kept on retries. */
   private pinned = false;
+  /** When the current attempt started (clock ms), for its observers. */
+  private attemptStart = 0;
 
   constructor(
     private readonly ds: ServerStream,
@@ -135,6 +138,7 @@ export class Forwarder implements PickRequest {
   private connect(endpoint: LbEndpoint): void {
     this.endpoint = endpoint;
     endpoint.load.activeRequests++;
+    if (this.cluster.attemptObservers.length > 0) this.attemptStart = performance.now();
     const pool = this.cluster.pool(endpoint);
     this.pool = pool;
     const ready = pool.tryAcquire();
@@ -150,6 +154,7 @@ export class Forwarder implements PickRequest {
     this.waiter = (result) => {
       this.waiter = undefined;
       if (this.phase !== "connecting") return;
+      if (result instanceof ConnectFailure) this.attemptEnded(AttemptEnd.CONNECT_FAILURE, -1);
       if (result instanceof ConnectFailure && !this.pinned && this.replayable && this.retries < MAX_TRANSPARENT_RETRIES) {
         // Nothing reached the backend: another endpoint may take it (the balancer now passes
         // over this one while it backs off).
@@ -201,9 +206,18 @@ export class Forwarder implements PickRequest {
     this.connect(next);
   }
 
+  /** Tells the cluster's observers how the attempt on the current endpoint ended. */
+  private attemptEnded(end: AttemptEnd, grpcStatus: number): void {
+    const observers = this.cluster.attemptObservers;
+    if (observers.length === 0) return;
+    const duration = performance.now() - this.attemptStart;
+    for (const o of observers) o.attemptEnded(this.endpoint!, end, grpcStatus, duration);
+  }
+
   private onDeadline(): void {
     this.timer = undefined;
     if (this.phase === "done") return;
+    if (this.phase === "open") this.attemptEnded(AttemptEnd.TIMEOUT, -1);
     this.upstream?.reset(H2Code.CANCEL);
     this.failLocal(Status.DEADLINE_EXCEEDED, "deadline exceeded (grpc-timeout or route timeout) in sluice proxy", true);
   }
@@ -276,7 +290,11 @@ export class Forwarder implements PickRequest {
     if (this.phase !== "open") return;
     this.noReplay(); // the backend took it: no more transparent retries
     this.ds.respond(headers, endStream);
-    if (endStream) this.finish(statusOf(headers), false);
+    if (endStream) {
+      const status = statusOf(headers);
+      this.attemptEnded(AttemptEnd.RESPONSE, status ?? -1);
+      this.finish(status, false);
+    }
   }
 
   onBackendData(chunk: Buffer): void {
@@ -286,11 +304,14 @@ export class Forwarder implements PickRequest {
   onBackendTrailers(trailers: Headers): void {
     if (this.phase !== "open") return;
     this.ds.end(trailers);
-    this.finish(statusOf(trailers), false);
+    const status = statusOf(trailers);
+    this.attemptEnded(AttemptEnd.RESPONSE, status ?? -1);
+    this.finish(status, false);
   }
 
   onBackendEnd(): void {
     if (this.phase !== "open") return;
+    this.attemptEnded(AttemptEnd.RESET, -1);
     this.failLocal(Status.INTERNAL, "upstream ended the stream without trailers", true);
   }
 
@@ -300,6 +321,7 @@ export class Forwarder implements PickRequest {
       this.retryRefused(reason);
       return;
     }
+    this.attemptEnded(AttemptEnd.RESET, -1);
     const before = this.ds.responded ? "" : " before response";
     // A lost connection, a refused stream, or any reset before the response is UNAVAILABLE
     // (retryable, a gateway error); a reset mid-response maps as grpc-js maps RST_STREAM.

@@ -8,9 +8,22 @@ import { systemRandom, type Random } from "../core/random.js";
 import { tracer } from "../core/trace.js";
 import type { EndpointSource, ResolvedEndpoint } from "../discovery/types.js";
 import type { ClientTransport } from "../transport/types.js";
+import type { AttemptObserver } from "./attempt.js";
 import { EndpointPool, PoolState, type PendingBudget, type PoolSettings } from "./endpoint-pool.js";
 
 const trace = tracer("cluster");
+
+/**
+ * Why an endpoint may be kept out of balancing: ejected by outlier detection, or failing
+ * its active health checks. Each is set and cleared by its own owner.
+ */
+export type Exclusion = "ejected" | "unhealthy";
+
+/** An endpoint's exclusions; an endpoint without any is healthy. */
+interface Health {
+  ejected: boolean;
+  unhealthy: boolean;
+}
 
 export class ClusterRuntime {
   /** RPCs in flight to this cluster: the http2MaxRequests circuit breaker counts these. */
@@ -24,8 +37,18 @@ export class ClusterRuntime {
   private readonly poolSettings: PoolSettings;
   /** Requests waiting for an upstream connection, over all endpoints (http1MaxPendingRequests). */
   readonly pending: PendingBudget;
-  /** "endpoint-state" (endpoint key, PoolState, why) on every change of an endpoint's state. */
+  /**
+   * "endpoint-state" (endpoint key, PoolState, why) on every change of an endpoint's state;
+   * "endpoint-health" (endpoint key, Exclusion, excluded: boolean, why) when an exclusion
+   * is set or cleared.
+   */
   readonly events = new EventEmitter();
+  /** Told of every attempt's end (outlier detection, metrics). */
+  readonly attemptObservers: AttemptObserver[] = [];
+  /** Exclusions by endpoint key; endpoints without an entry are healthy. */
+  private readonly health = new Map<string, Health>();
+  /** True while too few endpoints are healthy (minHealthPercent): balancing ignores health. */
+  panic = false;
 
   constructor(
     readonly config: Cluster,
@@ -81,12 +104,55 @@ export class ClusterRuntime {
   }
 
   /**
-   * The policy over the endpoints whose connections are not failing (TRANSIENT_FAILURE, as
-   * gRPC's balancers leave such subchannels out), or over all of them when every one is.
+   * The policy over the healthy endpoints (not ejected, not failing health checks), or over
+   * all of them in panic (fewer healthy than minHealthPercent, as Envoy's panic threshold).
+   * Of those, endpoints whose connections are failing (TRANSIENT_FAILURE, as gRPC's
+   * balancers leave such subchannels out) are left out too, unless every one is.
    */
   private rebuildPicker(): void {
-    const working = this.endpoints.filter((e) => this.pools.get(e.key)?.state !== PoolState.TRANSIENT_FAILURE);
-    this.picker = this.policy(working.length > 0 ? working : this.endpoints);
+    const all = this.endpoints;
+    let candidates = all;
+    if (this.health.size > 0) {
+      const healthy = all.filter((e) => this.isHealthy(e.key));
+      const minPercent = this.config.policy.outlierDetection?.minHealthPercent ?? 0;
+      const panic = all.length > 0 && healthy.length < all.length && (100 * healthy.length) / all.length < minPercent;
+      if (panic !== this.panic) {
+        this.panic = panic;
+        trace(panic ? "panic: balancing over all endpoints" : "panic over", { cluster: this.name, healthy: healthy.length, endpoints: all.length });
+      }
+      candidates = panic ? all : healthy;
+    } else {
+      this.panic = false;
+    }
+    const working = candidates.filter((e) => this.pools.get(e.key)?.state !== PoolState.TRANSIENT_FAILURE);
+    this.picker = this.policy(working.length > 0 ? working : candidates);
+  }
+
+  /** Whether the endpoint is neither ejected nor failing health checks. */
+  isHealthy(key: string): boolean {
+    const h = this.health.get(key);
+    return h === undefined || (!h.ejected && !h.unhealthy);
+  }
+
+  /** Whether the endpoint carries this exclusion. */
+  isExcluded(key: string, exclusion: Exclusion): boolean {
+    return this.health.get(key)?.[exclusion] ?? false;
+  }
+
+  /** Sets or clears one exclusion of an endpoint still in the cluster; the picker follows at once. */
+  setExcluded(key: string, exclusion: Exclusion, excluded: boolean, why: string): void {
+    if (!this.endpoints.some((e) => e.key === key)) return;
+    let h = this.health.get(key);
+    if ((h?.[exclusion] ?? false) === excluded) return;
+    if (h === undefined) {
+      h = { ejected: false, unhealthy: false };
+      this.health.set(key, h);
+    }
+    h[exclusion] = excluded;
+    if (!h.ejected && !h.unhealthy) this.health.delete(key);
+    trace(excluded ? "endpoint excluded" : "endpoint readmitted", { cluster: this.name, endpoint: key, exclusion, why });
+    this.rebuildPicker();
+    this.events.emit("endpoint-health", key, exclusion, excluded, why);
   }
 
   endpointList(): readonly LbEndpoint[] {
@@ -137,6 +203,7 @@ export class ClusterRuntime {
       previous.delete(key);
     }
     for (const gone of previous.keys()) {
+      this.health.delete(gone);
       const pool = this.pools.get(gone);
       // Removed endpoints: let in-flight streams finish, then close.
       if (pool !== undefined) {
