@@ -4,6 +4,7 @@
 import { COMMAND_LINE, describe, type Diagnostics } from "./diagnostics.js";
 import { HOST_PORT_HELP, parseHostPort, type HostPort } from "./host-port.js";
 import { PROXY_MODES, TRANSPORTS, type ParsedProxy } from "./proxy-resource.js";
+import { DEFAULT_RETRY_BUFFER_LIMIT } from "./retry.js";
 import type { ListenerSettings, ProxyMode, TransportKind, VirtualHost } from "./types.js";
 
 /** Values given on the command line (`sluice proxy --listen ...`), as typed. */
@@ -115,5 +116,6 @@ export function buildListener(proxies: readonly ParsedProxy[], overrides: Config
       },
     },
     leastRequestChoiceCount: first?.choiceCount ?? DEFAULT_CHOICE_COUNT,
+    retryBufferLimit: first?.retryBufferLimit ?? DEFAULT_RETRY_BUFFER_LIMIT,
   };
 }

@@ -5,6 +5,7 @@ import type { Diagnostics } from "./diagnostics.js";
 import type { ParsedDestinationRule } from "./destination-rule.js";
 import { domainsOf, resolveHost } from "./hosts.js";
 import type { ParsedServiceEntry } from "./service-entry.js";
+import { ISTIO_DEFAULT_RETRY } from "./retry.js";
 import { mergePolicy, type ParsedPolicy } from "./traffic-policy.js";
 import type { Cluster, Endpoint, HttpRoute, ServicePort, VirtualHost, WeightedCluster } from "./types.js";
 import type { ParsedDestination, ParsedVirtualService } from "./virtual-service.js";
@@ -149,7 +150,7 @@ function buildVirtualHosts(services: readonly ParsedVirtualService[], hosts: Rea
         // Weights are relative; a lone destination gets all traffic whatever it says.
         if (cluster !== undefined) destinations.push({ cluster, weight: single ? 100 : (d.weight ?? 0) });
       }
-      routes.push({ matches: r.matches, destinations, timeoutMs: r.timeoutMs });
+      routes.push({ matches: r.matches, destinations, timeoutMs: r.timeoutMs, retry: r.retry ?? ISTIO_DEFAULT_RETRY });
     }
     virtualHosts.push({ domains, routes });
   }
@@ -161,7 +162,7 @@ function buildVirtualHosts(services: readonly ParsedVirtualService[], hosts: Rea
     if (first === undefined) continue;
     const domains = domainsOf(h.name).filter((d) => !claimed.has(d));
     for (const d of domains) claimed.set(d, `${h.se.meta.file}:${h.line}`);
-    virtualHosts.push({ domains, routes: [{ matches: [], destinations: [{ cluster: clusterName(h.name, first.number, null), weight: 100 }], timeoutMs: null }] });
+    virtualHosts.push({ domains, routes: [{ matches: [], destinations: [{ cluster: clusterName(h.name, first.number, null), weight: 100 }], timeoutMs: null, retry: ISTIO_DEFAULT_RETRY }] });
   }
   return virtualHosts;
 }

@@ -30,6 +30,7 @@ export interface ParsedProxy {
     readonly timeoutMs?: number;
   };
   readonly choiceCount?: number;
+  readonly retryBufferLimit?: number;
 }
 
 /**
@@ -75,6 +76,8 @@ export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProx
   // Envoy's least_request choice_count: at least 2 (1 would be random).
   const choiceCount = lr?.int("choiceCount", { min: 2, max: 100 });
   lr?.finish();
+  // Request bytes kept so a retry can replay them (Envoy's per_request_buffer_limit_bytes).
+  const retryBufferLimit = r.int("retryBufferLimit", { min: 0, max: 64 * 1024 * 1024 });
   r.finish();
   return dropUndefined({
     kind: "Proxy" as const,
@@ -90,6 +93,7 @@ export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProx
     maxConnectionIdleMs,
     upstreamKeepalive: dropUndefined(upstreamKeepalive),
     choiceCount,
+    retryBufferLimit,
   });
 }
 

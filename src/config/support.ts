@@ -244,6 +244,7 @@ const PROXY: readonly RowSpec[] = [
   ["spec.upstream.keepalive.timeout", S, "default 20s"],
   ["spec.leastRequest", S],
   ["spec.leastRequest.choiceCount", S],
+  ["spec.retryBufferLimit", S, "bytes of request kept for retries; default 65536"],
 ];
 
 export const SUPPORT_TABLE: readonly SupportRow[] = [

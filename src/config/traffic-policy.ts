@@ -5,7 +5,8 @@ import { DEFAULT_CONNECTION_POOL, DEFAULT_LOAD_BALANCER, INT32_MAX } from "./lim
 import { parseLoadBalancer } from "./load-balancer.js";
 import { parseOutlierDetection } from "./outlier-detection.js";
 import type { MapReader } from "./reader.js";
-import type { ConnectionPoolSettings, LoadBalancerSettings, OutlierDetectionSettings, TrafficPolicy } from "./types.js";
+import { parseRetryBudget } from "./retry.js";
+import type { ConnectionPoolSettings, LoadBalancerSettings, OutlierDetectionSettings, RetryBudget, TrafficPolicy } from "./types.js";
 
 const TP = "spec.trafficPolicy";
 
@@ -28,6 +29,8 @@ export interface PortLevelEntry {
 export interface ParsedPolicy {
   readonly parts: PolicyParts;
   readonly portLevel: readonly PortLevelEntry[];
+  /** A trafficPolicy-level field only (not in portLevelSettings); a subset's replaces the DR's. */
+  readonly retryBudget: RetryBudget | undefined;
 }
 
 export function parseTrafficPolicy(r: MapReader): ParsedPolicy {
@@ -49,9 +52,9 @@ export function parseTrafficPolicy(r: MapReader): ParsedPolicy {
   }
   parseProxyProtocol(r.map("proxyProtocol"));
   parseTunnel(r.map("tunnel"));
-  parseRetryBudget(r.map("retryBudget"));
+  const retryBudget = parseRetryBudget(r.map("retryBudget"));
   r.finish();
-  return { parts, portLevel };
+  return { parts, portLevel, retryBudget };
 }
 
 /**
@@ -98,14 +101,6 @@ function parseTunnel(r: MapReader | undefined): void {
   r.finish();
 }
 
-function parseRetryBudget(r: MapReader | undefined): void {
-  if (r === undefined) return;
-  r.percent("percent");
-  r.int("minRetryConcurrency", { min: 0, max: INT32_MAX });
-  r.duration("budgetInterval");
-  r.finish();
-}
-
 /**
  * The policy of one cluster, following Istio's MergeTrafficPolicy: the DestinationRule's
  * policy, replaced wholesale for this port by its portLevelSettings entry (parts that entry
@@ -124,6 +119,7 @@ export function mergePolicy(top: ParsedPolicy | undefined, subset: ParsedPolicy 
     loadBalancer: parts.loadBalancer ?? DEFAULT_LOAD_BALANCER,
     connectionPool: parts.connectionPool ?? DEFAULT_CONNECTION_POOL,
     outlierDetection: parts.outlierDetection ?? null,
+    retryBudget: subset?.retryBudget ?? top?.retryBudget ?? null,
   };
 }
 

@@ -66,11 +66,19 @@ export interface OutlierDetectionSettings {
   readonly consecutiveLocalOriginFailures: number;
 }
 
+/** Envoy's retry budget: concurrent retries at most percent% of active requests, and at least minRetryConcurrency. */
+export interface RetryBudget {
+  readonly percent: number;
+  readonly minRetryConcurrency: number;
+}
+
 export interface TrafficPolicy {
   readonly loadBalancer: LoadBalancerSettings;
   readonly connectionPool: ConnectionPoolSettings;
   /** null when the DestinationRule sets no outlierDetection (Envoy then ejects nothing). */
   readonly outlierDetection: OutlierDetectionSettings | null;
+  /** null = connectionPool.http.maxRetries bounds concurrent retries instead. */
+  readonly retryBudget: RetryBudget | null;
 }
 
 export interface Endpoint {
@@ -115,6 +123,36 @@ export interface RouteMatch {
   readonly headers: readonly HeaderMatch[];
 }
 
+/** Envoy retry_on conditions sluice acts on (VirtualService retries.retryOn). */
+export type RetryCondition =
+  | "cancelled"
+  | "deadline-exceeded"
+  | "internal"
+  | "resource-exhausted"
+  | "unavailable"
+  | "connect-failure"
+  | "refused-stream"
+  | "reset"
+  | "reset-before-request"
+  | "5xx"
+  | "gateway-error"
+  | "retriable-status-codes";
+
+/** A route's retry policy (VirtualService http[].retries, or Istio's default). */
+export interface RetryPolicy {
+  /** Retries after the first attempt; 0 = none. */
+  readonly attempts: number;
+  /** null = attempts are bounded only by the route timeout / grpc-timeout. */
+  readonly perTryTimeoutMs: number | null;
+  readonly retryOn: ReadonlySet<RetryCondition>;
+  /** HTTP :status codes retried (retryOn numbers). */
+  readonly retriableStatusCodes: ReadonlySet<number>;
+  /** Envoy's previous_hosts predicate: a retry goes to an endpoint not tried yet when there is one. */
+  readonly ignorePreviousHosts: boolean;
+  /** Envoy's jittered exponential backoff between retries: base interval (max 10x). */
+  readonly backoffBaseMs: number;
+}
+
 export interface WeightedCluster {
   readonly cluster: string; // Cluster.name
   readonly weight: number;
@@ -126,6 +164,7 @@ export interface HttpRoute {
   readonly destinations: readonly WeightedCluster[];
   /** null = no route timeout. */
   readonly timeoutMs: number | null;
+  readonly retry: RetryPolicy;
 }
 
 /** What `:authority` (port stripped, lower-cased) routes to. */
@@ -173,6 +212,8 @@ export interface ListenerSettings {
   readonly upstream: UpstreamSettings;
   /** Envoy's least_request choice_count (Istio has no field for it). */
   readonly leastRequestChoiceCount: number;
+  /** Request bytes kept for a retry; an RPC whose request outgrows it is no longer retried. */
+  readonly retryBufferLimit: number;
 }
 
 export interface Warning {

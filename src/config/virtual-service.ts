@@ -2,7 +2,8 @@
 // hosts, subsets and weights. Destinations are resolved to clusters in model.ts.
 import type { MapReader } from "./reader.js";
 import type { ResourceMeta } from "./resource-meta.js";
-import type { HeaderMatch, RouteMatch } from "./types.js";
+import { parseRetries } from "./retry.js";
+import type { HeaderMatch, RetryPolicy, RouteMatch } from "./types.js";
 
 export interface ParsedDestination {
   readonly host: string;
@@ -18,6 +19,8 @@ export interface ParsedHttpRoute {
   readonly matches: readonly RouteMatch[];
   readonly destinations: readonly ParsedDestination[];
   readonly timeoutMs: number | null;
+  /** undefined = not written: Istio's default policy. */
+  readonly retry: RetryPolicy | undefined;
 }
 
 export interface ParsedVirtualService {
@@ -86,7 +89,7 @@ function parseHttpRoute(r: MapReader): ParsedHttpRoute | undefined {
     if (dest !== undefined) destinations.push(dest);
   }
   const timeoutMs = r.duration("timeout") ?? null;
-  parseRetries(r.map("retries"));
+  const retry = parseRetries(r.map("retries"));
   for (const [key, shape] of OPAQUE_HTTP_FIELDS) r.opaque(key, shape);
   r.finish();
   if (!r.has("route")) {
@@ -99,7 +102,7 @@ function parseHttpRoute(r: MapReader): ParsedHttpRoute | undefined {
   if (destinations.length > 1 && destinations.every((d) => (d.weight ?? 0) === 0)) {
     r.error("route", "the weights of several destinations must not all be 0 (unset weight counts as 0)");
   }
-  return { matches, destinations, timeoutMs };
+  return { matches, destinations, timeoutMs, retry };
 }
 
 function parseMatch(r: MapReader): RouteMatch | undefined {
@@ -158,15 +161,4 @@ function parseRouteDestination(r: MapReader): ParsedDestination | undefined {
   r.finish();
   if (host === undefined) return undefined;
   return { host, subset: subset ?? null, port: port ?? null, weight: weight ?? null, line: d?.line ?? r.line, path: d?.path ?? r.path };
-}
-
-function parseRetries(r: MapReader | undefined): void {
-  if (r === undefined) return;
-  r.int("attempts", { min: 0, max: 2_147_483_647 });
-  r.duration("perTryTimeout");
-  r.string("retryOn");
-  r.bool("retryRemoteLocalities");
-  r.bool("retryIgnorePreviousHosts");
-  r.duration("backoff");
-  r.finish();
 }

@@ -2,25 +2,27 @@
 // bytes both ways with backpressure until trailers, a reset, or the deadline. Every way
 // it can end gives the client a gRPC status, and the counters are released exactly once.
 import type { LbEndpoint, PickRequest } from "../balancer/types.js";
+import type { RetryCondition, RetryPolicy } from "../config/types.js";
 import { Status, type StatusCode, SluiceError } from "../core/status.js";
 import { tracer } from "../core/trace.js";
+import { RefusedStream } from "../transport/refused-stream.js";
 import { H2Code, h2CodeName, type Headers, type ServerStream, type Stream, type StreamListener } from "../transport/types.js";
 import { AttemptEnd } from "../upstream/attempt.js";
 import type { ClusterRuntime } from "../upstream/cluster.js";
-import { ConnectFailure, type AcquireCallback, type EndpointPool, type PooledConnection } from "../upstream/endpoint-pool.js";
+import { ConnectFailure, EndpointGone, type AcquireCallback, type EndpointPool, type PooledConnection } from "../upstream/endpoint-pool.js";
 import { statusTrailers, trailersOnly } from "./grpc-wire.js";
 
 const trace = tracer("forward");
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /**
- * A stream the backend refused (REFUSED_STREAM, or above a GOAWAY's last-stream-id) was not
- * processed, so it is retried transparently, like gRPC's transparent retry and Envoy's
- * `refused-stream`: up to this many times, with the request replayed from a buffer.
+ * A request the proxy never sent (the connection it was given could take no stream, or its
+ * endpoint left the cluster while it waited) is replayed at once, like gRPC's transparent
+ * retry, whatever the route's retry policy: up to this many times.
  */
 const MAX_TRANSPARENT_RETRIES = 3;
-/** Request bytes kept for a replay (gRPC keeps 256 KiB per RPC); past it no retry. */
-const RETRY_BUFFER_LIMIT = 256 * 1024;
+/** Envoy's host_selection_retry_max_attempts as Istio sets it: picks tried to find an endpoint not tried yet. */
+const HOST_SELECTION_ATTEMPTS = 5;
 
 /** What the forwarder reports when an RPC ends (stats, outlier detection later). */
 export interface RpcOutcome {
@@ -34,6 +36,47 @@ export interface RpcOutcome {
 
 export interface ForwardHooks {
   readonly onEnd: ((outcome: RpcOutcome) => void) | undefined;
+  /** Request bytes kept for a retry; past it the RPC is no longer retried. */
+  readonly retryBufferLimit: number;
+}
+
+/** Why an attempt failed, in the terms of retryOn. */
+type Failure =
+  | { readonly kind: "connect-failure" | "refused-stream" | "reset" | "timeout" }
+  /** A response the backend completed in its headers (trailers-only), or a non-200 :status. */
+  | { readonly kind: "response"; readonly grpcStatus: number; readonly httpStatus: number };
+
+/** gRPC status -> its retryOn name. */
+const GRPC_RETRY_NAMES: ReadonlyMap<number, RetryCondition> = new Map([
+  [Status.CANCELLED, "cancelled"],
+  [Status.DEADLINE_EXCEEDED, "deadline-exceeded"],
+  [Status.INTERNAL, "internal"],
+  [Status.RESOURCE_EXHAUSTED, "resource-exhausted"],
+  [Status.UNAVAILABLE, "unavailable"],
+]);
+
+/** Whether the policy's retryOn covers this failure (Envoy's router retry state). */
+function retryCovers(policy: RetryPolicy, f: Failure): boolean {
+  const on = policy.retryOn;
+  // Envoy: 5xx and gateway-error also cover every failure without a response at all.
+  const noResponse = on.has("5xx") || on.has("gateway-error");
+  switch (f.kind) {
+    case "connect-failure":
+      return noResponse || on.has("connect-failure") || on.has("reset-before-request");
+    case "refused-stream":
+      return noResponse || on.has("refused-stream") || on.has("reset");
+    case "reset":
+    case "timeout":
+      return noResponse || on.has("reset");
+    case "response": {
+      const name = GRPC_RETRY_NAMES.get(f.grpcStatus);
+      if (name !== undefined && on.has(name)) return true;
+      const h = f.httpStatus;
+      if (on.has("5xx") && h >= 500 && h <= 599) return true;
+      if (on.has("gateway-error") && h >= 502 && h <= 504) return true;
+      return on.has("retriable-status-codes") && policy.retriableStatusCodes.has(h);
+    }
+  }
 }
 
 /** Maps an upstream RST_STREAM code to the status the client gets (as grpc-js does). */
@@ -52,7 +95,7 @@ export function statusOfReset(code: number): StatusCode {
   }
 }
 
-type Phase = "connecting" | "open" | "done";
+type Phase = "connecting" | "open" | "backoff" | "done";
 
 export class Forwarder implements PickRequest {
   private phase: Phase = "connecting";
@@ -60,19 +103,34 @@ export class Forwarder implements PickRequest {
   private conn: PooledConnection | undefined;
   private pool: EndpointPool | undefined;
   private endpoint: LbEndpoint | undefined;
+  /** Whether the cluster's active count (http2MaxRequests) includes this RPC. */
+  private counted = false;
+  /** Whether the current endpoint's activeRequests includes this RPC (during an attempt). */
+  private onEndpoint = false;
+  /** The deadline: grpc-timeout or the route timeout. */
   private timer: NodeJS.Timeout | undefined;
+  /** The attempt's perTryTimeout, or the backoff before a retry. */
+  private tryTimer: NodeJS.Timeout | undefined;
   /** Our place in the pool's queue while waiting for a connection. */
   private waiter: AcquireCallback | undefined;
-  /** A refused stream may still be retried: no response yet, the request fits the buffer. */
+  /** A retry is still possible: no response passed to the client, the request fits the buffer. */
   private replayable = true;
   /** The request as sent so far, while replayable (created with the first chunk). */
   private replay: Buffer[] | undefined;
   private replayBytes = 0;
   private clientEnded = false;
+  /** Retries under the route's policy, and replays of requests never sent. */
   private retries = 0;
+  private transparent = 0;
+  /** Holds one of the cluster's activeRetries from the first retry to the end. */
+  private retrying = false;
+  /** Endpoints tried so far (retries go elsewhere when they can). */
+  private tried: LbEndpoint[] | undefined;
+  /** Why a retry was refused (maxRetries, budget), told to the client with the failure. */
+  private retryRefused: string | undefined;
   /** Connection mode: the downstream connection's endpoint, kept on retries. */
   private pinned = false;
-  /** When the current attempt started (clock ms), for its observers. */
+  /** When the current attempt started (ms), for its observers. */
   private attemptStart = 0;
 
   constructor(
@@ -80,6 +138,7 @@ export class Forwarder implements PickRequest {
     private readonly cluster: ClusterRuntime,
     readonly sourceIp: string,
     private readonly hooks: ForwardHooks,
+    private readonly retry: RetryPolicy,
   ) {}
 
   // PickRequest, read lazily by hash policies.
@@ -99,11 +158,7 @@ export class Forwarder implements PickRequest {
     const cluster = this.cluster;
     if (cluster.active >= cluster.http2MaxRequests) {
       cluster.overflows++;
-      this.failLocal(
-        Status.UNAVAILABLE,
-        `upstream overflow: http2MaxRequests limit (${cluster.http2MaxRequests}) reached for ${cluster.name}`,
-        false,
-      );
+      this.failLocal(Status.UNAVAILABLE, `upstream overflow: http2MaxRequests limit (${cluster.http2MaxRequests}) reached for ${cluster.name}`);
       return;
     }
     let chosen = endpoint;
@@ -113,6 +168,7 @@ export class Forwarder implements PickRequest {
       if (chosen === undefined) return;
     }
     cluster.active++;
+    this.counted = true;
     // Beyond setTimeout's range (~24.8 days) a timer would fire at once: treat as no deadline.
     if (deadlineMs !== undefined && deadlineMs <= MAX_TIMER_MS) {
       this.timer = setTimeout(() => this.onDeadline(), deadlineMs);
@@ -127,25 +183,37 @@ export class Forwarder implements PickRequest {
   private pickEndpoint(): LbEndpoint | undefined {
     const pick = this.cluster.pick(this);
     if (pick.kind !== "endpoint") {
-      const message = pick.kind === "fail" ? pick.message : "no healthy upstream";
-      this.failLocal(pick.kind === "fail" ? pick.status : Status.UNAVAILABLE, message, this.endpoint !== undefined);
+      this.failLocal(pick.kind === "fail" ? pick.status : Status.UNAVAILABLE, pick.kind === "fail" ? pick.message : "no healthy upstream");
       return undefined;
     }
     return pick.endpoint;
   }
 
-  /** Gets a stream to `endpoint`: at once when a connection has room, else in the pool's queue. */
+  /** For a retry: an endpoint not tried yet when the balancer offers one (Envoy's previous_hosts). */
+  private pickRetryEndpoint(): LbEndpoint | undefined {
+    const tried = this.tried;
+    for (let i = 1; ; i++) {
+      const next = this.pickEndpoint();
+      if (next === undefined || tried === undefined || !this.retry.ignorePreviousHosts || i === HOST_SELECTION_ATTEMPTS) return next;
+      if (!tried.some((e) => e.key === next.key)) return next;
+    }
+  }
+
+  /** Starts an attempt on `endpoint`: a stream at once when a connection has room, else in the pool's queue. */
   private connect(endpoint: LbEndpoint): void {
     this.endpoint = endpoint;
     endpoint.load.activeRequests++;
+    this.onEndpoint = true;
     if (this.cluster.attemptObservers.length > 0) this.attemptStart = performance.now();
+    const perTry = this.retry.perTryTimeoutMs;
+    if (perTry !== null && perTry <= MAX_TIMER_MS) this.tryTimer = setTimeout(() => this.onPerTryTimeout(), perTry);
     const pool = this.cluster.pool(endpoint);
     this.pool = pool;
     const ready = pool.tryAcquire();
     if (ready !== undefined) {
       // The common case: a connection has room now, so no need to hold the client's data.
       this.openUpstream(ready);
-      if (this.retries > 0) this.ds.resume(); // a retry may have waited for a connection before
+      if (this.retries + this.transparent > 0) this.ds.resume(); // paused while the retry waited
       return;
     }
     // Hold the client's data until the upstream stream exists; flow control holds the rest.
@@ -154,15 +222,16 @@ export class Forwarder implements PickRequest {
     this.waiter = (result) => {
       this.waiter = undefined;
       if (this.phase !== "connecting") return;
-      if (result instanceof ConnectFailure) this.attemptEnded(AttemptEnd.CONNECT_FAILURE, -1);
-      if (result instanceof ConnectFailure && !this.pinned && this.replayable && this.retries < MAX_TRANSPARENT_RETRIES) {
-        // Nothing reached the backend: another endpoint may take it (the balancer now passes
-        // over this one while it backs off).
-        this.retryElsewhere(result.message);
-        return;
+      if (result instanceof EndpointGone) {
+        // Never sent: try again at once, re-picking (connection mode re-pins on the next stream).
+        if (this.replayTransparently(result.message)) return;
+      } else if (result instanceof ConnectFailure) {
+        this.attemptEnded(AttemptEnd.CONNECT_FAILURE, -1);
+        // The balancer now passes over this endpoint while it backs off.
+        if (this.retryAfter({ kind: "connect-failure" }, result.message)) return;
       }
       if (result instanceof SluiceError) {
-        this.failLocal(result.code, result.message, true);
+        this.failLocal(result.code, this.withRefusal(result.message));
         return;
       }
       this.openUpstream(result);
@@ -176,7 +245,7 @@ export class Forwarder implements PickRequest {
     this.phase = "open";
     const upstream = this.pool!.openStream(conn, this.ds.headers, new UpstreamSide(this));
     this.upstream = upstream;
-    if (this.retries === 0) return;
+    if (this.retries + this.transparent === 0) return;
     // A retry: what the client sent so far goes again.
     if (this.replay !== undefined) for (const chunk of this.replay) upstream.write(chunk);
     if (this.clientEnded) upstream.end();
@@ -187,23 +256,89 @@ export class Forwarder implements PickRequest {
     this.replay = undefined;
   }
 
-  /** The backend refused the stream before processing it: try again, elsewhere if balancing. */
-  private retryRefused(reason: string): void {
+  /** Lets go of the current attempt's stream, connection and endpoint count. */
+  private leaveAttempt(resetUpstream: boolean): void {
+    if (this.tryTimer !== undefined) clearTimeout(this.tryTimer);
+    this.tryTimer = undefined;
+    if (this.waiter !== undefined) {
+      this.pool!.cancel(this.waiter);
+      this.waiter = undefined;
+    }
+    if (resetUpstream) this.upstream?.reset(H2Code.CANCEL);
     this.upstream = undefined;
-    this.pool!.release(this.conn!);
+    if (this.conn !== undefined) this.pool!.release(this.conn);
     this.conn = undefined;
-    this.retryElsewhere(reason);
+    if (this.onEndpoint) {
+      this.endpoint!.load.activeRequests--;
+      this.onEndpoint = false;
+    }
   }
 
-  /** Another attempt for a request no backend has processed; the endpoint is still counted. */
-  private retryElsewhere(reason: string): void {
+  /** A request no backend saw: replayed at once, elsewhere if balancing. False when it may not be. */
+  private replayTransparently(reason: string): boolean {
+    if (!this.replayable || this.ds.responded || this.transparent >= MAX_TRANSPARENT_RETRIES) return false;
+    this.transparent++;
+    this.cluster.retryStats.transparent++;
+    trace("transparent retry", { cluster: this.cluster.name, endpoint: this.endpoint!.key, attempt: this.transparent, reason });
+    this.leaveAttempt(false);
+    // The endpoint may have left the cluster: pick again even in connection mode.
+    const next = this.pinned && this.cluster.isCurrent(this.endpoint!) ? this.endpoint : this.pickEndpoint();
+    if (next !== undefined) this.connect(next);
+    return true;
+  }
+
+  /**
+   * The route's retry policy: retries the failed attempt after a backoff when retryOn covers
+   * it, attempts are left, nothing reached the client and the request is still buffered, and
+   * the cluster's maxRetries / retry budget allows. False when the caller must fail the RPC.
+   */
+  private retryAfter(failure: Failure, reason: string, streamOpen = false): boolean {
+    if (this.phase === "done" || !this.replayable || this.ds.responded) return false;
+    const policy = this.retry;
+    if (!retryCovers(policy, failure)) return false;
+    const cluster = this.cluster;
+    if (this.retries >= policy.attempts) {
+      if (policy.attempts > 0) cluster.retryStats.limitExceeded++;
+      return false;
+    }
+    if (!this.retrying) {
+      const refusal = cluster.retryRefusal();
+      if (refusal !== undefined) {
+        cluster.retryStats.overflows++;
+        this.retryRefused = refusal;
+        return false;
+      }
+      this.retrying = true;
+      cluster.activeRetries++;
+    }
     this.retries++;
-    trace("transparent retry", { cluster: this.cluster.name, endpoint: this.endpoint!.key, attempt: this.retries, reason });
-    // Connection mode keeps the connection's endpoint; otherwise the balancer picks again.
-    const next = this.pinned ? this.endpoint! : this.pickEndpoint();
-    if (next === undefined) return; // answered: the old endpoint was still counted
-    this.endpoint!.load.activeRequests--;
-    this.connect(next);
+    cluster.retryStats.retries++;
+    trace("retry", { cluster: cluster.name, endpoint: this.endpoint!.key, retry: this.retries, reason });
+    (this.tried ??= []).push(this.endpoint!);
+    this.leaveAttempt(streamOpen);
+    // Hold the client's data during the backoff; flow control holds the rest.
+    this.phase = "backoff";
+    this.ds.pause();
+    this.tryTimer = setTimeout(() => this.afterBackoff(), this.backoffMs());
+    return true;
+  }
+
+  /** Envoy's fully jittered exponential backoff: uniform in [0, base x 2^(retry-1)), at most 10 x base. */
+  private backoffMs(): number {
+    const base = this.retry.backoffBaseMs;
+    return this.cluster.random() * Math.min(base * 2 ** (this.retries - 1), base * 10);
+  }
+
+  private afterBackoff(): void {
+    this.tryTimer = undefined;
+    if (this.phase !== "backoff") return;
+    const next = this.pinned ? this.endpoint : this.pickRetryEndpoint();
+    if (next !== undefined) this.connect(next);
+  }
+
+  /** A refused retry's reason joins the failure the client gets. */
+  private withRefusal(message: string): string {
+    return this.retryRefused === undefined ? message : `${message}; not retried: ${this.retryRefused}`;
   }
 
   /** Tells the cluster's observers how the attempt on the current endpoint ended. */
@@ -214,29 +349,41 @@ export class Forwarder implements PickRequest {
     for (const o of observers) o.attemptEnded(this.endpoint!, end, grpcStatus, duration);
   }
 
+  private onPerTryTimeout(): void {
+    this.tryTimer = undefined;
+    if (this.phase !== "open" && this.phase !== "connecting") return;
+    const timeout = this.retry.perTryTimeoutMs!;
+    const message = `per-try timeout (${timeout} ms) passed on ${this.endpoint!.key}`;
+    if (this.phase === "open") this.attemptEnded(AttemptEnd.TIMEOUT, -1);
+    if (this.retryAfter({ kind: "timeout" }, message, this.phase === "open")) return;
+    this.upstream?.reset(H2Code.CANCEL);
+    this.failLocal(Status.DEADLINE_EXCEEDED, this.withRefusal(message));
+  }
+
   private onDeadline(): void {
     this.timer = undefined;
     if (this.phase === "done") return;
     if (this.phase === "open") this.attemptEnded(AttemptEnd.TIMEOUT, -1);
     this.upstream?.reset(H2Code.CANCEL);
-    this.failLocal(Status.DEADLINE_EXCEEDED, "deadline exceeded (grpc-timeout or route timeout) in sluice proxy", true);
+    this.failLocal(Status.DEADLINE_EXCEEDED, "deadline exceeded (grpc-timeout or route timeout) in sluice proxy");
   }
 
   /** Ends the RPC with a status of the proxy's own. */
-  private failLocal(code: StatusCode, message: string, counted: boolean): void {
+  private failLocal(code: StatusCode, message: string): void {
     trace("local status", { cluster: this.cluster.name, code, message });
     const ds = this.ds;
     if (!ds.closed) {
       if (ds.responded) ds.end(statusTrailers(code, message));
       else ds.respond(trailersOnly(code, message), true);
     }
-    this.finish(code, true, counted);
+    this.finish(code, true);
   }
 
-  private finish(status: number | null, local: boolean, counted = true): void {
+  private finish(status: number | null, local: boolean): void {
     if (this.phase === "done") return;
     this.phase = "done";
     if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.tryTimer !== undefined) clearTimeout(this.tryTimer);
     if (this.waiter !== undefined) {
       this.pool!.cancel(this.waiter);
       this.waiter = undefined;
@@ -244,14 +391,17 @@ export class Forwarder implements PickRequest {
     // Whatever the client still sends is dropped: node only frees a server stream once its
     // readable side ends, which a paused stream never does.
     if (!this.ds.closed) this.ds.resume();
-    if (counted) {
-      this.cluster.active--;
-      this.endpoint!.load.activeRequests--;
+    const cluster = this.cluster;
+    if (this.counted) cluster.active--;
+    if (this.retrying) {
+      cluster.activeRetries--;
+      if (status === Status.OK) cluster.retryStats.successes++;
     }
+    if (this.onEndpoint) this.endpoint!.load.activeRequests--;
     if (this.conn !== undefined) this.pool!.release(this.conn);
     const onEnd = this.hooks.onEnd;
     if (onEnd !== undefined) {
-      onEnd({ cluster: this.cluster.name, endpoint: this.endpoint?.key ?? null, status, local });
+      onEnd({ cluster: cluster.name, endpoint: this.endpoint?.key ?? null, status, local });
     }
   }
 
@@ -261,8 +411,8 @@ export class Forwarder implements PickRequest {
     if (this.phase === "done") return;
     if (this.replayable) {
       this.replayBytes += chunk.length;
-      if (this.replayBytes <= RETRY_BUFFER_LIMIT) (this.replay ??= []).push(chunk);
-      else this.noReplay(); // too much to replay: a refused stream now fails
+      if (this.replayBytes <= this.hooks.retryBufferLimit) (this.replay ??= []).push(chunk);
+      else this.noReplay(); // too much to replay: no retry from now on
     }
     if (this.upstream !== undefined && !this.upstream.write(chunk)) this.ds.pause();
   }
@@ -288,13 +438,24 @@ export class Forwarder implements PickRequest {
 
   onBackendHeaders(headers: Headers, endStream: boolean): void {
     if (this.phase !== "open") return;
-    this.noReplay(); // the backend took it: no more transparent retries
-    this.ds.respond(headers, endStream);
+    const httpStatus = Number(headers[":status"]);
     if (endStream) {
+      // Trailers-only: the whole answer is here, so a retriable status can still be retried.
       const status = statusOf(headers);
       this.attemptEnded(AttemptEnd.RESPONSE, status ?? -1);
-      this.finish(status, false);
+      if (this.replayable && this.retryAfter({ kind: "response", grpcStatus: status ?? -1, httpStatus }, `grpc-status ${status} (:status ${httpStatus})`)) return;
+    } else if (httpStatus !== 200 && this.replayable) {
+      // Not a gRPC answer (a proxy or server error page): retriable by its :status.
+      if (this.retryAfter({ kind: "response", grpcStatus: -1, httpStatus }, `:status ${httpStatus}`, true)) return;
     }
+    this.noReplay(); // the response begins: no more retries
+    if (this.tryTimer !== undefined) {
+      // As Envoy, a per-try timeout no longer applies once the response has started.
+      clearTimeout(this.tryTimer);
+      this.tryTimer = undefined;
+    }
+    this.ds.respond(headers, endStream);
+    if (endStream) this.finish(statusOf(headers), false);
   }
 
   onBackendData(chunk: Buffer): void {
@@ -312,21 +473,22 @@ export class Forwarder implements PickRequest {
   onBackendEnd(): void {
     if (this.phase !== "open") return;
     this.attemptEnded(AttemptEnd.RESET, -1);
-    this.failLocal(Status.INTERNAL, "upstream ended the stream without trailers", true);
+    this.failLocal(Status.INTERNAL, "upstream ended the stream without trailers");
   }
 
   onBackendReset(code: number, reason: string, connectionLost: boolean): void {
     if (this.phase !== "open") return;
-    if (code === H2Code.REFUSED_STREAM && this.replayable && !this.ds.responded && this.retries < MAX_TRANSPARENT_RETRIES) {
-      this.retryRefused(reason);
-      return;
-    }
-    this.attemptEnded(AttemptEnd.RESET, -1);
-    const before = this.ds.responded ? "" : " before response";
+    // Never sent: the connection could take no stream.
+    if (this.upstream instanceof RefusedStream && this.replayTransparently(reason)) return;
+    const refused = code === H2Code.REFUSED_STREAM;
+    // A refused stream was not processed (RFC 9113 8.7): not the endpoint's failure.
+    if (!refused) this.attemptEnded(AttemptEnd.RESET, -1);
+    const detail = `${reason}${this.ds.responded ? "" : " before response"}: ${h2CodeName(code)} from ${this.endpoint!.key}`;
+    if (this.retryAfter({ kind: refused ? "refused-stream" : "reset" }, detail)) return;
     // A lost connection, a refused stream, or any reset before the response is UNAVAILABLE
     // (retryable, a gateway error); a reset mid-response maps as grpc-js maps RST_STREAM.
-    const status = connectionLost || code === H2Code.REFUSED_STREAM || !this.ds.responded ? Status.UNAVAILABLE : statusOfReset(code);
-    this.failLocal(status, `${reason}${before}: ${h2CodeName(code)} from ${this.endpoint!.key}`, true);
+    const status = connectionLost || refused || !this.ds.responded ? Status.UNAVAILABLE : statusOfReset(code);
+    this.failLocal(status, this.withRefusal(detail));
   }
 
   onBackendDrain(): void {

@@ -89,7 +89,7 @@ export class Proxy {
       this.clusters.set(cluster.name, runtime);
     }
     this.router = new Router(config.virtualHosts, config.listener.defaultHost, random);
-    this.hooks = { onEnd: deps.onRpcEnd };
+    this.hooks = { onEnd: deps.onRpcEnd, retryBufferLimit: config.listener.retryBufferLimit };
     const onLifetimeEvent = deps.onLifetimeEvent;
     const lifetime = new DownstreamLifetime(config.listener.downstream, clock, random, (event) => {
       // GOAWAY (idle, max age) or a close on the way: the connection stops loading its endpoints.
@@ -160,7 +160,7 @@ export class Proxy {
       return;
     }
     const deadline = minDefined(timeout, route.timeoutMs ?? undefined);
-    const forwarder = new Forwarder(ds, cluster, conn.remoteAddress, this.hooks);
+    const forwarder = new Forwarder(ds, cluster, conn.remoteAddress, this.hooks, route.retry);
     if (this.config.listener.mode === "connection") {
       // Per-connection state only in connection mode, from the first stream on.
       let state = this.downstream.get(conn.id);

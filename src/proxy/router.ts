@@ -1,13 +1,13 @@
 // Routes a request by `:authority` (port stripped) to a cluster, through the virtual
 // hosts built from ServiceEntry hosts and VirtualServices.
 import type { Random } from "../core/random.js";
-import type { HttpRoute, RouteMatch, VirtualHost } from "../config/types.js";
+import type { HttpRoute, RetryPolicy, RouteMatch, VirtualHost } from "../config/types.js";
 
 /** Reads a request header (lower-case name, first value). */
 export type HeaderReader = (name: string) => string | undefined;
 
 export type RouteResult =
-  | { readonly kind: "cluster"; readonly cluster: string; readonly timeoutMs: number | null }
+  | { readonly kind: "cluster"; readonly cluster: string; readonly timeoutMs: number | null; readonly retry: RetryPolicy }
   | { readonly kind: "none"; readonly message: string };
 
 const AUTHORITY_CACHE_SIZE = 1024;
@@ -27,7 +27,7 @@ export class Router {
     for (const vh of virtualHosts) {
       for (const r of vh.routes) {
         const only = r.destinations.length === 1 ? r.destinations[0] : undefined;
-        if (only !== undefined) this.fixed.set(r, { kind: "cluster", cluster: only.cluster, timeoutMs: r.timeoutMs });
+        if (only !== undefined) this.fixed.set(r, { kind: "cluster", cluster: only.cluster, timeoutMs: r.timeoutMs, retry: r.retry });
       }
       for (const d of vh.domains) if (!this.byDomain.has(d.toLowerCase())) this.byDomain.set(d.toLowerCase(), vh);
     }
@@ -42,7 +42,7 @@ export class Router {
     if (vh === null) return { kind: "none", message: `no route for authority ${authority}` };
     for (const r of vh.routes) {
       if (r.matches.length === 0 || r.matches.some((m) => this.matches(m, path, header))) {
-        return this.fixed.get(r) ?? { kind: "cluster", cluster: this.pickDestination(r), timeoutMs: r.timeoutMs };
+        return this.fixed.get(r) ?? { kind: "cluster", cluster: this.pickDestination(r), timeoutMs: r.timeoutMs, retry: r.retry };
       }
     }
     return { kind: "none", message: `no route for authority ${authority} and path ${path}` };

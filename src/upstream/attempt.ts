@@ -24,8 +24,4 @@ export interface AttemptObserver {
 }
 
 /** Envoy's gRPC status -> HTTP status table (DESIGN.md), for outlier detection and metrics. */
-const HTTP_OF_GRPC: readonly number[] = [200, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401];
-
-export function httpStatusOfGrpc(status: number): number {
-  return HTTP_OF_GRPC[status] ?? 500;
-}
+export { httpStatusOfGrpc } from "../core/status.js";

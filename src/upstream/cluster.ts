@@ -30,6 +30,14 @@ export class ClusterRuntime {
   active = 0;
   /** RPCs refused by the circuit breaker. */
   overflows = 0;
+  /** RPCs on a retry now: maxRetries or the retry budget bounds these. */
+  activeRetries = 0;
+  /**
+   * Envoy's upstream_rq_retry (retries started), _success (RPCs that ended OK after a retry),
+   * _overflow (retries refused by maxRetries / the budget), _limit_exceeded (retries wanted
+   * past the route's attempts); transparent: requests never sent, replayed at once.
+   */
+  readonly retryStats = { retries: 0, successes: 0, overflows: 0, limitExceeded: 0, transparent: 0 };
   private endpoints: LbEndpoint[] = [];
   private current = new Set<LbEndpoint>();
   private picker: Picker;
@@ -79,6 +87,11 @@ export class ClusterRuntime {
     return this.config.name;
   }
 
+  /** The injected random source (retry backoff jitter). */
+  get random(): Random {
+    return this.poolSettings.random;
+  }
+
   get http2MaxRequests(): number {
     return this.config.policy.connectionPool.http.http2MaxRequests;
   }
@@ -97,6 +110,23 @@ export class ClusterRuntime {
     this.source.stop();
     for (const pool of this.pools.values()) pool.close();
     this.pools.clear();
+  }
+
+  /**
+   * Why one more RPC may not start retrying, or undefined when it may: with a retryBudget
+   * (which then replaces maxRetries, as in Envoy) at most percent% of the active and pending
+   * requests, and at least minRetryConcurrency, may be retrying at once; else maxRetries.
+   */
+  retryRefusal(): string | undefined {
+    const budget = this.config.policy.retryBudget;
+    if (budget !== null) {
+      const allowed = Math.max(budget.minRetryConcurrency, (budget.percent / 100) * (this.active + this.pending.count));
+      if (this.activeRetries < allowed) return undefined;
+      return `retryBudget (${budget.percent}% of active requests, at least ${budget.minRetryConcurrency}) exhausted for ${this.name}`;
+    }
+    const limit = this.config.policy.connectionPool.http.maxRetries;
+    if (this.activeRetries < limit) return undefined;
+    return `maxRetries limit (${limit}) reached for ${this.name}`;
   }
 
   pick(request: PickRequest): PickResult {

@@ -114,6 +114,9 @@ export class PooledConnection {
 /** A request's connection could not be made: it never reached the backend (safe to retry elsewhere). */
 export class ConnectFailure extends SluiceError {}
 
+/** The endpoint left the cluster (or the pool closed) before the request got a connection: nothing was sent. */
+export class EndpointGone extends SluiceError {}
+
 export type AcquireCallback = (conn: PooledConnection | SluiceError) => void;
 
 let nextId = 1;
@@ -184,7 +187,7 @@ export class EndpointPool {
   acquire(cb: AcquireCallback): void {
     const ready = this.findReady();
     if (ready !== undefined) return cb(ready);
-    if (this.poolState === PoolState.SHUTDOWN) return cb(new SluiceError(Status.UNAVAILABLE, "upstream endpoint removed"));
+    if (this.poolState === PoolState.SHUTDOWN) return cb(new EndpointGone(Status.UNAVAILABLE, "upstream endpoint removed"));
     if (this.poolState === PoolState.TRANSIENT_FAILURE) return cb(this.backingOff());
     const pending = this.settings.pending;
     if (pending.count >= pending.limit) {
@@ -225,13 +228,13 @@ export class EndpointPool {
       pc.transition("DRAINING", "endpoint removed");
       if (pc.active === 0) pc.conn.drain();
     }
-    this.failWaiters(new SluiceError(Status.UNAVAILABLE, "upstream endpoint removed"));
+    this.failWaiters(new EndpointGone(Status.UNAVAILABLE, "upstream endpoint removed"));
   }
 
   close(): void {
     this.shutdown("pool closed");
     for (const pc of [...this.connections]) pc.conn.destroy();
-    this.failWaiters(new SluiceError(Status.UNAVAILABLE, "upstream pool closed"));
+    this.failWaiters(new EndpointGone(Status.UNAVAILABLE, "upstream pool closed"));
   }
 
   /** Forgets a waiter whose RPC ended before a connection came. */

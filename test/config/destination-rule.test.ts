@@ -23,6 +23,7 @@ test("an empty trafficPolicy (and no DestinationRule at all) gives Istio's defau
       },
     },
     outlierDetection: null,
+    retryBudget: null,
   };
   assert.deepEqual(defaultCluster(mustLoad(docs(SERVICE_ENTRY, destinationRule("  host: grpc-service\n  trafficPolicy: {}\n")))).policy, expected);
   assert.deepEqual(defaultCluster(mustLoad(SERVICE_ENTRY)).policy, expected);

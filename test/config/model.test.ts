@@ -2,6 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { loadConfigFiles } from "../../src/config/load.js";
+import { ISTIO_DEFAULT_RETRY } from "../../src/config/retry.js";
 import type { ProxyConfig } from "../../src/config/types.js";
 import { repoPath } from "../support/paths.js";
 import { destinationRule, docs, mustLoad, oneProblem, SERVICE_ENTRY } from "./helpers.js";
@@ -129,6 +130,7 @@ test("multi-file loading: endpoint ports, targetPort, DNS hosts as endpoints, FQ
       matches: [{ uri: { kind: "prefix", value: "/echo.Echo/" }, headers: [{ name: "x-canary", kind: "exact", value: "yes" }] }],
       destinations: [{ cluster: `${fqdn}|50051|v2`, weight: 100 }],
       timeoutMs: null,
+      retry: ISTIO_DEFAULT_RETRY,
     },
     {
       matches: [],
@@ -137,10 +139,11 @@ test("multi-file loading: endpoint ports, targetPort, DNS hosts as endpoints, FQ
         { cluster: `${fqdn}|50051|v2`, weight: 10 },
       ],
       timeoutMs: 5000,
+      retry: ISTIO_DEFAULT_RETRY,
     },
   ]);
   // A host without a VirtualService gets an implicit one to its first port's default cluster.
-  assert.deepEqual(billing, { domains: ["billing.example.com"], routes: [{ matches: [], destinations: [{ cluster: "billing.example.com|443|", weight: 100 }], timeoutMs: null }] });
+  assert.deepEqual(billing, { domains: ["billing.example.com"], routes: [{ matches: [], destinations: [{ cluster: "billing.example.com|443|", weight: 100 }], timeoutMs: null, retry: ISTIO_DEFAULT_RETRY }] });
   // Several hosts and no Proxy resource: no default host.
   assert.equal(c.listener.defaultHost, null);
 });

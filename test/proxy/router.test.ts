@@ -2,6 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { VirtualHost } from "../../src/config/types.js";
+import { ISTIO_DEFAULT_RETRY } from "../../src/config/retry.js";
 import { seededRandom } from "../../src/core/random.js";
 import { Router, stripPort } from "../../src/proxy/router.js";
 
@@ -25,11 +26,13 @@ const hosts: VirtualHost[] = [
         matches: [{ uri: { kind: "prefix", value: "/admin." }, headers: [] }],
         destinations: [{ cluster: "echo|50051|admin", weight: 1 }],
         timeoutMs: 500,
+        retry: ISTIO_DEFAULT_RETRY,
       },
       {
         matches: [{ uri: null, headers: [{ name: "x-canary", kind: "exact", value: "yes" }] }],
         destinations: [{ cluster: "echo|50051|v2", weight: 1 }],
         timeoutMs: null,
+        retry: ISTIO_DEFAULT_RETRY,
       },
       {
         matches: [],
@@ -38,10 +41,11 @@ const hosts: VirtualHost[] = [
           { cluster: "echo|50051|v2", weight: 10 },
         ],
         timeoutMs: null,
+        retry: ISTIO_DEFAULT_RETRY,
       },
     ],
   },
-  { domains: ["other"], routes: [{ matches: [], destinations: [{ cluster: "other|50051|", weight: 1 }], timeoutMs: null }] },
+  { domains: ["other"], routes: [{ matches: [], destinations: [{ cluster: "other|50051|", weight: 1 }], timeoutMs: null, retry: ISTIO_DEFAULT_RETRY }] },
 ];
 
 const noHeaders = (): undefined => undefined;
@@ -49,7 +53,7 @@ const noHeaders = (): undefined => undefined;
 test("authority: short name, FQDN, any port, any case; unknown -> no route unless a default host", () => {
   const r = new Router(hosts, null, seededRandom(1));
   for (const a of ["other", "other:1", "OTHER:50051"]) {
-    assert.deepEqual(r.route(a, "/p.S/M", noHeaders), { kind: "cluster", cluster: "other|50051|", timeoutMs: null }, a);
+    assert.deepEqual(r.route(a, "/p.S/M", noHeaders), { kind: "cluster", cluster: "other|50051|", timeoutMs: null, retry: ISTIO_DEFAULT_RETRY }, a);
   }
   assert.deepEqual(r.route("nowhere:80", "/p.S/M", noHeaders), { kind: "none", message: "no route for authority nowhere:80" });
   const withDefault = new Router(hosts, "other", seededRandom(1));
@@ -58,12 +62,13 @@ test("authority: short name, FQDN, any port, any case; unknown -> no route unles
 
 test("matches are tried in order: uri prefix, then header, then the weighted default", () => {
   const r = new Router(hosts, null, seededRandom(1));
-  assert.deepEqual(r.route("echo", "/admin.Svc/Get", noHeaders), { kind: "cluster", cluster: "echo|50051|admin", timeoutMs: 500 });
+  assert.deepEqual(r.route("echo", "/admin.Svc/Get", noHeaders), { kind: "cluster", cluster: "echo|50051|admin", timeoutMs: 500, retry: ISTIO_DEFAULT_RETRY });
   const canary = (n: string): string | undefined => (n === "x-canary" ? "yes" : undefined);
   assert.deepEqual(r.route("echo.default.svc.cluster.local:50051", "/p.S/M", canary), {
     kind: "cluster",
     cluster: "echo|50051|v2",
     timeoutMs: null,
+    retry: ISTIO_DEFAULT_RETRY,
   });
 });
 
