@@ -1,7 +1,7 @@
 // DestinationRule trafficPolicy (istio TrafficPolicy) and Istio's rules for combining the
 // DestinationRule-level, port-level and subset policies into one policy per cluster.
 import { parseConnectionPool } from "./connection-pool.js";
-import { DEFAULT_CONNECTION_POOL, DEFAULT_LOAD_BALANCER, INT32_MAX } from "./limits.js";
+import { DEFAULT_CONNECTION_POOL, DEFAULT_LOAD_BALANCER } from "./limits.js";
 import { parseLoadBalancer } from "./load-balancer.js";
 import { parseOutlierDetection } from "./outlier-detection.js";
 import type { MapReader } from "./reader.js";

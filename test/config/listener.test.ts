@@ -21,6 +21,7 @@ test("without a Proxy resource the listener has sluice's defaults", () => {
     },
     upstream: { keepalive: { timeMs: null, timeoutMs: 20_000 } },
     leastRequestChoiceCount: 2,
+    retryBufferLimit: 65_536,
   });
 });
 
@@ -44,6 +45,7 @@ test("every Proxy field is parsed", () => {
           "  upstream:",
           "    keepalive: {time: 10m, timeout: 5s}",
           "  leastRequest: {choiceCount: 3}",
+          "  retryBufferLimit: 1048576",
           "",
         ].join("\n"),
       ),
@@ -63,6 +65,7 @@ test("every Proxy field is parsed", () => {
     },
     upstream: { keepalive: { timeMs: 600_000, timeoutMs: 5000 } },
     leastRequestChoiceCount: 3,
+    retryBufferLimit: 1_048_576,
   });
   // The admin server is parsed but not built yet.
   assert.deepEqual(

@@ -180,7 +180,7 @@ test("VirtualService validation: match kinds, weights, required route; unimpleme
   const c = mustLoad(vs("  - retries: {attempts: 3}\n    match: [{port: 50051}]\n    route: [{destination: {host: grpc-service}, weight: 5}]\n"));
   assert.deepEqual(
     c.warnings.map((w) => w.path),
-    ["spec.http[0].retries", "spec.http[0].match[0].port"],
+    ["spec.http[0].match[0].port"],
   );
   // A single destination gets all traffic whatever its weight says.
   assert.equal(c.virtualHosts[0]!.routes[0]!.destinations[0]!.weight, 100);
