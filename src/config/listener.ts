@@ -115,5 +115,6 @@ export function buildListener(proxies: readonly ParsedProxy[], overrides: Config
       },
     },
     leastRequestChoiceCount: first?.choiceCount ?? DEFAULT_CHOICE_COUNT,
+    latencyOutlier: first?.latencyOutlier ?? null,
   };
 }

@@ -6,7 +6,7 @@ import { formatDuration } from "./duration.js";
 import { HOST_PORT_HELP, parseHostPort, type HostPort } from "./host-port.js";
 import type { MapReader } from "./reader.js";
 import type { ResourceMeta } from "./resource-meta.js";
-import type { ProxyMode, TransportKind } from "./types.js";
+import type { LatencyOutlierSettings, ProxyMode, TransportKind } from "./types.js";
 
 export interface ParsedProxy {
   readonly kind: "Proxy";
@@ -30,7 +30,12 @@ export interface ParsedProxy {
     readonly timeoutMs?: number;
   };
   readonly choiceCount?: number;
+  /** spec.outlierDetection.latency, defaults applied; absent = off. */
+  readonly latencyOutlier?: LatencyOutlierSettings;
 }
+
+/** Defaults of spec.outlierDetection.latency's fields, once the rule is switched on by naming it. */
+export const DEFAULT_LATENCY_OUTLIER: LatencyOutlierSettings = { factor: 3, minRequests: 20 };
 
 /**
  * gRPC servers' default minimum interval between a client's pings (grpc-go and grpc-java
@@ -75,6 +80,7 @@ export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProx
   // Envoy's least_request choice_count: at least 2 (1 would be random).
   const choiceCount = lr?.int("choiceCount", { min: 2, max: 100 });
   lr?.finish();
+  const latencyOutlier = parseLatencyOutlier(r);
   r.finish();
   return dropUndefined({
     kind: "Proxy" as const,
@@ -90,7 +96,26 @@ export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProx
     maxConnectionIdleMs,
     upstreamKeepalive: dropUndefined(upstreamKeepalive),
     choiceCount,
+    latencyOutlier,
   });
+}
+
+function parseLatencyOutlier(r: MapReader): LatencyOutlierSettings | undefined {
+  const od = r.map("outlierDetection");
+  const latency = od?.map("latency");
+  let result: LatencyOutlierSettings | undefined;
+  if (latency !== undefined) {
+    const factor = latency.number("factor", { min: 0 });
+    if (factor !== undefined && factor <= 1) latency.error("factor", `must be a number > 1 (an endpoint is an outlier when its p99 is over factor x the others' median p99), got ${factor}`);
+    const minRequests = latency.int("minRequests", { min: 1, max: 1_000_000 });
+    latency.finish();
+    result = {
+      factor: factor !== undefined && factor > 1 ? factor : DEFAULT_LATENCY_OUTLIER.factor,
+      minRequests: minRequests ?? DEFAULT_LATENCY_OUTLIER.minRequests,
+    };
+  }
+  od?.finish();
+  return result;
 }
 
 function hostPort(r: MapReader, key: string): HostPort | undefined {
