@@ -105,7 +105,7 @@ function parseLatencyOutlier(r: MapReader): LatencyOutlierSettings | undefined {
   const latency = od?.map("latency");
   let result: LatencyOutlierSettings | undefined;
   if (latency !== undefined) {
-    const factor = latency.number("factor", { min: 0 });
+    const factor = latency.number("factor", { min: 1 });
     if (factor !== undefined && factor <= 1) latency.error("factor", `must be a number > 1 (an endpoint is an outlier when its p99 is over factor x the others' median p99), got ${factor}`);
     const minRequests = latency.int("minRequests", { min: 1, max: 1_000_000 });
     latency.finish();
