@@ -138,7 +138,8 @@ for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () =
       assert.equal(s.cluster.isExcluded(badKey, "ejected"), false);
 
       assert.deepEqual(events, ["ejected true bad at 0", "ejected false bad at 30000", "ejected true bad at 30000", "ejected false bad at 90000"]);
-      const d = s.cluster.outlierDetector!;
+      const d = s.cluster.outlierDetector;
+      assert.ok(d !== null);
       assert.equal(d.timesEjected(badKey), 2);
       assert.equal(d.ejectionsTotal, 2);
       assert.equal(d.ejectionsByReason["consecutive-5xx"], 2);
