@@ -117,5 +117,6 @@ export function buildListener(proxies: readonly ParsedProxy[], overrides: Config
     },
     leastRequestChoiceCount: first?.choiceCount ?? DEFAULT_CHOICE_COUNT,
     retryBufferLimit: first?.retryBufferLimit ?? DEFAULT_RETRY_BUFFER_LIMIT,
+    latencyOutlier: first?.latencyOutlier ?? null,
   };
 }

@@ -6,7 +6,7 @@ import { formatDuration } from "./duration.js";
 import { HOST_PORT_HELP, parseHostPort, type HostPort } from "./host-port.js";
 import type { MapReader } from "./reader.js";
 import type { ResourceMeta } from "./resource-meta.js";
-import type { ProxyMode, TransportKind } from "./types.js";
+import type { LatencyOutlierSettings, ProxyMode, TransportKind } from "./types.js";
 
 export interface ParsedProxy {
   readonly kind: "Proxy";
@@ -31,7 +31,12 @@ export interface ParsedProxy {
   };
   readonly choiceCount?: number;
   readonly retryBufferLimit?: number;
+  /** spec.outlierDetection.latency, defaults applied; absent = off. */
+  readonly latencyOutlier?: LatencyOutlierSettings;
 }
+
+/** Defaults of spec.outlierDetection.latency's fields, once the rule is switched on by naming it. */
+export const DEFAULT_LATENCY_OUTLIER: LatencyOutlierSettings = { factor: 3, minRequests: 20 };
 
 /**
  * gRPC servers' default minimum interval between a client's pings (grpc-go and grpc-java
@@ -78,6 +83,7 @@ export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProx
   lr?.finish();
   // Request bytes kept so a retry can replay them (Envoy's per_request_buffer_limit_bytes).
   const retryBufferLimit = r.int("retryBufferLimit", { min: 0, max: 64 * 1024 * 1024 });
+  const latencyOutlier = parseLatencyOutlier(r);
   r.finish();
   return dropUndefined({
     kind: "Proxy" as const,
@@ -94,7 +100,26 @@ export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProx
     upstreamKeepalive: dropUndefined(upstreamKeepalive),
     choiceCount,
     retryBufferLimit,
+    latencyOutlier,
   });
+}
+
+function parseLatencyOutlier(r: MapReader): LatencyOutlierSettings | undefined {
+  const od = r.map("outlierDetection");
+  const latency = od?.map("latency");
+  let result: LatencyOutlierSettings | undefined;
+  if (latency !== undefined) {
+    const factor = latency.number("factor", { min: 1 });
+    if (factor !== undefined && factor <= 1) latency.error("factor", `must be a number > 1 (an endpoint is an outlier when its p99 is over factor x the others' median p99), got ${factor}`);
+    const minRequests = latency.int("minRequests", { min: 1, max: 1_000_000 });
+    latency.finish();
+    result = {
+      factor: factor !== undefined && factor > 1 ? factor : DEFAULT_LATENCY_OUTLIER.factor,
+      minRequests: minRequests ?? DEFAULT_LATENCY_OUTLIER.minRequests,
+    };
+  }
+  od?.finish();
+  return result;
 }
 
 function hostPort(r: MapReader, key: string): HostPort | undefined {

@@ -72,6 +72,18 @@ export interface RetryBudget {
   readonly minRetryConcurrency: number;
 }
 
+/**
+ * sluice's latency outlier rule (beyond Envoy), from the Proxy resource: at each outlier
+ * detection interval, an endpoint whose p99 attempt latency exceeds `factor` x the median
+ * of the other endpoints' p99s is ejected. Applies to clusters with outlierDetection.
+ */
+export interface LatencyOutlierSettings {
+  /** > 1. */
+  readonly factor: number;
+  /** Attempts an endpoint needs in the interval to be judged, or to count for the median. */
+  readonly minRequests: number;
+}
+
 export interface TrafficPolicy {
   readonly loadBalancer: LoadBalancerSettings;
   readonly connectionPool: ConnectionPoolSettings;
@@ -214,6 +226,8 @@ export interface ListenerSettings {
   readonly leastRequestChoiceCount: number;
   /** Request bytes kept for a retry; an RPC whose request outgrows it is no longer retried. */
   readonly retryBufferLimit: number;
+  /** null = off (the default). */
+  readonly latencyOutlier: LatencyOutlierSettings | null;
 }
 
 export interface Warning {

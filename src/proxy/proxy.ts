@@ -85,6 +85,7 @@ export class Proxy {
         clock,
         random,
         keepalive: config.listener.upstream.keepalive,
+        latencyOutlier: config.listener.latencyOutlier,
       });
       this.clusters.set(cluster.name, runtime);
     }

@@ -2,11 +2,12 @@
 // picker, one connection pool per endpoint, and the active-request circuit breaker.
 import { EventEmitter } from "node:events";
 import type { LbEndpoint, Picker, PickRequest, PickResult, PolicyFactory } from "../balancer/types.js";
-import type { Cluster, PingSettings } from "../config/types.js";
+import type { Cluster, LatencyOutlierSettings, PingSettings } from "../config/types.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { systemRandom, type Random } from "../core/random.js";
 import { tracer } from "../core/trace.js";
 import type { EndpointSource, ResolvedEndpoint } from "../discovery/types.js";
+import { OutlierDetector } from "../resilience/outlier-detector.js";
 import type { ClientTransport } from "../transport/types.js";
 import type { AttemptObserver } from "./attempt.js";
 import { EndpointPool, PoolState, type PendingBudget, type PoolSettings } from "./endpoint-pool.js";
@@ -57,13 +58,21 @@ export class ClusterRuntime {
   private readonly health = new Map<string, Health>();
   /** True while too few endpoints are healthy (minHealthPercent): balancing ignores health. */
   panic = false;
+  /** Present when the DestinationRule sets outlierDetection; its counters feed metrics. */
+  readonly outlierDetector: OutlierDetector | null;
 
   constructor(
     readonly config: Cluster,
     private readonly policy: PolicyFactory,
     private readonly source: EndpointSource,
     private readonly transport: ClientTransport,
-    deps: { readonly clock?: Clock; readonly random?: Random; readonly keepalive?: PingSettings } = {},
+    deps: {
+      readonly clock?: Clock;
+      readonly random?: Random;
+      readonly keepalive?: PingSettings;
+      /** sluice's latency outlier rule (Proxy resource); only with outlierDetection. */
+      readonly latencyOutlier?: LatencyOutlierSettings | null;
+    } = {},
   ) {
     const { tcp, http } = config.policy.connectionPool;
     this.pending = { limit: http.http1MaxPendingRequests, count: 0, overflows: 0 };
@@ -81,6 +90,17 @@ export class ClusterRuntime {
       random: deps.random ?? systemRandom,
     };
     this.picker = policy([]);
+    const od = config.policy.outlierDetection;
+    if (od === null) {
+      this.outlierDetector = null;
+    } else {
+      const target = {
+        endpointKeys: (): string[] => this.endpoints.map((e) => e.key),
+        setEjected: (key: string, ejected: boolean, why: string): void => this.setExcluded(key, "ejected", ejected, why),
+      };
+      this.outlierDetector = new OutlierDetector(od, deps.latencyOutlier ?? null, target, this.poolSettings.clock, config.name);
+      this.attemptObservers.push(this.outlierDetector);
+    }
   }
 
   get name(): string {
@@ -98,6 +118,7 @@ export class ClusterRuntime {
 
   /** Starts discovery; resolves once the first endpoint set arrived (the cluster is warm). */
   start(): Promise<void> {
+    this.outlierDetector?.start();
     return new Promise((warm) => {
       this.source.start((resolved) => {
         this.setEndpoints(resolved);
@@ -107,6 +128,7 @@ export class ClusterRuntime {
   }
 
   stop(): void {
+    this.outlierDetector?.stop();
     this.source.stop();
     for (const pool of this.pools.values()) pool.close();
     this.pools.clear();
@@ -232,6 +254,7 @@ export class ClusterRuntime {
       });
       previous.delete(key);
     }
+    this.outlierDetector?.forget(previous.keys());
     for (const gone of previous.keys()) {
       this.health.delete(gone);
       const pool = this.pools.get(gone);

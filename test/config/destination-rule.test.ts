@@ -151,18 +151,17 @@ test("an unknown field is a problem with a did-you-mean hint, or the list of kno
 });
 
 test("a field sluice does not implement yet is accepted with exactly one warning naming it", () => {
-  const text = withPolicy("    connectionPool:\n      tcp: {maxConnections: 10}\n      http: {maxRetries: 3}\n    outlierDetection: {consecutive5xxErrors: 3, interval: 5s}\n");
+  const text = withPolicy("    connectionPool:\n      tcp: {maxConnections: 10}\n      http: {maxRetries: 3}\n    retryBudget: {percent: 30, budgetInterval: 1s}\n");
   const r = load(text);
   assert.ok(r.ok);
   const w = r.config.warnings;
-  // maxConnections and maxRetries are implemented: no warning for them.
+  // maxConnections, maxRetries and retryBudget.percent are implemented: no warning for them.
   assert.deepEqual(
     w.map((x) => `${x.line} ${x.path}`),
-    ["22 spec.trafficPolicy.outlierDetection"],
+    ["22 spec.trafficPolicy.retryBudget.budgetInterval"],
   );
   assert.match(w[0]!.message, /sluice does not implement it yet/);
   // Parsed and defaulted all the same.
-  assert.equal(defaultCluster(r.config).policy.outlierDetection?.consecutive5xxErrors, 3);
   assert.equal(defaultCluster(r.config).policy.connectionPool.tcp.maxConnections, 10);
 });
 
@@ -172,21 +171,25 @@ test("the same unimplemented field in several places of one file warns once", ()
     destinationRule(
       [
         "  host: grpc-service",
-        "  trafficPolicy: {outlierDetection: {interval: 5s}}",
+        "  trafficPolicy: {tls: {mode: SIMPLE}}",
         "  subsets:",
-        "  - {name: a, labels: {version: v1}, trafficPolicy: {outlierDetection: {interval: 1s}}}",
-        "  - {name: b, labels: {version: v2}, trafficPolicy: {outlierDetection: {interval: 2s}}}",
+        "  - {name: a, labels: {version: v1}, trafficPolicy: {tls: {mode: MUTUAL}}}",
+        "  - {name: b, labels: {version: v2}, trafficPolicy: {tls: {mode: DISABLE}}}",
         "",
       ].join("\n"),
     ),
   );
-  const w = warnings(load(text)).filter((x) => /outlierDetection/.test(x.path));
+  const w = warnings(load(text)).filter((x) => /\.tls/.test(x.path));
   assert.equal(w.length, 1);
   assert.equal(w[0]!.line, 18);
 });
 
 test("supported fields give no warnings; invalid values inside a warned field are still problems", () => {
-  const r = load(withPolicy("    loadBalancer: {simple: ROUND_ROBIN}\n    connectionPool: {tcp: {connectTimeout: 2s}, http: {http2MaxRequests: 10, maxRequestsPerConnection: 5}}\n"));
+  const r = load(
+    withPolicy(
+      "    loadBalancer: {simple: ROUND_ROBIN}\n    connectionPool: {tcp: {connectTimeout: 2s}, http: {http2MaxRequests: 10, maxRequestsPerConnection: 5}}\n    outlierDetection: {consecutive5xxErrors: 3, consecutiveGatewayErrors: 2, splitExternalLocalOriginErrors: true, consecutiveLocalOriginFailures: 4, interval: 5s, baseEjectionTime: 10s, maxEjectionPercent: 50, minHealthPercent: 30}\n",
+    ),
+  );
   assert.ok(r.ok);
   assert.deepEqual(r.config.warnings, []);
   oneProblem(withPolicy("    tls: {mode: SIMPLEST}\n"), /tls\.mode: must be one of DISABLE, SIMPLE, MUTUAL, ISTIO_MUTUAL, got "SIMPLEST" \(did you mean SIMPLE\?\)/);

@@ -22,6 +22,7 @@ test("without a Proxy resource the listener has sluice's defaults", () => {
     upstream: { keepalive: { timeMs: null, timeoutMs: 20_000 } },
     leastRequestChoiceCount: 2,
     retryBufferLimit: 65_536,
+    latencyOutlier: null,
   });
 });
 
@@ -46,6 +47,8 @@ test("every Proxy field is parsed", () => {
           "    keepalive: {time: 10m, timeout: 5s}",
           "  leastRequest: {choiceCount: 3}",
           "  retryBufferLimit: 1048576",
+          "  outlierDetection:",
+          "    latency: {factor: 2.5, minRequests: 50}",
           "",
         ].join("\n"),
       ),
@@ -66,6 +69,7 @@ test("every Proxy field is parsed", () => {
     upstream: { keepalive: { timeMs: 600_000, timeoutMs: 5000 } },
     leastRequestChoiceCount: 3,
     retryBufferLimit: 1_048_576,
+    latencyOutlier: { factor: 2.5, minRequests: 50 },
   });
   // The admin server is parsed but not built yet.
   assert.deepEqual(
@@ -103,6 +107,22 @@ test("upstream keepalive: time and timeout are durations, each defaulted alone; 
     ["17 spec.upstream.keepalive.time: pings every 30s: gRPC backends left at their defaults allow one every 5m and answer more with GOAWAY too_many_pings (raise their permitKeepAliveTime / MinTime)"],
   );
   assert.deepEqual(mustLoad(docs(SERVICE_ENTRY, proxy("  upstream: {keepalive: {time: 5m}}\n"))).warnings, []);
+});
+
+test("latency outlier rule: off by default, on with defaults once named, factor > 1 and minRequests >= 1", () => {
+  const latency = (spec: string): unknown => mustLoad(docs(SERVICE_ENTRY, proxy(spec))).listener.latencyOutlier;
+  assert.equal(latency("  outlierDetection: {}\n"), null);
+  assert.deepEqual(latency("  outlierDetection: {latency: {}}\n"), { factor: 3, minRequests: 20 });
+  assert.deepEqual(latency("  outlierDetection: {latency: {factor: 4}}\n"), { factor: 4, minRequests: 20 });
+  assert.deepEqual(
+    problems(docs(SERVICE_ENTRY, proxy("  outlierDetection:\n    latency: {factor: 1, minRequests: 0}\n"))),
+    [
+      "test.yaml:18 spec.outlierDetection.latency.factor: must be a number > 1 (an endpoint is an outlier when its p99 is over factor x the others' median p99), got 1",
+      "test.yaml:18 spec.outlierDetection.latency.minRequests: must be an integer from 1 to 1000000, got 0",
+    ],
+  );
+  oneProblem(docs(SERVICE_ENTRY, proxy("  outlierDetection: {latency: {factor: three}}\n")), /spec\.outlierDetection\.latency\.factor: must be a number >= 1, got "three"/);
+  oneProblem(docs(SERVICE_ENTRY, proxy("  outlierDetection: {latncy: {}}\n")), /spec\.outlierDetection\.latncy: unknown field \(did you mean latency\?\)/);
 });
 
 test("default host: the Proxy's defaultHost, else the only host, else none", () => {
