@@ -1,9 +1,10 @@
 // sluice's own resource (apiVersion sluice.dev/v1alpha1, kind Proxy) for what Istio has no
 // field for: where to listen, the balancing mode, downstream keepalive and connection age,
-// upstream keepalive.
+// upstream keepalive, active health checks.
 import { describe } from "./diagnostics.js";
 import { formatDuration } from "./duration.js";
 import { HOST_PORT_HELP, parseHostPort, type HostPort } from "./host-port.js";
+import { INT32_MAX } from "./limits.js";
 import type { MapReader } from "./reader.js";
 import type { ResourceMeta } from "./resource-meta.js";
 import type { ProxyMode, TransportKind } from "./types.js";
@@ -30,6 +31,18 @@ export interface ParsedProxy {
     readonly timeoutMs?: number;
   };
   readonly choiceCount?: number;
+  readonly healthCheck?: ParsedHealthCheck;
+}
+
+/** spec.healthCheck as written; defaults and the hosts' existence are settled in listener.ts. */
+export interface ParsedHealthCheck {
+  readonly line: number;
+  readonly intervalMs?: number;
+  readonly timeoutMs?: number;
+  readonly unhealthyThreshold?: number;
+  readonly healthyThreshold?: number;
+  readonly serviceName?: string;
+  readonly hosts?: readonly { readonly value: string; readonly line: number }[];
 }
 
 /**
@@ -75,6 +88,7 @@ export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProx
   // Envoy's least_request choice_count: at least 2 (1 would be random).
   const choiceCount = lr?.int("choiceCount", { min: 2, max: 100 });
   lr?.finish();
+  const healthCheck = parseHealthCheck(r.map("healthCheck"));
   r.finish();
   return dropUndefined({
     kind: "Proxy" as const,
@@ -90,7 +104,27 @@ export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProx
     maxConnectionIdleMs,
     upstreamKeepalive: dropUndefined(upstreamKeepalive),
     choiceCount,
+    healthCheck,
   });
+}
+
+function parseHealthCheck(hc: MapReader | undefined): ParsedHealthCheck | undefined {
+  if (hc === undefined) return undefined;
+  const parsed = dropUndefined({
+    line: hc.line,
+    intervalMs: hc.duration("interval"),
+    timeoutMs: hc.duration("timeout"),
+    // Envoy requires both thresholds to be set and at least 1.
+    unhealthyThreshold: hc.int("unhealthyThreshold", { min: 1, max: INT32_MAX }),
+    healthyThreshold: hc.int("healthyThreshold", { min: 1, max: INT32_MAX }),
+    serviceName: hc.string("serviceName"),
+    hosts: hc.stringItems("hosts"),
+  });
+  if (parsed.hosts !== undefined && parsed.hosts.length === 0) {
+    hc.error("hosts", "must name at least one ServiceEntry host; leave it out to check every host");
+  }
+  hc.finish();
+  return parsed;
 }
 
 function hostPort(r: MapReader, key: string): HostPort | undefined {
