@@ -30,7 +30,7 @@ const WATCH = method("Watch");
 function method(name: string): grpc.MethodDefinition<object, object> {
   const m = healthService[name];
   if (m === undefined) throw new Error(`grpc-health-check has no grpc.health.v1.Health/${name}`);
-  return m as grpc.MethodDefinition<object, object>;
+  return m;
 }
 
 function servingStatus(response: object | undefined): ServingStatus {

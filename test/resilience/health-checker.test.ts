@@ -26,9 +26,9 @@ interface Ctx {
   readonly checker: HealthChecker;
   readonly source: ManualEndpointSource;
   /** The next check result of endpoint `key`. */
-  result(key: string): Promise<{ outcome: CheckOutcome; state: HealthState }>;
+  readonly result: (key: string) => Promise<{ outcome: CheckOutcome; state: HealthState }>;
   /** The endpoint keys the picker hands out over `n` round-robin picks. */
-  picked(n: number): Set<string>;
+  readonly picked: (n: number) => Set<string>;
 }
 
 async function withChecker(modes: readonly HealthMode[], settings: Partial<HealthCheckSettings>, body: (ctx: Ctx) => Promise<void>): Promise<void> {

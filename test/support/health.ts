@@ -56,7 +56,7 @@ export async function startHealthPods(modes: readonly HealthMode[]): Promise<Hea
           };
         }
         // Methods left out answer UNIMPLEMENTED (grpc-js's default handler).
-        server.addService(service as unknown as grpc.ServiceDefinition, methods as unknown as grpc.UntypedServiceImplementation);
+        server.addService(service, methods as unknown as grpc.UntypedServiceImplementation);
       },
     });
   });
