@@ -185,8 +185,9 @@ export class Proxy {
         this.downstream.set(conn.id, state);
       }
       let pinned = state.pins.get(cluster);
-      if (pinned !== undefined && !cluster.isCurrent(pinned)) {
-        // The endpoint left the cluster: this connection is balanced again.
+      if (pinned !== undefined && (!cluster.isCurrent(pinned) || (!cluster.isHealthy(pinned.key) && !cluster.panic))) {
+        // The endpoint left the cluster, or was taken out of balancing (health checks,
+        // outlier detection) while others remain: this connection is balanced again.
         if (state.counted) pinned.load.activeConnections--;
         state.pins.delete(cluster);
         pinned = undefined;

@@ -68,6 +68,29 @@ for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () =
     assert.deepEqual(pods.map((p) => [p.calls.watches, p.calls.watchesCancelled]), [[1, 1], [1, 1], [1, 1]]);
     for (const p of pods) await p.stop();
   });
+
+  test("connection mode: a connection pinned to an endpoint that turns NOT_SERVING is balanced again", async () => {
+    const pods = await startHealthPods(["watch", "watch"]);
+    const proxy = await startProxy(
+      [listenerYaml("  mode: connection\n  healthCheck: {}\n", transport), serviceEntryYaml("echo", pods.map((p) => p.port))].join("\n---\n"),
+      { clock: new ManualClock() },
+    );
+    const client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
+    try {
+      const first = await served(client, pods, 4);
+      const pinned = first.findIndex((n) => n === 4);
+      assert.ok(pinned >= 0, `one connection, one endpoint: ${first.join(",")}`);
+      const out = nextEvent(proxy.proxy.cluster(ECHO)!.events, "endpoint-health", (_k, _e, excluded) => excluded === true);
+      pods[pinned]!.setStatus("NOT_SERVING");
+      await out;
+      const after = await served(client, pods, 4);
+      assert.deepEqual(after, pinned === 0 ? [0, 4] : [4, 0]);
+    } finally {
+      client.close();
+      await proxy.stop();
+      for (const p of pods) await p.stop();
+    }
+  });
 });
 
 test("hosts picks the checked clusters; a checked backend without the Health service gets no RPCs", async () => {
