@@ -40,6 +40,8 @@ for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () =
     const key2 = `127.0.0.1:${pods[1]!.port}`;
     try {
       // Warm: every endpoint had its first (SERVING) answer before the proxy listened.
+      const checker = proxy.proxy.healthChecker(ECHO)!;
+      assert.deepEqual(pods.map((p) => checker.state(`127.0.0.1:${p.port}`)), ["healthy", "healthy", "healthy"]);
       assert.deepEqual(await served(client, pods, 6), [2, 2, 2]);
 
       const out = nextEvent(cluster.events, "endpoint-health", (k) => k === key2);
@@ -48,7 +50,7 @@ for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () =
       assert.deepEqual(await served(client, pods, 6), [3, 0, 3]);
 
       // First SERVING answer of two: still out.
-      const first = nextEvent(proxy.proxy.healthChecker(ECHO)!.events, "result", (k) => k === key2);
+      const first = nextEvent(checker.events, "result", (k) => k === key2);
       pods[1]!.setStatus("SERVING");
       assert.equal((await first)[2], "unhealthy");
       assert.deepEqual(await served(client, pods, 6), [3, 0, 3]);
