@@ -113,7 +113,7 @@ export class HealthChecker {
     }
     for (const e of added) {
       if (this.sessions.has(e.key)) continue;
-      const session = new EndpointHealth(e.key, this.settings, this.deps, (outcome, state, changed) => {
+      const session = new EndpointHealth(this.cluster.name, e.key, this.settings, this.deps, (outcome, state, changed) => {
         if (changed) this.cluster.setExcluded(e.key, "unhealthy", state !== "healthy", outcome.why);
         this.events.emit("result", e.key, outcome, state);
       });
@@ -144,12 +144,15 @@ class EndpointHealth {
   private failures = 0;
   /** Watch until the backend says it has none (UNIMPLEMENTED); then Check for good. */
   private mode: "watch" | "check" = "watch";
+  /** A backend without the Health service is a config mistake: said once, not every interval. */
+  private warnedUnimplemented = false;
   private phase: Phase = { t: "stopped" };
   private readonly probe: HealthProbe;
   readonly firstResult: Promise<void>;
   private resolveFirst: () => void = () => undefined;
 
   constructor(
+    readonly cluster: string,
     readonly key: string,
     private readonly settings: HealthCheckSettings,
     private readonly deps: HealthCheckerDeps,
@@ -202,8 +205,9 @@ class EndpointHealth {
     this.phase.timeout.cancel();
     if (end.kind === "answer") this.finish(statusOutcome(end.status, "Check"));
     else {
-      if (end.code === grpc.status.UNIMPLEMENTED) {
-        logger.warn({ endpoint: this.key, details: end.details }, "endpoint does not serve grpc.health.v1.Health: it fails every health check");
+      if (end.code === grpc.status.UNIMPLEMENTED && !this.warnedUnimplemented) {
+        this.warnedUnimplemented = true;
+        logger.warn({ cluster: this.cluster, endpoint: this.key, details: end.details }, "endpoint does not serve grpc.health.v1.Health: it fails every health check");
       }
       this.finish(errorOutcome(end.code, end.details, "Check"));
     }
@@ -247,7 +251,7 @@ class EndpointHealth {
     else p.tick.cancel();
     if (p.t === "watch-opening" && code === grpc.status.UNIMPLEMENTED) {
       // No Watch on this backend (grpc-go before 1.x, some proxies): poll Check instead.
-      trace("Watch unimplemented: polling Check", { endpoint: this.key, details });
+      trace("Watch unimplemented: polling Check", { cluster: this.cluster, endpoint: this.key, details });
       this.mode = "check";
       this.check();
       return;
@@ -282,10 +286,10 @@ class EndpointHealth {
     if (this.state !== before) {
       this.successes = 0;
       this.failures = 0;
-      trace("endpoint health", { endpoint: this.key, from: before, to: this.state, why: outcome.why });
+      trace("endpoint health", { cluster: this.cluster, endpoint: this.key, from: before, to: this.state, why: outcome.why });
       if (before !== "pending") {
-        if (this.state === "unhealthy") logger.warn({ endpoint: this.key, why: outcome.why }, "endpoint failed its health checks: no new RPCs go to it");
-        else logger.info({ endpoint: this.key }, "endpoint passed its health checks: back in balancing");
+        if (this.state === "unhealthy") logger.warn({ cluster: this.cluster, endpoint: this.key, why: outcome.why }, "endpoint failed its health checks: no new RPCs go to it");
+        else logger.info({ cluster: this.cluster, endpoint: this.key }, "endpoint passed its health checks: back in balancing");
       }
     }
     // "pending" is already out of balancing: only becoming or ceasing to be healthy changes that.
