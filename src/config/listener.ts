@@ -3,9 +3,11 @@
 // the flag instead of a file line.
 import { COMMAND_LINE, describe, type Diagnostics } from "./diagnostics.js";
 import { HOST_PORT_HELP, parseHostPort, type HostPort } from "./host-port.js";
-import { PROXY_MODES, TRANSPORTS, type ParsedProxy } from "./proxy-resource.js";
 import { DEFAULT_RETRY_BUFFER_LIMIT } from "./retry.js";
-import type { ListenerSettings, ProxyMode, TransportKind, VirtualHost } from "./types.js";
+import { resolveHost } from "./hosts.js";
+import { PROXY_MODES, TRANSPORTS, type ParsedHealthCheck, type ParsedProxy } from "./proxy-resource.js";
+import type { ResourceMeta } from "./resource-meta.js";
+import type { HealthCheckSettings, ListenerSettings, ProxyMode, TransportKind, VirtualHost } from "./types.js";
 
 /** Values given on the command line (`sluice proxy --listen ...`), as typed. */
 export interface ConfigOverrides {
@@ -36,7 +38,29 @@ export const DEFAULT_UPSTREAM = {
 
 export const DEFAULT_CHOICE_COUNT = 2;
 
-export function buildListener(proxies: readonly ParsedProxy[], overrides: ConfigOverrides, virtualHosts: readonly VirtualHost[], diag: Diagnostics): ListenerSettings {
+/**
+ * spec.healthCheck fields left out. Envoy has no defaults (it requires all four); these are
+ * what its docs and Istio users commonly write: a dead or hung endpoint leaves within two
+ * intervals plus a timeout, a recovered one returns at its first SERVING answer.
+ */
+export const DEFAULT_HEALTH_CHECK = {
+  intervalMs: 5000,
+  timeoutMs: 1000,
+  unhealthyThreshold: 2,
+  healthyThreshold: 1,
+  serviceName: "",
+} as const;
+
+/**
+ * @param definedHosts the ServiceEntry hosts, as spelled there (health checks name them)
+ */
+export function buildListener(
+  proxies: readonly ParsedProxy[],
+  overrides: ConfigOverrides,
+  virtualHosts: readonly VirtualHost[],
+  definedHosts: readonly string[],
+  diag: Diagnostics,
+): ListenerSettings {
   const [first, ...extra] = proxies;
   if (first !== undefined) {
     for (const p of extra) {
@@ -118,5 +142,31 @@ export function buildListener(proxies: readonly ParsedProxy[], overrides: Config
     leastRequestChoiceCount: first?.choiceCount ?? DEFAULT_CHOICE_COUNT,
     retryBufferLimit: first?.retryBufferLimit ?? DEFAULT_RETRY_BUFFER_LIMIT,
     latencyOutlier: first?.latencyOutlier ?? null,
+    healthCheck: first?.healthCheck === undefined ? null : buildHealthCheck(first.healthCheck, first.meta, definedHosts, diag),
+  };
+}
+
+function buildHealthCheck(hc: ParsedHealthCheck, meta: ResourceMeta, definedHosts: readonly string[], diag: Diagnostics): HealthCheckSettings {
+  const d = DEFAULT_HEALTH_CHECK;
+  let hosts: string[] | null = null;
+  if (hc.hosts !== undefined) {
+    const named: string[] = [];
+    const known = definedHosts.length === 0 ? "no ServiceEntry defines any host" : `defined hosts: ${definedHosts.join(", ")}`;
+    hc.hosts.forEach((h, i) => {
+      const found = resolveHost(h.value, definedHosts);
+      const path = `spec.healthCheck.hosts[${i}]`;
+      if (found === null) diag.error(meta.file, h.line, path, `host ${JSON.stringify(h.value)} is not defined by any ServiceEntry (${known})`);
+      else if ("ambiguous" in found) diag.error(meta.file, h.line, path, `host ${JSON.stringify(h.value)} is ambiguous: it may mean ${found.ambiguous.join(" or ")}; write the full name`);
+      else if (!named.includes(found.host)) named.push(found.host);
+    });
+    hosts = named;
+  }
+  return {
+    intervalMs: hc.intervalMs ?? d.intervalMs,
+    timeoutMs: hc.timeoutMs ?? d.timeoutMs,
+    unhealthyThreshold: hc.unhealthyThreshold ?? d.unhealthyThreshold,
+    healthyThreshold: hc.healthyThreshold ?? d.healthyThreshold,
+    serviceName: hc.serviceName ?? d.serviceName,
+    hosts,
   };
 }

@@ -81,6 +81,7 @@ export function loadConfigSources(
     resources.filter((r) => r.kind === "Proxy"),
     overrides,
     model.virtualHosts,
+    [...new Set([...model.clusters.values()].map((c) => c.host))],
     diag,
   );
   diag.sort(fileOrder);

@@ -1,9 +1,10 @@
 // sluice's own resource (apiVersion sluice.dev/v1alpha1, kind Proxy) for what Istio has no
 // field for: where to listen, the balancing mode, downstream keepalive and connection age,
-// upstream keepalive.
+// upstream keepalive, active health checks.
 import { describe } from "./diagnostics.js";
 import { formatDuration } from "./duration.js";
 import { HOST_PORT_HELP, parseHostPort, type HostPort } from "./host-port.js";
+import { INT32_MAX } from "./limits.js";
 import type { MapReader } from "./reader.js";
 import type { ResourceMeta } from "./resource-meta.js";
 import type { LatencyOutlierSettings, ProxyMode, TransportKind } from "./types.js";
@@ -33,6 +34,18 @@ export interface ParsedProxy {
   readonly retryBufferLimit?: number;
   /** spec.outlierDetection.latency, defaults applied; absent = off. */
   readonly latencyOutlier?: LatencyOutlierSettings;
+  readonly healthCheck?: ParsedHealthCheck;
+}
+
+/** spec.healthCheck as written; defaults and the hosts' existence are settled in listener.ts. */
+export interface ParsedHealthCheck {
+  readonly line: number;
+  readonly intervalMs?: number;
+  readonly timeoutMs?: number;
+  readonly unhealthyThreshold?: number;
+  readonly healthyThreshold?: number;
+  readonly serviceName?: string;
+  readonly hosts?: readonly { readonly value: string; readonly line: number }[];
 }
 
 /** Defaults of spec.outlierDetection.latency's fields, once the rule is switched on by naming it. */
@@ -84,6 +97,7 @@ export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProx
   // Request bytes kept so a retry can replay them (Envoy's per_request_buffer_limit_bytes).
   const retryBufferLimit = r.int("retryBufferLimit", { min: 0, max: 64 * 1024 * 1024 });
   const latencyOutlier = parseLatencyOutlier(r);
+  const healthCheck = parseHealthCheck(r.map("healthCheck"));
   r.finish();
   return dropUndefined({
     kind: "Proxy" as const,
@@ -101,6 +115,7 @@ export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProx
     choiceCount,
     retryBufferLimit,
     latencyOutlier,
+    healthCheck,
   });
 }
 
@@ -120,6 +135,25 @@ function parseLatencyOutlier(r: MapReader): LatencyOutlierSettings | undefined {
   }
   od?.finish();
   return result;
+}
+
+function parseHealthCheck(hc: MapReader | undefined): ParsedHealthCheck | undefined {
+  if (hc === undefined) return undefined;
+  const parsed = dropUndefined({
+    line: hc.line,
+    intervalMs: hc.duration("interval"),
+    timeoutMs: hc.duration("timeout"),
+    // Envoy requires both thresholds to be set and at least 1.
+    unhealthyThreshold: hc.int("unhealthyThreshold", { min: 1, max: INT32_MAX }),
+    healthyThreshold: hc.int("healthyThreshold", { min: 1, max: INT32_MAX }),
+    serviceName: hc.string("serviceName"),
+    hosts: hc.stringItems("hosts"),
+  });
+  if (parsed.hosts !== undefined && parsed.hosts.length === 0) {
+    hc.error("hosts", "must name at least one ServiceEntry host; leave it out to check every host");
+  }
+  hc.finish();
+  return parsed;
 }
 
 function hostPort(r: MapReader, key: string): HostPort | undefined {

@@ -249,6 +249,13 @@ const PROXY: readonly RowSpec[] = [
   ["spec.outlierDetection.latency", S, "sluice's latency outlier rule, off unless set; for clusters whose DestinationRule has outlierDetection"],
   ["spec.outlierDetection.latency.factor", S, "default 3, > 1"],
   ["spec.outlierDetection.latency.minRequests", S, "default 20"],
+  ["spec.healthCheck", S, "grpc.health.v1 Check, or Watch where the backend has it; default: no health checks"],
+  ["spec.healthCheck.interval", S, "default 5s"],
+  ["spec.healthCheck.timeout", S, "default 1s"],
+  ["spec.healthCheck.unhealthyThreshold", S, "default 2; connection failures and timeouts only: an answer other than SERVING counts at once"],
+  ["spec.healthCheck.healthyThreshold", S, "default 1; an endpoint's first check counts at once"],
+  ["spec.healthCheck.serviceName", S, "default empty: the server as a whole"],
+  ["spec.healthCheck.hosts", S, "ServiceEntry hosts to check; default every host"],
 ];
 
 export const SUPPORT_TABLE: readonly SupportRow[] = [

@@ -212,6 +212,25 @@ export interface UpstreamSettings {
   readonly keepalive: PingSettings;
 }
 
+/**
+ * Active gRPC health checks (grpc.health.v1.Health), Envoy's HealthCheck semantics; see
+ * src/resilience/health-checker.ts for how results move an endpoint in and out of balancing.
+ */
+export interface HealthCheckSettings {
+  /** Between the end of one check and the start of the next (Watch: how often a held status counts again). */
+  readonly intervalMs: number;
+  /** For an answer (Watch: for the first message); past it the check is a failure. */
+  readonly timeoutMs: number;
+  /** Consecutive connection failures or timeouts before a healthy endpoint is taken out. */
+  readonly unhealthyThreshold: number;
+  /** Consecutive SERVING answers before an unhealthy endpoint is taken back. */
+  readonly healthyThreshold: number;
+  /** HealthCheckRequest.service; "" asks about the server as a whole. */
+  readonly serviceName: string;
+  /** ServiceEntry hosts (as the ServiceEntry spells them) whose clusters are checked; null = every host. */
+  readonly hosts: readonly string[] | null;
+}
+
 export interface ListenerSettings {
   readonly listen: { readonly host: string; readonly port: number };
   /** null = no admin server. */
@@ -228,6 +247,8 @@ export interface ListenerSettings {
   readonly retryBufferLimit: number;
   /** null = off (the default). */
   readonly latencyOutlier: LatencyOutlierSettings | null;
+  /** null = no active health checks (the default, as in Istio). */
+  readonly healthCheck: HealthCheckSettings | null;
 }
 
 export interface Warning {

@@ -76,12 +76,16 @@ function statusOf(call: { metadata: grpc.Metadata }): grpc.StatusObject | undefi
   };
 }
 
-/** Starts an echo backend on host:port (0 = any); resolves to its port and stats. */
+/**
+ * Starts an echo backend on host:port (0 = any); resolves to its port and stats.
+ * `addServices` may add more services before it binds (the tests' grpc.health.v1).
+ */
 export async function startEchoServer(
   name: string,
   host = "127.0.0.1",
   port = 0,
   options: grpc.ServerOptions = {},
+  addServices?: (server: grpc.Server) => void,
 ): Promise<{ server: grpc.Server; port: number; stats: PodStats; stop: () => Promise<void> }> {
   const stats: PodStats = { name, rpcs: 0, active: 0, peers: new Set(), events: new EventEmitter() };
   const server = new grpc.Server(options);
@@ -179,6 +183,7 @@ export async function startEchoServer(
       call.on("cancelled", done);
     },
   });
+  addServices?.(server);
   const boundPort = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
       err ? reject(err) : resolve(p),

@@ -17,6 +17,7 @@ import { Listener } from "./listener.js";
 import { Router } from "./router.js";
 import { createEndpointSource } from "../discovery/create.js";
 import { createPolicy, registerBuiltins } from "../balancer/registry.js";
+import { HealthChecker } from "../resilience/health-checker.js";
 
 const trace = tracer("proxy");
 
@@ -51,6 +52,8 @@ interface DownstreamState {
 
 export class Proxy {
   private readonly clusters = new Map<string, ClusterRuntime>();
+  /** Active health checkers by cluster name (only clusters of the hosts spec.healthCheck covers). */
+  private readonly healthCheckers = new Map<string, HealthChecker>();
   private readonly router: Router;
   private readonly server: ServerTransport;
   private readonly listener: Listener;
@@ -88,6 +91,11 @@ export class Proxy {
         latencyOutlier: config.listener.latencyOutlier,
       });
       this.clusters.set(cluster.name, runtime);
+      const hc = config.listener.healthCheck;
+      if (hc !== null && (hc.hosts === null || hc.hosts.includes(cluster.host))) {
+        // Created before the cluster starts, so the first endpoint set arrives already checked.
+        this.healthCheckers.set(cluster.name, new HealthChecker(runtime, hc, { clock, keepalive: config.listener.upstream.keepalive }));
+      }
     }
     this.router = new Router(config.virtualHosts, config.listener.defaultHost, random);
     this.hooks = { onEnd: deps.onRpcEnd, retryBufferLimit: config.listener.retryBufferLimit };
@@ -116,6 +124,8 @@ export class Proxy {
     // Like Envoy's cluster warming: listen only once every cluster has its first endpoint set
     // (DNS sources always deliver their first round, resolved or not).
     await Promise.all([...this.clusters.values()].map((c) => c.start()));
+    // Envoy's warming waits for the first health check of every host, too (each bounded by the timeout).
+    await Promise.all([...this.healthCheckers.values()].map((h) => h.warm()));
     const { host, port } = this.config.listener.listen;
     this.address = await this.listener.listen(host, port);
     logger.info({ listen: this.address, mode: this.config.listener.mode, clusters: [...this.clusters.keys()] }, "sluice proxy listening");
@@ -133,11 +143,17 @@ export class Proxy {
     }, graceMs);
     await closed;
     clearTimeout(timer);
+    for (const h of this.healthCheckers.values()) h.stop();
     for (const c of this.clusters.values()) c.stop();
   }
 
   cluster(name: string): ClusterRuntime | undefined {
     return this.clusters.get(name);
+  }
+
+  /** The cluster's active health checker, when spec.healthCheck covers its host. */
+  healthChecker(name: string): HealthChecker | undefined {
+    return this.healthCheckers.get(name);
   }
 
   private onStream(ds: ServerStream, conn: ServerConnection): void {
@@ -170,8 +186,9 @@ export class Proxy {
         this.downstream.set(conn.id, state);
       }
       let pinned = state.pins.get(cluster);
-      if (pinned !== undefined && !cluster.isCurrent(pinned)) {
-        // The endpoint left the cluster: this connection is balanced again.
+      if (pinned !== undefined && (!cluster.isCurrent(pinned) || (!cluster.isHealthy(pinned.key) && !cluster.panic))) {
+        // The endpoint left the cluster, or was taken out of balancing (health checks,
+        // outlier detection) while others remain: this connection is balanced again.
         if (state.counted) pinned.load.activeConnections--;
         state.pins.delete(cluster);
         pinned = undefined;

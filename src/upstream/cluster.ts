@@ -49,7 +49,9 @@ export class ClusterRuntime {
   /**
    * "endpoint-state" (endpoint key, PoolState, why) on every change of an endpoint's state;
    * "endpoint-health" (endpoint key, Exclusion, excluded: boolean, why) when an exclusion
-   * is set or cleared.
+   * is set or cleared; "endpoints" (added: LbEndpoint[], removed: string[] keys) when the
+   * endpoint set changes, before the new picker is built: exclusions a listener sets for the
+   * added endpoints then hold from their very first pick (health checks start them unhealthy).
    */
   readonly events = new EventEmitter();
   /** Told of every attempt's end (outlier detection, metrics). */
@@ -60,6 +62,8 @@ export class ClusterRuntime {
   panic = false;
   /** Present when the DestinationRule sets outlierDetection; its counters feed metrics. */
   readonly outlierDetector: OutlierDetector | null;
+  /** While "endpoints" listeners run, setExcluded leaves the picker to setEndpoints. */
+  private updatingEndpoints = false;
 
   constructor(
     readonly config: Cluster,
@@ -203,7 +207,7 @@ export class ClusterRuntime {
     h[exclusion] = excluded;
     if (!h.ejected && !h.unhealthy) this.health.delete(key);
     trace(excluded ? "endpoint excluded" : "endpoint readmitted", { cluster: this.name, endpoint: key, exclusion, why });
-    this.rebuildPicker();
+    if (!this.updatingEndpoints) this.rebuildPicker();
     this.events.emit("endpoint-health", key, exclusion, excluded, why);
   }
 
@@ -235,6 +239,7 @@ export class ClusterRuntime {
   private setEndpoints(resolved: readonly ResolvedEndpoint[]): void {
     const previous = new Map(this.endpoints.map((e) => [e.key, e]));
     const next: LbEndpoint[] = [];
+    const added: LbEndpoint[] = [];
     for (const r of resolved) {
       const key = r.address.includes(":") ? `[${r.address}]:${r.port}` : `${r.address}:${r.port}`;
       const old = previous.get(key);
@@ -244,14 +249,17 @@ export class ClusterRuntime {
         previous.delete(key);
         continue;
       }
-      next.push({
+      const endpoint: LbEndpoint = {
         key,
         address: r.address,
         port: r.port,
         weight: Math.max(1, r.weight),
         labels: r.labels,
         load: old?.load ?? { activeRequests: 0, activeConnections: 0 },
-      });
+      };
+      next.push(endpoint);
+      // A changed weight or labels keeps the endpoint (and its health): only new keys are added.
+      if (old === undefined) added.push(endpoint);
       previous.delete(key);
     }
     this.outlierDetector?.forget(previous.keys());
@@ -266,6 +274,15 @@ export class ClusterRuntime {
     }
     this.endpoints = next;
     this.current = new Set(next);
+    const removed = [...previous.keys()];
+    if (added.length > 0 || removed.length > 0) {
+      this.updatingEndpoints = true;
+      try {
+        this.events.emit("endpoints", added, removed);
+      } finally {
+        this.updatingEndpoints = false;
+      }
+    }
     this.rebuildPicker();
     trace("endpoints updated", { cluster: this.name, endpoints: next.map((e) => e.key) });
   }

@@ -23,6 +23,7 @@ test("without a Proxy resource the listener has sluice's defaults", () => {
     leastRequestChoiceCount: 2,
     retryBufferLimit: 65_536,
     latencyOutlier: null,
+    healthCheck: null,
   });
 });
 
@@ -49,6 +50,7 @@ test("every Proxy field is parsed", () => {
           "  retryBufferLimit: 1048576",
           "  outlierDetection:",
           "    latency: {factor: 2.5, minRequests: 50}",
+          "  healthCheck: {interval: 10s, timeout: 2s, unhealthyThreshold: 3, healthyThreshold: 2, serviceName: echo.Echo, hosts: [other-service]}",
           "",
         ].join("\n"),
       ),
@@ -70,6 +72,7 @@ test("every Proxy field is parsed", () => {
     leastRequestChoiceCount: 3,
     retryBufferLimit: 1_048_576,
     latencyOutlier: { factor: 2.5, minRequests: 50 },
+    healthCheck: { intervalMs: 10_000, timeoutMs: 2000, unhealthyThreshold: 3, healthyThreshold: 2, serviceName: "echo.Echo", hosts: ["other-service"] },
   });
   // The admin server is parsed but not built yet.
   assert.deepEqual(
@@ -123,6 +126,29 @@ test("latency outlier rule: off by default, on with defaults once named, factor 
   );
   oneProblem(docs(SERVICE_ENTRY, proxy("  outlierDetection: {latency: {factor: three}}\n")), /spec\.outlierDetection\.latency\.factor: must be a number >= 1, got "three"/);
   oneProblem(docs(SERVICE_ENTRY, proxy("  outlierDetection: {latncy: {}}\n")), /spec\.outlierDetection\.latncy: unknown field \(did you mean latency\?\)/);
+});
+
+test("healthCheck: present turns health checks on, each field defaulted alone; hosts resolve to ServiceEntry hosts", () => {
+  const hc = (spec: string): unknown => mustLoad(docs(SERVICE_ENTRY, OTHER, proxy(spec))).listener.healthCheck;
+  assert.deepEqual(hc("  healthCheck: {}\n"), { intervalMs: 5000, timeoutMs: 1000, unhealthyThreshold: 2, healthyThreshold: 1, serviceName: "", hosts: null });
+  assert.deepEqual(hc("  healthCheck: {timeout: 250ms}\n"), { intervalMs: 5000, timeoutMs: 250, unhealthyThreshold: 2, healthyThreshold: 1, serviceName: "", hosts: null });
+  const fqdn = SERVICE_ENTRY.replace("hosts: [grpc-service]", "hosts: [grpc-service.default.svc.cluster.local]");
+  const c = mustLoad(docs(fqdn, OTHER, proxy("  healthCheck: {hosts: [grpc-service, other-service, GRPC-SERVICE]}\n")));
+  assert.deepEqual(c.listener.healthCheck?.hosts, ["grpc-service.default.svc.cluster.local", "other-service"]);
+});
+
+test("healthCheck validation: durations, thresholds >= 1, hosts defined and not empty, unknown fields", () => {
+  assert.deepEqual(problems(docs(SERVICE_ENTRY, proxy("  healthCheck:\n    interval: 5\n    timeout: soon\n    unhealthyThreshold: 0\n    healthyThreshold: two\n    serviceName: 7\n    hosts: [grpc-service, nowhere]\n    intervall: 1s\n"))), [
+    'test.yaml:18 spec.healthCheck.interval: must be a duration like "10s", "1.5s", "500ms", "30m" or "1h" (>= 1ms), got 5 (add a unit, e.g. "5s")',
+    'test.yaml:19 spec.healthCheck.timeout: must be a duration like "10s", "1.5s", "500ms", "30m" or "1h" (>= 1ms), got "soon"',
+    "test.yaml:20 spec.healthCheck.unhealthyThreshold: must be an integer >= 1, got 0",
+    'test.yaml:21 spec.healthCheck.healthyThreshold: must be an integer >= 1, got "two"',
+    "test.yaml:22 spec.healthCheck.serviceName: must be a string, got 7",
+    'test.yaml:23 spec.healthCheck.hosts[1]: host "nowhere" is not defined by any ServiceEntry (defined hosts: grpc-service)',
+    "test.yaml:24 spec.healthCheck.intervall: unknown field (did you mean interval?)",
+  ]);
+  oneProblem(docs(SERVICE_ENTRY, proxy("  healthCheck: {hosts: []}\n")), /spec\.healthCheck\.hosts: must name at least one ServiceEntry host; leave it out to check every host/);
+  oneProblem(docs(SERVICE_ENTRY, proxy("  healthCheck: true\n")), /spec\.healthCheck: must be a map, got true/);
 });
 
 test("default host: the Proxy's defaultHost, else the only host, else none", () => {

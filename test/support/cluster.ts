@@ -14,9 +14,10 @@ export interface Pod {
   stop(): Promise<void>;
 }
 
-export async function startPods(n: number, options: grpc.ServerOptions = {}): Promise<Pod[]> {
+/** `addServices` adds services to pod i (0-based) before it binds. */
+export async function startPods(n: number, options: grpc.ServerOptions = {}, addServices?: (server: grpc.Server, i: number) => void): Promise<Pod[]> {
   const pods: Pod[] = [];
-  for (let i = 0; i < n; i++) pods.push(await startEchoServer(`pod-${i + 1}`, "127.0.0.1", 0, options));
+  for (let i = 0; i < n; i++) pods.push(await startEchoServer(`pod-${i + 1}`, "127.0.0.1", 0, options, addServices && ((s) => addServices(s, i))));
   return pods;
 }
 
