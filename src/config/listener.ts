@@ -2,6 +2,7 @@
 // overrides, which win. Bad override values are problems like any other, reported against
 // the flag instead of a file line.
 import { COMMAND_LINE, describe, type Diagnostics } from "./diagnostics.js";
+import { DURATION_HELP, parseDuration } from "./duration.js";
 import { HOST_PORT_HELP, parseHostPort, type HostPort } from "./host-port.js";
 import { PROXY_MODES, TRANSPORTS, type ParsedProxy } from "./proxy-resource.js";
 import type { ListenerSettings, ProxyMode, TransportKind, VirtualHost } from "./types.js";
@@ -14,6 +15,8 @@ export interface ConfigOverrides {
   readonly mode?: string;
   readonly transport?: string;
   readonly defaultHost?: string;
+  /** A duration: `--drain-timeout 30s`. */
+  readonly drainTimeout?: string;
 }
 
 /** sluice's own HTTP/2 transport; node:http2 stays available as the alternative and the oracle. */
@@ -34,6 +37,9 @@ export const DEFAULT_UPSTREAM = {
 } as const;
 
 export const DEFAULT_CHOICE_COUNT = 2;
+
+/** How long SIGTERM lets RPCs in flight finish: Istio's terminationDrainDuration, 5s. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 5000;
 
 export function buildListener(proxies: readonly ParsedProxy[], overrides: ConfigOverrides, virtualHosts: readonly VirtualHost[], diag: Diagnostics): ListenerSettings {
   const [first, ...extra] = proxies;
@@ -89,6 +95,13 @@ export function buildListener(proxies: readonly ParsedProxy[], overrides: Config
     defaultHost = virtualHosts[0]?.domains[0] ?? null;
   }
 
+  let drainTimeoutMs = first?.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+  if (overrides.drainTimeout !== undefined) {
+    const d = parseDuration(overrides.drainTimeout);
+    if (d.ok) drainTimeoutMs = d.ms;
+    else flag("drain-timeout", `must be ${DURATION_HELP}, got ${describe(overrides.drainTimeout)}`);
+  }
+
   const ka = first?.keepalive ?? {};
   const d = DEFAULT_DOWNSTREAM;
   return {
@@ -115,5 +128,6 @@ export function buildListener(proxies: readonly ParsedProxy[], overrides: Config
       },
     },
     leastRequestChoiceCount: first?.choiceCount ?? DEFAULT_CHOICE_COUNT,
+    drainTimeoutMs,
   };
 }

@@ -1,6 +1,6 @@
 // sluice's own resource (apiVersion sluice.dev/v1alpha1, kind Proxy) for what Istio has no
 // field for: where to listen, the balancing mode, downstream keepalive and connection age,
-// upstream keepalive.
+// upstream keepalive, the drain timeout on shutdown.
 import { describe } from "./diagnostics.js";
 import { formatDuration } from "./duration.js";
 import { HOST_PORT_HELP, parseHostPort, type HostPort } from "./host-port.js";
@@ -30,6 +30,7 @@ export interface ParsedProxy {
     readonly timeoutMs?: number;
   };
   readonly choiceCount?: number;
+  readonly drainTimeoutMs?: number;
 }
 
 /**
@@ -75,6 +76,7 @@ export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProx
   // Envoy's least_request choice_count: at least 2 (1 would be random).
   const choiceCount = lr?.int("choiceCount", { min: 2, max: 100 });
   lr?.finish();
+  const drainTimeoutMs = r.duration("drainTimeout");
   r.finish();
   return dropUndefined({
     kind: "Proxy" as const,
@@ -90,6 +92,7 @@ export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProx
     maxConnectionIdleMs,
     upstreamKeepalive: dropUndefined(upstreamKeepalive),
     choiceCount,
+    drainTimeoutMs,
   });
 }
 

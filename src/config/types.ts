@@ -173,6 +173,8 @@ export interface ListenerSettings {
   readonly upstream: UpstreamSettings;
   /** Envoy's least_request choice_count (Istio has no field for it). */
   readonly leastRequestChoiceCount: number;
+  /** On SIGTERM: how long RPCs in flight may take to finish before their connections are closed. */
+  readonly drainTimeoutMs: number;
 }
 
 export interface Warning {

@@ -34,7 +34,7 @@ export class ClusterRuntime {
   private current = new Set<LbEndpoint>();
   private picker: Picker;
   private readonly pools = new Map<string, EndpointPool>();
-  private readonly poolSettings: PoolSettings;
+  private poolSettings: PoolSettings;
   /** Requests waiting for an upstream connection, over all endpoints (http1MaxPendingRequests). */
   readonly pending: PendingBudget;
   /**
@@ -51,22 +51,16 @@ export class ClusterRuntime {
   panic = false;
 
   constructor(
-    readonly config: Cluster,
-    private readonly policy: PolicyFactory,
-    private readonly source: EndpointSource,
+    /** Replaced by reconfigure() on a config reload. */
+    public config: Cluster,
+    private policy: PolicyFactory,
+    private source: EndpointSource,
     private readonly transport: ClientTransport,
     deps: { readonly clock?: Clock; readonly random?: Random; readonly keepalive?: PingSettings } = {},
   ) {
-    const { tcp, http } = config.policy.connectionPool;
-    this.pending = { limit: http.http1MaxPendingRequests, count: 0, overflows: 0 };
+    this.pending = { limit: config.policy.connectionPool.http.http1MaxPendingRequests, count: 0, overflows: 0 };
     this.poolSettings = {
-      cluster: config.name,
-      connectTimeoutMs: tcp.connectTimeoutMs,
-      maxRequestsPerConnection: http.maxRequestsPerConnection,
-      maxConcurrentStreams: http.maxConcurrentStreams,
-      maxConnections: tcp.maxConnections,
-      idleTimeoutMs: Math.min(tcp.idleTimeoutMs, http.idleTimeoutMs),
-      maxConnectionDurationMs: tcp.maxConnectionDurationMs,
+      ...poolLimits(config),
       pending: this.pending,
       keepalive: deps.keepalive ?? { timeMs: null, timeoutMs: 20_000 },
       clock: deps.clock ?? systemClock,
@@ -91,6 +85,33 @@ export class ClusterRuntime {
         warm();
       });
     });
+  }
+
+  /**
+   * A config reload kept this cluster (same name): the new policy balances from now on, new
+   * connections and new RPCs get the new pool settings, and `source` (when the endpoints
+   * changed) replaces the old source: its first set retires removed endpoints at once.
+   * Open connections and RPCs in flight carry on.
+   */
+  reconfigure(config: Cluster, policy: PolicyFactory, source: EndpointSource | undefined, keepalive: PingSettings): void {
+    this.config = config;
+    this.policy = policy;
+    this.pending.limit = config.policy.connectionPool.http.http1MaxPendingRequests;
+    this.poolSettings = { ...this.poolSettings, ...poolLimits(config), keepalive };
+    for (const pool of this.pools.values()) pool.updateSettings(this.poolSettings);
+    if (source === undefined) {
+      this.rebuildPicker();
+      return;
+    }
+    this.source.stop();
+    this.source = source;
+    source.start((resolved) => this.setEndpoints(resolved));
+  }
+
+  /** The cluster left the config: no new RPCs; its connections close as their RPCs in flight finish. */
+  retire(): void {
+    this.source.stop();
+    this.setEndpoints([]);
   }
 
   stop(): void {
@@ -216,6 +237,20 @@ export class ClusterRuntime {
     this.rebuildPicker();
     trace("endpoints updated", { cluster: this.name, endpoints: next.map((e) => e.key) });
   }
+}
+
+/** The pool settings a cluster's connectionPool gives. */
+function poolLimits(config: Cluster): Omit<PoolSettings, "pending" | "keepalive" | "clock" | "random" | "observer"> {
+  const { tcp, http } = config.policy.connectionPool;
+  return {
+    cluster: config.name,
+    connectTimeoutMs: tcp.connectTimeoutMs,
+    maxRequestsPerConnection: http.maxRequestsPerConnection,
+    maxConcurrentStreams: http.maxConcurrentStreams,
+    maxConnections: tcp.maxConnections,
+    idleTimeoutMs: Math.min(tcp.idleTimeoutMs, http.idleTimeoutMs),
+    maxConnectionDurationMs: tcp.maxConnectionDurationMs,
+  };
 }
 
 function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
