@@ -52,10 +52,11 @@ export async function proxyCommand(opts: ProxyOptions, io: Io): Promise<number> 
     io.err(`sluice proxy: cannot listen: ${(err as Error).message}`);
     return 1;
   }
-  io.out(`sluice proxy listening on ${address.host}:${address.port} (mode ${result.config.listener.mode}, transport ${result.config.listener.transport})`);
-  if (opts.pidFile !== undefined) writeFileSync(opts.pidFile, `${process.pid}\n`);
+  // Watching (and SIGHUP) before the listening line: a change made after it is never missed.
   const reloader = new ConfigReloader(opts.config, overrides, proxy, io);
   await reloader.start();
+  io.out(`sluice proxy listening on ${address.host}:${address.port} (mode ${result.config.listener.mode}, transport ${result.config.listener.transport})`);
+  if (opts.pidFile !== undefined) writeFileSync(opts.pidFile, `${process.pid}\n`);
   announceReady();
 
   await new Promise<void>((resolve) => {

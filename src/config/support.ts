@@ -244,6 +244,7 @@ const PROXY: readonly RowSpec[] = [
   ["spec.upstream.keepalive.timeout", S, "default 20s"],
   ["spec.leastRequest", S],
   ["spec.leastRequest.choiceCount", S],
+  ["spec.drainTimeout", S, "default 5s: on SIGTERM, RPCs in flight get this long to finish"],
 ];
 
 export const SUPPORT_TABLE: readonly SupportRow[] = [
