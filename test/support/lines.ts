@@ -56,8 +56,8 @@ export interface Sluice {
 /** Starts `sluice proxy ...args` and resolves once it listens. */
 export async function spawnSluice(args: string[]): Promise<Sluice> {
   const child = spawn(process.execPath, [CLI, "proxy", ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  const out = new Output(child.stdout!);
-  const err = new Output(child.stderr!);
+  const out = new Output(child.stdout);
+  const err = new Output(child.stderr);
   const exited = new Promise<never>((_, reject) =>
     child.once("exit", (code) => reject(new Error(`sluice exited with ${code}: ${err.text}`))),
   );
