@@ -55,8 +55,8 @@ export async function proxyCommand(opts: ProxyOptions, io: Io): Promise<number> 
   // Watching (and SIGHUP) before the listening line: a change made after it is never missed.
   const reloader = new ConfigReloader(opts.config, overrides, proxy, io);
   await reloader.start();
-  io.out(`sluice proxy listening on ${address.host}:${address.port} (mode ${result.config.listener.mode}, transport ${result.config.listener.transport})`);
   if (opts.pidFile !== undefined) writeFileSync(opts.pidFile, `${process.pid}\n`);
+  io.out(`sluice proxy listening on ${address.host}:${address.port} (mode ${result.config.listener.mode}, transport ${result.config.listener.transport})`);
   announceReady();
 
   await new Promise<void>((resolve) => {
