@@ -4,7 +4,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -127,4 +127,29 @@ for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () =
       for (const p of pods) await p.stop();
     }
   });
+});
+
+test("a takeover whose successor cannot start (its config became invalid) leaves the first sluice serving", async () => {
+  const pods = await startPods(1);
+  const file = configFile(pods, TEST_TRANSPORTS[0]!);
+  const first = await spawnSluice(["-c", file]);
+  const closed = once(first.child, "close");
+  const client = echoClient(`127.0.0.1:${first.port}`, { "grpc.default_authority": "echo" });
+  try {
+    // Invalid for the successor; the running sluice rejects the reload and keeps its config.
+    writeFileSync(file, readFileSync(file, "utf8").replace("resolution: STATIC", "resolution: STATICALLY"));
+    await first.err.waitFor(/config reload \(file change\) rejected/);
+    const mark = first.err.mark();
+    first.child.kill("SIGUSR2");
+    const m = await first.err.waitFor(/takeover failed, still serving: pid \d+ exited before it was ready \(code 1\)\n/, mark);
+    assert.ok(m.index >= 0);
+    assert.match(first.err.text.slice(mark), /spec\.resolution: must be one of/);
+    assert.equal((await callUnary(client, Buffer.from("x"))).code, 0);
+    assert.equal(first.child.exitCode, null);
+  } finally {
+    client.close();
+    first.child.kill("SIGTERM");
+    await closed;
+    await pods[0]!.stop();
+  }
 });
