@@ -23,6 +23,9 @@ export interface ReadyMessage {
   readonly pid: number;
 }
 
+/** Set in a successor's environment to its predecessor's pid. */
+const PREDECESSOR_ENV = "SLUICE_TAKEOVER_FROM";
+
 /** The inherited listening socket's descriptor in the successor. */
 export const INHERITED_FD = 3;
 
@@ -36,7 +39,11 @@ export function handOver(listenFd: number, argv: readonly string[] = process.arg
   const args = [...process.execArgv, ...withoutListenFd(argv), "--listen-fd", String(INHERITED_FD)];
   let child: ChildProcess;
   try {
-    child = spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit", listenFd, "ipc"], detached: true });
+    child = spawn(process.execPath, args, {
+      stdio: ["ignore", "inherit", "inherit", listenFd, "ipc"],
+      detached: true,
+      env: { ...process.env, [PREDECESSOR_ENV]: String(process.pid) },
+    });
   } catch (err: unknown) {
     return Promise.resolve({ ok: false, reason: `cannot start: ${(err as Error).message}` });
   }
@@ -66,9 +73,15 @@ export function handOver(listenFd: number, argv: readonly string[] = process.arg
   });
 }
 
-/** In a successor: tell the predecessor we accept on the socket, then cut the tie. */
+/**
+ * In a successor: tell the predecessor we accept on the socket, then cut the tie. Only a
+ * process started by handOver() does this: an IPC channel from anyone else (a process
+ * manager such as pm2) is not ours to use or close.
+ */
 export function announceReady(): void {
-  if (process.send === undefined) return;
+  const predecessor = process.env[PREDECESSOR_ENV];
+  delete process.env[PREDECESSOR_ENV];
+  if (predecessor === undefined || process.send === undefined) return;
   const message: ReadyMessage = { sluice: "ready", pid: process.pid };
   process.send(message, (err: Error | null) => {
     if (err !== null) logger.warn({ err: err.message }, "could not tell the previous sluice we are ready");
