@@ -62,11 +62,11 @@ export class ConfigReloader {
     process.on("SIGHUP", this.onHangup);
   }
 
+  /** Stops watching. SIGHUP stays handled (and ignored): while draining it must not kill the process. */
   close(): void {
     this.closed = true;
     clearTimeout(this.timer);
     for (const w of this.watchers) w.close();
-    process.off("SIGHUP", this.onHangup);
   }
 
   private schedule(): void {
@@ -85,7 +85,10 @@ export class ConfigReloader {
   }
 
   private async reloadNow(reason: string, force: boolean): Promise<void> {
-    if (this.closed) return;
+    if (this.closed) {
+      logger.info({ reason }, "config reload ignored: draining");
+      return;
+    }
     const texts = await this.readTexts();
     if (!force && texts === this.lastTexts) {
       trace("files unchanged", { reason });

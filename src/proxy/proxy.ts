@@ -149,6 +149,11 @@ export class Proxy {
     const started = new Map<string, ClusterRuntime>();
     for (const name of plan.added) started.set(name, this.newCluster(config.clusters.get(name)!, config));
     await Promise.all([...started.values()].map((c) => c.start()));
+    if (this.stopping) {
+      // Stopped while the new clusters warmed: they never served, nothing else changes.
+      for (const c of started.values()) c.stop();
+      return plan;
+    }
     // Choice count and upstream keepalive reach every cluster's policy and pools.
     const everyCluster = plan.listenerChanged.includes("leastRequestChoiceCount") || plan.listenerChanged.includes("upstream");
     for (const [name, runtime] of this.clusters) {
