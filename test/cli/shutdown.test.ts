@@ -92,7 +92,7 @@ for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () =
     }
   });
 
-  test("takeover: on SIGUSR2 a second sluice takes over the listening socket while the first drains; a client keeping 50 RPCs in flight sees 0 failures", async () => {
+  test("takeover, twice: on SIGUSR2 a new sluice takes over the listening socket while the old one drains; a client keeping 50 RPCs in flight sees 0 failures", async () => {
     const pods = await startPods(2);
     const pidFile = join(mkdtempSync(join(tmpdir(), "sluice-test-")), "sluice.pid");
     const first = await spawnSluice(["-c", configFile(pods, transport), "--pid-file", pidFile]);
@@ -114,10 +114,22 @@ for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () =
       assert.deepEqual(await firstExited, [0, null]);
       assert.equal(readFileSync(pidFile, "utf8").trim(), String(successor));
       load.phase = 1; // the first sluice is gone: from here on the successor serves everything
-      await load.completions(500);
+      await load.completions(300);
+      // The successor hands over in turn (it was started with --listen-fd 3 itself).
+      const mark2 = first.err.mark();
+      process.kill(successor, "SIGUSR2");
+      const third = Number((await first.err.waitFor(/handed over to pid (\d+)\n/, mark2))[1]);
+      const second = successor;
+      successor = third;
+      assert.notEqual(third, second);
+      await first.err.waitFor(/drained, exiting\n/, mark2); // the second one's last words
+      assert.equal(readFileSync(pidFile, "utf8").trim(), String(third));
+      load.phase = 2;
+      await load.completions(300);
       await load.stop();
       assert.deepEqual(load.failures(), []);
-      assert.ok(load.outcomes.filter((o) => o.phase === 1).length >= 500);
+      assert.ok(load.outcomes.filter((o) => o.phase === 1).length >= 300);
+      assert.ok(load.outcomes.filter((o) => o.phase === 2).length >= 300);
     } finally {
       await load.stop();
       client.close();
