@@ -2,7 +2,7 @@
 // sluice command line: one file per command; this one only wires them to commander.
 import { Command, Option } from "commander";
 import { demoCommand } from "./demo.js";
-import { proxyCommand } from "./proxy.js";
+import { proxyCommand, type ProxyOptions } from "./proxy.js";
 import { validateCommand } from "./validate.js";
 
 const io = {
@@ -25,7 +25,10 @@ program
   .addOption(new Option("--mode <mode>", "balance every RPC, or pin every connection").choices(["request", "connection"]))
   .addOption(new Option("--transport <kind>", "HTTP/2 implementation: sluice's own (h2) or node:http2 (node)").choices(["h2", "node"]))
   .option("--default-host <host>", "host for requests whose :authority matches no configured host")
-  .action(async (opts: { config: string[]; listen?: string; admin?: string; mode?: string; transport?: string; defaultHost?: string }) => {
+  .option("--drain-timeout <duration>", "on SIGTERM, how long RPCs in flight may take to finish (overrides the Proxy resource; default 5s)")
+  .option("--listen-fd <fd>", "accept on this inherited listening socket (takeover on SIGUSR2, systemd socket activation)", parseFd)
+  .option("--pid-file <path>", "write the process id here once listening (a successor after SIGUSR2 writes its own)")
+  .action(async (opts: ProxyOptions) => {
     process.exitCode = await proxyCommand(opts, io);
   });
 
@@ -55,6 +58,12 @@ program
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
+}
+
+function parseFd(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`must be a file descriptor number, got "${value}"`);
+  return n;
 }
 
 function parsePositive(value: string): number {

@@ -1,7 +1,13 @@
-// `sluice proxy`: load config, start, drain gracefully on SIGINT/SIGTERM.
+// `sluice proxy`: load config, start; reload the config on SIGHUP and when its files change;
+// drain gracefully on SIGINT/SIGTERM; on SIGUSR2 hand the listening socket to a new sluice
+// and drain (takeover.ts).
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { formatProblem } from "../config/diagnostics.js";
-import { loadConfigFiles } from "../config/load.js";
+import { formatDuration } from "../config/duration.js";
+import { loadConfigFiles, type ConfigOverrides } from "../config/load.js";
 import { Proxy } from "../proxy/proxy.js";
+import { ConfigReloader } from "./reload.js";
+import { announceReady, handOver } from "./takeover.js";
 
 export interface ProxyOptions {
   readonly config: string[];
@@ -10,6 +16,11 @@ export interface ProxyOptions {
   readonly mode?: string;
   readonly transport?: string;
   readonly defaultHost?: string;
+  readonly drainTimeout?: string;
+  /** Accept on this inherited listening socket (a takeover, or systemd socket activation). */
+  readonly listenFd?: number;
+  /** Written with our pid once we listen (a successor overwrites it). */
+  readonly pidFile?: string;
 }
 
 export interface Io {
@@ -18,13 +29,15 @@ export interface Io {
 }
 
 export async function proxyCommand(opts: ProxyOptions, io: Io): Promise<number> {
-  const result = await loadConfigFiles(opts.config, {
+  const overrides: ConfigOverrides = {
     ...(opts.listen !== undefined ? { listen: opts.listen } : {}),
     ...(opts.admin !== undefined ? { admin: opts.admin } : {}),
     ...(opts.mode !== undefined ? { mode: opts.mode } : {}),
     ...(opts.transport !== undefined ? { transport: opts.transport } : {}),
     ...(opts.defaultHost !== undefined ? { defaultHost: opts.defaultHost } : {}),
-  });
+    ...(opts.drainTimeout !== undefined ? { drainTimeout: opts.drainTimeout } : {}),
+  };
+  const result = await loadConfigFiles(opts.config, overrides);
   const warnings = result.ok ? result.config.warnings : result.warnings;
   for (const w of warnings) io.err(`warning: ${formatProblem(w)}`);
   if (!result.ok) {
@@ -34,21 +47,68 @@ export async function proxyCommand(opts: ProxyOptions, io: Io): Promise<number> 
   const proxy = new Proxy(result.config);
   let address: { host: string; port: number };
   try {
-    address = await proxy.start();
+    address = await proxy.start(opts.listenFd);
   } catch (err) {
     io.err(`sluice proxy: cannot listen: ${(err as Error).message}`);
     return 1;
   }
+  // Watching (and SIGHUP) before the listening line: a change made after it is never missed.
+  const reloader = new ConfigReloader(opts.config, overrides, proxy, io);
+  await reloader.start();
+  if (opts.pidFile !== undefined) writeFileSync(opts.pidFile, `${process.pid}\n`);
   io.out(`sluice proxy listening on ${address.host}:${address.port} (mode ${result.config.listener.mode}, transport ${result.config.listener.transport})`);
+  announceReady();
+
   await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
-      io.err(`sluice proxy: ${signal}: draining`);
-      process.off("SIGINT", stop);
-      process.off("SIGTERM", stop);
-      void proxy.stop().then(resolve);
+    let phase: "serving" | "handing-over" | "draining" = "serving";
+    const drain = async (why: string): Promise<void> => {
+      phase = "draining";
+      process.off("SIGINT", onStop);
+      process.off("SIGTERM", onStop);
+      process.off("SIGUSR2", onTakeover);
+      reloader.close();
+      const ms = proxy.config.listener.drainTimeoutMs;
+      io.err(`sluice proxy: ${why}: draining (RPCs in flight get up to ${formatDuration(ms)})`);
+      await proxy.stop(ms);
+      io.err("sluice proxy: drained, exiting");
+      resolve();
     };
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
+    const onStop = (signal: string): void => {
+      if (phase !== "draining") void drain(signal);
+    };
+    const onTakeover = (): void => {
+      if (phase !== "serving") return;
+      const fd = proxy.listeningFd();
+      if (fd === undefined) {
+        io.err("sluice proxy: SIGUSR2: no listening socket to hand over");
+        return;
+      }
+      phase = "handing-over";
+      io.err("sluice proxy: SIGUSR2: starting a successor on the listening socket");
+      void handOver(fd).then((r) => {
+        if (phase !== "handing-over") return; // SIGTERM meanwhile: already draining
+        if (r.ok) {
+          io.err(`sluice proxy: handed over to pid ${r.pid}`);
+          void drain(`handed over to pid ${r.pid}`);
+        } else {
+          phase = "serving";
+          io.err(`sluice proxy: takeover failed, still serving: ${r.reason}`);
+        }
+      });
+    };
+    process.on("SIGINT", onStop);
+    process.on("SIGTERM", onStop);
+    process.on("SIGUSR2", onTakeover);
   });
+  if (opts.pidFile !== undefined) removePidFile(opts.pidFile);
   return 0;
+}
+
+/** Removes the pid file unless a successor has written its own pid there. */
+function removePidFile(file: string): void {
+  try {
+    if (readFileSync(file, "utf8").trim() === String(process.pid)) rmSync(file);
+  } catch {
+    // Already gone.
+  }
 }

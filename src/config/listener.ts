@@ -2,6 +2,7 @@
 // overrides, which win. Bad override values are problems like any other, reported against
 // the flag instead of a file line.
 import { COMMAND_LINE, describe, type Diagnostics } from "./diagnostics.js";
+import { DURATION_HELP, parseDuration } from "./duration.js";
 import { HOST_PORT_HELP, parseHostPort, type HostPort } from "./host-port.js";
 import { DEFAULT_RETRY_BUFFER_LIMIT } from "./retry.js";
 import { resolveHost } from "./hosts.js";
@@ -17,6 +18,8 @@ export interface ConfigOverrides {
   readonly mode?: string;
   readonly transport?: string;
   readonly defaultHost?: string;
+  /** A duration: `--drain-timeout 30s`. */
+  readonly drainTimeout?: string;
 }
 
 /** sluice's own HTTP/2 transport; node:http2 stays available as the alternative and the oracle. */
@@ -54,6 +57,9 @@ export const DEFAULT_HEALTH_CHECK = {
 /**
  * @param definedHosts the ServiceEntry hosts, as spelled there (health checks name them)
  */
+/** How long SIGTERM lets RPCs in flight finish: Istio's terminationDrainDuration, 5s. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 5000;
+
 export function buildListener(
   proxies: readonly ParsedProxy[],
   overrides: ConfigOverrides,
@@ -114,6 +120,13 @@ export function buildListener(
     defaultHost = virtualHosts[0]?.domains[0] ?? null;
   }
 
+  let drainTimeoutMs = first?.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+  if (overrides.drainTimeout !== undefined) {
+    const d = parseDuration(overrides.drainTimeout);
+    if (d.ok) drainTimeoutMs = d.ms;
+    else flag("drain-timeout", `must be ${DURATION_HELP}, got ${describe(overrides.drainTimeout)}`);
+  }
+
   const ka = first?.keepalive ?? {};
   const d = DEFAULT_DOWNSTREAM;
   return {
@@ -143,6 +156,7 @@ export function buildListener(
     retryBufferLimit: first?.retryBufferLimit ?? DEFAULT_RETRY_BUFFER_LIMIT,
     latencyOutlier: first?.latencyOutlier ?? null,
     healthCheck: first?.healthCheck === undefined ? null : buildHealthCheck(first.healthCheck, first.meta, definedHosts, diag),
+    drainTimeoutMs,
   };
 }
 

@@ -1,6 +1,7 @@
 // sluice's own resource (apiVersion sluice.dev/v1alpha1, kind Proxy) for what Istio has no
 // field for: where to listen, the balancing mode, downstream keepalive and connection age,
 // upstream keepalive, active health checks.
+// upstream keepalive, the drain timeout on shutdown.
 import { describe } from "./diagnostics.js";
 import { formatDuration } from "./duration.js";
 import { HOST_PORT_HELP, parseHostPort, type HostPort } from "./host-port.js";
@@ -35,6 +36,7 @@ export interface ParsedProxy {
   /** spec.outlierDetection.latency, defaults applied; absent = off. */
   readonly latencyOutlier?: LatencyOutlierSettings;
   readonly healthCheck?: ParsedHealthCheck;
+  readonly drainTimeoutMs?: number;
 }
 
 /** spec.healthCheck as written; defaults and the hosts' existence are settled in listener.ts. */
@@ -98,6 +100,7 @@ export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProx
   const retryBufferLimit = r.int("retryBufferLimit", { min: 0, max: 64 * 1024 * 1024 });
   const latencyOutlier = parseLatencyOutlier(r);
   const healthCheck = parseHealthCheck(r.map("healthCheck"));
+  const drainTimeoutMs = r.duration("drainTimeout");
   r.finish();
   return dropUndefined({
     kind: "Proxy" as const,
@@ -116,6 +119,7 @@ export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProx
     retryBufferLimit,
     latencyOutlier,
     healthCheck,
+    drainTimeoutMs,
   });
 }
 

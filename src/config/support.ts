@@ -256,6 +256,7 @@ const PROXY: readonly RowSpec[] = [
   ["spec.healthCheck.healthyThreshold", S, "default 1; an endpoint's first check counts at once"],
   ["spec.healthCheck.serviceName", S, "default empty: the server as a whole"],
   ["spec.healthCheck.hosts", S, "ServiceEntry hosts to check; default every host"],
+  ["spec.drainTimeout", S, "default 5s: on SIGTERM, RPCs in flight get this long to finish"],
 ];
 
 export const SUPPORT_TABLE: readonly SupportRow[] = [

@@ -249,6 +249,8 @@ export interface ListenerSettings {
   readonly latencyOutlier: LatencyOutlierSettings | null;
   /** null = no active health checks (the default, as in Istio). */
   readonly healthCheck: HealthCheckSettings | null;
+  /** On SIGTERM: how long RPCs in flight may take to finish before their connections are closed. */
+  readonly drainTimeoutMs: number;
 }
 
 export interface Warning {

@@ -85,6 +85,31 @@ export class Listener {
     });
   }
 
+  /**
+   * Accepts on a listening socket inherited as file descriptor `fd` (from the process this one
+   * takes over from, or from a supervisor such as systemd).
+   */
+  listenFd(fd: number): Promise<{ host: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      this.server.once("error", onError);
+      this.server.listen({ fd }, () => {
+        this.server.off("error", onError);
+        const addr = this.server.address() as net.AddressInfo;
+        resolve({ host: addr.address, port: addr.port });
+      });
+    });
+  }
+
+  /**
+   * The listening socket's file descriptor, or undefined before listen(). Node 20 has no public
+   * accessor: `_handle.fd` is libuv's descriptor (Unix), what spawn's stdio can pass on.
+   */
+  fd(): number | undefined {
+    const handle = (this.server as unknown as { _handle?: { fd?: unknown } | null })._handle;
+    return typeof handle?.fd === "number" && handle.fd >= 0 ? handle.fd : undefined;
+  }
+
   /** Stops accepting; existing connections are left to their owners. */
   close(): Promise<void> {
     return new Promise((resolve) => this.server.close(() => resolve()));

@@ -1,6 +1,6 @@
 // The proxy: listener -> HTTP/2 server -> per-stream forwarding to cluster runtimes.
 // Built from a validated ProxyConfig (src/config/); everything here may assume it valid.
-import type { LbEndpoint, PolicyDeps } from "../balancer/types.js";
+import type { LbEndpoint, PolicyDeps, PolicyFactory } from "../balancer/types.js";
 import type { Cluster, ProxyConfig } from "../config/types.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { systemRandom, type Random } from "../core/random.js";
@@ -14,6 +14,7 @@ import { DownstreamLifetime, type LifetimeEvent } from "./downstream-lifetime.js
 import { Forwarder, type ForwardHooks, type RpcOutcome } from "./forwarder.js";
 import { parseGrpcTimeout, trailersOnly } from "./grpc-wire.js";
 import { Listener } from "./listener.js";
+import { needsNewSource, planReload, type ReloadPlan } from "./reconfigure.js";
 import { Router } from "./router.js";
 import { createEndpointSource } from "../discovery/create.js";
 import { createPolicy, registerBuiltins } from "../balancer/registry.js";
@@ -36,6 +37,13 @@ export interface ProxyDeps {
   readonly onLifetimeEvent?: (event: LifetimeEvent) => void;
 }
 
+interface ClusterDeps {
+  readonly random: Random;
+  readonly clock: Clock;
+  readonly transport: ClientTransport;
+  readonly endpointSource: ((cluster: Cluster) => EndpointSource) | undefined;
+}
+
 /** State kept per downstream connection (connection mode only). */
 interface DownstreamState {
   streams: number;
@@ -54,11 +62,12 @@ export class Proxy {
   private readonly clusters = new Map<string, ClusterRuntime>();
   /** Active health checkers by cluster name (only clusters of the hosts spec.healthCheck covers). */
   private readonly healthCheckers = new Map<string, HealthChecker>();
-  private readonly router: Router;
+  private router: Router;
   private readonly server: ServerTransport;
   private readonly listener: Listener;
   private readonly downstream = new Map<number, DownstreamState>();
-  private readonly hooks: ForwardHooks;
+  /** Shared by the RPCs started under one config; a reload replaces it. */
+  private hooks: ForwardHooks;
   /** Downstream idle, age and keepalive (gRFC A8, A9). */
   readonly lifetime: DownstreamLifetime;
   private address: { host: string; port: number } | undefined;
@@ -66,9 +75,16 @@ export class Proxy {
   connectionsAccepted = 0;
   /** Envoy's downstream_cx_max_requests_reached: connections sent GOAWAY at maxRequestsPerConnection. */
   connectionsCycled = 0;
+  /** What clusters are built with; a reload builds its new clusters the same way. */
+  private readonly clusterDeps: ClusterDeps;
+  /** The reload in progress (reloads apply one at a time). */
+  private reloading: Promise<unknown> = Promise.resolve();
+  /** Set by stop(): connections still being accepted are drained at once. */
+  private stopping = false;
 
   constructor(
-    readonly config: ProxyConfig,
+    /** The running config; reconfigure() replaces it. */
+    public config: ProxyConfig,
     deps: ProxyDeps = {},
   ) {
     registerBuiltins();
@@ -76,27 +92,8 @@ export class Proxy {
     const clock = deps.clock ?? systemClock;
     const kind = config.listener.transport;
     const transport = deps.transport ?? createClientTransport(kind, { initialWindowSize: STREAM_WINDOW });
-    const mode = config.listener.mode;
-    const policyDeps: PolicyDeps = {
-      random,
-      loadMetric: mode === "connection" ? "activeConnections" : "activeRequests",
-      choiceCount: config.listener.leastRequestChoiceCount,
-    };
-    for (const cluster of config.clusters.values()) {
-      const source = deps.endpointSource?.(cluster) ?? createEndpointSource(cluster, clock);
-      const runtime = new ClusterRuntime(cluster, createPolicy(cluster.policy.loadBalancer, policyDeps), source, transport, {
-        clock,
-        random,
-        keepalive: config.listener.upstream.keepalive,
-        latencyOutlier: config.listener.latencyOutlier,
-      });
-      this.clusters.set(cluster.name, runtime);
-      const hc = config.listener.healthCheck;
-      if (hc !== null && (hc.hosts === null || hc.hosts.includes(cluster.host))) {
-        // Created before the cluster starts, so the first endpoint set arrives already checked.
-        this.healthCheckers.set(cluster.name, new HealthChecker(runtime, hc, { clock, keepalive: config.listener.upstream.keepalive }));
-      }
-    }
+    this.clusterDeps = { random, clock, transport, endpointSource: deps.endpointSource };
+    for (const cluster of config.clusters.values()) this.clusters.set(cluster.name, this.newCluster(cluster, config));
     this.router = new Router(config.virtualHosts, config.listener.defaultHost, random);
     this.hooks = { onEnd: deps.onRpcEnd, retryBufferLimit: config.listener.retryBufferLimit };
     const onLifetimeEvent = deps.onLifetimeEvent;
@@ -110,6 +107,8 @@ export class Proxy {
       onConnection: (conn) => {
         this.connectionsAccepted++;
         lifetime.onConnection(conn);
+        // Accepted while stopping (its preface was still being read): GOAWAY once our SETTINGS are out.
+        if (this.stopping) setImmediate(() => conn.drain());
       },
       onConnectionClose: (conn) => this.onConnectionClose(conn),
       onStream: (stream, conn) => this.onStream(stream, conn),
@@ -120,20 +119,115 @@ export class Proxy {
     this.listener = new Listener((socket) => this.server.accept(socket));
   }
 
-  async start(): Promise<{ host: string; port: number }> {
+  /** `listenFd`: accept on this inherited listening socket instead of binding the configured address. */
+  async start(listenFd?: number): Promise<{ host: string; port: number }> {
     // Like Envoy's cluster warming: listen only once every cluster has its first endpoint set
     // (DNS sources always deliver their first round, resolved or not).
     await Promise.all([...this.clusters.values()].map((c) => c.start()));
     // Envoy's warming waits for the first health check of every host, too (each bounded by the timeout).
     await Promise.all([...this.healthCheckers.values()].map((h) => h.warm()));
     const { host, port } = this.config.listener.listen;
-    this.address = await this.listener.listen(host, port);
+    this.address = listenFd === undefined ? await this.listener.listen(host, port) : await this.listener.listenFd(listenFd);
     logger.info({ listen: this.address, mode: this.config.listener.mode, clusters: [...this.clusters.keys()] }, "sluice proxy listening");
     return this.address;
   }
 
-  /** Stops accepting, drains every connection (GOAWAY), then closes what is left after graceMs. */
-  async stop(graceMs = 5000): Promise<void> {
+  /** The listening socket's file descriptor, for handing it to a successor process (takeover). */
+  listeningFd(): number | undefined {
+    return this.listener.fd();
+  }
+
+  /**
+   * Applies a new, valid config to new RPCs (see reconfigure.ts): new clusters start, and warm
+   * as at start, before any route points at them; the router is replaced; kept clusters take
+   * their new endpoints, policy and pool settings; removed clusters retire, their RPCs in
+   * flight finishing. Connections stay open. Reloads apply one at a time, in call order.
+   */
+  reconfigure(next: ProxyConfig): Promise<ReloadPlan> {
+    const run = this.reloading.then(() => this.applyReload(next));
+    this.reloading = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyReload(next: ProxyConfig): Promise<ReloadPlan> {
+    const plan = planReload(this.config, next);
+    const config = plan.config;
+    const started = new Map<string, ClusterRuntime>();
+    for (const name of plan.added) started.set(name, this.newCluster(config.clusters.get(name)!, config));
+    await Promise.all([...started.values()].map((c) => c.start()));
+    // As at start: the new clusters' endpoints have their first health check before routes use them.
+    const checkers = [...started.keys()].flatMap((name) => this.healthCheckers.get(name) ?? []);
+    await Promise.all(checkers.map((h) => h.warm()));
+    if (this.stopping) {
+      // Stopped while the new clusters warmed: they never served, nothing else changes.
+      for (const [name, c] of started) {
+        this.stopHealthChecker(name);
+        c.stop();
+      }
+      return plan;
+    }
+    // Choice count and upstream keepalive reach every cluster's policy and pools.
+    const everyCluster = plan.listenerChanged.includes("leastRequestChoiceCount") || plan.listenerChanged.includes("upstream");
+    for (const [name, runtime] of this.clusters) {
+      const cluster = config.clusters.get(name);
+      const what = plan.changed.get(name) ?? [];
+      if (cluster === undefined || (what.length === 0 && !everyCluster)) continue;
+      const source = needsNewSource(what) ? this.sourceFor(cluster) : undefined;
+      runtime.reconfigure(cluster, this.policyFor(cluster, config), source, config.listener.upstream.keepalive);
+    }
+    for (const [name, runtime] of started) this.clusters.set(name, runtime);
+    this.router = new Router(config.virtualHosts, config.listener.defaultHost, this.clusterDeps.random);
+    for (const name of plan.removed) {
+      this.stopHealthChecker(name);
+      this.clusters.get(name)?.retire();
+      this.clusters.delete(name);
+    }
+    this.hooks = { onEnd: this.hooks.onEnd, retryBufferLimit: config.listener.retryBufferLimit };
+    this.config = config;
+    return plan;
+  }
+
+  private stopHealthChecker(cluster: string): void {
+    this.healthCheckers.get(cluster)?.stop();
+    this.healthCheckers.delete(cluster);
+  }
+
+  /** A cluster runtime, with its health checker when spec.healthCheck covers its host. */
+  private newCluster(cluster: Cluster, config: ProxyConfig): ClusterRuntime {
+    const { clock, random, transport } = this.clusterDeps;
+    const runtime = new ClusterRuntime(cluster, this.policyFor(cluster, config), this.sourceFor(cluster), transport, {
+      clock,
+      random,
+      keepalive: config.listener.upstream.keepalive,
+      latencyOutlier: config.listener.latencyOutlier,
+    });
+    const hc = config.listener.healthCheck;
+    if (hc !== null && (hc.hosts === null || hc.hosts.includes(cluster.host))) {
+      // Created before the cluster starts, so the first endpoint set arrives already checked.
+      this.healthCheckers.set(cluster.name, new HealthChecker(runtime, hc, { clock, keepalive: config.listener.upstream.keepalive }));
+    }
+    return runtime;
+  }
+
+  private sourceFor(cluster: Cluster): EndpointSource {
+    return this.clusterDeps.endpointSource?.(cluster) ?? createEndpointSource(cluster, this.clusterDeps.clock);
+  }
+
+  private policyFor(cluster: Cluster, config: ProxyConfig): PolicyFactory {
+    const policyDeps: PolicyDeps = {
+      random: this.clusterDeps.random,
+      loadMetric: config.listener.mode === "connection" ? "activeConnections" : "activeRequests",
+      choiceCount: config.listener.leastRequestChoiceCount,
+    };
+    return createPolicy(cluster.policy.loadBalancer, policyDeps);
+  }
+
+  /**
+   * Stops accepting, drains every connection (GOAWAY; RPCs in flight finish), then closes what
+   * is left after graceMs (default: the config's drainTimeout).
+   */
+  async stop(graceMs = this.config.listener.drainTimeoutMs): Promise<void> {
+    this.stopping = true;
     const closed = this.listener.close();
     this.lifetime.stop();
     this.server.drainAll();

@@ -1,6 +1,7 @@
 // Runtime state of one cluster: its endpoints (with live load counters), the current
 // picker, one connection pool per endpoint, and the active-request circuit breaker.
 import { EventEmitter } from "node:events";
+import { isDeepStrictEqual } from "node:util";
 import type { LbEndpoint, Picker, PickRequest, PickResult, PolicyFactory } from "../balancer/types.js";
 import type { Cluster, LatencyOutlierSettings, PingSettings } from "../config/types.js";
 import { systemClock, type Clock } from "../core/clock.js";
@@ -43,7 +44,7 @@ export class ClusterRuntime {
   private current = new Set<LbEndpoint>();
   private picker: Picker;
   private readonly pools = new Map<string, EndpointPool>();
-  private readonly poolSettings: PoolSettings;
+  private poolSettings: PoolSettings;
   /** Requests waiting for an upstream connection, over all endpoints (http1MaxPendingRequests). */
   readonly pending: PendingBudget;
   /**
@@ -61,14 +62,17 @@ export class ClusterRuntime {
   /** True while too few endpoints are healthy (minHealthPercent): balancing ignores health. */
   panic = false;
   /** Present when the DestinationRule sets outlierDetection; its counters feed metrics. */
-  readonly outlierDetector: OutlierDetector | null;
+  outlierDetector: OutlierDetector | null;
+  private readonly latencyOutlier: LatencyOutlierSettings | null;
+  private started = false;
   /** While "endpoints" listeners run, setExcluded leaves the picker to setEndpoints. */
   private updatingEndpoints = false;
 
   constructor(
-    readonly config: Cluster,
-    private readonly policy: PolicyFactory,
-    private readonly source: EndpointSource,
+    /** Replaced by reconfigure() on a config reload. */
+    public config: Cluster,
+    private policy: PolicyFactory,
+    private source: EndpointSource,
     private readonly transport: ClientTransport,
     deps: {
       readonly clock?: Clock;
@@ -78,33 +82,42 @@ export class ClusterRuntime {
       readonly latencyOutlier?: LatencyOutlierSettings | null;
     } = {},
   ) {
-    const { tcp, http } = config.policy.connectionPool;
-    this.pending = { limit: http.http1MaxPendingRequests, count: 0, overflows: 0 };
+    this.pending = { limit: config.policy.connectionPool.http.http1MaxPendingRequests, count: 0, overflows: 0 };
     this.poolSettings = {
-      cluster: config.name,
-      connectTimeoutMs: tcp.connectTimeoutMs,
-      maxRequestsPerConnection: http.maxRequestsPerConnection,
-      maxConcurrentStreams: http.maxConcurrentStreams,
-      maxConnections: tcp.maxConnections,
-      idleTimeoutMs: Math.min(tcp.idleTimeoutMs, http.idleTimeoutMs),
-      maxConnectionDurationMs: tcp.maxConnectionDurationMs,
+      ...poolLimits(config),
       pending: this.pending,
       keepalive: deps.keepalive ?? { timeMs: null, timeoutMs: 20_000 },
       clock: deps.clock ?? systemClock,
       random: deps.random ?? systemRandom,
     };
     this.picker = policy([]);
-    const od = config.policy.outlierDetection;
-    if (od === null) {
-      this.outlierDetector = null;
-    } else {
-      const target = {
-        endpointKeys: (): string[] => this.endpoints.map((e) => e.key),
-        setEjected: (key: string, ejected: boolean, why: string): void => this.setExcluded(key, "ejected", ejected, why),
-      };
-      this.outlierDetector = new OutlierDetector(od, deps.latencyOutlier ?? null, target, this.poolSettings.clock, config.name);
-      this.attemptObservers.push(this.outlierDetector);
+    this.latencyOutlier = deps.latencyOutlier ?? null;
+    this.outlierDetector = this.newOutlierDetector();
+  }
+
+  /** A detector for the config's outlierDetection (null without one), told of every attempt. */
+  private newOutlierDetector(): OutlierDetector | null {
+    const od = this.config.policy.outlierDetection;
+    if (od === null) return null;
+    const target = {
+      endpointKeys: (): string[] => this.endpoints.map((e) => e.key),
+      setEjected: (key: string, ejected: boolean, why: string): void => this.setExcluded(key, "ejected", ejected, why),
+    };
+    const detector = new OutlierDetector(od, this.latencyOutlier, target, this.poolSettings.clock, this.config.name);
+    this.attemptObservers.push(detector);
+    return detector;
+  }
+
+  /** New outlierDetection settings (a reload): the old detector stops and readmits what it ejected. */
+  private replaceOutlierDetector(): void {
+    const old = this.outlierDetector;
+    if (old !== null) {
+      old.stop();
+      this.attemptObservers.splice(this.attemptObservers.indexOf(old), 1);
+      for (const e of this.endpoints) this.setExcluded(e.key, "ejected", false, "outlierDetection changed by a reload");
     }
+    this.outlierDetector = this.newOutlierDetector();
+    if (this.started) this.outlierDetector?.start();
   }
 
   get name(): string {
@@ -122,6 +135,7 @@ export class ClusterRuntime {
 
   /** Starts discovery; resolves once the first endpoint set arrived (the cluster is warm). */
   start(): Promise<void> {
+    this.started = true;
     this.outlierDetector?.start();
     return new Promise((warm) => {
       this.source.start((resolved) => {
@@ -129,6 +143,35 @@ export class ClusterRuntime {
         warm();
       });
     });
+  }
+
+  /**
+   * A config reload kept this cluster (same name): the new policy balances from now on, new
+   * connections and new RPCs get the new pool settings, and `source` (when the endpoints
+   * changed) replaces the old source: its first set retires removed endpoints at once.
+   * Open connections and RPCs in flight carry on.
+   */
+  reconfigure(config: Cluster, policy: PolicyFactory, source: EndpointSource | undefined, keepalive: PingSettings): void {
+    const outlierChanged = !isDeepStrictEqual(this.config.policy.outlierDetection, config.policy.outlierDetection);
+    this.config = config;
+    if (outlierChanged) this.replaceOutlierDetector();
+    this.policy = policy;
+    this.pending.limit = config.policy.connectionPool.http.http1MaxPendingRequests;
+    this.poolSettings = { ...this.poolSettings, ...poolLimits(config), keepalive };
+    for (const pool of this.pools.values()) pool.updateSettings(this.poolSettings);
+    if (source === undefined) {
+      this.rebuildPicker();
+      return;
+    }
+    this.source.stop();
+    this.source = source;
+    source.start((resolved) => this.setEndpoints(resolved));
+  }
+
+  /** The cluster left the config: no new RPCs; its connections close as their RPCs in flight finish. */
+  retire(): void {
+    this.source.stop();
+    this.setEndpoints([]);
   }
 
   stop(): void {
@@ -286,6 +329,20 @@ export class ClusterRuntime {
     this.rebuildPicker();
     trace("endpoints updated", { cluster: this.name, endpoints: next.map((e) => e.key) });
   }
+}
+
+/** The pool settings a cluster's connectionPool gives. */
+function poolLimits(config: Cluster): Omit<PoolSettings, "pending" | "keepalive" | "clock" | "random" | "observer"> {
+  const { tcp, http } = config.policy.connectionPool;
+  return {
+    cluster: config.name,
+    connectTimeoutMs: tcp.connectTimeoutMs,
+    maxRequestsPerConnection: http.maxRequestsPerConnection,
+    maxConcurrentStreams: http.maxConcurrentStreams,
+    maxConnections: tcp.maxConnections,
+    idleTimeoutMs: Math.min(tcp.idleTimeoutMs, http.idleTimeoutMs),
+    maxConnectionDurationMs: tcp.maxConnectionDurationMs,
+  };
 }
 
 function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {

@@ -50,7 +50,8 @@ export interface PoolObserver {
 }
 
 export interface PendingBudget {
-  readonly limit: number;
+  /** Changes on a config reload. */
+  limit: number;
   count: number;
   /** Requests refused because the queue was full. */
   overflows: number;
@@ -135,10 +136,18 @@ export class EndpointPool {
   constructor(
     readonly address: string,
     readonly port: number,
-    private readonly settings: PoolSettings,
+    private settings: PoolSettings,
     private readonly transport: ClientTransport,
   ) {
     this.backoff = new Backoff(settings.random);
+  }
+
+  /**
+   * A config reload: from now on connects, stream limits and timers use these settings;
+   * streams in flight and timers already set are left as they are.
+   */
+  updateSettings(settings: Omit<PoolSettings, "observer">): void {
+    this.settings = this.settings.observer === undefined ? settings : { ...settings, observer: this.settings.observer };
   }
 
   get state(): PoolState {

@@ -24,6 +24,7 @@ test("without a Proxy resource the listener has sluice's defaults", () => {
     retryBufferLimit: 65_536,
     latencyOutlier: null,
     healthCheck: null,
+    drainTimeoutMs: 5000,
   });
 });
 
@@ -51,6 +52,7 @@ test("every Proxy field is parsed", () => {
           "  outlierDetection:",
           "    latency: {factor: 2.5, minRequests: 50}",
           "  healthCheck: {interval: 10s, timeout: 2s, unhealthyThreshold: 3, healthyThreshold: 2, serviceName: echo.Echo, hosts: [other-service]}",
+          "  drainTimeout: 45s",
           "",
         ].join("\n"),
       ),
@@ -73,6 +75,7 @@ test("every Proxy field is parsed", () => {
     retryBufferLimit: 1_048_576,
     latencyOutlier: { factor: 2.5, minRequests: 50 },
     healthCheck: { intervalMs: 10_000, timeoutMs: 2000, unhealthyThreshold: 3, healthyThreshold: 2, serviceName: "echo.Echo", hosts: ["other-service"] },
+    drainTimeoutMs: 45_000,
   });
   // The admin server is parsed but not built yet.
   assert.deepEqual(
@@ -168,15 +171,17 @@ test("CLI overrides win over the Proxy resource, which wins over defaults", () =
   assert.equal(overridden.defaultHost, "other-service");
   assert.equal(mustLoad(docs(SERVICE_ENTRY, proxy("  transport: node\n")), { transport: "h2" }).listener.transport, "h2");
   assert.deepEqual(mustLoad(SERVICE_ENTRY, { admin: "localhost:9901" }).listener.admin, { host: "localhost", port: 9901 });
+  assert.equal(mustLoad(docs(SERVICE_ENTRY, proxy("  drainTimeout: 1m\n")), { drainTimeout: "2s" }).listener.drainTimeoutMs, 2000);
 });
 
 test("bad override values are problems naming the flag", () => {
-  assert.deepEqual(problems(SERVICE_ENTRY, { listen: "nope", admin: "1.2.3.4:99999", mode: "fast", transport: "quic", defaultHost: "x" }), [
+  assert.deepEqual(problems(SERVICE_ENTRY, { listen: "nope", admin: "1.2.3.4:99999", mode: "fast", transport: "quic", defaultHost: "x", drainTimeout: "soon" }), [
     '(command line) --listen: must be host:port such as "127.0.0.1:15001" or "[::1]:15001", got "nope"',
     '(command line) --admin: must be host:port such as "127.0.0.1:15001" or "[::1]:15001" or "none", got "1.2.3.4:99999"',
     '(command line) --mode: must be one of request, connection, got "fast"',
     '(command line) --transport: must be one of h2, node, got "quic"',
     '(command line) --default-host: "x" is not a defined host (defined hosts: grpc-service)',
+    '(command line) --drain-timeout: must be a duration like "10s", "1.5s", "500ms", "30m" or "1h" (>= 1ms), got "soon"',
   ]);
   assert.equal(load(SERVICE_ENTRY, { listen: "[::]:15001" }).ok, true);
 });

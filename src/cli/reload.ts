@@ -1,0 +1,136 @@
+// `sluice proxy` config hot reload: on SIGHUP, and when a config file changes on disk.
+//
+// Editors and Kubernetes rarely write a file in place: they write a new file and rename it
+// over the old one (or swap a `..data` symlink), so a watch on the file itself would follow
+// the old inode and go deaf after the first save. The directories holding the files are
+// watched instead; any event there is debounced, then the files are read and compared with
+// the last texts seen: only a real change is loaded. A config with problems is not applied:
+// the running one stays, and every problem is reported as `sluice validate` reports it.
+import { watch, type FSWatcher } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import { formatProblem } from "../config/diagnostics.js";
+import { loadConfigFiles, type ConfigOverrides } from "../config/load.js";
+import { logger, tracer } from "../core/trace.js";
+import type { Proxy } from "../proxy/proxy.js";
+import { describeReload, isNoop } from "../proxy/reconfigure.js";
+
+const trace = tracer("reload");
+
+/** Long enough to let an editor's write-then-rename (or truncate-then-write) settle. */
+export const DEFAULT_DEBOUNCE_MS = 200;
+
+export interface ReloadIo {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+export class ConfigReloader {
+  private readonly watchers: FSWatcher[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  /** Reloads run one at a time; a change seen during one is checked after it. */
+  private queue: Promise<void> = Promise.resolve();
+  /** The file texts last loaded (valid or not), so unchanged files are not reloaded again. */
+  private lastTexts: string | undefined;
+  private applied = 0;
+  private closed = false;
+  private readonly onHangup = (): void => void this.reload("SIGHUP", true);
+
+  constructor(
+    private readonly files: readonly string[],
+    private readonly overrides: ConfigOverrides,
+    private readonly proxy: Proxy,
+    private readonly io: ReloadIo,
+    private readonly debounceMs = DEFAULT_DEBOUNCE_MS,
+  ) {}
+
+  /** Starts watching the config files' directories, and listening for SIGHUP. */
+  async start(): Promise<void> {
+    this.lastTexts = await this.readTexts();
+    for (const dir of new Set(this.files.map((f) => dirname(resolve(f))))) {
+      try {
+        const w = watch(dir, { persistent: false }, (event, name) => {
+          trace("fs event", { dir, event, name });
+          this.schedule();
+        });
+        w.on("error", (err) => logger.warn({ dir, err: err.message }, "config watch failed; SIGHUP still reloads"));
+        this.watchers.push(w);
+      } catch (err: unknown) {
+        logger.warn({ dir, err: (err as Error).message }, "cannot watch config directory; SIGHUP still reloads");
+      }
+    }
+    process.on("SIGHUP", this.onHangup);
+  }
+
+  /** Stops watching. SIGHUP stays handled (and ignored): while draining it must not kill the process. */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    for (const w of this.watchers) w.close();
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.reload("file change", false), this.debounceMs);
+  }
+
+  /** Loads the files and applies them; `force` reloads even when their texts did not change. */
+  reload(reason: string, force: boolean): Promise<void> {
+    const run = this.queue.then(() => this.reloadNow(reason, force));
+    this.queue = run.catch((err: unknown) => {
+      logger.error({ err: (err as Error).message }, "config reload failed");
+    });
+    return this.queue;
+  }
+
+  private async reloadNow(reason: string, force: boolean): Promise<void> {
+    if (this.closed) {
+      logger.info({ reason }, "config reload ignored: draining");
+      return;
+    }
+    const texts = await this.readTexts();
+    if (!force && texts === this.lastTexts) {
+      trace("files unchanged", { reason });
+      return;
+    }
+    this.lastTexts = texts;
+    const result = await loadConfigFiles([...this.files], this.overrides);
+    if (this.closed) return;
+    if (!result.ok) {
+      const problems = result.problems.map(formatProblem);
+      this.io.err(`sluice proxy: config reload (${reason}) rejected, keeping the running config: ${problems.length} problem${problems.length === 1 ? "" : "s"}`);
+      for (const p of problems) this.io.err(p);
+      for (const w of result.warnings) this.io.err(`warning: ${formatProblem(w)}`);
+      logger.error({ reason, problems }, "config reload rejected; the running config stays");
+      return;
+    }
+    for (const w of result.config.warnings) this.io.err(`warning: ${formatProblem(w)}`);
+    const plan = await this.proxy.reconfigure(result.config);
+    const n = ++this.applied;
+    for (const r of plan.needsRestart) this.io.err(`warning: ${r.split(":")[0]} changed; it needs a restart and is not applied (${r})`);
+    logger.info(
+      {
+        reload: n,
+        reason,
+        added: plan.added,
+        removed: plan.removed,
+        changed: Object.fromEntries(plan.changed),
+        routesChanged: plan.routesChanged,
+        listener: plan.listenerChanged,
+        needsRestart: plan.needsRestart,
+      },
+      isNoop(plan) ? "config reloaded: no changes" : "config reloaded",
+    );
+    // The line tests and scripts wait for: the new config is in force for every RPC after it.
+    this.io.out(`sluice proxy: config reload #${n} applied (${reason}): ${describeReload(plan)}`);
+  }
+
+  /** All files' texts in one string; a file that cannot be read counts as its error. */
+  private async readTexts(): Promise<string> {
+    const parts = await Promise.all(
+      this.files.map((f) => readFile(f, "utf8").catch((err: unknown) => `\u0000unreadable: ${(err as Error).message}`)),
+    );
+    return parts.join("\u0000\u0000");
+  }
+}
