@@ -39,14 +39,18 @@ describe("hostile peers", () => {
   let server: TestServer;
   // One long-lived good connection, checked after every attack.
   let good: http2.ClientHttp2Session;
+  // For the ACK floods: no timeout that could close a flooder before the flood limit does.
+  let floodServer: TestServer;
 
   before(async () => {
     server = await startH2Server({ sendStallTimeoutMs: 300 });
+    floodServer = await startH2Server({ sendStallTimeoutMs: 120_000, settingsTimeoutMs: 120_000 });
     good = http2.connect(`http://127.0.0.1:${server.port}`);
   });
   after(async () => {
     good.close();
     await server.close();
+    await floodServer.close();
   });
 
   async function goodStillWorks(): Promise<void> {
@@ -112,44 +116,58 @@ describe("hostile peers", () => {
     c.close();
   });
 
-  /** Writes `frameBytes` x 1000 per write until the server stops taking them; then reads what it said. */
-  async function floodUnread(frameBytes: Buffer): Promise<{ batches: number; client: RawClient }> {
-    const closedBefore = server.log.closed;
-    const c = await RawClient.connect(server.port, { read: false });
+  /**
+   * Writes `frameBytes` x 1000 per write until the server stops taking them; then reads what it
+   * said. The flood server waits minutes for a SETTINGS ACK and for a stalled socket, so only
+   * the ACK backlog limit can close the flooder (which never ACKs our SETTINGS either): were
+   * it the SETTINGS timeout doing the work, a long one would make this wait for it. A flood
+   * the server never cuts off fails at once instead of waiting on a close that will not come.
+   */
+  async function floodUnread(frameBytes: Buffer): Promise<{ client: RawClient; ms: number }> {
+    // Earlier connections' closes must not pass for the flooder's.
+    while (floodServer.log.closed < floodServer.log.connections) await nextServerClose(floodServer.log);
+    const t0 = performance.now();
+    let closedAfter: number | undefined;
+    const serverClosed = nextServerClose(floodServer.log).then(() => void (closedAfter = performance.now() - t0));
+    const c = await RawClient.connect(floodServer.port, { read: false });
     const batch = Buffer.concat(Array.from({ length: 1000 }, () => frameBytes));
     let batches = 0;
     // The kernel's buffers absorb a few MB of ACKs first; past that the server must cut it off.
-    while (server.log.closed === closedBefore && batches < 3_000) {
+    while (closedAfter === undefined && batches < 3_000) {
       if (!c.socket.write(batch)) {
-        await new Promise<void>((resolve) => {
-          const done = (): void => {
-            c.socket.off("drain", done).off("close", done);
-            resolve();
-          };
-          c.socket.on("drain", done).on("close", done);
-        });
+        let done: () => void = () => undefined;
+        const wake = new Promise<void>((resolve) => (done = resolve));
+        c.socket.on("drain", done).on("close", done);
+        // The server stops reading when it closes: its close ends the wait, not a drain.
+        await Promise.race([wake, serverClosed]);
+        c.socket.off("drain", done).off("close", done);
       }
       batches++;
     }
+    if (closedAfter === undefined) {
+      c.close();
+      assert.fail(`the server never closed the connection (${batches * 1000} frames sent in ${(performance.now() - t0).toFixed(0)} ms)`);
+    }
+    const ms = closedAfter;
     c.startReading(true);
     await c.closed;
-    return { batches, client: c };
+    return { client: c, ms };
   }
 
-  test("PING flood from a peer that reads nothing: closed (ENHANCE_YOUR_CALM) once the ACK backlog passes the limit", async () => {
-    const { batches, client } = await floodUnread(frame(FrameType.PING, 0, 0, Buffer.alloc(8, 7)));
-    assert.ok(batches < 3_000, `the server never closed the connection (${batches * 1000} PINGs sent)`);
+  test("PING flood from a peer that reads nothing: closed (ENHANCE_YOUR_CALM) once the ACK backlog passes the limit", async (t) => {
+    const { client, ms } = await floodUnread(frame(FrameType.PING, 0, 0, Buffer.alloc(8, 7)));
+    t.diagnostic(`closed after ${ms.toFixed(0)} ms of flooding`);
     // Our GOAWAY sits behind megabytes of ACKs the peer never read: it may not get through.
     assert.ok([undefined, "ENHANCE_YOUR_CALM"].includes(goawayCode(client)), client.goaway());
-    await goodStillWorks();
+    assert.deepEqual(await goodRequest(floodServer.port), { status: "200", echoed: Buffer.from("hello"), grpcStatus: "0" });
   });
 
-  test("SETTINGS flood from a peer that reads nothing: closed the same way", async () => {
+  test("SETTINGS flood from a peer that reads nothing: closed the same way", async (t) => {
     const settings = frame(FrameType.SETTINGS, 0, 0, Buffer.from([0, SettingId.MAX_CONCURRENT_STREAMS, ...u32(100)]));
-    const { batches, client } = await floodUnread(settings);
-    assert.ok(batches < 3_000, `the server never closed the connection (${batches * 1000} SETTINGS sent)`);
+    const { client, ms } = await floodUnread(settings);
+    t.diagnostic(`closed after ${ms.toFixed(0)} ms of flooding`);
     assert.ok([undefined, "ENHANCE_YOUR_CALM"].includes(goawayCode(client)), client.goaway());
-    await goodStillWorks();
+    assert.deepEqual(await goodRequest(floodServer.port), { status: "200", echoed: Buffer.from("hello"), grpcStatus: "0" });
   });
 
   test("HPACK bomb: a small block that decodes past the header list limit is refused, the connection lives", async () => {
