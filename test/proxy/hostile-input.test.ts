@@ -6,9 +6,12 @@
 // failures.test.ts. Here: what reaches a proxy in the field.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { readdirSync, readFileSync } from "node:fs";
 import http2 from "node:http2";
 import net from "node:net";
+import { createInterface } from "node:readline";
 import tls from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { callUnary, echoClient } from "../../src/demo/echo-client.js";
@@ -16,6 +19,8 @@ import { echoService } from "../../src/demo/echo-service.js";
 import { Flag, FrameType } from "../../src/transport/h2/frames/constants.js";
 import { H2Code } from "../../src/transport/types.js";
 import { listenerYaml, md, serviceEntryYaml, startPods, startProxy, type Pod, type RunningProxy } from "../support/cluster.js";
+import { currentRss, spawnProxy, tempFile } from "../support/cli.js";
+import { repoPath } from "../support/paths.js";
 import { TEST_TRANSPORTS } from "../support/transports.js";
 import { CLIENT_PRELUDE, frame, u32 } from "../transport/h2/frames/helpers.js";
 import { RawClient } from "../transport/h2/support.js";
@@ -353,6 +358,64 @@ for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}: hosti
       assert.ok(afterCount >= before * 0.4, `throughput fell from ${before} to ${afterCount} RPCs per second`);
     } finally {
       for (const c of load) c.close();
+    }
+  });
+});
+
+/** Idle client connections held by bench/idle-conns.ts in a process of its own (it needs the fds). */
+const IDLE_CONNECTIONS = 10_000;
+
+for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}: ${IDLE_CONNECTIONS} idle connections`, () => {
+  test("the proxy (a child process) holds them all, serves RPCs beside them, and lets them go", async (t) => {
+    const pods = await startPods(1);
+    const file = tempFile("cfg.yaml", serviceEntryYaml("echo", [pods[0]!.port]));
+    const { child, port } = await spawnProxy(["-c", file, "--listen", "127.0.0.1:0", "--transport", transport]);
+    const pid = child.pid!;
+    const read = (p: string): string => readFileSync(p, "utf8");
+    const fds = (): number => readdirSync(`/proc/${pid}/fd`).length;
+    const client = echoClient(`127.0.0.1:${port}`, { "grpc.default_authority": "echo" });
+    let holder: ChildProcess | undefined;
+    try {
+      // The fd limit must fit them: the proxy inherits ours.
+      const limit = Number(/Max open files\s+(\d+)/.exec(read(`/proc/${pid}/limits`))?.[1]);
+      assert.ok(limit > IDLE_CONNECTIONS + 100, `the proxy may open only ${limit} files (ulimit -n)`);
+      assert.equal((await callUnary(client, Buffer.from("warm"))).code, 0);
+      const rssBefore = currentRss(pid, read);
+      const fdsBefore = fds();
+      const t0 = performance.now();
+      holder = spawn(process.execPath, [repoPath("dist/bench/idle-conns.js"), `127.0.0.1:${port}`, String(IDLE_CONNECTIONS)], { stdio: ["ignore", "pipe", "inherit"] });
+      const [line] = (await Promise.race([
+        once(createInterface({ input: holder.stdout! }), "line"),
+        once(holder, "exit").then(([code]) => assert.fail(`idle-conns exited with ${String(code)}`)),
+      ])) as [string];
+      const ready = JSON.parse(line) as { ready: number; handshakeSeconds: number };
+      const handshakeMs = performance.now() - t0;
+      const rssAfter = currentRss(pid, read);
+      const held = fds() - fdsBefore;
+      // Every handshake completed (SETTINGS both ways) and the proxy still holds each socket.
+      assert.equal(ready.ready, IDLE_CONNECTIONS);
+      assert.ok(held >= IDLE_CONNECTIONS, `the proxy holds ${held} more fds`);
+      const perConnection = (rssAfter - rssBefore) / IDLE_CONNECTIONS;
+      t.diagnostic(
+        `${transport}: ${IDLE_CONNECTIONS} idle connections in ${(handshakeMs / 1000).toFixed(1)} s; proxy RSS ${(rssBefore / 1048576).toFixed(1)} -> ${(rssAfter / 1048576).toFixed(1)} MB: ` +
+          `${(perConnection / 1024).toFixed(1)} KiB per idle connection (no forced GC: handshake garbage included)`,
+      );
+      // Generous: node:http2 sessions cost ~25 KiB each, the h2 transport's ~10 (docs/BENCHMARKS.md).
+      assert.ok(perConnection < 64 * 1024, `${perConnection} bytes per idle connection`);
+      // Beside them, the proxy serves as before.
+      for (let i = 0; i < 20; i++) assert.equal((await callUnary(client, Buffer.from(`beside ${i}`))).code, 0);
+      // All of them gone at once: the proxy closes its side of each, and still serves.
+      const gone = once(holder, "exit");
+      holder.kill("SIGKILL");
+      await gone;
+      assert.equal((await callUnary(client, Buffer.from("after"))).code, 0);
+    } finally {
+      holder?.kill("SIGKILL");
+      client.close();
+      const exited = once(child, "exit");
+      child.kill("SIGTERM");
+      await exited;
+      await pods[0]!.stop();
     }
   });
 });
