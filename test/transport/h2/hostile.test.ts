@@ -275,6 +275,97 @@ describe("hostile peers", () => {
   });
 });
 
+describe("frame-read timeout (slowloris)", () => {
+  const TIMEOUT_MS = 200;
+  let server: TestServer;
+  before(async () => {
+    server = await startH2Server({ frameReadTimeoutMs: TIMEOUT_MS });
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+  /** The client's pending frames as one buffer (not sent). */
+  function pending(c: RawClient): Buffer {
+    const out = c.writer.take();
+    return Buffer.concat(Array.isArray(out) ? out : [out]);
+  }
+
+  /** Sends `bytes` one octet per `everyMs` (the attack's own pace) until done or closed. */
+  async function trickle(c: RawClient, bytes: Buffer, everyMs: number): Promise<void> {
+    for (let i = 0; i < bytes.length && !c.socket.destroyed && c.goaway() === undefined; i++) {
+      c.socket.write(bytes.subarray(i, i + 1));
+      await pause(everyMs);
+    }
+  }
+
+  function goawayDebug(c: RawClient): string {
+    return Buffer.from(c.goaway()?.split(" ")[3] ?? "", "hex").toString("latin1");
+  }
+
+  test("HEADERS a byte at a time: GOAWAY ENHANCE_YOUR_CALM before the frame is through", async () => {
+    const c = await RawClient.connect(server.port);
+    c.writer.settingsAck();
+    c.flush();
+    c.request(1, true);
+    const bytes = pending(c);
+    await trickle(c, bytes, 20);
+    assert.notEqual(c.goaway(), undefined, "the whole frame went through a byte at a time");
+    c.close();
+    assert.equal(goawayCode(c), "ENHANCE_YOUR_CALM", c.events.join("\n"));
+    assert.match(goawayDebug(c), /a frame took over 200 ms to arrive/);
+  });
+
+  test("a header block held open by CONTINUATIONs that each arrive whole: the block is what is timed", async () => {
+    const c = await RawClient.connect(server.port);
+    c.writer.settingsAck();
+    c.flush();
+    c.request(1, true);
+    const block = pending(c).subarray(9); // the HEADERS frame's field block
+    c.socket.write(frame(FrameType.HEADERS, Flag.END_STREAM, 1, block.subarray(0, 1)));
+    // One octet of the block per CONTINUATION, every 60 ms: under the 16-frame flood cap for
+    // the first ~1 s, so only the timeout can end it that soon.
+    for (let i = 1; i < block.length && i < 16 && !c.socket.destroyed && c.goaway() === undefined; i++) {
+      c.socket.write(frame(FrameType.CONTINUATION, 0, 1, block.subarray(i, i + 1)));
+      await pause(60);
+    }
+    assert.notEqual(c.goaway(), undefined, "15 CONTINUATIONs over ~900 ms went through");
+    c.close();
+    assert.equal(goawayCode(c), "ENHANCE_YOUR_CALM", c.events.join("\n"));
+    assert.match(goawayDebug(c), /a frame took over 200 ms/);
+  });
+
+  test("a slow but steady sender is not cut off: frames straddle reads for 5x the timeout, with idle gaps between", async () => {
+    const c = await RawClient.connect(server.port);
+    c.writer.settingsAck();
+    c.request(1);
+    c.flush();
+    const frames: Buffer[] = [];
+    for (let i = 0; i < 12; i++) frames.push(frame(FrameType.DATA, 0, 1, Buffer.alloc(1000, i)));
+    // Half a frame in flight at every moment for ~800 ms: each write ends one frame and starts the next.
+    c.socket.write(frames[0]!.subarray(0, 500));
+    for (let i = 0; i < 8; i++) {
+      await pause(100);
+      c.socket.write(Buffer.concat([frames[i]!.subarray(500), frames[i + 1]!.subarray(0, 500)]));
+    }
+    await pause(100);
+    c.socket.write(frames[8]!.subarray(500));
+    // Whole frames with idle gaps longer than the timeout: nothing half-sent, nothing timed.
+    for (let i = 9; i < 12; i++) {
+      await pause(300);
+      c.socket.write(frames[i]!);
+    }
+    c.socket.write(frame(FrameType.DATA, Flag.END_STREAM, 1));
+    await c.until((e) => e.some((l) => /^HEADERS s=1 end=true/.test(l) || l.startsWith("GOAWAY")));
+    assert.equal(c.goaway(), undefined);
+    const echoed = c.events.filter((l) => l.startsWith("DATA s=1")).reduce((n, l) => n + Number(/flow=(\d+)/.exec(l)![1]), 0);
+    assert.equal(echoed, 12_000);
+    c.close();
+  });
+});
+
 test("the echo helper itself answers a well-behaved client", async () => {
   const server = await startH2Server();
   try {
