@@ -26,6 +26,15 @@ export function parseGrpcTimeout(value: string | string[] | undefined): number |
   return Number(digits) * unit;
 }
 
+/**
+ * Whether `path` has the one shape the gRPC protocol allows, `/{service}/{method}` with
+ * neither part empty nor holding a '/'. Anything else names no method on any backend.
+ */
+export function isGrpcPath(path: string): boolean {
+  const slash = path.indexOf("/", 1);
+  return path.charCodeAt(0) === 0x2f && slash > 1 && slash < path.length - 1 && path.indexOf("/", slash + 1) < 0;
+}
+
 /** Percent-encodes grpc-message as the gRPC spec says: outside 0x20-0x7E, and '%'. */
 export function encodeGrpcMessage(message: string): string {
   let plain = true;

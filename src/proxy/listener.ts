@@ -6,7 +6,8 @@ import { tracer } from "../core/trace.js";
 
 const trace = tracer("listener");
 
-const SNIFF_TIMEOUT_MS = 10_000;
+/** How long a new connection has to send the HTTP/2 preface (or anything that is not it). */
+export const PREFACE_TIMEOUT_MS = 10_000;
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 
@@ -27,7 +28,10 @@ export class Listener {
   private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
 
-  constructor(onHttp2: (socket: net.Socket) => void) {
+  constructor(
+    onHttp2: (socket: net.Socket) => void,
+    private readonly prefaceTimeoutMs = PREFACE_TIMEOUT_MS,
+  ) {
     const sockets = this.sockets;
     // Listeners shared by all sockets: no closures kept per connection.
     function onClose(this: net.Socket): void {
@@ -43,14 +47,15 @@ export class Listener {
 
   /**
    * Reads until the bytes either are the whole HTTP/2 preface or stop matching it; a client
-   * that sends nothing decisive within SNIFF_TIMEOUT_MS is disconnected.
+   * that sends nothing decisive within prefaceTimeoutMs is disconnected (a slowloris
+   * trickling the preface included: the time counts from the connection's start).
    */
   private sniff(socket: net.Socket, onHttp2: (socket: net.Socket) => void): void {
     let seen: Buffer = Buffer.alloc(0);
     const timer = setTimeout(() => {
       trace("no preface in time", { peer: socket.remoteAddress });
       socket.destroy();
-    }, SNIFF_TIMEOUT_MS);
+    }, this.prefaceTimeoutMs);
     const onData = (chunk: Buffer): void => {
       seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
       const n = Math.min(seen.length, PREFACE.length);

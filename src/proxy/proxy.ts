@@ -12,7 +12,7 @@ import type { ClientTransport, ServerConnection, ServerHandlers, ServerStream, S
 import { ClusterRuntime } from "../upstream/cluster.js";
 import { DownstreamLifetime, type LifetimeEvent } from "./downstream-lifetime.js";
 import { Forwarder, type ForwardHooks, type RpcOutcome } from "./forwarder.js";
-import { parseGrpcTimeout, trailersOnly } from "./grpc-wire.js";
+import { isGrpcPath, parseGrpcTimeout, trailersOnly } from "./grpc-wire.js";
 import { Listener } from "./listener.js";
 import { needsNewSource, planReload, type ReloadPlan } from "./reconfigure.js";
 import { Router } from "./router.js";
@@ -35,6 +35,8 @@ export interface ProxyDeps {
   readonly endpointSource?: (cluster: Cluster) => EndpointSource;
   /** Called on downstream connection lifetime events: pings, idle, age, keepalive (tests, stats). */
   readonly onLifetimeEvent?: (event: LifetimeEvent) => void;
+  /** Slowloris guards, shortened by tests: the listener's preface wait, the h2 frame-read timeout. */
+  readonly downstreamTimeouts?: { readonly prefaceMs?: number; readonly frameReadMs?: number };
 }
 
 interface ClusterDeps {
@@ -115,8 +117,13 @@ export class Proxy {
       onPing: (conn) => lifetime.onPing(conn),
     };
     if (lifetime.tracksStreams) handlers.onStreamClose = (conn) => lifetime.onStreamClose(conn);
-    this.server = createServerTransport(kind, { initialWindowSize: STREAM_WINDOW, maxConcurrentStreams: 0x7fffffff }, handlers);
-    this.listener = new Listener((socket) => this.server.accept(socket));
+    const timeouts = deps.downstreamTimeouts;
+    this.server = createServerTransport(
+      kind,
+      { initialWindowSize: STREAM_WINDOW, maxConcurrentStreams: 0x7fffffff, ...(timeouts?.frameReadMs !== undefined && { frameReadTimeoutMs: timeouts.frameReadMs }) },
+      handlers,
+    );
+    this.listener = new Listener((socket) => this.server.accept(socket), timeouts?.prefaceMs);
   }
 
   /** `listenFd`: accept on this inherited listening socket instead of binding the configured address. */
@@ -259,6 +266,12 @@ export class Proxy {
     }
     const authority = (h[":authority"] as string | undefined) ?? "";
     const path = (h[":path"] as string | undefined) ?? "/";
+    if (!isGrpcPath(path)) {
+      // What grpc-go answers a malformed method name, and Envoy a gRPC request with no route:
+      // no backend has such a method, so none is bothered (nor blamed) with it.
+      ds.respond(trailersOnly(Status.UNIMPLEMENTED, `malformed :path ${JSON.stringify(path)}: gRPC wants /service/method`), true);
+      return;
+    }
     const route = this.router.route(authority, path, (name) => firstValue(h[name]));
     if (route.kind === "none") {
       ds.respond(trailersOnly(Status.UNIMPLEMENTED, route.message), true);

@@ -152,6 +152,11 @@ export interface ServerTransportOptions {
   /** Per-stream receive window we advertise; bounds per-stream buffering. */
   readonly initialWindowSize: number;
   readonly maxConcurrentStreams: number;
+  /**
+   * h2 transport: how long a frame may take to arrive once begun (slowloris); default in
+   * h2/connection.ts. node:http2 exposes no partial frames, so the node transport has none.
+   */
+  readonly frameReadTimeoutMs?: number;
 }
 
 /** The downstream HTTP/2 server: takes sockets the listener has sniffed as HTTP/2. */

@@ -352,6 +352,11 @@ export class EndpointPool {
       // Attempts made in parallel that fail together are one round of the backoff.
       if (this.backoffTimer === undefined) {
         const { clock } = this.settings;
+        // An unanswered ping fails a connection that was READY (which reset the backoff): its
+        // round starts now. Counted from that long-ago connect, the wait was 0 and the
+        // endpoint went straight back to IDLE, where least-request, seeing nothing in flight
+        // on it, sent most new RPCs to wait on a connection to the still frozen backend.
+        if (pc.unresponsive) this.backoff.attempt(clock.now(), 0);
         const waitMs = this.backoff.failed(clock.now());
         trace("connect failed", { target: this.target, error: this.lastFailure, retryInMs: Math.round(waitMs) });
         this.backoffTimer = clock.setTimer(waitMs, () => this.onBackoffOver());

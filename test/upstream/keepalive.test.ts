@@ -85,6 +85,12 @@ for (const kind of TEST_TRANSPORTS) {
       const next = await new Promise((resolve) => pool.acquire(resolve));
       assert.ok(next instanceof ConnectFailure);
       assert.match(next.message, /keepalive ping unanswered for 300ms/);
+      // It backs off as after a failed connect: a full backoff (1 s +-20%) from now, not from
+      // the long-ago connect of the connection that died (which left no wait at all).
+      clock.advance(790);
+      assert.equal(pool.state, PoolState.TRANSIENT_FAILURE);
+      clock.advance(420);
+      assert.equal(pool.state, PoolState.IDLE);
     } finally {
       pool.close();
       child.kill("SIGCONT");

@@ -40,6 +40,13 @@ export interface H2ConnectionOptions {
    * stalled connection closed. Until then its buffers are bounded by backpressure.
    */
   readonly sendStallTimeoutMs: number;
+  /**
+   * How long one frame (or one HEADERS + CONTINUATION block, or the preface) may take to
+   * arrive once its first octet has: a slowloris peer that trickles a request a byte at a
+   * time is closed (ENHANCE_YOUR_CALM) after it, at most twice it. Idle connections, with
+   * nothing half-sent, are not affected.
+   */
+  readonly frameReadTimeoutMs: number;
 }
 
 export const DEFAULT_CONNECTION_OPTIONS: H2ConnectionOptions = {
@@ -49,6 +56,7 @@ export const DEFAULT_CONNECTION_OPTIONS: H2ConnectionOptions = {
   maxHeaderListSize: 64 * 1024,
   settingsTimeoutMs: 10_000,
   sendStallTimeoutMs: 60_000,
+  frameReadTimeoutMs: 30_000,
 };
 
 /** Connection phases: OPEN takes new streams; DRAINING lets existing ones finish. */
@@ -113,6 +121,9 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
   /** Armed while output waits on the peer; lastSendProgress says when it last moved. */
   private stallTimer: NodeJS.Timeout | undefined;
   private lastSendProgress = 0;
+  /** Armed while input stops mid-frame; readMark is reader.completedUnits when armed. */
+  private readTimer: NodeJS.Timeout | undefined;
+  private readMark = 0;
 
   /** Highest stream id the peer opened; our GOAWAY's last-stream-id. */
   protected lastPeerStreamId = 0;
@@ -386,6 +397,21 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
 
   onSocketData(chunk: Buffer): void {
     this.reader.push(chunk);
+    if (this.readTimer === undefined && this.reader.midFrame && this.phase !== CLOSED) this.armReadTimer();
+  }
+
+  private armReadTimer(): void {
+    this.readMark = this.reader.completedUnits;
+    this.readTimer = setTimeout(() => this.checkRead(), this.options.frameReadTimeoutMs);
+    this.readTimer.unref();
+  }
+
+  /** Input stopped mid-frame a while ago: fine if frames completed since, else a slowloris. */
+  private checkRead(): void {
+    this.readTimer = undefined;
+    if (this.phase === CLOSED || !this.reader.midFrame) return;
+    if (this.reader.completedUnits !== this.readMark) return this.armReadTimer();
+    this.connectionError(H2Code.ENHANCE_YOUR_CALM, `a frame took over ${this.options.frameReadTimeoutMs} ms to arrive`);
   }
 
   onSocketError(err: Error): void {
@@ -399,6 +425,7 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
     this.setPhase(CLOSED, reason);
     if (this.settingsTimer !== undefined) clearTimeout(this.settingsTimer);
     if (this.stallTimer !== undefined) clearTimeout(this.stallTimer);
+    if (this.readTimer !== undefined) clearTimeout(this.readTimer);
     this.reader.stop();
     const streams = this.streams.snapshot();
     this.streams.clear();

@@ -130,6 +130,7 @@ export class H2Server implements ServerTransport {
       initialWindowSize: options.initialWindowSize,
       connectionWindowSize: Math.max(DEFAULT_CONNECTION_OPTIONS.connectionWindowSize, options.initialWindowSize * 16),
       maxConcurrentStreams: options.maxConcurrentStreams,
+      frameReadTimeoutMs: options.frameReadTimeoutMs ?? tuning.frameReadTimeoutMs ?? DEFAULT_CONNECTION_OPTIONS.frameReadTimeoutMs,
     };
     this.connectionHandlers = {
       onConnection: (c) => handlers.onConnection(c),

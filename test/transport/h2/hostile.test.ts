@@ -39,14 +39,18 @@ describe("hostile peers", () => {
   let server: TestServer;
   // One long-lived good connection, checked after every attack.
   let good: http2.ClientHttp2Session;
+  // For the ACK floods: no timeout that could close a flooder before the flood limit does.
+  let floodServer: TestServer;
 
   before(async () => {
     server = await startH2Server({ sendStallTimeoutMs: 300 });
+    floodServer = await startH2Server({ sendStallTimeoutMs: 120_000, settingsTimeoutMs: 120_000 });
     good = http2.connect(`http://127.0.0.1:${server.port}`);
   });
   after(async () => {
     good.close();
     await server.close();
+    await floodServer.close();
   });
 
   async function goodStillWorks(): Promise<void> {
@@ -112,44 +116,58 @@ describe("hostile peers", () => {
     c.close();
   });
 
-  /** Writes `frameBytes` x 1000 per write until the server stops taking them; then reads what it said. */
-  async function floodUnread(frameBytes: Buffer): Promise<{ batches: number; client: RawClient }> {
-    const closedBefore = server.log.closed;
-    const c = await RawClient.connect(server.port, { read: false });
+  /**
+   * Writes `frameBytes` x 1000 per write until the server stops taking them; then reads what it
+   * said. The flood server waits minutes for a SETTINGS ACK and for a stalled socket, so only
+   * the ACK backlog limit can close the flooder (which never ACKs our SETTINGS either): were
+   * it the SETTINGS timeout doing the work, a long one would make this wait for it. A flood
+   * the server never cuts off fails at once instead of waiting on a close that will not come.
+   */
+  async function floodUnread(frameBytes: Buffer): Promise<{ client: RawClient; ms: number }> {
+    // Earlier connections' closes must not pass for the flooder's.
+    while (floodServer.log.closed < floodServer.log.connections) await nextServerClose(floodServer.log);
+    const t0 = performance.now();
+    let closedAfter: number | undefined;
+    const serverClosed = nextServerClose(floodServer.log).then(() => void (closedAfter = performance.now() - t0));
+    const c = await RawClient.connect(floodServer.port, { read: false });
     const batch = Buffer.concat(Array.from({ length: 1000 }, () => frameBytes));
     let batches = 0;
     // The kernel's buffers absorb a few MB of ACKs first; past that the server must cut it off.
-    while (server.log.closed === closedBefore && batches < 3_000) {
+    while (closedAfter === undefined && batches < 3_000) {
       if (!c.socket.write(batch)) {
-        await new Promise<void>((resolve) => {
-          const done = (): void => {
-            c.socket.off("drain", done).off("close", done);
-            resolve();
-          };
-          c.socket.on("drain", done).on("close", done);
-        });
+        let done: () => void = () => undefined;
+        const wake = new Promise<void>((resolve) => (done = resolve));
+        c.socket.on("drain", done).on("close", done);
+        // The server stops reading when it closes: its close ends the wait, not a drain.
+        await Promise.race([wake, serverClosed]);
+        c.socket.off("drain", done).off("close", done);
       }
       batches++;
     }
+    if (closedAfter === undefined) {
+      c.close();
+      assert.fail(`the server never closed the connection (${batches * 1000} frames sent in ${(performance.now() - t0).toFixed(0)} ms)`);
+    }
+    const ms = closedAfter;
     c.startReading(true);
     await c.closed;
-    return { batches, client: c };
+    return { client: c, ms };
   }
 
-  test("PING flood from a peer that reads nothing: closed (ENHANCE_YOUR_CALM) once the ACK backlog passes the limit", async () => {
-    const { batches, client } = await floodUnread(frame(FrameType.PING, 0, 0, Buffer.alloc(8, 7)));
-    assert.ok(batches < 3_000, `the server never closed the connection (${batches * 1000} PINGs sent)`);
+  test("PING flood from a peer that reads nothing: closed (ENHANCE_YOUR_CALM) once the ACK backlog passes the limit", async (t) => {
+    const { client, ms } = await floodUnread(frame(FrameType.PING, 0, 0, Buffer.alloc(8, 7)));
+    t.diagnostic(`closed after ${ms.toFixed(0)} ms of flooding`);
     // Our GOAWAY sits behind megabytes of ACKs the peer never read: it may not get through.
     assert.ok([undefined, "ENHANCE_YOUR_CALM"].includes(goawayCode(client)), client.goaway());
-    await goodStillWorks();
+    assert.deepEqual(await goodRequest(floodServer.port), { status: "200", echoed: Buffer.from("hello"), grpcStatus: "0" });
   });
 
-  test("SETTINGS flood from a peer that reads nothing: closed the same way", async () => {
+  test("SETTINGS flood from a peer that reads nothing: closed the same way", async (t) => {
     const settings = frame(FrameType.SETTINGS, 0, 0, Buffer.from([0, SettingId.MAX_CONCURRENT_STREAMS, ...u32(100)]));
-    const { batches, client } = await floodUnread(settings);
-    assert.ok(batches < 3_000, `the server never closed the connection (${batches * 1000} SETTINGS sent)`);
+    const { client, ms } = await floodUnread(settings);
+    t.diagnostic(`closed after ${ms.toFixed(0)} ms of flooding`);
     assert.ok([undefined, "ENHANCE_YOUR_CALM"].includes(goawayCode(client)), client.goaway());
-    await goodStillWorks();
+    assert.deepEqual(await goodRequest(floodServer.port), { status: "200", echoed: Buffer.from("hello"), grpcStatus: "0" });
   });
 
   test("HPACK bomb: a small block that decodes past the header list limit is refused, the connection lives", async () => {
@@ -254,6 +272,97 @@ describe("hostile peers", () => {
     c.startReading(true);
     await c.closed;
     await goodStillWorks();
+  });
+});
+
+describe("frame-read timeout (slowloris)", () => {
+  const TIMEOUT_MS = 200;
+  let server: TestServer;
+  before(async () => {
+    server = await startH2Server({ frameReadTimeoutMs: TIMEOUT_MS });
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+  /** The client's pending frames as one buffer (not sent). */
+  function pending(c: RawClient): Buffer {
+    const out = c.writer.take();
+    return Buffer.concat(Array.isArray(out) ? out : [out]);
+  }
+
+  /** Sends `bytes` one octet per `everyMs` (the attack's own pace) until done or closed. */
+  async function trickle(c: RawClient, bytes: Buffer, everyMs: number): Promise<void> {
+    for (let i = 0; i < bytes.length && !c.socket.destroyed && c.goaway() === undefined; i++) {
+      c.socket.write(bytes.subarray(i, i + 1));
+      await pause(everyMs);
+    }
+  }
+
+  function goawayDebug(c: RawClient): string {
+    return Buffer.from(c.goaway()?.split(" ")[3] ?? "", "hex").toString("latin1");
+  }
+
+  test("HEADERS a byte at a time: GOAWAY ENHANCE_YOUR_CALM before the frame is through", async () => {
+    const c = await RawClient.connect(server.port);
+    c.writer.settingsAck();
+    c.flush();
+    c.request(1, true);
+    const bytes = pending(c);
+    await trickle(c, bytes, 20);
+    assert.notEqual(c.goaway(), undefined, "the whole frame went through a byte at a time");
+    c.close();
+    assert.equal(goawayCode(c), "ENHANCE_YOUR_CALM", c.events.join("\n"));
+    assert.match(goawayDebug(c), /a frame took over 200 ms to arrive/);
+  });
+
+  test("a header block held open by CONTINUATIONs that each arrive whole: the block is what is timed", async () => {
+    const c = await RawClient.connect(server.port);
+    c.writer.settingsAck();
+    c.flush();
+    c.request(1, true);
+    const block = pending(c).subarray(9); // the HEADERS frame's field block
+    c.socket.write(frame(FrameType.HEADERS, Flag.END_STREAM, 1, block.subarray(0, 1)));
+    // One octet of the block per CONTINUATION, every 60 ms: under the 16-frame flood cap for
+    // the first ~1 s, so only the timeout can end it that soon.
+    for (let i = 1; i < block.length && i < 16 && !c.socket.destroyed && c.goaway() === undefined; i++) {
+      c.socket.write(frame(FrameType.CONTINUATION, 0, 1, block.subarray(i, i + 1)));
+      await pause(60);
+    }
+    assert.notEqual(c.goaway(), undefined, "15 CONTINUATIONs over ~900 ms went through");
+    c.close();
+    assert.equal(goawayCode(c), "ENHANCE_YOUR_CALM", c.events.join("\n"));
+    assert.match(goawayDebug(c), /a frame took over 200 ms/);
+  });
+
+  test("a slow but steady sender is not cut off: frames straddle reads for 5x the timeout, with idle gaps between", async () => {
+    const c = await RawClient.connect(server.port);
+    c.writer.settingsAck();
+    c.request(1);
+    c.flush();
+    const frames: Buffer[] = [];
+    for (let i = 0; i < 12; i++) frames.push(frame(FrameType.DATA, 0, 1, Buffer.alloc(1000, i)));
+    // Half a frame in flight at every moment for ~800 ms: each write ends one frame and starts the next.
+    c.socket.write(frames[0]!.subarray(0, 500));
+    for (let i = 0; i < 8; i++) {
+      await pause(100);
+      c.socket.write(Buffer.concat([frames[i]!.subarray(500), frames[i + 1]!.subarray(0, 500)]));
+    }
+    await pause(100);
+    c.socket.write(frames[8]!.subarray(500));
+    // Whole frames with idle gaps longer than the timeout: nothing half-sent, nothing timed.
+    for (let i = 9; i < 12; i++) {
+      await pause(300);
+      c.socket.write(frames[i]!);
+    }
+    c.socket.write(frame(FrameType.DATA, Flag.END_STREAM, 1));
+    await c.until((e) => e.some((l) => /^HEADERS s=1 end=true/.test(l) || l.startsWith("GOAWAY")));
+    assert.equal(c.goaway(), undefined);
+    const echoed = c.events.filter((l) => l.startsWith("DATA s=1")).reduce((n, l) => n + Number(/flow=(\d+)/.exec(l)![1]), 0);
+    assert.equal(echoed, 12_000);
+    c.close();
   });
 });
 

@@ -106,6 +106,11 @@ export class FrameReader {
   private blockSize = 0;
   private blockContinuations = 0;
   private readonly reusedInput: boolean;
+  /**
+   * Frames read whole, a field block counting once when it ends: the connection's
+   * frame-read timeout watches this move while `midFrame` holds.
+   */
+  completedUnits = 0;
 
   constructor(handler: FrameHandler, options: FrameReaderOptions) {
     this.handler = handler;
@@ -143,6 +148,12 @@ export class FrameReader {
   /** True while a HEADERS/PUSH_PROMISE awaits CONTINUATION (EOF now is a truncated block). */
   get inFieldBlock(): boolean {
     return this.blockStream !== NO_STREAM;
+  }
+
+  /** True while input stops inside the preface, a frame or a field block (a slowloris waits here). */
+  get midFrame(): boolean {
+    if (this.phase === PREFACE) return this.prefaceMatched > 0;
+    return this.headerFill > 0 || this.partial !== undefined || this.blockStream !== NO_STREAM;
   }
 
   /** Octets held for a partially received frame (memory accounting; 0 between frames). */
@@ -194,6 +205,7 @@ export class FrameReader {
         this.partialFill = 0;
         this.dispatch(partial, 0);
         if (this.phase === STOPPED) return;
+        if (this.blockStream === NO_STREAM) this.completedUnits++;
         continue;
       }
       if (this.headerFill > 0 || end - off < FRAME_HEADER_LENGTH) {
@@ -217,6 +229,7 @@ export class FrameReader {
         this.dispatch(chunk, off);
         off += length;
         if (this.phase === STOPPED) return;
+        if (this.blockStream === NO_STREAM) this.completedUnits++;
       } else {
         const partial = Buffer.allocUnsafe(length);
         chunk.copy(partial, 0, off, end);
