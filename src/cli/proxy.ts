@@ -68,8 +68,10 @@ export async function proxyCommand(opts: ProxyOptions, io: Io): Promise<number> 
       process.off("SIGUSR2", onTakeover);
       reloader.close();
       const ms = proxy.config.listener.drainTimeoutMs;
+      // Stop first: the listening socket is closed by the time the line is out.
+      const stopped = proxy.stop(ms);
       io.err(`sluice proxy: ${why}: draining (RPCs in flight get up to ${formatDuration(ms)})`);
-      await proxy.stop(ms);
+      await stopped;
       io.err("sluice proxy: drained, exiting");
       resolve();
     };
