@@ -25,12 +25,12 @@
 //
 // Beyond Envoy (which only polls Check): Watch, where the backend implements it. The first
 // message is the first check (within the timeout); every later message is a result at once,
-// without waiting for a poll, and while the stream stays open its latest status counts again
-// every interval (so healthyThreshold > 1 is reached on a quiet stream). A Watch answered
-// UNIMPLEMENTED switches that endpoint to polling Check for good. A stream that ends or fails
-// is a network failure, and Watch is retried after the interval. A hung backend keeps a
-// Watch stream open silently: the channel's keepalive (spec.upstream.keepalive, which the
-// backends already accept from the proxy) is what notices it.
+// without waiting for a poll. While the stream stays open, a Check still goes out every
+// interval within the timeout, as Envoy's poll: a hung backend keeps a Watch stream open
+// silently but does not answer the Check, and a quiet stream's answers count towards
+// healthyThreshold. A Watch answered UNIMPLEMENTED switches that endpoint to polling Check
+// for good. A stream that ends or fails is a network failure, and Watch is retried after
+// the interval.
 import { EventEmitter } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import type { LbEndpoint } from "../balancer/types.js";
@@ -230,18 +230,44 @@ class EndpointHealth {
     if (p.t !== "watch-opening" && p.t !== "watching") return;
     if (p.t === "watch-opening") p.timeout.cancel();
     else p.tick.cancel();
-    this.phase = { t: "watching", cancel: p.cancel, status, tick: this.heldStatusTimer() };
+    const tick = this.heldStatusTimer();
+    this.phase = { t: "watching", cancel: p.cancel, status, tick };
     this.record(statusOutcome(status, "Watch"));
   }
 
-  /** While a Watch stream holds a status, it counts again every interval. */
+  /**
+   * While a Watch stream is open, a Check goes out every interval as well (bounded by the
+   * timeout), as Envoy would poll: a hung backend keeps its Watch stream silently open, but
+   * does not answer the Check, so the timeouts count against unhealthyThreshold; and on a
+   * quiet stream the answers count towards healthyThreshold.
+   */
   private heldStatusTimer(): TimerHandle {
-    return this.deps.clock.setTimer(this.settings.intervalMs, () => {
-      if (this.phase.t !== "watching") return;
-      const status = this.phase.status;
-      this.phase = { ...this.phase, tick: this.heldStatusTimer() };
-      this.record(statusOutcome(status, "Watch"));
-    });
+    let cancelPending: () => void = () => undefined;
+    const next = (): void => {
+      if (this.phase.t === "watching" && this.phase.tick === handle) cancelPending = this.deps.clock.setTimer(this.settings.intervalMs, probe).cancel;
+    };
+    const probe = (): void => {
+      if (this.phase.t !== "watching" || this.phase.tick !== handle) return;
+      const cancelCheck = this.probe.check((end) => {
+        timeout.cancel();
+        if (this.phase.t !== "watching" || this.phase.tick !== handle) return;
+        this.record(end.kind === "answer" ? statusOutcome(end.status, "Check") : errorOutcome(end.code, end.details, "Check"));
+        next();
+      });
+      const timeout = this.deps.clock.setTimer(this.settings.timeoutMs, () => {
+        cancelCheck();
+        if (this.phase.t !== "watching" || this.phase.tick !== handle) return;
+        this.record({ ok: false, network: true, why: `Check (beside Watch) timed out after ${this.settings.timeoutMs}ms` });
+        next();
+      });
+      cancelPending = () => {
+        timeout.cancel();
+        cancelCheck();
+      };
+    };
+    const handle: TimerHandle = { cancel: () => cancelPending() };
+    cancelPending = this.deps.clock.setTimer(this.settings.intervalMs, probe).cancel;
+    return handle;
   }
 
   private onWatchEnd(code: grpc.status, details: string): void {

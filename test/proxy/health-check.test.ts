@@ -55,12 +55,12 @@ for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () =
       assert.equal((await first)[2], "unhealthy");
       assert.deepEqual(await served(client, pods, 6), [3, 0, 3]);
 
-      // One interval later the held SERVING status counts again: back in.
+      // One interval later the Check sent beside the Watch answers SERVING: back in.
       const back = nextEvent(cluster.events, "endpoint-health", (k) => k === key2);
       clock.advance(5000);
-      assert.deepEqual((await back).slice(1), ["unhealthy", false, "Watch: SERVING"]);
+      assert.deepEqual((await back).slice(1), ["unhealthy", false, "Check: SERVING"]);
       assert.deepEqual(await served(client, pods, 6), [2, 2, 2]);
-      assert.deepEqual(pods.map((p) => p.calls.checks), [0, 0, 0], "Watch only, no polling");
+      assert.deepEqual(pods.map((p) => p.calls.checks), [1, 1, 1], "one Check per interval beside each Watch");
     } finally {
       client.close();
       await proxy.stop();

@@ -122,7 +122,7 @@ test("Watch: status changes are followed as they stream, with no polling", async
   });
 });
 
-test("Watch: a held SERVING status counts again every interval toward healthyThreshold", async () => {
+test("Watch: while the stream is open, a Check every interval counts toward healthyThreshold", async () => {
   await withChecker(["watch"], { healthyThreshold: 2 }, async ({ pods, keys, clock, checker, result }) => {
     await checker.warm();
     const key = keys[0]!;
@@ -134,8 +134,26 @@ test("Watch: a held SERVING status counts again every interval toward healthyThr
     assert.equal((await first).state, "unhealthy");
     const second = result(key);
     clock.advance(5000);
-    assert.deepEqual(await second, { outcome: { ok: true, why: "Watch: SERVING" }, state: "healthy" });
+    assert.deepEqual(await second, { outcome: { ok: true, why: "Check: SERVING" }, state: "healthy" });
     assert.equal(pods[0]!.calls.watches, 1);
+  });
+});
+
+test("Watch: a hung backend keeps its stream open but not its Checks: their timeouts take it out", async () => {
+  await withChecker(["watch"], { unhealthyThreshold: 2 }, async ({ pods, keys, clock, checker, result }) => {
+    await checker.warm();
+    const pod = pods[0]!;
+    const key = keys[0]!;
+    pod.control.hangChecks = true;
+    for (const expected of ["healthy", "unhealthy"] as const) {
+      const asked = nextEvent(pod.events, "check");
+      clock.advance(5000);
+      await asked;
+      const r = result(key);
+      clock.advance(1000);
+      assert.deepEqual(await r, { outcome: { ok: false, network: true, why: "Check (beside Watch) timed out after 1000ms" }, state: expected });
+    }
+    assert.equal(pod.calls.watches, 1, "the Watch stream stayed open all along");
   });
 });
 
