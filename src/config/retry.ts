@@ -31,14 +31,15 @@ const INAPPLICABLE = new Map<string, string>([
 
 /**
  * Istio's retry policy for routes that set no `retries` (and for ServiceEntry hosts without
- * a VirtualService): 2 retries on connect-failure, refused-stream, unavailable, cancelled
- * (plus retriable-status-codes, which has no codes to match), other hosts preferred.
+ * a VirtualService): 2 retries on connect-failure, refused-stream, unavailable, cancelled,
+ * and a 503 :status (retriable-status-codes), other hosts preferred. A policy that sets no
+ * retryOn keeps these conditions and the 503.
  */
 export const ISTIO_DEFAULT_RETRY: RetryPolicy = {
   attempts: 2,
   perTryTimeoutMs: null,
   retryOn: new Set<RetryCondition>(["connect-failure", "refused-stream", "unavailable", "cancelled", "retriable-status-codes"]),
-  retriableStatusCodes: new Set<number>(),
+  retriableStatusCodes: new Set<number>([503]),
   ignorePreviousHosts: true,
   backoffBaseMs: 25,
 };

@@ -38,6 +38,27 @@ export function httpStatusOfGrpc(code: number): number {
   return HTTP_OF_STATUS[code] ?? 500;
 }
 
+/** The gRPC spec's status for a response whose :status is not 200 (http-grpc-status-mapping.md). */
+export function grpcStatusOfHttp(httpStatus: number): StatusCode {
+  switch (httpStatus) {
+    case 400:
+      return Status.INTERNAL;
+    case 401:
+      return Status.UNAUTHENTICATED;
+    case 403:
+      return Status.PERMISSION_DENIED;
+    case 404:
+      return Status.UNIMPLEMENTED;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return Status.UNAVAILABLE;
+    default:
+      return Status.UNKNOWN;
+  }
+}
+
 
 /** An error that is a gRPC status: what a client of sluice will see. */
 export class SluiceError extends Error {

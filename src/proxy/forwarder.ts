@@ -3,7 +3,7 @@
 // it can end gives the client a gRPC status, and the counters are released exactly once.
 import type { LbEndpoint, PickRequest } from "../balancer/types.js";
 import type { RetryCondition, RetryPolicy } from "../config/types.js";
-import { Status, type StatusCode, SluiceError } from "../core/status.js";
+import { grpcStatusOfHttp, Status, type StatusCode, SluiceError } from "../core/status.js";
 import { tracer } from "../core/trace.js";
 import { RefusedStream } from "../transport/refused-stream.js";
 import { H2Code, h2CodeName, type Headers, type ServerStream, type Stream, type StreamListener } from "../transport/types.js";
@@ -62,7 +62,8 @@ function retryCovers(policy: RetryPolicy, f: Failure): boolean {
   const noResponse = on.has("5xx") || on.has("gateway-error");
   switch (f.kind) {
     case "connect-failure":
-      return noResponse || on.has("connect-failure") || on.has("reset-before-request");
+      // Envoy: a failed connect is also a reset (and one before the request was sent).
+      return noResponse || on.has("connect-failure") || on.has("reset") || on.has("reset-before-request");
     case "refused-stream":
       return noResponse || on.has("refused-stream") || on.has("reset");
     case "reset":
@@ -100,6 +101,8 @@ type Phase = "connecting" | "open" | "backoff" | "done";
 export class Forwarder implements PickRequest {
   private phase: Phase = "connecting";
   private upstream: Stream | undefined;
+  /** The current attempt's listener: events of an earlier attempt's stream are ignored. */
+  private side: UpstreamSide | undefined;
   private conn: PooledConnection | undefined;
   private pool: EndpointPool | undefined;
   private endpoint: LbEndpoint | undefined;
@@ -126,6 +129,8 @@ export class Forwarder implements PickRequest {
   private retrying = false;
   /** Endpoints tried so far (retries go elsewhere when they can). */
   private tried: LbEndpoint[] | undefined;
+  /** A failure retryOn covers could not be retried (attempts or budget exhausted). */
+  private gaveUp = false;
   /** Why a retry was refused (maxRetries, budget), told to the client with the failure. */
   private retryRefused: string | undefined;
   /** Connection mode: the downstream connection's endpoint, kept on retries. */
@@ -205,8 +210,6 @@ export class Forwarder implements PickRequest {
     endpoint.load.activeRequests++;
     this.onEndpoint = true;
     if (this.cluster.attemptObservers.length > 0) this.attemptStart = performance.now();
-    const perTry = this.retry.perTryTimeoutMs;
-    if (perTry !== null && perTry <= MAX_TIMER_MS) this.tryTimer = setTimeout(() => this.onPerTryTimeout(), perTry);
     const pool = this.cluster.pool(endpoint);
     this.pool = pool;
     const ready = pool.tryAcquire();
@@ -243,7 +246,12 @@ export class Forwarder implements PickRequest {
   private openUpstream(conn: PooledConnection): void {
     this.conn = conn;
     this.phase = "open";
-    const upstream = this.pool!.openStream(conn, this.ds.headers, new UpstreamSide(this));
+    const side = new UpstreamSide(this);
+    this.side = side;
+    // As Envoy: the per-try timeout runs from the moment the attempt's stream goes out.
+    const perTry = this.retry.perTryTimeoutMs;
+    if (perTry !== null && perTry <= MAX_TIMER_MS) this.tryTimer = setTimeout(() => this.onPerTryTimeout(), perTry);
+    const upstream = this.pool!.openStream(conn, this.ds.headers, side);
     this.upstream = upstream;
     if (this.retries + this.transparent === 0) return;
     // A retry: what the client sent so far goes again.
@@ -266,6 +274,7 @@ export class Forwarder implements PickRequest {
     }
     if (resetUpstream) this.upstream?.reset(H2Code.CANCEL);
     this.upstream = undefined;
+    this.side = undefined;
     if (this.conn !== undefined) this.pool!.release(this.conn);
     this.conn = undefined;
     if (this.onEndpoint) {
@@ -299,6 +308,7 @@ export class Forwarder implements PickRequest {
     const cluster = this.cluster;
     if (this.retries >= policy.attempts) {
       if (policy.attempts > 0) cluster.retryStats.limitExceeded++;
+      this.gaveUp = true;
       return false;
     }
     if (!this.retrying) {
@@ -306,6 +316,7 @@ export class Forwarder implements PickRequest {
       if (refusal !== undefined) {
         cluster.retryStats.overflows++;
         this.retryRefused = refusal;
+        this.gaveUp = true;
         return false;
       }
       this.retrying = true;
@@ -332,7 +343,8 @@ export class Forwarder implements PickRequest {
   private afterBackoff(): void {
     this.tryTimer = undefined;
     if (this.phase !== "backoff") return;
-    const next = this.pinned ? this.endpoint : this.pickRetryEndpoint();
+    // Connection mode stays on its endpoint, unless that left the cluster during the backoff.
+    const next = this.pinned && this.cluster.isCurrent(this.endpoint!) ? this.endpoint : this.pickRetryEndpoint();
     if (next !== undefined) this.connect(next);
   }
 
@@ -351,13 +363,14 @@ export class Forwarder implements PickRequest {
 
   private onPerTryTimeout(): void {
     this.tryTimer = undefined;
-    if (this.phase !== "open" && this.phase !== "connecting") return;
-    const timeout = this.retry.perTryTimeoutMs!;
-    const message = `per-try timeout (${timeout} ms) passed on ${this.endpoint!.key}`;
-    if (this.phase === "open") this.attemptEnded(AttemptEnd.TIMEOUT, -1);
-    if (this.retryAfter({ kind: "timeout" }, message, this.phase === "open")) return;
+    if (this.phase !== "open") return;
+    const message = `upstream per-try timeout (${this.retry.perTryTimeoutMs} ms) on ${this.endpoint!.key}`;
+    this.attemptEnded(AttemptEnd.TIMEOUT, -1);
+    if (this.retryAfter({ kind: "timeout" }, message, true)) return;
     this.upstream?.reset(H2Code.CANCEL);
-    this.failLocal(Status.DEADLINE_EXCEEDED, this.withRefusal(message));
+    // Envoy's 504 "upstream request timeout", which a gRPC client gets as UNAVAILABLE: the
+    // call's own deadline has not passed, so DEADLINE_EXCEEDED would mislead.
+    this.failLocal(Status.UNAVAILABLE, this.withRefusal(message));
   }
 
   private onDeadline(): void {
@@ -395,7 +408,8 @@ export class Forwarder implements PickRequest {
     if (this.counted) cluster.active--;
     if (this.retrying) {
       cluster.activeRetries--;
-      if (status === Status.OK) cluster.retryStats.successes++;
+      // Envoy's upstream_rq_retry_success: after a retry, an answer retryOn does not cover.
+      if (!local && !this.gaveUp) cluster.retryStats.successes++;
     }
     if (this.onEndpoint) this.endpoint!.load.activeRequests--;
     if (this.conn !== undefined) this.pool!.release(this.conn);
@@ -436,8 +450,8 @@ export class Forwarder implements PickRequest {
 
   // --- upstream (backend) side events, via UpstreamSide ---
 
-  onBackendHeaders(headers: Headers, endStream: boolean): void {
-    if (this.phase !== "open") return;
+  onBackendHeaders(side: UpstreamSide, headers: Headers, endStream: boolean): void {
+    if (side !== this.side || this.phase !== "open") return;
     const httpStatus = Number(headers[":status"]);
     if (endStream) {
       // Trailers-only: the whole answer is here, so a retriable status can still be retried.
@@ -446,7 +460,11 @@ export class Forwarder implements PickRequest {
       if (this.replayable && this.retryAfter({ kind: "response", grpcStatus: status ?? -1, httpStatus }, `grpc-status ${status} (:status ${httpStatus})`)) return;
     } else if (httpStatus !== 200 && this.replayable) {
       // Not a gRPC answer (a proxy or server error page): retriable by its :status.
-      if (this.retryAfter({ kind: "response", grpcStatus: -1, httpStatus }, `:status ${httpStatus}`, true)) return;
+      if (this.retryAfter({ kind: "response", grpcStatus: -1, httpStatus }, `:status ${httpStatus}`, true)) {
+        // Reported here only when retried; an answer passed on is reported when it ends.
+        this.attemptEnded(AttemptEnd.RESPONSE, grpcStatusOfHttp(httpStatus));
+        return;
+      }
     }
     this.noReplay(); // the response begins: no more retries
     if (this.tryTimer !== undefined) {
@@ -458,26 +476,27 @@ export class Forwarder implements PickRequest {
     if (endStream) this.finish(statusOf(headers), false);
   }
 
-  onBackendData(chunk: Buffer): void {
+  onBackendData(side: UpstreamSide, chunk: Buffer): void {
+    if (side !== this.side) return;
     if (!this.ds.write(chunk)) this.upstream?.pause();
   }
 
-  onBackendTrailers(trailers: Headers): void {
-    if (this.phase !== "open") return;
+  onBackendTrailers(side: UpstreamSide, trailers: Headers): void {
+    if (side !== this.side || this.phase !== "open") return;
     this.ds.end(trailers);
     const status = statusOf(trailers);
     this.attemptEnded(AttemptEnd.RESPONSE, status ?? -1);
     this.finish(status, false);
   }
 
-  onBackendEnd(): void {
-    if (this.phase !== "open") return;
+  onBackendEnd(side: UpstreamSide): void {
+    if (side !== this.side || this.phase !== "open") return;
     this.attemptEnded(AttemptEnd.RESET, -1);
     this.failLocal(Status.INTERNAL, "upstream ended the stream without trailers");
   }
 
-  onBackendReset(code: number, reason: string, connectionLost: boolean): void {
-    if (this.phase !== "open") return;
+  onBackendReset(side: UpstreamSide, code: number, reason: string, connectionLost: boolean): void {
+    if (side !== this.side || this.phase !== "open") return;
     // Never sent: the connection could take no stream.
     if (this.upstream instanceof RefusedStream && this.replayTransparently(reason)) return;
     const refused = code === H2Code.REFUSED_STREAM;
@@ -491,8 +510,8 @@ export class Forwarder implements PickRequest {
     this.failLocal(status, this.withRefusal(detail));
   }
 
-  onBackendDrain(): void {
-    this.ds.resume();
+  onBackendDrain(side: UpstreamSide): void {
+    if (side === this.side) this.ds.resume();
   }
 }
 
@@ -524,22 +543,22 @@ class DownstreamSide implements StreamListener {
 class UpstreamSide implements StreamListener {
   constructor(private readonly f: Forwarder) {}
   onHeaders(headers: Headers, endStream: boolean): void {
-    this.f.onBackendHeaders(headers, endStream);
+    this.f.onBackendHeaders(this, headers, endStream);
   }
   onData(chunk: Buffer): void {
-    this.f.onBackendData(chunk);
+    this.f.onBackendData(this, chunk);
   }
   onTrailers(trailers: Headers): void {
-    this.f.onBackendTrailers(trailers);
+    this.f.onBackendTrailers(this, trailers);
   }
   onEnd(): void {
-    this.f.onBackendEnd();
+    this.f.onBackendEnd(this);
   }
   onReset(code: number, reason: string, connectionLost: boolean): void {
-    this.f.onBackendReset(code, reason, connectionLost);
+    this.f.onBackendReset(this, code, reason, connectionLost);
   }
   onDrain(): void {
-    this.f.onBackendDrain();
+    this.f.onBackendDrain(this);
   }
 }
 

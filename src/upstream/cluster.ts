@@ -267,6 +267,13 @@ export class ClusterRuntime {
     let pool = this.pools.get(endpoint.key);
     if (pool === undefined) {
       const key = endpoint.key;
+      if (!this.endpoints.some((e) => e.key === key)) {
+        // The endpoint has left the cluster (a pick made before an update): a retired pool,
+        // kept nowhere, whose acquire answers EndpointGone, so the request is picked again.
+        const gone = new EndpointPool(endpoint.address, endpoint.port, this.poolSettings, this.transport);
+        gone.retire();
+        return gone;
+      }
       const observer = {
         stateChanged: (from: PoolState, to: PoolState, why: string): void => {
           if (from === PoolState.TRANSIENT_FAILURE || to === PoolState.TRANSIENT_FAILURE) this.rebuildPicker();
@@ -306,15 +313,7 @@ export class ClusterRuntime {
       previous.delete(key);
     }
     this.outlierDetector?.forget(previous.keys());
-    for (const gone of previous.keys()) {
-      this.health.delete(gone);
-      const pool = this.pools.get(gone);
-      // Removed endpoints: let in-flight streams finish, then close.
-      if (pool !== undefined) {
-        pool.retire();
-        this.pools.delete(gone);
-      }
-    }
+    for (const gone of previous.keys()) this.health.delete(gone);
     this.endpoints = next;
     this.current = new Set(next);
     const removed = [...previous.keys()];
@@ -327,6 +326,16 @@ export class ClusterRuntime {
       }
     }
     this.rebuildPicker();
+    // Only now retire the removed endpoints' pools: their waiting requests are called back
+    // at once and replay on the new picker, which no longer offers these endpoints.
+    for (const gone of removed) {
+      const pool = this.pools.get(gone);
+      // Let in-flight streams finish, then close.
+      if (pool !== undefined) {
+        this.pools.delete(gone);
+        pool.retire();
+      }
+    }
     trace("endpoints updated", { cluster: this.name, endpoints: next.map((e) => e.key) });
   }
 }
