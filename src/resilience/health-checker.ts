@@ -243,8 +243,12 @@ class EndpointHealth {
    */
   private heldStatusTimer(): TimerHandle {
     let cancelPending: () => void = () => undefined;
+    const wait = (): void => {
+      const timer = this.deps.clock.setTimer(this.settings.intervalMs, probe);
+      cancelPending = () => timer.cancel();
+    };
     const next = (): void => {
-      if (this.phase.t === "watching" && this.phase.tick === handle) cancelPending = this.deps.clock.setTimer(this.settings.intervalMs, probe).cancel;
+      if (this.phase.t === "watching" && this.phase.tick === handle) wait();
     };
     const probe = (): void => {
       if (this.phase.t !== "watching" || this.phase.tick !== handle) return;
@@ -266,7 +270,7 @@ class EndpointHealth {
       };
     };
     const handle: TimerHandle = { cancel: () => cancelPending() };
-    cancelPending = this.deps.clock.setTimer(this.settings.intervalMs, probe).cancel;
+    wait();
     return handle;
   }
 
