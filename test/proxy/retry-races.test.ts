@@ -94,23 +94,23 @@ for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () =
 
   test("connection mode: a retry whose pinned endpoint left the cluster meanwhile goes to one still in it", async () => {
     const [good] = await startPods(1);
-    let source: ManualEndpointSource | undefined;
+    const source = new ManualEndpointSource([]);
     let leavingCalls = 0;
     // The pinned backend removes itself from the cluster, then fails the call (trailers-only).
     const leaving = new grpc.Server();
     leaving.addService(echoService, {
       unary: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
         leavingCalls++;
-        source!.set([at(good!.port)]);
+        source.set([at(good!.port)]);
         cb({ code: grpc.status.UNAVAILABLE, details: "leaving" });
       },
     });
     const leavingPort = await new Promise<number>((resolve, reject) =>
       leaving.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err === null ? resolve(p) : reject(err))),
     );
-    source = new ManualEndpointSource([at(leavingPort)]);
+    source.set([at(leavingPort)]);
     const proxy = await startProxy([listenerYaml("  mode: connection\n", transport), serviceEntryYaml("echo", [leavingPort])].join("\n---\n"), {
-      endpointSource: (_c: Cluster) => source!,
+      endpointSource: (_c: Cluster) => source,
     });
     const client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
     try {
