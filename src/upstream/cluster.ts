@@ -124,6 +124,12 @@ export class ClusterRuntime {
     return this.config.name;
   }
 
+  /** PASSTHROUGH picks endpoints from :authority, outside the endpoint set. */
+  private get passthrough(): boolean {
+    const lb = this.config.policy.loadBalancer;
+    return lb.kind === "simple" && lb.policy === "PASSTHROUGH";
+  }
+
   /** The injected random source (retry backoff jitter). */
   get random(): Random {
     return this.poolSettings.random;
@@ -267,7 +273,7 @@ export class ClusterRuntime {
     let pool = this.pools.get(endpoint.key);
     if (pool === undefined) {
       const key = endpoint.key;
-      if (!this.endpoints.some((e) => e.key === key)) {
+      if (!this.passthrough && !this.endpoints.some((e) => e.key === key)) {
         // The endpoint has left the cluster (a pick made before an update): a retired pool,
         // kept nowhere, whose acquire answers EndpointGone, so the request is picked again.
         const gone = new EndpointPool(endpoint.address, endpoint.port, this.poolSettings, this.transport);
