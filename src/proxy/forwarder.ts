@@ -194,13 +194,18 @@ export class Forwarder implements PickRequest {
     return pick.endpoint;
   }
 
-  /** For a retry: an endpoint not tried yet when the balancer offers one (Envoy's previous_hosts). */
+  /**
+   * For a retry: an endpoint not tried yet (Envoy's previous_hosts predicate): the balancer's
+   * pick when one of HOST_SELECTION_ATTEMPTS picks is untried; past those, unlike Envoy, which
+   * then takes the last pick, the least loaded untried endpoint, if any is left.
+   */
   private pickRetryEndpoint(): LbEndpoint | undefined {
     const tried = this.tried;
     for (let i = 1; ; i++) {
       const next = this.pickEndpoint();
-      if (next === undefined || tried === undefined || !this.retry.ignorePreviousHosts || i === HOST_SELECTION_ATTEMPTS) return next;
+      if (next === undefined || tried === undefined || !this.retry.ignorePreviousHosts) return next;
       if (!tried.some((e) => e.key === next.key)) return next;
+      if (i === HOST_SELECTION_ATTEMPTS) return this.cluster.untried(tried) ?? next;
     }
   }
 

@@ -44,6 +44,8 @@ export class ClusterRuntime {
   /** Keys of the endpoints in the cluster now. */
   private current = new Set<string>();
   private picker: Picker;
+  /** The endpoints the current picker chooses among. */
+  private pickable: readonly LbEndpoint[] = [];
   private readonly pools = new Map<string, EndpointPool>();
   private poolSettings: PoolSettings;
   /** Requests waiting for an upstream connection, over all endpoints (http1MaxPendingRequests). */
@@ -242,7 +244,22 @@ export class ClusterRuntime {
       this.panic = false;
     }
     const working = candidates.filter((e) => this.pools.get(e.key)?.state !== PoolState.TRANSIENT_FAILURE);
-    this.picker = this.policy(working.length > 0 ? working : candidates);
+    this.pickable = working.length > 0 ? working : candidates;
+    this.picker = this.policy(this.pickable);
+  }
+
+  /**
+   * For a retry whose picks kept landing on endpoints it tried already (a hash policy always
+   * does; least-request favours an endpoint that fails fast): the least loaded endpoint the
+   * picker could choose that is not among them, if there is one.
+   */
+  untried(tried: readonly LbEndpoint[]): LbEndpoint | undefined {
+    let best: LbEndpoint | undefined;
+    for (const e of this.pickable) {
+      if (tried.some((t) => t.key === e.key)) continue;
+      if (best === undefined || e.load.activeRequests < best.load.activeRequests) best = e;
+    }
+    return best;
   }
 
   /** Whether the endpoint is neither ejected nor failing health checks. */

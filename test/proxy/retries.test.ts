@@ -235,6 +235,23 @@ for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () =
     }
   });
 
+  test("a hash policy picks the failed endpoint again on every retry pick: the retry still goes to an untried one", async () => {
+    const bad = await scriptedPod(fail(grpc.status.UNAVAILABLE));
+    const hash = destinationRuleYaml("echo", "    loadBalancer: { consistentHash: { httpHeaderName: x-user } }");
+    try {
+      await through([bad.port, ok.port], [hash, virtualService("{ attempts: 1 }")], async (proxy, client) => {
+        for (let i = 0; i < 16; i++) {
+          const r = await callUnary(client, Buffer.from("x"), md({ "x-user": `user-${i}` }));
+          assert.equal(r.code, grpc.status.OK, `user-${i}: ${r.details}`);
+        }
+        assert.ok(bad.calls > 0, "some keys hash to the failing endpoint");
+        assert.equal(proxy.proxy.cluster(CLUSTER)!.retryStats.retries, bad.calls);
+      });
+    } finally {
+      await bad.stop();
+    }
+  });
+
   test("perTryTimeout: a stuck attempt is cut and retried elsewhere when retryOn covers it; else UNAVAILABLE (Envoy's 504)", async () => {
     const stuck = await scriptedPod(() => undefined); // never answers
     try {
