@@ -5,6 +5,7 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { formatProblem } from "../config/diagnostics.js";
 import { formatDuration } from "../config/duration.js";
 import { loadConfigFiles, type ConfigOverrides } from "../config/load.js";
+import { Observability } from "../admin/observability.js";
 import { Proxy } from "../proxy/proxy.js";
 import { ConfigReloader } from "./reload.js";
 import { announceReady, handOver } from "./takeover.js";
@@ -44,12 +45,23 @@ export async function proxyCommand(opts: ProxyOptions, io: Io): Promise<number> 
     for (const p of result.problems) io.err(formatProblem(p));
     return 1;
   }
-  const proxy = new Proxy(result.config);
+  const observability = new Observability();
+  const proxy = new Proxy(result.config, { onRpcEnd: observability.onRpcEnd });
+  observability.attach(proxy);
+  let admin: { host: string; port: number } | undefined;
+  try {
+    // Before the proxy listens, so /ready answers 503 while the clusters warm.
+    admin = await observability.startAdmin();
+  } catch (err) {
+    io.err(`sluice proxy: cannot start the admin server: ${(err as Error).message}`);
+    return 1;
+  }
   let address: { host: string; port: number };
   try {
     address = await proxy.start(opts.listenFd);
   } catch (err) {
     io.err(`sluice proxy: cannot listen: ${(err as Error).message}`);
+    await observability.stop();
     return 1;
   }
   // Watching (and SIGHUP) before the listening line: a change made after it is never missed.
@@ -57,6 +69,7 @@ export async function proxyCommand(opts: ProxyOptions, io: Io): Promise<number> 
   await reloader.start();
   if (opts.pidFile !== undefined) writeFileSync(opts.pidFile, `${process.pid}\n`);
   io.out(`sluice proxy listening on ${address.host}:${address.port} (mode ${result.config.listener.mode}, transport ${result.config.listener.transport})`);
+  if (admin !== undefined) io.out(`sluice proxy admin on ${adminUrl(admin)}`);
   announceReady();
 
   await new Promise<void>((resolve) => {
@@ -102,8 +115,15 @@ export async function proxyCommand(opts: ProxyOptions, io: Io): Promise<number> 
     process.on("SIGTERM", onStop);
     process.on("SIGUSR2", onTakeover);
   });
+  // After the drain: /ready answered 503 throughout it.
+  await observability.stop();
   if (opts.pidFile !== undefined) removePidFile(opts.pidFile);
   return 0;
+}
+
+/** The admin server's base URL (IPv6 hosts in brackets). */
+export function adminUrl(a: { host: string; port: number }): string {
+  return `http://${a.host.includes(":") ? `[${a.host}]` : a.host}:${a.port}/`;
 }
 
 /** Removes the pid file unless a successor has written its own pid there. */
