@@ -10,7 +10,7 @@ export class AccessLog {
 
   /** `destination`: stdout by default (tests capture it). */
   constructor(destination: DestinationStream = pino.destination(1)) {
-    this.log = pino({ base: null, timestamp: false, formatters: { level: () => ({}) } }, destination);
+    this.log = pino({ base: null, timestamp: false }, destination);
   }
 
   write(o: RpcOutcome): void {

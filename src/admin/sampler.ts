@@ -102,23 +102,24 @@ export class Sampler {
         h = new DestinationHistory(cluster.config.host);
         this.destinations.set(name, h);
       }
+      // Rates span RATE_WINDOW_MS at most.
+      while (h.readings.length > 0 && now - h.readings[0]!.at > RATE_WINDOW_MS) h.readings.shift();
       const totals = new Map<string, number>();
       const endpoints = new Map<string, EndpointSample>();
-      const oldest = h.readings[0];
-      const seconds = oldest === undefined ? 0 : (now - oldest.at) / 1000;
       for (const e of cluster.endpointList()) {
         const total = this.stats.endpointTotal(name, e.key);
         totals.set(e.key, total);
-        const before = oldest?.totals.get(e.key) ?? total;
+        // From the oldest reading in the window that has the endpoint (it may be new).
+        const from = h.readings.find((r) => r.totals.has(e.key));
+        const seconds = from === undefined ? 0 : (now - from.at) / 1000;
         endpoints.set(e.key, {
-          rps: seconds > 0 ? (total - before) / seconds : 0,
+          rps: seconds > 0 ? (total - from!.totals.get(e.key)!) / seconds : 0,
           activeRequests: e.load.activeRequests,
           connections: cluster.existingPool(e.key)?.connectionCount ?? 0,
           pinnedConnections: e.load.activeConnections,
         });
       }
       h.readings.push({ at: now, totals });
-      while (h.readings.length > 1 && now - h.readings[0]!.at > RATE_WINDOW_MS) h.readings.shift();
       const values = [...endpoints.values()];
       const sample: DestinationSample = {
         t,
