@@ -24,6 +24,9 @@ export interface ProxyOptions {
   readonly pidFile?: string;
 }
 
+/** A takeover successor retries the admin port this often until its predecessor frees it. */
+const ADMIN_RETRY_MS = 100;
+
 export interface Io {
   out(line: string): void;
   err(line: string): void;
@@ -49,12 +52,22 @@ export async function proxyCommand(opts: ProxyOptions, io: Io): Promise<number> 
   const proxy = new Proxy(result.config, { onRpcEnd: observability.onRpcEnd });
   observability.attach(proxy);
   let admin: { host: string; port: number } | undefined;
+  let adminRetry: NodeJS.Timeout | undefined;
   try {
     // Before the proxy listens, so /ready answers 503 while the clusters warm.
     admin = await observability.startAdmin();
   } catch (err) {
-    io.err(`sluice proxy: cannot start the admin server: ${(err as Error).message}`);
-    return 1;
+    if (opts.listenFd === undefined || (err as NodeJS.ErrnoException).code !== "EADDRINUSE") {
+      io.err(`sluice proxy: cannot start the admin server: ${(err as Error).message}`);
+      return 1;
+    }
+    // A takeover: the predecessor lets go of the admin port once it has handed over.
+    const retry = (): void => {
+      adminRetry = setTimeout(() => {
+        observability.startAdmin().then((a) => a !== undefined && io.out(`sluice proxy admin on ${adminUrl(a)}`), retry);
+      }, ADMIN_RETRY_MS);
+    };
+    retry();
   }
   let address: { host: string; port: number };
   try {
@@ -104,6 +117,8 @@ export async function proxyCommand(opts: ProxyOptions, io: Io): Promise<number> 
         if (phase !== "handing-over") return; // SIGTERM meanwhile: already draining
         if (r.ok) {
           io.err(`sluice proxy: handed over to pid ${r.pid}`);
+          // The successor takes the admin port over (it retries until it is free).
+          void observability.stop();
           void drain(`handed over to pid ${r.pid}`);
         } else {
           phase = "serving";
@@ -116,6 +131,7 @@ export async function proxyCommand(opts: ProxyOptions, io: Io): Promise<number> 
     process.on("SIGUSR2", onTakeover);
   });
   // After the drain: /ready answered 503 throughout it.
+  clearTimeout(adminRetry);
   await observability.stop();
   if (opts.pidFile !== undefined) removePidFile(opts.pidFile);
   return 0;
