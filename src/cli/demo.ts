@@ -13,9 +13,10 @@ import { logger } from "../core/trace.js";
 import { callUnary, echoClient } from "../demo/echo-client.js";
 import { startEchoServer, type PodStats } from "../demo/echo-service.js";
 import type { ProxyConfig } from "../config/types.js";
+import { Observability } from "../admin/observability.js";
 import { Proxy } from "../proxy/proxy.js";
 import { connectionStory, type DemoPod } from "./demo-story.js";
-import type { Io } from "./proxy.js";
+import { adminUrl, type Io } from "./proxy.js";
 
 export interface DemoOptions {
   readonly mode: "request" | "connection";
@@ -52,6 +53,8 @@ export function pointAtPods(text: string, ports: readonly number[], mode: string
     if (doc["kind"] === "Proxy") {
       const spec = (doc["spec"] ?? {}) as Record<string, unknown>;
       spec["listen"] = "127.0.0.1:0";
+      // The admin server (metrics, /clusters, the dashboard) on a free port unless the config names one.
+      spec["admin"] ??= "127.0.0.1:0";
       spec["mode"] = mode;
       doc["spec"] = spec;
     }
@@ -88,10 +91,14 @@ export async function demoCommand(opts: DemoOptions, io: Io): Promise<number> {
 
 /** Request mode: every client keeps RPCs in flight until the duration or a signal; a table every second. */
 async function requestLoad(config: ProxyConfig, pods: readonly DemoPod[], opts: DemoOptions, banner: (target: string) => void, io: Io): Promise<number> {
-  const proxy = new Proxy(config);
+  const observability = new Observability();
+  const proxy = new Proxy(config, { onRpcEnd: observability.onRpcEnd });
+  observability.attach(proxy);
+  const admin = await observability.startAdmin();
   const addr = await proxy.start();
   const target = `127.0.0.1:${addr.port}`;
   banner(target);
+  if (admin !== undefined) io.out(`sluice demo: admin server on ${adminUrl(admin)} (metrics at ${adminUrl(admin)}metrics)`);
 
   const authority = [...config.clusters.values()][0]?.host ?? "grpc-service";
   const clients = Array.from({ length: opts.clients }, () => echoClient(target, { "grpc.default_authority": authority }));
@@ -122,6 +129,7 @@ async function requestLoad(config: ProxyConfig, pods: readonly DemoPod[], opts: 
   io.out(table.render(failures));
   for (const c of clients) c.close();
   await proxy.stop(2000);
+  await observability.stop();
   io.out("sluice demo: stopped");
   return failures === 0 ? 0 : 1;
 }

@@ -5,6 +5,7 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { formatProblem } from "../config/diagnostics.js";
 import { formatDuration } from "../config/duration.js";
 import { loadConfigFiles, type ConfigOverrides } from "../config/load.js";
+import { Observability } from "../admin/observability.js";
 import { Proxy } from "../proxy/proxy.js";
 import { ConfigReloader } from "./reload.js";
 import { announceReady, handOver } from "./takeover.js";
@@ -22,6 +23,9 @@ export interface ProxyOptions {
   /** Written with our pid once we listen (a successor overwrites it). */
   readonly pidFile?: string;
 }
+
+/** A takeover successor retries the admin port this often until its predecessor frees it. */
+const ADMIN_RETRY_MS = 100;
 
 export interface Io {
   out(line: string): void;
@@ -47,12 +51,33 @@ export async function proxyCommand(opts: ProxyOptions, io: Io): Promise<number> 
     for (const p of result.problems) io.err(formatProblem(p));
     return 1;
   }
-  const proxy = new Proxy(result.config);
+  const observability = new Observability();
+  const proxy = new Proxy(result.config, { onRpcEnd: observability.onRpcEnd });
+  observability.attach(proxy);
+  let admin: { host: string; port: number } | undefined;
+  let adminRetry: NodeJS.Timeout | undefined;
+  try {
+    // Before the proxy listens, so /ready answers 503 while the clusters warm.
+    admin = await observability.startAdmin();
+  } catch (err) {
+    if (opts.listenFd === undefined || (err as NodeJS.ErrnoException).code !== "EADDRINUSE") {
+      io.err(`sluice proxy: cannot start the admin server: ${(err as Error).message}`);
+      return 1;
+    }
+    // A takeover: the predecessor lets go of the admin port once it has handed over.
+    const retry = (): void => {
+      adminRetry = setTimeout(() => {
+        observability.startAdmin().then((a) => a !== undefined && io.out(`sluice proxy admin on ${adminUrl(a)}`), retry);
+      }, ADMIN_RETRY_MS);
+    };
+    retry();
+  }
   let address: { host: string; port: number };
   try {
     address = await proxy.start(opts.listenFd);
   } catch (err) {
     io.err(`sluice proxy: cannot listen: ${(err as Error).message}`);
+    await observability.stop();
     return 1;
   }
   // Watching (and SIGHUP) before the listening line: a change made after it is never missed.
@@ -60,6 +85,7 @@ export async function proxyCommand(opts: ProxyOptions, io: Io): Promise<number> 
   await reloader.start(initialTexts);
   if (opts.pidFile !== undefined) writeFileSync(opts.pidFile, `${process.pid}\n`);
   io.out(`sluice proxy listening on ${address.host}:${address.port} (mode ${result.config.listener.mode}, transport ${result.config.listener.transport})`);
+  if (admin !== undefined) io.out(`sluice proxy admin on ${adminUrl(admin)}`);
   announceReady();
 
   await new Promise<void>((resolve) => {
@@ -93,6 +119,8 @@ export async function proxyCommand(opts: ProxyOptions, io: Io): Promise<number> 
         if (phase !== "handing-over") return; // SIGTERM meanwhile: already draining
         if (r.ok) {
           io.err(`sluice proxy: handed over to pid ${r.pid}`);
+          // The successor takes the admin port over (it retries until it is free).
+          void observability.stop();
           void drain(`handed over to pid ${r.pid}`);
         } else {
           phase = "serving";
@@ -104,8 +132,16 @@ export async function proxyCommand(opts: ProxyOptions, io: Io): Promise<number> 
     process.on("SIGTERM", onStop);
     process.on("SIGUSR2", onTakeover);
   });
+  // After the drain: /ready answered 503 throughout it.
+  clearTimeout(adminRetry);
+  await observability.stop();
   if (opts.pidFile !== undefined) removePidFile(opts.pidFile);
   return 0;
+}
+
+/** The admin server's base URL (IPv6 hosts in brackets). */
+export function adminUrl(a: { host: string; port: number }): string {
+  return `http://${a.host.includes(":") ? `[${a.host}]` : a.host}:${a.port}/`;
 }
 
 /** Removes the pid file unless a successor has written its own pid there. */

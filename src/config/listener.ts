@@ -60,6 +60,12 @@ export const DEFAULT_HEALTH_CHECK = {
 /** How long SIGTERM lets RPCs in flight finish: Istio's terminationDrainDuration, 5s. */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 5000;
 
+/**
+ * spec.imbalanceWarning fields left out: warn when the busiest endpoint takes over 1.5x the
+ * mean request rate for 30 s (three 10 s rate windows: a burst does not warn, a skew does).
+ */
+export const DEFAULT_IMBALANCE_WARNING = { threshold: 1.5, windowMs: 30_000 } as const;
+
 export function buildListener(
   proxies: readonly ParsedProxy[],
   overrides: ConfigOverrides,
@@ -157,6 +163,11 @@ export function buildListener(
     latencyOutlier: first?.latencyOutlier ?? null,
     healthCheck: first?.healthCheck === undefined ? null : buildHealthCheck(first.healthCheck, first.meta, definedHosts, diag),
     drainTimeoutMs,
+    accessLog: first?.accessLog ?? false,
+    imbalanceWarning: {
+      threshold: first?.imbalanceWarning?.threshold ?? DEFAULT_IMBALANCE_WARNING.threshold,
+      windowMs: first?.imbalanceWarning?.windowMs ?? DEFAULT_IMBALANCE_WARNING.windowMs,
+    },
   };
 }
 

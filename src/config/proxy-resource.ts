@@ -1,7 +1,7 @@
 // sluice's own resource (apiVersion sluice.dev/v1alpha1, kind Proxy) for what Istio has no
 // field for: where to listen, the balancing mode, downstream keepalive and connection age,
-// upstream keepalive, active health checks.
-// upstream keepalive, the drain timeout on shutdown.
+// upstream keepalive, active health checks, the drain timeout on shutdown, the admin
+// server's access log and imbalance warning.
 import { describe } from "./diagnostics.js";
 import { formatDuration } from "./duration.js";
 import { HOST_PORT_HELP, parseHostPort, type HostPort } from "./host-port.js";
@@ -37,6 +37,8 @@ export interface ParsedProxy {
   readonly latencyOutlier?: LatencyOutlierSettings;
   readonly healthCheck?: ParsedHealthCheck;
   readonly drainTimeoutMs?: number;
+  readonly accessLog?: boolean;
+  readonly imbalanceWarning?: { readonly threshold?: number; readonly windowMs?: number };
 }
 
 /** spec.healthCheck as written; defaults and the hosts' existence are settled in listener.ts. */
@@ -101,6 +103,12 @@ export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProx
   const latencyOutlier = parseLatencyOutlier(r);
   const healthCheck = parseHealthCheck(r.map("healthCheck"));
   const drainTimeoutMs = r.duration("drainTimeout");
+  const accessLog = r.bool("accessLog");
+  const iw = r.map("imbalanceWarning");
+  const threshold = iw?.number("threshold", { min: 1 });
+  if (threshold !== undefined && threshold <= 1) iw?.error("threshold", `must be a number > 1 (the busiest endpoint's request rate over the mean), got ${threshold}`);
+  const imbalanceWarning = iw === undefined ? undefined : dropUndefined({ threshold: threshold !== undefined && threshold > 1 ? threshold : undefined, windowMs: iw.duration("window") });
+  iw?.finish();
   r.finish();
   return dropUndefined({
     kind: "Proxy" as const,
@@ -120,6 +128,8 @@ export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProx
     latencyOutlier,
     healthCheck,
     drainTimeoutMs,
+    accessLog,
+    imbalanceWarning,
   });
 }
 

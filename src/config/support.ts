@@ -225,7 +225,7 @@ const VIRTUAL_SERVICE: readonly RowSpec[] = [
 const PROXY: readonly RowSpec[] = [
   ...METADATA,
   ["spec.listen", S],
-  ["spec.admin", W],
+  ["spec.admin", S, "default: no admin server; /metrics, /clusters, /config_dump, /healthz, /ready"],
   ["spec.mode", S],
   ["spec.transport", S],
   ["spec.defaultHost", S],
@@ -257,6 +257,10 @@ const PROXY: readonly RowSpec[] = [
   ["spec.healthCheck.serviceName", S, "default empty: the server as a whole"],
   ["spec.healthCheck.hosts", S, "ServiceEntry hosts to check; default every host"],
   ["spec.drainTimeout", S, "default 5s: on SIGTERM, RPCs in flight get this long to finish"],
+  ["spec.accessLog", S, "default false: one JSON line per RPC on stdout"],
+  ["spec.imbalanceWarning", S, "needs the admin server"],
+  ["spec.imbalanceWarning.threshold", S, "default 1.5 (> 1): busiest endpoint's request rate over the mean"],
+  ["spec.imbalanceWarning.window", S, "default 30s: how long the imbalance lasts before one warning"],
 ];
 
 export const SUPPORT_TABLE: readonly SupportRow[] = [

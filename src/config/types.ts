@@ -251,6 +251,20 @@ export interface ListenerSettings {
   readonly healthCheck: HealthCheckSettings | null;
   /** On SIGTERM: how long RPCs in flight may take to finish before their connections are closed. */
   readonly drainTimeoutMs: number;
+  /** One JSON line per RPC on stdout (Envoy's access log fields); false by default. */
+  readonly accessLog: boolean;
+  /** When a destination's spread is warned about (the admin server watches it). */
+  readonly imbalanceWarning: ImbalanceWarningSettings;
+}
+
+/**
+ * A destination is imbalanced when its busiest endpoint's request rate (over the last 10 s)
+ * is more than `threshold` x the mean over its endpoints; one warning when that lasts `windowMs`.
+ */
+export interface ImbalanceWarningSettings {
+  /** max / mean of the endpoints' request rates, > 1. */
+  readonly threshold: number;
+  readonly windowMs: number;
 }
 
 export interface Warning {

@@ -32,6 +32,15 @@ export interface RpcOutcome {
   readonly status: number | null;
   /** True when the proxy produced the status itself. */
   readonly local: boolean;
+  /** From the stream's arrival to its end (ms). */
+  readonly durationMs: number;
+  /** Message bytes from the client, and to it (gRPC framing included, HTTP/2 framing not). */
+  readonly requestBytes: number;
+  readonly responseBytes: number;
+  readonly authority: string;
+  readonly path: string;
+  /** Retries under the route's policy (transparent replays not counted). */
+  readonly retries: number;
 }
 
 export interface ForwardHooks {
@@ -137,6 +146,10 @@ export class Forwarder implements PickRequest {
   private pinned = false;
   /** When the current attempt started (ms), for its observers. */
   private attemptStart = 0;
+  /** For the end hook (metrics, access log). */
+  private readonly startedAt = performance.now();
+  private requestBytes = 0;
+  private responseBytes = 0;
 
   constructor(
     private readonly ds: ServerStream,
@@ -420,7 +433,18 @@ export class Forwarder implements PickRequest {
     if (this.conn !== undefined) this.pool!.release(this.conn);
     const onEnd = this.hooks.onEnd;
     if (onEnd !== undefined) {
-      onEnd({ cluster: cluster.name, endpoint: this.endpoint?.key ?? null, status, local });
+      onEnd({
+        cluster: cluster.name,
+        endpoint: this.endpoint?.key ?? null,
+        status,
+        local,
+        durationMs: performance.now() - this.startedAt,
+        requestBytes: this.requestBytes,
+        responseBytes: this.responseBytes,
+        authority: this.authority,
+        path: this.path,
+        retries: this.retries,
+      });
     }
   }
 
@@ -428,6 +452,7 @@ export class Forwarder implements PickRequest {
 
   onClientData(chunk: Buffer): void {
     if (this.phase === "done") return;
+    this.requestBytes += chunk.length;
     if (this.replayable) {
       this.replayBytes += chunk.length;
       if (this.replayBytes <= this.hooks.retryBufferLimit) (this.replay ??= []).push(chunk);
@@ -483,6 +508,7 @@ export class Forwarder implements PickRequest {
 
   onBackendData(side: UpstreamSide, chunk: Buffer): void {
     if (side !== this.side) return;
+    this.responseBytes += chunk.length;
     if (!this.ds.write(chunk)) this.upstream?.pause();
   }
 

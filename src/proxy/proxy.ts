@@ -73,8 +73,9 @@ export class Proxy {
   /** Downstream idle, age and keepalive (gRFC A8, A9). */
   readonly lifetime: DownstreamLifetime;
   private address: { host: string; port: number } | undefined;
-  /** Downstream connections accepted since start. */
+  /** Downstream connections accepted since start, and closed since start. */
   connectionsAccepted = 0;
+  connectionsClosed = 0;
   /** Envoy's downstream_cx_max_requests_reached: connections sent GOAWAY at maxRequestsPerConnection. */
   connectionsCycled = 0;
   /** What clusters are built with; a reload builds its new clusters the same way. */
@@ -263,6 +264,21 @@ export class Proxy {
     return this.clusters.get(name);
   }
 
+  /** The running clusters (admin server, metrics). */
+  clusterRuntimes(): IterableIterator<ClusterRuntime> {
+    return this.clusters.values();
+  }
+
+  /** Where the proxy listens, once started. */
+  get listenAddress(): { host: string; port: number } | undefined {
+    return this.address;
+  }
+
+  /** True from stop() on: the proxy drains and takes no new connections. */
+  get draining(): boolean {
+    return this.stopping;
+  }
+
   /** The cluster's active health checker, when spec.healthCheck covers its host. */
   healthChecker(name: string): HealthChecker | undefined {
     return this.healthCheckers.get(name);
@@ -352,6 +368,7 @@ export class Proxy {
   }
 
   private onConnectionClose(conn: ServerConnection): void {
+    this.connectionsClosed++;
     this.lifetime.onConnectionClose(conn);
     this.unpin(conn.id);
     this.downstream.delete(conn.id);

@@ -17,7 +17,7 @@ export interface ReloadPlan {
   /** Kept clusters whose settings changed, with what changed. */
   readonly changed: ReadonlyMap<string, readonly ClusterChange[]>;
   readonly routesChanged: boolean;
-  /** Listener settings applied live (defaultHost, upstream keepalive, choice count, drain timeout, retry buffer). */
+  /** Listener settings applied live (defaultHost, upstream keepalive, choice count, drain timeout, retry buffer, access log, imbalance warning). */
   readonly listenerChanged: readonly string[];
   /** Listener settings that differ but wait for a restart: `field: running -> wanted`. */
   readonly needsRestart: readonly string[];
@@ -30,7 +30,7 @@ export interface ReloadPlan {
 const RESTART_ONLY = ["listen", "transport", "mode", "admin", "downstream", "healthCheck", "latencyOutlier"] as const satisfies readonly (keyof ListenerSettings)[];
 
 /** Listener fields a reload applies to new RPCs. */
-const LIVE = ["defaultHost", "upstream", "leastRequestChoiceCount", "drainTimeoutMs", "retryBufferLimit"] as const satisfies readonly (keyof ListenerSettings)[];
+const LIVE = ["defaultHost", "upstream", "leastRequestChoiceCount", "drainTimeoutMs", "retryBufferLimit", "accessLog", "imbalanceWarning"] as const satisfies readonly (keyof ListenerSettings)[];
 
 export function planReload(running: ProxyConfig, next: ProxyConfig): ReloadPlan {
   const needsRestart: string[] = [];

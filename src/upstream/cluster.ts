@@ -299,6 +299,11 @@ export class ClusterRuntime {
     return this.current.has(endpoint.key);
   }
 
+  /** The endpoint's pool if it has one (the admin server looks without creating one). */
+  existingPool(key: string): EndpointPool | undefined {
+    return this.pools.get(key);
+  }
+
   pool(endpoint: LbEndpoint): EndpointPool {
     let pool = this.pools.get(endpoint.key);
     if (pool === undefined) {

@@ -12,7 +12,7 @@ import * as grpc from "@grpc/grpc-js";
 import { callUnary, echoClient, type CallResult } from "../../src/demo/echo-client.js";
 import type { TransportKind } from "../../src/config/types.js";
 import { tempFile } from "../support/cli.js";
-import { closeAll, listenerYaml, md, serviceEntryYaml, startPods, type Pod } from "../support/cluster.js";
+import { closeAll, deadPort, listenerYaml, md, serviceEntryYaml, startPods, type Pod } from "../support/cluster.js";
 import { Load, spawnSluice } from "../support/lines.js";
 import { TEST_TRANSPORTS } from "../support/transports.js";
 
@@ -95,7 +95,9 @@ for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () =
   test("takeover, twice: on SIGUSR2 a new sluice takes over the listening socket while the old one drains; a client keeping 50 RPCs in flight sees 0 failures", async () => {
     const pods = await startPods(2);
     const pidFile = join(mkdtempSync(join(tmpdir(), "sluice-test-")), "sluice.pid");
-    const first = await spawnSluice(["-c", configFile(pods, transport), "--pid-file", pidFile]);
+    // A fixed admin port: each successor takes it over once its predecessor has handed over.
+    const adminPort = await deadPort();
+    const first = await spawnSluice(["-c", configFile(pods, transport), "--pid-file", pidFile, "--admin", `127.0.0.1:${adminPort}`]);
     const firstExited = once(first.child, "exit") as Promise<[number | null, string | null]>;
     // The successor inherits the first one's stdout and stderr: both close when it exits.
     const allClosed = once(first.child, "close");
@@ -111,8 +113,10 @@ for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () =
       assert.notEqual(successor, first.child.pid);
       // The successor listens on the same port: the very socket the first one listened on.
       await first.out.waitFor(new RegExp(`sluice proxy listening on 127\\.0\\.0\\.1:${first.port} `), mark);
+      await first.out.waitFor(new RegExp(`sluice proxy admin on http://127\\.0\\.0\\.1:${adminPort}/`), mark);
       assert.deepEqual(await firstExited, [0, null]);
       assert.equal(readFileSync(pidFile, "utf8").trim(), String(successor));
+      assert.equal((await fetch(`http://127.0.0.1:${adminPort}/ready`)).status, 200);
       load.phase = 1; // the first sluice is gone: from here on the successor serves everything
       await load.completions(300);
       // The successor hands over in turn (it was started with --listen-fd 3 itself).

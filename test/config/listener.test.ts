@@ -25,6 +25,8 @@ test("without a Proxy resource the listener has sluice's defaults", () => {
     latencyOutlier: null,
     healthCheck: null,
     drainTimeoutMs: 5000,
+    accessLog: false,
+    imbalanceWarning: { threshold: 1.5, windowMs: 30_000 },
   });
 });
 
@@ -53,6 +55,8 @@ test("every Proxy field is parsed", () => {
           "    latency: {factor: 2.5, minRequests: 50}",
           "  healthCheck: {interval: 10s, timeout: 2s, unhealthyThreshold: 3, healthyThreshold: 2, serviceName: echo.Echo, hosts: [other-service]}",
           "  drainTimeout: 45s",
+          "  accessLog: true",
+          "  imbalanceWarning: {threshold: 2, window: 1m}",
           "",
         ].join("\n"),
       ),
@@ -76,12 +80,18 @@ test("every Proxy field is parsed", () => {
     latencyOutlier: { factor: 2.5, minRequests: 50 },
     healthCheck: { intervalMs: 10_000, timeoutMs: 2000, unhealthyThreshold: 3, healthyThreshold: 2, serviceName: "echo.Echo", hosts: ["other-service"] },
     drainTimeoutMs: 45_000,
+    accessLog: true,
+    imbalanceWarning: { threshold: 2, windowMs: 60_000 },
   });
-  // The admin server is parsed but not built yet.
-  assert.deepEqual(
-    c.warnings.map((w) => w.path),
-    ["spec.admin"],
-  );
+  assert.deepEqual(c.warnings, []);
+});
+
+test("imbalanceWarning: fields default alone; the threshold must be over 1", () => {
+  const iw = (spec: string): unknown => mustLoad(docs(SERVICE_ENTRY, proxy(spec))).listener.imbalanceWarning;
+  assert.deepEqual(iw("  imbalanceWarning: {window: 5s}\n"), { threshold: 1.5, windowMs: 5000 });
+  assert.deepEqual(iw("  imbalanceWarning: {threshold: 3}\n"), { threshold: 3, windowMs: 30_000 });
+  oneProblem(docs(SERVICE_ENTRY, proxy("  imbalanceWarning: {threshold: 1}\n")), /spec\.imbalanceWarning\.threshold: must be a number > 1/);
+  oneProblem(docs(SERVICE_ENTRY, proxy("  accessLog: yes please\n")), /spec\.accessLog/);
 });
 
 test("Proxy validation: addresses, mode, choiceCount >= 2, unknown defaultHost, at most one Proxy", () => {

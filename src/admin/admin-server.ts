@@ -1,0 +1,108 @@
+// The admin HTTP server (node:http), on spec.admin / --admin: Prometheus metrics, the state
+// of each destination, the running config, liveness and readiness, and the sampled history
+// a dashboard polls. Read-only: nothing here changes the proxy.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import type { Registry } from "prom-client";
+import type { Proxy } from "../proxy/proxy.js";
+import { clustersView } from "./clusters-view.js";
+import { configDump } from "./config-dump.js";
+import type { RpcStats } from "./rpc-stats.js";
+import type { Sampler } from "./sampler.js";
+
+export interface AdminDeps {
+  readonly proxy: Proxy;
+  readonly stats: RpcStats;
+  readonly sampler: Sampler;
+  readonly registry: Registry;
+}
+
+/** Paths and what they answer, for the index page and 404s. */
+export const ADMIN_PATHS: Readonly<Record<string, string>> = {
+  "/metrics": "Prometheus text format",
+  "/clusters": "JSON: each destination's endpoints now (state, connections, active requests, ejection, rps)",
+  "/history": "JSON: per destination and endpoint, 1 s samples of rps (10 s window), active requests and connections over the last 5 minutes, as columns; ?since=<epoch ms> for newer ones only",
+  "/config_dump": "JSON: the running config with every default",
+  "/healthz": "200 while the process serves",
+  "/ready": "200 once the proxy listens and is not draining, else 503",
+};
+
+export class AdminServer {
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+
+  constructor(private readonly deps: AdminDeps) {
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        if (!res.headersSent) send(res, 500, "text/plain", `admin: ${(err as Error).message}\n`);
+        else res.destroy();
+      });
+    });
+    this.server.on("connection", (s) => {
+      this.sockets.add(s);
+      s.on("close", () => this.sockets.delete(s));
+    });
+  }
+
+  listen(host: string, port: number): Promise<{ host: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(port, host, () => {
+        this.server.off("error", reject);
+        const a = this.server.address() as AddressInfo;
+        resolve({ host: a.address, port: a.port });
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // Scrapers keep connections alive; the admin server has nothing worth draining for.
+    for (const s of this.sockets) s.destroy();
+    return closed;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://admin");
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      send(res, 405, "text/plain", "admin: GET only\n");
+      return;
+    }
+    const { proxy, stats, sampler, registry } = this.deps;
+    switch (url.pathname) {
+      case "/metrics":
+        send(res, 200, registry.contentType, await registry.metrics());
+        return;
+      case "/clusters":
+        sendJson(res, 200, clustersView(proxy, stats, sampler));
+        return;
+      case "/history": {
+        const since = Number(url.searchParams.get("since") ?? 0);
+        sendJson(res, 200, sampler.history(Number.isFinite(since) ? since : 0));
+        return;
+      }
+      case "/config_dump":
+        send(res, 200, "application/json", configDump(proxy.config));
+        return;
+      case "/healthz":
+        send(res, 200, "text/plain", "OK\n");
+        return;
+      case "/ready": {
+        const ready = proxy.listenAddress !== undefined && !proxy.draining;
+        send(res, ready ? 200 : 503, "text/plain", ready ? "LIVE\n" : proxy.draining ? "DRAINING\n" : "STARTING\n");
+        return;
+      }
+      default:
+        sendJson(res, url.pathname === "/" ? 200 : 404, { paths: ADMIN_PATHS });
+    }
+  }
+}
+
+function send(res: ServerResponse, status: number, contentType: string, body: string): void {
+  res.writeHead(status, { "content-type": contentType, "cache-control": "no-store" });
+  res.end(body);
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  send(res, status, "application/json", JSON.stringify(value));
+}

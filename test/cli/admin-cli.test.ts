@@ -1,0 +1,53 @@
+// `sluice proxy` with the admin server and the access log, as operators run it: a separate
+// process whose admin URL is printed, metrics that count the RPCs, JSON lines on stdout.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { callUnary, echoClient } from "../../src/demo/echo-client.js";
+import { CLI, tempFile } from "../support/cli.js";
+import { serviceEntryYaml, startPods } from "../support/cluster.js";
+import { parsePrometheus, sampleValue } from "../support/admin.js";
+
+test("sluice proxy --admin: prints the admin URL, serves /metrics and /ready; spec.accessLog writes a JSON line per RPC on stdout", async () => {
+  const [pod] = await startPods(1);
+  const file = tempFile("cfg.yaml", `apiVersion: sluice.dev/v1alpha1\nkind: Proxy\nmetadata: { name: p }\nspec:\n  accessLog: true\n---\n${serviceEntryYaml("echo", [pod!.port])}`);
+  const child = spawn(process.execPath, [CLI, "proxy", "-c", file, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stderr.on("data", (c: Buffer) => (err += c.toString()));
+  const closed = once(child, "close") as Promise<[number]>;
+  const lines = (): string[] => out.split("\n");
+  // One listener for the whole run: output between two waits is kept, not dropped.
+  child.stdout.on("data", (c: Buffer) => {
+    out += c.toString();
+    child.emit("out");
+  });
+  const waitOut = async (re: RegExp): Promise<RegExpExecArray> => {
+    for (;;) {
+      const m = re.exec(out);
+      if (m !== null) return m;
+      await Promise.race([once(child, "out"), closed.then(([code]) => Promise.reject(new Error(`proxy exited with ${code}: ${err}`)))]);
+    }
+  };
+  try {
+    const [, port] = await waitOut(/listening on 127\.0\.0\.1:(\d+)/);
+    const [, admin] = await waitOut(/sluice proxy admin on (http:\/\/127\.0\.0\.1:\d+\/)\n/);
+    assert.equal((await fetch(`${admin}ready`)).status, 200);
+    const client = echoClient(`127.0.0.1:${port}`, { "grpc.default_authority": "echo" });
+    assert.equal((await callUnary(client, Buffer.from("x"))).code, 0);
+    client.close();
+    const { samples } = parsePrometheus(await (await fetch(`${admin}metrics`)).text());
+    assert.equal(sampleValue(samples, "istio_requests_total", { destination_service: "echo", grpc_response_status: "0" }), 1);
+    await waitOut(/"upstream_host"/);
+    const log = lines().filter((l) => l.startsWith("{"));
+    assert.equal(log.length, 1);
+    const entry = JSON.parse(log[0]!) as Record<string, unknown>;
+    assert.deepEqual([entry["authority"], entry["grpc_status"], entry["upstream_host"]], ["echo", 0, `127.0.0.1:${pod!.port}`]);
+  } finally {
+    child.kill("SIGTERM");
+    const [code] = await closed;
+    assert.equal(code, 0);
+    await pod!.stop();
+  }
+});

@@ -1,0 +1,91 @@
+// A real proxy with its admin server (the CLI's wiring: src/admin/observability.ts) on
+// loopback, and a parser for the Prometheus text it serves.
+import assert from "node:assert/strict";
+import { Observability, type ObservabilityDeps } from "../../src/admin/observability.js";
+import { Proxy, type ProxyDeps } from "../../src/proxy/proxy.js";
+import { parseConfig } from "./cluster.js";
+
+export interface AdminProxy {
+  readonly proxy: Proxy;
+  readonly observability: Observability;
+  /** The proxy's address for clients. */
+  readonly target: string;
+  /** The admin server's base URL, no trailing slash. */
+  readonly admin: string;
+  get(path: string): Promise<{ status: number; type: string | null; body: string }>;
+  stop(): Promise<void>;
+}
+
+export async function startAdminProxy(yaml: string, deps: ObservabilityDeps = {}, proxyDeps: ProxyDeps = {}): Promise<AdminProxy> {
+  const observability = new Observability(deps);
+  const proxy = new Proxy(parseConfig(yaml), { ...proxyDeps, onRpcEnd: observability.onRpcEnd });
+  observability.attach(proxy);
+  const a = await observability.startAdmin();
+  assert.ok(a !== undefined, "the config must set spec.admin");
+  const admin = `http://127.0.0.1:${a.port}`;
+  const addr = await proxy.start();
+  return {
+    proxy,
+    observability,
+    target: `127.0.0.1:${addr.port}`,
+    admin,
+    get: async (path) => {
+      const r = await fetch(admin + path);
+      return { status: r.status, type: r.headers.get("content-type"), body: await r.text() };
+    },
+    stop: async () => {
+      await proxy.stop(1000);
+      await observability.stop();
+    },
+  };
+}
+
+export interface Sample {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly value: number;
+}
+
+/**
+ * Parses Prometheus text format 0.0.4 strictly: every line a HELP, a TYPE or a sample of the
+ * family announced last; throws on anything else.
+ */
+export function parsePrometheus(text: string): { samples: Sample[]; types: Map<string, string> } {
+  const samples: Sample[] = [];
+  const types = new Map<string, string>();
+  let family = "";
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    let m = /^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) .*$/.exec(line);
+    if (m !== null) {
+      family = m[1]!;
+      continue;
+    }
+    m = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$/.exec(line);
+    if (m !== null) {
+      assert.equal(m[1], family, `TYPE after its HELP: ${line}`);
+      types.set(m[1], m[2]!);
+      continue;
+    }
+    m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)$/.exec(line);
+    assert.ok(m !== null, `not a Prometheus line: ${JSON.stringify(line)}`);
+    const name = m[1]!;
+    assert.ok(name === family || name.startsWith(`${family}_`), `${name} outside its family ${family}`);
+    const labels: Record<string, string> = {};
+    const body = m[2] ?? "";
+    const rest = body.replace(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)",?/g, (_all, k: string, v: string) => {
+      labels[k] = v.replace(/\\(.)/g, (_x, c: string) => (c === "n" ? "\n" : c));
+      return "";
+    });
+    assert.equal(rest, "", `bad labels in ${line}`);
+    samples.push({ name, labels, value: Number(m[3]) });
+  }
+  return { samples, types };
+}
+
+/** The one sample of `name` whose labels include `labels` (fails when none or several match). */
+export function sampleValue(samples: readonly Sample[], name: string, labels: Record<string, string> = {}): number {
+  const found = samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+  assert.equal(found.length, 1, `${name}${JSON.stringify(labels)}: ${found.length} samples (${JSON.stringify(found)})`);
+  return found[0]!.value;
+}
