@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // sluice command line: one file per command; this one only wires them to commander.
 import { Command, Option } from "commander";
-import { demoCommand } from "./demo.js";
 import { proxyCommand, type ProxyOptions } from "./proxy.js";
 import { validateCommand } from "./validate.js";
 
@@ -53,6 +52,8 @@ program
   .option("--duration <seconds>", "request mode: stop after this many seconds (default: run until Ctrl-C)", parsePositive)
   .option("-c, --config <file>", "config to load instead of examples/seed.yaml")
   .action(async (opts: { mode: "request" | "connection"; pods: number; clients: number; duration?: number; config?: string }) => {
+    // Loaded on use: the demo's gRPC clients and servers (grpc-js) cost `sluice proxy` memory.
+    const { demoCommand } = await import("./demo.js");
     process.exitCode = await demoCommand(opts, io);
   });
 

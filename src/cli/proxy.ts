@@ -38,6 +38,9 @@ export async function proxyCommand(opts: ProxyOptions, io: Io): Promise<number> 
     ...(opts.defaultHost !== undefined ? { defaultHost: opts.defaultHost } : {}),
     ...(opts.drainTimeout !== undefined ? { drainTimeout: opts.drainTimeout } : {}),
   };
+  // The texts as they were before the first load: a change made while the clusters warm is
+  // then seen by the reloader, which compares against these.
+  const initialTexts = await ConfigReloader.readTexts(opts.config);
   const result = await loadConfigFiles(opts.config, overrides);
   const warnings = result.ok ? result.config.warnings : result.warnings;
   for (const w of warnings) io.err(`warning: ${formatProblem(w)}`);
@@ -66,7 +69,7 @@ export async function proxyCommand(opts: ProxyOptions, io: Io): Promise<number> 
   }
   // Watching (and SIGHUP) before the listening line: a change made after it is never missed.
   const reloader = new ConfigReloader(opts.config, overrides, proxy, io);
-  await reloader.start();
+  await reloader.start(initialTexts);
   if (opts.pidFile !== undefined) writeFileSync(opts.pidFile, `${process.pid}\n`);
   io.out(`sluice proxy listening on ${address.host}:${address.port} (mode ${result.config.listener.mode}, transport ${result.config.listener.transport})`);
   if (admin !== undefined) io.out(`sluice proxy admin on ${adminUrl(admin)}`);
@@ -75,10 +78,9 @@ export async function proxyCommand(opts: ProxyOptions, io: Io): Promise<number> 
   await new Promise<void>((resolve) => {
     let phase: "serving" | "handing-over" | "draining" = "serving";
     const drain = async (why: string): Promise<void> => {
+      // The handlers stay (and do nothing from now on): a second signal must not kill the
+      // process under the RPCs it is draining, as Node's default action would.
       phase = "draining";
-      process.off("SIGINT", onStop);
-      process.off("SIGTERM", onStop);
-      process.off("SIGUSR2", onTakeover);
       reloader.close();
       const ms = proxy.config.listener.drainTimeoutMs;
       // Stop first: the listening socket is closed by the time the line is out.

@@ -6,7 +6,7 @@
 // watched instead; any event there is debounced, then the files are read and compared with
 // the last texts seen: only a real change is loaded. A config with problems is not applied:
 // the running one stays, and every problem is reported as `sluice validate` reports it.
-import { watch, type FSWatcher } from "node:fs";
+import { statSync, watch, type FSWatcher } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { formatProblem } from "../config/diagnostics.js";
@@ -26,7 +26,7 @@ export interface ReloadIo {
 }
 
 export class ConfigReloader {
-  private readonly watchers: FSWatcher[] = [];
+  private readonly watchers = new Map<string, FSWatcher>();
   private timer: NodeJS.Timeout | undefined;
   /** Reloads run one at a time; a change seen during one is checked after it. */
   private queue: Promise<void> = Promise.resolve();
@@ -44,29 +44,75 @@ export class ConfigReloader {
     private readonly debounceMs = DEFAULT_DEBOUNCE_MS,
   ) {}
 
-  /** Starts watching the config files' directories, and listening for SIGHUP. */
-  async start(): Promise<void> {
-    this.lastTexts = await this.readTexts();
-    for (const dir of new Set(this.files.map((f) => dirname(resolve(f))))) {
-      try {
-        const w = watch(dir, { persistent: false }, (event, name) => {
-          trace("fs event", { dir, event, name });
-          this.schedule();
-        });
-        w.on("error", (err) => logger.warn({ dir, err: err.message }, "config watch failed; SIGHUP still reloads"));
-        this.watchers.push(w);
-      } catch (err: unknown) {
-        logger.warn({ dir, err: (err as Error).message }, "cannot watch config directory; SIGHUP still reloads");
-      }
-    }
+  /**
+   * Starts watching the config files' directories, and listening for SIGHUP. `loadedTexts`:
+   * the files' texts read before the running config was loaded from them; if they have
+   * changed since (an edit while the proxy started), a reload follows at once.
+   */
+  async start(loadedTexts?: string): Promise<void> {
+    for (const dir of new Set(this.files.map((f) => dirname(resolve(f))))) this.watchDir(dir);
     process.on("SIGHUP", this.onHangup);
+    const now = await this.readTexts();
+    this.lastTexts = loadedTexts ?? now;
+    if (now !== this.lastTexts) this.schedule();
+  }
+
+  /**
+   * Watches a directory. A watch follows the directory's inode: when the directory itself is
+   * replaced (removed and made again, or renamed over), the watch goes deaf without an error,
+   * so every event checks the inode and a changed or missing directory is watched afresh
+   * (polled once a second while it is missing).
+   */
+  private watchDir(dir: string): void {
+    if (this.closed) return;
+    let ino: number;
+    try {
+      ino = statSync(dir).ino;
+    } catch {
+      this.waitForDir(dir);
+      return;
+    }
+    try {
+      const w = watch(dir, { persistent: false }, (event, name) => {
+        trace("fs event", { dir, event, name });
+        this.schedule();
+        if (event === "rename" && !sameInode(dir, ino)) this.rewatch(dir, w);
+      });
+      w.on("error", (err) => {
+        logger.warn({ dir, err: err.message }, "config watch failed; watching again");
+        this.rewatch(dir, w);
+      });
+      this.watchers.set(dir, w);
+    } catch (err: unknown) {
+      logger.warn({ dir, err: (err as Error).message }, "cannot watch config directory; SIGHUP still reloads");
+    }
+  }
+
+  private rewatch(dir: string, old: FSWatcher): void {
+    old.close();
+    if (this.watchers.get(dir) === old) this.watchers.delete(dir);
+    trace("config directory replaced: watching it again", { dir });
+    this.watchDir(dir);
+    this.schedule();
+  }
+
+  private waitForDir(dir: string): void {
+    const poll = setInterval(() => {
+      if (this.closed) return clearInterval(poll);
+      if (sameInode(dir, null)) return; // still missing
+      clearInterval(poll);
+      this.watchDir(dir);
+      this.schedule();
+    }, 1000);
+    poll.unref();
   }
 
   /** Stops watching. SIGHUP stays handled (and ignored): while draining it must not kill the process. */
   close(): void {
     this.closed = true;
     clearTimeout(this.timer);
-    for (const w of this.watchers) w.close();
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
   }
 
   private schedule(): void {
@@ -126,11 +172,22 @@ export class ConfigReloader {
     this.io.out(`sluice proxy: config reload #${n} applied (${reason}): ${describeReload(plan)}`);
   }
 
+  private readTexts(): Promise<string> {
+    return ConfigReloader.readTexts(this.files);
+  }
+
   /** All files' texts in one string; a file that cannot be read counts as its error. */
-  private async readTexts(): Promise<string> {
-    const parts = await Promise.all(
-      this.files.map((f) => readFile(f, "utf8").catch((err: unknown) => `\u0000unreadable: ${(err as Error).message}`)),
-    );
+  static async readTexts(files: readonly string[]): Promise<string> {
+    const parts = await Promise.all(files.map((f) => readFile(f, "utf8").catch((err: unknown) => `\u0000unreadable: ${(err as Error).message}`)));
     return parts.join("\u0000\u0000");
+  }
+}
+
+/** Whether `dir` exists with this inode (null: whether it is missing). */
+function sameInode(dir: string, ino: number | null): boolean {
+  try {
+    return statSync(dir).ino === ino;
+  } catch {
+    return ino === null;
   }
 }

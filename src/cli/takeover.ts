@@ -67,6 +67,8 @@ export function handOver(listenFd: number, argv: readonly string[] = process.arg
       child.kill("SIGTERM");
       finish({ ok: false, reason: `pid ${child.pid} not ready within ${READY_TIMEOUT_MS / 1000}s` });
     }, READY_TIMEOUT_MS);
+    // A drain that ends meanwhile (SIGTERM during the handover) need not wait for it.
+    timer.unref();
     child.on("message", onMessage);
     child.on("exit", onExit);
     child.on("error", onError);

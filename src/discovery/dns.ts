@@ -72,6 +72,15 @@ export class DnsEndpointSource implements EndpointSource {
     this.names = [...new Set(endpoints.filter((e) => isIP(e.address) === 0).map((e) => e.address))];
   }
 
+  /** A reload's new source starts from the old one's last good answers for the names both look up. */
+  adopt(previous: EndpointSource): void {
+    if (!(previous instanceof DnsEndpointSource)) return;
+    for (const name of this.names) {
+      const known = previous.lastGood.get(name);
+      if (known !== undefined && !this.lastGood.has(name)) this.lastGood.set(name, known);
+    }
+  }
+
   /** Starts the first round at once; the first completed round always emits, even if empty. */
   start(onUpdate: Listener): void {
     if (this.state.t !== "idle") throw new Error(`dns source ${this.label} already ${this.state.t}`);

@@ -21,4 +21,6 @@ export interface EndpointSource {
   start(onUpdate: (endpoints: readonly ResolvedEndpoint[]) => void): void;
   /** Stops timers; no onUpdate call happens after stop() returns. */
   stop(): void;
+  /** Before start(): takes over what a source it replaces (a config reload) still knows. */
+  adopt?(previous: EndpointSource): void;
 }

@@ -41,7 +41,8 @@ export class ClusterRuntime {
    */
   readonly retryStats = { retries: 0, successes: 0, overflows: 0, limitExceeded: 0, transparent: 0 };
   private endpoints: LbEndpoint[] = [];
-  private current = new Set<LbEndpoint>();
+  /** Keys of the endpoints in the cluster now. */
+  private current = new Set<string>();
   private picker: Picker;
   private readonly pools = new Map<string, EndpointPool>();
   private poolSettings: PoolSettings;
@@ -65,6 +66,8 @@ export class ClusterRuntime {
   outlierDetector: OutlierDetector | null;
   private readonly latencyOutlier: LatencyOutlierSettings | null;
   private started = false;
+  /** Set by retire(): pools made from now on retire once their request is done. */
+  private retired = false;
   /** While "endpoints" listeners run, setExcluded leaves the picker to setEndpoints. */
   private updatingEndpoints = false;
 
@@ -169,15 +172,24 @@ export class ClusterRuntime {
       this.rebuildPicker();
       return;
     }
+    // A DNS source keeps the last good answers of the names both know, so a failed first
+    // lookup does not drop endpoints the old source had.
+    source.adopt?.(this.source);
     this.source.stop();
     this.source = source;
     source.start((resolved) => this.setEndpoints(resolved));
   }
 
-  /** The cluster left the config: no new RPCs; its connections close as their RPCs in flight finish. */
+  /**
+   * The cluster left the config: no route leads here any more, but the RPCs already routed
+   * here (in flight, or waiting for a connection) are still served on the last endpoint set;
+   * each pool retires once it has none left.
+   */
   retire(): void {
+    this.retired = true;
     this.source.stop();
-    this.setEndpoints([]);
+    this.outlierDetector?.stop();
+    for (const pool of this.pools.values()) pool.retireWhenIdle();
   }
 
   stop(): void {
@@ -266,7 +278,8 @@ export class ClusterRuntime {
 
   /** Whether this endpoint is still in the cluster (connection mode re-pins when not). */
   isCurrent(endpoint: LbEndpoint): boolean {
-    return this.current.has(endpoint);
+    // By key: an endpoint whose weight or labels changed is a new object, but the same endpoint.
+    return this.current.has(endpoint.key);
   }
 
   /** The endpoint's pool if it has one (the admin server looks without creating one). */
@@ -278,7 +291,7 @@ export class ClusterRuntime {
     let pool = this.pools.get(endpoint.key);
     if (pool === undefined) {
       const key = endpoint.key;
-      if (!this.passthrough && !this.endpoints.some((e) => e.key === key)) {
+      if (!this.passthrough && !this.current.has(key)) {
         // The endpoint has left the cluster (a pick made before an update): a retired pool,
         // kept nowhere, whose acquire answers EndpointGone, so the request is picked again.
         const gone = new EndpointPool(endpoint.address, endpoint.port, this.poolSettings, this.transport);
@@ -293,6 +306,7 @@ export class ClusterRuntime {
       };
       pool = new EndpointPool(endpoint.address, endpoint.port, { ...this.poolSettings, observer }, this.transport);
       this.pools.set(endpoint.key, pool);
+      if (this.retired) pool.retireWhenIdle(false);
     }
     return pool;
   }
@@ -326,7 +340,7 @@ export class ClusterRuntime {
     this.outlierDetector?.forget(previous.keys());
     for (const gone of previous.keys()) this.health.delete(gone);
     this.endpoints = next;
-    this.current = new Set(next);
+    this.current = new Set(next.map((e) => e.key));
     const removed = [...previous.keys()];
     if (added.length > 0 || removed.length > 0) {
       this.updatingEndpoints = true;

@@ -126,6 +126,8 @@ export class EndpointPool {
   private readonly connections: PooledConnection[] = [];
   private readonly waiters: AcquireCallback[] = [];
   private poolState: PoolState = PoolState.IDLE;
+  /** Set by retireWhenIdle(): retire once no request is in flight or waiting. */
+  private retiring = false;
   private readonly backoff: Backoff;
   private backoffTimer: TimerHandle | undefined;
   /** Why the last connect attempt failed, for the errors of requests that meet the backoff. */
@@ -228,6 +230,22 @@ export class EndpointPool {
     } else if (pc.active === 0 && pc.state === "READY") {
       this.armIdle(pc);
     }
+    if (this.retiring) this.retireIfIdle();
+  }
+
+  /**
+   * The cluster left the config: the requests already routed here, in flight or waiting for a
+   * connection, are still served; once none is left, the pool retires. `now`: check at once
+   * (false for a pool created for a request that is about to acquire).
+   */
+  retireWhenIdle(now = true): void {
+    this.retiring = true;
+    if (now) this.retireIfIdle();
+  }
+
+  private retireIfIdle(): void {
+    if (this.poolState === PoolState.SHUTDOWN || this.waiters.length > 0 || this.connections.some((pc) => pc.active > 0)) return;
+    this.retire();
   }
 
   /** The endpoint went away: no new streams; connections close as their streams finish. */
@@ -253,6 +271,7 @@ export class EndpointPool {
       this.waiters.splice(i, 1);
       this.settings.pending.count--;
     }
+    if (this.retiring) this.retireIfIdle();
   }
 
   private shutdown(why: string): void {
@@ -451,6 +470,7 @@ export class EndpointPool {
     const waiters = this.waiters.splice(0);
     this.settings.pending.count -= waiters.length;
     for (const cb of waiters) cb(err);
+    if (this.retiring) this.retireIfIdle();
   }
 }
 

@@ -165,3 +165,24 @@ test("a takeover whose successor cannot start (its config became invalid) leaves
     await pods[0]!.stop();
   }
 });
+
+test("a second signal while draining (SIGUSR2, SIGTERM, SIGINT) does not kill the process: the RPC in flight finishes, exit 0", async () => {
+  const pods = await startPods(1);
+  const sluice = await spawnSluice(["-c", configFile(pods, "h2", "  drainTimeout: 30s\n")]);
+  const client = echoClient(`127.0.0.1:${sluice.port}`, { "grpc.default_authority": "echo" });
+  const exited = once(sluice.child, "exit") as Promise<[number | null, string | null]>;
+  try {
+    const call = callUnary(client, Buffer.from("x"), md({ "x-echo-delay-ms": "1000" }));
+    await inFlightAtPods(pods, 1);
+    sluice.child.kill("SIGTERM");
+    await sluice.err.waitFor(/draining/);
+    for (const signal of ["SIGUSR2", "SIGTERM", "SIGINT"] as const) sluice.child.kill(signal);
+    const r = await call;
+    assert.equal(r.code, grpc.status.OK, r.details);
+    assert.deepEqual(await exited, [0, null]);
+  } finally {
+    client.close();
+    if (sluice.child.exitCode === null) sluice.child.kill("SIGKILL");
+    for (const p of pods) await p.stop();
+  }
+});

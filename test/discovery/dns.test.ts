@@ -322,3 +322,20 @@ test("dns emits the first round after the lookup timeout when a lookup hangs", a
   source.stop();
   assert.equal(clock.pendingTimers(), 0);
 });
+
+test("dns: a reload's new source adopts the old one's last good answers, so a failed first lookup keeps them", async () => {
+  const old = setup([endpoint("api.internal", 9000)]);
+  old.dns.answers.set("api.internal", ["10.0.0.1"]);
+  old.start();
+  await flush();
+  assert.deepEqual(old.addresses(), ["10.0.0.1:9000"]);
+  // The reload changed the weight: a new source, whose resolver now fails.
+  const next = setup([endpoint("api.internal", 9000, 2)]);
+  next.dns.answers.set("api.internal", new Error("SERVFAIL"));
+  next.source.adopt(old.source);
+  old.source.stop();
+  next.start();
+  await flush();
+  assert.deepEqual(next.addresses(), ["10.0.0.1:9000"]);
+  assert.equal(next.updates[0]![0]!.weight, 2);
+});

@@ -81,3 +81,37 @@ test("reconfigure: a removed cluster's RPCs in flight finish OK; new RPCs follow
     for (const p of pods) await p.stop();
   }
 });
+
+/** Resolves once `cond` holds, checking after each turn of the event loop (no timers). */
+async function until(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((r) => setImmediate(r));
+}
+
+test("a reload that removes a cluster still serves the RPCs waiting in its pools; its outlier detector stops", async () => {
+  const pods = await startPods(2);
+  const [p1, p2] = pods as [(typeof pods)[0], (typeof pods)[0]];
+  // One stream at a time to a's pod: a second RPC waits in the pool for it.
+  const a = destinationRuleYaml("a", "    connectionPool: { tcp: { maxConnections: 1 }, http: { maxConcurrentStreams: 1 } }\n    outlierDetection: { interval: 1s }");
+  const proxy = await startProxy(docs(listenerYaml(), serviceEntryYaml("a", [p1.port]), a, serviceEntryYaml("b", [p2.port])));
+  const toA = echoClient(proxy.target, { "grpc.default_authority": "a" });
+  try {
+    assert.equal((await callUnary(toA, Buffer.from("warm"))).code, 0);
+    const cluster = proxy.proxy.cluster("a|50051|")!;
+    const began = new Promise<void>((resolve) => p1.stats.events.once("begin", () => resolve()));
+    const slow = callUnary(toA, Buffer.from("slow"), md({ "x-echo-delay-ms": "300" }));
+    await began;
+    const queued = callUnary(toA, Buffer.from("queued"));
+    await until(() => cluster.pending.count === 1);
+    await proxy.proxy.reconfigure(parseConfig(docs(listenerYaml(), serviceEntryYaml("b", [p2.port]))));
+    assert.equal(proxy.proxy.cluster("a|50051|"), undefined);
+    const [s, q] = await Promise.all([slow, queued]);
+    assert.equal(s.code, 0, s.details);
+    assert.equal(q.code, 0, `the queued RPC: ${q.details}`);
+    assert.equal(p1.stats.rpcs, 3);
+    assert.equal((cluster.outlierDetector as unknown as { timer: unknown }).timer, undefined, "the retired cluster's detector stopped");
+  } finally {
+    toA.close();
+    await proxy.stop();
+    for (const p of pods) await p.stop();
+  }
+});
