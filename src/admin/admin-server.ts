@@ -7,6 +7,7 @@ import type { Registry } from "prom-client";
 import type { Proxy } from "../proxy/proxy.js";
 import { clustersView } from "./clusters-view.js";
 import { configDump } from "./config-dump.js";
+import { serveDashboard } from "./dashboard.js";
 import type { RpcStats } from "./rpc-stats.js";
 import type { Sampler } from "./sampler.js";
 
@@ -17,8 +18,10 @@ export interface AdminDeps {
   readonly registry: Registry;
 }
 
-/** Paths and what they answer, for the index page and 404s. */
+/** Paths and what they answer, for /paths and 404s. */
 export const ADMIN_PATHS: Readonly<Record<string, string>> = {
+  "/": "HTML: the dashboard (charts of /history, endpoints from /clusters)",
+  "/paths": "JSON: this list",
   "/metrics": "Prometheus text format",
   "/clusters": "JSON: each destination's endpoints now (state, connections, active requests, ejection, rps)",
   "/history": "JSON: per destination and endpoint, 1 s samples of rps (10 s window), active requests and connections over the last 5 minutes, as columns; ?since=<epoch ms> for newer ones only",
@@ -92,8 +95,12 @@ export class AdminServer {
         send(res, ready ? 200 : 503, "text/plain", ready ? "LIVE\n" : proxy.draining ? "DRAINING\n" : "STARTING\n");
         return;
       }
+      case "/paths":
+        sendJson(res, 200, { paths: ADMIN_PATHS });
+        return;
       default:
-        sendJson(res, url.pathname === "/" ? 200 : 404, { paths: ADMIN_PATHS });
+        if (await serveDashboard(url.pathname, res)) return;
+        sendJson(res, 404, { paths: ADMIN_PATHS });
     }
   }
 }

@@ -12,6 +12,7 @@ import { loadConfigText } from "../config/load.js";
 import { logger } from "../core/trace.js";
 import { callUnary, echoClient } from "../demo/echo-client.js";
 import { startEchoServer, type PodStats } from "../demo/echo-service.js";
+import { FAILING_POD_AFTER_MS, failingPodOptions } from "../demo/failing-pod.js";
 import type { ProxyConfig } from "../config/types.js";
 import { Observability } from "../admin/observability.js";
 import { Proxy } from "../proxy/proxy.js";
@@ -25,6 +26,8 @@ export interface DemoOptions {
   /** Request mode: seconds; undefined = until SIGINT/SIGTERM. (The story runs to its end.) */
   readonly duration?: number;
   readonly config?: string;
+  /** Request mode: the last N pods answer UNAVAILABLE to every call from 5 s in (demo/failing-pod.ts). */
+  readonly failingPods?: number;
 }
 
 /** RPCs each client keeps in flight on its one channel (request mode). */
@@ -65,7 +68,15 @@ export function pointAtPods(text: string, ports: readonly number[], mode: string
 
 export async function demoCommand(opts: DemoOptions, io: Io): Promise<number> {
   const file = opts.config ?? SEED_CONFIG;
-  const pods = await Promise.all(Array.from({ length: opts.pods }, (_, i) => startEchoServer(`pod-${i + 1}`)));
+  const failing = opts.mode === "request" ? (opts.failingPods ?? 0) : 0;
+  if (failing > opts.pods) {
+    io.err(`--failing-pods ${failing}: must be at most --pods (${opts.pods})`);
+    return 1;
+  }
+  if (opts.mode === "connection" && opts.failingPods !== undefined) io.err("note: --failing-pods applies to request mode; the connection-mode story runs with healthy pods");
+  const pods = await Promise.all(
+    Array.from({ length: opts.pods }, (_, i) => startEchoServer(`pod-${i + 1}`, "127.0.0.1", 0, i >= opts.pods - failing ? failingPodOptions() : {})),
+  );
   const text = pointAtPods(await readFile(file, "utf8"), pods.map((p) => p.port), opts.mode);
   const loaded = loadConfigText(text, file);
   if (!loaded.ok) {
@@ -77,7 +88,9 @@ export async function demoCommand(opts: DemoOptions, io: Io): Promise<number> {
   // The demo prints its own table; the proxy's JSON lifecycle lines would only interleave.
   logger.level = "warn";
   const banner = (target: string): void =>
-    io.out(`sluice demo: ${opts.pods} pods, ${opts.clients} clients (one channel each), proxy on ${target}, mode ${opts.mode}, config ${file}`);
+    io.out(
+      `sluice demo: ${opts.pods} pods${failing > 0 ? ` (${failing} failing from ${FAILING_POD_AFTER_MS / 1000} s in)` : ""}, ${opts.clients} clients (one channel each), proxy on ${target}, mode ${opts.mode}, config ${file}`,
+    );
   try {
     if (opts.mode === "connection") {
       if (opts.duration !== undefined) io.err("note: --duration applies to request mode; the connection-mode story runs to its end");
@@ -98,7 +111,7 @@ async function requestLoad(config: ProxyConfig, pods: readonly DemoPod[], opts: 
   const addr = await proxy.start();
   const target = `127.0.0.1:${addr.port}`;
   banner(target);
-  if (admin !== undefined) io.out(`sluice demo: admin server on ${adminUrl(admin)} (metrics at ${adminUrl(admin)}metrics)`);
+  if (admin !== undefined) io.out(`sluice demo: dashboard at ${adminUrl(admin)} (metrics at ${adminUrl(admin)}metrics)`);
 
   const authority = [...config.clusters.values()][0]?.host ?? "grpc-service";
   const clients = Array.from({ length: opts.clients }, () => echoClient(target, { "grpc.default_authority": authority }));

@@ -51,7 +51,8 @@ program
   .option("--clients <n>", "clients, one channel each", parsePositive, 3)
   .option("--duration <seconds>", "request mode: stop after this many seconds (default: run until Ctrl-C)", parsePositive)
   .option("-c, --config <file>", "config to load instead of examples/seed.yaml")
-  .action(async (opts: { mode: "request" | "connection"; pods: number; clients: number; duration?: number; config?: string }) => {
+  .option("--failing-pods <n>", "request mode: the last n pods answer UNAVAILABLE to every call from 5 s in, for outlier detection to eject", parsePositive)
+  .action(async (opts: { mode: "request" | "connection"; pods: number; clients: number; duration?: number; config?: string; failingPods?: number }) => {
     // Loaded on use: the demo's gRPC clients and servers (grpc-js) cost `sluice proxy` memory.
     const { demoCommand } = await import("./demo.js");
     process.exitCode = await demoCommand(opts, io);

@@ -159,7 +159,7 @@ test("/clusters: endpoints with state, connections and requests; an endpoint eje
   }
 });
 
-test("/config_dump is the running config with its defaults, Maps and Sets made JSON; / lists the paths; unknown paths 404", async () => {
+test("/config_dump is the running config with its defaults, Maps and Sets made JSON; /paths lists the paths; unknown paths 404", async () => {
   const [pod] = await startPods(1);
   const p = await startAdminProxy(serviceEntryYaml(HOST, [pod!.port]) + "---\n" + listenerYaml("  admin: 127.0.0.1:0\n"));
   try {
@@ -173,7 +173,7 @@ test("/config_dump is the running config with its defaults, Maps and Sets made J
     assert.equal(dump.clusters[CLUSTER]!.policy.connectionPool.http.http2MaxRequests, "Infinity");
     // A Set in the config (retryOn) comes out as an array.
     assert.deepEqual([...(dump.virtualHosts[0]!.routes[0]!.retry.retryOn)].sort(), ["cancelled", "connect-failure", "refused-stream", "retriable-status-codes", "unavailable"]);
-    const index = await p.get("/");
+    const index = await p.get("/paths");
     assert.equal(index.status, 200);
     assert.ok("/metrics" in (JSON.parse(index.body) as { paths: Record<string, string> }).paths);
     assert.equal((await p.get("/nope")).status, 404);

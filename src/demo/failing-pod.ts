@@ -1,0 +1,33 @@
+// A demo pod that goes bad: the echo service as usual, but a server interceptor tells it
+// (the echo protocol's x-echo-status) to answer UNAVAILABLE to every call once it has served
+// for a while, so the proxy's outlier detection has something to eject
+// (`sluice demo --failing-pods`).
+import * as grpc from "@grpc/grpc-js";
+
+/**
+ * The pod serves normally this long first. Healthy at the start, the pod shows a request
+ * rate like the others (the proxy retries a failed call on another pod, as Istio's default
+ * retry policy says, and counts an RPC on the endpoint of its last attempt, so a pod failing
+ * from the start would never show one); then it fails, 5 in a row (consecutive5xxErrors)
+ * within milliseconds under load, and the dashboard shows it ejected.
+ */
+export const FAILING_POD_AFTER_MS = 5000;
+
+/** Server options for a pod that answers UNAVAILABLE to every call from `afterMs` on. */
+export function failingPodOptions(afterMs = FAILING_POD_AFTER_MS, now: () => number = Date.now): grpc.ServerOptions {
+  const from = now() + afterMs;
+  const interceptor: grpc.ServerInterceptor = (_method, call) =>
+    new grpc.ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          onReceiveMetadata: (metadata, nextMetadata) => {
+            if (now() >= from) {
+              metadata.set("x-echo-status", String(grpc.status.UNAVAILABLE));
+              metadata.set("x-echo-message", "demo pod failing on purpose (--failing-pods)");
+            }
+            nextMetadata(metadata);
+          },
+        }),
+    });
+  return { interceptors: [interceptor] };
+}
