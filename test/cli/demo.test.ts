@@ -27,7 +27,7 @@ test("sluice demo --pods 4 --clients 2: every pod gets a fair share, no RPC fail
   assert.deepEqual([...rows.keys()].sort(), ["pod-1", "pod-2", "pod-3", "pod-4"]);
   for (const [pod, share] of rows) assert.ok(share > 12 && share < 38, `${pod} ${share}%`);
   assert.match(r.stdout, /sluice demo: stopped/);
-  assert.match(r.stdout, /sluice demo: admin server on http:\/\/127\.0\.0\.1:\d+\/ /);
+  assert.match(r.stdout, /sluice demo: dashboard at http:\/\/127\.0\.0\.1:\d+\/ \(metrics at http:\/\/127\.0\.0\.1:\d+\/metrics\)/);
 });
 
 test("sluice demo stops cleanly on Ctrl-C (SIGINT)", async () => {
