@@ -147,7 +147,8 @@ export class Forwarder implements PickRequest {
   /** When the current attempt started (ms), for its observers. */
   private attemptStart = 0;
   /** For the end hook (metrics, access log). */
-  private readonly startedAt = performance.now();
+  /** When the RPC began (ms), for the RPC-end hook's duration: read only when there is a hook. */
+  private readonly startedAt: number;
   private requestBytes = 0;
   private responseBytes = 0;
 
@@ -157,7 +158,9 @@ export class Forwarder implements PickRequest {
     readonly sourceIp: string,
     private readonly hooks: ForwardHooks,
     private readonly retry: RetryPolicy,
-  ) {}
+  ) {
+    this.startedAt = hooks.onEnd === undefined ? 0 : performance.now();
+  }
 
   // PickRequest, read lazily by hash policies.
   header(name: string): string | undefined {
