@@ -106,21 +106,26 @@ export class Sampler {
       while (h.readings.length > 0 && now - h.readings[0]!.at > RATE_WINDOW_MS) h.readings.shift();
       const totals = new Map<string, number>();
       const endpoints = new Map<string, EndpointSample>();
+      // Imbalance compares what balancing controls: endpoints in balancing (not ejected, not
+      // failing health checks, unless in panic), each load divided by the endpoint's weight.
+      const balanced: { readonly rps: number; readonly activeRequests: number }[] = [];
       for (const e of cluster.endpointList()) {
         const total = this.stats.endpointTotal(name, e.key);
         totals.set(e.key, total);
         // From the oldest reading in the window that has the endpoint (it may be new).
         const from = h.readings.find((r) => r.totals.has(e.key));
         const seconds = from === undefined ? 0 : (now - from.at) / 1000;
+        const rps = seconds > 0 ? (total - from!.totals.get(e.key)!) / seconds : 0;
         endpoints.set(e.key, {
-          rps: seconds > 0 ? (total - from!.totals.get(e.key)!) / seconds : 0,
+          rps,
           activeRequests: e.load.activeRequests,
           connections: cluster.existingPool(e.key)?.connectionCount ?? 0,
           pinnedConnections: e.load.activeConnections,
         });
+        if (cluster.panic || cluster.isHealthy(e.key)) balanced.push({ rps: rps / e.weight, activeRequests: e.load.activeRequests / e.weight });
       }
       h.readings.push({ at: now, totals });
-      const values = [...endpoints.values()];
+      const values = balanced;
       const sample: DestinationSample = {
         t,
         endpoints,

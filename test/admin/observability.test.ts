@@ -179,3 +179,26 @@ test("imbalance: an even spread never warns", async () => {
     await s.stop();
   }
 });
+
+test("imbalance: an endpoint out of balancing (ejected) does not count: the two left share evenly, no warning", async () => {
+  const clock = new ManualClock();
+  const reports: ImbalanceReport[] = [];
+  const s = await imbalanceSetup("{simple: ROUND_ROBIN}", clock, reports);
+  try {
+    const cluster = s.p.proxy.cluster(CLUSTER)!;
+    const ejected = `127.0.0.1:${s.pods[2]!.port}`;
+    cluster.setExcluded(ejected, "ejected", true, "test");
+    clock.advance(1000);
+    await s.send(30);
+    clock.advance(10_000);
+    assert.deepEqual(
+      s.pods.map((pod) => pod.stats.rpcs),
+      [15, 15, 0],
+    );
+    assert.equal(reports.length, 0, "0 rps on an ejected endpoint is what balancing wants");
+    const { samples } = parsePrometheus((await s.p.get("/metrics")).body);
+    assert.equal(sampleValue(samples, "sluice_destination_imbalance", { cluster_name: CLUSTER, measure: "request_rate" }), 1);
+  } finally {
+    await s.stop();
+  }
+});
