@@ -25,6 +25,8 @@ export interface ObservabilityDeps {
 }
 
 export class Observability {
+  /** Set by stop(): no admin server starts after it (a retried start in flight included). */
+  private stopped = false;
   readonly stats = new RpcStats();
   private proxy: Proxy | undefined;
   private accessLog: AccessLog | undefined;
@@ -53,7 +55,7 @@ export class Observability {
     const proxy = this.proxy;
     if (proxy === undefined) throw new Error("Observability.attach(proxy) first");
     const where = proxy.config.listener.admin;
-    if (where === null) return undefined;
+    if (where === null || this.stopped) return undefined;
     const clock = this.deps.clock ?? systemClock;
     const sampler = new Sampler({ clusters: () => proxy.clusterRuntimes() }, this.stats, clock, this.deps.wallNow);
     const warn = this.deps.onImbalance ?? logImbalance;
@@ -62,6 +64,11 @@ export class Observability {
     const registry = createRegistry({ proxy, stats: this.stats, sampler });
     const admin = new AdminServer({ proxy, stats: this.stats, sampler, registry });
     const address = await admin.listen(where.host, where.port);
+    if (this.stopped) {
+      // stop() came while it bound the port (a takeover successor retrying it): let go again.
+      await admin.close();
+      return undefined;
+    }
     sampler.start();
     this.sampler = sampler;
     this.registry = registry;
@@ -75,6 +82,7 @@ export class Observability {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     this.sampler?.stop();
     await this.admin?.close();
     this.admin = undefined;

@@ -67,7 +67,14 @@ export async function proxyCommand(opts: ProxyOptions, io: Io): Promise<number> 
     // A takeover: the predecessor lets go of the admin port once it has handed over.
     const retry = (): void => {
       adminRetry = setTimeout(() => {
-        observability.startAdmin().then((a) => a !== undefined && io.out(`sluice proxy admin on ${adminUrl(a)}`), retry);
+        observability.startAdmin().then(
+          (a) => a !== undefined && io.out(`sluice proxy admin on ${adminUrl(a)}`),
+          (e: NodeJS.ErrnoException) => {
+            // Only a port the predecessor still holds is worth waiting for.
+            if (e.code === "EADDRINUSE") retry();
+            else io.err(`sluice proxy: cannot start the admin server: ${e.message}`);
+          },
+        );
       }, ADMIN_RETRY_MS);
     };
     retry();
