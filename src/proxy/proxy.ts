@@ -4,7 +4,7 @@ import type { LbEndpoint, PolicyDeps, PolicyFactory } from "../balancer/types.js
 import type { Cluster, ProxyConfig } from "../config/types.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { systemRandom, type Random } from "../core/random.js";
-import { Status } from "../core/status.js";
+import { Status, type StatusCode } from "../core/status.js";
 import { logger, tracer } from "../core/trace.js";
 import type { EndpointSource } from "../discovery/types.js";
 import { createClientTransport, createServerTransport } from "../transport/create.js";
@@ -21,6 +21,9 @@ import { createPolicy, registerBuiltins } from "../balancer/registry.js";
 import type { HealthChecker } from "../resilience/health-checker.js";
 
 const trace = tracer("proxy");
+
+/** The cluster name the RPC-end hook gets for a request no route took (Istio's "unknown" destination). */
+export const NO_ROUTE_CLUSTER = "unknown";
 
 /** Per-stream receive window; with backpressure it bounds memory per stream. */
 const STREAM_WINDOW = 1 << 20;
@@ -284,6 +287,16 @@ export class Proxy {
     return this.healthCheckers.get(name);
   }
 
+  /**
+   * A gRPC request the proxy answers before any cluster takes it (no route, malformed :path
+   * or grpc-timeout): a trailers-only status, told to the RPC-end hook like any other RPC, so
+   * metrics and the access log count it (Envoy counts its NR replies the same way).
+   */
+  private replyEarly(ds: ServerStream, cluster: string, code: StatusCode, message: string, authority: string, path: string): void {
+    ds.respond(trailersOnly(code, message), true);
+    this.hooks.onEnd?.({ cluster, endpoint: null, status: code, local: true, durationMs: 0, requestBytes: 0, responseBytes: 0, authority, path, retries: 0 });
+  }
+
   private onStream(ds: ServerStream, conn: ServerConnection): void {
     const h = ds.headers;
     const contentType = h["content-type"];
@@ -296,18 +309,18 @@ export class Proxy {
     if (!isGrpcPath(path)) {
       // What grpc-go answers a malformed method name, and Envoy a gRPC request with no route:
       // no backend has such a method, so none is bothered (nor blamed) with it.
-      ds.respond(trailersOnly(Status.UNIMPLEMENTED, `malformed :path ${JSON.stringify(path)}: gRPC wants /service/method`), true);
+      this.replyEarly(ds, NO_ROUTE_CLUSTER, Status.UNIMPLEMENTED, `malformed :path ${JSON.stringify(path)}: gRPC wants /service/method`, authority, path);
       return;
     }
     const route = this.router.route(authority, path, (name) => firstValue(h[name]));
     if (route.kind === "none") {
-      ds.respond(trailersOnly(Status.UNIMPLEMENTED, route.message), true);
+      this.replyEarly(ds, NO_ROUTE_CLUSTER, Status.UNIMPLEMENTED, route.message, authority, path);
       return;
     }
     const cluster = this.clusters.get(route.cluster)!;
     const timeout = parseGrpcTimeout(h["grpc-timeout"]);
     if (Number.isNaN(timeout)) {
-      ds.respond(trailersOnly(Status.INTERNAL, `malformed grpc-timeout ${String(h["grpc-timeout"])}`), true);
+      this.replyEarly(ds, cluster.name, Status.INTERNAL, `malformed grpc-timeout ${String(h["grpc-timeout"])}`, authority, path);
       return;
     }
     const deadline = minDefined(timeout, route.timeoutMs ?? undefined);

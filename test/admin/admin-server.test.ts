@@ -113,6 +113,29 @@ for (const transport of TEST_TRANSPORTS) {
   });
 }
 
+test("the proxy's own early replies (a :path that names no method) count in istio_requests_total, destination unknown", async () => {
+  const [pod] = await startPods(1);
+  const p = await startAdminProxy(serviceEntryYaml(HOST, [pod!.port]) + "---\n" + listenerYaml("  admin: 127.0.0.1:0\n"));
+  const client = echoClient(p.target, { "grpc.default_authority": HOST });
+  const identity = (b: Buffer): Buffer => b;
+  const badPath = (): Promise<number> =>
+    new Promise((resolve) => {
+      client.makeUnaryRequest("/no-method", identity, identity, payload, (err) => resolve(err?.code ?? 0));
+    });
+  try {
+    assert.equal(await badPath(), 12);
+    assert.equal(await badPath(), 12);
+    const { samples } = parsePrometheus((await p.get("/metrics")).body);
+    const unknown = { reporter: "source", destination_service: "unknown", grpc_response_status: "12", response_code: "501" };
+    assert.equal(sampleValue(samples, "istio_requests_total", unknown), 2);
+    assert.equal(pod!.stats.rpcs, 0);
+  } finally {
+    client.close();
+    await p.stop();
+    await pod!.stop();
+  }
+});
+
 test("/clusters: endpoints with state, connections and requests; an endpoint ejected by outlier detection shows as such", async () => {
   const pods = await startPods(2);
   const yaml = [
