@@ -24,7 +24,12 @@ interface Episode {
   /** Monotonic time the imbalance was first seen, in this episode. */
   readonly since: number;
   warned: boolean;
+  /** The last sample that saw the imbalance: a gap (the cluster gone meanwhile) ends the episode. */
+  last: number;
 }
+
+/** Samples come every second; a longer silence means the destination was away. */
+const EPISODE_GAP_MS = 5000;
 
 export class ImbalanceWatcher {
   private readonly episodes = new Map<string, Episode>();
@@ -50,10 +55,11 @@ export class ImbalanceWatcher {
     }
     const now = this.now();
     let episode = this.episodes.get(cluster);
-    if (episode === undefined) {
-      episode = { since: now, warned: false };
+    if (episode === undefined || now - episode.last > EPISODE_GAP_MS) {
+      episode = { since: now, warned: false, last: now };
       this.episodes.set(cluster, episode);
     }
+    episode.last = now;
     if (episode.warned || now - episode.since < windowMs) return;
     episode.warned = true;
     const endpoints = [...sample.endpoints]

@@ -79,6 +79,21 @@ export class RpcStats {
     }
   }
 
+  /**
+   * Forgets clusters and endpoints that left the config or the endpoint set (a reload, DNS or
+   * pod churn), so their counters do not pile up; `keep` names pseudo-clusters to keep.
+   */
+  prune(live: ReadonlyMap<string, ReadonlySet<string>>, keep: readonly string[] = []): void {
+    for (const [name, c] of this.clusters) {
+      const endpoints = live.get(name);
+      if (endpoints === undefined) {
+        if (!keep.includes(name)) this.clusters.delete(name);
+        continue;
+      }
+      for (const key of c.endpoints.keys()) if (!endpoints.has(key)) c.endpoints.delete(key);
+    }
+  }
+
   /** RPCs that ended on this endpoint so far (0 when none). */
   endpointTotal(cluster: string, endpoint: string): number {
     return this.clusters.get(cluster)?.endpoints.get(endpoint)?.total ?? 0;

@@ -3,6 +3,7 @@
 // draws) and works out each destination's imbalance, which the gauges and the warning read.
 import type { Clock, TimerHandle } from "../core/clock.js";
 import type { ClusterRuntime } from "../upstream/cluster.js";
+import { NO_ROUTE_CLUSTER } from "../proxy/proxy.js";
 import type { RpcStats } from "./rpc-stats.js";
 
 export const SAMPLE_INTERVAL_MS = 1000;
@@ -94,9 +95,11 @@ export class Sampler {
     const now = this.clock.now();
     const t = this.wallNow();
     const seen = new Set<string>();
+    const live = new Map<string, Set<string>>();
     for (const cluster of this.source.clusters()) {
       const name = cluster.name;
       seen.add(name);
+      live.set(name, new Set(cluster.endpointList().map((e) => e.key)));
       let h = this.destinations.get(name);
       if (h === undefined) {
         h = new DestinationHistory(cluster.config.host);
@@ -137,6 +140,8 @@ export class Sampler {
     }
     // Clusters a reload removed leave the history with their last sample.
     for (const name of this.destinations.keys()) if (!seen.has(name)) this.destinations.delete(name);
+    // And the counters forget what is gone (the no-route pseudo-cluster stays).
+    this.stats.prune(live, [NO_ROUTE_CLUSTER]);
   }
 
   latest(cluster: string): DestinationSample | undefined {
