@@ -36,6 +36,11 @@ export const REPORTER = "source";
 const ISTIO_LABELS = [
   "reporter",
   "source_workload",
+  "source_workload_namespace",
+  "source_canonical_service",
+  "destination_workload",
+  "destination_workload_namespace",
+  "destination_canonical_service",
   "destination_service",
   "destination_service_name",
   "destination_service_namespace",
@@ -58,13 +63,22 @@ function istioLabels(cluster: string, cell: StatusCell): Labels {
   const host = hostOfCluster(cluster);
   const parts = host.split(".");
   const status = cell.status;
+  // name.namespace.svc.cluster.local (Kubernetes); anything else has no namespace.
+  const namespace = parts.length >= 3 && parts[2] === "svc" ? parts[1]! : "unknown";
+  const name = parts[0] ?? host;
   return {
     reporter: REPORTER,
     source_workload: "sluice",
+    // Istio's value for what it cannot know; sluice has no Kubernetes identity of its own.
+    source_workload_namespace: "unknown",
+    source_canonical_service: "sluice",
+    // A ServiceEntry host's workload is not known to sluice: Istio then reports the service.
+    destination_workload: name,
+    destination_workload_namespace: namespace,
+    destination_canonical_service: name,
     destination_service: host,
-    destination_service_name: parts[0] ?? host,
-    // name.namespace.svc.cluster.local (Kubernetes); anything else has no namespace.
-    destination_service_namespace: parts.length >= 3 && parts[2] === "svc" ? parts[1]! : "unknown",
+    destination_service_name: name,
+    destination_service_namespace: namespace,
     request_protocol: "grpc",
     // gRPC answers travel in HTTP 200; the proxy's own failures count as Envoy's local
     // replies do, with the HTTP code of their status (503 for UNAVAILABLE).
@@ -99,15 +113,15 @@ export const METRICS: readonly Row[] = [
     name: "istio_tcp_connections_opened_total",
     help: "Downstream connections accepted (Istio standard metric)",
     type: "counter",
-    labels: ["reporter"],
-    collect: (emit, { proxy }) => emit({ reporter: REPORTER }, proxy.connectionsAccepted),
+    labels: ["reporter", "source_workload"],
+    collect: (emit, { proxy }) => emit({ reporter: REPORTER, source_workload: "sluice" }, proxy.connectionsAccepted),
   },
   {
     name: "istio_tcp_connections_closed_total",
     help: "Downstream connections closed (Istio standard metric)",
     type: "counter",
-    labels: ["reporter"],
-    collect: (emit, { proxy }) => emit({ reporter: REPORTER }, proxy.connectionsClosed),
+    labels: ["reporter", "source_workload"],
+    collect: (emit, { proxy }) => emit({ reporter: REPORTER, source_workload: "sluice" }, proxy.connectionsClosed),
   },
   {
     name: "envoy_http_downstream_cx_active",

@@ -38,14 +38,19 @@ for (const transport of TEST_TRANSPORTS) {
         assert.equal(sampleValue(samples, "istio_requests_total", { ...istio, grpc_response_status: "14" }), 1);
         assert.equal(samples.filter((s) => s.name === "istio_requests_total").length, 3);
         assert.deepEqual(Object.keys(samples.find((s) => s.name === "istio_requests_total")!.labels).sort(), [
+          "destination_canonical_service",
           "destination_service",
           "destination_service_name",
           "destination_service_namespace",
+          "destination_workload",
+          "destination_workload_namespace",
           "grpc_response_status",
           "reporter",
           "request_protocol",
           "response_code",
+          "source_canonical_service",
           "source_workload",
+          "source_workload_namespace",
         ]);
 
         assert.equal(types.get("istio_request_duration_milliseconds"), "histogram");
