@@ -25,6 +25,7 @@ export interface EndpointView {
   readonly connectionsOpened: number;
   readonly pinnedConnections: number;
   readonly activeRequests: number;
+  /** Attempts that ended on the endpoint (retries included), and of those the failed ones. */
   readonly requests: number;
   readonly errors: number;
   /** Over the last 10 s, from the admin server's sampler (null before its first samples). */

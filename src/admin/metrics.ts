@@ -172,7 +172,7 @@ export const METRICS: readonly Row[] = [
   },
   {
     name: "envoy_cluster_upstream_rq_total",
-    help: "RPCs that ended on the endpoint (their last attempt), per endpoint",
+    help: "Attempts that ended on the endpoint (retries included, as Envoy counts), per endpoint",
     type: "counter",
     labels: ENDPOINT,
     collect: (emit, src) => forEachEndpoint(src, (c, key, l) => emit(l, src.stats.endpointTotal(c.name, key))),

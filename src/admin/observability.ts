@@ -7,6 +7,7 @@ import { systemClock, type Clock } from "../core/clock.js";
 import { logger } from "../core/trace.js";
 import type { RpcOutcome } from "../proxy/forwarder.js";
 import type { Proxy } from "../proxy/proxy.js";
+import type { AttemptObserver } from "../upstream/attempt.js";
 import { AccessLog } from "./access-log.js";
 import { AdminServer } from "./admin-server.js";
 import { ImbalanceWatcher, type ImbalanceReport } from "./imbalance-warning.js";
@@ -41,6 +42,9 @@ export class Observability {
     this.stats.record(o);
     if (this.proxy?.config.listener.accessLog === true) (this.accessLog ??= new AccessLog(this.deps.accessLog)).write(o);
   };
+
+  /** For ProxyDeps.attemptObserver: per-endpoint counts of every attempt. */
+  readonly attemptObserver = (cluster: string): AttemptObserver => this.stats.attemptObserver(cluster);
 
   /** The proxy whose hook this is (constructed with onRpcEnd above). */
   attach(proxy: Proxy): void {

@@ -1,7 +1,9 @@
 // Per-RPC counting, kept cheap for the hot path: plain numbers in objects resolved once per
 // cluster, endpoint and status, no label strings. Prometheus reads them on scrape
 // (metrics.ts); the sampler turns the endpoint totals into rates (sampler.ts).
+import { httpStatusOfGrpc } from "../core/status.js";
 import type { RpcOutcome } from "../proxy/forwarder.js";
+import { AttemptEnd, type AttemptObserver } from "../upstream/attempt.js";
 
 /**
  * Envoy's default histogram buckets (ms), which Istio's istio_request_duration_milliseconds
@@ -27,7 +29,7 @@ export interface StatusCell {
   readonly buckets: Float64Array;
 }
 
-/** Requests an endpoint finished (the last attempt of each RPC; Envoy's per-host rq_total). */
+/** Attempts an endpoint finished, retries included (Envoy's per-host rq_total and rq_error). */
 export interface EndpointCounters {
   total: number;
   /** Of those, answers other than OK (Envoy's per-host rq_error). */
@@ -68,15 +70,31 @@ export class RpcStats {
     let b = 0;
     while (b < DURATION_BUCKETS_MS.length && ms > DURATION_BUCKETS_MS[b]!) b++;
     cell.buckets[b]!++;
-    if (o.endpoint !== null) {
-      let e = c.endpoints.get(o.endpoint);
-      if (e === undefined) {
-        e = { total: 0, errors: 0 };
-        c.endpoints.set(o.endpoint, e);
-      }
-      e.total++;
-      if (status !== 0) e.errors++;
-    }
+  }
+
+  /**
+   * Per-endpoint counting, for ProxyDeps.attemptObserver: every attempt, retries included,
+   * as Envoy's per-host upstream_rq_total counts them; errors are attempts that ended in a
+   * 5xx (through the grpc-status table), a failed connect, a reset or a timeout. A client's
+   * cancel ends no attempt, so it is no endpoint's error.
+   */
+  attemptObserver(cluster: string): AttemptObserver {
+    return {
+      attemptEnded: (endpoint, end, grpcStatus) => {
+        let c = this.clusters.get(cluster);
+        if (c === undefined) {
+          c = new ClusterRpcStats(cluster);
+          this.clusters.set(cluster, c);
+        }
+        let e = c.endpoints.get(endpoint.key);
+        if (e === undefined) {
+          e = { total: 0, errors: 0 };
+          c.endpoints.set(endpoint.key, e);
+        }
+        e.total++;
+        if (end !== AttemptEnd.RESPONSE || grpcStatus < 0 || httpStatusOfGrpc(grpcStatus) >= 500) e.errors++;
+      },
+    };
   }
 
   /**
@@ -94,7 +112,7 @@ export class RpcStats {
     }
   }
 
-  /** RPCs that ended on this endpoint so far (0 when none). */
+  /** Attempts that ended on this endpoint so far (0 when none). */
   endpointTotal(cluster: string, endpoint: string): number {
     return this.clusters.get(cluster)?.endpoints.get(endpoint)?.total ?? 0;
   }

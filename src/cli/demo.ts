@@ -105,7 +105,7 @@ export async function demoCommand(opts: DemoOptions, io: Io): Promise<number> {
 /** Request mode: every client keeps RPCs in flight until the duration or a signal; a table every second. */
 async function requestLoad(config: ProxyConfig, pods: readonly DemoPod[], opts: DemoOptions, banner: (target: string) => void, io: Io): Promise<number> {
   const observability = new Observability();
-  const proxy = new Proxy(config, { onRpcEnd: observability.onRpcEnd });
+  const proxy = new Proxy(config, { onRpcEnd: observability.onRpcEnd, attemptObserver: observability.attemptObserver });
   observability.attach(proxy);
   const admin = await observability.startAdmin();
   const addr = await proxy.start();

@@ -52,7 +52,7 @@ export async function proxyCommand(opts: ProxyOptions, io: Io): Promise<number> 
     return 1;
   }
   const observability = new Observability();
-  const proxy = new Proxy(result.config, { onRpcEnd: observability.onRpcEnd });
+  const proxy = new Proxy(result.config, { onRpcEnd: observability.onRpcEnd, attemptObserver: observability.attemptObserver });
   observability.attach(proxy);
   let admin: { host: string; port: number } | undefined;
   let adminRetry: NodeJS.Timeout | undefined;

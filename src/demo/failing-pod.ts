@@ -5,11 +5,9 @@
 import * as grpc from "@grpc/grpc-js";
 
 /**
- * The pod serves normally this long first. Healthy at the start, the pod shows a request
- * rate like the others (the proxy retries a failed call on another pod, as Istio's default
- * retry policy says, and counts an RPC on the endpoint of its last attempt, so a pod failing
- * from the start would never show one); then it fails, 5 in a row (consecutive5xxErrors)
- * within milliseconds under load, and the dashboard shows it ejected.
+ * The pod serves normally this long first, so the dashboard shows it taking its share like
+ * the others; then it fails, 5 in a row (consecutive5xxErrors) within milliseconds under
+ * load, and the dashboard shows it ejected.
  */
 export const FAILING_POD_AFTER_MS = 5000;
 

@@ -9,6 +9,7 @@ import { logger, tracer } from "../core/trace.js";
 import type { EndpointSource } from "../discovery/types.js";
 import { createClientTransport, createServerTransport } from "../transport/create.js";
 import type { ClientTransport, ServerConnection, ServerHandlers, ServerStream, ServerTransport } from "../transport/types.js";
+import type { AttemptObserver } from "../upstream/attempt.js";
 import { ClusterRuntime } from "../upstream/cluster.js";
 import { DownstreamLifetime, type LifetimeEvent } from "./downstream-lifetime.js";
 import { Forwarder, type ForwardHooks, type RpcOutcome } from "./forwarder.js";
@@ -34,6 +35,8 @@ export interface ProxyDeps {
   readonly transport?: ClientTransport;
   /** Called when each RPC ends (tests, stats). */
   readonly onRpcEnd?: (outcome: RpcOutcome) => void;
+  /** An observer of every attempt on each cluster's endpoints (per-endpoint stats), by cluster name. */
+  readonly attemptObserver?: (cluster: string) => AttemptObserver;
   /** Endpoint sources by cluster (tests inject; default from the cluster's resolution). */
   readonly endpointSource?: (cluster: Cluster) => EndpointSource;
   /** Called on downstream connection lifetime events: pings, idle, age, keepalive (tests, stats). */
@@ -47,6 +50,7 @@ interface ClusterDeps {
   readonly clock: Clock;
   readonly transport: ClientTransport;
   readonly endpointSource: ((cluster: Cluster) => EndpointSource) | undefined;
+  readonly attemptObserver: ((cluster: string) => AttemptObserver) | undefined;
 }
 
 /** State kept per downstream connection (connection mode only). */
@@ -98,7 +102,7 @@ export class Proxy {
     const clock = deps.clock ?? systemClock;
     const kind = config.listener.transport;
     const transport = deps.transport ?? createClientTransport(kind, { initialWindowSize: STREAM_WINDOW });
-    this.clusterDeps = { random, clock, transport, endpointSource: deps.endpointSource };
+    this.clusterDeps = { random, clock, transport, endpointSource: deps.endpointSource, attemptObserver: deps.attemptObserver };
     for (const cluster of config.clusters.values()) this.clusters.set(cluster.name, this.newCluster(cluster, config));
     this.router = new Router(config.virtualHosts, config.listener.defaultHost, random);
     this.hooks = { onEnd: deps.onRpcEnd, retryBufferLimit: config.listener.retryBufferLimit };
@@ -207,12 +211,15 @@ export class Proxy {
 
   private newCluster(cluster: Cluster, config: ProxyConfig): ClusterRuntime {
     const { clock, random, transport } = this.clusterDeps;
-    return new ClusterRuntime(cluster, this.policyFor(cluster, config), this.sourceFor(cluster), transport, {
+    const runtime = new ClusterRuntime(cluster, this.policyFor(cluster, config), this.sourceFor(cluster), transport, {
       clock,
       random,
       keepalive: config.listener.upstream.keepalive,
       latencyOutlier: config.listener.latencyOutlier,
     });
+    const observer = this.clusterDeps.attemptObserver?.(cluster.name);
+    if (observer !== undefined) runtime.attemptObservers.push(observer);
+    return runtime;
   }
 
   /**

@@ -72,7 +72,8 @@ for (const transport of TEST_TRANSPORTS) {
         assert.equal(sampleValue(samples, "envoy_cluster_upstream_rq_retry_success", cluster), 0);
         assert.equal(sampleValue(samples, "envoy_cluster_upstream_rq_retry_overflow", cluster), 0);
         assert.equal(sampleValue(samples, "envoy_cluster_upstream_rq_pending_overflow", cluster), 0);
-        assert.equal(sampleValue(samples, "envoy_cluster_upstream_rq_total", endpoint), 5);
+        // Every attempt, as Envoy counts: 3 OK, 1 NOT_FOUND, and UNAVAILABLE tried 3 times.
+        assert.equal(sampleValue(samples, "envoy_cluster_upstream_rq_total", endpoint), 7);
         assert.equal(sampleValue(samples, "envoy_cluster_upstream_rq_active", endpoint), 0);
         assert.equal(sampleValue(samples, "envoy_cluster_upstream_cx_active", endpoint), 1);
         assert.equal(sampleValue(samples, "sluice_endpoint_state", { ...endpoint, state: "READY" }), 1);
@@ -218,7 +219,7 @@ test("/ready: 503 while the clusters warm, 200 once listening, 503 from the star
   const { Proxy } = await import("../../src/proxy/proxy.js");
   const { parseConfig } = await import("../support/cluster.js");
   const observability = new Observability();
-  const proxy = new Proxy(parseConfig(serviceEntryYaml(HOST, [pod!.port]) + "---\n" + listenerYaml("  admin: 127.0.0.1:0\n")), { onRpcEnd: observability.onRpcEnd });
+  const proxy = new Proxy(parseConfig(serviceEntryYaml(HOST, [pod!.port]) + "---\n" + listenerYaml("  admin: 127.0.0.1:0\n")), { onRpcEnd: observability.onRpcEnd, attemptObserver: observability.attemptObserver });
   observability.attach(proxy);
   const admin = await observability.startAdmin();
   const get = async (path: string): Promise<[number, string]> => {

@@ -18,7 +18,7 @@ export interface AdminProxy {
 
 export async function startAdminProxy(yaml: string, deps: ObservabilityDeps = {}, proxyDeps: ProxyDeps = {}): Promise<AdminProxy> {
   const observability = new Observability(deps);
-  const proxy = new Proxy(parseConfig(yaml), { ...proxyDeps, onRpcEnd: observability.onRpcEnd });
+  const proxy = new Proxy(parseConfig(yaml), { ...proxyDeps, onRpcEnd: observability.onRpcEnd, attemptObserver: observability.attemptObserver });
   observability.attach(proxy);
   const a = await observability.startAdmin();
   assert.ok(a !== undefined, "the config must set spec.admin");
