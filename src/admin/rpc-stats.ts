@@ -32,7 +32,7 @@ export interface StatusCell {
 /** Attempts an endpoint finished, retries included (Envoy's per-host rq_total and rq_error). */
 export interface EndpointCounters {
   total: number;
-  /** Of those, answers other than OK (Envoy's per-host rq_error). */
+  /** Of those, 5xx answers (through the grpc-status table), failed connects, resets and timeouts (Envoy's per-host rq_error). */
   errors: number;
 }
 
