@@ -31,7 +31,8 @@ import type { LbEndpoint } from "../balancer/types.js";
 import type { LatencyOutlierSettings, OutlierDetectionSettings } from "../config/types.js";
 import type { Clock, TimerHandle } from "../core/clock.js";
 import { tracer } from "../core/trace.js";
-import { AttemptEnd, httpStatusOfGrpc, type AttemptObserver } from "../upstream/attempt.js";
+import { httpStatusOfGrpc } from "../core/status.js";
+import { AttemptEnd, type AttemptObserver } from "../upstream/attempt.js";
 import { LatencyHistogram } from "./latency-histogram.js";
 
 const trace = tracer("outlier");

@@ -22,6 +22,3 @@ export interface AttemptObserver {
    */
   attemptEnded(endpoint: LbEndpoint, end: AttemptEnd, grpcStatus: number, durationMs: number): void;
 }
-
-/** Envoy's gRPC status -> HTTP status table (DESIGN.md), for outlier detection and metrics. */
-export { httpStatusOfGrpc } from "../core/status.js";

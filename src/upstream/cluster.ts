@@ -275,7 +275,7 @@ export class ClusterRuntime {
 
   /** Sets or clears one exclusion of an endpoint still in the cluster; the picker follows at once. */
   setExcluded(key: string, exclusion: Exclusion, excluded: boolean, why: string): void {
-    if (!this.endpoints.some((e) => e.key === key)) return;
+    if (!this.current.has(key)) return;
     let h = this.health.get(key);
     if ((h?.[exclusion] ?? false) === excluded) return;
     if (h === undefined) {
