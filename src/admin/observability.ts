@@ -6,7 +6,8 @@ import type { Registry } from "prom-client";
 import { systemClock, type Clock } from "../core/clock.js";
 import { logger } from "../core/trace.js";
 import type { RpcOutcome } from "../proxy/forwarder.js";
-import type { Proxy } from "../proxy/proxy.js";
+import type { ProxyConfig } from "../config/types.js";
+import { Proxy, type ProxyDeps } from "../proxy/proxy.js";
 import type { AttemptObserver } from "../upstream/attempt.js";
 import { AccessLog } from "./access-log.js";
 import { AdminServer } from "./admin-server.js";
@@ -91,6 +92,14 @@ export class Observability {
     await this.admin?.close();
     this.admin = undefined;
   }
+}
+
+/** A proxy wired to a new Observability (its RPC-end hook and attempt observer). */
+export function observedProxy(config: ProxyConfig, deps: ProxyDeps = {}, observabilityDeps: ObservabilityDeps = {}): { proxy: Proxy; observability: Observability } {
+  const observability = new Observability(observabilityDeps);
+  const proxy = new Proxy(config, { ...deps, onRpcEnd: observability.onRpcEnd, attemptObserver: observability.attemptObserver });
+  observability.attach(proxy);
+  return { proxy, observability };
 }
 
 function logImbalance(r: ImbalanceReport): void {

@@ -5,12 +5,13 @@
 // maxRequestsPerConnection (seed.yaml: 100) the proxy sends GOAWAY after that many RPCs on a
 // connection, and LEAST_CONN pins the client's new connection to the pod with the fewest:
 // the clients end up spread evenly. Without it they stay on pod 1 (the document's Challenge 1).
+import { observedProxy } from "../admin/observability.js";
 import type { Cluster, ProxyConfig } from "../config/types.js";
 import { callUnary, echoClient } from "../demo/echo-client.js";
 import type { PodStats } from "../demo/echo-service.js";
 import { ManualEndpointSource } from "../discovery/manual.js";
 import type { ResolvedEndpoint } from "../discovery/types.js";
-import { Proxy } from "../proxy/proxy.js";
+import { dashboardLine } from "./admin-start.js";
 import type { Io } from "./proxy.js";
 
 /** A local backend pod of the demo. */
@@ -35,16 +36,18 @@ export async function connectionStory(
   const clusters = [...config.clusters.values()];
   // Every cluster starts with pod 1 only; the other pods join in step 2.
   const sources = new Map<Cluster, ManualEndpointSource>();
-  const proxy = new Proxy(config, {
+  const { proxy, observability } = observedProxy(config, {
     endpointSource: (cluster) => {
       const source = new ManualEndpointSource(resolved(cluster).filter((e) => e.port === first.port));
       sources.set(cluster, source);
       return source;
     },
   });
+  const admin = await observability.startAdmin();
   const addr = await proxy.start();
   const target = `127.0.0.1:${addr.port}`;
   banner(target);
+  if (admin !== undefined) io.out(dashboardLine(admin));
   const main = clusters[0];
   const limit = main?.policy.connectionPool.http.maxRequestsPerConnection ?? 0;
   io.out(
@@ -117,6 +120,7 @@ export async function connectionStory(
   const spread = pinned();
   for (const c of clients) c.close();
   await proxy.stop(2000);
+  await observability.stop();
   io.out("sluice demo: stopped");
   io.out(verdict(spread, pods, clientCount, limit));
   return failures === 0 ? 0 : 1;

@@ -14,10 +14,10 @@ import { callUnary, echoClient } from "../demo/echo-client.js";
 import { startEchoServer, type PodStats } from "../demo/echo-service.js";
 import { FAILING_POD_AFTER_MS, failingPodOptions } from "../demo/failing-pod.js";
 import type { ProxyConfig } from "../config/types.js";
-import { Observability } from "../admin/observability.js";
-import { Proxy } from "../proxy/proxy.js";
+import { observedProxy } from "../admin/observability.js";
 import { connectionStory, type DemoPod } from "./demo-story.js";
-import { adminUrl, type Io } from "./proxy.js";
+import { dashboardLine } from "./admin-start.js";
+import type { Io } from "./proxy.js";
 
 export interface DemoOptions {
   readonly mode: "request" | "connection";
@@ -104,14 +104,12 @@ export async function demoCommand(opts: DemoOptions, io: Io): Promise<number> {
 
 /** Request mode: every client keeps RPCs in flight until the duration or a signal; a table every second. */
 async function requestLoad(config: ProxyConfig, pods: readonly DemoPod[], opts: DemoOptions, banner: (target: string) => void, io: Io): Promise<number> {
-  const observability = new Observability();
-  const proxy = new Proxy(config, { onRpcEnd: observability.onRpcEnd, attemptObserver: observability.attemptObserver });
-  observability.attach(proxy);
+  const { proxy, observability } = observedProxy(config);
   const admin = await observability.startAdmin();
   const addr = await proxy.start();
   const target = `127.0.0.1:${addr.port}`;
   banner(target);
-  if (admin !== undefined) io.out(`sluice demo: dashboard at ${adminUrl(admin)} (metrics at ${adminUrl(admin)}metrics)`);
+  if (admin !== undefined) io.out(dashboardLine(admin));
 
   const authority = [...config.clusters.values()][0]?.host ?? "grpc-service";
   const clients = Array.from({ length: opts.clients }, () => echoClient(target, { "grpc.default_authority": authority }));

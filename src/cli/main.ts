@@ -20,7 +20,7 @@ program
   .description("run the gRPC proxy, configured with Istio DestinationRule / ServiceEntry / VirtualService YAML")
   .requiredOption("-c, --config <file>", "YAML config file (repeatable)", collect, [])
   .option("--listen <host:port>", "downstream listen address (overrides the Proxy resource)")
-  .option("--admin <host:port>", "admin server address (overrides the Proxy resource)")
+  .option("--admin <address>", "admin server address: host:port, a port on 127.0.0.1, or none (default 127.0.0.1:15000; overrides the Proxy resource)")
   .addOption(new Option("--mode <mode>", "balance every RPC, or pin every connection").choices(["request", "connection"]))
   .addOption(new Option("--transport <kind>", "HTTP/2 implementation: sluice's own (h2) or node:http2 (node)").choices(["h2", "node"]))
   .option("--default-host <host>", "host for requests whose :authority matches no configured host")

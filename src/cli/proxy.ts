@@ -5,8 +5,8 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { formatProblem } from "../config/diagnostics.js";
 import { formatDuration } from "../config/duration.js";
 import { loadConfigFiles, type ConfigOverrides } from "../config/load.js";
-import { Observability } from "../admin/observability.js";
-import { Proxy } from "../proxy/proxy.js";
+import { observedProxy } from "../admin/observability.js";
+import { adminUrl, startAdminServer } from "./admin-start.js";
 import { ConfigReloader } from "./reload.js";
 import { announceReady, handOver } from "./takeover.js";
 
@@ -23,9 +23,6 @@ export interface ProxyOptions {
   /** Written with our pid once we listen (a successor overwrites it). */
   readonly pidFile?: string;
 }
-
-/** A takeover successor retries the admin port this often until its predecessor frees it. */
-const ADMIN_RETRY_MS = 100;
 
 export interface Io {
   out(line: string): void;
@@ -51,34 +48,11 @@ export async function proxyCommand(opts: ProxyOptions, io: Io): Promise<number> 
     for (const p of result.problems) io.err(formatProblem(p));
     return 1;
   }
-  const observability = new Observability();
-  const proxy = new Proxy(result.config, { onRpcEnd: observability.onRpcEnd, attemptObserver: observability.attemptObserver });
-  observability.attach(proxy);
-  let admin: { host: string; port: number } | undefined;
-  let adminRetry: NodeJS.Timeout | undefined;
-  try {
-    // Before the proxy listens, so /ready answers 503 while the clusters warm.
-    admin = await observability.startAdmin();
-  } catch (err) {
-    if (opts.listenFd === undefined || (err as NodeJS.ErrnoException).code !== "EADDRINUSE") {
-      io.err(`sluice proxy: cannot start the admin server: ${(err as Error).message}`);
-      return 1;
-    }
-    // A takeover: the predecessor lets go of the admin port once it has handed over.
-    const retry = (): void => {
-      adminRetry = setTimeout(() => {
-        observability.startAdmin().then(
-          (a) => a !== undefined && io.out(`sluice proxy admin on ${adminUrl(a)}`),
-          (e: NodeJS.ErrnoException) => {
-            // Only a port the predecessor still holds is worth waiting for.
-            if (e.code === "EADDRINUSE") retry();
-            else io.err(`sluice proxy: cannot start the admin server: ${e.message}`);
-          },
-        );
-      }, ADMIN_RETRY_MS);
-    };
-    retry();
-  }
+  const { proxy, observability } = observedProxy(result.config);
+  // Before the proxy listens, so /ready answers 503 while the clusters warm.
+  const adminStart = await startAdminServer(observability, result.config.listener.admin, opts.listenFd !== undefined, io);
+  if (!adminStart.ok) return 1;
+  const admin = adminStart.address;
   let address: { host: string; port: number };
   try {
     address = await proxy.start(opts.listenFd);
@@ -140,15 +114,10 @@ export async function proxyCommand(opts: ProxyOptions, io: Io): Promise<number> 
     process.on("SIGUSR2", onTakeover);
   });
   // After the drain: /ready answered 503 throughout it.
-  clearTimeout(adminRetry);
+  adminStart.cancel();
   await observability.stop();
   if (opts.pidFile !== undefined) removePidFile(opts.pidFile);
   return 0;
-}
-
-/** The admin server's base URL (IPv6 hosts in brackets). */
-export function adminUrl(a: { host: string; port: number }): string {
-  return `http://${a.host.includes(":") ? `[${a.host}]` : a.host}:${a.port}/`;
 }
 
 /** Removes the pid file unless a successor has written its own pid there. */

@@ -3,17 +3,17 @@
 // the flag instead of a file line.
 import { COMMAND_LINE, describe, type Diagnostics } from "./diagnostics.js";
 import { DURATION_HELP, parseDuration } from "./duration.js";
-import { HOST_PORT_HELP, parseHostPort, type HostPort } from "./host-port.js";
+import { ADMIN_ADDRESS_HELP, DEFAULT_ADMIN, HOST_PORT_HELP, parseAdminAddress, parseHostPort, type HostPort } from "./host-port.js";
 import { DEFAULT_RETRY_BUFFER_LIMIT } from "./retry.js";
 import { resolveHost } from "./hosts.js";
 import { PROXY_MODES, TRANSPORTS, type ParsedHealthCheck, type ParsedProxy } from "./proxy-resource.js";
 import type { ResourceMeta } from "./resource-meta.js";
-import type { HealthCheckSettings, ListenerSettings, ProxyMode, TransportKind, VirtualHost } from "./types.js";
+import type { AdminAddress, HealthCheckSettings, ListenerSettings, ProxyMode, TransportKind, VirtualHost } from "./types.js";
 
 /** Values given on the command line (`sluice proxy --listen ...`), as typed. */
 export interface ConfigOverrides {
   readonly listen?: string;
-  /** "none" or "" turns the admin server off. */
+  /** host:port, a port (on 127.0.0.1); "none" or "" turns the admin server off. */
   readonly admin?: string;
   readonly mode?: string;
   readonly transport?: string;
@@ -88,12 +88,12 @@ export function buildListener(
     else listen = hp;
   }
 
-  let admin: HostPort | null = first?.admin ?? null;
+  // On by default, on loopback only; a default port another process holds is only a warning.
+  let admin: AdminAddress | null = first?.admin === null ? null : first?.admin !== undefined ? { ...first.admin, configured: true } : { ...DEFAULT_ADMIN, configured: false };
   if (overrides.admin !== undefined) {
-    const off = overrides.admin === "" || overrides.admin === "none";
-    const hp = off ? null : parseHostPort(overrides.admin);
-    if (hp === undefined) flag("admin", `must be ${HOST_PORT_HELP} or "none", got ${describe(overrides.admin)}`);
-    else admin = hp;
+    const hp = overrides.admin === "" ? null : parseAdminAddress(overrides.admin);
+    if (hp === undefined) flag("admin", `must be ${ADMIN_ADDRESS_HELP}, got ${describe(overrides.admin)}`);
+    else admin = hp === null ? null : { ...hp, configured: true };
   }
 
   let mode: ProxyMode = first?.mode ?? "request";

@@ -4,7 +4,7 @@
 // server's access log and imbalance warning.
 import { describe } from "./diagnostics.js";
 import { formatDuration } from "./duration.js";
-import { HOST_PORT_HELP, parseHostPort, type HostPort } from "./host-port.js";
+import { ADMIN_ADDRESS_HELP, HOST_PORT_HELP, parseAdminAddress, parseHostPort, type HostPort } from "./host-port.js";
 import { INT32_MAX } from "./limits.js";
 import type { MapReader } from "./reader.js";
 import type { ResourceMeta } from "./resource-meta.js";
@@ -14,7 +14,8 @@ export interface ParsedProxy {
   readonly kind: "Proxy";
   readonly meta: ResourceMeta;
   readonly listen?: HostPort;
-  readonly admin?: HostPort;
+  /** null: "none", no admin server. */
+  readonly admin?: HostPort | null;
   readonly mode?: ProxyMode;
   readonly transport?: TransportKind;
   readonly defaultHost?: { readonly name: string; readonly line: number };
@@ -66,7 +67,9 @@ export const TRANSPORTS: readonly TransportKind[] = ["h2", "node"];
 
 export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProxy {
   const listen = hostPort(r, "listen");
-  const admin = hostPort(r, "admin");
+  const adminValue = r.stringOrNumber("admin");
+  const admin = adminValue === undefined ? undefined : parseAdminAddress(adminValue);
+  if (admin === undefined && adminValue !== undefined) r.error("admin", `must be ${ADMIN_ADDRESS_HELP}, got ${describe(adminValue)}`);
   const mode = r.enumOf("mode", PROXY_MODES);
   const transport = r.enumOf("transport", TRANSPORTS);
   const defaultHostName = r.string("defaultHost");

@@ -96,6 +96,17 @@ export class MapReader {
     return v.value;
   }
 
+  /** A string or a number (a field such as spec.admin that takes `15000` or `"host:port"`). */
+  stringOrNumber(key: string): string | number | undefined {
+    const v = this.scalar(key, false);
+    if (v === undefined) return undefined;
+    if (typeof v.value !== "string" && typeof v.value !== "number") {
+      this.error(key, `must be a string or a number, got ${describe(v.value)}`);
+      return undefined;
+    }
+    return v.value;
+  }
+
   bool(key: string): boolean | undefined {
     const v = this.scalar(key, false);
     if (v === undefined) return undefined;

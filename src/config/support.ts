@@ -225,7 +225,7 @@ const VIRTUAL_SERVICE: readonly RowSpec[] = [
 const PROXY: readonly RowSpec[] = [
   ...METADATA,
   ["spec.listen", S],
-  ["spec.admin", S, "default: no admin server; /metrics, /clusters, /config_dump, /healthz, /ready"],
+  ["spec.admin", S, "host:port, a port on 127.0.0.1, or none; default 127.0.0.1:15000 (a warning if taken); /, /metrics, /clusters, /config_dump, /healthz, /ready"],
   ["spec.mode", S],
   ["spec.transport", S],
   ["spec.defaultHost", S],

@@ -231,10 +231,17 @@ export interface HealthCheckSettings {
   readonly hosts: readonly string[] | null;
 }
 
+export interface AdminAddress {
+  readonly host: string;
+  readonly port: number;
+  /** Set in the config or on the command line (false: the default, 127.0.0.1:15000). */
+  readonly configured: boolean;
+}
+
 export interface ListenerSettings {
   readonly listen: { readonly host: string; readonly port: number };
   /** null = no admin server. */
-  readonly admin: { readonly host: string; readonly port: number } | null;
+  readonly admin: AdminAddress | null;
   readonly mode: ProxyMode;
   readonly transport: TransportKind;
   /** Host used when no virtual host matches; null = UNIMPLEMENTED "no route". */

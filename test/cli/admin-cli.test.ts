@@ -12,7 +12,7 @@ import { parsePrometheus, sampleValue } from "../support/admin.js";
 test("sluice proxy --admin: prints the admin URL, serves /metrics and /ready; spec.accessLog writes a JSON line per RPC on stdout", async () => {
   const [pod] = await startPods(1);
   const file = tempFile("cfg.yaml", `apiVersion: sluice.dev/v1alpha1\nkind: Proxy\nmetadata: { name: p }\nspec:\n  accessLog: true\n---\n${serviceEntryYaml("echo", [pod!.port])}`);
-  const child = spawn(process.execPath, [CLI, "proxy", "-c", file, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [CLI, "proxy", "-c", file, "--listen", "127.0.0.1:0", "--admin", "0"], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   child.stderr.on("data", (c: Buffer) => (err += c.toString()));
@@ -44,6 +44,40 @@ test("sluice proxy --admin: prints the admin URL, serves /metrics and /ready; sp
     assert.equal(log.length, 1);
     const entry = JSON.parse(log[0]!) as Record<string, unknown>;
     assert.deepEqual([entry["authority"], entry["grpc_status"], entry["upstream_host"]], ["echo", 0, `127.0.0.1:${pod!.port}`]);
+  } finally {
+    child.kill("SIGTERM");
+    const [code] = await closed;
+    assert.equal(code, 0);
+    await pod!.stop();
+  }
+});
+
+test("sluice proxy with no admin address: the admin server on 127.0.0.1:15000, or a warning when that port is taken", async () => {
+  const [pod] = await startPods(1);
+  const file = tempFile("cfg.yaml", serviceEntryYaml("echo", [pod!.port]));
+  const child = spawn(process.execPath, [CLI, "proxy", "-c", file, "--listen", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  const closed = once(child, "close") as Promise<[number]>;
+  const seen = new Promise<void>((resolve, reject) => {
+    const check = (): void => {
+      if (/sluice proxy admin on http:\/\/127\.0\.0\.1:15000\/\n/.test(out) || (/listening on/.test(out) && /default address 127\.0\.0\.1:15000 is in use/.test(err))) resolve();
+    };
+    child.stdout.on("data", (c: Buffer) => ((out += c.toString()), check()));
+    child.stderr.on("data", (c: Buffer) => ((err += c.toString()), check()));
+    void closed.then(([code]) => reject(new Error(`proxy exited with ${code}: ${err}`)));
+  });
+  try {
+    await seen;
+    // Either way the proxy serves; when it owns the port, its admin server answers there.
+    if (/admin on/.test(out)) {
+      assert.doesNotMatch(err, /in use/);
+      assert.equal((await fetch("http://127.0.0.1:15000/healthz")).status, 200);
+    }
+    const [, port] = /listening on 127\.0\.0\.1:(\d+)/.exec(out) ?? [];
+    const client = echoClient(`127.0.0.1:${port}`, { "grpc.default_authority": "echo" });
+    assert.equal((await callUnary(client, Buffer.from("x"))).code, 0);
+    client.close();
   } finally {
     child.kill("SIGTERM");
     const [code] = await closed;

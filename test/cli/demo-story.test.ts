@@ -35,6 +35,7 @@ test("sluice demo --mode connection: all 3 clients pinned to pod-1, pods 2 and 3
   for (const n of after.rpcs) assert.ok(n >= 1000, `a pod served only ${n} RPCs`);
   assert.doesNotMatch(r.stdout, /failed RPCs: [1-9]/);
   assert.match(r.stdout, /maxRequestsPerConnection 100 /);
+  assert.match(r.stdout, /^sluice demo: dashboard at http:\/\/127\.0\.0\.1:\d+\/ \(metrics at http:\/\/127\.0\.0\.1:\d+\/metrics\)$/m);
   assert.match(r.stdout, /downstream connections: 63 accepted, 60 cycled/);
   assert.equal(lastLine(r.stdout), "sluice demo: the spread became even: pinned connections 1/1/1 (pod-1/pod-2/pod-3)");
 });

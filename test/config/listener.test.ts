@@ -9,7 +9,7 @@ const OTHER = SERVICE_ENTRY.replaceAll("grpc-service", "other-service");
 test("without a Proxy resource the listener has sluice's defaults", () => {
   assert.deepEqual(mustLoad(SERVICE_ENTRY).listener, {
     listen: { host: "127.0.0.1", port: 15001 },
-    admin: null,
+    admin: { host: "127.0.0.1", port: 15000, configured: false },
     mode: "request",
     transport: "h2",
     defaultHost: "grpc-service",
@@ -64,7 +64,7 @@ test("every Proxy field is parsed", () => {
   );
   assert.deepEqual(c.listener, {
     listen: { host: "0.0.0.0", port: 8080 },
-    admin: { host: "::1", port: 9901 },
+    admin: { host: "::1", port: 9901, configured: true },
     mode: "connection",
     transport: "h2",
     defaultHost: "other-service",
@@ -180,14 +180,29 @@ test("CLI overrides win over the Proxy resource, which wins over defaults", () =
   assert.equal(overridden.mode, "request");
   assert.equal(overridden.defaultHost, "other-service");
   assert.equal(mustLoad(docs(SERVICE_ENTRY, proxy("  transport: node\n")), { transport: "h2" }).listener.transport, "h2");
-  assert.deepEqual(mustLoad(SERVICE_ENTRY, { admin: "localhost:9901" }).listener.admin, { host: "localhost", port: 9901 });
+  assert.deepEqual(mustLoad(SERVICE_ENTRY, { admin: "localhost:9901" }).listener.admin, { host: "localhost", port: 9901, configured: true });
   assert.equal(mustLoad(docs(SERVICE_ENTRY, proxy("  drainTimeout: 1m\n")), { drainTimeout: "2s" }).listener.drainTimeoutMs, 2000);
+});
+
+test("the admin server: on 127.0.0.1:15000 unless told otherwise; a bare port is on loopback; none turns it off", () => {
+  const admin = (spec: string, flag?: string) => mustLoad(docs(SERVICE_ENTRY, proxy(spec)), flag === undefined ? {} : { admin: flag }).listener.admin;
+  assert.deepEqual(admin("  mode: request\n"), { host: "127.0.0.1", port: 15000, configured: false });
+  assert.deepEqual(admin("  admin: 15010\n"), { host: "127.0.0.1", port: 15010, configured: true });
+  assert.deepEqual(admin('  admin: "0"\n'), { host: "127.0.0.1", port: 0, configured: true });
+  assert.deepEqual(admin("  admin: 0.0.0.0:15000\n"), { host: "0.0.0.0", port: 15000, configured: true });
+  assert.equal(admin("  admin: none\n"), null);
+  assert.equal(admin("  admin: 127.0.0.1:9\n", "none"), null);
+  assert.equal(admin("  admin: 127.0.0.1:9\n", ""), null);
+  assert.deepEqual(admin("  admin: none\n", "15020"), { host: "127.0.0.1", port: 15020, configured: true });
+  oneProblem(docs(SERVICE_ENTRY, proxy("  admin: 70000\n")), /spec\.admin: must be host:port such as "127\.0\.0\.1:15001" or "\[::1\]:15001", a port \(on 127\.0\.0\.1\), or "none", got 70000$/);
+  oneProblem(docs(SERVICE_ENTRY, proxy("  admin: [1, 2]\n")), /spec\.admin: must be a string or a number, got/);
+  oneProblem(docs(SERVICE_ENTRY, proxy("  admin: true\n")), /spec\.admin: must be a string or a number, got true/);
 });
 
 test("bad override values are problems naming the flag", () => {
   assert.deepEqual(problems(SERVICE_ENTRY, { listen: "nope", admin: "1.2.3.4:99999", mode: "fast", transport: "quic", defaultHost: "x", drainTimeout: "soon" }), [
     '(command line) --listen: must be host:port such as "127.0.0.1:15001" or "[::1]:15001", got "nope"',
-    '(command line) --admin: must be host:port such as "127.0.0.1:15001" or "[::1]:15001" or "none", got "1.2.3.4:99999"',
+    '(command line) --admin: must be host:port such as "127.0.0.1:15001" or "[::1]:15001", a port (on 127.0.0.1), or "none", got "1.2.3.4:99999"',
     '(command line) --mode: must be one of request, connection, got "fast"',
     '(command line) --transport: must be one of h2, node, got "quic"',
     '(command line) --default-host: "x" is not a defined host (defined hosts: grpc-service)',

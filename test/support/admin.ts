@@ -1,8 +1,8 @@
 // A real proxy with its admin server (the CLI's wiring: src/admin/observability.ts) on
 // loopback, and a parser for the Prometheus text it serves.
 import assert from "node:assert/strict";
-import { Observability, type ObservabilityDeps } from "../../src/admin/observability.js";
-import { Proxy, type ProxyDeps } from "../../src/proxy/proxy.js";
+import { observedProxy, type Observability, type ObservabilityDeps } from "../../src/admin/observability.js";
+import type { Proxy, ProxyDeps } from "../../src/proxy/proxy.js";
 import { parseConfig } from "./cluster.js";
 
 export interface AdminProxy {
@@ -17,9 +17,9 @@ export interface AdminProxy {
 }
 
 export async function startAdminProxy(yaml: string, deps: ObservabilityDeps = {}, proxyDeps: ProxyDeps = {}): Promise<AdminProxy> {
-  const observability = new Observability(deps);
-  const proxy = new Proxy(parseConfig(yaml), { ...proxyDeps, onRpcEnd: observability.onRpcEnd, attemptObserver: observability.attemptObserver });
-  observability.attach(proxy);
+  const { proxy, observability } = observedProxy(parseConfig(yaml), proxyDeps, deps);
+  // Never the default 127.0.0.1:15000: tests run side by side.
+  assert.ok(proxy.config.listener.admin?.configured === true, "the config must set spec.admin (port 0)");
   const a = await observability.startAdmin();
   assert.ok(a !== undefined, "the config must set spec.admin");
   const admin = `http://127.0.0.1:${a.port}`;

@@ -1,0 +1,60 @@
+// Starting the admin server for `sluice proxy`: where the config puts it, by default
+// 127.0.0.1:15000. A takeover successor waits for its predecessor to let go of the port; a
+// default port some other process holds (a second sluice on the machine) is a warning, not
+// a reason to refuse traffic; a configured address that cannot be bound is an error.
+import type { Observability } from "../admin/observability.js";
+import type { AdminAddress } from "../config/types.js";
+import type { Io } from "./proxy.js";
+
+/** A takeover successor retries the admin port this often until its predecessor frees it. */
+const ADMIN_RETRY_MS = 100;
+
+export type AdminStart =
+  | { readonly ok: true; readonly address: { host: string; port: number } | undefined; cancel(): void }
+  | { readonly ok: false };
+
+export async function startAdminServer(observability: Observability, where: AdminAddress | null, takeover: boolean, io: Io): Promise<AdminStart> {
+  let retryTimer: NodeJS.Timeout | undefined;
+  const cancel = (): void => clearTimeout(retryTimer);
+  try {
+    return { ok: true, address: await observability.startAdmin(), cancel };
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === "EADDRINUSE" && takeover) {
+      // The predecessor lets go of the admin port once it has handed over.
+      const retry = (): void => {
+        retryTimer = setTimeout(() => {
+          observability.startAdmin().then(
+            (a) => a !== undefined && io.out(`sluice proxy admin on ${adminUrl(a)}`),
+            (e2: NodeJS.ErrnoException) => {
+              // Only a port the predecessor still holds is worth waiting for.
+              if (e2.code === "EADDRINUSE") retry();
+              else io.err(`sluice proxy: cannot start the admin server: ${e2.message}`);
+            },
+          );
+        }, ADMIN_RETRY_MS);
+      };
+      retry();
+      return { ok: true, address: undefined, cancel };
+    }
+    if (e.code === "EADDRINUSE" && where !== null && !where.configured) {
+      io.err(
+        `warning: the admin server's default address ${where.host}:${where.port} is in use (another sluice?); ` +
+          'running without it. Set spec.admin or --admin to another port (0: any free one), or "none"',
+      );
+      return { ok: true, address: undefined, cancel };
+    }
+    io.err(`sluice proxy: cannot start the admin server: ${e.message}`);
+    return { ok: false };
+  }
+}
+
+/** The admin server's base URL (IPv6 hosts in brackets). */
+export function adminUrl(a: { host: string; port: number }): string {
+  return `http://${a.host.includes(":") ? `[${a.host}]` : a.host}:${a.port}/`;
+}
+
+/** What `sluice demo` prints (and `npm start` shows). */
+export function dashboardLine(a: { host: string; port: number }): string {
+  return `sluice demo: dashboard at ${adminUrl(a)} (metrics at ${adminUrl(a)}metrics)`;
+}
