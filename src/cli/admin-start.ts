@@ -4,7 +4,7 @@
 // a reason to refuse traffic; a configured address that cannot be bound is an error.
 import type { Observability } from "../admin/observability.js";
 import type { AdminAddress } from "../config/types.js";
-import type { Io } from "./proxy.js";
+import type { Io } from "./io.js";
 
 /** A takeover successor retries the admin port this often until its predecessor frees it. */
 const ADMIN_RETRY_MS = 100;

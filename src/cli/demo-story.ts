@@ -12,7 +12,7 @@ import type { PodStats } from "../demo/echo-service.js";
 import { ManualEndpointSource } from "../discovery/manual.js";
 import type { ResolvedEndpoint } from "../discovery/types.js";
 import { dashboardLine } from "./admin-start.js";
-import type { Io } from "./proxy.js";
+import type { Io } from "./io.js";
 
 /** A local backend pod of the demo. */
 export interface DemoPod {

@@ -17,7 +17,7 @@ import type { ProxyConfig } from "../config/types.js";
 import { observedProxy } from "../admin/observability.js";
 import { connectionStory, type DemoPod } from "./demo-story.js";
 import { dashboardLine } from "./admin-start.js";
-import type { Io } from "./proxy.js";
+import type { Io } from "./io.js";
 
 export interface DemoOptions {
   readonly mode: "request" | "connection";

@@ -7,6 +7,7 @@ import { formatDuration } from "../config/duration.js";
 import { loadConfigFiles, type ConfigOverrides } from "../config/load.js";
 import { observedProxy } from "../admin/observability.js";
 import { adminUrl, startAdminServer } from "./admin-start.js";
+import type { Io } from "./io.js";
 import { ConfigReloader } from "./reload.js";
 import { announceReady, handOver } from "./takeover.js";
 
@@ -22,11 +23,6 @@ export interface ProxyOptions {
   readonly listenFd?: number;
   /** Written with our pid once we listen (a successor overwrites it). */
   readonly pidFile?: string;
-}
-
-export interface Io {
-  out(line: string): void;
-  err(line: string): void;
 }
 
 export async function proxyCommand(opts: ProxyOptions, io: Io): Promise<number> {

@@ -14,16 +14,12 @@ import { loadConfigFiles, type ConfigOverrides } from "../config/load.js";
 import { logger, tracer } from "../core/trace.js";
 import type { Proxy } from "../proxy/proxy.js";
 import { describeReload, isNoop } from "../proxy/reconfigure.js";
+import type { Io } from "./io.js";
 
 const trace = tracer("reload");
 
 /** Long enough to let an editor's write-then-rename (or truncate-then-write) settle. */
 export const DEFAULT_DEBOUNCE_MS = 200;
-
-export interface ReloadIo {
-  out(line: string): void;
-  err(line: string): void;
-}
 
 export class ConfigReloader {
   private readonly watchers = new Map<string, FSWatcher>();
@@ -40,7 +36,7 @@ export class ConfigReloader {
     private readonly files: readonly string[],
     private readonly overrides: ConfigOverrides,
     private readonly proxy: Proxy,
-    private readonly io: ReloadIo,
+    private readonly io: Io,
     private readonly debounceMs = DEFAULT_DEBOUNCE_MS,
   ) {}
 

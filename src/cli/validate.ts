@@ -3,13 +3,9 @@
 // warnings. Exit code 0 = valid (warnings allowed), 1 = problems.
 import { formatProblem } from "../config/diagnostics.js";
 import { loadConfigFilesReport, type ResourceSummary } from "../config/load.js";
+import type { Io } from "./io.js";
 
-export interface ValidateIo {
-  out: (line: string) => void;
-  err: (line: string) => void;
-}
-
-export async function validateCommand(files: string[], io: ValidateIo): Promise<number> {
+export async function validateCommand(files: string[], io: Io): Promise<number> {
   const { result, resources } = await loadConfigFilesReport(files);
   if (!result.ok) {
     for (const p of result.problems) io.err(formatProblem(p));
