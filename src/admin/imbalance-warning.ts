@@ -54,6 +54,8 @@ export class ImbalanceWatcher {
       return;
     }
     const now = this.now();
+    // Episodes of destinations that stopped being sampled (a reload removed them) end too.
+    for (const [name, e] of this.episodes) if (now - e.last > EPISODE_GAP_MS) this.episodes.delete(name);
     let episode = this.episodes.get(cluster);
     if (episode === undefined || now - episode.last > EPISODE_GAP_MS) {
       episode = { since: now, warned: false, last: now };

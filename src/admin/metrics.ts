@@ -5,8 +5,8 @@
 // names them (envoy_cluster_<stat>{cluster_name}), with an `endpoint` label for per-host
 // series. sluice's own additions are prefixed sluice_.
 import { Counter, Gauge, Registry, type Metric } from "prom-client";
-import { httpStatusOfGrpc } from "../core/status.js";
-import type { Proxy } from "../proxy/proxy.js";
+import { httpStatusOfGrpc, Status } from "../core/status.js";
+import { NO_ROUTE_CLUSTER, type Proxy } from "../proxy/proxy.js";
 import { PoolState } from "../upstream/endpoint-pool.js";
 import type { ClusterRuntime } from "../upstream/cluster.js";
 import { DURATION_BUCKETS_MS, type RpcStats, type StatusCell } from "./rpc-stats.js";
@@ -52,37 +52,33 @@ const ISTIO_LABELS = [
 const CLUSTER = ["cluster_name"] as const;
 const ENDPOINT = ["cluster_name", "endpoint"] as const;
 
-/** Cluster names are `host|port|subset`. */
-export function hostOfCluster(name: string): string {
-  const bar = name.indexOf("|");
-  return bar < 0 ? name : name.slice(0, bar);
-}
-
-/** Istio's labels for one status cell of a cluster. */
-function istioLabels(cluster: string, cell: StatusCell): Labels {
-  const host = hostOfCluster(cluster);
+/** Istio's labels for one status cell of a destination host. */
+function istioLabels(host: string, cell: StatusCell): Labels {
   const parts = host.split(".");
   const status = cell.status;
-  // name.namespace.svc.cluster.local (Kubernetes); anything else has no namespace.
-  const namespace = parts.length >= 3 && parts[2] === "svc" ? parts[1]! : "unknown";
-  const name = parts[0] ?? host;
+  // name.namespace.svc.cluster.local (Kubernetes): the short name and the namespace, as
+  // Istio reports a Kubernetes service; any other host is its own name, with no namespace.
+  const kubernetes = parts.length >= 3 && parts[2] === "svc";
+  const namespace = kubernetes ? parts[1]! : "unknown";
   return {
     reporter: REPORTER,
     source_workload: "sluice",
     // Istio's value for what it cannot know; sluice has no Kubernetes identity of its own.
     source_workload_namespace: "unknown",
     source_canonical_service: "sluice",
-    // A ServiceEntry host's workload is not known to sluice: Istio then reports the service.
-    destination_workload: name,
+    // The workload behind a host is not known to sluice (Istio learns it from the peer's
+    // metadata exchange); Istio writes "unknown" then rather than a guess.
+    destination_workload: "unknown",
     destination_workload_namespace: namespace,
-    destination_canonical_service: name,
+    destination_canonical_service: "unknown",
     destination_service: host,
-    destination_service_name: name,
+    destination_service_name: kubernetes ? parts[0]! : host,
     destination_service_namespace: namespace,
     request_protocol: "grpc",
     // gRPC answers travel in HTTP 200; the proxy's own failures count as Envoy's local
-    // replies do, with the HTTP code of their status (503 for UNAVAILABLE).
-    response_code: cell.local && status !== null ? String(httpStatusOfGrpc(status)) : "200",
+    // replies do, with the HTTP code of their status (503 for UNAVAILABLE), and a request
+    // no route took as Envoy's 404 (NR).
+    response_code: cell.local && status !== null ? (host === NO_ROUTE_CLUSTER && status === Status.UNIMPLEMENTED ? "404" : String(httpStatusOfGrpc(status))) : "200",
     grpc_response_status: status === null ? "" : String(status),
   };
 }
@@ -106,7 +102,7 @@ export const METRICS: readonly Row[] = [
     type: "counter",
     labels: ISTIO_LABELS,
     collect: (emit, { stats }) => {
-      for (const c of stats.clusters.values()) for (const cell of c.cells) if (cell !== undefined) emit(istioLabels(c.name, cell), cell.count);
+      for (const h of stats.hosts.values()) for (const cell of h.cells) if (cell !== undefined) emit(istioLabels(h.host, cell), cell.count);
     },
   },
   {
@@ -377,10 +373,10 @@ class DurationHistogram {
 
   get(): { name: string; help: string; type: string; aggregator: string; values: { labels: Labels; value: number; metricName: string }[] } {
     const values: { labels: Labels; value: number; metricName: string }[] = [];
-    for (const c of this.src.stats.clusters.values()) {
-      for (const cell of c.cells) {
+    for (const h of this.src.stats.hosts.values()) {
+      for (const cell of h.cells) {
         if (cell === undefined) continue;
-        const labels = istioLabels(c.name, cell);
+        const labels = istioLabels(h.host, cell);
         let cumulative = 0;
         DURATION_BUCKETS_MS.forEach((le, i) => {
           cumulative += cell.buckets[i] ?? 0;

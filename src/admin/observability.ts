@@ -12,8 +12,8 @@ import type { AttemptObserver } from "../upstream/attempt.js";
 import { AccessLog } from "./access-log.js";
 import { AdminServer } from "./admin-server.js";
 import { ImbalanceWatcher, type ImbalanceReport } from "./imbalance-warning.js";
-import { createRegistry, hostOfCluster } from "./metrics.js";
-import { RpcStats } from "./rpc-stats.js";
+import { createRegistry } from "./metrics.js";
+import { hostOfCluster, RpcStats } from "./rpc-stats.js";
 import { Sampler } from "./sampler.js";
 
 export interface ObservabilityDeps {
@@ -40,12 +40,20 @@ export class Observability {
 
   /** For ProxyDeps.onRpcEnd: counts, and logs when spec.accessLog says so (read per RPC: a reload applies it). */
   readonly onRpcEnd = (o: RpcOutcome): void => {
-    this.stats.record(o);
+    // Counted only for the admin server (its sampler also prunes what is counted).
+    if (this.sampler !== undefined) this.stats.record(o);
     if (this.proxy?.config.listener.accessLog === true) (this.accessLog ??= new AccessLog(this.deps.accessLog)).write(o);
   };
 
   /** For ProxyDeps.attemptObserver: per-endpoint counts of every attempt. */
-  readonly attemptObserver = (cluster: string): AttemptObserver => this.stats.attemptObserver(cluster);
+  readonly attemptObserver = (cluster: string): AttemptObserver => {
+    const counts = this.stats.attemptObserver(cluster);
+    return {
+      attemptEnded: (endpoint, end, grpcStatus, durationMs) => {
+        if (this.sampler !== undefined) counts.attemptEnded(endpoint, end, grpcStatus, durationMs);
+      },
+    };
+  };
 
   /** The proxy whose hook this is (constructed with onRpcEnd above). */
   attach(proxy: Proxy): void {

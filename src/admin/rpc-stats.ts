@@ -34,35 +34,70 @@ export interface EndpointCounters {
   total: number;
   /** Of those, 5xx answers (through the grpc-status table), failed connects, resets and timeouts (Envoy's per-host rq_error). */
   errors: number;
+  /** When prune() first found the endpoint gone; null while it is in the cluster. */
+  absentSince: number | null;
 }
 
-export class ClusterRpcStats {
+/**
+ * Istio's series of one destination host: its labels depend on the host and the status
+ * only, so every cluster of the host (each subset, each port) adds to the same cells.
+ */
+export class HostRpcStats {
   /** By status slot x 2 + local. */
   readonly cells: (StatusCell | undefined)[] = new Array<StatusCell | undefined>(STATUS_SLOTS * 2);
+
+  constructor(readonly host: string) {}
+}
+
+/** Per-endpoint counters of one cluster. */
+export class ClusterRpcStats {
   readonly endpoints = new Map<string, EndpointCounters>();
-  total = 0;
+  absentSince: number | null = null;
 
   constructor(readonly name: string) {}
 }
 
+/**
+ * How long counters of an endpoint or cluster that left are kept: longer than Prometheus's
+ * 5-minute staleness window, so an endpoint that flaps (one DNS answer without it, a pod
+ * briefly unready) comes back with its counter where it was instead of restarting at 0,
+ * which a scraper would read as a counter reset.
+ */
+export const PRUNE_AFTER_MS = 10 * 60_000;
+
+/** Cluster names are `host|port|subset`. */
+export function hostOfCluster(name: string): string {
+  const bar = name.indexOf("|");
+  return bar < 0 ? name : name.slice(0, bar);
+}
+
 export class RpcStats {
+  /** Istio's cells by destination host; bounded by the hosts configured, never pruned. */
+  readonly hosts = new Map<string, HostRpcStats>();
+  /** Per-endpoint counters by cluster. */
   readonly clusters = new Map<string, ClusterRpcStats>();
+  /** Cluster name -> its host's cells, so the hot path splits no strings. */
+  private readonly hostOf = new Map<string, HostRpcStats>();
 
   /** The end hook's work: a few map lookups and increments. */
   record(o: RpcOutcome): void {
-    let c = this.clusters.get(o.cluster);
-    if (c === undefined) {
-      c = new ClusterRpcStats(o.cluster);
-      this.clusters.set(o.cluster, c);
+    let h = this.hostOf.get(o.cluster);
+    if (h === undefined) {
+      const host = hostOfCluster(o.cluster);
+      h = this.hosts.get(host);
+      if (h === undefined) {
+        h = new HostRpcStats(host);
+        this.hosts.set(host, h);
+      }
+      this.hostOf.set(o.cluster, h);
     }
-    c.total++;
     const status = o.status;
     const slot = status !== null && status >= 0 && status < OTHER_STATUS ? status : OTHER_STATUS;
     const index = slot * 2 + (o.local ? 1 : 0);
-    let cell = c.cells[index];
+    let cell = h.cells[index];
     if (cell === undefined) {
       cell = { status: slot === OTHER_STATUS ? null : slot, local: o.local, count: 0, sumMs: 0, buckets: new Float64Array(DURATION_BUCKETS_MS.length + 1) };
-      c.cells[index] = cell;
+      h.cells[index] = cell;
     }
     cell.count++;
     const ms = o.durationMs;
@@ -74,9 +109,9 @@ export class RpcStats {
 
   /**
    * Per-endpoint counting, for ProxyDeps.attemptObserver: every attempt, retries included,
-   * as Envoy's per-host upstream_rq_total counts them; errors are attempts that ended in a
-   * 5xx (through the grpc-status table), a failed connect, a reset or a timeout. A client's
-   * cancel ends no attempt, so it is no endpoint's error.
+   * as Envoy's per-host upstream_rq_total counts them (one the client cancelled too); errors
+   * are attempts that ended in a 5xx (through the grpc-status table), a failed connect, a
+   * reset or a timeout. A client's cancel is no endpoint's error.
    */
   attemptObserver(cluster: string): AttemptObserver {
     return {
@@ -88,28 +123,36 @@ export class RpcStats {
         }
         let e = c.endpoints.get(endpoint.key);
         if (e === undefined) {
-          e = { total: 0, errors: 0 };
+          e = { total: 0, errors: 0, absentSince: null };
           c.endpoints.set(endpoint.key, e);
         }
         e.total++;
+        if (end === AttemptEnd.CANCELLED) return;
         if (end !== AttemptEnd.RESPONSE || grpcStatus < 0 || httpStatusOfGrpc(grpcStatus) >= 500) e.errors++;
       },
     };
   }
 
   /**
-   * Forgets clusters and endpoints that left the config or the endpoint set (a reload, DNS or
-   * pod churn), so their counters do not pile up; `keep` names pseudo-clusters to keep.
+   * Forgets the counters of clusters and endpoints that left the config or the endpoint set
+   * (a reload, DNS or pod churn) PRUNE_AFTER_MS after they left, so they do not pile up.
    */
-  prune(live: ReadonlyMap<string, ReadonlySet<string>>, keep: readonly string[] = []): void {
+  prune(live: ReadonlyMap<string, ReadonlySet<string>>, now: number): void {
     for (const [name, c] of this.clusters) {
       const endpoints = live.get(name);
       if (endpoints === undefined) {
-        if (!keep.includes(name)) this.clusters.delete(name);
+        c.absentSince ??= now;
+        if (now - c.absentSince >= PRUNE_AFTER_MS) this.clusters.delete(name);
         continue;
       }
-      for (const key of c.endpoints.keys()) if (!endpoints.has(key)) c.endpoints.delete(key);
+      c.absentSince = null;
+      for (const [key, e] of c.endpoints) {
+        if (endpoints.has(key)) e.absentSince = null;
+        else if (now - (e.absentSince ??= now) >= PRUNE_AFTER_MS) c.endpoints.delete(key);
+      }
     }
+    // The cluster -> host cache: only clusters still counted or live.
+    for (const name of this.hostOf.keys()) if (!live.has(name) && !this.clusters.has(name)) this.hostOf.delete(name);
   }
 
   /** Attempts that ended on this endpoint so far (0 when none). */

@@ -3,7 +3,6 @@
 // draws) and works out each destination's imbalance, which the gauges and the warning read.
 import type { Clock, TimerHandle } from "../core/clock.js";
 import type { ClusterRuntime } from "../upstream/cluster.js";
-import { NO_ROUTE_CLUSTER } from "../proxy/proxy.js";
 import type { RpcStats } from "./rpc-stats.js";
 
 export const SAMPLE_INTERVAL_MS = 1000;
@@ -118,7 +117,8 @@ export class Sampler {
         // From the oldest reading in the window that has the endpoint (it may be new).
         const from = h.readings.find((r) => r.totals.has(e.key));
         const seconds = from === undefined ? 0 : (now - from.at) / 1000;
-        const rps = seconds > 0 ? (total - from!.totals.get(e.key)!) / seconds : 0;
+        // A counter never goes down; should it have been recreated, the rate starts afresh.
+        const rps = seconds > 0 ? Math.max(0, total - from!.totals.get(e.key)!) / seconds : 0;
         endpoints.set(e.key, {
           rps,
           activeRequests: e.load.activeRequests,
@@ -141,7 +141,7 @@ export class Sampler {
     // Clusters a reload removed leave the history with their last sample.
     for (const name of this.destinations.keys()) if (!seen.has(name)) this.destinations.delete(name);
     // And the counters forget what is gone (the no-route pseudo-cluster stays).
-    this.stats.prune(live, [NO_ROUTE_CLUSTER]);
+    this.stats.prune(live, now);
   }
 
   latest(cluster: string): DestinationSample | undefined {

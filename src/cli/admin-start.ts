@@ -6,42 +6,59 @@ import type { Observability } from "../admin/observability.js";
 import type { AdminAddress } from "../config/types.js";
 import type { Io } from "./io.js";
 
-/** A takeover successor retries the admin port this often until its predecessor frees it. */
+/** A takeover successor retries the admin port this often until its predecessor frees it... */
 const ADMIN_RETRY_MS = 100;
+/** ...for this long at most: the predecessor lets go right after the handover, or never held it. */
+export const ADMIN_TAKEOVER_WAIT_MS = 10_000;
 
 export type AdminStart =
   | { readonly ok: true; readonly address: { host: string; port: number } | undefined; cancel(): void }
   | { readonly ok: false };
 
-export async function startAdminServer(observability: Observability, where: AdminAddress | null, takeover: boolean, io: Io): Promise<AdminStart> {
+export async function startAdminServer(
+  observability: Observability,
+  where: AdminAddress | null,
+  takeover: boolean,
+  io: Io,
+  retryMs = ADMIN_RETRY_MS,
+  waitMs = ADMIN_TAKEOVER_WAIT_MS,
+): Promise<AdminStart> {
   let retryTimer: NodeJS.Timeout | undefined;
   const cancel = (): void => clearTimeout(retryTimer);
+  const configured = where?.configured === true;
+  /** Serving without the admin server: a warning for the default address, an error for one asked for. */
+  const without = (why: string): void =>
+    io.err(
+      configured
+        ? `sluice proxy: cannot start the admin server: ${why}; serving without it`
+        : `warning: the admin server's default address ${where?.host}:${where?.port} is not usable (${why}); ` +
+            'running without it. Set spec.admin or --admin to another port (0: any free one), or "none"',
+    );
   try {
     return { ok: true, address: await observability.startAdmin(), cancel };
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.code === "EADDRINUSE" && takeover) {
       // The predecessor lets go of the admin port once it has handed over.
+      const giveUpAt = Date.now() + waitMs;
       const retry = (): void => {
         retryTimer = setTimeout(() => {
           observability.startAdmin().then(
             (a) => a !== undefined && io.out(`sluice proxy admin on ${adminUrl(a)}`),
             (e2: NodeJS.ErrnoException) => {
-              // Only a port the predecessor still holds is worth waiting for.
-              if (e2.code === "EADDRINUSE") retry();
-              else io.err(`sluice proxy: cannot start the admin server: ${e2.message}`);
+              // Only a port the predecessor still holds is worth waiting for, and not for ever.
+              if (e2.code === "EADDRINUSE" && Date.now() < giveUpAt) retry();
+              else without(e2.code === "EADDRINUSE" ? `still in use ${waitMs / 1000} s after the takeover` : e2.message);
             },
           );
-        }, ADMIN_RETRY_MS);
+        }, retryMs);
       };
       retry();
       return { ok: true, address: undefined, cancel };
     }
-    if (e.code === "EADDRINUSE" && where !== null && !where.configured) {
-      io.err(
-        `warning: the admin server's default address ${where.host}:${where.port} is in use (another sluice?); ` +
-          'running without it. Set spec.admin or --admin to another port (0: any free one), or "none"',
-      );
+    if (!configured && where !== null) {
+      // Nobody asked for this address (a second sluice holds it, no IPv4 loopback): traffic matters more.
+      without(e.code === "EADDRINUSE" ? "in use, by another sluice?" : e.message);
       return { ok: true, address: undefined, cancel };
     }
     io.err(`sluice proxy: cannot start the admin server: ${e.message}`);

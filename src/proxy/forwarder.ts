@@ -473,6 +473,7 @@ export class Forwarder implements PickRequest {
   onClientReset(code: number): void {
     if (this.phase === "done") return;
     trace("client cancelled", { cluster: this.cluster.name, code: h2CodeName(code) });
+    if (this.phase === "open") this.attemptEnded(AttemptEnd.CANCELLED, -1);
     this.upstream?.reset(H2Code.CANCEL);
     this.finish(Status.CANCELLED, false);
   }

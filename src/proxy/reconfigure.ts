@@ -32,11 +32,17 @@ const RESTART_ONLY = ["listen", "transport", "mode", "admin", "downstream", "hea
 /** Listener fields a reload applies to new RPCs. */
 const LIVE = ["defaultHost", "upstream", "leastRequestChoiceCount", "drainTimeoutMs", "retryBufferLimit", "accessLog", "imbalanceWarning"] as const satisfies readonly (keyof ListenerSettings)[];
 
+/** What a restart-only field is compared by: the admin address by where it is, not by who chose it. */
+function restartKey(l: ListenerSettings, field: (typeof RESTART_ONLY)[number]): unknown {
+  if (field === "admin") return l.admin === null ? null : { host: l.admin.host, port: l.admin.port };
+  return l[field];
+}
+
 export function planReload(running: ProxyConfig, next: ProxyConfig): ReloadPlan {
   const needsRestart: string[] = [];
   const kept: Record<string, unknown> = {};
   for (const field of RESTART_ONLY) {
-    if (isDeepStrictEqual(running.listener[field], next.listener[field])) continue;
+    if (isDeepStrictEqual(restartKey(running.listener, field), restartKey(next.listener, field))) continue;
     needsRestart.push(`${field}: ${show(running.listener[field])} -> ${show(next.listener[field])}`);
     kept[field] = running.listener[field];
   }

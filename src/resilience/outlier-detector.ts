@@ -139,6 +139,8 @@ export class OutlierDetector implements AttemptObserver {
   }
 
   attemptEnded(endpoint: LbEndpoint, end: AttemptEnd, grpcStatus: number, durationMs: number): void {
+    // The client's cancel says nothing about the backend (Envoy reports no result for it).
+    if (end === AttemptEnd.CANCELLED) return;
     const key = endpoint.key;
     const h = this.host(key);
     if (h.latency !== null && (end === AttemptEnd.RESPONSE || end === AttemptEnd.TIMEOUT)) h.latency.record(durationMs);

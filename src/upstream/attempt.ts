@@ -12,6 +12,8 @@ export const AttemptEnd = {
   RESET: 2,
   /** The per-try timeout or the deadline passed while the backend had the request. */
   TIMEOUT: 3,
+  /** The client cancelled the RPC while the backend had it: an attempt (Envoy counts it), not the backend's failure. */
+  CANCELLED: 4,
 } as const;
 export type AttemptEnd = (typeof AttemptEnd)[keyof typeof AttemptEnd];
 

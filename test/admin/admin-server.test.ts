@@ -3,6 +3,7 @@
 // endpoint), /config_dump, /healthz and /ready (503 while starting and draining).
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { once } from "node:events";
 import { callUnary, echoClient } from "../../src/demo/echo-client.js";
 import { DURATION_BUCKETS_MS } from "../../src/admin/rpc-stats.js";
 import type { ClusterView } from "../../src/admin/clusters-view.js";
@@ -132,9 +133,34 @@ test("the proxy's own early replies (a :path that names no method) count in isti
     assert.equal(await badPath(), 12);
     assert.equal(await badPath(), 12);
     const { samples } = parsePrometheus((await p.get("/metrics")).body);
-    const unknown = { reporter: "source", destination_service: "unknown", grpc_response_status: "12", response_code: "501" };
+    const unknown = { reporter: "source", destination_service: "unknown", grpc_response_status: "12", response_code: "404" };
     assert.equal(sampleValue(samples, "istio_requests_total", unknown), 2);
     assert.equal(pod!.stats.rpcs, 0);
+  } finally {
+    client.close();
+    await p.stop();
+    await pod!.stop();
+  }
+});
+
+test("a call the client cancels counts as an attempt of its endpoint (upstream_rq_total), not as an error", async () => {
+  const [pod] = await startPods(1);
+  const p = await startAdminProxy(serviceEntryYaml(HOST, [pod!.port]) + "---\n" + listenerYaml("  admin: 127.0.0.1:0\n"));
+  const client = echoClient(p.target, { "grpc.default_authority": HOST });
+  const identity = (b: Buffer): Buffer => b;
+  try {
+    const begun = once(pod!.stats.events, "begin");
+    const call = client.makeUnaryRequest("/sluice.demo.Echo/Unary", identity, identity, payload, md({ "x-echo-delay-ms": "60000" }), () => {});
+    await begun;
+    const ended = once(pod!.stats.events, "end");
+    call.cancel();
+    await ended; // the backend saw the cancel the proxy passed on after counting it
+    const { samples } = parsePrometheus((await p.get("/metrics")).body);
+    const endpoint = { cluster_name: `${HOST}|50051|`, endpoint: `127.0.0.1:${pod!.port}` };
+    assert.equal(sampleValue(samples, "envoy_cluster_upstream_rq_total", endpoint), 1);
+    assert.equal(sampleValue(samples, "istio_requests_total", { destination_service: HOST, grpc_response_status: "1" }), 1);
+    const view = JSON.parse((await p.get("/clusters")).body) as { clusters: { endpoints: { requests: number; errors: number }[] }[] };
+    assert.deepEqual([view.clusters[0]!.endpoints[0]!.requests, view.clusters[0]!.endpoints[0]!.errors], [1, 0]);
   } finally {
     client.close();
     await p.stop();

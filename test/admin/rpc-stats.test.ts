@@ -1,7 +1,7 @@
 // RpcStats: what the RPC-end hook counts, and what it forgets when clusters and endpoints go.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { RpcStats } from "../../src/admin/rpc-stats.js";
+import { PRUNE_AFTER_MS, RpcStats } from "../../src/admin/rpc-stats.js";
 import type { LbEndpoint } from "../../src/balancer/types.js";
 import type { RpcOutcome } from "../../src/proxy/forwarder.js";
 import { AttemptEnd } from "../../src/upstream/attempt.js";
@@ -30,23 +30,51 @@ test("per endpoint every attempt counts; errors are 5xx, failed connects, resets
   a.attemptEnded(e, AttemptEnd.RESPONSE, 14, 1); // UNAVAILABLE: 503
   a.attemptEnded(e, AttemptEnd.CONNECT_FAILURE, -1, 1);
   a.attemptEnded(e, AttemptEnd.TIMEOUT, -1, 1);
-  assert.deepEqual(stats.clusters.get("a|1|")!.endpoints.get(e.key), { total: 5, errors: 3 });
+  assert.deepEqual(stats.clusters.get("a|1|")!.endpoints.get(e.key), { total: 5, errors: 3, absentSince: null });
 });
 
-test("prune forgets clusters and endpoints no longer live, and keeps the pseudo-clusters named", () => {
+test("a client's cancel counts as an attempt, not as an error", () => {
+  const stats = new RpcStats();
+  const e = endpoint("10.0.0.1:1");
+  stats.attemptObserver("a|1|").attemptEnded(e, AttemptEnd.CANCELLED, -1, 1);
+  assert.deepEqual(stats.clusters.get("a|1|")!.endpoints.get(e.key), { total: 1, errors: 0, absentSince: null });
+});
+
+test("prune forgets clusters and endpoints PRUNE_AFTER_MS after they left; one that comes back sooner keeps counting up", () => {
   const stats = new RpcStats();
   const a = stats.attemptObserver("a|1|");
-  for (const key of ["10.0.0.1:1", "10.0.0.2:1"]) {
-    stats.record(outcome("a|1|", key));
-    a.attemptEnded(endpoint(key), AttemptEnd.RESPONSE, 0, 1);
-  }
+  for (const key of ["10.0.0.1:1", "10.0.0.2:1"]) a.attemptEnded(endpoint(key), AttemptEnd.RESPONSE, 0, 1);
   stats.attemptObserver("b|1|").attemptEnded(endpoint("10.0.0.3:1"), AttemptEnd.RESPONSE, 0, 1);
-  stats.record(outcome("unknown", null, 12));
-  stats.prune(new Map([["a|1|", new Set(["10.0.0.2:1"])]]), ["unknown"]);
-  assert.deepEqual([...stats.clusters.keys()].sort(), ["a|1|", "unknown"]);
+  const onlySecond = new Map([["a|1|", new Set(["10.0.0.2:1"])]]);
+  const both = new Map([["a|1|", new Set(["10.0.0.1:1", "10.0.0.2:1"])]]);
+  // 10.0.0.1 flaps: gone for a while, back before the grace ends: its count goes on from 1.
+  stats.prune(onlySecond, 0);
+  stats.prune(onlySecond, PRUNE_AFTER_MS - 1);
+  assert.equal(stats.endpointTotal("a|1|", "10.0.0.1:1"), 1);
+  assert.equal(stats.endpointTotal("b|1|", "10.0.0.3:1"), 1);
+  stats.prune(both, PRUNE_AFTER_MS);
+  a.attemptEnded(endpoint("10.0.0.1:1"), AttemptEnd.RESPONSE, 0, 1);
+  assert.equal(stats.endpointTotal("a|1|", "10.0.0.1:1"), 2);
+  // Gone for good: forgotten once the grace has passed since it left (b since the first prune).
+  stats.prune(onlySecond, PRUNE_AFTER_MS + 1);
+  stats.prune(onlySecond, 2 * PRUNE_AFTER_MS);
+  assert.deepEqual([...stats.clusters.keys()], ["a|1|"]);
+  assert.equal(stats.endpointTotal("a|1|", "10.0.0.1:1"), 2);
+  stats.prune(onlySecond, 2 * PRUNE_AFTER_MS + 1);
   assert.deepEqual([...stats.clusters.get("a|1|")!.endpoints.keys()], ["10.0.0.2:1"]);
   assert.equal(stats.endpointTotal("a|1|", "10.0.0.1:1"), 0);
-  assert.equal(stats.endpointTotal("a|1|", "10.0.0.2:1"), 1);
-  // The cluster's own counts stay with the cluster.
-  assert.equal(stats.clusters.get("a|1|")!.total, 2);
+});
+
+test("Istio's cells are per destination host: every cluster (subset, port) of a host adds to one series, which no prune takes away", () => {
+  const stats = new RpcStats();
+  stats.record(outcome("h|50051|", "10.0.0.1:1"));
+  stats.record(outcome("h|50051|v1", "10.0.0.1:1"));
+  stats.record(outcome("h|50051|v2", "10.0.0.1:1"));
+  stats.record(outcome("h|8080|", "10.0.0.1:1", 14));
+  stats.record(outcome("unknown", null, 12));
+  stats.prune(new Map([["h|50051|", new Set(["10.0.0.1:1"])]]), 0);
+  stats.prune(new Map([["h|50051|", new Set(["10.0.0.1:1"])]]), 2 * PRUNE_AFTER_MS);
+  assert.deepEqual([...stats.hosts.keys()].sort(), ["h", "unknown"]);
+  const cells = stats.hosts.get("h")!.cells.filter((c) => c !== undefined);
+  assert.deepEqual(cells.map((c) => [c.status, c.count]), [[0, 3], [14, 1]]);
 });

@@ -61,7 +61,7 @@ test("sluice proxy with no admin address: the admin server on 127.0.0.1:15000, o
   const closed = once(child, "close") as Promise<[number]>;
   const seen = new Promise<void>((resolve, reject) => {
     const check = (): void => {
-      if (/sluice proxy admin on http:\/\/127\.0\.0\.1:15000\/\n/.test(out) || (/listening on/.test(out) && /default address 127\.0\.0\.1:15000 is in use/.test(err))) resolve();
+      if (/sluice proxy admin on http:\/\/127\.0\.0\.1:15000\/\n/.test(out) || (/listening on/.test(out) && /default address 127\.0\.0\.1:15000 is not usable/.test(err))) resolve();
     };
     child.stdout.on("data", (c: Buffer) => ((out += c.toString()), check()));
     child.stderr.on("data", (c: Buffer) => ((err += c.toString()), check()));

@@ -38,7 +38,7 @@ test("admin port taken: the default address warns and runs without it; a configu
     assert.ok(asDefault.ok);
     assert.equal(asDefault.address, undefined);
     assert.equal(lines.length, 1);
-    assert.match(lines[0]!, new RegExp(`^err: warning: the admin server's default address 127\\.0\\.0\\.1:${held.port} is in use .*running without it`));
+    assert.match(lines[0]!, new RegExp(`^err: warning: the admin server's default address 127\\.0\\.0\\.1:${held.port} is not usable \\(in use, by another sluice\\?\\); running without it`));
 
     lines.length = 0;
     const configured = await startAdminServer(observability, where, false, io);
@@ -72,6 +72,25 @@ test("admin port taken during a takeover: the successor waits for it and starts 
     await started;
     assert.deepEqual(lines, [`sluice proxy admin on http://127.0.0.1:${held.port}/`]);
     assert.equal((await fetch(`http://127.0.0.1:${held.port}/healthz`)).status, 200);
+  } finally {
+    held.close();
+    await observability.stop();
+  }
+});
+
+test("admin port still taken after a takeover's wait: the successor stops retrying and serves without it, saying so", async () => {
+  const held = await holdPort();
+  const lines: string[] = [];
+  let said!: () => void;
+  const gaveUp = new Promise<void>((resolve) => (said = resolve));
+  const io = { out: (l: string) => lines.push(l), err: (l: string) => (lines.push(l), said()) };
+  const { observability, proxy } = observed(held.port);
+  try {
+    const r = await startAdminServer(observability, proxy.config.listener.admin, true, io, 5, 50);
+    assert.ok(r.ok);
+    await gaveUp;
+    assert.equal(lines.length, 1);
+    assert.match(lines[0]!, /^sluice proxy: cannot start the admin server: still in use 0\.05 s after the takeover; serving without it$/);
   } finally {
     held.close();
     await observability.stop();

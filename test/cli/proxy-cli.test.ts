@@ -91,7 +91,7 @@ const h2Skipped = !TEST_TRANSPORTS.includes("h2") && "SLUICE_TEST_TRANSPORTS lea
 test("sluice proxy --transport h2 names it in the listening line and serves RPCs; --transport quic is refused", { skip: h2Skipped }, async () => {
   const pods = await startPods(1);
   const file = tempFile("cfg.yaml", serviceEntryYaml("echo", [pods[0]!.port]));
-  const child = spawn(process.execPath, [CLI, "proxy", "-c", file, "--listen", "127.0.0.1:0", "--transport", "h2"], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [CLI, "proxy", "-c", file, "--listen", "127.0.0.1:0", "--transport", "h2", "--admin", "none"], { stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
   try {

@@ -29,6 +29,16 @@ test("planReload: what changed, what applies live, what waits for a restart", ()
       expect:
         'listener leastRequestChoiceCount,drainTimeoutMs; needs a restart (not applied): listen: 127.0.0.1:0 -> 127.0.0.1:9; transport: "h2" -> "node"',
     },
+    {
+      name: "the default admin address now written out: not a change",
+      next: docs(base, "").replace("listen: 127.0.0.1:0", "listen: 127.0.0.1:0\n  admin: 127.0.0.1:15000"),
+      expect: "no changes",
+    },
+    {
+      name: "another admin address",
+      next: docs(base, "").replace("listen: 127.0.0.1:0", "listen: 127.0.0.1:0\n  admin: 15001"),
+      expect: "needs a restart (not applied): admin: 127.0.0.1:15000 -> 127.0.0.1:15001",
+    },
   ];
   const running = parseConfig(base);
   for (const c of cases) {

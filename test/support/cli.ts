@@ -27,7 +27,7 @@ export async function runCli(args: string[]): Promise<{ code: number; stdout: st
 
 /** Starts `sluice proxy` and resolves once it prints its listening address. */
 export async function spawnProxy(args: string[]): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
-  const child = spawn(process.execPath, [CLI, "proxy", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [CLI, "proxy", ...withoutDefaultAdmin(args)], { stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
   const port = await new Promise<number>((resolve, reject) => {
@@ -51,4 +51,9 @@ export function peakRss(pid: number, read: (path: string) => string): number {
 export function currentRss(pid: number, read: (path: string) => string): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(read(`/proc/${pid}/status`));
   return m ? Number(m[1]) * 1024 : NaN;
+}
+
+/** Tests run side by side: none takes the default admin port 127.0.0.1:15000 unless it asks for an admin server. */
+export function withoutDefaultAdmin(args: readonly string[]): string[] {
+  return args.includes("--admin") ? [...args] : [...args, "--admin", "none"];
 }

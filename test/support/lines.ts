@@ -7,7 +7,7 @@ import { renameSync, writeFileSync } from "node:fs";
 import type { Readable } from "node:stream";
 import type * as grpc from "@grpc/grpc-js";
 import { callUnary } from "../../src/demo/echo-client.js";
-import { CLI } from "./cli.js";
+import { CLI, withoutDefaultAdmin } from "./cli.js";
 
 /** Everything a stream printed so far; waitFor() resolves once a pattern appears past a mark. */
 export class Output {
@@ -55,7 +55,7 @@ export interface Sluice {
 
 /** Starts `sluice proxy ...args` and resolves once it listens. */
 export async function spawnSluice(args: string[]): Promise<Sluice> {
-  const child = spawn(process.execPath, [CLI, "proxy", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [CLI, "proxy", ...withoutDefaultAdmin(args)], { stdio: ["ignore", "pipe", "pipe"] });
   const out = new Output(child.stdout);
   const err = new Output(child.stderr);
   const exited = new Promise<never>((_, reject) =>
@@ -127,3 +127,4 @@ export class Load {
     await Promise.all(this.loops);
   }
 }
+
