@@ -2,8 +2,8 @@
 // format under the names of its JSON format's usual keys, so log pipelines built for Envoy
 // find them: authority, path, response code, grpc-status, upstream host, duration, bytes.
 import pino, { type DestinationStream } from "pino";
-import { httpStatusOfGrpc } from "../core/status.js";
 import type { RpcOutcome } from "../proxy/forwarder.js";
+import { responseCode, responseFlagName } from "../proxy/response-flags.js";
 
 export class AccessLog {
   private readonly log: pino.Logger;
@@ -21,10 +21,10 @@ export class AccessLog {
       authority: o.authority,
       path: o.path,
       protocol: "HTTP/2",
-      response_code: o.local && o.status !== null ? httpStatusOfGrpc(o.status) : 200,
+      response_code: responseCode(o.status, o.local, o.flag),
       grpc_status: o.status,
-      // Envoy's response_flags for a reply the proxy made itself; "-" = the backend answered.
-      response_flags: o.local ? "local" : "-",
+      // Envoy's response flags: why the proxy ended the RPC so; "-" = the backend answered.
+      response_flags: responseFlagName(o.flag),
       upstream_cluster: o.cluster,
       upstream_host: o.endpoint,
       duration: Math.round(o.durationMs * 1000) / 1000,

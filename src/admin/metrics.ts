@@ -5,8 +5,8 @@
 // names them (envoy_cluster_<stat>{cluster_name}), with an `endpoint` label for per-host
 // series. sluice's own additions are prefixed sluice_.
 import { Counter, Gauge, Registry, type Metric } from "prom-client";
-import { httpStatusOfGrpc, Status } from "../core/status.js";
-import { NO_ROUTE_CLUSTER, type Proxy } from "../proxy/proxy.js";
+import type { Proxy } from "../proxy/proxy.js";
+import { responseCode, responseFlagName } from "../proxy/response-flags.js";
 import { PoolState } from "../upstream/endpoint-pool.js";
 import type { ClusterRuntime } from "../upstream/cluster.js";
 import { DURATION_BUCKETS_MS, type RpcStats, type StatusCell } from "./rpc-stats.js";
@@ -47,6 +47,7 @@ const ISTIO_LABELS = [
   "request_protocol",
   "response_code",
   "grpc_response_status",
+  "response_flags",
 ] as const;
 
 const CLUSTER = ["cluster_name"] as const;
@@ -75,11 +76,9 @@ function istioLabels(host: string, cell: StatusCell): Labels {
     destination_service_name: kubernetes ? parts[0]! : host,
     destination_service_namespace: namespace,
     request_protocol: "grpc",
-    // gRPC answers travel in HTTP 200; the proxy's own failures count as Envoy's local
-    // replies do, with the HTTP code of their status (503 for UNAVAILABLE), and a request
-    // no route took as Envoy's 404 (NR).
-    response_code: cell.local && status !== null ? (host === NO_ROUTE_CLUSTER && status === Status.UNIMPLEMENTED ? "404" : String(httpStatusOfGrpc(status))) : "200",
+    response_code: String(responseCode(status, cell.local, cell.flag)),
     grpc_response_status: status === null ? "" : String(status),
+    response_flags: responseFlagName(cell.flag),
   };
 }
 

@@ -3,6 +3,7 @@
 // (metrics.ts); the sampler turns the endpoint totals into rates (sampler.ts).
 import { httpStatusOfGrpc } from "../core/status.js";
 import type { RpcOutcome } from "../proxy/forwarder.js";
+import { RESPONSE_FLAG_COUNT, type ResponseFlag } from "../proxy/response-flags.js";
 import { AttemptEnd, type AttemptObserver } from "../upstream/attempt.js";
 
 /**
@@ -17,12 +18,14 @@ export const DURATION_BUCKETS_MS: readonly number[] = [
 const STATUS_SLOTS = 18;
 const OTHER_STATUS = STATUS_SLOTS - 1;
 
-/** RPCs of one cluster that ended with one status, upstream's or the proxy's own. */
+/** RPCs of one destination host that ended with one status and response flag, upstream's or the proxy's own. */
 export interface StatusCell {
   /** null: no status (a reset), or a code outside 0..16. */
   readonly status: number | null;
   /** The proxy answered itself (no healthy upstream, overflow, connect failure, deadline). */
   readonly local: boolean;
+  /** Envoy's response flag. */
+  readonly flag: ResponseFlag;
   count: number;
   sumMs: number;
   /** Per bucket, not cumulative; the last slot is +Inf. */
@@ -43,8 +46,8 @@ export interface EndpointCounters {
  * only, so every cluster of the host (each subset, each port) adds to the same cells.
  */
 export class HostRpcStats {
-  /** By status slot x 2 + local. */
-  readonly cells: (StatusCell | undefined)[] = new Array<StatusCell | undefined>(STATUS_SLOTS * 2);
+  /** By (status slot x 2 + local) x RESPONSE_FLAG_COUNT + flag; sparse. */
+  readonly cells: (StatusCell | undefined)[] = new Array<StatusCell | undefined>(STATUS_SLOTS * 2 * RESPONSE_FLAG_COUNT);
 
   constructor(readonly host: string) {}
 }
@@ -93,10 +96,10 @@ export class RpcStats {
     }
     const status = o.status;
     const slot = status !== null && status >= 0 && status < OTHER_STATUS ? status : OTHER_STATUS;
-    const index = slot * 2 + (o.local ? 1 : 0);
+    const index = (slot * 2 + (o.local ? 1 : 0)) * RESPONSE_FLAG_COUNT + o.flag;
     let cell = h.cells[index];
     if (cell === undefined) {
-      cell = { status: slot === OTHER_STATUS ? null : slot, local: o.local, count: 0, sumMs: 0, buckets: new Float64Array(DURATION_BUCKETS_MS.length + 1) };
+      cell = { status: slot === OTHER_STATUS ? null : slot, local: o.local, flag: o.flag, count: 0, sumMs: 0, buckets: new Float64Array(DURATION_BUCKETS_MS.length + 1) };
       h.cells[index] = cell;
     }
     cell.count++;

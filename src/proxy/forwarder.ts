@@ -11,6 +11,7 @@ import { AttemptEnd } from "../upstream/attempt.js";
 import type { ClusterRuntime } from "../upstream/cluster.js";
 import { ConnectFailure, EndpointGone, type AcquireCallback, type EndpointPool, type PooledConnection } from "../upstream/endpoint-pool.js";
 import { statusTrailers, trailersOnly } from "./grpc-wire.js";
+import { ResponseFlag } from "./response-flags.js";
 
 const trace = tracer("forward");
 
@@ -41,6 +42,8 @@ export interface RpcOutcome {
   readonly path: string;
   /** Retries under the route's policy (transparent replays not counted). */
   readonly retries: number;
+  /** Envoy's response flag: why the proxy ended it so, or NONE when the backend answered. */
+  readonly flag: ResponseFlag;
 }
 
 export interface ForwardHooks {
@@ -179,7 +182,7 @@ export class Forwarder implements PickRequest {
     const cluster = this.cluster;
     if (cluster.active >= cluster.http2MaxRequests) {
       cluster.overflows++;
-      this.failLocal(Status.UNAVAILABLE, `upstream overflow: http2MaxRequests limit (${cluster.http2MaxRequests}) reached for ${cluster.name}`);
+      this.failLocal(Status.UNAVAILABLE, `upstream overflow: http2MaxRequests limit (${cluster.http2MaxRequests}) reached for ${cluster.name}`, ResponseFlag.UPSTREAM_OVERFLOW);
       return;
     }
     let chosen = endpoint;
@@ -204,7 +207,7 @@ export class Forwarder implements PickRequest {
   private pickEndpoint(): LbEndpoint | undefined {
     const pick = this.cluster.pick(this);
     if (pick.kind !== "endpoint") {
-      this.failLocal(pick.kind === "fail" ? pick.status : Status.UNAVAILABLE, pick.kind === "fail" ? pick.message : "no healthy upstream");
+      this.failLocal(pick.kind === "fail" ? pick.status : Status.UNAVAILABLE, pick.kind === "fail" ? pick.message : "no healthy upstream", ResponseFlag.NO_HEALTHY_UPSTREAM);
       return undefined;
     }
     return pick.endpoint;
@@ -255,7 +258,13 @@ export class Forwarder implements PickRequest {
         if (this.retryAfter({ kind: "connect-failure" }, result.message)) return;
       }
       if (result instanceof SluiceError) {
-        this.failLocal(result.code, this.withRefusal(result.message));
+        const flag =
+          result instanceof ConnectFailure
+            ? ResponseFlag.UPSTREAM_CONNECTION_FAILURE
+            : result instanceof EndpointGone
+              ? ResponseFlag.NO_HEALTHY_UPSTREAM
+              : ResponseFlag.UPSTREAM_OVERFLOW; // the pool's other refusal: http1MaxPendingRequests
+        this.failLocal(result.code, this.withRefusal(result.message), flag);
         return;
       }
       this.openUpstream(result);
@@ -391,7 +400,7 @@ export class Forwarder implements PickRequest {
     this.upstream?.reset(H2Code.CANCEL);
     // Envoy's 504 "upstream request timeout", which a gRPC client gets as UNAVAILABLE: the
     // call's own deadline has not passed, so DEADLINE_EXCEEDED would mislead.
-    this.failLocal(Status.UNAVAILABLE, this.withRefusal(message));
+    this.failLocal(Status.UNAVAILABLE, this.withRefusal(message), ResponseFlag.UPSTREAM_REQUEST_TIMEOUT);
   }
 
   private onDeadline(): void {
@@ -399,21 +408,21 @@ export class Forwarder implements PickRequest {
     if (this.phase === "done") return;
     if (this.phase === "open") this.attemptEnded(AttemptEnd.TIMEOUT, -1);
     this.upstream?.reset(H2Code.CANCEL);
-    this.failLocal(Status.DEADLINE_EXCEEDED, "deadline exceeded (grpc-timeout or route timeout) in sluice proxy");
+    this.failLocal(Status.DEADLINE_EXCEEDED, "deadline exceeded (grpc-timeout or route timeout) in sluice proxy", ResponseFlag.UPSTREAM_REQUEST_TIMEOUT);
   }
 
   /** Ends the RPC with a status of the proxy's own. */
-  private failLocal(code: StatusCode, message: string): void {
+  private failLocal(code: StatusCode, message: string, flag: ResponseFlag): void {
     trace("local status", { cluster: this.cluster.name, code, message });
     const ds = this.ds;
     if (!ds.closed) {
       if (ds.responded) ds.end(statusTrailers(code, message));
       else ds.respond(trailersOnly(code, message), true);
     }
-    this.finish(code, true);
+    this.finish(code, true, flag);
   }
 
-  private finish(status: number | null, local: boolean): void {
+  private finish(status: number | null, local: boolean, flag: ResponseFlag): void {
     if (this.phase === "done") return;
     this.phase = "done";
     if (this.timer !== undefined) clearTimeout(this.timer);
@@ -447,6 +456,7 @@ export class Forwarder implements PickRequest {
         authority: this.authority,
         path: this.path,
         retries: this.retries,
+        flag,
       });
     }
   }
@@ -475,7 +485,7 @@ export class Forwarder implements PickRequest {
     trace("client cancelled", { cluster: this.cluster.name, code: h2CodeName(code) });
     if (this.phase === "open") this.attemptEnded(AttemptEnd.CANCELLED, -1);
     this.upstream?.reset(H2Code.CANCEL);
-    this.finish(Status.CANCELLED, false);
+    this.finish(Status.CANCELLED, false, ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
   }
 
   onClientDrain(): void {
@@ -507,7 +517,7 @@ export class Forwarder implements PickRequest {
       this.tryTimer = undefined;
     }
     this.ds.respond(headers, endStream);
-    if (endStream) this.finish(statusOf(headers), false);
+    if (endStream) this.finish(statusOf(headers), false, ResponseFlag.NONE);
   }
 
   onBackendData(side: UpstreamSide, chunk: Buffer): void {
@@ -521,13 +531,13 @@ export class Forwarder implements PickRequest {
     this.ds.end(trailers);
     const status = statusOf(trailers);
     this.attemptEnded(AttemptEnd.RESPONSE, status ?? -1);
-    this.finish(status, false);
+    this.finish(status, false, ResponseFlag.NONE);
   }
 
   onBackendEnd(side: UpstreamSide): void {
     if (side !== this.side || this.phase !== "open") return;
     this.attemptEnded(AttemptEnd.RESET, -1);
-    this.failLocal(Status.INTERNAL, "upstream ended the stream without trailers");
+    this.failLocal(Status.INTERNAL, "upstream ended the stream without trailers", ResponseFlag.UPSTREAM_PROTOCOL_ERROR);
   }
 
   onBackendReset(side: UpstreamSide, code: number, reason: string, connectionLost: boolean): void {
@@ -542,7 +552,7 @@ export class Forwarder implements PickRequest {
     // A lost connection, a refused stream, or any reset before the response is UNAVAILABLE
     // (retryable, a gateway error); a reset mid-response maps as grpc-js maps RST_STREAM.
     const status = connectionLost || refused || !this.ds.responded ? Status.UNAVAILABLE : statusOfReset(code);
-    this.failLocal(status, this.withRefusal(detail));
+    this.failLocal(status, this.withRefusal(detail), connectionLost ? ResponseFlag.UPSTREAM_CONNECTION_TERMINATION : ResponseFlag.UPSTREAM_REMOTE_RESET);
   }
 
   onBackendDrain(side: UpstreamSide): void {

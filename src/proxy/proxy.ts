@@ -20,6 +20,7 @@ import { Router } from "./router.js";
 import { createEndpointSource } from "../discovery/create.js";
 import { createPolicy, registerBuiltins } from "../balancer/registry.js";
 import type { HealthChecker } from "../resilience/health-checker.js";
+import { ResponseFlag } from "./response-flags.js";
 
 const trace = tracer("proxy");
 
@@ -299,9 +300,9 @@ export class Proxy {
    * or grpc-timeout): a trailers-only status, told to the RPC-end hook like any other RPC, so
    * metrics and the access log count it (Envoy counts its NR replies the same way).
    */
-  private replyEarly(ds: ServerStream, cluster: string, code: StatusCode, message: string, authority: string, path: string): void {
+  private replyEarly(ds: ServerStream, cluster: string, code: StatusCode, message: string, authority: string, path: string, flag: ResponseFlag): void {
     ds.respond(trailersOnly(code, message), true);
-    this.hooks.onEnd?.({ cluster, endpoint: null, status: code, local: true, durationMs: 0, requestBytes: 0, responseBytes: 0, authority, path, retries: 0 });
+    this.hooks.onEnd?.({ cluster, endpoint: null, status: code, local: true, durationMs: 0, requestBytes: 0, responseBytes: 0, authority, path, retries: 0, flag });
   }
 
   private onStream(ds: ServerStream, conn: ServerConnection): void {
@@ -316,18 +317,18 @@ export class Proxy {
     if (!isGrpcPath(path)) {
       // What grpc-go answers a malformed method name, and Envoy a gRPC request with no route:
       // no backend has such a method, so none is bothered (nor blamed) with it.
-      this.replyEarly(ds, NO_ROUTE_CLUSTER, Status.UNIMPLEMENTED, `malformed :path ${JSON.stringify(path)}: gRPC wants /service/method`, authority, path);
+      this.replyEarly(ds, NO_ROUTE_CLUSTER, Status.UNIMPLEMENTED, `malformed :path ${JSON.stringify(path)}: gRPC wants /service/method`, authority, path, ResponseFlag.NO_ROUTE);
       return;
     }
     const route = this.router.route(authority, path, (name) => firstValue(h[name]));
     if (route.kind === "none") {
-      this.replyEarly(ds, NO_ROUTE_CLUSTER, Status.UNIMPLEMENTED, route.message, authority, path);
+      this.replyEarly(ds, NO_ROUTE_CLUSTER, Status.UNIMPLEMENTED, route.message, authority, path, ResponseFlag.NO_ROUTE);
       return;
     }
     const cluster = this.clusters.get(route.cluster)!;
     const timeout = parseGrpcTimeout(h["grpc-timeout"]);
     if (Number.isNaN(timeout)) {
-      this.replyEarly(ds, cluster.name, Status.INTERNAL, `malformed grpc-timeout ${String(h["grpc-timeout"])}`, authority, path);
+      this.replyEarly(ds, cluster.name, Status.INTERNAL, `malformed grpc-timeout ${String(h["grpc-timeout"])}`, authority, path, ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR);
       return;
     }
     const deadline = minDefined(timeout, route.timeoutMs ?? undefined);

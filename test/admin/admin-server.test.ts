@@ -49,6 +49,7 @@ for (const transport of TEST_TRANSPORTS) {
           "reporter",
           "request_protocol",
           "response_code",
+          "response_flags",
           "source_canonical_service",
           "source_workload",
           "source_workload_namespace",
@@ -107,8 +108,8 @@ for (const transport of TEST_TRANSPORTS) {
         assert.match(refused.details, /http2MaxRequests/);
         assert.equal((await slow).code, 0);
         const { samples } = parsePrometheus((await p.get("/metrics")).body);
-        assert.equal(sampleValue(samples, "istio_requests_total", { grpc_response_status: "14", response_code: "503" }), 1);
-        assert.equal(sampleValue(samples, "istio_requests_total", { grpc_response_status: "0", response_code: "200" }), 1);
+        assert.equal(sampleValue(samples, "istio_requests_total", { grpc_response_status: "14", response_code: "503", response_flags: "UO" }), 1);
+        assert.equal(sampleValue(samples, "istio_requests_total", { grpc_response_status: "0", response_code: "200", response_flags: "-" }), 1);
         assert.equal(sampleValue(samples, "envoy_cluster_upstream_rq_pending_overflow", { cluster_name: CLUSTER }), 1);
         assert.equal(sampleValue(samples, "sluice_cluster_rq_overflow_total", { cluster_name: CLUSTER, limit: "http2MaxRequests" }), 1);
       } finally {
@@ -133,7 +134,7 @@ test("the proxy's own early replies (a :path that names no method) count in isti
     assert.equal(await badPath(), 12);
     assert.equal(await badPath(), 12);
     const { samples } = parsePrometheus((await p.get("/metrics")).body);
-    const unknown = { reporter: "source", destination_service: "unknown", grpc_response_status: "12", response_code: "404" };
+    const unknown = { reporter: "source", destination_service: "unknown", grpc_response_status: "12", response_code: "404", response_flags: "NR" };
     assert.equal(sampleValue(samples, "istio_requests_total", unknown), 2);
     assert.equal(pod!.stats.rpcs, 0);
   } finally {
@@ -158,7 +159,7 @@ test("a call the client cancels counts as an attempt of its endpoint (upstream_r
     const { samples } = parsePrometheus((await p.get("/metrics")).body);
     const endpoint = { cluster_name: `${HOST}|50051|`, endpoint: `127.0.0.1:${pod!.port}` };
     assert.equal(sampleValue(samples, "envoy_cluster_upstream_rq_total", endpoint), 1);
-    assert.equal(sampleValue(samples, "istio_requests_total", { destination_service: HOST, grpc_response_status: "1" }), 1);
+    assert.equal(sampleValue(samples, "istio_requests_total", { destination_service: HOST, grpc_response_status: "1", response_flags: "DC" }), 1);
     const view = JSON.parse((await p.get("/clusters")).body) as { clusters: { endpoints: { requests: number; errors: number }[] }[] };
     assert.deepEqual([view.clusters[0]!.endpoints[0]!.requests, view.clusters[0]!.endpoints[0]!.errors], [1, 0]);
   } finally {

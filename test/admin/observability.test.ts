@@ -67,6 +67,12 @@ test("access log: one JSON line per RPC with Envoy's fields, only when spec.acce
     assert.ok(typeof ok!["duration"] === "number" && ok!["duration"] >= 0);
     assert.ok(!Number.isNaN(Date.parse(ok!["start_time"] as string)));
     assert.deepEqual([notFound!["grpc_status"], notFound!["upstream_host"], notFound!["bytes_sent"]], [5, endpoint, 0]);
+    // The proxy's own reply: a :path naming no method takes no route (Envoy's NR, 404).
+    const identity = (b: Buffer): Buffer => b;
+    await new Promise((resolve) => client.makeUnaryRequest("/no-method", identity, identity, payload, resolve));
+    assert.equal(lines.length, 3);
+    assert.deepEqual([lines[2]!["response_flags"], lines[2]!["response_code"], lines[2]!["grpc_status"], lines[2]!["upstream_host"]], ["NR", 404, 12, null]);
+    lines.pop();
     // A reload turning it off applies to the next RPC.
     await p.proxy.reconfigure((await import("../support/cluster.js")).parseConfig(yaml(false)));
     assert.equal((await callUnary(client, payload)).code, 0);

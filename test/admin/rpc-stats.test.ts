@@ -5,6 +5,7 @@ import { PRUNE_AFTER_MS, RpcStats } from "../../src/admin/rpc-stats.js";
 import type { LbEndpoint } from "../../src/balancer/types.js";
 import type { RpcOutcome } from "../../src/proxy/forwarder.js";
 import { AttemptEnd } from "../../src/upstream/attempt.js";
+import { ResponseFlag } from "../../src/proxy/response-flags.js";
 
 const outcome = (cluster: string, endpoint: string | null, status = 0): RpcOutcome => ({
   cluster,
@@ -17,6 +18,7 @@ const outcome = (cluster: string, endpoint: string | null, status = 0): RpcOutco
   authority: "a",
   path: "/s/m",
   retries: 0,
+  flag: endpoint === null ? ResponseFlag.NO_HEALTHY_UPSTREAM : ResponseFlag.NONE,
 });
 
 const endpoint = (key: string): LbEndpoint => ({ key, address: key.split(":")[0]!, port: 1, weight: 1, labels: {}, load: { activeRequests: 0, activeConnections: 0 } });
