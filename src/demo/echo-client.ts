@@ -83,12 +83,17 @@ export function callServerStream(
       if (onMessage !== undefined) onMessage(m, call);
       else messages.push(m);
     });
-    call.on("error", () => {
-      // The status event carries the outcome.
-    });
-    call.on("status", (status: grpc.StatusObject) => {
-      resolve({ code: status.code, details: status.details, response: undefined, headers, trailers: status.metadata, messages });
-    });
+    // grpc-js emits "status" as the trailers arrive, possibly before the messages a paused
+    // reader has not taken yet: done once the status is in and the stream has ended too
+    // ("end" after the last message; "error" instead of it for a non-OK status).
+    let status: grpc.StatusObject | undefined;
+    let drained = false;
+    const done = (): void => {
+      if (status !== undefined && drained) resolve({ code: status.code, details: status.details, response: undefined, headers, trailers: status.metadata, messages });
+    };
+    call.on("end", () => ((drained = true), done()));
+    call.on("error", () => ((drained = true), done()));
+    call.on("status", (s: grpc.StatusObject) => ((status = s), done()));
   });
 }
 
