@@ -138,7 +138,8 @@ export class OutlierDetector implements AttemptObserver {
     }
   }
 
-  attemptEnded(endpoint: LbEndpoint, end: AttemptEnd, grpcStatus: number, durationMs: number): void {
+  /** Only the endpoint's key is read, so sluice/client's policy can pass `{ key }`. */
+  attemptEnded(endpoint: Pick<LbEndpoint, "key">, end: AttemptEnd, grpcStatus: number, durationMs: number): void {
     const key = endpoint.key;
     const h = this.host(key);
     if (h.latency !== null && (end === AttemptEnd.RESPONSE || end === AttemptEnd.TIMEOUT)) h.latency.record(durationMs);
