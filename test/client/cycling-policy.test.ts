@@ -2,6 +2,7 @@
 // counts calls per client connection (the peer's address:port), which is how cycling shows.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import net, { type AddressInfo } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { callUnary } from "../../src/demo/echo-client.js";
 import { echoService, startEchoServer } from "../../src/demo/echo-service.js";
@@ -31,6 +32,33 @@ async function countingPod(): Promise<{ port: number; perConnection: Map<string,
 }
 
 const identity = (b: Buffer): Buffer => b;
+
+/** A TCP forwarder to 127.0.0.1:`to` that can stop accepting while its open connections go on. */
+async function tcpForwarder(to: number): Promise<{ port: number; stopAccepting(): void; close(): void }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((down) => {
+    const up = net.connect(to, "127.0.0.1");
+    for (const s of [down, up]) {
+      sockets.add(s);
+      s.on("error", () => {
+        down.destroy();
+        up.destroy();
+      });
+      s.on("close", () => sockets.delete(s));
+    }
+    down.pipe(up);
+    up.pipe(down);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    stopAccepting: () => server.close(),
+    close: () => {
+      server.close();
+      for (const s of sockets) s.destroy();
+    },
+  };
+}
 
 describe("max_requests_per_connection", () => {
   for (const child of [{ round_robin: {} }, { pick_first: {} }]) {
@@ -77,9 +105,9 @@ describe("max_requests_per_connection", () => {
   test("20 streams in flight when the limit is reached finish on the old connection while new calls move to a new one; nothing fails", async () => {
     const { port, perConnection, pod } = await countingPod();
     const client = policyClient(`ipv4:127.0.0.1:${port}`, cycling(10));
+    // 20 bidi streams, each echoing one message, then held open: the 10th starts the cycle.
+    const streams = Array.from({ length: 20 }, () => client.makeBidiStreamRequest(echoService.bidi.path, identity, identity, new grpc.Metadata(), {}));
     try {
-      // 20 bidi streams, each echoing one message, then held open: the 10th starts the cycle.
-      const streams = Array.from({ length: 20 }, () => client.makeBidiStreamRequest(echoService.bidi.path, identity, identity, new grpc.Metadata(), {}));
       const statuses = streams.map(
         (s) =>
           new Promise<number>((resolve) => {
@@ -122,7 +150,29 @@ describe("max_requests_per_connection", () => {
       assert.deepEqual(await Promise.all(statuses), new Array<number>(20).fill(grpc.status.OK));
       assert.equal((await callUnary(client, Buffer.from("after"))).code, grpc.status.OK);
     } finally {
+      for (const s of streams) s.cancel(); // after a failed assertion: lets the server stop
       client.close();
+      await pod.stop();
+    }
+  });
+
+  test("while the new connection cannot be made, calls keep going to the old one (no call waits or fails)", async () => {
+    const { port, perConnection, pod } = await countingPod();
+    const front = await tcpForwarder(port);
+    const client = policyClient(`ipv4:127.0.0.1:${front.port}`, cycling(5));
+    try {
+      assert.equal((await callUnary(client, Buffer.from("first"))).code, grpc.status.OK);
+      // New connections are refused from now on; the open one stays.
+      front.stopAccepting();
+      const results = await callTimes(client, 20, undefined, { deadline: Date.now() + 5000 });
+      assert.deepEqual(
+        results.map((r) => r.code),
+        new Array<number>(20).fill(grpc.status.OK),
+      );
+      assert.deepEqual([...perConnection.values()], [21]);
+    } finally {
+      client.close();
+      front.close();
       await pod.stop();
     }
   });

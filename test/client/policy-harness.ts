@@ -55,9 +55,9 @@ export function rpcs(pods: readonly Pod[]): number[] {
 }
 
 /** Sequential unary calls. */
-export async function callTimes(client: grpc.Client, n: number, metadata?: grpc.Metadata): Promise<CallResult[]> {
+export async function callTimes(client: grpc.Client, n: number, metadata?: grpc.Metadata, options?: grpc.CallOptions): Promise<CallResult[]> {
   const out: CallResult[] = [];
-  for (let i = 0; i < n; i++) out.push(await callUnary(client, Buffer.from(`call ${i}`), metadata?.clone()));
+  for (let i = 0; i < n; i++) out.push(await callUnary(client, Buffer.from(`call ${i}`), metadata?.clone(), options));
   return out;
 }
 
