@@ -9,6 +9,7 @@ import { echoService, startEchoServer } from "../../src/demo/echo-service.js";
 import { MAX_REQUESTS_PER_CONNECTION_POLICY, registerMaxRequestsPerConnection } from "../../src/client/cycling-policy.js";
 import { registerSluiceOutlier, SLUICE_CLOCK_OPTION, SLUICE_OUTLIER_POLICY } from "../../src/client/outlier-policy.js";
 import { ManualClock } from "../../src/core/clock.js";
+import { Status } from "../../src/core/status.js";
 import { callTimes, policyClient, rpcs, startFlakyPods, warmUp } from "./policy-harness.js";
 
 registerMaxRequestsPerConnection();
@@ -68,7 +69,7 @@ describe("max_requests_per_connection", () => {
       try {
         const results = await callTimes(client, 100);
         assert.deepEqual(
-          results.filter((r) => r.code !== grpc.status.OK),
+          results.filter((r) => r.code !== Status.OK),
           [],
         );
         const counts = [...perConnection.values()];
@@ -132,7 +133,7 @@ describe("max_requests_per_connection", () => {
 
       // New calls move to a new connection once it is READY; the streams stay where they are.
       const results = await callTimes(client, 30);
-      assert.ok(results.every((r) => r.code === grpc.status.OK));
+      assert.ok(results.every((r) => r.code === Status.OK));
       assert.ok(perConnection.size >= 2, `connections: ${[...perConnection.values()].join(", ")}`);
       assert.equal(pod.stats.active, 20, "the streams are still open");
 
@@ -147,8 +148,8 @@ describe("max_requests_per_connection", () => {
         streams.map((_, i) => `again ${i}`),
       );
       for (const s of streams) s.end();
-      assert.deepEqual(await Promise.all(statuses), new Array<number>(20).fill(grpc.status.OK));
-      assert.equal((await callUnary(client, Buffer.from("after"))).code, grpc.status.OK);
+      assert.deepEqual(await Promise.all(statuses), new Array<number>(20).fill(Status.OK));
+      assert.equal((await callUnary(client, Buffer.from("after"))).code, Status.OK);
     } finally {
       for (const s of streams) s.cancel(); // after a failed assertion: lets the server stop
       client.close();
@@ -161,13 +162,13 @@ describe("max_requests_per_connection", () => {
     const front = await tcpForwarder(port);
     const client = policyClient(`ipv4:127.0.0.1:${front.port}`, cycling(5));
     try {
-      assert.equal((await callUnary(client, Buffer.from("first"))).code, grpc.status.OK);
+      assert.equal((await callUnary(client, Buffer.from("first"))).code, Status.OK);
       // New connections are refused from now on; the open one stays.
       front.stopAccepting();
       const results = await callTimes(client, 20, undefined, { deadline: Date.now() + 5000 });
       assert.deepEqual(
         results.map((r) => r.code),
-        new Array<number>(20).fill(grpc.status.OK),
+        new Array<number>(20).fill(Status.OK),
       );
       assert.deepEqual([...perConnection.values()], [21]);
     } finally {
@@ -189,7 +190,7 @@ describe("max_requests_per_connection", () => {
       await callTimes(client, 15); // pod-1's 5th failure ejects it
       const ejectedAt = rpcs(pods);
       const results = await callTimes(client, 40);
-      assert.ok(results.every((r) => r.code === grpc.status.OK));
+      assert.ok(results.every((r) => r.code === Status.OK));
       assert.equal(pods[0]!.stats.rpcs, ejectedAt[0]);
       assert.ok(pods[1]!.stats.peers.size >= 3, `pod-2 connections: ${pods[1]!.stats.peers.size}`);
     } finally {

@@ -4,6 +4,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { ManualClock } from "../../src/core/clock.js";
+import { Status } from "../../src/core/status.js";
 import { registerSluiceOutlier, SLUICE_CLOCK_OPTION, SLUICE_OUTLIER_POLICY } from "../../src/client/outlier-policy.js";
 import { callTimes, cancelledCall, policyClient, rpcs, startFlakyPods, warmUp } from "./policy-harness.js";
 
@@ -26,12 +27,12 @@ describe("sluice_outlier over round_robin", () => {
       const base = rpcs(pods);
       // round_robin over three READY pods: every third call lands on pod-3.
       const results = await callTimes(client, 15);
-      assert.equal(results.filter((r) => r.code === grpc.status.UNAVAILABLE).length, 5);
+      assert.equal(results.filter((r) => r.code === Status.UNAVAILABLE).length, 5);
       assert.equal(pods[2]!.stats.rpcs - base[2]!, 5);
 
       const whileEjected = rpcs(pods);
       const more = await callTimes(client, 30);
-      assert.ok(more.every((r) => r.code === grpc.status.OK), "every call avoided the ejected pod");
+      assert.ok(more.every((r) => r.code === Status.OK), "every call avoided the ejected pod");
       assert.equal(pods[2]!.stats.rpcs, whileEjected[2], "the ejected pod got nothing");
       assert.equal(pods[0]!.stats.rpcs - whileEjected[0]!, 15);
 
@@ -43,7 +44,7 @@ describe("sluice_outlier over round_robin", () => {
       clock.advance(1);
       const after = rpcs(pods);
       const back = await callTimes(client, 6);
-      assert.ok(back.every((r) => r.code === grpc.status.OK));
+      assert.ok(back.every((r) => r.code === Status.OK));
       assert.equal(pods[2]!.stats.rpcs - after[2]!, 2, "readmitted: pod-3 takes its third again");
     } finally {
       client.close();
@@ -101,7 +102,7 @@ describe("sluice_outlier over round_robin", () => {
       await warmUp(client, pods);
       failing.add(2);
       await callTimes(client, 12); // pod-3: 4 failures
-      for (let i = 0; i < 3; i++) assert.equal(await cancelledCall(client, pods), grpc.status.CANCELLED); // one lands on pod-3
+      for (let i = 0; i < 3; i++) assert.equal(await cancelledCall(client, pods), Status.CANCELLED); // one lands on pod-3
       await callTimes(client, 3); // pod-3: 5th failure
       const ejectedAt = rpcs(pods);
       await callTimes(client, 9);
@@ -122,14 +123,14 @@ describe("sluice_outlier over round_robin", () => {
       await callTimes(client, 2);
       const ejectedAt = pods[0]!.stats.rpcs;
       const r = await callTimes(client, 3);
-      assert.ok(r.every((x) => x.code === grpc.status.UNAVAILABLE));
+      assert.ok(r.every((x) => x.code === Status.UNAVAILABLE));
       assert.equal(pods[0]!.stats.rpcs, ejectedAt, "no call reached the ejected pod");
       failing.delete(0);
       clock.advance(30_000);
       const back = await callTimes(client, 2);
       assert.deepEqual(
         back.map((x) => x.code),
-        [grpc.status.OK, grpc.status.OK],
+        [Status.OK, Status.OK],
       );
     } finally {
       client.close();

@@ -12,7 +12,7 @@ export interface Pods {
   readonly failing: Set<number>;
   /** `ipv4:127.0.0.1:P1,127.0.0.1:P2,...` */
   readonly target: string;
-  stop(): Promise<void>;
+  readonly stop: () => Promise<void>;
 }
 
 /** n echo pods; a pod whose index is in `failing` answers UNAVAILABLE (its own status, from the server). */
