@@ -113,6 +113,27 @@ describe("sluice_outlier over round_robin", () => {
     }
   });
 
+  test("a pod that takes calls and never answers is ejected after 5 calls that ran out of deadline (Envoy counts its own timeouts as 504)", async () => {
+    const { pods, hanging, target, stop } = await startFlakyPods(3);
+    const client = policyClient(target, outlier({}), { [SLUICE_CLOCK_OPTION]: new ManualClock() });
+    try {
+      await warmUp(client, pods);
+      hanging.add(1);
+      const base = rpcs(pods);
+      const results: number[] = [];
+      for (let i = 0; i < 15; i++) results.push((await callTimes(client, 1, undefined, { deadline: Date.now() + 250 }))[0]!.code);
+      assert.equal(results.filter((c) => c === Status.DEADLINE_EXCEEDED).length, 5);
+      const ejectedAt = rpcs(pods);
+      assert.equal(ejectedAt[1]! - base[1]!, 5);
+      const after = await callTimes(client, 9, undefined, { deadline: Date.now() + 5000 });
+      assert.ok(after.every((r) => r.code === Status.OK));
+      assert.equal(pods[1]!.stats.rpcs, ejectedAt[1]);
+    } finally {
+      client.close();
+      await stop();
+    }
+  });
+
   test("wraps pick_first too: its only pod is ejected, calls fail fast with UNAVAILABLE, readmitted later", async () => {
     const { pods, failing, target, stop } = await startFlakyPods(1);
     const clock = new ManualClock();

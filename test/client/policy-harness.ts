@@ -10,6 +10,8 @@ export interface Pods {
   readonly pods: Pod[];
   /** Indexes (0-based) of the pods answering UNAVAILABLE to every call now. */
   readonly failing: Set<number>;
+  /** Indexes of the pods that take calls and never answer (until the caller gives up). */
+  readonly hanging: Set<number>;
   /** `ipv4:127.0.0.1:P1,127.0.0.1:P2,...` */
   readonly target: string;
   readonly stop: () => Promise<void>;
@@ -18,6 +20,7 @@ export interface Pods {
 /** n echo pods; a pod whose index is in `failing` answers UNAVAILABLE (its own status, from the server). */
 export async function startFlakyPods(n: number, serverOptions: grpc.ServerOptions = {}): Promise<Pods> {
   const failing = new Set<number>();
+  const hanging = new Set<number>();
   const pods: Pod[] = [];
   for (let i = 0; i < n; i++) {
     const interceptor: grpc.ServerInterceptor = (_method, call) =>
@@ -29,6 +32,7 @@ export async function startFlakyPods(n: number, serverOptions: grpc.ServerOption
                 metadata.set("x-echo-status", String(grpc.status.UNAVAILABLE));
                 metadata.set("x-echo-message", `pod-${i + 1} failing on purpose`);
               }
+              if (hanging.has(i)) metadata.set("x-echo-delay-ms", "600000");
               nextMetadata(metadata);
             },
           }),
@@ -38,6 +42,7 @@ export async function startFlakyPods(n: number, serverOptions: grpc.ServerOption
   return {
     pods,
     failing,
+    hanging,
     target: `ipv4:${pods.map((p) => `127.0.0.1:${p.port}`).join(",")}`,
     stop: async () => {
       for (const p of pods) await p.stop();
