@@ -14,9 +14,14 @@
 //   created with a channel argument unique to it (so grpc-js's subchannel pool cannot hand
 //   back the same connection) and connected; calls keep going to the old one meanwhile;
 // - when the new one is READY, new calls go to it; the old one is released once its calls
-//   in flight have ended. grpc-js closes a released connection with session.close(), which
-//   lets streams still open finish.
+//   in flight have ended.
 // 0 = no cycling (Istio's "unlimited").
+//
+// When the old connection really closes is grpc-js's business: its subchannel pool holds a
+// ref of its own on every subchannel and drops the unused ones every 10 s
+// (subchannel-pool.ts REF_CHECK_INTERVAL), or when the channel closes. The close is
+// session.close(), which lets any stream still open finish. So up to 10 s worth of cycled,
+// idle connections stay open; no public API closes one sooner.
 import { connectivityState as ConnectivityState, experimental, type ChannelOptions } from "@grpc/grpc-js";
 import { INT32_MAX } from "../config/limits.js";
 import { tracer } from "../core/trace.js";
