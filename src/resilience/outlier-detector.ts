@@ -138,7 +138,8 @@ export class OutlierDetector implements AttemptObserver {
     }
   }
 
-  attemptEnded(endpoint: LbEndpoint, end: AttemptEnd, grpcStatus: number, durationMs: number): void {
+  /** Only the endpoint's key is read, so sluice/client's policy can pass `{ key }`. */
+  attemptEnded(endpoint: Pick<LbEndpoint, "key">, end: AttemptEnd, grpcStatus: number, durationMs: number): void {
     // The client's cancel says nothing about the backend (Envoy reports no result for it).
     if (end === AttemptEnd.CANCELLED) return;
     const key = endpoint.key;
