@@ -274,7 +274,7 @@ export function dnsResolverClass(deps: DnsResolverDeps = defaultDeps): ResolverC
         setImmediate(() => {
           if (!current()) return;
           this.transition({ t: "idle" });
-          if (this.timing instanceof SluiceError) this.report(resolutionError(`${this.text}: ${this.timing.message}`, this.timing.code), "");
+          if (this.timing instanceof SluiceError) this.report(resolutionError(`${this.text}: ${this.timing.message}`), "");
           else if (target.t === "bad") this.report(resolutionError(target.details), "");
           else if (target.t === "ip") this.report({ ok: true, value: target.endpoints }, target.endpoints.map(key).join(","));
         });
