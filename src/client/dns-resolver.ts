@@ -33,9 +33,9 @@
 // failure the last good list stays in use and the error is reported only while there has
 // never been one. (grpc-js reports every failure, but its round_robin and pick_first
 // ignore an error once they have endpoints, so channels see the same thing.)
-// Service config from TXT records: not supported (rarely deployed, and grpc-js disables
-// it by default via grpc.service_config_disable_resolution in most setups); channels take
-// theirs from the `grpc.service_config` option.
+// Service config from TXT records (gRFC A2): not supported, unlike grpc-js's resolver.
+// It is rarely deployed and grpc-java leaves it off by default; channels take their
+// service config from the `grpc.service_config` option, as the seed's example does.
 import { promises as dnsPromises } from "node:dns";
 import { isIP } from "node:net";
 import { experimental, type ChannelOptions } from "@grpc/grpc-js";

@@ -2,7 +2,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { experimental } from "@grpc/grpc-js";
 import { callUnary, echoClient } from "../../src/demo/echo-client.js";
-import { parseStaticTarget } from "../../src/client/static-resolver.js";
+import { parseStaticTarget, StaticResolver } from "../../src/client/static-resolver.js";
 import { registerSluiceResolvers } from "../../src/client/resolvers.js";
 import { startPods, type Pod } from "../support/cluster.js";
 
@@ -38,6 +38,34 @@ describe("parseStaticTarget", () => {
     assert.ok(!r.ok);
     assert.equal(r.problems.length, 3);
   });
+});
+
+test("the list is reported once per LB, never synchronously; an error every time", async () => {
+  const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+  const reports: boolean[] = [];
+  const good = new StaticResolver({ scheme: "static", path: "10.0.0.1:1" }, (r) => (reports.push(r.ok), true));
+  good.updateResolution();
+  good.updateResolution();
+  assert.deepEqual(reports, []);
+  await flush();
+  good.updateResolution();
+  await flush();
+  assert.deepEqual(reports, [true]);
+  good.destroy();
+  good.updateResolution();
+  await flush();
+  assert.deepEqual(reports, [true, true], "after destroy() the channel's new LB gets the list again");
+  good.updateResolution();
+  good.destroy();
+  await flush();
+  assert.deepEqual(reports, [true, true], "nothing after destroy()");
+  const errors: boolean[] = [];
+  const bad = new StaticResolver({ scheme: "static", path: "x" }, (r) => (errors.push(r.ok), true));
+  bad.updateResolution();
+  await flush();
+  bad.updateResolution();
+  await flush();
+  assert.deepEqual(errors, [false, false]);
 });
 
 describe("static resolver in a channel", { timeout: 20_000 }, () => {
