@@ -340,7 +340,14 @@ export function dnsResolverClass(deps: DnsResolverDeps = defaultDeps): ResolverC
         this.reported = signature;
       }
       trace("report", { target: this.text, ok: result.ok, endpoints: result.ok ? result.value.length : 0 });
-      return this.listener(result, {}, null, "");
+      try {
+        return this.listener(result, {}, null, "");
+      } catch (error: unknown) {
+        // grpc-js's listener does not throw; if it ever does, refreshes must go on.
+        logger.error({ target: this.text, err: error }, "grpc-js resolver listener threw");
+        this.reported = undefined;
+        return false;
+      }
     }
   };
 }
