@@ -4,6 +4,9 @@
 // prefixes the policy name again when it reports it. Unknown fields are errors, with a hint
 // when the field is the snake_case spelling of a known one (the proto name, not JSON's).
 import { parseDuration } from "../config/duration.js";
+import { logger } from "../core/trace.js";
+
+const warned = new Set<string>();
 
 export class ConfigError extends Error {
   constructor(
@@ -89,13 +92,25 @@ export class FieldReader {
     return v;
   }
 
+  has(name: string): boolean {
+    return this.fields[name] !== undefined;
+  }
+
   /** Records a problem found by a cross-field check. */
   problem(message: string): void {
     this.problems.push(message);
   }
 
   done(): void {
-    if (this.problems.length > 0) throw new ConfigError(this.policy, this.problems);
+    if (this.problems.length === 0) return;
+    const error = new ConfigError(this.policy, this.problems);
+    // grpc-js skips a config that fails to parse and falls back to the next entry or to
+    // pick_first, logging only at debug level: say it once where people will see it.
+    if (!warned.has(error.message)) {
+      warned.add(error.message);
+      logger.warn({ policy: this.policy, problems: this.problems }, "invalid load-balancing config; grpc-js will skip it");
+    }
+    throw error;
   }
 }
 
