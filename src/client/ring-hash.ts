@@ -8,11 +8,13 @@
 // metadata key (A76 rejects "-bin" keys). Sizes default to Envoy's and A42's 1024 and 8M.
 //
 // Differences from grpc's own ring_hash: this one keeps every endpoint connected (like
-// least_request) instead of connecting lazily on picks, and hashes over the READY
-// endpoints, so a call whose endpoint is down goes to the next READY one on the ring: the
-// same endpoint A42's ring walk would reach. It hashes with sluice's hash32, not XXH64, so
-// the same key may land on a different backend than in grpc-go or grpc-java. Without xDS
-// there is no route hash policy, so requestHashHeader is required here.
+// least_request) instead of connecting lazily on picks, and builds the ring over the READY
+// endpoints, as Envoy builds it over healthy hosts (A42 keeps every endpoint on the ring
+// and walks past unusable ones). So when an endpoint goes down its keys move, and because
+// each remaining endpoint then gets more ring entries, a few other keys move too. It
+// hashes with sluice's hash32, not XXH64, so a key may land on a different backend than
+// in grpc-go or grpc-java. Without xDS there is no route hash policy, so
+// requestHashHeader is required here.
 import * as grpc from "@grpc/grpc-js";
 import { DEFAULT_MINIMUM_RING_SIZE, MAXIMUM_RING_SIZE, ringHashPolicy } from "../balancer/ring-hash.js";
 import type { PolicyDeps, PolicyFactory } from "../balancer/types.js";

@@ -38,6 +38,19 @@ export async function callPod(client: grpc.Client, headers: Record<string, strin
   return podOf(await callUnary(client, Buffer.from("ping"), metadata));
 }
 
+/**
+ * Makes calls (with `headers`) until every pod has served one, so every endpoint is known
+ * READY: a channel is READY as soon as its first endpoint is, and until the others connect
+ * a policy sees fewer endpoints. Needs a policy that spreads such calls (random or rotating).
+ */
+export async function untilAllServed(client: grpc.Client, pods: readonly Pod[], headers: Record<string, string> = {}): Promise<void> {
+  const seen = new Set<string>();
+  for (let i = 0; seen.size < pods.length; i++) {
+    if (i === 1000) throw new Error(`1000 calls reached only ${[...seen].join(", ")}`);
+    seen.add(await callPod(client, headers));
+  }
+}
+
 /** How many of `pods` names are `name`. */
 export function count(pods: readonly string[], name: string): number {
   return pods.filter((p) => p === name).length;
