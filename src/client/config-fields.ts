@@ -1,7 +1,7 @@
 // Strict reading of one LB policy's JSON config from a gRPC service config
 // (`loadBalancingConfig: [{ least_request: { choiceCount: 3 } }]`). Every problem is
-// collected and thrown at once as a ConfigError naming the policy and the field; grpc-js
-// prefixes the policy name again when it reports it. Unknown fields are errors, with a hint
+// collected and thrown at once as a ConfigError naming each field; grpc-js prefixes the
+// policy name when it reports it. Unknown fields are errors, with a hint
 // when the field is the snake_case spelling of a known one (the proto name, not JSON's).
 import { parseDuration } from "../config/duration.js";
 import { logger } from "../core/trace.js";
@@ -13,7 +13,8 @@ export class ConfigError extends Error {
     readonly policy: string,
     readonly problems: readonly string[],
   ) {
-    super(`${policy} config: ${problems.join("; ")}`);
+    // No policy prefix: grpc-js puts "<policy>: " in front of whatever a config throws.
+    super(problems.join("; "));
     this.name = "ConfigError";
   }
 }
@@ -54,7 +55,8 @@ export class FieldReader {
     // Proto3 JSON writes 64-bit integers as strings; accept the decimal form of either.
     const n = typeof v === "string" && /^[0-9]+$/.test(v) ? Number(v) : v;
     if (typeof n !== "number" || !Number.isInteger(n) || n < min || n > max) {
-      this.problems.push(`${name} must be an integer in ${min}..${max}, got ${describe(v)}`);
+      const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in ${min}..${max}`;
+      this.problems.push(`${name} must be an integer ${range}, got ${describe(v)}`);
       return undefined;
     }
     return n;
@@ -118,6 +120,6 @@ function describe(v: unknown): string {
   if (typeof v === "string") return JSON.stringify(v);
   if (Array.isArray(v)) return "an array";
   if (v === null) return "null";
-  if (typeof v === "object") return "an object";
-  return String(v as number | boolean | bigint | symbol | undefined);
+  if (typeof v === "number" || typeof v === "boolean" || typeof v === "bigint") return String(v);
+  return typeof v === "object" ? "an object" : typeof v;
 }

@@ -144,15 +144,16 @@ export class EndpointBalancer implements LoadBalancer {
   }
 
   private createChild(view: LbEndpoint, endpoint: Endpoint, resolved: string, options: grpc.ChannelOptions, note: string): Child {
-    let self: Child | undefined;
+    const built: { child?: Child } = {};
     const helper = createChildChannelControlHelper(this.helper, {
       updateState: (state, _picker, error) => {
-        // Reports during construction (before `self` is set) carry nothing we need.
-        if (self !== undefined) this.onChildState(self, state, error);
+        // Reports during construction (before the child exists) carry nothing we need.
+        if (built.child !== undefined) this.onChildState(built.child, state, error);
       },
     });
-    self = { endpoint: view, leaf: new LeafLoadBalancer(endpoint, helper, options, note), resolved, state: State.IDLE };
-    return self;
+    const child: Child = { endpoint: view, leaf: new LeafLoadBalancer(endpoint, helper, options, note), resolved, state: State.IDLE };
+    built.child = child;
+    return child;
   }
 
   private onChildState(child: Child, state: State, error: string | null): void {

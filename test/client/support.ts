@@ -26,7 +26,8 @@ export function lbClient(pods: readonly Pod[], lbConfig: object): grpc.Client {
 /** The pod that served a successful call, or throws with the status it ended with. */
 export function podOf(result: CallResult): string {
   const pod = result.headers?.get("x-pod")[0];
-  if (result.code !== grpc.status.OK || typeof pod !== "string") {
+  const ok: number = grpc.status.OK;
+  if (result.code !== ok || typeof pod !== "string") {
     throw new Error(`call failed or has no x-pod: ${result.code} ${result.details}`);
   }
   return pod;
