@@ -28,11 +28,17 @@ function nextBegin(pods: readonly Pod[]): Promise<string> {
  * Starts `n` calls one at a time: a call served by pod-2 is awaited to its end before the
  * next starts; a call that pod-1 holds stays in flight. Returns the held calls.
  */
-async function sequentialCalls(client: grpc.Client, pods: readonly Pod[], n: number): Promise<Array<ReturnType<typeof startCall>>> {
-  const held: Array<ReturnType<typeof startCall>> = [];
+type Call = ReturnType<typeof startCall>;
+
+/** Every call started, so a failing test can still cancel the held ones and stop its pods. */
+const started = new Set<Call>();
+
+async function sequentialCalls(client: grpc.Client, pods: readonly Pod[], n: number): Promise<Call[]> {
+  const held: Call[] = [];
   for (let i = 0; i < n; i++) {
     const began = nextBegin(pods);
     const call = startCall(client);
+    started.add(call);
     const pod = await began;
     if (pod === "pod-1") held.push(call);
     else assert.equal(await call.done, grpc.status.OK);
@@ -40,9 +46,17 @@ async function sequentialCalls(client: grpc.Client, pods: readonly Pod[], n: num
   return held;
 }
 
-async function release(held: ReadonlyArray<ReturnType<typeof startCall>>): Promise<void> {
+async function release(held: readonly Call[]): Promise<void> {
   for (const h of held) h.cancel();
   for (const h of held) assert.equal(await h.done, grpc.status.CANCELLED);
+}
+
+/** Cancels whatever is still in flight (after a failed assertion), then stops everything. */
+async function teardown(client: grpc.Client, pods: readonly Pod[]): Promise<void> {
+  for (const c of started) c.cancel();
+  await Promise.all([...started].map((c) => c.done));
+  started.clear();
+  await stopAll(client, pods);
 }
 
 test("least_request sends no new calls to a pod holding one in flight, and uses it again once the call ends", async () => {
@@ -59,7 +73,7 @@ test("least_request sends no new calls to a pod holding one in flight, and uses 
     assert.equal(again.length, 1, `after release pod-1 got ${again.length} of 20 calls`);
     await release(again);
   } finally {
-    await stopAll(client, pods);
+    await teardown(client, pods);
   }
 });
 
@@ -71,6 +85,6 @@ test("round_robin (grpc-js's own, unchanged by register()) keeps sending calls t
     assert.ok(held.length >= 5, `round_robin gave pod-1 only ${held.length} of 20 calls`);
     await release(held);
   } finally {
-    await stopAll(client, pods);
+    await teardown(client, pods);
   }
 });
