@@ -9,8 +9,10 @@
 //   else (all TRANSIENT_FAILURE)        -> TRANSIENT_FAILURE, UnavailablePicker with the last error
 //
 // An endpoint that reported TRANSIENT_FAILURE counts as failed until it is READY again,
-// even while it cycles through CONNECTING on its reconnect attempts (A48), so a channel
-// whose backends are all down fails calls fast instead of queueing them on every retry.
+// even while it retries (A48), so a channel whose backends are all down fails calls fast
+// instead of queueing them on every retry. grpc-js's pick_first leaf already reports it
+// that way (it stays TRANSIENT_FAILURE through its reconnect attempts, gRFC A62), so the
+// leaf's reported state is used as is (test/client/endpoint-states.test.ts checks it).
 // The sluice picker is rebuilt only when the READY set (or the config) changes: a ring
 // hash or a peak EWMA table is not rebuilt for every connectivity blip elsewhere.
 import * as grpc from "@grpc/grpc-js";
@@ -66,7 +68,7 @@ interface Child {
   readonly leaf: grpc.experimental.LeafLoadBalancer;
   /** grpc-js's text for the endpoint it was built from, to spot address changes. */
   resolved: string;
-  /** The state this balancer counts (TRANSIENT_FAILURE sticks until READY). */
+  /** The state the leaf last reported. */
   state: State;
 }
 
@@ -160,9 +162,8 @@ export class EndpointBalancer implements LoadBalancer {
     if (this.children.get(child.endpoint.key) !== child) return; // destroyed: stale report
     const before = child.state;
     if (error !== null && error !== "") this.lastError = error;
-    const sticky = before === State.TRANSIENT_FAILURE && (state === State.CONNECTING || state === State.IDLE);
-    if (!sticky) child.state = state;
-    trace("endpoint state", { policy: this.typeName, endpoint: child.endpoint.key, from: State[before], to: State[state], counted: State[child.state] });
+    child.state = state;
+    trace("endpoint state", { policy: this.typeName, endpoint: child.endpoint.key, from: State[before], to: State[state] });
     // Ask for fresh addresses when a connection is lost or cannot be made: the backend may
     // have moved (a rescheduled pod). Resolvers rate-limit these requests.
     if ((before === State.READY && state !== State.READY) || (state === State.TRANSIENT_FAILURE && before !== State.TRANSIENT_FAILURE)) {
