@@ -3,6 +3,7 @@
 // calls pick() synchronously for each RPC (request mode) or connection (connection mode).
 // Pickers read the endpoints' live load counters but never do I/O, and take their clock
 // and randomness from PolicyDeps.
+import type { Clock } from "../core/clock.js";
 import type { Random } from "../core/random.js";
 import type { StatusCode } from "../core/status.js";
 
@@ -58,10 +59,34 @@ export interface PolicyDeps {
   readonly loadMetric: "activeRequests" | "activeConnections";
   /** Envoy's least_request choice_count, default 2. */
   readonly choiceCount: number;
+  /**
+   * Time for policies that learn from call latency (peak EWMA). Optional so that callers
+   * of the load-only policies need not pass one; a policy that needs it says so when built.
+   */
+  readonly clock?: Clock;
+}
+
+/**
+ * How one call to an endpoint went, as the data path reports it once the call ends.
+ * `latencyMs` runs from the call being started on the endpoint to its status.
+ */
+export interface CallOutcome {
+  readonly endpoint: LbEndpoint;
+  readonly latencyMs: number;
+  /** The gRPC status code the call ended with. */
+  readonly status: number;
 }
 
 /**
  * A policy: given the usable (healthy, non-ejected) endpoints, build a picker.
  * Called whenever the endpoint set or health changes; pickers are replaced, not mutated.
  */
-export type PolicyFactory = (endpoints: readonly LbEndpoint[]) => Picker;
+export interface PolicyFactory {
+  (endpoints: readonly LbEndpoint[]): Picker;
+  /**
+   * Optional feedback for policies that learn from outcomes (peak EWMA keeps a latency
+   * estimate per endpoint across pickers). The data path calls it for every finished call;
+   * policies that only read the live load counters leave it unset.
+   */
+  readonly onCallEnded?: (outcome: CallOutcome) => void;
+}

@@ -1,0 +1,143 @@
+// EndpointBalancer's state aggregation, driven by hand: fake subchannels under the real
+// grpc-js pick_first leaves, each moved through its states by the test.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as grpc from "@grpc/grpc-js";
+import { EndpointBalancer } from "../../src/client/endpoint-balancer.js";
+import { LeastRequestConfig } from "../../src/client/least-request.js";
+
+const S = grpc.connectivityState;
+type Listener = grpc.experimental.ConnectivityStateListener;
+
+let nextId = 1;
+
+/** The part of a subchannel pick_first uses; `set` moves it to a state as a real one would. */
+class FakeSubchannel {
+  private state: grpc.connectivityState = S.IDLE;
+  private readonly listeners = new Set<Listener>();
+  private readonly id = nextId++;
+  constructor(private readonly address: string) {}
+  set(state: grpc.connectivityState, error?: string): void {
+    const before = this.state;
+    this.state = state;
+    for (const l of [...this.listeners]) l(this as unknown as grpc.experimental.SubchannelInterface, before, state, 0, error);
+  }
+  getConnectivityState(): grpc.connectivityState {
+    return this.state;
+  }
+  addConnectivityStateListener(l: Listener): void {
+    this.listeners.add(l);
+  }
+  removeConnectivityStateListener(l: Listener): void {
+    this.listeners.delete(l);
+  }
+  startConnecting(): void {
+    // The test decides when a connection attempt starts and how it ends.
+  }
+  getAddress(): string {
+    return this.address;
+  }
+  throttleKeepalive(): void {}
+  ref(): void {}
+  unref(): void {}
+  getChannelzRef(): object {
+    return { kind: "subchannel", id: this.id, name: this.address };
+  }
+  isHealthy(): boolean {
+    return true;
+  }
+  addHealthStateWatcher(): void {}
+  removeHealthStateWatcher(): void {}
+  addDataWatcher(): void {}
+  realSubchannelEquals(other: unknown): boolean {
+    return other === this;
+  }
+  getRealSubchannel(): unknown {
+    return this;
+  }
+  getCallCredentials(): grpc.CallCredentials {
+    return grpc.credentials.createEmpty();
+  }
+}
+
+function harness(ports: readonly number[]): {
+  lb: EndpointBalancer;
+  subchannel: (port: number) => FakeSubchannel;
+  state: () => grpc.connectivityState | undefined;
+  reresolutions: () => number;
+} {
+  const subchannels = new Map<number, FakeSubchannel>();
+  const states: grpc.connectivityState[] = [];
+  let reresolutions = 0;
+  const helper: grpc.experimental.ChannelControlHelper = {
+    createSubchannel: (address) => {
+      const port = "port" in address ? address.port : 0;
+      const fake = new FakeSubchannel(`127.0.0.1:${port}`);
+      subchannels.set(port, fake);
+      return fake as unknown as grpc.experimental.SubchannelInterface;
+    },
+    updateState: (state) => states.push(state),
+    requestReresolution: () => {
+      reresolutions++;
+    },
+    addChannelzChild: () => undefined,
+    removeChannelzChild: () => undefined,
+  };
+  const lb = new EndpointBalancer(helper, "least_request");
+  const endpoints = ports.map((port) => ({ addresses: [{ host: "127.0.0.1", port }] }));
+  lb.updateAddressList(grpc.experimental.statusOrFromValue(endpoints), new LeastRequestConfig(), {}, "");
+  return {
+    lb,
+    subchannel: (port) => {
+      const s = subchannels.get(port);
+      assert.ok(s !== undefined, `no subchannel for port ${port}`);
+      return s;
+    },
+    state: () => states.at(-1),
+    reresolutions: () => reresolutions,
+  };
+}
+
+test("READY if any endpoint is READY; CONNECTING while one still tries; TRANSIENT_FAILURE when all failed", () => {
+  const h = harness([1001, 1002]);
+  const a = h.subchannel(1001);
+  const b = h.subchannel(1002);
+  a.set(S.CONNECTING);
+  b.set(S.CONNECTING);
+  assert.equal(h.state(), S.CONNECTING);
+  a.set(S.READY);
+  assert.equal(h.state(), S.READY);
+  b.set(S.TRANSIENT_FAILURE, "connection refused");
+  assert.equal(h.state(), S.READY);
+  // A's connection drops: its leaf goes IDLE and is told to reconnect at once, which
+  // pick_first does on a new subchannel.
+  const before = h.reresolutions();
+  a.set(S.IDLE);
+  assert.ok(h.reresolutions() > before, "losing a READY endpoint asks the resolver again");
+  const a2 = h.subchannel(1001);
+  assert.notEqual(a2, a, "the IDLE endpoint was not reconnected");
+  a2.set(S.CONNECTING);
+  assert.equal(h.state(), S.CONNECTING);
+  a2.set(S.TRANSIENT_FAILURE, "connection refused");
+  assert.equal(h.state(), S.TRANSIENT_FAILURE);
+  h.lb.destroy();
+});
+
+test("an endpoint that failed counts as failed while it retries, until it is READY (gRFC A48)", () => {
+  const h = harness([1001, 1002]);
+  const a = h.subchannel(1001);
+  const b = h.subchannel(1002);
+  a.set(S.CONNECTING);
+  b.set(S.CONNECTING);
+  a.set(S.TRANSIENT_FAILURE, "refused");
+  b.set(S.TRANSIENT_FAILURE, "refused");
+  assert.equal(h.state(), S.TRANSIENT_FAILURE);
+  // Reconnect attempts after backoff: the channel keeps failing calls fast.
+  a.set(S.IDLE);
+  a.set(S.CONNECTING);
+  b.set(S.CONNECTING);
+  assert.equal(h.state(), S.TRANSIENT_FAILURE);
+  b.set(S.READY);
+  assert.equal(h.state(), S.READY);
+  h.lb.destroy();
+});
