@@ -49,7 +49,21 @@ function hostsText(records: readonly (readonly [string, string])[]): string {
   return records.map(([address, name]) => `${address} ${name}\n`).join("");
 }
 
+/** Start attempts: dnsmasq also binds TCP on its port, which another socket may hold (a connection's ephemeral port). */
+const START_ATTEMPTS = 5;
+
 export async function startDnsmasq(records: readonly (readonly [string, string])[], ttlSeconds: number): Promise<Dnsmasq> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(records, ttlSeconds);
+    } catch (error) {
+      // The port was free for UDP a moment ago, but not (or no longer) for TCP: another port.
+      if (attempt === START_ATTEMPTS || !/Address already in use/.test((error as Error).message)) throw error;
+    }
+  }
+}
+
+async function startOnce(records: readonly (readonly [string, string])[], ttlSeconds: number): Promise<Dnsmasq> {
   const dir = mkdtempSync(join(tmpdir(), "sluice-dnsmasq-"));
   const hostsFile = join(dir, "hosts");
   writeFileSync(hostsFile, hostsText(records));
