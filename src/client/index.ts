@@ -11,3 +11,9 @@ export { LEAST_REQUEST, LeastRequestConfig, MAX_CHOICE_COUNT } from "./least-req
 export { PEAK_EWMA, PeakEwmaConfig } from "./peak-ewma.js";
 export { RING_HASH, RingHashConfig } from "./ring-hash.js";
 export { EndpointBalancer, endpointBalancerType, type EndpointPolicyConfig } from "./endpoint-balancer.js";
+export { SLUICE_OUTLIER_POLICY, SLUICE_CLOCK_OPTION, SluiceOutlierConfig } from "./outlier-policy.js";
+export { MAX_REQUESTS_PER_CONNECTION_POLICY } from "./cycling-policy.js";
+export { registerSluiceResolvers } from "./resolvers.js";
+export { DNS_REFRESH_INTERVAL_OPTION, DNS_MIN_TIME_OPTION } from "./dns-resolver.js";
+export { recommendedChannelOptions, type KeepaliveServerPolicy } from "./channel-options.js";
+export { watchState, type StateChange, type ChannelState } from "./watch-state.js";
