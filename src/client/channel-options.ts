@@ -8,7 +8,7 @@
 // permits pings without calls, allows only one ping per 2 hours while no call is open.
 // An earlier ping is a strike; after max_ping_strikes (C-core: 2) the server sends
 // GOAWAY ENHANCE_YOUR_CALM "too_many_pings" and closes the connection: calls in flight on
-// it fail with UNAVAILABLE and the client reconnects. grpc-js then doubles that
+// it fail (grpc-js reports RESOURCE_EXHAUSTED) and the client reconnects. grpc-js then doubles that
 // subchannel's keepalive time (A8), so a wrong setting costs a few dropped connections
 // per address before it settles. The client cannot see the server's limit, so it must be
 // told; these options are derived from it:

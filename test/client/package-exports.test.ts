@@ -15,5 +15,10 @@ test('"sluice/client" resolves to the built client entry point, and its register
   assert.match(import.meta.resolve(specifier), /\/dist\/src\/client\/index\.js$/);
   client.register();
   assert.equal(grpc.experimental.isLoadBalancerNameRegistered("least_request"), true);
-  assert.deepEqual([...client.SLUICE_LB_POLICIES].sort(), ["least_request", "peak_ewma", "ring_hash"]);
+  assert.deepEqual([...client.SLUICE_LB_POLICIES].sort(), ["least_request", "max_requests_per_connection", "peak_ewma", "ring_hash", "sluice_outlier"]);
+  for (const name of client.SLUICE_LB_POLICIES) assert.equal(grpc.experimental.isLoadBalancerNameRegistered(name), true, name);
+  // The resolvers too: dns targets (and schemeless ones) get sluice's re-resolving resolver.
+  const resolver = grpc.experimental.createResolver({ scheme: "dns", path: "echo.default.svc:50051" }, () => true, {});
+  resolver.destroy();
+  assert.equal(resolver.constructor.name, "SluiceDnsResolver");
 });

@@ -10,9 +10,9 @@ test("before register(), grpc-js knows none of sluice's policies", () => {
   for (const name of SLUICE_LB_POLICIES) assert.equal(grpc.experimental.isLoadBalancerNameRegistered(name), false, name);
 });
 
-test("register() adds least_request, peak_ewma and ring_hash, and the shared balancer registry", () => {
+test("register() adds least_request, peak_ewma, ring_hash and the two wrappers, and the shared balancer registry", () => {
   register();
-  assert.deepEqual([...SLUICE_LB_POLICIES].sort(), ["least_request", "peak_ewma", "ring_hash"]);
+  assert.deepEqual([...SLUICE_LB_POLICIES].sort(), ["least_request", "max_requests_per_connection", "peak_ewma", "ring_hash", "sluice_outlier"]);
   for (const name of SLUICE_LB_POLICIES) assert.equal(grpc.experimental.isLoadBalancerNameRegistered(name), true, name);
   assert.ok(registeredPolicies().includes("LEAST_REQUEST"));
 });
