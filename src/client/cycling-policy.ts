@@ -25,7 +25,7 @@
 import { connectivityState as ConnectivityState, experimental, type ChannelOptions } from "@grpc/grpc-js";
 import { INT32_MAX } from "../config/limits.js";
 import { tracer } from "../core/trace.js";
-import { ConfigProblems, checkFields, childPolicyField, intField, isJsonObject } from "./child-policy-config.js";
+import { FieldReader } from "./config-fields.js";
 
 export const MAX_REQUESTS_PER_CONNECTION_POLICY = "max_requests_per_connection";
 
@@ -45,10 +45,11 @@ type DataWatcher = Parameters<Subchannel["addDataWatcher"]>[0];
 /** Process-wide, so two channels sharing the global subchannel pool never collide either. */
 let lastGeneration = 0;
 
+const FIELDS = ["maxRequestsPerConnection", "childPolicy"] as const;
+
+/** Beyond the snake_case spellings, which FieldReader points at the camelCase ones itself. */
 const HINTS: Readonly<Record<string, string>> = {
-  max_requests_per_connection: "use maxRequestsPerConnection",
-  maxRequestsPerConnections: "use maxRequestsPerConnection",
-  child_policy: "use childPolicy",
+  maxRequestsPerConnections: 'use "maxRequestsPerConnection"',
 };
 
 export class MaxRequestsPerConnectionConfig implements experimental.TypedLoadBalancingConfig {
@@ -68,17 +69,14 @@ export class MaxRequestsPerConnectionConfig implements experimental.TypedLoadBal
     };
   }
 
-  /** Throws an INVALID_ARGUMENT SluiceError naming every bad field. */
-  static createFromJson(obj: unknown): MaxRequestsPerConnectionConfig {
-    const problems = new ConfigProblems(MAX_REQUESTS_PER_CONNECTION_POLICY);
-    if (!isJsonObject(obj)) {
-      problems.add("(config)", `must be an object, got ${JSON.stringify(obj)}`);
-      return problems.fail();
-    }
-    checkFields(obj, ["maxRequestsPerConnection", "childPolicy"], HINTS, problems);
-    const max = intField(obj, "maxRequestsPerConnection", undefined, 0, INT32_MAX, problems);
-    const child = childPolicyField(obj, problems);
-    if (max === undefined || child === null || problems.list.length > 0) return problems.fail();
+  /** Throws a ConfigError (INVALID_ARGUMENT) naming every bad field. */
+  static createFromJson(json: unknown): MaxRequestsPerConnectionConfig {
+    const fields = new FieldReader(MAX_REQUESTS_PER_CONNECTION_POLICY, json, FIELDS, HINTS);
+    fields.require("maxRequestsPerConnection", "0 for no cycling");
+    const max = fields.integer("maxRequestsPerConnection", 0, INT32_MAX);
+    const child = fields.childPolicy();
+    if (max === undefined || child === undefined) return fields.fail(); // each recorded why
+    fields.done();
     return new MaxRequestsPerConnectionConfig(max, child);
   }
 }

@@ -37,9 +37,9 @@ export class LeastRequestConfig implements EndpointPolicyConfig {
 
   static createFromJson(json: unknown): LeastRequestConfig {
     const fields = new FieldReader(LEAST_REQUEST, json, ["choiceCount"]);
-    const choiceCount = fields.integer("choiceCount", 2, Number.MAX_SAFE_INTEGER);
+    const choiceCount = fields.integer("choiceCount", 2, Number.MAX_SAFE_INTEGER, DEFAULT_CHOICE_COUNT);
     fields.done();
-    return new LeastRequestConfig(Math.min(choiceCount ?? DEFAULT_CHOICE_COUNT, MAX_CHOICE_COUNT));
+    return new LeastRequestConfig(Math.min(choiceCount, MAX_CHOICE_COUNT));
   }
 }
 

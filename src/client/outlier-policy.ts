@@ -24,7 +24,7 @@ import { Status } from "../core/status.js";
 import { tracer } from "../core/trace.js";
 import { OutlierDetector, type EjectionTarget } from "../resilience/outlier-detector.js";
 import { AttemptEnd } from "../upstream/attempt.js";
-import { ConfigProblems, checkFields, childPolicyField, durationField, intField, isJsonObject } from "./child-policy-config.js";
+import { FieldReader } from "./config-fields.js";
 
 export const SLUICE_OUTLIER_POLICY = "sluice_outlier";
 
@@ -50,7 +50,6 @@ const HINTS: Readonly<Record<string, string>> = {
   successRateEjection: "that is grpc-js's outlier_detection policy; sluice_outlier counts consecutive errors",
   failurePercentageEjection: "that is grpc-js's outlier_detection policy; sluice_outlier counts consecutive errors",
   maxEjectionTime: "not supported: sluice uses Envoy's default, 300s",
-  child_policy: "use childPolicy",
 };
 
 export class SluiceOutlierConfig implements experimental.TypedLoadBalancingConfig {
@@ -78,27 +77,23 @@ export class SluiceOutlierConfig implements experimental.TypedLoadBalancingConfi
     };
   }
 
-  /** Throws an INVALID_ARGUMENT SluiceError naming every bad field. */
-  static createFromJson(obj: unknown): SluiceOutlierConfig {
-    const problems = new ConfigProblems(SLUICE_OUTLIER_POLICY);
-    if (!isJsonObject(obj)) {
-      problems.add("(config)", `must be an object, got ${JSON.stringify(obj)}`);
-      return problems.fail();
-    }
-    checkFields(obj, FIELDS, HINTS, problems);
+  /** Throws a ConfigError (INVALID_ARGUMENT) naming every bad field. */
+  static createFromJson(json: unknown): SluiceOutlierConfig {
+    const fields = new FieldReader(SLUICE_OUTLIER_POLICY, json, FIELDS, HINTS);
     const d = DEFAULT_OUTLIER_DETECTION;
     const settings: OutlierDetectionSettings = {
-      consecutive5xxErrors: intField(obj, "consecutive5xxErrors", d.consecutive5xxErrors, 0, INT32_MAX, problems) ?? d.consecutive5xxErrors,
-      consecutiveGatewayErrors: intField(obj, "consecutiveGatewayErrors", d.consecutiveGatewayErrors, 0, INT32_MAX, problems) ?? d.consecutiveGatewayErrors,
-      intervalMs: durationField(obj, "interval", d.intervalMs, problems),
-      baseEjectionTimeMs: durationField(obj, "baseEjectionTime", d.baseEjectionTimeMs, problems),
-      maxEjectionPercent: intField(obj, "maxEjectionPercent", d.maxEjectionPercent, 0, 100, problems) ?? d.maxEjectionPercent,
+      consecutive5xxErrors: fields.integer("consecutive5xxErrors", 0, INT32_MAX, d.consecutive5xxErrors),
+      consecutiveGatewayErrors: fields.integer("consecutiveGatewayErrors", 0, INT32_MAX, d.consecutiveGatewayErrors),
+      intervalMs: fields.duration("interval", d.intervalMs),
+      baseEjectionTimeMs: fields.duration("baseEjectionTime", d.baseEjectionTimeMs),
+      maxEjectionPercent: fields.integer("maxEjectionPercent", 0, 100, d.maxEjectionPercent),
       minHealthPercent: 0,
       splitExternalLocalOriginErrors: false,
       consecutiveLocalOriginFailures: d.consecutiveLocalOriginFailures,
     };
-    const child = childPolicyField(obj, problems);
-    if (child === null || problems.list.length > 0) return problems.fail();
+    const child = fields.childPolicy();
+    if (child === undefined) return fields.fail(); // it recorded why
+    fields.done();
     return new SluiceOutlierConfig(settings, child);
   }
 }

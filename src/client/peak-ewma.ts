@@ -36,10 +36,10 @@ export class PeakEwmaConfig implements EndpointPolicyConfig {
 
   static createFromJson(json: unknown): PeakEwmaConfig {
     const fields = new FieldReader(PEAK_EWMA, json, ["decay", "defaultRtt"]);
-    const decay = fields.duration("decay");
-    const defaultRtt = fields.duration("defaultRtt");
+    const decay = fields.duration("decay", DEFAULT_PEAK_EWMA_DECAY_MS);
+    const defaultRtt = fields.duration("defaultRtt", DEFAULT_PEAK_EWMA_RTT_MS);
     fields.done();
-    return new PeakEwmaConfig(decay ?? DEFAULT_PEAK_EWMA_DECAY_MS, defaultRtt ?? DEFAULT_PEAK_EWMA_RTT_MS);
+    return new PeakEwmaConfig(decay, defaultRtt);
   }
 }
 

@@ -59,15 +59,11 @@ export class RingHashConfig implements EndpointPolicyConfig {
 
   static createFromJson(json: unknown): RingHashConfig {
     const fields = new FieldReader(RING_HASH, json, ["minRingSize", "maxRingSize", "requestHashHeader"]);
-    const min = fields.integer("minRingSize", 1, MAXIMUM_RING_SIZE);
-    const max = fields.integer("maxRingSize", 1, MAXIMUM_RING_SIZE);
+    const minRingSize = fields.integer("minRingSize", 1, MAXIMUM_RING_SIZE, DEFAULT_MINIMUM_RING_SIZE);
+    const maxRingSize = fields.integer("maxRingSize", 1, MAXIMUM_RING_SIZE, MAXIMUM_RING_SIZE);
     const header = fields.string("requestHashHeader", checkHashHeader);
-    const minRingSize = min ?? DEFAULT_MINIMUM_RING_SIZE;
-    const maxRingSize = max ?? MAXIMUM_RING_SIZE;
     if (minRingSize > maxRingSize) fields.problem(`minRingSize (${minRingSize}) must not exceed maxRingSize (${maxRingSize})`);
-    if (header === undefined && !fields.has("requestHashHeader")) {
-      fields.problem('requestHashHeader is required: without xDS, the ring is keyed on a metadata header (gRFC A76), e.g. "x-user"');
-    }
+    fields.require("requestHashHeader", 'without xDS, the ring is keyed on a metadata header (gRFC A76), e.g. "x-user"');
     fields.done();
     return new RingHashConfig((header ?? "").toLowerCase(), minRingSize, maxRingSize);
   }

@@ -4,7 +4,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
+import { ConfigError } from "../../src/client/config-fields.js";
+import { LeastRequestConfig } from "../../src/client/least-request.js";
 import { register } from "../../src/client/register.js";
+import { SluiceError, Status } from "../../src/core/status.js";
 
 register();
 
@@ -38,7 +41,7 @@ const invalid: ReadonlyArray<{ config: object; error: RegExp }> = [
   { config: { least_request: { choiceCount: 2.5 } }, error: /choiceCount must be an integer .* got 2\.5/ },
   { config: { least_request: { choiceCount: "two" } }, error: /choiceCount must be an integer .* got "two"/ },
   { config: { least_request: { choice_count: 3 } }, error: /unknown field "choice_count" \(use "choiceCount": service config JSON names are camelCase\)/ },
-  { config: { least_request: [] }, error: /Error: least_request: must be an object, got an array$/ },
+  { config: { least_request: [] }, error: /Error: least_request: must be an object, got a list$/ },
   { config: { peak_ewma: { decay: 10 } }, error: /decay must be a duration string like "10s" or "30ms", got 10/ },
   { config: { peak_ewma: { decay: "ten seconds" } }, error: /decay must be a duration like "10s".*got "ten seconds"/ },
   { config: { peak_ewma: { defaultRtt: "0ms" } }, error: /defaultRtt must be >= 1ms, got "0ms"/ },
@@ -62,4 +65,29 @@ for (const { config, error } of invalid) {
 test("a bad sluice config is skipped for the next loadBalancingConfig entry, as grpc-js does for any policy", () => {
   const selected = grpc.experimental.selectLbConfigFromList([{ least_request: { choiceCount: 1 } }, { peak_ewma: {} }]);
   assert.equal(selected?.getLoadBalancerName(), "peak_ewma");
+});
+
+test("a policy's createFromJson throws a ConfigError: an INVALID_ARGUMENT status listing every problem", () => {
+  assert.throws(
+    () => LeastRequestConfig.createFromJson({ choiceCount: 1, choice_count: 3 }),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.ok(e instanceof SluiceError);
+      assert.equal(e.code, Status.INVALID_ARGUMENT);
+      assert.equal(e.policy, "least_request");
+      assert.deepEqual(e.problems, [
+        'unknown field "choice_count" (use "choiceCount": service config JSON names are camelCase); known fields: choiceCount',
+        "choiceCount must be an integer >= 2, got 1",
+      ]);
+      assert.equal(e.message, e.problems.join("; "));
+      return true;
+    },
+  );
+});
+
+test("a wrapper policy's explicit hint for a field beats the camelCase one", () => {
+  assert.throws(
+    () => parse({ max_requests_per_connection: { maxRequestsPerConnections: 5, childPolicy: [{ round_robin: {} }] } }),
+    /unknown field "maxRequestsPerConnections" \(use "maxRequestsPerConnection"\)/,
+  );
 });

@@ -216,13 +216,13 @@ describe("max_requests_per_connection config", () => {
       () => parse({ maxRequestsPerConnection: "ten", child_policy: [] }),
       (e: unknown) => {
         assert.ok(e instanceof Error);
-        assert.match(e.message, /maxRequestsPerConnection: must be an integer from 0 to 2147483647, got "ten"/);
-        assert.match(e.message, /child_policy: use childPolicy/);
-        assert.match(e.message, /childPolicy: required/);
+        assert.match(e.message, /maxRequestsPerConnection must be an integer in 0\.\.2147483647, got "ten"/);
+        assert.match(e.message, /unknown field "child_policy" \(use "childPolicy": service config JSON names are camelCase\)/);
+        assert.match(e.message, /childPolicy is required/);
         return true;
       },
     );
-    assert.throws(() => parse({ childPolicy: [{ round_robin: {} }] }), /maxRequestsPerConnection: required/);
+    assert.throws(() => parse({ childPolicy: [{ round_robin: {} }] }), /maxRequestsPerConnection is required/);
     assert.throws(() => parse({ maxRequestsPerConnection: 1.5, childPolicy: [{ round_robin: {} }] }), /got 1.5/);
   });
 });

@@ -210,17 +210,16 @@ describe("sluice_outlier config", () => {
       (e: unknown) => {
         assert.ok(e instanceof Error);
         const m = e.message;
-        assert.match(m, /^sluice_outlier: invalid sluice_outlier config: /);
-        assert.match(m, /consecutive5xxErrors: must be an integer from 0 to 2147483647, got -1/);
-        assert.match(m, /interval: must be a duration string like "10s", got 10/);
-        assert.match(m, /baseEjectionTime: must be a duration like "10s"/);
-        assert.match(m, /maxEjectionPercent: must be an integer from 0 to 100, got 150/);
-        assert.match(m, /consecutiveErrors: deprecated in Istio: use consecutiveGatewayErrors/);
-        assert.match(m, /childPolicy: no usable policy: \[0\] Unrecognized load balancing config name no_such_policy/);
+        assert.match(m, /^sluice_outlier: unknown field "consecutiveErrors" \(deprecated in Istio: use consecutiveGatewayErrors\); known fields: /);
+        assert.match(m, /consecutive5xxErrors must be an integer in 0\.\.2147483647, got -1/);
+        assert.match(m, /interval must be a duration string like "10s" or "30ms", got 10/);
+        assert.match(m, /baseEjectionTime must be a duration like "10s"/);
+        assert.match(m, /maxEjectionPercent must be an integer in 0\.\.100, got 150/);
+        assert.match(m, /childPolicy has no usable policy: \[0\] Unrecognized load balancing config name no_such_policy/);
         return true;
       },
     );
-    assert.throws(() => parse({}), /childPolicy: required/);
+    assert.throws(() => parse({}), /childPolicy is required/);
     assert.throws(() => parse("5"), /must be an object/);
   });
 });
