@@ -12,14 +12,21 @@
 // takes the cheaper. Defaults are Linkerd's (linkerd2-proxy EWMA_DEFAULT_RTT = 30ms,
 // EWMA_DECAY = 10s). Weights are ignored, as in Linkerd.
 //
+// Not in Linkerd: a call that fails on the server's side (UNAVAILABLE, INTERNAL, ...) counts
+// as at least twice the endpoint's estimate, so a backend that fails fast is not taken for
+// the fastest (tower feeds it its short latency and sends it more and more).
+//
 // Estimates live in the policy, not the picker: pickers are rebuilt whenever the usable
 // endpoint set changes, and what was learned about the remaining endpoints must survive.
 import { randomInt } from "../core/random.js";
+import { httpStatusOfGrpc } from "../core/status.js";
 import { endpointResults, NO_HEALTHY_UPSTREAM, noHealthyUpstreamPicker } from "./results.js";
 import type { CallOutcome, LbEndpoint, Picker, PickResult, PolicyDeps, PolicyFactory } from "./types.js";
 
 export const DEFAULT_PEAK_EWMA_DECAY_MS = 10_000;
 export const DEFAULT_PEAK_EWMA_RTT_MS = 30;
+/** A server-side failure (a 5xx through Envoy's grpc-status table) counts as this times the estimate. */
+const FAILURE_PENALTY = 2;
 
 export interface PeakEwmaOptions {
   /** The decay time constant, > 0 ms. */
@@ -103,7 +110,15 @@ export function peakEwmaPolicy(deps: PolicyDeps, options: PeakEwmaOptions = {}):
 
   const onCallEnded = (outcome: CallOutcome): void => {
     // Calls to endpoints no longer in the set are of no use to any future pick.
-    estimates.get(outcome.endpoint.key)?.update(clock.now(), outcome.latencyMs);
+    const estimate = estimates.get(outcome.endpoint.key);
+    if (estimate === undefined) return;
+    const now = clock.now();
+    let sample = outcome.latencyMs;
+    // A failure is no cheap answer: an endpoint failing fast (UNAVAILABLE in a millisecond)
+    // would otherwise look like the fastest one and draw ever more calls (a black hole).
+    // Each server-side failure at least doubles its estimate (never below defaultRtt).
+    if (httpStatusOfGrpc(outcome.status) >= 500) sample = Math.max(sample, FAILURE_PENALTY * Math.max(estimate.read(now), defaultRttMs));
+    estimate.update(now, sample);
   };
   return Object.assign(build, { onCallEnded });
 }

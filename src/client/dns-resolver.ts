@@ -108,7 +108,7 @@ export function cAresLookup(server: string | undefined, fallbackToSystem: boolea
       } catch (error: unknown) {
         if (errorCode(error) === "ECANCELLED") throw error;
         trace("c-ares failed; trying the system resolver", { host, error: String(error) });
-        return { addresses: await systemDnsResolver(host), ttlSeconds: undefined };
+        return { addresses: await withTimeout(systemDnsResolver(host), DEFAULT_DNS_LOOKUP_TIMEOUT_MS, `system DNS lookup of ${host}`), ttlSeconds: undefined };
       }
     },
     cancel: () => resolver.cancel(),
@@ -174,6 +174,19 @@ function readTiming(options: ChannelOptions): Timing {
     trace("floor above period: refreshes every floor", { periodMs, floorMs });
   }
   return { periodMs, floorMs };
+}
+
+/** The soonest a record's TTL brings a refresh: 1 s, whatever the TTL (0 included). */
+const MIN_TTL_REFRESH_MS = 1000;
+
+/** getaddrinfo has no timeout of its own (a busy libuv pool can hold it): bound it as c-ares is. */
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new SluiceError(Status.UNAVAILABLE, `${what} took over ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([p, expired]).finally(() => clearTimeout(timer));
 }
 
 /** The resolver class for `dns:` targets; tests pass their own clock, randomness and lookups. */
@@ -303,7 +316,8 @@ export function dnsResolverClass(deps: DnsResolverDeps = defaultDeps): ResolverC
       this.lastSuccessStart = startedAt;
       const endpoints = endpointsOf(addresses, target.port);
       this.lastGood = endpoints;
-      const ttlMs = answer.ttlSeconds === undefined ? Infinity : answer.ttlSeconds * 1000;
+      // A TTL of 0 (Consul's default) must not make the refresh a loop when the floor is 0 too.
+      const ttlMs = answer.ttlSeconds === undefined ? Infinity : Math.max(MIN_TTL_REFRESH_MS, answer.ttlSeconds * 1000);
       const next = Math.max(timing.floorMs, Math.min(timing.periodMs, ttlMs));
       trace("resolved", { target: this.text, addresses, ttlSeconds: answer.ttlSeconds, nextInMs: next });
       // Answer order is kept for the LB (pick_first tries in order; DNS rotation spreads

@@ -104,8 +104,10 @@ export class EndpointBalancer implements LoadBalancer {
       this.picker = null;
     }
     if (!endpoints.ok) {
-      // Keep serving from the endpoints we have; fail only if there are none.
+      // Keep serving from the endpoints we have (under a new policy, if the config changed);
+      // fail only if there are none.
       if (this.children.size === 0) this.publish(State.TRANSIENT_FAILURE, new UnavailablePicker(endpoints.error), endpoints.error.details);
+      else if (this.picker === null) this.update();
       return true;
     }
     const wanted = new Map<string, { endpoint: Endpoint; view: LbEndpoint }>();

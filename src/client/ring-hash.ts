@@ -5,7 +5,8 @@
 //
 // A call whose header is missing or empty goes to a random endpoint (A76). Several values
 // are joined with "," before hashing (A76). The header must be a valid, non-binary
-// metadata key (A76 rejects "-bin" keys). Sizes default to Envoy's and A42's 1024 and 8M.
+// metadata key (A76 rejects "-bin" keys). Sizes default to Envoy's and A42's 1024 and 8M, and
+// both are capped at 4096, gRPC's default ring_size_cap.
 //
 // Differences from grpc's own ring_hash: this one keeps every endpoint connected (like
 // least_request) instead of connecting lazily on picks, and builds the ring over the READY
@@ -22,6 +23,9 @@ import { FieldReader } from "./config-fields.js";
 import { endpointBalancerType, type EndpointPolicyConfig } from "./endpoint-balancer.js";
 
 export const RING_HASH = "ring_hash";
+
+/** gRPC's default grpc.lb.ring_hash.ring_size_cap (gRFC A42): no ring larger than this. */
+export const RING_SIZE_CAP = 4096;
 
 const METADATA_KEY = /^[0-9a-z_.-]+$/;
 
@@ -50,10 +54,12 @@ export class RingHashConfig implements EndpointPolicyConfig {
   }
 
   createPolicy(deps: PolicyDeps): PolicyFactory {
+    // The ring is rebuilt on the event loop whenever the READY set changes: gRPC caps both
+    // sizes at its ring_size_cap (4096) for that reason, and so does sluice.
     return ringHashPolicy(deps, {
       key: { kind: "header", name: this.requestHashHeader },
-      minimumRingSize: this.minRingSize,
-      maximumRingSize: this.maxRingSize,
+      minimumRingSize: Math.min(this.minRingSize, RING_SIZE_CAP),
+      maximumRingSize: Math.min(this.maxRingSize, RING_SIZE_CAP),
     });
   }
 

@@ -3,7 +3,7 @@
 // be re-armed after every change. For dashboards, logs, and "is the backend reachable"
 // readiness checks.
 import { connectivityState, type ChannelInterface, type Client } from "@grpc/grpc-js";
-import { tracer } from "../core/trace.js";
+import { logger, tracer } from "../core/trace.js";
 
 const trace = tracer("channel_state");
 
@@ -45,8 +45,14 @@ export function watchState(
       const change = { from: stateName(current), to: stateName(next) };
       current = next;
       trace("transition", { target: channel.getTarget(), ...change });
-      arm(); // first: a throwing onChange must not end the watch
-      onChange(change);
+      arm();
+      // grpc-js runs this inside its own state change: an exception escaping here would
+      // leave the channel READY over a subchannel that is not (calls retried forever).
+      try {
+        onChange(change);
+      } catch (err) {
+        logger.error({ err, target: channel.getTarget(), ...change }, "watchState: the callback threw; the watch goes on");
+      }
     });
   };
   arm();

@@ -10,11 +10,19 @@ export interface Clock {
   setTimer(delayMs: number, fn: () => void): TimerHandle;
 }
 
+/** setTimeout's largest delay (~24.8 days); Node fires a longer one after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export const systemClock: Clock = {
   now: () => performance.now(),
   setTimer(delayMs, fn) {
-    const t = setTimeout(fn, delayMs);
-    t.unref();
+    // A longer delay runs as a chain of the longest timers setTimeout takes.
+    let t: NodeJS.Timeout;
+    const arm = (left: number): void => {
+      t = setTimeout(left > MAX_TIMER_MS ? () => arm(left - MAX_TIMER_MS) : fn, Math.min(left, MAX_TIMER_MS));
+      t.unref();
+    };
+    arm(delayMs);
     return { cancel: () => clearTimeout(t) };
   },
 };

@@ -12,10 +12,10 @@ import type { ClusterRuntime } from "../upstream/cluster.js";
 import { ConnectFailure, EndpointGone, type AcquireCallback, type EndpointPool, type PooledConnection } from "../upstream/endpoint-pool.js";
 import { statusTrailers, trailersOnly } from "./grpc-wire.js";
 import { ResponseFlag } from "./response-flags.js";
+import { MAX_TIMER_MS } from "../core/clock.js";
 
 const trace = tracer("forward");
 
-const MAX_TIMER_MS = 2 ** 31 - 1;
 /**
  * A request the proxy never sent (the connection it was given could take no stream, or its
  * endpoint left the cluster while it waited) is replayed at once, like gRPC's transparent

@@ -97,3 +97,23 @@ test("a slow endpoint's estimate decays, so it is probed again after a few decay
   policy.onCallEnded?.({ endpoint: endpoints[1]!, latencyMs: 10, status: 0 });
   assert.equal(pickKey(picker), endpoints[0]!.key);
 });
+
+test("an endpoint that fails fast is no black hole: each server-side failure at least doubles its estimate", () => {
+  const clock = new ManualClock();
+  const endpoints = makeEndpoints([1, 1, 1]);
+  const policy = peakEwmaPolicy(makeDeps(3, { clock }));
+  const picker = policy(endpoints);
+  clock.advance(100_000); // long after the estimates began: new samples weigh fully
+  // The healthy ones answer in 20 ms; endpoint 0 answers UNAVAILABLE in half a millisecond.
+  for (const e of endpoints.slice(1)) policy.onCallEnded?.({ endpoint: e, latencyMs: 20, status: Status.OK });
+  policy.onCallEnded?.({ endpoint: endpoints[0]!, latencyMs: 0.5, status: Status.UNAVAILABLE });
+  // 2 x the 30 ms default: 60 ms, above the healthy 20 ms, so it loses every comparison.
+  assertShares(shares(picker, endpoints, 30_000), [0, 0.5, 0.5], 0.015, "fast failures");
+  // A client-side-looking status (NOT_FOUND, a 404) is an answer like any other.
+  const other = peakEwmaPolicy(makeDeps(3, { clock }));
+  const otherPicker = other(endpoints);
+  clock.advance(100_000);
+  for (const e of endpoints.slice(1)) other.onCallEnded?.({ endpoint: e, latencyMs: 20, status: Status.OK });
+  other.onCallEnded?.({ endpoint: endpoints[0]!, latencyMs: 0.5, status: Status.NOT_FOUND });
+  assert.ok(shares(otherPicker, endpoints, 30_000)[0]! > 0.4, "a fast NOT_FOUND still draws calls");
+});

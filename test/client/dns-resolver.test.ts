@@ -123,6 +123,16 @@ test("a TTL below the period brings the refresh forward, but not below the floor
   assert.deepEqual(dns.queries.map((q) => q.at), [0, 10_000, 15_000, 20_000], "TTL 1 s: every 5 s, the floor");
 });
 
+test("a TTL of 0 with no floor refreshes every second, not in a loop", async () => {
+  const { dns, resolver, advance } = setup("dns:///echo.test:1", { [DNS_REFRESH_INTERVAL_OPTION]: 60_000, [DNS_MIN_TIME_OPTION]: 0 });
+  dns.answer = { addresses: ["10.0.0.1"], ttlSeconds: 0 };
+  resolver.updateResolution();
+  await flush();
+  await advance(3000);
+  assert.deepEqual(dns.queries.map((q) => q.at), [0, 1000, 2000, 3000]);
+  resolver.destroy();
+});
+
 test("defaults: 30 s period and floor; a shorter period lowers the unset floor", async () => {
   const a = setup("dns:///echo.test:1");
   a.dns.answer = { addresses: ["10.0.0.1"], ttlSeconds: 1 };

@@ -64,6 +64,7 @@ function harness(ports: readonly number[]): {
   lb: EndpointBalancer;
   subchannel: (port: number) => FakeSubchannel;
   state: () => grpc.connectivityState | undefined;
+  updates: () => number;
   reresolutions: () => number;
 } {
   const subchannels = new Map<number, FakeSubchannel>();
@@ -94,6 +95,7 @@ function harness(ports: readonly number[]): {
       return s;
     },
     state: () => states.at(-1),
+    updates: () => states.length,
     reresolutions: () => reresolutions,
   };
 }
@@ -138,6 +140,18 @@ test("an endpoint that failed counts as failed while it retries, until it is REA
   b.set(S.CONNECTING);
   assert.equal(h.state(), S.TRANSIENT_FAILURE);
   b.set(S.READY);
+  assert.equal(h.state(), S.READY);
+  h.lb.destroy();
+});
+
+test("a config change that arrives with a resolver error applies at once to the endpoints kept", () => {
+  const h = harness([1001, 1002]);
+  h.subchannel(1001).set(S.READY);
+  h.subchannel(1002).set(S.READY);
+  const before = h.updates();
+  const error = { code: grpc.status.UNAVAILABLE, details: "DNS down", metadata: new grpc.Metadata() };
+  h.lb.updateAddressList(grpc.experimental.statusOrFromError(error), new LeastRequestConfig(3), {}, "");
+  assert.equal(h.updates(), before + 1, "a picker for the new policy is published");
   assert.equal(h.state(), S.READY);
   h.lb.destroy();
 });

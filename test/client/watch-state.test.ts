@@ -81,3 +81,22 @@ test("watchState reports a server going away and coming back, then SHUTDOWN; uns
     await pod.stop();
   }
 });
+
+test("a callback that throws is logged, the watch goes on and the channel still serves", { timeout: 30_000 }, async () => {
+  const server = await startEchoServer("pod-1");
+  const client = echoClient(`127.0.0.1:${server.port}`);
+  const recorder = new Recorder();
+  const stop = watchState(client, (c) => {
+    recorder.onChange(c);
+    if (c.to === "READY") throw new Error("a careless callback");
+  });
+  try {
+    const r = await callUnary(client, Buffer.from("x"), undefined, { deadline: Date.now() + 5000 });
+    assert.equal(r.code, 0, r.details);
+    assert.ok(recorder.changes.some((c) => c.to === "READY"));
+  } finally {
+    stop();
+    client.close();
+    await server.stop();
+  }
+});

@@ -29,3 +29,18 @@ test("seededRandom is deterministic and in [0,1)", () => {
     assert.ok(x >= 0 && x < 1);
   }
 });
+
+test("systemClock: a delay past setTimeout's range is chained, not fired after 1 ms", async () => {
+  const { systemClock, MAX_TIMER_MS } = await import("../../src/core/clock.js");
+  let fired = false;
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => void warnings.push(w.name);
+  process.on("warning", onWarning);
+  const handle = systemClock.setTimer(MAX_TIMER_MS * 2, () => (fired = true));
+  // Node would run an over-long timer after 1 ms (with a TimeoutOverflowWarning): well past that.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  handle.cancel();
+  process.off("warning", onWarning);
+  assert.equal(fired, false);
+  assert.deepEqual(warnings, []);
+});
