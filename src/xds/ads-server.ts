@@ -116,16 +116,16 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
     if (server !== null) await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
   }
 
-  /** Recomputes the resources from `config` and pushes what changed. */
-  update(config: ProxyConfig): void {
-    this.setResources(buildResources(config));
+  /** Recomputes the resources from `config` and pushes what changed; returns the changed type URLs. */
+  update(config: ProxyConfig): string[] {
+    return this.setResources(buildResources(config));
   }
 
   /**
    * Serves `next` as the current resources: each type whose resources differ gets a new
-   * version, sent to every stream subscribed to that type.
+   * version, sent to every stream subscribed to that type. Returns the changed type URLs.
    */
-  setResources(next: ResourceSet): void {
+  setResources(next: ResourceSet): string[] {
     const changed = RESOURCE_TYPES.filter((t) => !sameResources(this.resources.byType.get(t), next.byType.get(t)));
     this.resources = next;
     for (const t of changed) this.versions.set(t, (this.versions.get(t) ?? 0) + 1);
@@ -137,6 +137,12 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
         if (sub !== undefined) this.respond(stream, t, sub);
       }
     }
+    return changed;
+  }
+
+  /** How many resources of each type are served. */
+  counts(): Record<string, number> {
+    return Object.fromEntries(RESOURCE_TYPES.map((t) => [t.slice(t.lastIndexOf(".") + 1), this.resources.byType.get(t)?.size ?? 0]));
   }
 
   /** Every open stream's state, for the admin server and tests. */
