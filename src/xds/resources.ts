@@ -1,8 +1,10 @@
 // ProxyConfig -> the xDS resources a proxyless gRPC client asks for, shaped the way istiod
 // serves them to proxyless gRPC (its grpcgen): per ServiceEntry host and port a Listener
-// `host:port` (and `host` for the first port, which is what `xds:///host` asks for), an
-// ApiListener whose HttpConnectionManager fetches RouteConfiguration `host:port` over ADS,
-// Clusters named `outbound|PORT|SUBSET|HOST` of type EDS, and their ClusterLoadAssignments.
+// `host:port` (and `host` for the first port, which is what `xds:///host` asks for; istiod
+// wants the port in the target), an ApiListener whose HttpConnectionManager fetches over ADS
+// a RouteConfiguration named like the port's default cluster (`outbound|PORT||HOST`, as
+// istiod's grpcgen names it), Clusters `outbound|PORT|SUBSET|HOST` of type EDS, and their
+// ClusterLoadAssignments.
 // Pure: the same config gives byte-identical resources, so the ADS server can diff them.
 import { packAny, TYPE_URL, type AnyMessage } from "./protos.js";
 import type { Cluster, HttpRoute, Limit, OutlierDetectionSettings, ProxyConfig, RouteMatch, TrafficPolicy, VirtualHost } from "../config/types.js";
@@ -47,8 +49,9 @@ export function buildResources(config: ProxyConfig): ResourceSet {
   for (const [host, ports] of portsByHost) {
     const vh = virtualHostFor(config.virtualHosts, host);
     for (const [i, port] of ports.entries()) {
-      const routeName = `${host}:${port}`;
-      listeners.set(routeName, packAny(TYPE_URL.listener, listener(routeName, routeName)));
+      const routeName = xdsClusterName({ host, port, subset: null });
+      const listenerName = `${host}:${port}`;
+      listeners.set(listenerName, packAny(TYPE_URL.listener, listener(listenerName, routeName)));
       if (i === 0) listeners.set(host, packAny(TYPE_URL.listener, listener(host, routeName)));
       // VirtualService routes apply to the first port; other ports route to their own cluster.
       routes.set(routeName, packAny(TYPE_URL.route, routeConfiguration(routeName, host, port, i === 0, i === 0 ? vh : undefined, config, xdsNames)));
@@ -102,7 +105,7 @@ function routeConfiguration(
   };
   const httpRoutes = vh?.routes ?? [defaultRoute];
   const routes = httpRoutes.flatMap((r) => routeEntries(r, config, xdsNames));
-  return { name, virtual_hosts: [{ name, domains, routes }] };
+  return { name, virtual_hosts: [{ name: `${host}:${port}`, domains, routes }] };
 }
 
 /** One Envoy route per match (a VirtualService http route matches when any of its matches does). */

@@ -28,7 +28,7 @@ test("cluster names follow istiod's outbound|PORT|SUBSET|HOST", () => {
   assert.equal(xdsClusterName({ host: "a.b", port: 80, subset: "v1" }), "outbound|80|v1|a.b");
 });
 
-test("listeners `host` and `host:port` carry an HttpConnectionManager fetching RouteConfiguration host:port over ADS", () => {
+test("listeners `host` and `host:port` carry an HttpConnectionManager fetching RouteConfiguration outbound|PORT||HOST over ADS", () => {
   const names = [...(buildResources(parseConfig(ECHO)).byType.get(TYPE_URL.listener)?.keys() ?? [])].sort();
   assert.deepEqual(names, ["echo", "echo:50051"]);
   for (const name of names) {
@@ -37,7 +37,7 @@ test("listeners `host` and `host:port` carry an HttpConnectionManager fetching R
     const hcmAny = field(l, "api_listener", "api_listener") as AnyMessage;
     assert.equal(hcmAny.type_url, TYPE_URL.httpConnectionManager);
     const hcm = unpackAny(hcmAny);
-    assert.equal(field(hcm, "rds", "route_config_name"), "echo:50051");
+    assert.equal(field(hcm, "rds", "route_config_name"), CLUSTER);
     assert.deepEqual(field(hcm, "rds", "config_source", "ads"), {});
     assert.equal(field(hcm, "http_filters", 0, "name"), "envoy.filters.http.router");
     assert.equal(field(hcm, "http_filters", 0, "typed_config", "type_url"), TYPE_URL.router);
@@ -45,7 +45,9 @@ test("listeners `host` and `host:port` carry an HttpConnectionManager fetching R
 });
 
 test("the route configuration answers the host with and without port and routes to the cluster", () => {
-  const rc = decoded(ECHO, TYPE_URL.route, "echo:50051");
+  const rc = decoded(ECHO, TYPE_URL.route, CLUSTER);
+  assert.equal(rc["name"], CLUSTER);
+  assert.equal(field(rc, "virtual_hosts", 0, "name"), "echo:50051");
   assert.deepEqual(field(rc, "virtual_hosts", 0, "domains"), ["echo:50051", "echo"]);
   assert.equal(field(rc, "virtual_hosts", 0, "routes", 0, "match", "prefix"), "");
   assert.equal(field(rc, "virtual_hosts", 0, "routes", 0, "route", "cluster"), CLUSTER);
@@ -71,7 +73,7 @@ spec:
         - { destination: { host: echo, subset: v1 }, weight: 80 }
         - { destination: { host: echo, subset: v2 }, weight: 20 }
 `;
-  const route = field(decoded(yaml, TYPE_URL.route, "echo:50051"), "virtual_hosts", 0, "routes", 0);
+  const route = field(decoded(yaml, TYPE_URL.route, CLUSTER), "virtual_hosts", 0, "routes", 0);
   assert.equal(field(route, "match", "prefix"), "/echo.");
   assert.deepEqual(field(route, "match", "headers", 0), { name: "x-user", string_match: { exact: "bob" } });
   assert.deepEqual(field(route, "route", "weighted_clusters", "clusters"), [
@@ -120,7 +122,7 @@ test("clusters: EDS over ADS, lb policy by DestinationRule, circuit breakers and
 
 test("a consistent hash on a header becomes the route's hash_policy", () => {
   const yaml = `${ECHO}\n---\n${destinationRuleYaml("echo", "    loadBalancer: { consistentHash: { httpHeaderName: x-user } }")}`;
-  const route = field(decoded(yaml, TYPE_URL.route, "echo:50051"), "virtual_hosts", 0, "routes", 0, "route");
+  const route = field(decoded(yaml, TYPE_URL.route, CLUSTER), "virtual_hosts", 0, "routes", 0, "route");
   assert.deepEqual(field(route, "hash_policy"), [{ header: { header_name: "x-user" } }]);
 });
 
@@ -138,4 +140,29 @@ test("the same config gives byte-identical resources (the ADS server diffs them)
   const a = buildResources(parseConfig(ECHO));
   const b = buildResources(parseConfig(ECHO));
   for (const [type, m] of a.byType) for (const [name, any] of m) assert.deepEqual(b.byType.get(type)?.get(name)?.value, any.value);
+});
+
+test("a second port gets its own listener and route configuration, routed to its own cluster", () => {
+  const yaml = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: echo }
+spec:
+  hosts: [echo]
+  ports:
+    - { number: 50051, name: grpc, protocol: GRPC }
+    - { number: 8080, name: admin, protocol: GRPC }
+  resolution: STATIC
+  endpoints:
+    - { address: 127.0.0.1, ports: { grpc: 7001, admin: 7002 } }
+`;
+  const set = buildResources(parseConfig(yaml));
+  assert.deepEqual([...(set.byType.get(TYPE_URL.listener)?.keys() ?? [])].sort(), ["echo", "echo:50051", "echo:8080"]);
+  const hcmOf = (name: string): Record<string, unknown> => unpackAny(field(decoded(yaml, TYPE_URL.listener, name), "api_listener", "api_listener") as AnyMessage);
+  assert.equal(field(hcmOf("echo"), "rds", "route_config_name"), CLUSTER);
+  assert.equal(field(hcmOf("echo:8080"), "rds", "route_config_name"), "outbound|8080||echo");
+  const rc = decoded(yaml, TYPE_URL.route, "outbound|8080||echo");
+  assert.deepEqual(field(rc, "virtual_hosts", 0, "domains"), ["echo:8080"]);
+  assert.equal(field(rc, "virtual_hosts", 0, "routes", 0, "route", "cluster"), "outbound|8080||echo");
+  const cla = decoded(yaml, TYPE_URL.endpoint, "outbound|8080||echo");
+  assert.equal(field(cla, "endpoints", 0, "lb_endpoints", 0, "endpoint", "address", "socket_address", "port_value"), 7002);
 });
