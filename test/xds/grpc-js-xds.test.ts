@@ -12,7 +12,7 @@ import { Status } from "../../src/core/status.js";
 import { buildResources, xdsClusterName } from "../../src/xds/resources.js";
 import { packAny, TYPE_URL } from "../../src/xds/protos.js";
 import { callUnary, echoClient } from "../../src/demo/echo-client.js";
-import { parseConfig, serviceEntryYaml, startPods, type Pod } from "../support/cluster.js";
+import { destinationRuleYaml, md, parseConfig, serviceEntryYaml, startPods, type Pod } from "../support/cluster.js";
 
 const CLUSTER = xdsClusterName({ host: "echo", port: 50051, subset: null });
 
@@ -107,4 +107,39 @@ test("a resource the client rejects is NACKed; the last good config stays in for
   const [ack] = (await acked) as [{ typeUrl: string; version: string }];
   assert.deepEqual([ack.typeUrl, ack.version], [TYPE_URL.cluster, "3"]);
   assert.equal(ads.streamStates().length, 1);
+});
+
+test("a consistentHash DestinationRule becomes RING_HASH: one user's calls stay on one pod, users spread", async () => {
+  const three = [pods[0], pods[1], pods[3]].filter((p) => p !== undefined);
+  const acks = new Set<string>();
+  const bothAcked = new Promise<void>((resolve) => {
+    const onAck = (e: { typeUrl: string }): void => {
+      acks.add(e.typeUrl);
+      if (acks.has(TYPE_URL.cluster) && acks.has(TYPE_URL.route)) {
+        ads.off("ack", onAck);
+        resolve();
+      }
+    };
+    ads.on("ack", onAck);
+  });
+  ads.update(parseConfig(`${yamlFor(three)}\n---\n${destinationRuleYaml("echo", "    loadBalancer: { consistentHash: { httpHeaderName: x-user } }")}`));
+  await bothAcked;
+  const podOf = async (user: string): Promise<string> => {
+    const r = await callUnary(client, Buffer.from("hi"), md({ "x-user": user }));
+    assert.equal(r.code, Status.OK, r.details);
+    return String(r.headers?.get("x-pod")[0]);
+  };
+  // The channel swaps to ring_hash right after the ACK; wait until alice sticks (round robin never would).
+  let streak = 0;
+  let last = "";
+  for (let i = 0; i < 100 && streak < 10; i++) {
+    const pod = await podOf("alice");
+    streak = pod === last ? streak + 1 : 1;
+    last = pod;
+  }
+  assert.equal(streak, 10, "alice's calls never stuck to one pod");
+  for (let i = 0; i < 20; i++) assert.equal(await podOf("alice"), last);
+  const users = new Set<string>();
+  for (let u = 0; u < 20; u++) users.add(await podOf(`user-${u}`));
+  assert.ok(users.size >= 2, `20 users all on ${[...users].join()}`);
 });
