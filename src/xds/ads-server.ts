@@ -9,7 +9,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { ProxyConfig } from "../config/types.js";
 import { Status } from "../core/status.js";
 import { logger, tracer } from "../core/trace.js";
-import { adsServiceDefinition, type AnyMessage } from "./protos.js";
+import { adsServiceDefinition, TYPE_URL, type AnyMessage } from "./protos.js";
 import { buildResources, RESOURCE_TYPES, type ResourceSet } from "./resources.js";
 
 const trace = tracer("xds");
@@ -73,7 +73,8 @@ interface Stream {
   state: StreamState;
 }
 
-const SUBSCRIBE_ALL_WHEN_EMPTY: ReadonlySet<string> = new Set([RESOURCE_TYPES[0], RESOURCE_TYPES[2]]);
+/** The types where a first request naming nothing means "all" (xDS's legacy wildcard). */
+const SUBSCRIBE_ALL_WHEN_EMPTY: ReadonlySet<string> = new Set([TYPE_URL.listener, TYPE_URL.cluster]);
 
 export class AdsServer extends EventEmitter<AdsServerEvents> {
   private resources: ResourceSet;
