@@ -32,6 +32,18 @@ program
   });
 
 program
+  .command("control-plane")
+  .description("serve the config over xDS (ADS v3) to proxyless gRPC clients (xds:///HOST for each ServiceEntry host)")
+  .requiredOption("-c, --config <file>", "YAML config file (repeatable)", collect, [])
+  // istiod's plaintext xDS port, on loopback unless told otherwise.
+  .option("--listen <host:port>", "ADS listen address", "127.0.0.1:15010")
+  .action(async (opts: { config: string[]; listen: string }) => {
+    // Loaded on use: the xDS protos cost the other commands nothing.
+    const { controlPlaneCommand } = await import("./control-plane.js");
+    process.exitCode = await controlPlaneCommand(opts, io);
+  });
+
+program
   .command("validate")
   .description("check config files; print every problem with file:line and field path")
   .argument("<file...>", "YAML config files")

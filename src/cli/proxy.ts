@@ -8,7 +8,7 @@ import { loadConfigFiles, type ConfigOverrides } from "../config/load.js";
 import { observedProxy } from "../admin/observability.js";
 import { adminUrl, startAdminServer } from "./admin-start.js";
 import type { Io } from "./io.js";
-import { ConfigReloader } from "./reload.js";
+import { ConfigReloader, proxyReloadTarget } from "./reload.js";
 import { announceReady, handOver } from "./takeover.js";
 
 export interface ProxyOptions {
@@ -58,7 +58,7 @@ export async function proxyCommand(opts: ProxyOptions, io: Io): Promise<number> 
     return 1;
   }
   // Watching (and SIGHUP) before the listening line: a change made after it is never missed.
-  const reloader = new ConfigReloader(opts.config, overrides, proxy, io);
+  const reloader = new ConfigReloader(opts.config, overrides, proxyReloadTarget(proxy), io);
   await reloader.start(initialTexts);
   if (opts.pidFile !== undefined) writeFileSync(opts.pidFile, `${process.pid}\n`);
   io.out(`sluice proxy listening on ${address.host}:${address.port} (mode ${result.config.listener.mode}, transport ${result.config.listener.transport})`);

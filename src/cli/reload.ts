@@ -1,4 +1,4 @@
-// `sluice proxy` config hot reload: on SIGHUP, and when a config file changes on disk.
+// Config hot reload for `sluice proxy` and `sluice control-plane`: on SIGHUP, and when a config file changes on disk.
 //
 // Editors and Kubernetes rarely write a file in place: they write a new file and rename it
 // over the old one (or swap a `..data` symlink), so a watch on the file itself would follow
@@ -12,11 +12,52 @@ import { dirname, resolve } from "node:path";
 import { formatProblem } from "../config/diagnostics.js";
 import { loadConfigFiles, type ConfigOverrides } from "../config/load.js";
 import { logger, tracer } from "../core/trace.js";
+import type { ProxyConfig } from "../config/types.js";
 import type { Proxy } from "../proxy/proxy.js";
 import { describeReload, isNoop } from "../proxy/reconfigure.js";
 import type { Io } from "./io.js";
 
 const trace = tracer("reload");
+
+/** What a reload puts a valid config into: the proxy, or the control plane. */
+export interface ReloadTarget {
+  /** Starts the lines the reloader prints ("sluice proxy"). */
+  readonly command: string;
+  apply(config: ProxyConfig): Promise<AppliedReload>;
+}
+
+export interface AppliedReload {
+  /** Printed after "config reload #N applied (reason): ". */
+  readonly summary: string;
+  readonly noop: boolean;
+  /** Printed as `warning: ...` lines. */
+  readonly warnings: readonly string[];
+  /** Logged with the reload. */
+  readonly fields: Readonly<Record<string, unknown>>;
+}
+
+/** The proxy as a reload target: reconfigured in place; what needs a restart is only warned about. */
+export function proxyReloadTarget(proxy: Proxy): ReloadTarget {
+  return {
+    command: "sluice proxy",
+    async apply(config) {
+      const plan = await proxy.reconfigure(config);
+      return {
+        summary: describeReload(plan),
+        noop: isNoop(plan),
+        warnings: plan.needsRestart.map((r) => `${r.split(":")[0]} changed; it needs a restart and is not applied (${r})`),
+        fields: {
+          added: plan.added,
+          removed: plan.removed,
+          changed: Object.fromEntries(plan.changed),
+          routesChanged: plan.routesChanged,
+          listener: plan.listenerChanged,
+          needsRestart: plan.needsRestart,
+        },
+      };
+    },
+  };
+}
 
 /** Long enough to let an editor's write-then-rename (or truncate-then-write) settle. */
 export const DEFAULT_DEBOUNCE_MS = 200;
@@ -35,7 +76,7 @@ export class ConfigReloader {
   constructor(
     private readonly files: readonly string[],
     private readonly overrides: ConfigOverrides,
-    private readonly proxy: Proxy,
+    private readonly target: ReloadTarget,
     private readonly io: Io,
     private readonly debounceMs = DEFAULT_DEBOUNCE_MS,
   ) {}
@@ -141,31 +182,19 @@ export class ConfigReloader {
     if (this.closed) return;
     if (!result.ok) {
       const problems = result.problems.map(formatProblem);
-      this.io.err(`sluice proxy: config reload (${reason}) rejected, keeping the running config: ${problems.length} problem${problems.length === 1 ? "" : "s"}`);
+      this.io.err(`${this.target.command}: config reload (${reason}) rejected, keeping the running config: ${problems.length} problem${problems.length === 1 ? "" : "s"}`);
       for (const p of problems) this.io.err(p);
       for (const w of result.warnings) this.io.err(`warning: ${formatProblem(w)}`);
       logger.error({ reason, problems }, "config reload rejected; the running config stays");
       return;
     }
     for (const w of result.config.warnings) this.io.err(`warning: ${formatProblem(w)}`);
-    const plan = await this.proxy.reconfigure(result.config);
+    const applied = await this.target.apply(result.config);
     const n = ++this.applied;
-    for (const r of plan.needsRestart) this.io.err(`warning: ${r.split(":")[0]} changed; it needs a restart and is not applied (${r})`);
-    logger.info(
-      {
-        reload: n,
-        reason,
-        added: plan.added,
-        removed: plan.removed,
-        changed: Object.fromEntries(plan.changed),
-        routesChanged: plan.routesChanged,
-        listener: plan.listenerChanged,
-        needsRestart: plan.needsRestart,
-      },
-      isNoop(plan) ? "config reloaded: no changes" : "config reloaded",
-    );
-    // The line tests and scripts wait for: the new config is in force for every RPC after it.
-    this.io.out(`sluice proxy: config reload #${n} applied (${reason}): ${describeReload(plan)}`);
+    for (const w of applied.warnings) this.io.err(`warning: ${w}`);
+    logger.info({ reload: n, reason, ...applied.fields }, applied.noop ? "config reloaded: no changes" : "config reloaded");
+    // The line tests and scripts wait for: the new config is in force after it.
+    this.io.out(`${this.target.command}: config reload #${n} applied (${reason}): ${applied.summary}`);
   }
 
   private readTexts(): Promise<string> {

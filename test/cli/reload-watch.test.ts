@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigReloader } from "../../src/cli/reload.js";
+import { ConfigReloader, proxyReloadTarget } from "../../src/cli/reload.js";
 import { loadConfigFiles } from "../../src/config/load.js";
 import { Proxy } from "../../src/proxy/proxy.js";
 import { listenerYaml, serviceEntryYaml, startPods, type Pod } from "../support/cluster.js";
@@ -50,7 +50,7 @@ test("a file changed while the proxy started (before the watch) is reloaded as s
   const { proxy, texts } = await running(file);
   replaceFile(file, config(pods[1]!)); // while the clusters warmed
   const lines = new Lines();
-  const reloader = new ConfigReloader([file], {}, proxy, lines.io, 20);
+  const reloader = new ConfigReloader([file], {}, proxyReloadTarget(proxy), lines.io, 20);
   try {
     const applied = lines.next(/config reload #1 applied/);
     await reloader.start(texts);
@@ -71,7 +71,7 @@ test("the config directory replaced as a whole (removed, a new one renamed in): 
   writeFileSync(file, config(pods[0]!));
   const { proxy, texts } = await running(file);
   const lines = new Lines();
-  const reloader = new ConfigReloader([file], {}, proxy, lines.io, 20);
+  const reloader = new ConfigReloader([file], {}, proxyReloadTarget(proxy), lines.io, 20);
   try {
     await reloader.start(texts);
     const first = lines.next(/config reload #1 applied/);

@@ -1,0 +1,67 @@
+// `sluice control-plane`: serves the config as xDS (ADS v3, state of the world) to proxyless
+// gRPC clients; reloads on SIGHUP and when its files change, pushing what changed to every
+// subscribed client; SIGINT/SIGTERM end the streams and exit.
+import { formatProblem } from "../config/diagnostics.js";
+import { HOST_PORT_HELP, parseHostPort } from "../config/host-port.js";
+import { loadConfigFiles } from "../config/load.js";
+import { AdsServer } from "../xds/ads-server.js";
+import type { Io } from "./io.js";
+import { ConfigReloader, type ReloadTarget } from "./reload.js";
+
+export interface ControlPlaneOptions {
+  readonly config: string[];
+  readonly listen: string;
+}
+
+const COMMAND = "sluice control-plane";
+
+export async function controlPlaneCommand(opts: ControlPlaneOptions, io: Io): Promise<number> {
+  const listen = parseHostPort(opts.listen);
+  if (listen === undefined) {
+    io.err(`${COMMAND}: --listen: must be ${HOST_PORT_HELP}, got "${opts.listen}"`);
+    return 1;
+  }
+  const initialTexts = await ConfigReloader.readTexts(opts.config);
+  const result = await loadConfigFiles(opts.config);
+  const warnings = result.ok ? result.config.warnings : result.warnings;
+  for (const w of warnings) io.err(`warning: ${formatProblem(w)}`);
+  if (!result.ok) {
+    for (const p of result.problems) io.err(formatProblem(p));
+    return 1;
+  }
+  const ads = new AdsServer(result.config);
+  let port: number;
+  try {
+    port = await ads.start(listen.host, listen.port);
+  } catch (err) {
+    io.err(`${COMMAND}: cannot listen on ${opts.listen}: ${(err as Error).message}`);
+    return 1;
+  }
+  const target: ReloadTarget = {
+    command: COMMAND,
+    apply(config) {
+      const changed = ads.update(config).map((t) => t.slice(t.lastIndexOf(".") + 1));
+      const summary = changed.length === 0 ? "no changes" : `pushed ${changed.join(", ")} (${describeCounts(ads)})`;
+      return Promise.resolve({ summary, noop: changed.length === 0, warnings: [], fields: { changed } });
+    },
+  };
+  const reloader = new ConfigReloader(opts.config, {}, target, io);
+  await reloader.start(initialTexts);
+  const host = listen.host.includes(":") ? `[${listen.host}]` : listen.host;
+  io.out(`${COMMAND} serving ADS on ${host}:${port} (${describeCounts(ads)})`);
+
+  const signal = await new Promise<string>((resolve) => {
+    process.once("SIGINT", () => resolve("SIGINT"));
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+  });
+  reloader.close();
+  io.err(`${COMMAND}: ${signal}: closing the ADS streams`);
+  await ads.stop();
+  return 0;
+}
+
+function describeCounts(ads: AdsServer): string {
+  return Object.entries(ads.counts())
+    .map(([kind, n]) => `${n} ${kind}`)
+    .join(", ");
+}

@@ -1,0 +1,248 @@
+// ProxyConfig -> the xDS resources a proxyless gRPC client asks for, shaped the way istiod
+// serves them to proxyless gRPC (its grpcgen): per ServiceEntry host and port a Listener
+// `host:port` (and `host` for the first port, which is what `xds:///host` asks for; istiod
+// wants the port in the target), an ApiListener whose HttpConnectionManager fetches over ADS
+// a RouteConfiguration named like the port's default cluster (`outbound|PORT||HOST`, as
+// istiod's grpcgen names it), Clusters `outbound|PORT|SUBSET|HOST` of type EDS, and their
+// ClusterLoadAssignments.
+// Pure: the same config gives byte-identical resources, so the ADS server can diff them.
+import { packAny, TYPE_URL, type AnyMessage } from "./protos.js";
+import type { Cluster, HttpRoute, Limit, OutlierDetectionSettings, ProxyConfig, RouteMatch, TrafficPolicy, VirtualHost } from "../config/types.js";
+import { domainsOf } from "../config/hosts.js";
+import { ISTIO_DEFAULT_RETRY } from "../config/retry.js";
+
+/** The four resource kinds, by type URL, each a map from resource name to its encoding. */
+export interface ResourceSet {
+  readonly byType: ReadonlyMap<string, ReadonlyMap<string, AnyMessage>>;
+}
+
+export const RESOURCE_TYPES = [TYPE_URL.listener, TYPE_URL.route, TYPE_URL.cluster, TYPE_URL.endpoint] as const;
+
+/** Istio's outbound cluster name (`outbound|50051||echo`); EDS uses the same name. */
+export function xdsClusterName(c: Pick<Cluster, "host" | "port" | "subset">): string {
+  return `outbound|${c.port}|${c.subset ?? ""}|${c.host}`;
+}
+
+/** Istio's (and Envoy's) "unlimited" for UInt32 thresholds. */
+const UINT32_MAX = 4294967295;
+
+export function buildResources(config: ProxyConfig): ResourceSet {
+  const listeners = new Map<string, AnyMessage>();
+  const routes = new Map<string, AnyMessage>();
+  const clusters = new Map<string, AnyMessage>();
+  const endpoints = new Map<string, AnyMessage>();
+  const xdsNames = new Map<string, string>();
+  for (const c of config.clusters.values()) xdsNames.set(c.name, xdsClusterName(c));
+
+  // Ports per host, in config order: the first is the one a bare `xds:///host` reaches.
+  const portsByHost = new Map<string, number[]>();
+  for (const c of config.clusters.values()) {
+    const name = xdsClusterName(c);
+    clusters.set(name, packAny(TYPE_URL.cluster, clusterResource(c, name, config.listener.leastRequestChoiceCount)));
+    endpoints.set(name, packAny(TYPE_URL.endpoint, loadAssignment(c, name)));
+    if (c.subset !== null) continue;
+    const ports = portsByHost.get(c.host) ?? [];
+    if (!ports.includes(c.port)) ports.push(c.port);
+    portsByHost.set(c.host, ports);
+  }
+
+  for (const [host, ports] of portsByHost) {
+    const vh = virtualHostFor(config.virtualHosts, host);
+    for (const [i, port] of ports.entries()) {
+      const routeName = xdsClusterName({ host, port, subset: null });
+      const listenerName = `${host}:${port}`;
+      listeners.set(listenerName, packAny(TYPE_URL.listener, listener(listenerName, routeName)));
+      if (i === 0) listeners.set(host, packAny(TYPE_URL.listener, listener(host, routeName)));
+      // VirtualService routes apply to the first port; other ports route to their own cluster.
+      routes.set(routeName, packAny(TYPE_URL.route, routeConfiguration(routeName, host, port, i === 0, i === 0 ? vh : undefined, config, xdsNames)));
+    }
+  }
+  return {
+    byType: new Map([
+      [TYPE_URL.listener, listeners],
+      [TYPE_URL.route, routes],
+      [TYPE_URL.cluster, clusters],
+      [TYPE_URL.endpoint, endpoints],
+    ]),
+  };
+}
+
+function virtualHostFor(vhs: readonly VirtualHost[], host: string): VirtualHost | undefined {
+  const wanted = host.toLowerCase();
+  return vhs.find((vh) => vh.domains.includes(wanted));
+}
+
+const ADS_SOURCE = { ads: {}, resource_api_version: "V3" };
+
+function listener(name: string, routeName: string): Record<string, unknown> {
+  const hcm = packAny(TYPE_URL.httpConnectionManager, {
+    stat_prefix: name,
+    rds: { config_source: ADS_SOURCE, route_config_name: routeName },
+    http_filters: [{ name: "envoy.filters.http.router", typed_config: packAny(TYPE_URL.router, {}) }],
+  });
+  return { name, api_listener: { api_listener: hcm } };
+}
+
+function routeConfiguration(
+  name: string,
+  host: string,
+  port: number,
+  bareHost: boolean,
+  vh: VirtualHost | undefined,
+  config: ProxyConfig,
+  xdsNames: ReadonlyMap<string, string>,
+): Record<string, unknown> {
+  const domains: string[] = [];
+  for (const d of domainsOf(host)) {
+    domains.push(`${d}:${port}`);
+    if (bareHost) domains.push(d);
+  }
+  const defaultRoute: HttpRoute = {
+    matches: [],
+    destinations: [{ cluster: `${host}|${port}|`, weight: 100 }],
+    timeoutMs: null,
+    retry: ISTIO_DEFAULT_RETRY,
+  };
+  const httpRoutes = vh?.routes ?? [defaultRoute];
+  const routes = httpRoutes.flatMap((r) => routeEntries(r, config, xdsNames));
+  return { name, virtual_hosts: [{ name: `${host}:${port}`, domains, routes }] };
+}
+
+/** One Envoy route per match (a VirtualService http route matches when any of its matches does). */
+function routeEntries(r: HttpRoute, config: ProxyConfig, xdsNames: ReadonlyMap<string, string>): Record<string, unknown>[] {
+  const destinations = r.destinations.filter((d) => d.weight > 0 && xdsNames.has(d.cluster));
+  if (destinations.length === 0) return [];
+  const action: Record<string, unknown> = {};
+  const first = destinations[0];
+  if (destinations.length === 1 && first !== undefined) action["cluster"] = xdsNames.get(first.cluster);
+  else action["weighted_clusters"] = { clusters: destinations.map((d) => ({ name: xdsNames.get(d.cluster), weight: { value: d.weight } })) };
+  if (r.timeoutMs !== null) action["max_stream_duration"] = { max_stream_duration: duration(r.timeoutMs) };
+  const hash = first === undefined ? undefined : config.clusters.get(first.cluster)?.policy.loadBalancer;
+  if (hash?.kind === "consistentHash" && hash.key.kind === "header") action["hash_policy"] = [{ header: { header_name: hash.key.name } }];
+  const retryOn = [...r.retry.retryOn].filter((c) => GRPC_RETRY_ON.has(c));
+  if (r.retry.attempts > 0 && retryOn.length > 0) {
+    action["retry_policy"] = {
+      retry_on: retryOn.join(","),
+      num_retries: { value: r.retry.attempts },
+      retry_back_off: { base_interval: duration(r.retry.backoffBaseMs), max_interval: duration(r.retry.backoffBaseMs * 10) },
+      ...(r.retry.perTryTimeoutMs === null ? {} : { per_try_timeout: duration(r.retry.perTryTimeoutMs) }),
+    };
+  }
+  const matches: (RouteMatch | null)[] = r.matches.length === 0 ? [null] : [...r.matches];
+  return matches.map((m) => ({ match: routeMatch(m), route: action }));
+}
+
+/** The retry_on conditions gRPC clients act on (gRFC A44); the HTTP ones are Envoy-only. */
+const GRPC_RETRY_ON: ReadonlySet<string> = new Set(["cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable"]);
+
+function routeMatch(m: RouteMatch | null): Record<string, unknown> {
+  const match: Record<string, unknown> = {};
+  if (m === null || m.uri === null) match["prefix"] = "";
+  else if (m.uri.kind === "exact") match["path"] = m.uri.value;
+  else if (m.uri.kind === "prefix") match["prefix"] = m.uri.value;
+  else match["safe_regex"] = { regex: m.uri.value };
+  if (m !== null && m.headers.length > 0) {
+    match["headers"] = m.headers.map((h) => ({
+      name: h.name,
+      string_match: h.kind === "regex" ? { safe_regex: { regex: h.value } } : { [h.kind]: h.value },
+    }));
+  }
+  return match;
+}
+
+function clusterResource(c: Cluster, name: string, choiceCount: number): Record<string, unknown> {
+  const p = c.policy;
+  return {
+    name,
+    type: "EDS",
+    eds_cluster_config: { eds_config: ADS_SOURCE, service_name: name },
+    connect_timeout: duration(p.connectionPool.tcp.connectTimeoutMs),
+    ...lbFields(p, choiceCount),
+    circuit_breakers: {
+      thresholds: [
+        {
+          priority: "DEFAULT",
+          max_connections: uint32(p.connectionPool.tcp.maxConnections),
+          max_pending_requests: uint32(p.connectionPool.http.http1MaxPendingRequests),
+          max_requests: uint32(p.connectionPool.http.http2MaxRequests),
+          max_retries: uint32(p.connectionPool.http.maxRetries),
+        },
+      ],
+    },
+    ...(p.outlierDetection === null ? {} : outlierFields(p.outlierDetection)),
+  };
+}
+
+/**
+ * lb_policy for Envoy and for clients that read it; LEAST_REQUEST also gets a
+ * load_balancing_policy list (gRFC A52) whose RoundRobin fallback is what grpc-js-xds, which
+ * has no least_request, picks (grpc-go and grpc-java take LeastRequest). Maglev becomes
+ * RING_HASH: gRPC clients have no maglev.
+ */
+function lbFields(p: TrafficPolicy, choiceCount: number): Record<string, unknown> {
+  const lb = p.loadBalancer;
+  if (lb.kind === "consistentHash") {
+    const minimum = lb.algorithm.kind === "ringHash" ? lb.algorithm.minimumRingSize : 1024;
+    return { lb_policy: "RING_HASH", ring_hash_lb_config: { minimum_ring_size: { value: minimum }, hash_function: "XX_HASH" } };
+  }
+  if (lb.policy === "LEAST_REQUEST") {
+    const leastRequest = packAny(TYPE_URL.leastRequest, { choice_count: { value: choiceCount } });
+    return {
+      lb_policy: "LEAST_REQUEST",
+      least_request_lb_config: { choice_count: { value: choiceCount } },
+      load_balancing_policy: {
+        policies: [
+          { typed_extension_config: { name: "envoy.load_balancing_policies.least_request", typed_config: leastRequest } },
+          { typed_extension_config: { name: "envoy.load_balancing_policies.round_robin", typed_config: packAny(TYPE_URL.roundRobin, {}) } },
+        ],
+      },
+    };
+  }
+  // RANDOM and PASSTHROUGH have no gRPC client policy: round robin is the nearest.
+  return { lb_policy: "ROUND_ROBIN" };
+}
+
+/** Istio's mapping (networking/core/cluster_traffic_policy.go): success-rate ejection off, consecutive errors on. */
+function outlierFields(o: OutlierDetectionSettings): Record<string, unknown> {
+  return {
+    outlier_detection: {
+      consecutive_5xx: { value: o.consecutive5xxErrors },
+      enforcing_consecutive_5xx: { value: o.consecutive5xxErrors > 0 ? 100 : 0 },
+      consecutive_gateway_failure: { value: o.consecutiveGatewayErrors },
+      enforcing_consecutive_gateway_failure: { value: o.consecutiveGatewayErrors > 0 ? 100 : 0 },
+      interval: duration(o.intervalMs),
+      base_ejection_time: duration(o.baseEjectionTimeMs),
+      max_ejection_percent: { value: o.maxEjectionPercent },
+      enforcing_success_rate: { value: 0 },
+      split_external_local_origin_errors: o.splitExternalLocalOriginErrors,
+      consecutive_local_origin_failure: { value: o.consecutiveLocalOriginFailures },
+    },
+    common_lb_config: { healthy_panic_threshold: { value: o.minHealthPercent } },
+  };
+}
+
+function loadAssignment(c: Cluster, name: string): Record<string, unknown> {
+  return {
+    cluster_name: name,
+    endpoints: [
+      {
+        locality: {},
+        load_balancing_weight: { value: 1 },
+        lb_endpoints: c.endpoints.map((e) => ({
+          endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } },
+          health_status: "HEALTHY",
+          load_balancing_weight: { value: Math.max(1, e.weight) },
+        })),
+      },
+    ],
+  };
+}
+
+function duration(ms: number): { seconds: number; nanos?: number } {
+  const nanos = (ms % 1000) * 1_000_000;
+  return nanos === 0 ? { seconds: Math.floor(ms / 1000) } : { seconds: Math.floor(ms / 1000), nanos };
+}
+
+function uint32(limit: Limit): { value: number } {
+  return { value: Number.isFinite(limit) ? Math.min(limit, UINT32_MAX) : UINT32_MAX };
+}

@@ -1,0 +1,71 @@
+// `sluice control-plane` as operators run it: a separate process serving ADS; a config file
+// edit is pushed to a subscribed client, a bad edit is rejected and the served config stays,
+// SIGTERM exits 0.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import * as grpc from "@grpc/grpc-js";
+import { adsClientConstructor, TYPE_URL, unpackAny } from "../../src/xds/protos.js";
+import { CLI, runCli, tempFile } from "../support/cli.js";
+import { serviceEntryYaml } from "../support/cluster.js";
+import { Output, replaceFile } from "../support/lines.js";
+import { RawStream, type Response } from "../support/ads.js";
+
+const CLUSTER = "outbound|50051||echo";
+
+function endpointPorts(r: Response): number[] {
+  const cla = unpackAny(r.resources[0] ?? assert.fail("no ClusterLoadAssignment")) as {
+    endpoints: { lb_endpoints: { endpoint: { address: { socket_address: { port_value: number } } } }[] }[];
+  };
+  return (cla.endpoints[0]?.lb_endpoints ?? []).map((e) => e.endpoint.address.socket_address.port_value);
+}
+
+test("sluice control-plane serves ADS, pushes a file edit, rejects a bad one, and exits 0 on SIGTERM", async () => {
+  const file = tempFile("xds.yaml", serviceEntryYaml("echo", [7001, 7002]));
+  const child = spawn(process.execPath, [CLI, "control-plane", "-c", file, "--listen", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "pipe"] });
+  const out = new Output(child.stdout);
+  const err = new Output(child.stderr);
+  const closed = once(child, "close");
+  const Ctor = adsClientConstructor();
+  let client: grpc.Client | undefined;
+  try {
+    const m = await out.waitFor(/serving ADS on 127\.0\.0\.1:(\d+) \(2 Listener, 1 RouteConfiguration, 1 Cluster, 1 ClusterLoadAssignment\)/);
+    client = new Ctor(`127.0.0.1:${m[1]}`, grpc.credentials.createInsecure());
+    const s = new RawStream(client);
+    s.send({ type_url: TYPE_URL.endpoint, resource_names: [CLUSTER] });
+    const first = await s.next();
+    assert.deepEqual(endpointPorts(first), [7001, 7002]);
+    s.send({ type_url: TYPE_URL.endpoint, resource_names: [CLUSTER], response_nonce: first.nonce, version_info: first.version_info });
+
+    let mark = out.mark();
+    replaceFile(file, serviceEntryYaml("echo", [7001, 7003]));
+    const pushed = await s.next();
+    assert.equal(pushed.version_info, "2");
+    assert.deepEqual(endpointPorts(pushed), [7001, 7003]);
+    await out.waitFor(/config reload #1 applied \(file change\): pushed ClusterLoadAssignment/, mark);
+
+    mark = err.mark();
+    replaceFile(file, "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: x }\nspec:\n  host: nowhere\n");
+    await err.waitFor(/config reload \(file change\) rejected, keeping the running config/, mark);
+    // Still served: a fresh subscription gets the last good endpoints.
+    s.send({ type_url: TYPE_URL.endpoint, resource_names: [CLUSTER], response_nonce: "" });
+    assert.deepEqual(endpointPorts(await s.next()), [7001, 7003]);
+  } finally {
+    client?.close();
+    child.kill("SIGTERM");
+  }
+  const [code] = (await closed) as [number];
+  assert.equal(code, 0, err.text);
+});
+
+test("sluice control-plane with a bad --listen or an invalid config exits 1 and says why", async () => {
+  const good = tempFile("xds.yaml", serviceEntryYaml("echo", [7001]));
+  const r = await runCli(["control-plane", "-c", good, "--listen", "nowhere"]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /--listen: must be host:port/);
+  const bad = tempFile("bad.yaml", "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: x }\nspec:\n  host: nowhere\n");
+  const b = await runCli(["control-plane", "-c", bad, "--listen", "127.0.0.1:0"]);
+  assert.equal(b.code, 1);
+  assert.match(b.stderr, /bad\.yaml:\d+ spec\.host/);
+});

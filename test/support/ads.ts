@@ -1,0 +1,48 @@
+// A raw ADS stream for tests: DiscoveryRequests out, DiscoveryResponses in order.
+import type * as grpc from "@grpc/grpc-js";
+
+export interface Response {
+  readonly version_info: string;
+  readonly nonce: string;
+  readonly type_url: string;
+  readonly resources: { type_url: string; value: Buffer }[];
+}
+
+/** One ADS stream: send requests, take responses in order. */
+export class RawStream {
+  private readonly queue: Response[] = [];
+  private readonly waiters: ((r: Response) => void)[] = [];
+  readonly call: grpc.ClientDuplexStream<unknown, Response>;
+  readonly ended: Promise<grpc.StatusObject>;
+
+  constructor(client: grpc.Client, method: "StreamAggregatedResources" | "DeltaAggregatedResources" = "StreamAggregatedResources") {
+    const fn = (client as unknown as Record<string, () => grpc.ClientDuplexStream<unknown, Response>>)[method];
+    if (fn === undefined) throw new Error(`no ${method}`);
+    this.call = fn.call(client);
+    this.call.on("data", (r: Response) => {
+      const w = this.waiters.shift();
+      if (w !== undefined) w(r);
+      else this.queue.push(r);
+    });
+    this.ended = new Promise((resolve) => {
+      this.call.on("status", resolve);
+      this.call.on("error", () => undefined); // the status carries it
+    });
+  }
+
+  send(req: { type_url: string; resource_names?: string[]; response_nonce?: string; version_info?: string; error_detail?: { code: number; message: string } }): void {
+    this.call.write({ node: { id: "raw" }, ...req });
+  }
+
+  next(): Promise<Response> {
+    const r = this.queue.shift();
+    if (r !== undefined) return Promise.resolve(r);
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** True when no response is queued (checked after a later response proved ordering). */
+  get idle(): boolean {
+    return this.queue.length === 0;
+  }
+}
+
