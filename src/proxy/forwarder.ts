@@ -207,7 +207,9 @@ export class Forwarder implements PickRequest {
   private pickEndpoint(): LbEndpoint | undefined {
     const pick = this.cluster.pick(this);
     if (pick.kind !== "endpoint") {
-      this.failLocal(pick.kind === "fail" ? pick.status : Status.UNAVAILABLE, pick.kind === "fail" ? pick.message : "no healthy upstream", ResponseFlag.NO_HEALTHY_UPSTREAM);
+      // UH only for "no endpoint to pick"; another status is the policy's own answer.
+      const flag = pick.kind === "fail" && pick.status !== Status.UNAVAILABLE ? ResponseFlag.NONE : ResponseFlag.NO_HEALTHY_UPSTREAM;
+      this.failLocal(pick.kind === "fail" ? pick.status : Status.UNAVAILABLE, pick.kind === "fail" ? pick.message : "no healthy upstream", flag);
       return undefined;
     }
     return pick.endpoint;

@@ -205,8 +205,12 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
       trace("ACK", { stream: state.id, typeUrl: t, version: request.versionInfo });
       this.emit("ack", { stream: state.id, nodeId, typeUrl: t, version: request.versionInfo });
     }
-    const names: ReadonlySet<string> | "wildcard" =
-      prev === undefined && request.resourceNames.length === 0 && SUBSCRIBE_ALL_WHEN_EMPTY.has(t) ? "wildcard" : new Set(request.resourceNames);
+    // A wildcard subscription (the first request names nothing, or names "*") stays one while
+    // later requests (the ACKs) name nothing: an ACK of [] must not turn it into "no resources".
+    const wildcard =
+      SUBSCRIBE_ALL_WHEN_EMPTY.has(t) &&
+      (request.resourceNames.includes("*") || (request.resourceNames.length === 0 && (prev === undefined || prev.names === "wildcard")));
+    const names: ReadonlySet<string> | "wildcard" = wildcard ? "wildcard" : new Set(request.resourceNames);
     const namesChanged = prev === undefined || !sameNames(prev.names, names);
     sub = { ...sub, names };
     const types = new Map(state.types).set(t, sub);

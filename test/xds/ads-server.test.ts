@@ -109,6 +109,22 @@ test("changing the subscribed names is answered; an empty first LDS request is a
   });
 });
 
+test("a wildcard subscription stays one when its ACK names nothing (no empty state-of-the-world answer)", async () => {
+  await withAds(async (_ads, client) => {
+    const s = new RawStream(client);
+    s.send({ type_url: TYPE_URL.listener });
+    const first = await s.next();
+    assert.equal(first.resources.length, 2);
+    // Envoy's ACK of a wildcard LDS answer: no names, the version and nonce it accepted.
+    s.send({ type_url: TYPE_URL.listener, version_info: first.version_info, response_nonce: first.nonce });
+    // The next thing on the stream is the answer to this CDS request, not an empty LDS answer.
+    s.send({ type_url: TYPE_URL.cluster });
+    const next = await s.next();
+    assert.equal(next.type_url, TYPE_URL.cluster);
+    assert.ok(next.resources.length > 0);
+  });
+});
+
 test("pushes go only to streams subscribed to the changed type", async () => {
   await withAds(async (ads, client) => {
     const eds = new RawStream(client);
