@@ -112,7 +112,7 @@ function acked(ads: AdsServer, typeUrl: string, version: string): Promise<AckEve
   });
 }
 
-describe(`grpcio ${"version" in grpcio ? grpcio.version : ""} (C-core xDS) -> sluice's ADS server`, { skip, timeout: 120_000 }, () => {
+describe(`grpcio${"version" in grpcio ? ` ${grpcio.version}` : ""} (C-core xDS) -> sluice's ADS server`, { skip, timeout: 120_000 }, () => {
   let pods: Pod[];
   let dir: string;
   const yamlFor = (ps: readonly Pod[], dr = ""): string => serviceEntryYaml("echo", ps.map((p) => p.port)) + (dr === "" ? "" : `\n---\n${destinationRuleYaml("echo", dr)}`);
@@ -193,6 +193,27 @@ describe(`grpcio ${"version" in grpcio ? grpcio.version : ""} (C-core xDS) -> sl
       assert.equal(stream.types.get(TYPE_URL.cluster)?.accepted, "1", "Cluster ACKed");
     } finally {
       await client.close();
+      await ads.stop();
+    }
+  });
+
+  test("control plane down: an open channel keeps balancing on its last config; a new one fails UNAVAILABLE", async () => {
+    const { ads, bootstrap } = await control(yamlFor(pods.slice(0, 3), "    loadBalancer: { simple: ROUND_ROBIN }"), "down");
+    const client = new PythonXdsClient("xds:///echo", bootstrap);
+    let late: PythonXdsClient | undefined;
+    try {
+      for (const pod of ["pod-1", "pod-2", "pod-3"]) await client.callsUntil(pod, 10, 5);
+      await ads.stop();
+      const b = await client.calls(30);
+      assert.deepEqual(b.errors, []);
+      assert.deepEqual(counts(b.pods), { "pod-1": 10, "pod-2": 10, "pod-3": 10 });
+      late = new PythonXdsClient("xds:///echo", bootstrap);
+      const first = await late.calls(1);
+      assert.equal(first.errors.length, 1);
+      assert.match(first.errors[0] ?? "", /^UNAVAILABLE: .*127\.0\.0\.1:\d+/, "names the control plane it cannot reach");
+    } finally {
+      await client.close();
+      await late?.close();
       await ads.stop();
     }
   });
