@@ -1,0 +1,217 @@
+// The ADS client against sluice's own ADS server on loopback: the first consistent snapshot
+// (listener -> route -> cluster -> endpoints), ACKs as the server records them, pushes,
+// resources that leave, a NACK of an undecodable response, reconnecting with backoff on an
+// injected clock, and close().
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import type { EventEmitter } from "node:events";
+import { AdsClient, type AdsClientOptions } from "../../src/xds/ads-client.js";
+import { AdsServer, type AckEvent } from "../../src/xds/ads-server.js";
+import { buildResources } from "../../src/xds/resources.js";
+import { TYPE_URL } from "../../src/xds/protos.js";
+import type { XdsResources } from "../../src/xds/xds-resources.js";
+import { ManualClock } from "../../src/core/clock.js";
+import { parseConfig, serviceEntryYaml } from "../support/cluster.js";
+
+const CLUSTER = "outbound|50051||echo";
+const OTHER = "outbound|50051||other";
+const echo = (ports: number[]): string => serviceEntryYaml("echo", ports);
+const both = (ports: number[]): string => `${echo(ports)}---\n${serviceEntryYaml("other", [7100])}`;
+
+/** Resolves with the first `event` whose arguments satisfy `pred` (from now on). */
+function waitFor<T extends unknown[]>(emitter: EventEmitter, event: string, pred: (...args: T) => boolean = () => true): Promise<T> {
+  return new Promise((resolve) => {
+    const on = (...args: unknown[]): void => {
+      if (!pred(...(args as T))) return;
+      emitter.off(event, on);
+      resolve(args as T);
+    };
+    emitter.on(event, on);
+  });
+}
+
+/** Resolves when the server has recorded an ACK of `version` for every type in `types`. */
+function acksOf(ads: AdsServer, types: readonly string[], version: string): Promise<AckEvent[]> {
+  const seen = new Map<string, AckEvent>();
+  return new Promise((resolve) => {
+    const on = (a: AckEvent): void => {
+      if (types.includes(a.typeUrl) && a.version === version) seen.set(a.typeUrl, a);
+      if (seen.size === types.length) {
+        ads.off("ack", on);
+        resolve([...seen.values()]);
+      }
+    };
+    ads.on("ack", on);
+  });
+}
+
+function endpointPorts(r: XdsResources, cluster = CLUSTER): number[] {
+  const cla = r.endpoints.get(cluster) as { endpoints?: { lb_endpoints?: { endpoint: { address: { socket_address: { port_value: number } } } }[] }[] } | undefined;
+  return (cla?.endpoints ?? []).flatMap((l) => (l.lb_endpoints ?? []).map((e) => e.endpoint.address.socket_address.port_value)).sort();
+}
+
+async function withClient(
+  yaml: string,
+  opts: Partial<AdsClientOptions>,
+  body: (ads: AdsServer, client: AdsClient, port: number) => Promise<void>,
+): Promise<void> {
+  const ads = new AdsServer(parseConfig(yaml));
+  const port = await ads.start("127.0.0.1", 0);
+  const client = new AdsClient({ server: `127.0.0.1:${port}`, nodeId: "ads-client-test", listeners: ["echo"], ...opts });
+  try {
+    await body(ads, client, port);
+  } finally {
+    client.close();
+    await ads.stop();
+  }
+}
+
+const ALL_TYPES = [TYPE_URL.listener, TYPE_URL.route, TYPE_URL.cluster, TYPE_URL.endpoint];
+
+test("a named listener is followed to its route, cluster and endpoints; one consistent snapshot; every response ACKed", async () => {
+  await withClient(both([7001, 7002]), {}, async (ads, client) => {
+    const updates: XdsResources[] = [];
+    client.on("update", (r) => updates.push(r));
+    const acked = acksOf(ads, ALL_TYPES, "1");
+    const connected = waitFor(client, "connection");
+    client.start();
+    assert.deepEqual(await connected, ["connected"]);
+    const [snap] = await waitFor<[XdsResources]>(client, "update");
+    assert.deepEqual([...snap.listeners.keys()], ["echo"]);
+    assert.deepEqual([...snap.routes.keys()], [CLUSTER]);
+    assert.deepEqual([...snap.clusters.keys()], [CLUSTER], "only the referenced cluster, not other's");
+    assert.deepEqual(endpointPorts(snap), [7001, 7002]);
+    assert.equal(client.current(), snap);
+    const acks = await acked;
+    assert.ok(acks.every((a) => a.nodeId === "ads-client-test"));
+    assert.equal(updates.length, 1, "no partial snapshot was emitted on the way");
+    const state = ads.streamStates()[0];
+    assert.ok(state?.t === "open");
+    assert.deepEqual(state.types.get(TYPE_URL.endpoint)?.names, new Set([CLUSTER]));
+    assert.deepEqual(state.types.get(TYPE_URL.listener)?.names, new Set(["echo"]));
+  });
+});
+
+test("a pushed endpoint change arrives as a new snapshot and is ACKed with the new version", async () => {
+  await withClient(echo([7001, 7002]), {}, async (ads, client) => {
+    client.start();
+    await waitFor(client, "update");
+    const pushed = waitFor<[XdsResources]>(client, "update");
+    const acked = acksOf(ads, [TYPE_URL.endpoint], "2");
+    ads.update(parseConfig(echo([7001, 7002, 7003])));
+    const [snap] = await pushed;
+    assert.deepEqual(endpointPorts(snap), [7001, 7002, 7003]);
+    await acked;
+  });
+});
+
+test('"all": wildcard LDS and CDS; a service that leaves takes its listener, route, cluster and endpoints with it and is unsubscribed', async () => {
+  await withClient(both([7001]), { listeners: "all" }, async (ads, client) => {
+    client.start();
+    const [first] = await waitFor<[XdsResources]>(client, "update");
+    assert.deepEqual([...first.listeners.keys()].sort(), ["echo", "echo:50051", "other", "other:50051"]);
+    assert.deepEqual([...first.clusters.keys()].sort(), [CLUSTER, OTHER]);
+    assert.deepEqual([...first.endpoints.keys()].sort(), [CLUSTER, OTHER]);
+    assert.deepEqual([...first.routes.keys()].sort(), [CLUSTER, OTHER]);
+
+    const edsAcked = acksOf(ads, [TYPE_URL.endpoint], "2");
+    const next = waitFor<[XdsResources]>(client, "update", (r) => !r.clusters.has(OTHER) && !r.listeners.has("other"));
+    ads.update(parseConfig(echo([7001])));
+    const [snap] = await next;
+    assert.deepEqual([...snap.listeners.keys()].sort(), ["echo", "echo:50051"]);
+    assert.deepEqual([...snap.routes.keys()], [CLUSTER]);
+    assert.deepEqual([...snap.endpoints.keys()], [CLUSTER]);
+    assert.deepEqual(endpointPorts(snap), [7001]);
+    // The EDS push of version 2 is ACKed; after it the stream's EDS and RDS names no longer hold other's.
+    await edsAcked;
+    const unsubscribed = (): boolean => {
+      const s = ads.streamStates()[0];
+      return s?.t === "open" && !(s.types.get(TYPE_URL.endpoint)?.names as Set<string>).has(OTHER) && !(s.types.get(TYPE_URL.route)?.names as Set<string>).has(OTHER);
+    };
+    if (!unsubscribed()) await waitFor(ads, "sent", () => unsubscribed());
+    assert.ok(unsubscribed());
+  });
+});
+
+test("an undecodable response is NACKed with the reason; the last good resources stay; the next good one is ACKed", async () => {
+  await withClient(echo([7001]), {}, async (ads, client) => {
+    client.start();
+    const [good] = await waitFor<[XdsResources]>(client, "update");
+    const broken = new Map(buildResources(parseConfig(echo([7001]))).byType);
+    broken.set(TYPE_URL.listener, new Map([["echo", { type_url: TYPE_URL.listener, value: Buffer.from([0x0a, 0x04, 0x65, 0x63, 0x68, 0x6f, 0x0f]) }]]));
+    const serverNack = waitFor(ads, "nack");
+    const clientNack = waitFor<[{ typeUrl: string; version: string; message: string }]>(client, "nack");
+    let updated = false;
+    client.on("update", () => (updated = true));
+    ads.setResources({ byType: broken });
+    const [nack] = await clientNack;
+    assert.equal(nack.typeUrl, TYPE_URL.listener);
+    assert.equal(nack.version, "2");
+    assert.match(nack.message, /cannot be decoded/);
+    const [recorded] = (await serverNack) as [{ typeUrl: string; message: string }];
+    assert.equal(recorded.typeUrl, TYPE_URL.listener);
+    assert.equal(recorded.message, nack.message);
+    assert.equal(client.current(), good, "the last good snapshot stays");
+    assert.equal(updated, false);
+
+    const acked = acksOf(ads, [TYPE_URL.listener], "3");
+    const recovered = waitFor<[XdsResources]>(client, "update");
+    ads.update(parseConfig(echo([7001, 7002])));
+    await acked;
+    assert.deepEqual(endpointPorts((await recovered)[0]), [7001, 7002]);
+  });
+});
+
+test("a lost control plane: disconnected, the snapshot kept, a reconnect after the backoff on the injected clock, resubscribed; close() stops it all", async () => {
+  const clock = new ManualClock();
+  const ads = new AdsServer(parseConfig(echo([7001])));
+  const port = await ads.start("127.0.0.1", 0);
+  const client = new AdsClient({ server: `127.0.0.1:${port}`, nodeId: "n", listeners: ["echo"], clock, random: () => 0.5 });
+  const events: string[] = [];
+  client.on("connection", (c) => events.push(c));
+  client.start();
+  const [first] = await waitFor<[XdsResources]>(client, "update");
+
+  const disconnected = waitFor(client, "connection", (c) => c === "disconnected");
+  await ads.stop();
+  await disconnected;
+  assert.equal(client.current(), first, "the last snapshot is kept while the control plane is away");
+  assert.equal(clock.pendingTimers(), 1, "the reconnect waits for its backoff timer");
+
+  // The control plane comes back on the same port with another endpoint.
+  const ads2 = new AdsServer(parseConfig(echo([7001, 7005])));
+  await ads2.start("127.0.0.1", port);
+  try {
+    const acked = acksOf(ads2, ALL_TYPES, "1");
+    const reconnected = waitFor(client, "connection", (c) => c === "connected");
+    const updated = waitFor<[XdsResources]>(client, "update");
+    clock.advance(1000);
+    await reconnected;
+    assert.deepEqual(endpointPorts((await updated)[0]), [7001, 7005]);
+    await acked;
+    assert.deepEqual(events, ["connected", "disconnected", "connected"]);
+
+    client.close();
+    assert.deepEqual(events, ["connected", "disconnected", "connected", "disconnected"]);
+    assert.equal(clock.pendingTimers(), 0, "nothing left to reconnect or time out");
+  } finally {
+    client.close();
+    await ads2.stop();
+  }
+});
+
+test("a subscribed resource the server never sends is taken not to exist after the timeout", async () => {
+  const clock = new ManualClock();
+  await withClient(echo([7001]), { listeners: ["echo", "nope"], clock }, async (_ads, client) => {
+    let updated = false;
+    client.on("update", () => (updated = true));
+    client.start();
+    const acked = waitFor(_ads, "ack", (a: AckEvent) => a.typeUrl === TYPE_URL.endpoint);
+    await acked;
+    assert.equal(updated, false, "listener nope is still awaited");
+    const update = waitFor<[XdsResources]>(client, "update");
+    clock.advance(15_000);
+    const [snap] = await update;
+    assert.deepEqual([...snap.listeners.keys()], ["echo"]);
+  });
+});
