@@ -47,6 +47,8 @@ export interface AdsClientEvents {
   update: [XdsResources];
   nack: [{ readonly typeUrl: string; readonly version: string; readonly message: string }];
   connection: ["connected" | "disconnected"];
+  /** The stream ended (or could not be opened), with its status; a new one is opened after `retryInMs`. */
+  streamEnded: [{ readonly code: number; readonly details: string; readonly retryInMs: number }];
 }
 
 export const DEFAULT_RESOURCE_TIMEOUT_MS = 15_000;
@@ -74,6 +76,12 @@ interface TypeState {
   /** Subscribed names that have neither arrived nor timed out; for a wildcard, "*" until its first response. */
   readonly awaited: Set<string>;
   timer: TimerHandle | null;
+  /**
+   * Requests sent before the type's first response on this stream. When there was one, that
+   * response answers it (a server sends no type before it is asked for), so an LDS/CDS name
+   * absent from it does not exist; after more, the answer may predate the later names.
+   */
+  unansweredFirst: number;
 }
 
 interface DiscoveryResponse {
@@ -107,7 +115,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
     this.clock = opts.clock ?? systemClock;
     this.backoff = new Backoff(opts.random ?? systemRandom);
     this.resourceTimeoutMs = opts.resourceTimeoutMs ?? DEFAULT_RESOURCE_TIMEOUT_MS;
-    for (const t of TYPES) this.types.set(t, { names: null, resources: new Map(), version: "", nonce: "", awaited: new Set(), timer: null });
+    for (const t of TYPES) this.types.set(t, { names: null, resources: new Map(), version: "", nonce: "", awaited: new Set(), timer: null, unansweredFirst: 0 });
     const all = opts.listeners === "all";
     this.subscribe(TYPE_URL.listener, all ? "wildcard" : new Set(opts.listeners));
     if (all) this.subscribe(TYPE_URL.cluster, "wildcard");
@@ -167,6 +175,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
     for (const t of TYPES) {
       const s = this.state(t);
       s.nonce = "";
+      s.unansweredFirst = 0;
       if (s.names === null) continue;
       this.send(t, null);
       this.startTimer(t);
@@ -181,6 +190,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
     for (const s of this.types.values()) this.stopTimer(s);
     this.connection = { t: "backoff", timer: this.clock.setTimer(wait, () => this.openStream()) };
     if (c.connected) this.emit("connection", "disconnected");
+    this.emit("streamEnded", { code: status.code, details: status.details, retryInMs: wait });
   }
 
   /** A DiscoveryRequest for type `t` with its current names and version; `nack` makes it a NACK of the last response. */
@@ -197,6 +207,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
       response_nonce: s.nonce,
     };
     if (nack !== null) request["error_detail"] = { code: Status.INVALID_ARGUMENT, message: nack };
+    if (s.nonce === "") s.unansweredFirst++;
     trace(nack === null ? "request" : "NACK", { typeUrl: t, version: s.version, nonce: s.nonce, names, error: nack });
     c.call.write(request);
   }
@@ -209,6 +220,8 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
     }
     const s = this.state(t);
     s.nonce = r.nonce;
+    const answersFirst = s.unansweredFirst === 1;
+    s.unansweredFirst = 0;
     const decoded = decodeResponse(t, r.resources);
     if (typeof decoded === "string") {
       logger.warn({ server: this.opts.server, typeUrl: t, version: r.version_info, error: decoded }, "xDS response rejected (NACK); keeping the last accepted resources");
@@ -232,7 +245,8 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
       }
       s.awaited.delete(name);
     }
-    if (subscribed === "wildcard") s.awaited.clear();
+    // Later name changes may cross a push (which lacks them); those wait for the timer instead.
+    if (subscribed === "wildcard" || (answersFirst && COMPLETE_RESPONSES.has(t))) s.awaited.clear();
     if (s.awaited.size === 0) this.stopTimer(s);
     s.version = r.version_info;
     this.send(t, null);

@@ -8,7 +8,7 @@ import type { EventEmitter } from "node:events";
 import { AdsClient, type AdsClientOptions } from "../../src/xds/ads-client.js";
 import { AdsServer, type AckEvent } from "../../src/xds/ads-server.js";
 import { buildResources } from "../../src/xds/resources.js";
-import { TYPE_URL } from "../../src/xds/protos.js";
+import { packAny, TYPE_URL } from "../../src/xds/protos.js";
 import type { XdsResources } from "../../src/xds/xds-resources.js";
 import { ManualClock } from "../../src/core/clock.js";
 import { parseConfig, serviceEntryYaml } from "../support/cluster.js";
@@ -200,18 +200,35 @@ test("a lost control plane: disconnected, the snapshot kept, a reconnect after t
   }
 });
 
-test("a subscribed resource the server never sends is taken not to exist after the timeout", async () => {
+test("a listener absent from the answer to the first LDS request does not exist: no waiting for it", async () => {
   const clock = new ManualClock();
   await withClient(echo([7001]), { listeners: ["echo", "nope"], clock }, async (_ads, client) => {
+    client.start();
+    const [snap] = await waitFor<[XdsResources]>(client, "update");
+    assert.deepEqual([...snap.listeners.keys()], ["echo"]);
+  });
+});
+
+test("a resource named later that the server never sends is taken not to exist after the timeout (gRFC A27)", async () => {
+  const clock = new ManualClock();
+  await withClient(echo([7001]), { clock }, async (ads, client) => {
+    client.start();
+    await waitFor(client, "update");
     let updated = false;
     client.on("update", () => (updated = true));
-    client.start();
-    const acked = waitFor(_ads, "ack", (a: AckEvent) => a.typeUrl === TYPE_URL.endpoint);
-    await acked;
-    assert.equal(updated, false, "listener nope is still awaited");
+    // Listener echo now names a route configuration the server does not have.
+    const resources = new Map(buildResources(parseConfig(echo([7001]))).byType);
+    const hcm = packAny(TYPE_URL.httpConnectionManager, { rds: { config_source: { ads: {} }, route_config_name: "missing-route" } });
+    resources.set(TYPE_URL.listener, new Map([["echo", packAny(TYPE_URL.listener, { name: "echo", api_listener: { api_listener: hcm } })]]));
+    const rdsAnswered = waitFor(ads, "sent", (e: { typeUrl: string; names: readonly string[] }) => e.typeUrl === TYPE_URL.route && e.names.length === 0);
+    ads.setResources({ byType: resources });
+    await rdsAnswered;
+    await waitFor(ads, "ack", (a: AckEvent) => a.typeUrl === TYPE_URL.route);
+    assert.equal(updated, false, "route missing-route is still awaited");
     const update = waitFor<[XdsResources]>(client, "update");
     clock.advance(15_000);
     const [snap] = await update;
-    assert.deepEqual([...snap.listeners.keys()], ["echo"]);
+    assert.deepEqual([...snap.routes.keys()], [], "the old route was unsubscribed and dropped; the new one does not exist");
+    assert.deepEqual([...snap.clusters.keys()], []);
   });
 });
