@@ -54,13 +54,16 @@ export class SluiceResolver implements experimental.Resolver {
   private lastKey: string | null = null;
   private lastError: Resolution | null = null;
   private pending: NodeJS.Immediate | undefined;
+  /** grpc.service_config_disable_resolution: the channel's own grpc.service_config wins (as with DNS TXT records). */
+  private readonly ownServiceConfig: boolean;
 
   constructor(
     uri: experimental.GrpcUri,
     private readonly listener: experimental.ResolverListener,
-    _options: ChannelOptions,
+    options: ChannelOptions,
   ) {
     this.name = experimental.uriToString(uri);
+    this.ownServiceConfig = options["grpc.service_config_disable_resolution"] === 1;
     this.setup = parseTarget(uri, this.name);
   }
 
@@ -105,7 +108,7 @@ export class SluiceResolver implements experimental.Resolver {
     const mapped = policy === null ? null : serviceConfigFor({ policy, hashHeader: target.hashHeader, choiceCount: target.choiceCount });
     const allProblems = [...problems, ...(mapped?.problems ?? [])];
     const endpoints: EndpointList = target.addresses.map((a) => ({ addresses: [{ host: a.host, port: a.port }] }));
-    const serviceConfig = mapped?.serviceConfig ?? null;
+    const serviceConfig = this.ownServiceConfig ? null : (mapped?.serviceConfig ?? null);
     const key = JSON.stringify([target.addresses, serviceConfig]);
     if (key === this.lastKey) return;
     this.lastKey = key;

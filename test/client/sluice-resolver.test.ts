@@ -11,7 +11,7 @@ import { setControlPlane, CONTROL_PLANE_ENV } from "../../src/client/sluice-reso
 import { AdsServer } from "../../src/xds/ads-server.js";
 import { callUnary, echoClient } from "../../src/demo/echo-client.js";
 import { Status } from "../../src/core/status.js";
-import { destinationRuleYaml, parseConfig, serviceEntryYaml, startPods, type Pod } from "../support/cluster.js";
+import { deadPort, destinationRuleYaml, parseConfig, serviceEntryYaml, startPods, type Pod } from "../support/cluster.js";
 import { callPod, count } from "./support.js";
 
 register();
@@ -152,6 +152,33 @@ test("SLUICE_CONTROL_PLANE names the control plane; a listener it does not have 
       good.close();
       missing.close();
       delete process.env[CONTROL_PLANE_ENV];
+    }
+  });
+});
+
+test("a control plane that cannot be reached fails calls UNAVAILABLE naming it", async () => {
+  const port = await deadPort();
+  const client = echoClient(`sluice://127.0.0.1:${port}/echo`);
+  try {
+    const r = await callUnary(client, Buffer.from("hi"));
+    assert.equal(r.code, Status.UNAVAILABLE);
+    assert.match(r.details, new RegExp(`cannot reach the sluice control plane at 127\\.0\\.0\\.1:${port}`));
+  } finally {
+    client.close();
+  }
+});
+
+test("grpc.service_config_disable_resolution keeps the channel's own service config", async () => {
+  await withControlPlane(yamlFor(three, "    loadBalancer: { simple: ROUND_ROBIN }"), async (_ads, port) => {
+    const client = echoClient(`sluice://127.0.0.1:${port}/echo`, {
+      "grpc.service_config_disable_resolution": 1,
+      "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ pick_first: {} }] }),
+    });
+    try {
+      // pick_first: every call on the first address, although the control plane says round robin.
+      assert.deepEqual(new Set(await spread(client, 12)), new Set(["pod-1"]));
+    } finally {
+      client.close();
     }
   });
 });
