@@ -12,12 +12,12 @@
 // With none, every call fails UNAVAILABLE saying how to set one.
 import { experimental, type ChannelOptions } from "@grpc/grpc-js";
 import { SluiceError, Status } from "../core/status.js";
-import { tracer } from "../core/trace.js";
+import { logger, tracer } from "../core/trace.js";
 import type { XdsResources } from "../xds/xds-resources.js";
 import { watchListener } from "./control-plane-watch.js";
 import { resolutionError, validPort, type EndpointList } from "./resolver-support.js";
 import { resolveXdsTarget } from "./xds-target.js";
-import { trafficPolicyOf } from "./xds-policy.js";
+import { clusterFromSnapshot } from "./xds-cluster.js";
 import { serviceConfigFor } from "./xds-service-config.js";
 
 const trace = tracer("sluice_resolver");
@@ -104,17 +104,27 @@ export class SluiceResolver implements experimental.Resolver {
       this.reportError(resolutionError(`${this.name}: ${target}`));
       return;
     }
-    const { policy, problems } = trafficPolicyOf(snapshot, target.cluster);
-    const mapped = policy === null ? null : serviceConfigFor({ policy, hashHeader: target.hashHeader, choiceCount: target.choiceCount });
-    const allProblems = [...problems, ...(mapped?.problems ?? [])];
-    const endpoints: EndpointList = target.addresses.map((a) => ({ addresses: [{ host: a.host, port: a.port }] }));
-    const serviceConfig = this.ownServiceConfig ? null : (mapped?.serviceConfig ?? null);
-    const key = JSON.stringify([target.addresses, serviceConfig]);
+    const { cluster, problems } = clusterFromSnapshot(snapshot, target.cluster);
+    if (cluster === null) {
+      this.reportError(resolutionError(`${this.name}: cluster "${target.cluster}" cannot be used: ${problems.join("; ")}`));
+      return;
+    }
+    if (cluster.endpoints.length === 0) {
+      this.reportError(resolutionError(`${this.name}: cluster "${target.cluster}" has no endpoints${problems.length === 0 ? "" : ` (${problems.join("; ")})`}`));
+      return;
+    }
+    const mapped = serviceConfigFor({ policy: cluster.policy, choiceCount: target.choiceCount });
+    const allProblems = [...problems, ...mapped.problems];
+    const addresses = cluster.endpoints.map((e) => ({ host: e.address, port: e.port }));
+    const endpoints: EndpointList = addresses.map((a) => ({ addresses: [a] }));
+    const serviceConfig = this.ownServiceConfig ? null : mapped.serviceConfig;
+    const key = JSON.stringify([addresses, serviceConfig]);
     if (key === this.lastKey) return;
     this.lastKey = key;
     this.lastError = null;
     const note = allProblems.length === 0 ? "" : `${this.name}: ${allProblems.join("; ")}`;
-    trace("resolved", { target: this.name, cluster: target.cluster, endpoints: target.addresses.length, serviceConfig, problems: allProblems });
+    if (note !== "") logger.warn({ target: this.name, cluster: target.cluster, problems: allProblems }, "sluice:/// channel: parts of the cluster's xDS config have no client equivalent");
+    trace("resolved", { target: this.name, cluster: target.cluster, endpoints: addresses.length, serviceConfig, problems: allProblems });
     this.listener({ ok: true, value: endpoints }, {}, serviceConfig === null ? null : { ok: true, value: serviceConfig }, note);
   }
 

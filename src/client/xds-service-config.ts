@@ -4,7 +4,8 @@
 //
 //   LEAST_REQUEST (Istio's default)         -> least_request { choiceCount }
 //   ROUND_ROBIN, RANDOM, PASSTHROUGH         -> round_robin (grpc-js's; no client has RANDOM)
-//   consistentHash on a header (RING_HASH)   -> ring_hash { requestHashHeader, minRingSize }
+//   consistentHash on a header (RING_HASH and the route's hash_policy)
+//                                            -> ring_hash { requestHashHeader, minRingSize }
 //   connectionPool.http.maxRequestsPerConnection > 0
 //                                            -> max_requests_per_connection around it
 //   outlierDetection                         -> sluice_outlier around that
@@ -19,9 +20,8 @@ import { SLUICE_OUTLIER_POLICY } from "./outlier-policy.js";
 type LbConfig = LoadBalancingConfig;
 
 export interface PolicyInputs {
+  /** configFromXds() puts the routes' hash_policy header into a RING_HASH cluster's key. */
   readonly policy: TrafficPolicy;
-  /** The route's hash_policy header (what a RING_HASH cluster is keyed on), if any. */
-  readonly hashHeader: string | null;
   /** The cluster's least_request choice_count (Envoy's default 2). */
   readonly choiceCount: number;
 }
@@ -57,11 +57,13 @@ export function serviceConfigFor(inputs: PolicyInputs): MappedServiceConfig {
 function endpointPolicy(inputs: PolicyInputs, problems: string[]): LbConfig {
   const lb = inputs.policy.loadBalancer;
   if (lb.kind === "consistentHash") {
-    const header = inputs.hashHeader ?? (lb.key.kind === "header" ? lb.key.name : null);
-    if (header === null) {
+    if (lb.key.kind !== "header") {
       problems.push(`consistent hashing on ${lb.key.kind} has no gRPC client equivalent (only a header can key the ring); round_robin instead`);
       return { round_robin: {} };
     }
+    // No route hash_policy (an empty header name): Envoy hashes each request at random; round robin spreads as well.
+    if (lb.key.name === "") return { round_robin: {} };
+    const header = lb.key.name;
     const minRingSize = lb.algorithm.kind === "ringHash" ? lb.algorithm.minimumRingSize : undefined;
     return { [RING_HASH]: { requestHashHeader: header, ...(minRingSize === undefined ? {} : { minRingSize }) } };
   }

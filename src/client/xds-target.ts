@@ -2,17 +2,18 @@
 // `HOST[:PORT]` -> its RouteConfiguration -> the virtual host for the target -> the default
 // route (the one without match conditions, else the first) -> its cluster (the heaviest of
 // weighted clusters: one channel balances over one cluster) -> the cluster's
-// ClusterLoadAssignment. Pure; a string says what is missing, for the channel's status.
+// ClusterLoadAssignment (its endpoints and policy are then mapped by configFromXds(), in
+// xds-cluster.ts). Pure; a string says what is missing, for the channel's status.
 import { httpConnectionManager, edsName } from "../xds/ads-client.js";
 import type { DecodedResource, XdsResources } from "../xds/xds-resources.js";
 
 export interface XdsTarget {
   /** The xDS cluster name (`outbound|PORT|SUBSET|HOST`). */
   readonly cluster: string;
-  readonly addresses: readonly { readonly host: string; readonly port: number }[];
-  /** The default route's first header hash_policy, if any (what RING_HASH keys on). */
-  readonly hashHeader: string | null;
-  /** The cluster's least_request choice_count (default 2). */
+  /**
+   * The cluster's least_request choice_count (default 2). sluice's model keeps it per proxy,
+   * not per cluster, so configFromXds() does not carry it; a channel has one cluster.
+   */
   readonly choiceCount: number;
 }
 
@@ -38,10 +39,8 @@ export function resolveXdsTarget(snapshot: XdsResources, listenerName: string): 
   if (eds === null) return `cluster "${clusterName}" is of type ${typeof cluster["type"] === "string" ? cluster["type"] : "STATIC"}; sluice:/// follows EDS clusters only`;
   const cla = snapshot.endpoints.get(eds);
   if (cla === undefined) return `no endpoints (ClusterLoadAssignment "${eds}") for cluster "${clusterName}"`;
-  const addresses = healthyAddresses(cla);
-  if (addresses.length === 0) return `cluster "${clusterName}" has no healthy endpoints`;
   const choice = obj(obj(cluster["least_request_lb_config"])?.["choice_count"])?.["value"];
-  return { cluster: clusterName, addresses, hashHeader: hashHeaderOf(action), choiceCount: typeof choice === "number" ? choice : 2 };
+  return { cluster: clusterName, choiceCount: typeof choice === "number" ? choice : 2 };
 }
 
 /** gRPC's virtual host choice: an exact domain, then the most specific wildcard, then "*". */
@@ -84,38 +83,6 @@ function clusterOf(action: Record<string, unknown>): string | null {
     if (typeof name === "string" && (best === null || weight > best.weight)) best = { name, weight };
   }
   return best?.name ?? null;
-}
-
-function hashHeaderOf(action: Record<string, unknown>): string | null {
-  for (const raw of arr(action["hash_policy"])) {
-    const name = obj(obj(raw)?.["header"])?.["header_name"];
-    if (typeof name === "string" && name !== "") return name.toLowerCase();
-  }
-  return null;
-}
-
-/** gRFC A27: endpoints whose health is UNKNOWN or HEALTHY, of the lowest priority that has any. */
-function healthyAddresses(cla: DecodedResource): { host: string; port: number }[] {
-  const byPriority = new Map<number, { host: string; port: number }[]>();
-  for (const raw of arr(cla["endpoints"])) {
-    const locality = obj(raw);
-    if (locality === null) continue;
-    const priority = typeof locality["priority"] === "number" ? locality["priority"] : 0;
-    for (const lbRaw of arr(locality["lb_endpoints"])) {
-      const lb = obj(lbRaw);
-      const health = lb?.["health_status"];
-      if (health !== undefined && health !== "UNKNOWN" && health !== "HEALTHY") continue;
-      const sock = obj(obj(obj(lb?.["endpoint"])?.["address"])?.["socket_address"]);
-      const host = sock?.["address"];
-      const port = sock?.["port_value"];
-      if (typeof host !== "string" || typeof port !== "number") continue;
-      const list = byPriority.get(priority) ?? [];
-      list.push({ host, port });
-      byPriority.set(priority, list);
-    }
-  }
-  const lowest = [...byPriority.keys()].sort((a, b) => a - b)[0];
-  return lowest === undefined ? [] : (byPriority.get(lowest) ?? []);
 }
 
 function obj(v: unknown): Record<string, unknown> | null {

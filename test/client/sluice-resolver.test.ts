@@ -182,3 +182,9 @@ test("grpc.service_config_disable_resolution keeps the channel's own service con
     }
   });
 });
+
+test("register({ controlPlane }) that is not host:port throws INVALID_ARGUMENT", () => {
+  for (const bad of ["nope", "host:", ":15010", "host:99999"]) {
+    assert.throws(() => register({ controlPlane: bad }), (e: unknown) => e instanceof Error && "code" in e && e.code === Status.INVALID_ARGUMENT && /must be host:port/.test(e.message), bad);
+  }
+});
