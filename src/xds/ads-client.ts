@@ -219,6 +219,11 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
       return;
     }
     const s = this.state(t);
+    if (s.names === null) {
+      // Not asked for: an ACK would subscribe (an LDS/CDS request naming nothing is a wildcard).
+      trace("response of a type not subscribed to, ignored", { typeUrl: t });
+      return;
+    }
     s.nonce = r.nonce;
     const answersFirst = s.unansweredFirst === 1;
     s.unansweredFirst = 0;
