@@ -4,11 +4,12 @@
 // injected clock, and close().
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { EventEmitter } from "node:events";
+import { EventEmitter } from "node:events";
 import { AdsClient, type AdsClientOptions } from "../../src/xds/ads-client.js";
 import { AdsServer, type AckEvent } from "../../src/xds/ads-server.js";
 import { buildResources } from "../../src/xds/resources.js";
-import { packAny, TYPE_URL } from "../../src/xds/protos.js";
+import * as grpc from "@grpc/grpc-js";
+import { adsServiceDefinition, packAny, TYPE_URL } from "../../src/xds/protos.js";
 import type { XdsResources } from "../../src/xds/xds-resources.js";
 import { ManualClock } from "../../src/core/clock.js";
 import { parseConfig, serviceEntryYaml } from "../support/cluster.js";
@@ -231,4 +232,53 @@ test("a resource named later that the server never sends is taken not to exist a
     assert.deepEqual([...snap.routes.keys()], [], "the old route was unsubscribed and dropped; the new one does not exist");
     assert.deepEqual([...snap.clusters.keys()], []);
   });
+});
+
+test("a new stream resubscribes every type with the version it last accepted and no nonce", async () => {
+  // A scripted ADS server that records each request and answers LDS once per stream.
+  const requests: { stream: number; type_url: string; version_info: string; response_nonce: string; resource_names: string[] }[] = [];
+  const listener = buildResources(parseConfig(echo([7001]))).byType.get(TYPE_URL.listener)?.get("echo") ?? assert.fail("no listener");
+  let streams = 0;
+  const calls: grpc.ServerDuplexStream<unknown, unknown>[] = [];
+  const recorded = new EventEmitter();
+  const server = new grpc.Server();
+  server.addService(adsServiceDefinition(), {
+    StreamAggregatedResources: (call: grpc.ServerDuplexStream<Record<string, unknown>, unknown>) => {
+      const stream = ++streams;
+      calls.push(call);
+      call.on("data", (r: { type_url: string; version_info: string; response_nonce: string; resource_names: string[] }) => {
+        requests.push({ stream, type_url: r.type_url, version_info: r.version_info, response_nonce: r.response_nonce, resource_names: r.resource_names });
+        recorded.emit("request", stream, r.type_url);
+        if (r.type_url === TYPE_URL.listener && r.response_nonce === "") call.write({ version_info: `v${stream}`, nonce: `n${stream}`, type_url: TYPE_URL.listener, resources: [listener] });
+      });
+      call.on("error", () => undefined);
+    },
+    DeltaAggregatedResources: (call: grpc.ServerDuplexStream<unknown, unknown>) => call.end(),
+  });
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const clock = new ManualClock();
+  const client = new AdsClient({ server: `127.0.0.1:${port}`, nodeId: "n", listeners: ["echo"], clock, random: () => 0.5 });
+  const rdsAsked = (stream: number): Promise<unknown> => waitFor(recorded, "request", (st: number, t: string) => st === stream && t === TYPE_URL.route);
+  try {
+    const connected = waitFor(client, "connection", (c) => c === "connected");
+    const firstRds = rdsAsked(1);
+    client.start();
+    await connected;
+    // The LDS answer is ACKed and the route it names is asked for.
+    await firstRds;
+    const ended = waitFor(client, "streamEnded");
+    calls[0]?.end();
+    await ended;
+    const again = waitFor(client, "connection", (c) => c === "connected");
+    const secondRds = rdsAsked(2);
+    clock.advance(0);
+    await again;
+    await secondRds;
+    const second = requests.filter((r) => r.stream === 2);
+    assert.deepEqual(second[0], { stream: 2, type_url: TYPE_URL.listener, version_info: "v1", response_nonce: "", resource_names: ["echo"] });
+    assert.deepEqual(second.find((r) => r.type_url === TYPE_URL.route), { stream: 2, type_url: TYPE_URL.route, version_info: "", response_nonce: "", resource_names: [CLUSTER] });
+  } finally {
+    client.close();
+    server.forceShutdown();
+  }
 });
