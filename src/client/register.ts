@@ -10,13 +10,26 @@ import { RING_HASH, registerRingHash } from "./ring-hash.js";
 import { MAX_REQUESTS_PER_CONNECTION_POLICY, registerMaxRequestsPerConnection } from "./cycling-policy.js";
 import { registerSluiceOutlier, SLUICE_OUTLIER_POLICY } from "./outlier-policy.js";
 import { registerSluiceResolvers } from "./resolvers.js";
+import { setControlPlane } from "./sluice-resolver.js";
+
+export interface RegisterOptions {
+  /**
+   * The sluice control plane ("host:port") that `sluice:///HOST` targets follow; overrides
+   * the SLUICE_CONTROL_PLANE environment variable (a target's own authority,
+   * `sluice://host:port/HOST`, overrides both). A later register() call may change it: it
+   * applies to channels created after.
+   */
+  readonly controlPlane?: string;
+}
 
 /** The grpc-js load-balancing policy names register() adds. */
 export const SLUICE_LB_POLICIES: readonly string[] = [LEAST_REQUEST, PEAK_EWMA, RING_HASH, SLUICE_OUTLIER_POLICY, MAX_REQUESTS_PER_CONNECTION_POLICY];
 
 let registered = false;
 
-export function register(): void {
+/** Throws an INVALID_ARGUMENT SluiceError for a controlPlane that is not host:port. */
+export function register(options: RegisterOptions = {}): void {
+  if (options.controlPlane !== undefined) setControlPlane(options.controlPlane);
   if (registered) return;
   registered = true;
   // The shared policy registry (src/balancer) that the proxy and simulator also use.
@@ -27,6 +40,6 @@ export function register(): void {
   // Wrappers over any child policy (grpc-js's or sluice's).
   registerSluiceOutlier();
   registerMaxRequestsPerConnection();
-  // dns (re-resolving on a period and the records' TTL; replaces grpc-js's) and static.
+  // dns (re-resolving on a period and the records' TTL; replaces grpc-js's), static, and sluice (the control plane's).
   registerSluiceResolvers();
 }

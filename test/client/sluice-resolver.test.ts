@@ -1,0 +1,190 @@
+// sluice:///HOST with real grpc-js channels, real echo pods and sluice's ADS server in
+// process: balancing over a ServiceEntry's endpoints, a pushed endpoint reaching the channel
+// without a failed call, a pushed consistentHash DestinationRule making one header value
+// stick to one pod, the control plane's loss keeping the addresses, and the status a channel
+// gets when no control plane is configured.
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import type * as grpc from "@grpc/grpc-js";
+import { register } from "../../src/client/register.js";
+import { setControlPlane, CONTROL_PLANE_ENV } from "../../src/client/sluice-resolver.js";
+import { AdsServer } from "../../src/xds/ads-server.js";
+import { callUnary, echoClient } from "../../src/demo/echo-client.js";
+import { Status } from "../../src/core/status.js";
+import { deadPort, destinationRuleYaml, parseConfig, serviceEntryYaml, startPods, type Pod } from "../support/cluster.js";
+import { callPod, count } from "./support.js";
+
+register();
+
+const pods: Pod[] = await startPods(4);
+const yamlFor = (ps: readonly Pod[], dr = ""): string => `${serviceEntryYaml("echo", ps.map((p) => p.port))}${dr === "" ? "" : `---\n${destinationRuleYaml("echo", dr)}`}`;
+const three = pods.slice(0, 3);
+
+after(async () => {
+  for (const p of pods) await p.stop();
+});
+
+async function withControlPlane(yaml: string, body: (ads: AdsServer, port: number) => Promise<void>): Promise<void> {
+  const ads = new AdsServer(parseConfig(yaml));
+  const port = await ads.start("127.0.0.1", 0);
+  try {
+    await body(ads, port);
+  } finally {
+    await ads.stop();
+  }
+}
+
+async function spread(client: grpc.Client, calls: number, headers: Record<string, string> = {}): Promise<string[]> {
+  const served: string[] = [];
+  for (let i = 0; i < calls; i++) served.push(await callPod(client, headers));
+  return served;
+}
+
+/** Calls until one lands on `pod`; every call on the way must succeed. */
+async function callUntil(client: grpc.Client, pod: string, limit: number, headers: Record<string, string> = {}): Promise<number> {
+  for (let i = 1; i <= limit; i++) if ((await callPod(client, headers)) === pod) return i;
+  return assert.fail(`no call reached ${pod} in ${limit} calls`);
+}
+
+test("sluice:///echo (control plane from register()) balances over the ServiceEntry's three endpoints", async () => {
+  await withControlPlane(yamlFor(three), async (_ads, port) => {
+    register({ controlPlane: `127.0.0.1:${port}` });
+    const client = echoClient("sluice:///echo");
+    try {
+      const served = await spread(client, 90);
+      for (const pod of ["pod-1", "pod-2", "pod-3"]) assert.ok(count(served, pod) >= 10, `${pod} served ${count(served, pod)} of 90`);
+      assert.equal(count(served, "pod-4"), 0);
+    } finally {
+      client.close();
+      setControlPlane(null);
+    }
+  });
+});
+
+test("an endpoint added to the config reaches the channel: calls get to it and none fails", async () => {
+  await withControlPlane(yamlFor(three, "    loadBalancer: { simple: ROUND_ROBIN }"), async (ads, port) => {
+    const client = echoClient(`sluice://127.0.0.1:${port}/echo`);
+    try {
+      await spread(client, 6);
+      ads.update(parseConfig(yamlFor(pods, "    loadBalancer: { simple: ROUND_ROBIN }")));
+      await callUntil(client, "pod-4", 200);
+      // Round robin over four: the next eight calls reach every pod twice.
+      const served = await spread(client, 8);
+      for (const pod of ["pod-1", "pod-2", "pod-3", "pod-4"]) assert.equal(count(served, pod), 2, served.join(","));
+    } finally {
+      client.close();
+    }
+  });
+});
+
+test("a consistentHash DestinationRule pushed on the header x-user: one user's calls stick to one pod, users spread", async () => {
+  await withControlPlane(yamlFor(three, "    loadBalancer: { simple: ROUND_ROBIN }"), async (ads, port) => {
+    const client = echoClient(`sluice://127.0.0.1:${port}/echo`);
+    try {
+      // Round robin first: one user's calls go everywhere.
+      assert.equal(new Set(await spread(client, 6, { "x-user": "alice" })).size, 3);
+      ads.update(parseConfig(yamlFor(three, "    loadBalancer: { consistentHash: { httpHeaderName: x-user } }")));
+      // The policy change arrives when alice's calls stop rotating: 6 in a row on one pod.
+      let run = 0;
+      let last = "";
+      for (let i = 0; run < 6; i++) {
+        if (i === 300) assert.fail("alice's calls never settled on one pod");
+        const pod = await callPod(client, { "x-user": "alice" });
+        run = pod === last ? run + 1 : 1;
+        last = pod;
+      }
+      assert.deepEqual(new Set(await spread(client, 30, { "x-user": "alice" })), new Set([last]));
+      const users = await Promise.all(Array.from({ length: 20 }, (_, i) => callPod(client, { "x-user": `user-${i}` })));
+      assert.ok(new Set(users).size >= 2, `20 users all on ${users[0]}`);
+      for (let i = 0; i < 20; i++) assert.equal(await callPod(client, { "x-user": `user-${i}` }), users[i], `user-${i} moved`);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+test("the control plane's loss keeps the channel's addresses; when it is back, its changes arrive again", async () => {
+  const ads = new AdsServer(parseConfig(yamlFor(pods.slice(0, 2), "    loadBalancer: { simple: ROUND_ROBIN }")));
+  const port = await ads.start("127.0.0.1", 0);
+  const client = echoClient(`sluice://127.0.0.1:${port}/echo`);
+  let ads2: AdsServer | null = null;
+  try {
+    assert.deepEqual(new Set(await spread(client, 4)), new Set(["pod-1", "pod-2"]));
+    await ads.stop();
+    // No control plane: calls keep going to the last addresses.
+    assert.deepEqual(new Set(await spread(client, 10)), new Set(["pod-1", "pod-2"]));
+    ads2 = new AdsServer(parseConfig(yamlFor(pods.slice(0, 3), "    loadBalancer: { simple: ROUND_ROBIN }")));
+    await ads2.start("127.0.0.1", port);
+    // The client reconnects after its backoff (about 1 s) and gets pod-3; no call fails meanwhile.
+    await callUntil(client, "pod-3", 5000);
+  } finally {
+    client.close();
+    await ads2?.stop();
+  }
+});
+
+test("without a control plane (no register option, no SLUICE_CONTROL_PLANE, no authority) calls fail UNAVAILABLE saying how to set one", async () => {
+  setControlPlane(null);
+  const saved = process.env[CONTROL_PLANE_ENV];
+  delete process.env[CONTROL_PLANE_ENV];
+  const client = echoClient("sluice:///echo");
+  try {
+    const r = await callUnary(client, Buffer.from("hi"));
+    assert.equal(r.code, Status.UNAVAILABLE);
+    assert.match(r.details, /no sluice control plane configured: call register\(\{ controlPlane: "host:port" \}\), set SLUICE_CONTROL_PLANE/);
+  } finally {
+    client.close();
+    if (saved !== undefined) process.env[CONTROL_PLANE_ENV] = saved;
+  }
+});
+
+test("SLUICE_CONTROL_PLANE names the control plane; a listener it does not have fails UNAVAILABLE naming it", async () => {
+  await withControlPlane(yamlFor(three), async (_ads, port) => {
+    process.env[CONTROL_PLANE_ENV] = `127.0.0.1:${port}`;
+    const good = echoClient("sluice:///echo:50051");
+    const missing = echoClient("sluice:///nothing");
+    try {
+      assert.ok((await callPod(good)).startsWith("pod-"));
+      const r = await callUnary(missing, Buffer.from("hi"));
+      assert.equal(r.code, Status.UNAVAILABLE);
+      assert.match(r.details, /has no listener "nothing"/);
+    } finally {
+      good.close();
+      missing.close();
+      delete process.env[CONTROL_PLANE_ENV];
+    }
+  });
+});
+
+test("a control plane that cannot be reached fails calls UNAVAILABLE naming it", async () => {
+  const port = await deadPort();
+  const client = echoClient(`sluice://127.0.0.1:${port}/echo`);
+  try {
+    const r = await callUnary(client, Buffer.from("hi"));
+    assert.equal(r.code, Status.UNAVAILABLE);
+    assert.match(r.details, new RegExp(`cannot reach the sluice control plane at 127\\.0\\.0\\.1:${port}`));
+  } finally {
+    client.close();
+  }
+});
+
+test("grpc.service_config_disable_resolution keeps the channel's own service config", async () => {
+  await withControlPlane(yamlFor(three, "    loadBalancer: { simple: ROUND_ROBIN }"), async (_ads, port) => {
+    const client = echoClient(`sluice://127.0.0.1:${port}/echo`, {
+      "grpc.service_config_disable_resolution": 1,
+      "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ pick_first: {} }] }),
+    });
+    try {
+      // pick_first: every call on the first address, although the control plane says round robin.
+      assert.deepEqual(new Set(await spread(client, 12)), new Set(["pod-1"]));
+    } finally {
+      client.close();
+    }
+  });
+});
+
+test("register({ controlPlane }) that is not host:port throws INVALID_ARGUMENT", () => {
+  for (const bad of ["nope", "host:", ":15010", "host:99999"]) {
+    assert.throws(() => register({ controlPlane: bad }), (e: unknown) => e instanceof Error && "code" in e && e.code === Status.INVALID_ARGUMENT && /must be host:port/.test(e.message), bad);
+  }
+});
