@@ -14,7 +14,7 @@ import { TYPE_URL, unpackAny } from "../../src/xds/protos.js";
 import type { XdsResources } from "../../src/xds/xds-resources.js";
 import { destinationRuleYaml, parseConfig, serviceEntryYaml } from "../support/cluster.js";
 
-export function decode(set: ResourceSet): XdsResources {
+function decode(set: ResourceSet): XdsResources {
   const kind = (t: string): Map<string, Record<string, unknown>> => new Map([...(set.byType.get(t) ?? [])].map(([n, any]) => [n, unpackAny(any)]));
   return { listeners: kind(TYPE_URL.listener), routes: kind(TYPE_URL.route), clusters: kind(TYPE_URL.cluster), endpoints: kind(TYPE_URL.endpoint) };
 }
