@@ -131,7 +131,7 @@ test("--default-host is used while the control plane routes it, and warned about
   assert.deepEqual(err, ["warning: sluice proxy: --default-host other is not a host the control plane routes (hosts: echo); requests for other hosts get UNIMPLEMENTED"]);
 });
 
-test("connection changes are reported; a disconnect keeps the config; close() closes the source", async () => {
+test("connection changes are reported; a disconnect keeps the config; close() closes the source", () => {
   const source = new FakeSource();
   const { io, err } = lines();
   const follower = new XdsFollower(source, LISTENER, { server: "cp:1", defaultHost: undefined, command: "sluice proxy" }, io);
