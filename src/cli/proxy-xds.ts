@@ -8,6 +8,7 @@
 // resource) and an xDS update go through one queue and each composes the latest of both, so
 // neither can undo the other. While the control plane is unreachable the last config stays
 // in force and the client keeps reconnecting.
+import { createHash } from "node:crypto";
 import type { Cluster, ListenerSettings, ProxyConfig, VirtualHost } from "../config/types.js";
 import { DEFAULT_CONNECTION_POOL, DEFAULT_LOAD_BALANCER } from "../config/limits.js";
 import { logger } from "../core/trace.js";
@@ -229,5 +230,20 @@ export class XdsFollower {
 
 function describeCounts(c: ConfigFromXds): string {
   const problems = c.problems.length === 0 ? "" : `, ${c.problems.length} problem${c.problems.length === 1 ? "" : "s"}`;
-  return `${c.clusters.size} cluster${c.clusters.size === 1 ? "" : "s"}, ${c.virtualHosts.length} virtual host${c.virtualHosts.length === 1 ? "" : "s"}${problems}`;
+  return `config ${configDigest(c)}: ${c.clusters.size} cluster${c.clusters.size === 1 ? "" : "s"}, ${c.virtualHosts.length} virtual host${c.virtualHosts.length === 1 ? "" : "s"}${problems}`;
+}
+
+/**
+ * A short digest of the clusters and routes in force: proxies on one control plane print the
+ * same digest once they run the same config (the ADS versions are the client's own).
+ */
+export function configDigest(c: ConfigFromXds): string {
+  const clusters = [...c.clusters].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const hosts = [...c.virtualHosts].sort((a, b) => ((a.domains[0] ?? "") < (b.domains[0] ?? "") ? -1 : 1));
+  const text = JSON.stringify([clusters, hosts], (_key, value: unknown) => {
+    if (value instanceof Set) return [...(value as Set<unknown>)];
+    if (value === Infinity) return "Infinity";
+    return value;
+  });
+  return createHash("sha256").update(text).digest("hex").slice(0, 8);
 }

@@ -69,7 +69,7 @@ test("two proxies follow one control plane: both serve its backends, and an upda
   try {
     for (let i = 0; i < 2; i++) proxies.push(await spawnSluice(["--xds", `127.0.0.1:${adsPort}`, "--listen", "127.0.0.1:0"]));
     for (const p of proxies) {
-      await p.out.waitFor(/xds update #\d+ in force \(1 cluster, 1 virtual host\)/);
+      await p.out.waitFor(/xds update #\d+ in force \(config [0-9a-f]{8}: 1 cluster, 1 virtual host\)/);
       clients.push(echoClient(`127.0.0.1:${p.port}`));
     }
     for (const c of clients) assert.deepEqual([...(await podsReached(c, 4))].sort(), ["pod-1", "pod-2"]);
@@ -77,10 +77,13 @@ test("two proxies follow one control plane: both serve its backends, and an upda
 
     const marks = proxies.map((p) => p.out.mark());
     ads.update(parseConfig(meshYaml(pods)));
+    const digests: string[] = [];
     for (const [i, p] of proxies.entries()) {
-      const m = await p.out.waitFor(/xds update #(\d+) applied \(([^)]*)\): (.*)\n/, marks[i]);
-      assert.match(m[3] ?? "", /~echo\|50051\|\(endpoints\)/);
+      const m = await p.out.waitFor(/xds update #(\d+) applied \(config ([0-9a-f]{8}): ([^)]*)\): (.*)\n/, marks[i]);
+      assert.match(m[4] ?? "", /~echo\|50051\|\(endpoints\)/);
+      digests.push(m[2] ?? "");
     }
+    assert.equal(digests[0], digests[1], "both proxies run the same config");
     for (const c of clients) assert.deepEqual([...(await podsReached(c, 6))].sort(), ["pod-1", "pod-2", "pod-3"]);
     // The channels stayed READY throughout: the update was applied under the open connections.
     for (const w of watches) {
