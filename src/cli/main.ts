@@ -17,8 +17,11 @@ program
 
 program
   .command("proxy")
-  .description("run the gRPC proxy, configured with Istio DestinationRule / ServiceEntry / VirtualService YAML")
-  .requiredOption("-c, --config <file>", "YAML config file (repeatable)", collect, [])
+  .description("run the gRPC proxy, configured with Istio DestinationRule / ServiceEntry / VirtualService YAML, or by a control plane (--xds)")
+  .option("-c, --config <file>", "YAML config file (repeatable); with --xds, only the Proxy resource (listener settings)", collect, [])
+  .option("--xds <host:port>", "take clusters and routes from this control plane (ADS, e.g. sluice control-plane), following its updates")
+  .option("--xds-node-id <id>", "the node id sent to the control plane (default sluice-proxy~HOSTNAME~PID)")
+  .option("--xds-initial-wait <duration>", "with --xds, how long to wait for the first config before listening anyway (RPCs get UNAVAILABLE until it arrives)", "15s")
   .option("--listen <host:port>", "downstream listen address (overrides the Proxy resource)")
   .option("--admin <address>", "admin server address: host:port, a port on 127.0.0.1, or none (default 127.0.0.1:15000; overrides the Proxy resource)")
   .addOption(new Option("--mode <mode>", "balance every RPC, or pin every connection").choices(["request", "connection"]))

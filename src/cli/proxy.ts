@@ -1,18 +1,21 @@
-// `sluice proxy`: load config, start; reload the config on SIGHUP and when its files change;
-// drain gracefully on SIGINT/SIGTERM; on SIGUSR2 hand the listening socket to a new sluice
-// and drain (takeover.ts).
+// `sluice proxy`: load config, start; reload the config on SIGHUP and when its files change,
+// or follow a control plane (--xds); drain gracefully on SIGINT/SIGTERM; on SIGUSR2 hand the
+// listening socket to a new sluice and drain (takeover.ts).
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
-import { formatProblem } from "../config/diagnostics.js";
 import { formatDuration } from "../config/duration.js";
-import { loadConfigFiles, type ConfigOverrides } from "../config/load.js";
+import type { ConfigOverrides } from "../config/load.js";
 import { observedProxy } from "../admin/observability.js";
 import { adminUrl, startAdminServer } from "./admin-start.js";
 import type { Io } from "./io.js";
-import { ConfigReloader, proxyReloadTarget } from "./reload.js";
+import { fileStart, type ProxyStart } from "./proxy-start.js";
 import { announceReady, handOver } from "./takeover.js";
 
 export interface ProxyOptions {
   readonly config: string[];
+  /** Clusters and routes from this control plane (host:port) instead of the -c files. */
+  readonly xds?: string;
+  readonly xdsNodeId?: string;
+  readonly xdsInitialWait?: string;
   readonly listen?: string;
   readonly admin?: string;
   readonly mode?: string;
@@ -34,35 +37,31 @@ export async function proxyCommand(opts: ProxyOptions, io: Io): Promise<number> 
     ...(opts.defaultHost !== undefined ? { defaultHost: opts.defaultHost } : {}),
     ...(opts.drainTimeout !== undefined ? { drainTimeout: opts.drainTimeout } : {}),
   };
-  // The texts as they were before the first load: a change made while the clusters warm is
-  // then seen by the reloader, which compares against these.
-  const initialTexts = await ConfigReloader.readTexts(opts.config);
-  const result = await loadConfigFiles(opts.config, overrides);
-  const warnings = result.ok ? result.config.warnings : result.warnings;
-  for (const w of warnings) io.err(`warning: ${formatProblem(w)}`);
-  if (!result.ok) {
-    for (const p of result.problems) io.err(formatProblem(p));
+  const start = await configStart(opts, overrides, io);
+  if (start === undefined) return 1;
+  const { proxy, observability } = observedProxy(start.config);
+  // Before the proxy listens, so /ready answers 503 while the clusters warm.
+  const adminStart = await startAdminServer(observability, start.config.listener.admin, opts.listenFd !== undefined, io);
+  if (!adminStart.ok) {
+    start.cancel();
     return 1;
   }
-  const { proxy, observability } = observedProxy(result.config);
-  // Before the proxy listens, so /ready answers 503 while the clusters warm.
-  const adminStart = await startAdminServer(observability, result.config.listener.admin, opts.listenFd !== undefined, io);
-  if (!adminStart.ok) return 1;
   const admin = adminStart.address;
   let address: { host: string; port: number };
   try {
     address = await proxy.start(opts.listenFd);
   } catch (err) {
     io.err(`sluice proxy: cannot listen: ${(err as Error).message}`);
+    start.cancel();
     await observability.stop();
     return 1;
   }
-  // Watching (and SIGHUP) before the listening line: a change made after it is never missed.
-  const reloader = new ConfigReloader(opts.config, overrides, proxyReloadTarget(proxy), io);
-  await reloader.start(initialTexts);
+  // Watching (and SIGHUP, and the control plane) before the listening line: a change made after it is never missed.
+  const reloader = await start.follow(proxy);
   if (opts.pidFile !== undefined) writeFileSync(opts.pidFile, `${process.pid}\n`);
-  io.out(`sluice proxy listening on ${address.host}:${address.port} (mode ${result.config.listener.mode}, transport ${result.config.listener.transport})`);
+  io.out(`sluice proxy listening on ${address.host}:${address.port} (mode ${start.config.listener.mode}, transport ${start.config.listener.transport})`);
   if (admin !== undefined) io.out(`sluice proxy admin on ${adminUrl(admin)}`);
+  for (const line of start.startLines()) io.out(line);
   announceReady();
 
   await new Promise<void>((resolve) => {
@@ -114,6 +113,19 @@ export async function proxyCommand(opts: ProxyOptions, io: Io): Promise<number> 
   await observability.stop();
   if (opts.pidFile !== undefined) removePidFile(opts.pidFile);
   return 0;
+}
+
+async function configStart(opts: ProxyOptions, overrides: ConfigOverrides, io: Io): Promise<ProxyStart | undefined> {
+  if (opts.xds === undefined) {
+    if (opts.config.length === 0) {
+      io.err("sluice proxy: give the config with -c FILE (repeatable), or a control plane with --xds HOST:PORT");
+      return undefined;
+    }
+    return fileStart(opts.config, overrides, io);
+  }
+  // Loaded on use: the xDS protos and grpc-js cost a file-configured proxy nothing.
+  const { xdsStart } = await import("./proxy-xds-start.js");
+  return xdsStart({ ...opts, xds: opts.xds }, overrides, io);
 }
 
 /** Removes the pid file unless a successor has written its own pid there. */

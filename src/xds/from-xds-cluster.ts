@@ -5,7 +5,15 @@
 // means the same thing to sluice; sluice's own control plane sets every field it maps.
 import { isIP } from "node:net";
 import { DEFAULT_CHOICE_COUNT } from "../config/listener.js";
-import { DEFAULT_CONNECTION_POOL, DEFAULT_MAGLEV_TABLE_SIZE, DEFAULT_MINIMUM_RING_SIZE, DEFAULT_OUTLIER_DETECTION } from "../config/limits.js";
+import {
+  DEFAULT_CONNECTION_POOL,
+  DEFAULT_MAGLEV_TABLE_SIZE,
+  DEFAULT_MINIMUM_RING_SIZE,
+  DEFAULT_OUTLIER_DETECTION,
+  isPrime,
+  MAX_MAGLEV_TABLE_SIZE,
+  MAX_RING_SIZE,
+} from "../config/limits.js";
 import type { Cluster, ConnectionPoolSettings, Endpoint, HashKeySource, LoadBalancerSettings, OutlierDetectionSettings, RetryBudget, SimpleLb } from "../config/types.js";
 import { anyType, durationMs, fields, list, num, records, text, wrapped, type Fields, type Problems } from "./from-xds-fields.js";
 import { TYPE_URL, unpackAny, type AnyMessage } from "./protos.js";
@@ -201,12 +209,20 @@ function loadBalancerFromXds(c: Fields, hashKey: HashKeySource | undefined, wher
     const fn = text(ring["hash_function"]) ?? "XX_HASH";
     if (fn !== "XX_HASH") problems.add(where, `ring_hash_lb_config.hash_function ${fn} is not supported; sluice hashes with xxHash`);
     if (ring["maximum_ring_size"] !== undefined) problems.add(where, "ring_hash_lb_config.maximum_ring_size is not supported; sluice caps rings at 8M entries");
-    const minimum = wrapped(ring["minimum_ring_size"]);
-    return { kind: "consistentHash", key, algorithm: { kind: "ringHash", minimumRingSize: minimum === undefined || minimum === 0 ? DEFAULT_MINIMUM_RING_SIZE : minimum } };
+    let minimum = wrapped(ring["minimum_ring_size"]) ?? 0;
+    if (minimum > MAX_RING_SIZE) {
+      problems.add(where, `ring_hash_lb_config.minimum_ring_size ${minimum} is above sluice's ${MAX_RING_SIZE}; ${DEFAULT_MINIMUM_RING_SIZE} is used`);
+      minimum = 0;
+    }
+    return { kind: "consistentHash", key, algorithm: { kind: "ringHash", minimumRingSize: minimum === 0 ? DEFAULT_MINIMUM_RING_SIZE : minimum } };
   }
   if (lb === "MAGLEV") {
-    const size = wrapped(fields(c["maglev_lb_config"])?.["table_size"]);
-    return { kind: "consistentHash", key, algorithm: { kind: "maglev", tableSize: size === undefined || size === 0 ? DEFAULT_MAGLEV_TABLE_SIZE : size } };
+    let size = wrapped(fields(c["maglev_lb_config"])?.["table_size"]) ?? 0;
+    if (size !== 0 && (!isPrime(size) || size > MAX_MAGLEV_TABLE_SIZE)) {
+      problems.add(where, `maglev_lb_config.table_size ${size} is not a prime up to ${MAX_MAGLEV_TABLE_SIZE}; ${DEFAULT_MAGLEV_TABLE_SIZE} is used`);
+      size = 0;
+    }
+    return { kind: "consistentHash", key, algorithm: { kind: "maglev", tableSize: size === 0 ? DEFAULT_MAGLEV_TABLE_SIZE : size } };
   }
   if (lb === "LEAST_REQUEST") checkChoiceCount(fields(c["least_request_lb_config"]), where, problems);
   const policy = POLICY_BY_LB[lb];
@@ -283,7 +299,7 @@ function connectionPoolFromXds(c: Fields, where: string, problems: Problems): Co
   return {
     tcp: {
       maxConnections: limit(t["max_connections"], ENVOY_THRESHOLDS.maxConnections),
-      connectTimeoutMs: durationMs(c["connect_timeout"]) ?? ENVOY_CONNECT_TIMEOUT_MS,
+      connectTimeoutMs: positive(durationMs(c["connect_timeout"]), "connect_timeout", where, problems) ?? ENVOY_CONNECT_TIMEOUT_MS,
       maxConnectionDurationMs: http.maxConnectionDurationMs ?? d.tcp.maxConnectionDurationMs,
       idleTimeoutMs: d.tcp.idleTimeoutMs,
     },
@@ -380,13 +396,20 @@ function outlierFromXds(c: Fields, where: string, problems: Problems): OutlierDe
   return {
     consecutive5xxErrors: enforced("consecutive_5xx", "enforcing_consecutive_5xx", 5, 100),
     consecutiveGatewayErrors: enforced("consecutive_gateway_failure", "enforcing_consecutive_gateway_failure", 5, 0),
-    intervalMs: durationMs(o["interval"]) ?? d.intervalMs,
+    intervalMs: positive(durationMs(o["interval"]), "outlier_detection.interval", where, problems) ?? d.intervalMs,
     baseEjectionTimeMs: durationMs(o["base_ejection_time"]) ?? d.baseEjectionTimeMs,
-    maxEjectionPercent: wrapped(o["max_ejection_percent"]) ?? d.maxEjectionPercent,
-    minHealthPercent: panic ?? ENVOY_PANIC_THRESHOLD,
+    maxEjectionPercent: Math.min(100, wrapped(o["max_ejection_percent"]) ?? d.maxEjectionPercent),
+    minHealthPercent: Math.min(100, panic ?? ENVOY_PANIC_THRESHOLD),
     splitExternalLocalOriginErrors: o["split_external_local_origin_errors"] === true,
     consecutiveLocalOriginFailures: wrapped(o["consecutive_local_origin_failure"]) ?? d.consecutiveLocalOriginFailures,
   };
+}
+
+/** A duration the proxy runs timers on: 0 would spin, so it is a problem and the default applies. */
+function positive(ms: number | undefined, field: string, where: string, problems: Problems): number | undefined {
+  if (ms !== 0) return ms;
+  problems.add(where, `${field} 0 is not allowed; the default is used`);
+  return undefined;
 }
 
 /** Envoy's retry_budget on the DEFAULT thresholds (it replaces max_retries there, as in sluice). */

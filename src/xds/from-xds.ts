@@ -3,7 +3,8 @@
 // from one control plane. Clusters (with their ClusterLoadAssignments) become Clusters keyed
 // `host|port|subset`; RouteConfigurations become VirtualHosts. What sluice has no place for is
 // left at its default and said in `problems`; bad input never throws.
-import type { Cluster, HashKeySource, VirtualHost } from "../config/types.js";
+import { createPolicy, registerBuiltins } from "../balancer/registry.js";
+import type { Cluster, HashKeySource, LoadBalancerSettings, VirtualHost } from "../config/types.js";
 import { clusterFromXds, clusterIdentity } from "./from-xds-cluster.js";
 import { fields, Problems, text, type Fields } from "./from-xds-fields.js";
 import { routesFromXds } from "./from-xds-routes.js";
@@ -57,11 +58,24 @@ function mapAll(resources: XdsResources, problems: Problems): ConfigFromXds {
     }
     const edsName = edsServiceName(c) ?? xdsName;
     const cluster = clusterFromXds(xdsName, c, fields(resources.endpoints.get(edsName)), firstPass.hashKeys.get(xdsName) ?? siblingKey(xdsName, firstPass.hashKeys), problems);
-    if (cluster === undefined) unsupported.add(xdsName);
+    const unbuildable = cluster === undefined ? undefined : policyError(cluster.policy.loadBalancer);
+    if (unbuildable !== undefined) problems.add(`Cluster ${xdsName}`, `its load balancer cannot be built (${unbuildable}); routes to it are dropped`);
+    if (cluster === undefined || unbuildable !== undefined) unsupported.add(xdsName);
     else clusters.set(name, cluster);
   }
   const usable = new Map([...names].filter(([xdsName]) => !unsupported.has(xdsName)));
   return { clusters, virtualHosts: routesFromXds(resources, usable, problems).virtualHosts, problems: problems.list };
+}
+
+/** Why sluice's balancer would refuse these settings, if it would: checked here so a bad value is a problem, not a throw in the proxy. */
+function policyError(settings: LoadBalancerSettings): string | undefined {
+  try {
+    registerBuiltins();
+    createPolicy(settings, { random: () => 0.5, loadMetric: "activeRequests", choiceCount: 2 });
+    return undefined;
+  } catch (err: unknown) {
+    return err instanceof Error ? err.message : String(err);
+  }
 }
 
 function edsServiceName(c: Fields): string | undefined {

@@ -14,7 +14,7 @@ import { TYPE_URL, unpackAny } from "../../src/xds/protos.js";
 import type { XdsResources } from "../../src/xds/xds-resources.js";
 import { destinationRuleYaml, parseConfig, serviceEntryYaml } from "../support/cluster.js";
 
-export function decode(set: ResourceSet): XdsResources {
+function decode(set: ResourceSet): XdsResources {
   const kind = (t: string): Map<string, Record<string, unknown>> => new Map([...(set.byType.get(t) ?? [])].map(([n, any]) => [n, unpackAny(any)]));
   return { listeners: kind(TYPE_URL.listener), routes: kind(TYPE_URL.route), clusters: kind(TYPE_URL.cluster), endpoints: kind(TYPE_URL.endpoint) };
 }
@@ -302,6 +302,8 @@ test("what sluice cannot map becomes problems, never a throw, and the rest still
     clusters: new Map<string, Record<string, unknown>>([
       ...ok.clusters,
       ["outbound|9|x|odd", { name: "outbound|9|x|odd", type: "ORIGINAL_DST", transport_socket: { name: "tls" } }],
+      ["big-ring", { name: "big-ring", type: "STATIC", lb_policy: "RING_HASH", ring_hash_lb_config: { minimum_ring_size: { value: 1e9 } }, connect_timeout: {} }],
+      ["maglev", { name: "maglev", type: "STATIC", lb_policy: "MAGLEV", maglev_lb_config: { table_size: { value: 100 } }, outlier_detection: { interval: {} } }],
       ["weird", { name: "weird", type: "EDS", lb_policy: "CLUSTER_PROVIDED", circuit_breakers: { thresholds: "x" }, outlier_detection: { interval: "soon", enforcing_success_rate: { value: 100 } }, health_checks: [{}] }],
     ]),
     endpoints: new Map<string, Record<string, unknown>>([...ok.endpoints, ["weird", { endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: "/tmp/s" } } } }, 42] }] }]]),
@@ -320,11 +322,16 @@ test("what sluice cannot map becomes problems, never a throw, and the rest still
     /Cluster weird: health_checks is not supported by sluice; ignored/,
     /Cluster weird: lb_policy CLUSTER_PROVIDED is not supported; round robin is used/,
     /Cluster weird: outlier_detection.enforcing_success_rate 100: statistical ejection is not supported/,
+    /Cluster big-ring: ring_hash_lb_config.minimum_ring_size 1000000000 is above sluice's 8388608; 1024 is used/,
+    /Cluster big-ring: connect_timeout 0 is not allowed; the default is used/,
+    /Cluster maglev: maglev_lb_config.table_size 100 is not a prime up to 5000011; 65537 is used/,
+    /Cluster maglev: outlier_detection.interval 0 is not allowed; the default is used/,
     /ClusterLoadAssignment weird: an endpoint without a socket address and port_value is not supported/,
   ];
   for (const re of expectations) assert.ok(back.problems.some((p) => re.test(p)), `${re} in:\n${back.problems.join("\n")}`);
   // The rest maps: echo's cluster, and its route (the last one) behind the dropped ones.
-  assert.deepEqual([...back.clusters.keys()].sort(), ["echo|50051|", "weird|0|"]);
+  assert.deepEqual([...back.clusters.keys()].sort(), ["big-ring|0|", "echo|50051|", "maglev|0|", "weird|0|"]);
+  assert.deepEqual(back.clusters.get("big-ring|0|")?.policy.loadBalancer, { kind: "consistentHash", key: NO_HASH_POLICY, algorithm: { kind: "ringHash", minimumRingSize: 1024 } });
   assert.deepEqual(back.clusters.get("weird|0|")?.endpoints, []);
   assert.equal(back.clusters.get("weird|0|")?.policy.outlierDetection?.intervalMs, 10_000);
   assert.deepEqual(back.virtualHosts.map((v) => [v.domains, v.routes.map((r) => r.destinations[0]?.cluster)]), [[["echo"], ["echo|50051|"]]]);
