@@ -157,7 +157,10 @@ export class LoadWeightEstimator {
     const completed = m.succeeded + m.failed;
     // Thin data keeps the last estimate: a down-weighted endpoint gets few calls, and must
     // not bounce back to neutral for it.
-    if (Math.max(completed, m.issued) < this.minCalls || m.reports < this.minReports || m.inFlightMs <= 0) return;
+    if (Math.max(completed, m.issued) < this.minCalls || m.reports < this.minReports) return;
+    // Nothing ever seen in flight: W is below what the snapshots resolve. Unknown, unless
+    // there were errors (an endpoint failing at once must still lose weight: W counts as 0).
+    if (m.inFlightMs <= 0 && m.failed === 0) return;
     // Calls issued but none completed (a hung endpoint): W is at least the in-flight time per call.
     s.estimate = {
       latencyMs: m.inFlightMs / Math.max(completed, 1),
@@ -178,7 +181,7 @@ export class LoadWeightEstimator {
         continue;
       }
       const eff = effective(s.estimate);
-      const w = Number.isFinite(eff) && eff > 0 ? Math.round((NEUTRAL_WEIGHT * fastest) / eff) : FLOOR_WEIGHT;
+      const w = eff <= fastest ? NEUTRAL_WEIGHT : Number.isFinite(eff) ? Math.round((NEUTRAL_WEIGHT * fastest) / eff) : FLOOR_WEIGHT;
       weights.set(name, Math.min(NEUTRAL_WEIGHT, Math.max(FLOOR_WEIGHT, w)));
     }
     return weights;
