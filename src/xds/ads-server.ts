@@ -140,16 +140,16 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
       },
     });
     const weighting = this.weighting;
-    if (weighting !== null) {
-      server.addService(lrsServiceDefinition(), weighting.lrs.implementation());
-      weighting.timer = setInterval(() => this.tickWeights(weighting), weighting.intervalMs);
-      weighting.timer.unref();
-    }
+    if (weighting !== null) server.addService(lrsServiceDefinition(), weighting.lrs.implementation());
     const address = `${host.includes(":") ? `[${host}]` : host}:${port}`;
     const bound = await new Promise<number>((resolve, reject) => {
       server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
     });
     this.server = server;
+    if (weighting !== null && weighting.timer === null) {
+      weighting.timer = setInterval(() => this.tickWeights(weighting), weighting.intervalMs);
+      weighting.timer.unref();
+    }
     trace("listening", { address, port: bound });
     return bound;
   }
