@@ -1,9 +1,11 @@
 // `sluice control-plane`: serves the config as xDS (ADS v3, state of the world) to proxyless
 // gRPC clients; reloads on SIGHUP and when its files change, pushing what changed to every
-// subscribed client; SIGINT/SIGTERM end the streams and exit.
+// subscribed client; SIGINT/SIGTERM end the streams and exit. With --weights-from-load it
+// also serves LRS and pushes endpoint weights learned from the clients' load reports.
 import { formatProblem } from "../config/diagnostics.js";
 import { HOST_PORT_HELP, parseHostPort } from "../config/host-port.js";
 import { loadConfigFiles } from "../config/load.js";
+import { DURATION_HELP, formatDuration, parseDuration } from "../config/duration.js";
 import { AdsServer } from "../xds/ads-server.js";
 import type { Io } from "./io.js";
 import { ConfigReloader, type ReloadTarget } from "./reload.js";
@@ -11,7 +13,12 @@ import { ConfigReloader, type ReloadTarget } from "./reload.js";
 export interface ControlPlaneOptions {
   readonly config: string[];
   readonly listen: string;
+  readonly weightsFromLoad?: boolean;
+  /** How often clients report load (LRS); default 1s. Only with weightsFromLoad. */
+  readonly loadReportInterval?: string;
 }
+
+const DEFAULT_LOAD_REPORT_INTERVAL_MS = 1000;
 
 const COMMAND = "sluice control-plane";
 
@@ -21,6 +28,19 @@ export async function controlPlaneCommand(opts: ControlPlaneOptions, io: Io): Pr
     io.err(`${COMMAND}: --listen: must be ${HOST_PORT_HELP}, got "${opts.listen}"`);
     return 1;
   }
+  let intervalMs = DEFAULT_LOAD_REPORT_INTERVAL_MS;
+  if (opts.loadReportInterval !== undefined) {
+    if (opts.weightsFromLoad !== true) {
+      io.err(`${COMMAND}: --load-report-interval only applies with --weights-from-load`);
+      return 1;
+    }
+    const d = parseDuration(opts.loadReportInterval);
+    if (!d.ok) {
+      io.err(`${COMMAND}: --load-report-interval: ${d.reason}, got "${opts.loadReportInterval}" (${DURATION_HELP})`);
+      return 1;
+    }
+    intervalMs = Math.round(d.ms);
+  }
   const initialTexts = await ConfigReloader.readTexts(opts.config);
   const result = await loadConfigFiles(opts.config);
   const warnings = result.ok ? result.config.warnings : result.warnings;
@@ -29,7 +49,7 @@ export async function controlPlaneCommand(opts: ControlPlaneOptions, io: Io): Pr
     for (const p of result.problems) io.err(formatProblem(p));
     return 1;
   }
-  const ads = new AdsServer(result.config);
+  const ads = new AdsServer(result.config, opts.weightsFromLoad === true ? { weightsFromLoad: { intervalMs } } : {});
   let port: number;
   try {
     port = await ads.start(listen.host, listen.port);
@@ -48,7 +68,8 @@ export async function controlPlaneCommand(opts: ControlPlaneOptions, io: Io): Pr
   const reloader = new ConfigReloader(opts.config, {}, target, io);
   await reloader.start(initialTexts);
   const host = listen.host.includes(":") ? `[${listen.host}]` : listen.host;
-  io.out(`${COMMAND} serving ADS on ${host}:${port} (${describeCounts(ads)})`);
+  const lrs = opts.weightsFromLoad === true ? `; LRS: endpoint weights from load reports every ${formatDuration(intervalMs)}` : "";
+  io.out(`${COMMAND} serving ADS on ${host}:${port} (${describeCounts(ads)})${lrs}`);
 
   const signal = await new Promise<string>((resolve) => {
     process.once("SIGINT", () => resolve("SIGINT"));

@@ -40,7 +40,9 @@ program
   .requiredOption("-c, --config <file>", "YAML config file (repeatable)", collect, [])
   // istiod's plaintext xDS port, on loopback unless told otherwise.
   .option("--listen <host:port>", "ADS listen address", "127.0.0.1:15010")
-  .action(async (opts: { config: string[]; listen: string }) => {
+  .option("--weights-from-load", "serve LRS too and push endpoint weights learned from the clients' load reports in EDS (off: no load reporting)")
+  .option("--load-report-interval <duration>", "with --weights-from-load: how often clients report load (default 1s)")
+  .action(async (opts: { config: string[]; listen: string; weightsFromLoad?: boolean; loadReportInterval?: string }) => {
     // Loaded on use: the xDS protos cost the other commands nothing.
     const { controlPlaneCommand } = await import("./control-plane.js");
     process.exitCode = await controlPlaneCommand(opts, io);

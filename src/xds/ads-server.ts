@@ -4,13 +4,17 @@
 // last nonce, no error_detail) records the version as accepted; a NACK (error_detail) is
 // logged and recorded, the client keeps its last good version, and nothing is resent until
 // the config changes. `update()` pushes every changed type to every stream subscribed to it.
+// With `weightsFromLoad`, the same gRPC server also serves LRS: clients' load reports feed
+// per-endpoint weights (load-weights.ts), and new weights rebuild and push the EDS resources.
 import { EventEmitter } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import type { ProxyConfig } from "../config/types.js";
 import { Status } from "../core/status.js";
 import { logger, tracer } from "../core/trace.js";
-import { adsServiceDefinition, TYPE_URL, type AnyMessage } from "./protos.js";
-import { buildResources, RESOURCE_TYPES, type ResourceSet } from "./resources.js";
+import { adsServiceDefinition, lrsServiceDefinition, TYPE_URL, type AnyMessage } from "./protos.js";
+import { buildResources, loadWeightedEndpoints, RESOURCE_TYPES, type ResourceSet } from "./resources.js";
+import { LoadWeightEstimator, type Weights } from "./load-weights.js";
+import { LrsService } from "./lrs-server.js";
 
 const trace = tracer("xds");
 
@@ -59,11 +63,32 @@ export interface NackEvent extends AckEvent {
   readonly message: string;
 }
 
+export interface WeightsEvent {
+  /** xDS cluster name -> `ADDRESS:PORT` -> learned weight (1..100; 100 = the fastest, or not yet known). */
+  readonly weights: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  /** The ClusterLoadAssignment version that carries them. */
+  readonly version: string;
+}
+
 export interface AdsServerEvents {
   ack: [AckEvent];
   nack: [NackEvent];
   /** A response went out: after a subscription change or a push. */
   sent: [AckEvent & { readonly names: readonly string[] }];
+  /** New endpoint weights from load reports were published (EDS rebuilt and pushed). */
+  weights: [WeightsEvent];
+}
+
+export interface AdsServerOptions {
+  /** Learn endpoint weights from clients' load reports (LRS), reported every `intervalMs`. */
+  readonly weightsFromLoad?: { readonly intervalMs: number; readonly now?: () => number };
+}
+
+interface LoadWeightingState {
+  readonly estimator: LoadWeightEstimator;
+  readonly lrs: LrsService;
+  readonly intervalMs: number;
+  timer: NodeJS.Timeout | null;
 }
 
 type AdsCall = grpc.ServerDuplexStream<unknown, DiscoveryResponse>;
@@ -84,11 +109,25 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
   private nextStreamId = 1;
   private nextNonce = 1;
   private server: grpc.Server | null = null;
+  private config: ProxyConfig;
+  private readonly weighting: LoadWeightingState | null;
 
-  constructor(config: ProxyConfig) {
+  constructor(config: ProxyConfig, options: AdsServerOptions = {}) {
     super();
-    this.resources = buildResources(config);
+    this.config = config;
+    const w = options.weightsFromLoad;
+    if (w !== undefined) {
+      const estimator = new LoadWeightEstimator({ intervalMs: w.intervalMs, now: w.now ?? (() => performance.now()) });
+      estimator.setEndpoints(loadWeightedEndpoints(config));
+      this.weighting = { estimator, lrs: new LrsService(estimator, w.intervalMs), intervalMs: w.intervalMs, timer: null };
+    } else this.weighting = null;
+    this.resources = this.build();
     for (const t of RESOURCE_TYPES) this.versions.set(t, 1);
+  }
+
+  private build(): ResourceSet {
+    const w = this.weighting;
+    return w === null ? buildResources(this.config) : buildResources(this.config, { weights: w.estimator.current() });
   }
 
   /** Binds to host:port (port 0 = any) and returns the port. */
@@ -100,26 +139,52 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
         call.emit("error", { code: Status.UNIMPLEMENTED, details: "sluice serves state-of-the-world ADS only (StreamAggregatedResources)" });
       },
     });
+    const weighting = this.weighting;
+    if (weighting !== null) server.addService(lrsServiceDefinition(), weighting.lrs.implementation());
     const address = `${host.includes(":") ? `[${host}]` : host}:${port}`;
     const bound = await new Promise<number>((resolve, reject) => {
       server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
     });
     this.server = server;
+    if (weighting !== null && weighting.timer === null) {
+      weighting.timer = setInterval(() => this.tickWeights(weighting), weighting.intervalMs);
+      weighting.timer.unref();
+    }
     trace("listening", { address, port: bound });
     return bound;
   }
 
   /** Ends every stream with OK (clients reconnect elsewhere or later) and closes the server. */
   async stop(): Promise<void> {
+    if (this.weighting !== null) {
+      if (this.weighting.timer !== null) clearInterval(this.weighting.timer);
+      this.weighting.timer = null;
+      this.weighting.lrs.stop();
+    }
     for (const s of this.streams.values()) s.call.end();
     const server = this.server;
     this.server = null;
     if (server !== null) await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
   }
 
-  /** Recomputes the resources from `config` and pushes what changed; returns the changed type URLs. */
+  /**
+   * Recomputes the resources from `config` and pushes what changed; returns the changed type
+   * URLs. Learned weights stay for the endpoints that remain.
+   */
   update(config: ProxyConfig): string[] {
-    return this.setResources(buildResources(config));
+    this.config = config;
+    this.weighting?.estimator.setEndpoints(loadWeightedEndpoints(config));
+    return this.setResources(this.build());
+  }
+
+  /** One reporting interval passed: fold the reports; new weights rebuild EDS (the rest is unchanged) and push it. */
+  private tickWeights(w: LoadWeightingState): void {
+    const weights = w.estimator.tick();
+    if (weights === null) return;
+    this.setResources(this.build());
+    const event: WeightsEvent = { weights: plainWeights(weights), version: String(this.versions.get(TYPE_URL.endpoint) ?? 0) };
+    trace("weights from load", { ...event, estimates: w.estimator.estimates() });
+    this.emit("weights", event);
   }
 
   /**
@@ -236,6 +301,10 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
     trace("response sent", { stream: state.id, typeUrl, version, nonce, names });
     this.emit("sent", { stream: state.id, nodeId: state.nodeId, typeUrl, version, names });
   }
+}
+
+function plainWeights(w: Weights): Record<string, Record<string, number>> {
+  return Object.fromEntries([...w].map(([cluster, endpoints]) => [cluster, Object.fromEntries(endpoints)]));
 }
 
 function sameNames(a: ReadonlySet<string> | "wildcard", b: ReadonlySet<string> | "wildcard"): boolean {

@@ -31,6 +31,7 @@ const RESOURCE_FILES = [
   "envoy/extensions/filters/http/router/v3/router.proto",
   "envoy/extensions/load_balancing_policies/least_request/v3/least_request.proto",
   "envoy/extensions/load_balancing_policies/round_robin/v3/round_robin.proto",
+  "envoy/extensions/load_balancing_policies/wrr_locality/v3/wrr_locality.proto",
 ];
 
 export const TYPE_URL = {
@@ -42,6 +43,7 @@ export const TYPE_URL = {
   router: "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
   leastRequest: "type.googleapis.com/envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest",
   roundRobin: "type.googleapis.com/envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin",
+  wrrLocality: "type.googleapis.com/envoy.extensions.load_balancing_policies.wrr_locality.v3.WrrLocality",
 } as const;
 
 /** google.protobuf.Any as it travels: the message's full type URL and its encoded bytes. */
@@ -90,12 +92,12 @@ export function unpackAny(any: AnyMessage): Record<string, unknown> {
   return type.toObject(type.decode(any.value), { longs: Number, enums: String, defaults: false });
 }
 
-let adsPackage: grpc.GrpcObject | undefined;
+const packages = new Map<string, grpc.GrpcObject>();
 
-/** The ADS service definition (envoy.service.discovery.v3.AggregatedDiscoveryService). */
-export function adsServiceDefinition(): grpc.ServiceDefinition {
-  if (adsPackage === undefined) {
-    const def = protoLoader.loadSync("envoy/service/discovery/v3/ads.proto", {
+function loadService(file: string, name: string): grpc.ServiceClientConstructor {
+  let pkg = packages.get(file);
+  if (pkg === undefined) {
+    const def = protoLoader.loadSync(file, {
       keepCase: true,
       longs: String,
       enums: String,
@@ -103,23 +105,39 @@ export function adsServiceDefinition(): grpc.ServiceDefinition {
       oneofs: true,
       includeDirs: includeDirs(),
     });
-    adsPackage = grpc.loadPackageDefinition(def);
+    pkg = grpc.loadPackageDefinition(def);
+    packages.set(file, pkg);
   }
-  const ctor = lookup(adsPackage, "envoy.service.discovery.v3.AggregatedDiscoveryService");
-  return ctor.service;
+  return lookup(pkg, name);
+}
+
+const ADS = ["envoy/service/discovery/v3/ads.proto", "envoy.service.discovery.v3.AggregatedDiscoveryService"] as const;
+const LRS = ["envoy/service/load_stats/v3/lrs.proto", "envoy.service.load_stats.v3.LoadReportingService"] as const;
+
+/** The ADS service definition (envoy.service.discovery.v3.AggregatedDiscoveryService). */
+export function adsServiceDefinition(): grpc.ServiceDefinition {
+  return loadService(...ADS).service;
 }
 
 /** A client constructor for the ADS service (tests drive the server with it). */
 export function adsClientConstructor(): grpc.ServiceClientConstructor {
-  adsServiceDefinition();
-  if (adsPackage === undefined) throw new Error("ADS protos not loaded");
-  return lookup(adsPackage, "envoy.service.discovery.v3.AggregatedDiscoveryService");
+  return loadService(...ADS);
+}
+
+/** The load reporting service (envoy.service.load_stats.v3.LoadReportingService, StreamLoadStats). */
+export function lrsServiceDefinition(): grpc.ServiceDefinition {
+  return loadService(...LRS).service;
+}
+
+/** A client constructor for the LRS service (tests send reports with it). */
+export function lrsClientConstructor(): grpc.ServiceClientConstructor {
+  return loadService(...LRS);
 }
 
 function lookup(pkg: grpc.GrpcObject, name: string): grpc.ServiceClientConstructor {
   let node: unknown = pkg;
   for (const part of name.split(".")) {
-    if (typeof node !== "object" && typeof node !== "function") throw new Error(`${name} not found in the ADS protos`);
+    if (typeof node !== "object" && typeof node !== "function") throw new Error(`${name} not found in the xDS protos`);
     node = (node as Record<string, unknown>)[part];
   }
   if (typeof node !== "function" || !("service" in node)) throw new Error(`${name} is not a service`);

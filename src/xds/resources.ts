@@ -10,6 +10,7 @@ import { packAny, TYPE_URL, type AnyMessage } from "./protos.js";
 import type { Cluster, HttpRoute, Limit, OutlierDetectionSettings, ProxyConfig, RouteMatch, TrafficPolicy, VirtualHost } from "../config/types.js";
 import { domainsOf } from "../config/hosts.js";
 import { ISTIO_DEFAULT_RETRY } from "../config/retry.js";
+import { NEUTRAL_WEIGHT, type Weights } from "./load-weights.js";
 
 /** The four resource kinds, by type URL, each a map from resource name to its encoding. */
 export interface ResourceSet {
@@ -26,7 +27,17 @@ export function xdsClusterName(c: Pick<Cluster, "host" | "port" | "subset">): st
 /** Istio's (and Envoy's) "unlimited" for UInt32 thresholds. */
 const UINT32_MAX = 4294967295;
 
-export function buildResources(config: ProxyConfig): ResourceSet {
+/**
+ * `--weights-from-load`: clusters ask their clients for load reports (LRS, to this server),
+ * and each endpoint sits in a locality of its own, weighted with what was learned.
+ */
+export interface LoadWeighting {
+  /** Learned weights (1..100) by xDS cluster name and `ADDRESS:PORT`; absent = neutral. */
+  readonly weights: Weights;
+}
+
+/** `options` absent: the resources without load weighting, byte for byte as before it existed. */
+export function buildResources(config: ProxyConfig, weighting?: LoadWeighting): ResourceSet {
   const listeners = new Map<string, AnyMessage>();
   const routes = new Map<string, AnyMessage>();
   const clusters = new Map<string, AnyMessage>();
@@ -38,8 +49,11 @@ export function buildResources(config: ProxyConfig): ResourceSet {
   const portsByHost = new Map<string, number[]>();
   for (const c of config.clusters.values()) {
     const name = xdsClusterName(c);
-    clusters.set(name, packAny(TYPE_URL.cluster, clusterResource(c, name, config.listener.leastRequestChoiceCount)));
-    endpoints.set(name, packAny(TYPE_URL.endpoint, loadAssignment(c, name)));
+    const weighted = weighting !== undefined && loadWeighted(c);
+    const cluster = clusterResource(c, name, config.listener.leastRequestChoiceCount);
+    clusters.set(name, packAny(TYPE_URL.cluster, weighted ? withLoadReporting(cluster) : cluster));
+    const cla = weighted ? weightedLoadAssignment(c, name, weighting.weights.get(name)) : loadAssignment(c, name);
+    endpoints.set(name, packAny(TYPE_URL.endpoint, cla));
     if (c.subset !== null) continue;
     const ports = portsByHost.get(c.host) ?? [];
     if (!ports.includes(c.port)) ports.push(c.port);
@@ -235,6 +249,78 @@ function loadAssignment(c: Cluster, name: string): Record<string, unknown> {
         })),
       },
     ],
+  };
+}
+
+/** Consistent hash clusters keep today's resources: shifting weights would move keys between endpoints. */
+function loadWeighted(c: Cluster): boolean {
+  return c.policy.loadBalancer.kind !== "consistentHash";
+}
+
+/** The locality (and LRS) name of an endpoint: `ADDRESS:PORT`. */
+export function endpointKey(e: { readonly address: string; readonly port: number }): string {
+  return `${e.address}:${e.port}`;
+}
+
+/** The endpoints whose weights are learned, by xDS cluster name (the same keys as the localities served). */
+export function loadWeightedEndpoints(config: ProxyConfig): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const c of config.clusters.values()) {
+    if (loadWeighted(c)) out.set(xdsClusterName(c), [...new Set(c.endpoints.map(endpointKey))]);
+  }
+  return out;
+}
+
+/**
+ * Clients report load to the server they got the cluster from (`lrs_server: self`). A
+ * load_balancing_policy list is wrapped in WrrLocality (gRFC A52) so that gRPC clients pick
+ * localities by weight; Envoy, which has no WrrLocality, takes the next entry (the same
+ * policies unwrapped) and honours the endpoint weights.
+ */
+function withLoadReporting(cluster: Record<string, unknown>): Record<string, unknown> {
+  const policy = cluster["load_balancing_policy"] as { policies: unknown[] } | undefined;
+  if (policy === undefined) return { ...cluster, lrs_server: { self: {} } };
+  const wrrLocality = packAny(TYPE_URL.wrrLocality, { endpoint_picking_policy: policy });
+  return {
+    ...cluster,
+    lrs_server: { self: {} },
+    load_balancing_policy: {
+      policies: [{ typed_extension_config: { name: "envoy.load_balancing_policies.wrr_locality", typed_config: wrrLocality } }, ...policy.policies],
+    },
+  };
+}
+
+/**
+ * One locality per endpoint (sub_zone `ADDRESS:PORT`), since load reports are per locality.
+ * Locality weight and endpoint weight are the same number: gRPC clients weigh localities
+ * (weighted_target), Envoy weighs endpoints (it ignores locality weights unless told to).
+ * The learned weight (1..100) scales the configured one.
+ */
+function weightedLoadAssignment(c: Cluster, name: string, learned: ReadonlyMap<string, number> | undefined): Record<string, unknown> {
+  const byKey = new Map<string, { address: string; port: number; weight: number }>();
+  for (const e of c.endpoints) {
+    const key = endpointKey(e);
+    const prev = byKey.get(key);
+    byKey.set(key, { address: e.address, port: e.port, weight: (prev?.weight ?? 0) + Math.max(1, e.weight) });
+  }
+  // gRPC clients reject a priority whose locality weights sum past 2^32-1.
+  const cap = Math.floor(UINT32_MAX / Math.max(1, byKey.size));
+  return {
+    cluster_name: name,
+    endpoints: [...byKey].map(([key, e]) => {
+      const weight = Math.min(cap, e.weight * (learned?.get(key) ?? NEUTRAL_WEIGHT));
+      return {
+        locality: { sub_zone: key },
+        load_balancing_weight: { value: weight },
+        lb_endpoints: [
+          {
+            endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } },
+            health_status: "HEALTHY",
+            load_balancing_weight: { value: weight },
+          },
+        ],
+      };
+    }),
   };
 }
 

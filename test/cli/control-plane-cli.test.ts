@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import * as grpc from "@grpc/grpc-js";
-import { adsClientConstructor, TYPE_URL, unpackAny } from "../../src/xds/protos.js";
+import { adsClientConstructor, lrsClientConstructor, TYPE_URL, unpackAny } from "../../src/xds/protos.js";
 import { CLI, runCli, tempFile } from "../support/cli.js";
 import { serviceEntryYaml } from "../support/cluster.js";
 import { Output, replaceFile } from "../support/lines.js";
@@ -68,4 +68,50 @@ test("sluice control-plane with a bad --listen or an invalid config exits 1 and 
   const b = await runCli(["control-plane", "-c", bad, "--listen", "127.0.0.1:0"]);
   assert.equal(b.code, 1);
   assert.match(b.stderr, /bad\.yaml:\d+ spec\.host/);
+});
+
+test("sluice control-plane --weights-from-load --load-report-interval 200ms: clusters ask for load reports, LRS answers at that interval", async () => {
+  const file = tempFile("xds.yaml", serviceEntryYaml("echo", [7001, 7002]));
+  const child = spawn(process.execPath, [CLI, "control-plane", "-c", file, "--listen", "127.0.0.1:0", "--weights-from-load", "--load-report-interval", "200ms"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const out = new Output(child.stdout);
+  const err = new Output(child.stderr);
+  const closed = once(child, "close");
+  const clients: grpc.Client[] = [];
+  try {
+    const m = await out.waitFor(/serving ADS on 127\.0\.0\.1:(\d+) \(.*\); LRS: endpoint weights from load reports every 200ms/);
+    const Ads = adsClientConstructor();
+    const Lrs = lrsClientConstructor();
+    const ads = new Ads(`127.0.0.1:${m[1]}`, grpc.credentials.createInsecure());
+    const lrs = new Lrs(`127.0.0.1:${m[1]}`, grpc.credentials.createInsecure());
+    clients.push(ads, lrs);
+    const s = new RawStream(ads);
+    s.send({ type_url: TYPE_URL.cluster, resource_names: [CLUSTER] });
+    const cluster = unpackAny((await s.next()).resources[0] ?? assert.fail("no Cluster"));
+    assert.deepEqual(cluster["lrs_server"], { self: {} });
+    const call = (lrs as unknown as { StreamLoadStats(): grpc.ClientDuplexStream<unknown, { send_all_clusters: boolean; load_reporting_interval: unknown }> }).StreamLoadStats();
+    call.on("error", () => undefined);
+    const answered = once(call, "data");
+    call.write({ node: { id: "cli-test" } });
+    const [answer] = (await answered) as [{ send_all_clusters: boolean; load_reporting_interval: unknown }];
+    assert.equal(answer.send_all_clusters, true);
+    assert.deepEqual(answer.load_reporting_interval, { seconds: "0", nanos: 200_000_000 });
+    call.end();
+  } finally {
+    for (const c of clients) c.close();
+    child.kill("SIGTERM");
+  }
+  const [code] = (await closed) as [number];
+  assert.equal(code, 0, err.text);
+});
+
+test("sluice control-plane: --load-report-interval needs --weights-from-load and a duration", async () => {
+  const file = tempFile("xds.yaml", serviceEntryYaml("echo", [7001]));
+  const alone = await runCli(["control-plane", "-c", file, "--listen", "127.0.0.1:0", "--load-report-interval", "1s"]);
+  assert.equal(alone.code, 1);
+  assert.match(alone.stderr, /--load-report-interval only applies with --weights-from-load/);
+  const bad = await runCli(["control-plane", "-c", file, "--listen", "127.0.0.1:0", "--weights-from-load", "--load-report-interval", "often"]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /--load-report-interval: must be a duration/);
 });

@@ -46,3 +46,14 @@ export class RawStream {
   }
 }
 
+
+/**
+ * Points this process's @grpc/grpc-js-xds at an ADS server on 127.0.0.1:`port` (its
+ * bootstrap is global: one server per process, so each such test file runs on its own).
+ */
+export function bootstrapGrpcJsXds(port: number, nodeId: string): void {
+  process.env["GRPC_XDS_BOOTSTRAP_CONFIG"] = JSON.stringify({
+    xds_servers: [{ server_uri: `127.0.0.1:${port}`, channel_creds: [{ type: "insecure" }], server_features: ["xds_v3"] }],
+    node: { id: nodeId, locality: {} },
+  });
+}
