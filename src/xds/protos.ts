@@ -32,6 +32,8 @@ const RESOURCE_FILES = [
   "envoy/extensions/load_balancing_policies/least_request/v3/least_request.proto",
   "envoy/extensions/load_balancing_policies/round_robin/v3/round_robin.proto",
   "envoy/extensions/load_balancing_policies/wrr_locality/v3/wrr_locality.proto",
+  "envoy/extensions/upstreams/http/v3/http_protocol_options.proto",
+  "envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto",
 ];
 
 export const TYPE_URL = {
@@ -44,6 +46,8 @@ export const TYPE_URL = {
   leastRequest: "type.googleapis.com/envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest",
   roundRobin: "type.googleapis.com/envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin",
   wrrLocality: "type.googleapis.com/envoy.extensions.load_balancing_policies.wrr_locality.v3.WrrLocality",
+  httpProtocolOptions: "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+  previousHosts: "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate",
 } as const;
 
 /** google.protobuf.Any as it travels: the message's full type URL and its encoded bytes. */

