@@ -1,5 +1,5 @@
 // `sluice control-plane`: serves the config as xDS (ADS v3, state of the world) to proxyless
-// gRPC clients; reloads on SIGHUP and when its files change, pushing what changed to every
+// gRPC clients (DNS ServiceEntries resolved here, served as addresses); reloads on SIGHUP and when its files change, pushing what changed to every
 // subscribed client; SIGINT/SIGTERM end the streams and exit. With --weights-from-load it
 // also serves LRS and pushes endpoint weights learned from the clients' load reports.
 import { formatProblem } from "../config/diagnostics.js";
@@ -7,6 +7,7 @@ import { HOST_PORT_HELP, parseHostPort } from "../config/host-port.js";
 import { loadConfigFiles } from "../config/load.js";
 import { DURATION_HELP, formatDuration, parseDuration } from "../config/duration.js";
 import { AdsServer } from "../xds/ads-server.js";
+import { DnsEndpoints } from "../xds/dns-endpoints.js";
 import type { Io } from "./io.js";
 import { ConfigReloader, type ReloadTarget } from "./reload.js";
 
@@ -49,18 +50,25 @@ export async function controlPlaneCommand(opts: ControlPlaneOptions, io: Io): Pr
     for (const p of result.problems) io.err(formatProblem(p));
     return 1;
   }
-  const ads = new AdsServer(result.config, opts.weightsFromLoad === true ? { weightsFromLoad: { intervalMs } } : {});
+  // DNS ServiceEntries are served with the addresses their names resolve to, pushed as they change.
+  const serving: { ads?: AdsServer } = {};
+  const dns = new DnsEndpoints({ onChange: (resolved) => serving.ads?.update(resolved) });
+  dns.set(result.config);
+  await dns.firstRound();
+  const ads = new AdsServer(dns.set(result.config), opts.weightsFromLoad === true ? { weightsFromLoad: { intervalMs } } : {});
+  serving.ads = ads;
   let port: number;
   try {
     port = await ads.start(listen.host, listen.port);
   } catch (err) {
+    dns.stop();
     io.err(`${COMMAND}: cannot listen on ${opts.listen}: ${(err as Error).message}`);
     return 1;
   }
   const target: ReloadTarget = {
     command: COMMAND,
     apply(config) {
-      const changed = ads.update(config).map((t) => t.slice(t.lastIndexOf(".") + 1));
+      const changed = ads.update(dns.set(config)).map((t) => t.slice(t.lastIndexOf(".") + 1));
       const summary = changed.length === 0 ? "no changes" : `pushed ${changed.join(", ")} (${describeCounts(ads)})`;
       return Promise.resolve({ summary, noop: changed.length === 0, warnings: [], fields: { changed } });
     },
@@ -76,6 +84,7 @@ export async function controlPlaneCommand(opts: ControlPlaneOptions, io: Io): Pr
     process.once("SIGTERM", () => resolve("SIGTERM"));
   });
   reloader.close();
+  dns.stop();
   io.err(`${COMMAND}: ${signal}: closing the ADS streams`);
   await ads.stop();
   return 0;

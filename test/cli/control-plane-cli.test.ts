@@ -115,3 +115,40 @@ test("sluice control-plane: --load-report-interval needs --weights-from-load and
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /--load-report-interval: must be a duration/);
 });
+
+test("sluice control-plane resolves a DNS ServiceEntry and serves addresses, never the name", async () => {
+  const yaml = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: echo }
+spec:
+  hosts: [echo]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports: [{ number: 50051, name: grpc, protocol: GRPC }]
+  endpoints: [{ address: localhost, ports: { grpc: 7001 } }]
+`;
+  const file = tempFile("xds.yaml", yaml);
+  const child = spawn(process.execPath, [CLI, "control-plane", "-c", file, "--listen", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "pipe"] });
+  const out = new Output(child.stdout);
+  const err = new Output(child.stderr);
+  const closed = once(child, "close");
+  let client: grpc.Client | undefined;
+  try {
+    const m = await out.waitFor(/serving ADS on 127\.0\.0\.1:(\d+)/);
+    client = new (adsClientConstructor())(`127.0.0.1:${m[1]}`, grpc.credentials.createInsecure());
+    const s = new RawStream(client);
+    s.send({ type_url: TYPE_URL.endpoint, resource_names: [CLUSTER] });
+    const cla = unpackAny((await s.next()).resources[0] ?? assert.fail("no ClusterLoadAssignment")) as {
+      endpoints: { lb_endpoints: { endpoint: { address: { socket_address: { address: string; port_value: number } } } }[] }[];
+    };
+    const addresses = cla.endpoints.flatMap((l) => l.lb_endpoints.map((e) => e.endpoint.address.socket_address));
+    assert.ok(addresses.length > 0, "localhost resolved to at least one address");
+    assert.ok(addresses.some((a) => a.address === "127.0.0.1" && a.port_value === 7001), JSON.stringify(addresses));
+    assert.ok(addresses.every((a) => a.address !== "localhost"), "the name itself is never served");
+  } finally {
+    client?.close();
+    child.kill("SIGTERM");
+  }
+  const [code] = (await closed) as [number];
+  assert.equal(code, 0, err.text);
+});
