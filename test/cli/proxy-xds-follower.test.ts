@@ -174,3 +174,34 @@ test("connection changes are reported; a disconnect keeps the config; close() cl
   follower.close();
   assert.equal(source.closed, true);
 });
+
+test("a snapshot that cannot be mapped is not applied: the running config stays, and the failure is said", async () => {
+  const source = new FakeSource();
+  const { io, err, out } = lines();
+  const follower = new XdsFollower(source, LISTENER, { server: "cp", defaultHost: undefined, command: "sluice proxy" }, io);
+  follower.config();
+  const target = new Target();
+  follower.attach(target);
+  source.emit("update", snapshot(serviceEntryYaml("echo", [7001])));
+  await flush();
+  assert.equal(target.applied.length, 1);
+  const good = snapshot(serviceEntryYaml("echo", [7001]));
+  const evil = Object.defineProperty({}, "type", { enumerable: true, get: (): never => { throw new Error("boom"); } });
+  source.emit("update", { ...good, clusters: new Map([...good.clusters, ["evil", evil]]) });
+  await flush();
+  assert.equal(target.applied.length, 1, "nothing applied");
+  assert.deepEqual([...follower.config().clusters.keys()], ["echo|50051|"], "the last good snapshot is still the one in force");
+  assert.deepEqual(err, ["sluice proxy: xds update #2 not applied, keeping the running config: the control plane's resources cannot be mapped: boom"]);
+  assert.equal(out.length, 1);
+});
+
+test("close() is no lost control plane: nothing about reconnecting is printed", () => {
+  const source = new FakeSource();
+  const { io, err } = lines();
+  const follower = new XdsFollower(source, LISTENER, { server: "cp:1", defaultHost: undefined, command: "sluice proxy" }, io);
+  source.emit("connection", "connected");
+  follower.close();
+  // The ADS client reports its stream ending as it closes.
+  source.emit("connection", "disconnected");
+  assert.deepEqual(err, ["sluice proxy: connected to the control plane at cp:1"]);
+});
