@@ -8,7 +8,18 @@ import * as grpc from "@grpc/grpc-js";
 import { callUnary, echoClient } from "../../src/demo/echo-client.js";
 import { AdsServer } from "../../src/xds/ads-server.js";
 import { parseConfig, serviceEntryYaml, startPods } from "../support/cluster.js";
-import { spawnSluice } from "../support/lines.js";
+import { spawnSluice, type Sluice } from "../support/lines.js";
+
+/** Waits for `pattern` on the proxy's stderr, failing at once if the proxy exits first. */
+function errLine(proxy: Sluice, pattern: RegExp): Promise<RegExpExecArray> {
+  const exited = new Promise<never>((_, reject) => {
+    const onExit = (code: number | null, signal: string | null): void => reject(new Error(`the proxy exited (${signal ?? code}) before printing ${pattern}:\n${proxy.err.text}`));
+    if (proxy.child.exitCode !== null || proxy.child.signalCode !== null) onExit(proxy.child.exitCode, proxy.child.signalCode);
+    else proxy.child.once("exit", onExit);
+  });
+  exited.catch(() => undefined);
+  return Promise.race([proxy.err.waitFor(pattern), exited]);
+}
 
 test("SIGHUP with --xds and no -c files: nothing to reload, and the proxy keeps serving", async () => {
   const pods = await startPods(1);
@@ -19,7 +30,7 @@ test("SIGHUP with --xds and no -c files: nothing to reload, and the proxy keeps 
   try {
     await proxy.out.waitFor(/xds update #\d+ in force/);
     proxy.child.kill("SIGHUP");
-    await proxy.err.waitFor(/SIGHUP: nothing to reload \(no -c files; clusters and routes come from the control plane at 127\.0\.0\.1:\d+\); still serving/);
+    await errLine(proxy, /SIGHUP: nothing to reload \(no -c files; clusters and routes come from the control plane at 127\.0\.0\.1:\d+\); still serving/);
     const r = await callUnary(client, Buffer.from("hi"));
     assert.equal(r.code, grpc.status.OK, r.details);
     assert.equal(proxy.child.exitCode, null);
@@ -46,8 +57,8 @@ test("SIGUSR2 while the control plane is down: the successor gets no config, exi
     await ads.stop();
     await proxy.err.waitFor(/lost the control plane/);
     proxy.child.kill("SIGUSR2");
-    await proxy.err.waitFor(/no config from the control plane at 127\.0\.0\.1:\d+ within 300ms; not taking over \(the running proxy keeps serving\)/);
-    await proxy.err.waitFor(/takeover failed, still serving: pid \d+ exited before it was ready \(code 1\)/);
+    await errLine(proxy, /no config from the control plane at 127\.0\.0\.1:\d+ within 300ms; not taking over \(the running proxy keeps serving\)/);
+    await errLine(proxy, /takeover failed, still serving: pid \d+ exited before it was ready \(code 1\)/);
     const r = await callUnary(client, Buffer.from("hi"));
     assert.equal(r.code, grpc.status.OK, r.details);
     const exited = once(proxy.child, "exit");
