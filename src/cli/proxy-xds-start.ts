@@ -21,6 +21,11 @@ export interface XdsStartOptions {
   readonly xdsInitialWait?: string;
   readonly defaultHost?: string;
   readonly config: readonly string[];
+  /**
+   * Started by a running proxy to take its socket over (SIGUSR2): without a first snapshot
+   * within the initial wait it exits instead of listening, and the old proxy keeps serving.
+   */
+  readonly successor?: boolean;
 }
 
 const COMMAND = "sluice proxy";
@@ -53,8 +58,21 @@ export async function xdsStart(opts: XdsStartOptions, overrides: ConfigOverrides
 
   const client = new AdsClient({ server: opts.xds, nodeId: opts.xdsNodeId ?? `sluice-proxy~${hostname()}~${process.pid}`, listeners: "all" });
   const follower = new XdsFollower(client, result.config.listener, { server: opts.xds, defaultHost: opts.defaultHost, command: COMMAND }, io);
+  // Without files there is nothing to reload: SIGHUP must not kill the proxy (Node's default).
+  let hangup: (() => void) | undefined;
+  if (files.length === 0) {
+    hangup = () => io.err(`${COMMAND}: SIGHUP: nothing to reload (no -c files; clusters and routes come from the control plane at ${opts.xds}); still serving`);
+    process.on("SIGHUP", hangup);
+  }
   client.start();
   if (!(await follower.waitForFirst(wait.ms))) {
+    if (opts.successor === true) {
+      // Taking over now would replace a proxy that has a config with one that has none.
+      io.err(`${COMMAND}: no config from the control plane at ${opts.xds} within ${formatDuration(wait.ms)}; not taking over (the running proxy keeps serving)`);
+      follower.close();
+      if (hangup !== undefined) process.off("SIGHUP", hangup);
+      return undefined;
+    }
     io.err(`${COMMAND}: no config from the control plane at ${opts.xds} within ${formatDuration(wait.ms)}; starting with none (RPCs get UNAVAILABLE) and still trying`);
   }
   return {

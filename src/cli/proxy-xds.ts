@@ -124,13 +124,10 @@ export class XdsFollower {
       command: target.command,
       apply: (config) => {
         if (config.clusters.size > 0 || config.virtualHosts.length > 0) {
-          const rejected: AppliedReload = {
-            summary: "not applied: with --xds the config files may hold only the Proxy resource (clusters and routes come from the control plane)",
-            noop: true,
-            warnings: [],
-            fields: { rejected: "service entries in -c files with --xds" },
-          };
-          return Promise.resolve(rejected);
+          // Said here, on stderr, and thrown: the reloader then prints no "applied" line.
+          const why = "with --xds the config files may hold only the Proxy resource (clusters and routes come from the control plane)";
+          this.io.err(`${this.opts.command}: config reload rejected, keeping the running config: ${why}`);
+          return Promise.reject(new Error(`config reload rejected: ${why}`));
         }
         return this.enqueue(async () => {
           this.listener = config.listener;
@@ -149,6 +146,12 @@ export class XdsFollower {
     if (this.closed) return;
     const mapped = configFromXds(resources);
     this.snapshots++;
+    if (mapped.failed !== undefined) {
+      // Not applied (it would be an empty config): the running one stays, and so does `latest`.
+      logger.error({ snapshot: this.snapshots, err: mapped.failed }, "xds snapshot not applied");
+      this.io.err(`${this.opts.command}: xds update #${this.snapshots} not applied, keeping the running config: the control plane's resources ${mapped.failed}`);
+      return;
+    }
     this.latest = mapped;
     const problems = mapped.problems.join("\n");
     if (problems !== this.lastProblems) {
@@ -161,6 +164,8 @@ export class XdsFollower {
   }
 
   private onConnection(state: "connected" | "disconnected"): void {
+    // close() ends the stream: that is no loss to report (the proxy is draining).
+    if (this.closed) return;
     if (state === "connected") {
       this.connected = true;
       this.io.err(`${this.opts.command}: connected to the control plane at ${this.opts.server}`);

@@ -125,7 +125,9 @@ async function configStart(opts: ProxyOptions, overrides: ConfigOverrides, io: I
   }
   // Loaded on use: the xDS protos and grpc-js cost a file-configured proxy nothing.
   const { xdsStart } = await import("./proxy-xds-start.js");
-  return xdsStart({ ...opts, xds: opts.xds }, overrides, io);
+  // A successor (takeover.ts sets this variable for the process it starts) waits for the control plane's config.
+  const successor = opts.listenFd !== undefined && process.env["SLUICE_TAKEOVER_FROM"] !== undefined;
+  return xdsStart({ ...opts, xds: opts.xds, successor }, overrides, io);
 }
 
 /** Removes the pid file unless a successor has written its own pid there. */

@@ -11,9 +11,11 @@ import {
   DEFAULT_MINIMUM_RING_SIZE,
   DEFAULT_OUTLIER_DETECTION,
   isPrime,
+  limitOrUnlimited,
   MAX_MAGLEV_TABLE_SIZE,
   MAX_RING_SIZE,
 } from "../config/limits.js";
+import { MAX_TIMER_MS } from "../core/clock.js";
 import type { Cluster, ConnectionPoolSettings, Endpoint, HashKeySource, LoadBalancerSettings, OutlierDetectionSettings, RetryBudget, SimpleLb } from "../config/types.js";
 import { anyType, durationMs, fields, list, num, records, text, wrapped, type Fields, type Problems } from "./from-xds-fields.js";
 import { TYPE_URL, unpackAny, type AnyMessage } from "./protos.js";
@@ -26,6 +28,8 @@ const UINT32_MAX = 4294967295;
 const ENVOY_THRESHOLDS = { maxConnections: 1024, maxPending: 1024, maxRequests: 1024, maxRetries: 3 } as const;
 const ENVOY_CONNECT_TIMEOUT_MS = 5000;
 const ENVOY_PANIC_THRESHOLD = 50;
+/** Envoy's upper bound on an endpoint's load-balancing weight (and sluice's, from files). */
+export const MAX_ENDPOINT_WEIGHT = 128;
 
 /**
  * What a ring hash cluster hashes when no route gives it a hash_policy: Envoy then hashes each
@@ -151,7 +155,10 @@ export function endpointsFromXds(cla: Fields, where: string, problems: Problems)
   if (policy !== undefined && list(policy["drop_overloads"]).length > 0) problems.add(where, "policy.drop_overloads is not supported; nothing is dropped");
   const localities = records(cla["endpoints"]);
   const priorities = localities.map((l) => num(l["priority"]) ?? 0);
-  const top = priorities.length === 0 ? 0 : Math.min(...priorities);
+  // A loop, not Math.min(...): a control plane may send more localities than the stack holds arguments.
+  let top = Infinity;
+  for (const p of priorities) if (p < top) top = p;
+  if (top === Infinity) top = 0;
   const out: Endpoint[] = [];
   const seen = new Set<string>();
   localities.forEach((l, i) => {
@@ -182,7 +189,19 @@ export function endpointsFromXds(cla: Fields, where: string, problems: Problems)
       out.push({ address, port, weight: Math.max(1, weight), labels: {} });
     }
   });
-  return out;
+  return capWeights(out, where, problems);
+}
+
+/**
+ * Weights above 128 (Envoy's and sluice's bound) are scaled down, all of them by one factor
+ * so the ratios hold as far as whole numbers 1..128 allow.
+ */
+function capWeights(endpoints: Endpoint[], where: string, problems: Problems): Endpoint[] {
+  let max = 0;
+  for (const e of endpoints) if (e.weight > max) max = e.weight;
+  if (max <= MAX_ENDPOINT_WEIGHT) return endpoints;
+  problems.add(where, `endpoint weights up to ${max} are above ${MAX_ENDPOINT_WEIGHT}; they are scaled down in proportion (the largest to ${MAX_ENDPOINT_WEIGHT})`);
+  return endpoints.map((e) => ({ ...e, weight: Math.max(1, Math.min(MAX_ENDPOINT_WEIGHT, Math.round((e.weight * MAX_ENDPOINT_WEIGHT) / max))) }));
 }
 
 const POLICY_BY_LB: Readonly<Record<string, SimpleLb>> = { ROUND_ROBIN: "ROUND_ROBIN", LEAST_REQUEST: "LEAST_REQUEST", RANDOM: "RANDOM" };
@@ -290,6 +309,17 @@ function limit(v: unknown, envoyDefault: number): number {
   return n >= UINT32_MAX ? Infinity : n;
 }
 
+/**
+ * A connection or request threshold: 0 would let no RPC through (each would wait forever), so
+ * it means unlimited, as `0` does in a DestinationRule's connectionPool (limitOrUnlimited).
+ */
+function nonZeroLimit(t: Fields, field: string, envoyDefault: number, where: string, problems: Problems): number {
+  const n = limit(t[field], envoyDefault);
+  if (n !== 0) return n;
+  problems.add(where, `circuit_breakers ${field} 0 would let no request through; it is taken as unlimited (as 0 in a DestinationRule)`);
+  return limitOrUnlimited(n);
+}
+
 function connectionPoolFromXds(c: Fields, where: string, problems: Problems): ConnectionPoolSettings {
   if (thresholdsOf(c).some((t) => text(t["priority"]) === "HIGH")) problems.add(where, "circuit_breakers for priority HIGH are not supported; ignored");
   const t = defaultThreshold(c) ?? {};
@@ -298,14 +328,14 @@ function connectionPoolFromXds(c: Fields, where: string, problems: Problems): Co
   const http = httpOptions(c, where, problems);
   return {
     tcp: {
-      maxConnections: limit(t["max_connections"], ENVOY_THRESHOLDS.maxConnections),
-      connectTimeoutMs: positive(durationMs(c["connect_timeout"]), "connect_timeout", where, problems) ?? ENVOY_CONNECT_TIMEOUT_MS,
+      maxConnections: nonZeroLimit(t, "max_connections", ENVOY_THRESHOLDS.maxConnections, where, problems),
+      connectTimeoutMs: timer(positive(durationMs(c["connect_timeout"]), "connect_timeout", where, problems), "connect_timeout", where, problems) ?? ENVOY_CONNECT_TIMEOUT_MS,
       maxConnectionDurationMs: http.maxConnectionDurationMs ?? d.tcp.maxConnectionDurationMs,
       idleTimeoutMs: d.tcp.idleTimeoutMs,
     },
     http: {
-      http1MaxPendingRequests: limit(t["max_pending_requests"], ENVOY_THRESHOLDS.maxPending),
-      http2MaxRequests: limit(t["max_requests"], ENVOY_THRESHOLDS.maxRequests),
+      http1MaxPendingRequests: nonZeroLimit(t, "max_pending_requests", ENVOY_THRESHOLDS.maxPending, where, problems),
+      http2MaxRequests: nonZeroLimit(t, "max_requests", ENVOY_THRESHOLDS.maxRequests, where, problems),
       maxRequestsPerConnection: http.maxRequestsPerConnection ?? d.http.maxRequestsPerConnection,
       maxRetries: limit(t["max_retries"], ENVOY_THRESHOLDS.maxRetries),
       idleTimeoutMs: http.idleTimeoutMs ?? d.http.idleTimeoutMs,
@@ -396,8 +426,8 @@ function outlierFromXds(c: Fields, where: string, problems: Problems): OutlierDe
   return {
     consecutive5xxErrors: enforced("consecutive_5xx", "enforcing_consecutive_5xx", 5, 100),
     consecutiveGatewayErrors: enforced("consecutive_gateway_failure", "enforcing_consecutive_gateway_failure", 5, 0),
-    intervalMs: positive(durationMs(o["interval"]), "outlier_detection.interval", where, problems) ?? d.intervalMs,
-    baseEjectionTimeMs: durationMs(o["base_ejection_time"]) ?? d.baseEjectionTimeMs,
+    intervalMs: timer(positive(durationMs(o["interval"]), "outlier_detection.interval", where, problems), "outlier_detection.interval", where, problems) ?? d.intervalMs,
+    baseEjectionTimeMs: timer(durationMs(o["base_ejection_time"]), "outlier_detection.base_ejection_time", where, problems) ?? d.baseEjectionTimeMs,
     maxEjectionPercent: Math.min(100, wrapped(o["max_ejection_percent"]) ?? d.maxEjectionPercent),
     minHealthPercent: Math.min(100, panic ?? ENVOY_PANIC_THRESHOLD),
     splitExternalLocalOriginErrors: o["split_external_local_origin_errors"] === true,
@@ -410,6 +440,13 @@ function positive(ms: number | undefined, field: string, where: string, problems
   if (ms !== 0) return ms;
   problems.add(where, `${field} 0 is not allowed; the default is used`);
   return undefined;
+}
+
+/** A duration the proxy arms one timer with: setTimeout takes at most 2^31-1 ms (about 24.8 days). */
+function timer(ms: number | undefined, field: string, where: string, problems: Problems): number | undefined {
+  if (ms === undefined || ms <= MAX_TIMER_MS) return ms;
+  problems.add(where, `${field} ${ms} ms is above the longest timer (${MAX_TIMER_MS} ms); ${MAX_TIMER_MS} ms is used`);
+  return MAX_TIMER_MS;
 }
 
 /** Envoy's retry_budget on the DEFAULT thresholds (it replaces max_retries there, as in sluice). */

@@ -10,6 +10,8 @@ import type { XdsResources } from "./xds-resources.js";
 
 export interface RoutesFromXds {
   readonly virtualHosts: readonly VirtualHost[];
+  /** Whether a route sends some of its requests to the `unavailable` cluster. */
+  readonly usesUnavailable: boolean;
   /** The hash key the routes give each ring hash / maglev cluster, by xDS cluster name. */
   readonly hashKeys: ReadonlyMap<string, HashKeySource>;
 }
@@ -29,10 +31,12 @@ const ENVOY_BACKOFF_BASE_MS = 25;
 
 /**
  * `clusterNames`: xDS cluster name -> sluice cluster name, for the clusters that mapped; a
- * destination naming another cluster is dropped (with a problem), and a route left with none.
+ * destination naming another cluster (missing, or one sluice cannot use) keeps its route and
+ * its share, sent to `unavailable` (a cluster with no endpoints: UNAVAILABLE "no healthy
+ * upstream", as Envoy answers 503 for a cluster it does not have), with a problem.
  */
-export function routesFromXds(resources: XdsResources, clusterNames: ReadonlyMap<string, string>, problems: Problems): RoutesFromXds {
-  const mapper = new RouteMapper(clusterNames, problems);
+export function routesFromXds(resources: XdsResources, clusterNames: ReadonlyMap<string, string>, problems: Problems, unavailable: string): RoutesFromXds {
+  const mapper = new RouteMapper(clusterNames, problems, unavailable);
   const configs: [string, Fields][] = [];
   for (const [name, rc] of resources.routes) {
     const f = fields(rc);
@@ -51,7 +55,7 @@ export function routesFromXds(resources: XdsResources, clusterNames: ReadonlyMap
       if (v !== undefined) hosts.push(mapper.virtualHost(v, `${where} virtual host ${text(v["name"]) ?? "(unnamed)"}`));
     }
   }
-  return { virtualHosts: claimDomains(hosts, problems), hashKeys: mapper.hashKeys };
+  return { virtualHosts: claimDomains(hosts, problems), hashKeys: mapper.hashKeys, usesUnavailable: mapper.usesUnavailable };
 }
 
 /** An ApiListener's HttpConnectionManager, decoded (for a route_config given inline). */
@@ -85,9 +89,15 @@ interface MappedHost {
  * same level is a conflict, and the first keeps it.
  */
 function claimDomains(hosts: readonly MappedHost[], problems: Problems): VirtualHost[] {
+  // A virtual host left with no route claims no domain: it would shadow another's routes for it.
+  const routed: MappedHost[] = [];
+  for (const h of hosts) {
+    if (h.routes.length > 0) routed.push(h);
+    else if (h.domains.length > 0) problems.add(h.where, `has no route sluice can use; its domains (${h.domains.map((d) => d.host).join(", ")}) are left to other virtual hosts`);
+  }
   const owner = new Map<string, { readonly host: MappedHost; readonly withPort: boolean }>();
   for (const withPort of [false, true]) {
-    for (const h of hosts) {
+    for (const h of routed) {
       for (const d of h.domains) {
         if (d.withPort !== withPort) continue;
         const prior = owner.get(d.host);
@@ -99,9 +109,9 @@ function claimDomains(hosts: readonly MappedHost[], problems: Problems): Virtual
     }
   }
   const out: VirtualHost[] = [];
-  for (const h of hosts) {
+  for (const h of routed) {
     const domains = [...new Set(h.domains.filter((d) => owner.get(d.host)?.host === h).map((d) => d.host))];
-    if (domains.length > 0 && h.routes.length > 0) out.push({ domains, routes: h.routes });
+    if (domains.length > 0) out.push({ domains, routes: h.routes });
   }
   return out;
 }
@@ -131,10 +141,12 @@ const OTHER_SPECIFIERS = ["cluster_header", "cluster_specifier_plugin", "inline_
 
 class RouteMapper {
   readonly hashKeys = new Map<string, HashKeySource>();
+  usesUnavailable = false;
 
   constructor(
     private readonly clusterNames: ReadonlyMap<string, string>,
     private readonly problems: Problems,
+    private readonly unavailable: string,
   ) {}
 
   virtualHost(v: Fields, where: string): MappedHost {
@@ -174,7 +186,7 @@ class RouteMapper {
     if (specifier !== undefined) return this.drop(where, `route.${specifier} is not supported`);
     this.problems.unmapped(`${where} action`, action, ACTION_KNOWN, ACTION_IGNORED);
     const targets = this.destinations(action, where);
-    if (targets.length === 0) return this.drop(where, "none of its clusters is available");
+    if (targets.length === 0) return this.drop(where, "it has no cluster with a weight above 0");
     this.hashPolicy(action, targets, where);
     return {
       matches: match === null ? [] : [match],
@@ -200,12 +212,22 @@ class RouteMapper {
             this.problems.unmapped(`${where} weighted cluster`, w, new Set(["name", "weight"]));
             return [{ name: text(w["name"]) ?? "", weight: wrapped(w["weight"]) ?? 0 }];
           });
+    let total = 0;
+    for (const e of entries) if (e.weight > 0) total += e.weight;
     const out: (WeightedCluster & { readonly xds: string })[] = [];
     for (const e of entries) {
       if (e.weight <= 0) continue;
       const cluster = this.clusterNames.get(e.name);
-      if (cluster === undefined) this.problems.add(where, `cluster ${JSON.stringify(e.name)} is not available; its share is dropped`);
-      else out.push({ cluster, weight: e.weight, xds: e.name });
+      if (cluster !== undefined) {
+        out.push({ cluster, weight: e.weight, xds: e.name });
+        continue;
+      }
+      const share = e.weight === total ? "its requests" : `its share (${e.weight} of ${total})`;
+      this.problems.add(where, `cluster ${JSON.stringify(e.name)} is not available; ${share} get UNAVAILABLE (no healthy upstream)`);
+      this.usesUnavailable = true;
+      const prior = out.find((t) => t.cluster === this.unavailable);
+      if (prior === undefined) out.push({ cluster: this.unavailable, weight: e.weight, xds: "" });
+      else out[out.indexOf(prior)] = { ...prior, weight: prior.weight + e.weight };
     }
     return out;
   }
@@ -220,6 +242,7 @@ class RouteMapper {
     else if (keys.length > 1) this.problems.add(where, "hash_policy: only the first supported entry is used");
     if (key === undefined) return;
     for (const t of targets) {
+      if (t.xds === "") continue; // the unavailable placeholder
       const prior = this.hashKeys.get(t.xds);
       if (prior === undefined) this.hashKeys.set(t.xds, key);
       else if (!isDeepStrictEqual(prior, key)) this.problems.add(where, `cluster ${t.xds} is hashed on another key by an earlier route; sluice keeps one key per cluster (the first)`);

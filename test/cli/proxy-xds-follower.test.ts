@@ -34,12 +34,21 @@ class Target implements ReloadTarget {
   readonly applied: ProxyConfig[] = [];
   private readonly gates: (() => void)[] = [];
   hold = false;
+  /** Applies begun and not finished, now and at most. */
+  inFlight = 0;
+  maxInFlight = 0;
 
   apply(config: ProxyConfig): Promise<AppliedReload> {
     this.applied.push(config);
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     const done: AppliedReload = { summary: `applied ${this.applied.length}`, noop: false, warnings: [], fields: {} };
-    if (!this.hold) return Promise.resolve(done);
-    return new Promise((resolve) => this.gates.push(() => resolve(done)));
+    const finish = (): AppliedReload => {
+      this.inFlight--;
+      return done;
+    };
+    if (!this.hold) return Promise.resolve().then(finish);
+    return new Promise((resolve) => this.gates.push(() => resolve(finish())));
   }
 
   release(): void {
@@ -82,7 +91,7 @@ test("before the first snapshot every RPC routes to a cluster with no endpoints;
 
 test("a file reload and snapshots apply one at a time, each with the latest of both", async () => {
   const source = new FakeSource();
-  const { io } = lines();
+  const { io, err } = lines();
   const follower = new XdsFollower(source, LISTENER, { server: "cp", defaultHost: undefined, command: "sluice proxy" }, io);
   source.emit("update", snapshot(serviceEntryYaml("echo", [7001])));
   assert.equal(await follower.waitForFirst(1000), true);
@@ -102,15 +111,20 @@ test("a file reload and snapshots apply one at a time, each with the latest of b
     await flush();
   }
   await fileApplied;
+  assert.equal(target.maxInFlight, 1, "no apply begins before the one before it has finished");
+  assert.ok(target.applied.length >= 2);
   const last = target.applied.at(-1)!;
   assert.equal(last.listener.accessLog, true, "the file's listener settings stay");
   assert.deepEqual(last.clusters.get("echo|50051|")?.endpoints.map((e) => e.port), [7001, 7002, 7003], "the latest snapshot stays");
   assert.ok(target.applied.length <= 3, `queued updates coalesce (${target.applied.length} applies)`);
 
   // A file that gains a ServiceEntry is not applied: clusters come from the control plane.
+  // The rejection is said on stderr, and the apply fails (so no "reload applied" line follows).
   const before = target.applied.length;
-  const rejected = await fileTarget.apply(parseConfig(serviceEntryYaml("other", [7009])));
-  assert.match(rejected.summary, /not applied: with --xds the config files may hold only the Proxy resource/);
+  await assert.rejects(fileTarget.apply(parseConfig(serviceEntryYaml("other", [7009]))), /config reload rejected/);
+  assert.deepEqual(err.filter((l) => /rejected/.test(l)), [
+    "sluice proxy: config reload rejected, keeping the running config: with --xds the config files may hold only the Proxy resource (clusters and routes come from the control plane)",
+  ]);
   assert.equal(target.applied.length, before);
 });
 
@@ -159,4 +173,35 @@ test("connection changes are reported; a disconnect keeps the config; close() cl
   assert.deepEqual([...follower.config().clusters.keys()], ["echo|50051|"]);
   follower.close();
   assert.equal(source.closed, true);
+});
+
+test("a snapshot that cannot be mapped is not applied: the running config stays, and the failure is said", async () => {
+  const source = new FakeSource();
+  const { io, err, out } = lines();
+  const follower = new XdsFollower(source, LISTENER, { server: "cp", defaultHost: undefined, command: "sluice proxy" }, io);
+  follower.config();
+  const target = new Target();
+  follower.attach(target);
+  source.emit("update", snapshot(serviceEntryYaml("echo", [7001])));
+  await flush();
+  assert.equal(target.applied.length, 1);
+  const good = snapshot(serviceEntryYaml("echo", [7001]));
+  const evil = Object.defineProperty({}, "type", { enumerable: true, get: (): never => { throw new Error("boom"); } });
+  source.emit("update", { ...good, clusters: new Map([...good.clusters, ["evil", evil]]) });
+  await flush();
+  assert.equal(target.applied.length, 1, "nothing applied");
+  assert.deepEqual([...follower.config().clusters.keys()], ["echo|50051|"], "the last good snapshot is still the one in force");
+  assert.deepEqual(err, ["sluice proxy: xds update #2 not applied, keeping the running config: the control plane's resources cannot be mapped: boom"]);
+  assert.equal(out.length, 1);
+});
+
+test("close() is no lost control plane: nothing about reconnecting is printed", () => {
+  const source = new FakeSource();
+  const { io, err } = lines();
+  const follower = new XdsFollower(source, LISTENER, { server: "cp:1", defaultHost: undefined, command: "sluice proxy" }, io);
+  source.emit("connection", "connected");
+  follower.close();
+  // The ADS client reports its stream ending as it closes.
+  source.emit("connection", "disconnected");
+  assert.deepEqual(err, ["sluice proxy: connected to the control plane at cp:1"]);
 });

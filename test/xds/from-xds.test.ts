@@ -313,9 +313,9 @@ test("what sluice cannot map becomes problems, never a throw, and the rest still
     /virtual host echo:50051: domain "\*": wildcard domains are not supported/,
     /route 0: the direct_response action is not supported; the route is dropped/,
     /route 1: match.query_parameters is not supported; the route is dropped/,
-    /route 2: cluster "outbound\|1\|x\|nowhere" is not available/,
+    /route 2: cluster "outbound\|1\|x\|nowhere" is not available; its requests get UNAVAILABLE/,
     /route 3: match.safe_regex "\(" is not a valid regular expression/,
-    /route 4: cluster "outbound\|9\|x\|odd" is not available/,
+    /route 4: cluster "outbound\|9\|x\|odd" is not available; its requests get UNAVAILABLE/,
     /route 5: header x-a: ignore_case is not supported; the route is dropped/,
     /Cluster outbound\|9\|x\|odd: type ORIGINAL_DST is not supported/,
     /Cluster outbound\|9\|x\|odd: transport_socket is not supported by sluice; ignored/,
@@ -329,12 +329,14 @@ test("what sluice cannot map becomes problems, never a throw, and the rest still
     /ClusterLoadAssignment weird: an endpoint without a socket address and port_value is not supported/,
   ];
   for (const re of expectations) assert.ok(back.problems.some((p) => re.test(p)), `${re} in:\n${back.problems.join("\n")}`);
-  // The rest maps: echo's cluster, and its route (the last one) behind the dropped ones.
-  assert.deepEqual([...back.clusters.keys()].sort(), ["big-ring|0|", "echo|50051|", "maglev|0|", "weird|0|"]);
+  // The rest maps: echo's cluster, and its route (the last one) behind the dropped ones; the
+  // routes to missing or unusable clusters stay (their requests must not fall through to the next route).
+  assert.deepEqual([...back.clusters.keys()].sort(), ["big-ring|0|", "echo|50051|", "maglev|0|", "weird|0|", "xds-unavailable|0|"]);
+  assert.deepEqual(back.clusters.get("xds-unavailable|0|")?.endpoints, []);
   assert.deepEqual(back.clusters.get("big-ring|0|")?.policy.loadBalancer, { kind: "consistentHash", key: NO_HASH_POLICY, algorithm: { kind: "ringHash", minimumRingSize: 1024 } });
   assert.deepEqual(back.clusters.get("weird|0|")?.endpoints, []);
   assert.equal(back.clusters.get("weird|0|")?.policy.outlierDetection?.intervalMs, 10_000);
-  assert.deepEqual(back.virtualHosts.map((v) => [v.domains, v.routes.map((r) => r.destinations[0]?.cluster)]), [[["echo"], ["echo|50051|"]]]);
+  assert.deepEqual(back.virtualHosts.map((v) => [v.domains, v.routes.map((r) => r.destinations[0]?.cluster)]), [[["echo"], ["xds-unavailable|0|", "echo|50051|"]]]);
 });
 
 test("hostile shapes (wrong types everywhere) give problems or defaults, never a throw", () => {

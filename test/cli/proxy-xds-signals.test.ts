@@ -1,0 +1,72 @@
+// `sluice proxy --xds` and signals, end to end (the CLI spawned, an in-process AdsServer):
+// SIGHUP without -c files is no reason to die, and a SIGUSR2 takeover while the control plane
+// is down keeps the proxy that has a config instead of replacing it with one that has none.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import * as grpc from "@grpc/grpc-js";
+import { callUnary, echoClient } from "../../src/demo/echo-client.js";
+import { AdsServer } from "../../src/xds/ads-server.js";
+import { parseConfig, serviceEntryYaml, startPods } from "../support/cluster.js";
+import { spawnSluice, type Sluice } from "../support/lines.js";
+
+/** Waits for `pattern` on the proxy's stderr, failing at once if the proxy exits first. */
+function errLine(proxy: Sluice, pattern: RegExp): Promise<RegExpExecArray> {
+  const exited = new Promise<never>((_, reject) => {
+    const onExit = (code: number | null, signal: string | null): void => reject(new Error(`the proxy exited (${signal ?? code}) before printing ${pattern}:\n${proxy.err.text}`));
+    if (proxy.child.exitCode !== null || proxy.child.signalCode !== null) onExit(proxy.child.exitCode, proxy.child.signalCode);
+    else proxy.child.once("exit", onExit);
+  });
+  exited.catch(() => undefined);
+  return Promise.race([proxy.err.waitFor(pattern), exited]);
+}
+
+test("SIGHUP with --xds and no -c files: nothing to reload, and the proxy keeps serving", async () => {
+  const pods = await startPods(1);
+  const ads = new AdsServer(parseConfig(serviceEntryYaml("echo", pods.map((p) => p.port))));
+  const adsPort = await ads.start("127.0.0.1", 0);
+  const proxy = await spawnSluice(["--xds", `127.0.0.1:${adsPort}`, "--listen", "127.0.0.1:0"]);
+  const client = echoClient(`127.0.0.1:${proxy.port}`);
+  try {
+    await proxy.out.waitFor(/xds update #\d+ in force/);
+    proxy.child.kill("SIGHUP");
+    await errLine(proxy, /SIGHUP: nothing to reload \(no -c files; clusters and routes come from the control plane at 127\.0\.0\.1:\d+\); still serving/);
+    const r = await callUnary(client, Buffer.from("hi"));
+    assert.equal(r.code, grpc.status.OK, r.details);
+    assert.equal(proxy.child.exitCode, null);
+    const exited = once(proxy.child, "exit");
+    proxy.child.kill("SIGTERM");
+    assert.deepEqual(await exited, [0, null]);
+    assert.doesNotMatch(proxy.err.text, /lost the control plane/, "closing the control-plane stream at drain is no loss");
+  } finally {
+    client.close();
+    if (proxy.child.exitCode === null) proxy.child.kill("SIGKILL");
+    await ads.stop();
+    for (const p of pods) await p.stop();
+  }
+});
+
+test("SIGUSR2 while the control plane is down: the successor gets no config, exits, and the running proxy keeps serving", async () => {
+  const pods = await startPods(1);
+  const ads = new AdsServer(parseConfig(serviceEntryYaml("echo", pods.map((p) => p.port))));
+  const adsPort = await ads.start("127.0.0.1", 0);
+  const proxy = await spawnSluice(["--xds", `127.0.0.1:${adsPort}`, "--xds-initial-wait", "300ms", "--listen", "127.0.0.1:0"]);
+  const client = echoClient(`127.0.0.1:${proxy.port}`);
+  try {
+    await proxy.out.waitFor(/xds update #\d+ in force/);
+    await ads.stop();
+    await proxy.err.waitFor(/lost the control plane/);
+    proxy.child.kill("SIGUSR2");
+    await errLine(proxy, /no config from the control plane at 127\.0\.0\.1:\d+ within 300ms; not taking over \(the running proxy keeps serving\)/);
+    await errLine(proxy, /takeover failed, still serving: pid \d+ exited before it was ready \(code 1\)/);
+    const r = await callUnary(client, Buffer.from("hi"));
+    assert.equal(r.code, grpc.status.OK, r.details);
+    const exited = once(proxy.child, "exit");
+    proxy.child.kill("SIGTERM");
+    assert.deepEqual(await exited, [0, null]);
+  } finally {
+    client.close();
+    if (proxy.child.exitCode === null) proxy.child.kill("SIGKILL");
+    for (const p of pods) await p.stop();
+  }
+});
