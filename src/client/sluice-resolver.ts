@@ -54,6 +54,7 @@ export class SluiceResolver implements experimental.Resolver {
   private lastKey: string | null = null;
   private lastError: Resolution | null = null;
   private pending: NodeJS.Immediate | undefined;
+  private destroyed = false;
   /** grpc.service_config_disable_resolution: the channel's own grpc.service_config wins (as with DNS TXT records). */
   private readonly ownServiceConfig: boolean;
 
@@ -72,6 +73,7 @@ export class SluiceResolver implements experimental.Resolver {
   }
 
   updateResolution(): void {
+    if (this.destroyed) return;
     const setup = this.setup;
     if (!setup.ok) {
       this.reportSoon(setup.error);
@@ -90,6 +92,7 @@ export class SluiceResolver implements experimental.Resolver {
   }
 
   destroy(): void {
+    this.destroyed = true;
     if (this.pending !== undefined) clearImmediate(this.pending);
     this.pending = undefined;
     this.release?.();
@@ -99,6 +102,7 @@ export class SluiceResolver implements experimental.Resolver {
   }
 
   private onSnapshot(listenerName: string, snapshot: XdsResources): void {
+    if (this.destroyed) return; // grpc-js's listener is not to be called after destroy()
     const target = resolveXdsTarget(snapshot, listenerName);
     if (typeof target === "string") {
       this.reportError(resolutionError(`${this.name}: ${target}`));
@@ -129,6 +133,7 @@ export class SluiceResolver implements experimental.Resolver {
   }
 
   private onStreamEnded(server: string, why: { code: number; details: string }): void {
+    if (this.destroyed) return;
     // With addresses already given, the channel keeps them (as grpc-js-xds does) while the client reconnects.
     if (this.lastKey !== null && this.lastError === null) return;
     this.reportError(resolutionError(`${this.name}: cannot reach the sluice control plane at ${server} (${why.details || `status ${why.code}`}); retrying`));
@@ -143,7 +148,7 @@ export class SluiceResolver implements experimental.Resolver {
   }
 
   private reportSoon(result: Resolution): void {
-    if (this.pending !== undefined) return;
+    if (this.pending !== undefined || this.destroyed) return;
     // Never synchronously from updateResolution() (grpc-js's Resolver contract).
     this.pending = setImmediate(() => {
       this.pending = undefined;

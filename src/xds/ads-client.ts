@@ -4,13 +4,15 @@
 // It subscribes to Listeners (named, or wildcard LDS + wildcard CDS for "all"), then follows
 // references as gRPC clients do (gRFC A27): a listener's HttpConnectionManager names its
 // RouteConfiguration (RDS over ADS), routes name Clusters, EDS clusters name their
-// ClusterLoadAssignment. Each response is decoded, then ACKed (its version and nonce) or, if
-// anything in it cannot be decoded, NACKed with the reason while the last good resources are
-// kept. Names no longer referenced are unsubscribed and their resources dropped. `update`
-// carries a snapshot only when it is consistent: every subscribed name has arrived, or the
-// server has had `resourceTimeoutMs` to send it (then it is taken not to exist, gRFC A27's
-// does-not-exist timer). A lost stream is reopened after a jittered exponential backoff
-// (gRPC's connection backoff) and resubscribes with the last accepted versions.
+// ClusterLoadAssignment. Each response is decoded resource by resource (gRFC A46): the valid
+// ones are taken, and the response is ACKed (its version and nonce) or, if any resource in it
+// is bad, NACKed naming them, the bad ones keeping their last good version. Names no longer
+// referenced are unsubscribed and their resources dropped. `update` carries a snapshot only
+// when it is consistent: every subscribed name has arrived, or the server has had
+// `resourceTimeoutMs` to send it (then it is taken not to exist, gRFC A27's does-not-exist
+// timer: one deadline per awaited name, counted from when it was first awaited on a stream
+// that reached the control plane). A lost stream is reopened after a jittered exponential
+// backoff (gRPC's connection backoff) and resubscribes with the last accepted versions.
 import { EventEmitter } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import { systemClock, type Clock, type TimerHandle } from "../core/clock.js";
@@ -73,9 +75,11 @@ interface TypeState {
   version: string;
   /** The last response's nonce on the current stream ("" on a new stream). */
   nonce: string;
-  /** Subscribed names that have neither arrived nor timed out; for a wildcard, "*" until its first response. */
-  readonly awaited: Set<string>;
-  timer: TimerHandle | null;
+  /**
+   * Subscribed names that have neither arrived nor timed out (for a wildcard, "*" until its
+   * first response), each with its deadline; null while the stream has not reached the server.
+   */
+  readonly awaited: Map<string, number | null>;
   /**
    * Requests sent before the type's first response on this stream. When there was one, that
    * response answers it (a server sends no type before it is asked for), so an LDS/CDS name
@@ -109,13 +113,17 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
   /** Whether resources changed since the last `update`. */
   private dirty = true;
   private snapshot: XdsResources | null = null;
+  /** Whether the current stream has reached the control plane (headers or a response): only then do deadlines run. */
+  private reached = false;
+  /** The one does-not-exist timer, for the earliest deadline. */
+  private timer: TimerHandle | null = null;
 
   constructor(private readonly opts: AdsClientOptions) {
     super();
     this.clock = opts.clock ?? systemClock;
     this.backoff = new Backoff(opts.random ?? systemRandom);
     this.resourceTimeoutMs = opts.resourceTimeoutMs ?? DEFAULT_RESOURCE_TIMEOUT_MS;
-    for (const t of TYPES) this.types.set(t, { names: null, resources: new Map(), version: "", nonce: "", awaited: new Set(), timer: null, unansweredFirst: 0 });
+    for (const t of TYPES) this.types.set(t, { names: null, resources: new Map(), version: "", nonce: "", awaited: new Map(), unansweredFirst: 0 });
     const all = opts.listeners === "all";
     this.subscribe(TYPE_URL.listener, all ? "wildcard" : new Set(opts.listeners));
     if (all) this.subscribe(TYPE_URL.cluster, "wildcard");
@@ -134,7 +142,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
     this.connection = { t: "closed" };
     if (c.t === "streaming") c.call.cancel();
     if (c.t === "backoff") c.timer.cancel();
-    for (const s of this.types.values()) this.stopTimer(s);
+    this.stopTimer();
     this.client?.close();
     this.client = null;
     if (c.t === "streaming" && c.connected) this.emit("connection", "disconnected");
@@ -159,9 +167,15 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
     this.backoff.attempt(this.clock.now(), 0);
     const call = fn.call(client);
     this.connection = { t: "streaming", call, connected: false };
+    this.reached = false;
     trace("stream opened", { server: this.opts.server });
+    // The server's headers (or a first response) say the control plane is reached: deadlines start then, not before.
+    call.on("metadata", () => {
+      if (this.connection.t === "streaming" && this.connection.call === call) this.reach();
+    });
     call.on("data", (r: DiscoveryResponse) => {
       if (this.connection.t !== "streaming" || this.connection.call !== call) return;
+      this.reach();
       if (!this.connection.connected) {
         this.connection = { t: "streaming", call, connected: true };
         this.backoff.reset();
@@ -172,14 +186,24 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
     call.on("error", () => undefined); // the status carries it
     call.on("status", (status: grpc.StatusObject) => this.onStreamEnd(call, status));
     // A new stream: every subscription again, with the last accepted versions (and no nonce).
+    // An LDS/CDS request naming nothing would be a wildcard on a new stream: not sent.
     for (const t of TYPES) {
       const s = this.state(t);
       s.nonce = "";
       s.unansweredFirst = 0;
       if (s.names === null) continue;
+      if (s.names !== "wildcard" && s.names.size === 0 && COMPLETE_RESPONSES.has(t)) continue;
       this.send(t, null);
-      this.startTimer(t);
     }
+  }
+
+  /** The stream reached the control plane: every awaited name's deadline starts now (once per stream). */
+  private reach(): void {
+    if (this.reached) return;
+    this.reached = true;
+    const at = this.clock.now() + this.resourceTimeoutMs;
+    for (const s of this.types.values()) for (const [name, deadline] of s.awaited) if (deadline === null) s.awaited.set(name, at);
+    this.armTimer();
   }
 
   private onStreamEnd(call: AdsCall, status: grpc.StatusObject): void {
@@ -187,7 +211,10 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
     if (c.t !== "streaming" || c.call !== call) return;
     const wait = this.backoff.failed(this.clock.now());
     logger.warn({ server: this.opts.server, code: status.code, details: status.details, retryInMs: Math.round(wait) }, "xDS stream to the control plane ended; reconnecting");
-    for (const s of this.types.values()) this.stopTimer(s);
+    // Deadlines run only while the control plane is reached; the next stream starts them again.
+    this.reached = false;
+    this.stopTimer();
+    for (const s of this.types.values()) for (const name of s.awaited.keys()) s.awaited.set(name, null);
     this.connection = { t: "backoff", timer: this.clock.setTimer(wait, () => this.openStream()) };
     if (c.connected) this.emit("connection", "disconnected");
     this.emit("streamEnded", { code: status.code, details: status.details, retryInMs: wait });
@@ -227,21 +254,17 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
     s.nonce = r.nonce;
     const answersFirst = s.unansweredFirst === 1;
     s.unansweredFirst = 0;
-    const decoded = decodeResponse(t, r.resources);
-    if (typeof decoded === "string") {
-      logger.warn({ server: this.opts.server, typeUrl: t, version: r.version_info, error: decoded }, "xDS response rejected (NACK); keeping the last accepted resources");
-      this.send(t, decoded);
-      this.emit("nack", { typeUrl: t, version: r.version_info, message: decoded });
-      return;
-    }
+    const { good, bad, unnamed } = decodeResponse(t, r.resources);
     const subscribed = s.names;
-    const wanted = (name: string): boolean => subscribed === "wildcard" || (subscribed !== null && subscribed.has(name));
-    if (COMPLETE_RESPONSES.has(t)) {
+    const wanted = (name: string): boolean => subscribed === "wildcard" || subscribed.has(name);
+    // Absent from a complete response = removed; a bad one keeps its last good version, and
+    // with a resource whose name is unknown nothing can be taken as absent.
+    if (COMPLETE_RESPONSES.has(t) && unnamed.length === 0) {
       for (const name of [...s.resources.keys()]) {
-        if (!decoded.has(name)) this.drop(s, name);
+        if (!good.has(name) && !bad.has(name)) this.drop(s, name);
       }
     }
-    for (const [name, held] of decoded) {
+    for (const [name, held] of good) {
       if (!wanted(name)) continue;
       const prev = s.resources.get(name);
       if (prev === undefined || !prev.bytes.equals(held.bytes)) {
@@ -250,11 +273,22 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
       }
       s.awaited.delete(name);
     }
+    // A bad resource did arrive: nothing more will come for it until the server fixes it.
+    for (const name of bad.keys()) s.awaited.delete(name);
     // Later name changes may cross a push (which lacks them); those wait for the timer instead.
-    if (subscribed === "wildcard" || (answersFirst && COMPLETE_RESPONSES.has(t))) s.awaited.clear();
-    if (s.awaited.size === 0) this.stopTimer(s);
-    s.version = r.version_info;
-    this.send(t, null);
+    if (subscribed === "wildcard") s.awaited.clear();
+    else if (answersFirst && COMPLETE_RESPONSES.has(t) && unnamed.length === 0) s.awaited.clear();
+    this.armTimer();
+    const problems = [...[...bad].map(([name, why]) => `${typeName(t)} "${name}": ${why}`), ...unnamed];
+    if (problems.length === 0) {
+      s.version = r.version_info;
+      this.send(t, null);
+    } else {
+      const message = problems.join("; ");
+      logger.warn({ server: this.opts.server, typeUrl: t, version: r.version_info, error: message }, "xDS response rejected (NACK); its valid resources are taken, the bad ones keep their last accepted version");
+      this.send(t, message);
+      this.emit("nack", { typeUrl: t, version: r.version_info, message });
+    }
     this.followReferences();
     this.maybeEmit();
   }
@@ -289,39 +323,48 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
     if (names !== "wildcard" && names.size === 0 && s.names === null) return; // nothing asked, nothing to ask
     if (s.names !== null && sameNames(s.names, names)) return;
     s.names = names;
+    // A name's deadline is set when it is first awaited, and kept while it stays awaited.
+    const deadline = this.reached ? this.clock.now() + this.resourceTimeoutMs : null;
     if (names === "wildcard") {
-      if (s.resources.size === 0) s.awaited.add("*");
+      if (s.resources.size === 0 && !s.awaited.has("*")) s.awaited.set("*", deadline);
     } else {
       for (const name of [...s.resources.keys()]) if (!names.has(name)) this.drop(s, name);
-      for (const name of [...s.awaited]) if (!names.has(name)) s.awaited.delete(name);
-      for (const name of names) if (!s.resources.has(name)) s.awaited.add(name);
+      for (const name of [...s.awaited.keys()]) if (!names.has(name)) s.awaited.delete(name);
+      for (const name of names) if (!s.resources.has(name) && !s.awaited.has(name)) s.awaited.set(name, deadline);
     }
     this.dirty = true;
     this.send(t, null);
-    this.startTimer(t);
+    this.armTimer();
   }
 
   private drop(s: TypeState, name: string): void {
     if (s.resources.delete(name)) this.dirty = true;
   }
 
-  /** Awaited names get `resourceTimeoutMs` to arrive, then are taken not to exist. */
-  private startTimer(t: TypeUrl): void {
-    const s = this.state(t);
-    this.stopTimer(s);
-    if (s.awaited.size === 0 || s.names === "wildcard" || this.connection.t !== "streaming") return;
-    s.timer = this.clock.setTimer(this.resourceTimeoutMs, () => {
-      s.timer = null;
-      if (s.awaited.size === 0) return;
-      logger.warn({ server: this.opts.server, typeUrl: t, names: [...s.awaited] }, "xDS resources did not arrive in time; taken not to exist");
-      s.awaited.clear();
+  /** (Re)arms the one timer for the earliest deadline; awaited names past theirs are taken not to exist. */
+  private armTimer(): void {
+    this.stopTimer();
+    if (this.connection.t !== "streaming" || !this.reached) return;
+    let earliest = Infinity;
+    for (const s of this.types.values()) for (const d of s.awaited.values()) if (d !== null && d < earliest) earliest = d;
+    if (earliest === Infinity) return;
+    this.timer = this.clock.setTimer(Math.max(0, earliest - this.clock.now()), () => {
+      this.timer = null;
+      const now = this.clock.now();
+      for (const [t, s] of this.types) {
+        const late = [...s.awaited].filter(([, d]) => d !== null && d <= now).map(([name]) => name);
+        if (late.length === 0) continue;
+        logger.warn({ server: this.opts.server, typeUrl: t, names: late }, "xDS resources did not arrive in time; taken not to exist");
+        for (const name of late) s.awaited.delete(name);
+      }
+      this.armTimer();
       this.maybeEmit();
     });
   }
 
-  private stopTimer(s: TypeState): void {
-    s.timer?.cancel();
-    s.timer = null;
+  private stopTimer(): void {
+    this.timer?.cancel();
+    this.timer = null;
   }
 
   private maybeEmit(): void {
@@ -340,27 +383,49 @@ function sameNames(a: ReadonlySet<string> | "wildcard", b: ReadonlySet<string> |
   return a.size === b.size && [...a].every((n) => b.has(n));
 }
 
-/** Decodes every resource of a response by name, or says why the response is rejected. */
-export function decodeResponse(t: TypeUrl, resources: readonly AnyMessage[]): Map<string, Held> | string {
-  const out = new Map<string, Held>();
+export interface DecodedResponse {
+  /** The valid resources, by name. */
+  readonly good: Map<string, Held>;
+  /** Resources with a name that are invalid, with why. */
+  readonly bad: Map<string, string>;
+  /** Why each resource without a usable name is invalid. */
+  readonly unnamed: string[];
+}
+
+/** Decodes each resource of a response by name, telling the valid ones from the bad (gRFC A46). */
+export function decodeResponse(t: TypeUrl, resources: readonly AnyMessage[]): DecodedResponse {
+  const out: DecodedResponse = { good: new Map(), bad: new Map(), unnamed: [] };
   for (const [i, any] of resources.entries()) {
-    if (any.type_url !== t) return `resource ${i} is a ${any.type_url}, not a ${t}`;
+    if (any.type_url !== t) {
+      out.unnamed.push(`resource ${i} is a ${any.type_url}, not a ${t}`);
+      continue;
+    }
     let decoded: Record<string, unknown>;
     try {
       decoded = unpackAny(any);
     } catch (e: unknown) {
-      return `resource ${i} cannot be decoded: ${e instanceof Error ? e.message : String(e)}`;
+      out.unnamed.push(`resource ${i} cannot be decoded: ${e instanceof Error ? e.message : String(e)}`);
+      continue;
     }
     const name = t === TYPE_URL.endpoint ? decoded["cluster_name"] : decoded["name"];
-    if (typeof name !== "string" || name === "") return `resource ${i} has no name`;
-    if (out.has(name)) return `resource "${name}" appears twice`;
-    if (t === TYPE_URL.listener) {
-      const problem = listenerProblem(decoded);
-      if (problem !== null) return `listener "${name}": ${problem}`;
+    if (typeof name !== "string" || name === "") {
+      out.unnamed.push(`resource ${i} has no name`);
+      continue;
     }
-    out.set(name, { bytes: Buffer.from(any.value), decoded });
+    if (out.good.has(name) || out.bad.has(name)) {
+      out.good.delete(name);
+      out.bad.set(name, "appears twice");
+      continue;
+    }
+    const problem = t === TYPE_URL.listener ? listenerProblem(decoded) : null;
+    if (problem !== null) out.bad.set(name, problem);
+    else out.good.set(name, { bytes: Buffer.from(any.value), decoded });
   }
   return out;
+}
+
+function typeName(t: TypeUrl): string {
+  return t === TYPE_URL.listener ? "listener" : t === TYPE_URL.route ? "route configuration" : t === TYPE_URL.cluster ? "cluster" : "cluster load assignment";
 }
 
 /** The HttpConnectionManager inside an ApiListener, decoded; null when the listener has none. */
