@@ -354,24 +354,30 @@ interface HttpOptions {
 const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
 /**
- * The upstream HTTP options, from the Cluster's (deprecated) own fields. Istio writes them in
- * typed_extension_protocol_options, whose message sluice does not load: said as a problem.
+ * The upstream HTTP options: from typed_extension_protocol_options' HttpProtocolOptions (where
+ * Istio and sluice's control plane write them), else from the Cluster's deprecated own fields.
  */
 function httpOptions(c: Fields, where: string, problems: Problems): HttpOptions {
   const out: HttpOptions = {};
-  const common = fields(c["common_http_protocol_options"]);
+  let typed: Fields | undefined;
+  for (const [key, value] of Object.entries(fields(c["typed_extension_protocol_options"]) ?? {})) {
+    if (key !== HTTP_PROTOCOL_OPTIONS) {
+      problems.add(where, `typed_extension_protocol_options ${key}: not supported; ignored`);
+      continue;
+    }
+    typed = decodeAny(value, TYPE_URL.httpProtocolOptions);
+    if (typed === undefined) problems.add(where, `typed_extension_protocol_options ${key}: cannot be decoded; ignored`);
+  }
+  const common = fields(typed?.["common_http_protocol_options"]) ?? fields(c["common_http_protocol_options"]);
+  const http2 = fields(fields(typed?.["explicit_http_config"])?.["http2_protocol_options"]) ?? fields(c["http2_protocol_options"]);
   const perConnection = wrapped(common?.["max_requests_per_connection"]) ?? wrapped(c["max_requests_per_connection"]);
   if (perConnection !== undefined) out.maxRequestsPerConnection = perConnection;
   const idle = durationMs(common?.["idle_timeout"]);
   if (idle !== undefined && idle > 0) out.idleTimeoutMs = idle;
   const lifetime = durationMs(common?.["max_connection_duration"]);
   if (lifetime !== undefined && lifetime > 0) out.maxConnectionDurationMs = lifetime;
-  const streams = wrapped(fields(c["http2_protocol_options"])?.["max_concurrent_streams"]);
+  const streams = wrapped(http2?.["max_concurrent_streams"]);
   if (streams !== undefined && streams > 0) out.maxConcurrentStreams = streams >= 2147483647 ? Infinity : streams;
-  for (const key of Object.keys(fields(c["typed_extension_protocol_options"]) ?? {})) {
-    const why = key === HTTP_PROTOCOL_OPTIONS ? "its connection limits are not read (set them in common_http_protocol_options)" : "not supported";
-    problems.add(where, `typed_extension_protocol_options ${key}: ${why}; ignored`);
-  }
   return out;
 }
 

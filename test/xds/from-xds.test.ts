@@ -20,7 +20,6 @@ function decode(set: ResourceSet): XdsResources {
 }
 
 /** The retry_on conditions resources.ts sends (gRPC clients act on no others). */
-const GRPC_RETRY_ON: ReadonlySet<string> = new Set(["cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable"]);
 
 /** What the xDS encoding carries of a cluster: everything but what is reset here. */
 function carriedCluster(c: Cluster): Cluster {
@@ -40,15 +39,10 @@ function carriedCluster(c: Cluster): Cluster {
               key: lb.key.kind === "header" ? lb.key : NO_HASH_POLICY,
               algorithm: lb.algorithm.kind === "ringHash" ? lb.algorithm : { kind: "ringHash", minimumRingSize: 1024 },
             },
-      // Not carried: connection lifetime and idle timeouts, per-connection request and stream limits.
+      // Not carried: the TCP idle timeout (HttpProtocolOptions carries the HTTP one).
       connectionPool: {
-        tcp: { ...p.connectionPool.tcp, maxConnectionDurationMs: null, idleTimeoutMs: DEFAULT_CONNECTION_POOL.tcp.idleTimeoutMs },
-        http: {
-          ...p.connectionPool.http,
-          maxRequestsPerConnection: 0,
-          idleTimeoutMs: DEFAULT_CONNECTION_POOL.http.idleTimeoutMs,
-          maxConcurrentStreams: Infinity,
-        },
+        tcp: { ...p.connectionPool.tcp, idleTimeoutMs: DEFAULT_CONNECTION_POOL.tcp.idleTimeoutMs },
+        http: p.connectionPool.http,
       },
       outlierDetection: p.outlierDetection,
       // Not carried: the retry budget (max_retries is).
@@ -59,9 +53,7 @@ function carriedCluster(c: Cluster): Cluster {
 
 /** Only gRPC retry conditions travel; Envoy's connect-failure etc., status codes and the previous-hosts predicate do not. */
 function carriedRetry(r: RetryPolicy): RetryPolicy {
-  const retryOn = new Set([...r.retryOn].filter((c) => GRPC_RETRY_ON.has(c)));
-  if (r.attempts === 0 || retryOn.size === 0) return NO_RETRY;
-  return { attempts: r.attempts, perTryTimeoutMs: r.perTryTimeoutMs, retryOn, retriableStatusCodes: new Set(), ignorePreviousHosts: false, backoffBaseMs: r.backoffBaseMs };
+  return r.attempts === 0 || r.retryOn.size === 0 ? NO_RETRY : r;
 }
 
 function carriedRoute(r: HttpRoute): HttpRoute {
@@ -207,7 +199,7 @@ test("the round trip is not vacuous: the mapped clusters carry the config's valu
   const routes = roundTrip(CASES[1]![1]).back.virtualHosts[0]?.routes ?? [];
   assert.equal(routes.length, 3);
   assert.equal(routes[1]?.matches.length, 2, "Envoy routes of one VirtualService route (two matches) come back as one");
-  assert.deepEqual(routes[1]?.retry.retryOn, new Set<RetryCondition>(["unavailable", "internal"]));
+  assert.deepEqual(routes[1]?.retry.retryOn, new Set<RetryCondition>(["unavailable", "internal", "5xx"]), "HTTP conditions travel too");
 });
 
 test("unset Envoy fields get Envoy's defaults; several localities give all their endpoints, weighted", () => {
