@@ -368,13 +368,15 @@ function httpOptions(c: Fields, where: string, problems: Problems): HttpOptions 
     typed = decodeAny(value, TYPE_URL.httpProtocolOptions);
     if (typed === undefined) problems.add(where, `typed_extension_protocol_options ${key}: cannot be decoded; ignored`);
   }
-  const common = fields(typed?.["common_http_protocol_options"]) ?? fields(c["common_http_protocol_options"]);
+  // Field by field: the typed options first, then the Cluster's deprecated fields.
+  const commons = [fields(typed?.["common_http_protocol_options"]), fields(c["common_http_protocol_options"])];
+  const first = (field: string): unknown => commons.map((o) => o?.[field]).find((v) => v !== undefined);
   const http2 = fields(fields(typed?.["explicit_http_config"])?.["http2_protocol_options"]) ?? fields(c["http2_protocol_options"]);
-  const perConnection = wrapped(common?.["max_requests_per_connection"]) ?? wrapped(c["max_requests_per_connection"]);
+  const perConnection = wrapped(first("max_requests_per_connection")) ?? wrapped(c["max_requests_per_connection"]);
   if (perConnection !== undefined) out.maxRequestsPerConnection = perConnection;
-  const idle = durationMs(common?.["idle_timeout"]);
+  const idle = durationMs(first("idle_timeout"));
   if (idle !== undefined && idle > 0) out.idleTimeoutMs = idle;
-  const lifetime = durationMs(common?.["max_connection_duration"]);
+  const lifetime = durationMs(first("max_connection_duration"));
   if (lifetime !== undefined && lifetime > 0) out.maxConnectionDurationMs = lifetime;
   const streams = wrapped(http2?.["max_concurrent_streams"]);
   if (streams !== undefined && streams > 0) out.maxConcurrentStreams = streams >= 2147483647 ? Infinity : streams;

@@ -77,10 +77,22 @@ test("outlierDetection and ROUND_ROBIN become sluice_outlier around round_robin;
   }
 });
 
-test("a cluster's max_requests_per_connection becomes the max_requests_per_connection wrapper", async () => {
+test("a DestinationRule's maxRequestsPerConnection, served by sluice's control plane, becomes the max_requests_per_connection wrapper", async () => {
+  const ads = new AdsServer(parseConfig(`${serviceEntryYaml("echo", [7001])}---\n${destinationRuleYaml("echo", "    connectionPool: { http: { maxRequestsPerConnection: 50 } }")}`));
+  const port = await ads.start("127.0.0.1", 0);
+  const r = resolver(port);
+  try {
+    const got = await r.next();
+    assert.deepEqual(got.serviceConfig?.loadBalancingConfig, [{ max_requests_per_connection: { maxRequestsPerConnection: 50, childPolicy: [{ least_request: { choiceCount: 2 } }] } }]);
+  } finally {
+    r.destroy();
+    await ads.stop();
+  }
+});
+
+test("an Envoy-minded control plane's deprecated Cluster field max_requests_per_connection is read too", async () => {
   const ads = new AdsServer(parseConfig(serviceEntryYaml("echo", [7001])));
   const port = await ads.start("127.0.0.1", 0);
-  // The cluster as an Envoy-minded control plane writes it (sluice's own does not serve this field yet).
   const resources = new Map(buildResources(parseConfig(serviceEntryYaml("echo", [7001]))).byType);
   const clusterAny = resources.get(TYPE_URL.cluster)?.get(CLUSTER) ?? assert.fail("no cluster");
   const cluster = { ...unpackAny(clusterAny), common_http_protocol_options: { max_requests_per_connection: { value: 50 } } };
