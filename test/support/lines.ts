@@ -12,6 +12,8 @@ import { CLI, withoutDefaultAdmin } from "./cli.js";
 /** Everything a stream printed so far; waitFor() resolves once a pattern appears past a mark. */
 export class Output {
   text = "";
+  /** True once the stream has closed: nothing more will come. */
+  closed = false;
   private readonly changed = new EventEmitter();
 
   constructor(stream: Readable) {
@@ -19,7 +21,10 @@ export class Output {
       this.text += c.toString();
       this.changed.emit("data");
     });
-    stream.on("close", () => this.changed.emit("data"));
+    stream.on("close", () => {
+      this.closed = true;
+      this.changed.emit("data");
+    });
   }
 
   /** Where the text ends now: waitFor(re, mark) looks only at what comes after. */
@@ -39,9 +44,9 @@ export class Output {
           reject(new Error(`stream closed before ${what}; it printed:\n${this.text}`));
         }
       };
-      const onData = (): void => check(false);
+      const onData = (): void => check(this.closed);
       this.changed.on("data", onData);
-      check(false);
+      check(this.closed);
     });
   }
 }
