@@ -1,16 +1,17 @@
 // The proxy: listener -> HTTP/2 server -> per-stream forwarding to cluster runtimes.
 // Built from a validated ProxyConfig (src/config/); everything here may assume it valid.
-import type { LbEndpoint, PolicyDeps, PolicyFactory } from "../balancer/types.js";
+import type { PolicyDeps, PolicyFactory } from "../balancer/types.js";
 import type { Cluster, ProxyConfig } from "../config/types.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { systemRandom, type Random } from "../core/random.js";
 import { Status, type StatusCode } from "../core/status.js";
-import { logger, tracer } from "../core/trace.js";
+import { logger } from "../core/trace.js";
 import type { EndpointSource } from "../discovery/types.js";
 import { createClientTransport, createServerTransport } from "../transport/create.js";
 import type { ClientTransport, ServerConnection, ServerHandlers, ServerStream, ServerTransport } from "../transport/types.js";
 import type { AttemptObserver } from "../upstream/attempt.js";
 import { ClusterRuntime } from "../upstream/cluster.js";
+import { ConnectionPins } from "./connection-pins.js";
 import { DownstreamLifetime, type LifetimeEvent } from "./downstream-lifetime.js";
 import { Forwarder, type ForwardHooks, type RpcOutcome } from "./forwarder.js";
 import { isGrpcPath, parseGrpcTimeout, trailersOnly } from "./grpc-wire.js";
@@ -22,7 +23,6 @@ import { createPolicy, registerBuiltins } from "../balancer/registry.js";
 import type { HealthChecker } from "../resilience/health-checker.js";
 import { ResponseFlag } from "./response-flags.js";
 
-const trace = tracer("proxy");
 
 /** The cluster name the RPC-end hook gets for a request no route took (Istio's "unknown" destination). */
 export const NO_ROUTE_CLUSTER = "unknown";
@@ -54,20 +54,6 @@ interface ClusterDeps {
   readonly attemptObserver: ((cluster: string) => AttemptObserver) | undefined;
 }
 
-/** State kept per downstream connection (connection mode only). */
-interface DownstreamState {
-  streams: number;
-  /** The endpoint each cluster is pinned to for this connection. */
-  readonly pins: Map<ClusterRuntime, LbEndpoint>;
-  /**
-   * Whether the pins count in their endpoints' activeConnections, which LEAST_CONN compares:
-   * until the connection is sent GOAWAY. A draining connection takes no new RPCs, so it no
-   * longer loads its endpoint; were it still counted, the client's replacement connection
-   * would shun the pod it just left and a 1/1/1 spread would keep reshuffling.
-   */
-  counted: boolean;
-}
-
 export class Proxy {
   private readonly clusters = new Map<string, ClusterRuntime>();
   /** Active health checkers by cluster name (only clusters of the hosts spec.healthCheck covers). */
@@ -75,7 +61,8 @@ export class Proxy {
   private router: Router;
   private readonly server: ServerTransport;
   private readonly listener: Listener;
-  private readonly downstream = new Map<number, DownstreamState>();
+  /** Connection mode's pins and cycling. */
+  private readonly pins = new ConnectionPins();
   /** Shared by the RPCs started under one config; a reload replaces it. */
   private hooks: ForwardHooks;
   /** Downstream idle, age and keepalive (gRFC A8, A9). */
@@ -85,7 +72,9 @@ export class Proxy {
   connectionsAccepted = 0;
   connectionsClosed = 0;
   /** Envoy's downstream_cx_max_requests_reached: connections sent GOAWAY at maxRequestsPerConnection. */
-  connectionsCycled = 0;
+  get connectionsCycled(): number {
+    return this.pins.cycled;
+  }
   /** What clusters are built with; a reload builds its new clusters the same way. */
   private readonly clusterDeps: ClusterDeps;
   /** The reload in progress (reloads apply one at a time). */
@@ -110,7 +99,7 @@ export class Proxy {
     const onLifetimeEvent = deps.onLifetimeEvent;
     const lifetime = new DownstreamLifetime(config.listener.downstream, clock, random, (event) => {
       // GOAWAY (idle, max age) or a close on the way: the connection stops loading its endpoints.
-      if (event.kind !== "ping" && event.kind !== "idle-start" && event.kind !== "closed") this.unpin(event.conn);
+      if (event.kind !== "ping" && event.kind !== "idle-start" && event.kind !== "closed") this.pins.unpin(event.conn);
       onLifetimeEvent?.(event);
     });
     this.lifetime = lifetime;
@@ -334,65 +323,17 @@ export class Proxy {
     const deadline = minDefined(timeout, route.timeoutMs ?? undefined);
     const forwarder = new Forwarder(ds, cluster, conn.remoteAddress, this.hooks, route.retry);
     if (this.config.listener.mode === "connection") {
-      // Per-connection state only in connection mode, from the first stream on.
-      let state = this.downstream.get(conn.id);
-      if (state === undefined) {
-        state = { streams: 0, pins: new Map(), counted: true };
-        this.downstream.set(conn.id, state);
-      }
-      let pinned = state.pins.get(cluster);
-      if (pinned !== undefined && (!cluster.isCurrent(pinned) || (!cluster.isHealthy(pinned.key) && !cluster.panic))) {
-        // The endpoint left the cluster, or was taken out of balancing (health checks,
-        // outlier detection) while others remain: this connection is balanced again.
-        if (state.counted) pinned.load.activeConnections--;
-        state.pins.delete(cluster);
-        pinned = undefined;
-      }
-      if (pinned === undefined) {
-        const pick = cluster.pick(forwarder);
-        if (pick.kind === "endpoint") {
-          pinned = pick.endpoint;
-          if (state.counted) pinned.load.activeConnections++;
-          state.pins.set(cluster, pinned);
-          trace("connection pinned", { conn: conn.id, cluster: cluster.name, endpoint: pinned.key, connections: pinned.load.activeConnections });
-        }
-      }
-      forwarder.start(deadline, pinned);
-      this.countStream(state, conn, cluster);
+      forwarder.start(deadline, this.pins.endpointFor(conn.id, cluster, forwarder));
+      if (this.pins.countStream(conn.id, cluster.config.policy.connectionPool.http.maxRequestsPerConnection)) conn.drain();
       return;
     }
     forwarder.start(deadline);
   }
 
-  /** connection mode: after maxRequestsPerConnection streams, GOAWAY so the client rebalances. */
-  private countStream(state: DownstreamState, conn: ServerConnection, cluster: ClusterRuntime): void {
-    state.streams++;
-    const limit = cluster.config.policy.connectionPool.http.maxRequestsPerConnection;
-    if (limit > 0 && state.streams === limit) {
-      this.connectionsCycled++;
-      trace("downstream connection cycled", { conn: conn.id, streams: state.streams });
-      // Before the GOAWAY goes out, so the client's reconnection is balanced without this one.
-      this.unpin(conn.id);
-      conn.drain();
-    }
-  }
-
-  /** The connection's pins stop counting in their endpoints' load (it drains or closes). */
-  private unpin(connId: number): void {
-    const state = this.downstream.get(connId);
-    if (state === undefined || !state.counted) return;
-    state.counted = false;
-    for (const endpoint of state.pins.values()) {
-      endpoint.load.activeConnections--;
-      trace("connection unpinned", { conn: connId, endpoint: endpoint.key, connections: endpoint.load.activeConnections });
-    }
-  }
-
   private onConnectionClose(conn: ServerConnection): void {
     this.connectionsClosed++;
     this.lifetime.onConnectionClose(conn);
-    this.unpin(conn.id);
-    this.downstream.delete(conn.id);
+    this.pins.closed(conn.id);
   }
 }
 
