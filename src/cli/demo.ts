@@ -3,8 +3,6 @@
 // long-lived channel, as in the seed document. Request mode runs until stopped and prints a
 // per-pod table every second; connection mode replays the document's story (demo-story.ts).
 import { readFile } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { parseAllDocuments } from "yaml";
 import { formatProblem } from "../config/diagnostics.js";
@@ -33,8 +31,8 @@ export interface DemoOptions {
 /** RPCs each client keeps in flight on its one channel (request mode). */
 const IN_FLIGHT_PER_CLIENT = 4;
 
-const here = dirname(fileURLToPath(import.meta.url));
-export const SEED_CONFIG = resolve(here, "../../../examples/seed.yaml");
+export { SEED_CONFIG } from "./seed-config.js";
+import { SEED_CONFIG } from "./seed-config.js";
 
 /**
  * The seed config with its ServiceEntry endpoints replaced by the demo's pods, listening on

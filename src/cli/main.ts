@@ -3,6 +3,7 @@
 import { Command, Option } from "commander";
 import { proxyCommand, type ProxyOptions } from "./proxy.js";
 import { validateCommand } from "./validate.js";
+import type { Layer } from "../sim/scenario.js";
 
 const io = {
   out: (line: string) => console.log(line),
@@ -75,6 +76,22 @@ program
     process.exitCode = await demoCommand(opts, io);
   });
 
+program
+  .command("sim")
+  .description("simulate how a config spreads load, on a virtual clock, with the proxy's own balancing code (the seed document's DestinationRule without -c)")
+  .option("-c, --config <file>", "YAML config file (repeatable); its DestinationRule's policy is simulated", collect, [])
+  .requiredOption("--scenario <name|file>", "a built-in scenario (seed, scale-out, slow-pod, failing-pod, rolling-restart) or a scenario file (YAML or JSON)")
+  .addOption(new Option("--layer <layer>", "where balancing happens (default: the scenario's)").choices(["proxy-request", "proxy-connection", "client", "l4"]))
+  .option("--host <host>", "the service to simulate when the config has several")
+  .option("--out <dir>", "write the series (CSV), the summary (CSV, JSON) and charts (SVG, PNG) there")
+  .option("--seed <n>", "random seed (default: the scenario's)", parseNonNegative)
+  .addOption(new Option("--format <format>", "summary on stdout as a table or JSON").choices(["text", "json"]).default("text"))
+  .action(async (opts: { config: string[]; scenario: string; layer?: Layer; host?: string; out?: string; seed?: number; format: "text" | "json" }) => {
+    // Loaded on use, as the other commands are.
+    const { simCommand } = await import("./sim.js");
+    process.exitCode = await simCommand({ ...opts, progress: process.stderr.isTTY }, io);
+  });
+
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
@@ -82,6 +99,12 @@ function collect(value: string, previous: string[]): string[] {
 function parseFd(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new Error(`must be a file descriptor number, got "${value}"`);
+  return n;
+}
+
+function parseNonNegative(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`must be a non-negative integer, got "${value}"`);
   return n;
 }
 

@@ -2,7 +2,7 @@
 import type { Scenario } from "./scenario.js";
 
 /** What every built-in scenario starts from: 3 clients x 1,000 RPS on 3 pods. */
-const BASE: Omit<Scenario, "name" | "description"> = {
+export const BASE: Omit<Scenario, "name" | "description"> = {
   durationMs: 60_000,
   bucketMs: 1000,
   measureFromMs: 0,
