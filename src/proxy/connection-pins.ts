@@ -6,7 +6,7 @@
 import type { LbEndpoint, PickRequest, PickResult } from "../balancer/types.js";
 import { tracer } from "../core/trace.js";
 
-const trace = tracer("pins");
+const trace = tracer("proxy");
 
 /** What pinning needs of a cluster (ClusterRuntime has it). */
 export interface PinnableCluster {
