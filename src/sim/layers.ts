@@ -218,6 +218,7 @@ function connectThen(ctx: SimContext, channel: SimChannel, rpc: SimRpc, open: (c
   ctx.clock.setTimer(ctx.scenario.connectMs, () => {
     channel.connecting = false;
     const opened = open(channel);
+    if (opened && ctx.clock.now() >= ctx.scenario.measureFromMs) ctx.recorder.connectionsOpened++;
     const waiting = channel.waiting.splice(0);
     for (const r of waiting) {
       if (opened) send(r);

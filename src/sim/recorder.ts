@@ -18,6 +18,8 @@ export class Recorder {
   finished = 0;
   /** Every RPC started over the whole run. */
   started = 0;
+  /** Client connections opened from the measurement start on (connection layers). */
+  connectionsOpened = 0;
 
   constructor(
     readonly bucketMs: number,

@@ -30,6 +30,7 @@ export function formatSummary(s: SimSummary, wallMs: number): string {
       `failed ${s.failed.toLocaleString("en-US")} (${s.rpcs > 0 ? ((100 * s.failed) / s.rpcs).toFixed(2) : "0.00"}%)`,
   );
   for (const [why, n] of Object.entries(s.failures)) lines.push(`  ${n.toLocaleString("en-US")} ${why}`);
+  if (s.layer === "proxy-connection" || s.layer === "l4") lines.push(`client connections opened: ${num(s.connectionsPerS)} per second`);
   if (s.timeToBalanceMs !== undefined) {
     lines.push(`time to balance (the slowest new backend to 90% of its fair share): ${s.timeToBalanceMs === null ? "never" : seconds(s.timeToBalanceMs)}`);
   }

@@ -35,6 +35,8 @@ export interface SimSummary {
   /** RPCs finished from the measurement start on. */
   readonly rpcs: number;
   readonly failed: number;
+  /** Client connections opened per second over the measured window (connection layers). */
+  readonly connectionsPerS: number;
   readonly failures: Readonly<Record<string, number>>;
   /** The busiest backend's rate over the mean rate (1 = even). */
   readonly maxOverMean: number;
@@ -88,6 +90,7 @@ export function summarize(run: SimRun): SimSummary {
     measureFromMs: from,
     rpcs: recorder.finished,
     failed: recorder.failed,
+    connectionsPerS: recorder.connectionsOpened / (Math.max(1, to - from) / 1000),
     failures: Object.fromEntries(recorder.failures),
     maxOverMean: mean > 0 ? Math.max(...rates) / mean : NaN,
     cv: mean > 0 ? sd / mean : NaN,

@@ -33,6 +33,8 @@ test("seed, proxy in connection mode: all on pod 1 until pods 2 and 3 come; cycl
   const total = last(0) + last(1) + last(2);
   for (let b = 0; b < 3; b++) assert.ok(Math.abs(last(b) / total - 1 / 3) < 0.04, `pod-${b + 1}: ${last(b) / total}`);
   assert.deepEqual(s.backends.map((b) => b.connections), [1, 1, 1]);
+  // 3,000 RPS cycled every 100 RPCs: 30 new connections a second.
+  assert.ok(Math.abs(s.connectionsPerS - 30) < 1.5, String(s.connectionsPerS));
 });
 
 test("seed through plain L4: the connections stay on pod 1 for life (Challenge 1); pods 2 and 3 never get an RPC", () => {
