@@ -164,7 +164,7 @@ function readLbPolicies(
     return null;
   }
   const names: string[] = [];
-  for (const [i, item] of list.entries()) {
+  for (const [i, item] of (list as unknown[]).entries()) {
     const keys = typeof item === "object" && item !== null && !Array.isArray(item) ? Object.keys(item) : [];
     const name = keys[0];
     if (keys.length !== 1 || name === undefined) {

@@ -64,3 +64,15 @@ export type Rule = (ctx: RuleContext) => RuleResult;
 export function perHost(map: ReadonlyMap<string, number>, host: string): number | undefined {
   return map.get(host.toLowerCase()) ?? map.get("*");
 }
+
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+/** "3 endpoints", or "1 to 3 endpoints (by cluster)" across clusters of different sizes. */
+export function endpointCounts(clusters: readonly Cluster[]): string {
+  const counts = clusters.map((c) => c.endpoints.length);
+  const min = Math.min(...counts);
+  const max = Math.max(...counts);
+  return min === max ? plural(min, "endpoint") : `${min} to ${max} endpoints (by cluster)`;
+}

@@ -146,3 +146,19 @@ function portEntry(tp: YNode | undefined, port: number): { node: YNode; path: st
   const node = list.items[i];
   return node === undefined ? null : { node, path: `portLevelSettings[${i}]` };
 }
+
+/**
+ * Clusters grouped by where a field of theirs is written: subsets and ports that inherit one
+ * DestinationRule setting get one finding, not one each.
+ */
+export function groupByLocation(clusters: Iterable<Cluster>, locate: (c: Cluster) => FieldLocation): { loc: FieldLocation; clusters: Cluster[] }[] {
+  const groups = new Map<string, { loc: FieldLocation; clusters: Cluster[] }>();
+  for (const c of clusters) {
+    const loc = locate(c);
+    const key = `${loc.file}\u0000${loc.line}\u0000${loc.path}`;
+    const g = groups.get(key);
+    if (g === undefined) groups.set(key, { loc, clusters: [c] });
+    else g.clusters.push(c);
+  }
+  return [...groups.values()];
+}

@@ -2,23 +2,29 @@
 // flight) below the concurrency the service is expected to see (--concurrency). Past the
 // limit the proxy fails RPCs at once with UNAVAILABLE "upstream overflow" (Envoy's
 // upstream_rq_pending_overflow), however idle the endpoints are.
-import type { Finding, RuleContext, RuleResult } from "../finding.js";
-import { perHost } from "../finding.js";
+import { endpointCounts, perHost, type Finding, type RuleContext, type RuleResult } from "../finding.js";
 import { policyFix } from "../fix-text.js";
+import { groupByLocation } from "../locate.js";
 
 /** Suggested limit: the expected concurrency plus a quarter for bursts. */
 const HEADROOM = 1.25;
+
+const FIELD = ["http", "http2MaxRequests"] as const;
 
 export function concurrencyRule(ctx: RuleContext): RuleResult {
   if (ctx.concurrency.size === 0) {
     return { findings: [], notes: ["max-requests-below-concurrency: not checked (give --concurrency N, the expected concurrent RPCs to a service)"] };
   }
-  const findings: Finding[] = [];
-  for (const c of ctx.config.clusters.values()) {
+  const tooLow = [...ctx.config.clusters.values()].filter((c) => {
     const expected = perHost(ctx.concurrency, c.host);
-    const limit = c.policy.connectionPool.http.http2MaxRequests;
-    if (expected === undefined || limit >= expected) continue;
-    const loc = ctx.locate.clusterField(c, "connectionPool", ["http", "http2MaxRequests"]);
+    return expected !== undefined && c.policy.connectionPool.http.http2MaxRequests < expected;
+  });
+  const findings: Finding[] = [];
+  for (const { loc, clusters } of groupByLocation(tooLow, (c) => ctx.locate.clusterField(c, "connectionPool", FIELD))) {
+    const first = clusters[0];
+    const expected = first === undefined ? undefined : perHost(ctx.concurrency, first.host);
+    if (first === undefined || expected === undefined) continue;
+    const limit = first.policy.connectionPool.http.http2MaxRequests;
     const suggested = Math.ceil(expected * HEADROOM);
     findings.push({
       rule: "max-requests-below-concurrency",
@@ -26,13 +32,13 @@ export function concurrencyRule(ctx: RuleContext): RuleResult {
       file: loc.file,
       line: loc.line,
       path: loc.path,
-      clusters: [c.name],
-      host: c.host,
+      clusters: clusters.map((c) => c.name),
+      host: first.host,
       reason:
-        `http2MaxRequests ${limit} is below the expected ${expected} concurrent RPCs: with ${expected} in flight, ${expected - limit} of them ` +
+        `http2MaxRequests ${limit} is below the expected ${expected} concurrent RPCs to ${first.host}: with ${expected} in flight, ${expected - limit} of them ` +
         `(${Math.round((100 * (expected - limit)) / expected)}%) fail at once with UNAVAILABLE "upstream overflow: http2MaxRequests limit (${limit}) reached", ` +
-        `however idle the ${c.endpoints.length} endpoint(s) are`,
-      fix: policyFix(loc, c.host, "connectionPool", ["http", "http2MaxRequests"], suggested) + `\n(the expected ${expected} plus 25% for bursts)`,
+        `however idle the ${endpointCounts(clusters)} are`,
+      fix: policyFix(loc, first.host, "connectionPool", FIELD, suggested) + `\n(the expected ${expected} plus 25% for bursts)`,
     });
   }
   return { findings };

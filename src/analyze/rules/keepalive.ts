@@ -33,7 +33,7 @@ export function keepaliveRule(ctx: RuleContext): RuleResult {
         `the client pings every ${formatDuration(time)} but the proxy permits one ping per ${formatDuration(min)} (${serverWhere}); ${goaway}. ` +
           `On a connection where the proxy sends nothing between pings, that happens about ${formatDuration((MAX_PING_STRIKES + 1) * time)} after it opens, then again on every new connection`,
         `in ${client.file}: "grpc.keepalive_time_ms": ${String(recommended["grpc.keepalive_time_ms"])} (the proxy's minimum plus a margin for network delay)\n` +
-          `or, to keep pinging every ${formatDuration(time)}, lower the proxy's minimum in the Proxy resource:\n  spec:\n    downstream:\n      keepalive:\n        minPingInterval: ${formatDuration(time)}`,
+          `or, to keep pinging every ${formatDuration(time)}, lower the proxy's minimum in the Proxy resource (below the client's time, for network delay):\n  spec:\n    downstream:\n      keepalive:\n        minPingInterval: ${formatDuration(serverMinFor(time))}`,
       ),
     );
   }
@@ -47,7 +47,7 @@ export function keepaliveRule(ctx: RuleContext): RuleResult {
           `Every idle connection is closed about ${formatDuration((MAX_PING_STRIKES + 1) * time)} into its idleness`,
         `in ${client.file}: "grpc.keepalive_permit_without_calls": 0\n` +
           `or let idle connections ping in the Proxy resource:\n  spec:\n    downstream:\n      keepalive:\n        permitWithoutCalls: true` +
-          (time < min ? `\n        minPingInterval: ${formatDuration(time)}` : ""),
+          (time < min ? `\n        minPingInterval: ${formatDuration(serverMinFor(time))}` : ""),
       ),
     );
   }
@@ -63,6 +63,12 @@ function where(ctx: RuleContext, field: readonly string[]): string {
   const loc = ctx.locate.proxyField(field);
   if (loc === null || !loc.set) return "gRPC's default; no Proxy resource sets it";
   return `${loc.file}:${loc.line} ${loc.path}`;
+}
+
+/** A server minimum a client pinging every `time` stays above despite network delay: 10% less, in whole seconds when possible. */
+function serverMinFor(time: number): number {
+  const lower = Math.floor(time * 0.9);
+  return lower >= 1000 ? Math.floor(lower / 1000) * 1000 : Math.max(1, lower);
 }
 
 function ordinal(n: number): string {
