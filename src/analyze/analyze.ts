@@ -3,7 +3,8 @@
 import type { ConfigSource } from "../config/load.js";
 import type { Cluster, ProxyConfig, Warning } from "../config/types.js";
 import type { ClientOptions } from "./client-options.js";
-import type { Finding, Rule, RuleContext } from "./finding.js";
+import type { Finding } from "./finding.js";
+import type { Rule, RuleContext } from "./rule.js";
 import { Locator } from "./locate.js";
 import { concurrencyRule } from "./rules/concurrency.js";
 import { connectionCyclingRule, reuseDisabledRule } from "./rules/connection-cycling.js";

@@ -2,7 +2,8 @@
 // flight) below the concurrency the service is expected to see (--concurrency). Past the
 // limit the proxy fails RPCs at once with UNAVAILABLE "upstream overflow" (Envoy's
 // upstream_rq_pending_overflow), however idle the endpoints are.
-import { endpointCounts, perHost, type Finding, type RuleContext, type RuleResult } from "../finding.js";
+import type { Finding } from "../finding.js";
+import { endpointCounts, perHost, type RuleContext, type RuleResult } from "../rule.js";
 import { policyFix } from "../fix-text.js";
 import { groupByLocation } from "../locate.js";
 

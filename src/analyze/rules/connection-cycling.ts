@@ -5,7 +5,8 @@
 //   (Challenge 1: connection stickiness; new pods get no traffic from existing clients).
 // - reuse-disabled: maxRequestsPerConnection 1 opens a new HTTP/2 connection per RPC.
 import { formatDuration } from "../../config/duration.js";
-import { endpointCounts, perHost, type Finding, type RuleContext, type RuleResult } from "../finding.js";
+import type { Finding } from "../finding.js";
+import { endpointCounts, perHost, type RuleContext, type RuleResult } from "../rule.js";
 import { policyFix } from "../fix-text.js";
 import { groupByLocation } from "../locate.js";
 

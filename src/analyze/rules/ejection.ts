@@ -3,7 +3,8 @@
 // (src/resilience/outlier-detector.ts), so this rule and the proxy cannot disagree.
 import type { Cluster, OutlierDetectionSettings } from "../../config/types.js";
 import { maxEjectedEndpoints } from "../../resilience/outlier-detector.js";
-import { endpointCounts, type Finding, type RuleContext, type RuleResult } from "../finding.js";
+import type { Finding } from "../finding.js";
+import { endpointCounts, type RuleContext, type RuleResult } from "../rule.js";
 import { policyFix } from "../fix-text.js";
 import { groupByLocation } from "../locate.js";
 

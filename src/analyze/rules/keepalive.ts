@@ -5,7 +5,8 @@
 // (src/proxy/downstream-lifetime.ts).
 import { recommendedChannelOptions } from "../../client/channel-options.js";
 import { formatDuration } from "../../config/duration.js";
-import type { Finding, RuleContext, RuleResult } from "../finding.js";
+import type { Finding } from "../finding.js";
+import type { RuleContext, RuleResult } from "../rule.js";
 import type { ClientOptions } from "../client-options.js";
 
 /** gRFC A8: while no call is open, a server that does not permit it allows one ping per 2 hours. */

@@ -2,7 +2,8 @@
 // (trafficPolicy, portLevelSettings, subsets). Istio maps it to LEAST_REQUEST, and so does
 // sluice: the name promises "fewest connections", which is not what runs.
 import type { YNode } from "../../config/yaml-tree.js";
-import type { Finding, RuleContext, RuleResult } from "../finding.js";
+import type { Finding } from "../finding.js";
+import type { RuleContext, RuleResult } from "../rule.js";
 import { child, scalar } from "../locate.js";
 
 export function leastConnRule(ctx: RuleContext): RuleResult {
