@@ -2,7 +2,7 @@
 // sluice command line: one file per command; this one only wires them to commander.
 import { Command, Option } from "commander";
 import { proxyCommand, type ProxyOptions } from "./proxy.js";
-import { analyzeCommand, type AnalyzeCliOptions } from "./analyze.js";
+import type { AnalyzeCliOptions } from "./analyze.js";
 import { validateCommand } from "./validate.js";
 
 const io = {
@@ -68,6 +68,7 @@ program
   // Bad flags are errors: exit 2, as for a config that cannot be read (1 means warnings here).
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
   .action(async (files: string[], opts: AnalyzeCliOptions) => {
+    const { analyzeCommand } = await import("./analyze.js");
     process.exitCode = await analyzeCommand(files, opts, io);
   });
 
