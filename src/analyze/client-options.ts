@@ -107,6 +107,19 @@ export function parseClientOptions(file: string, text: string): ClientOptionsRes
     // C-core and Python take 1 or True; grpc-js switches it on only for the number 1.
     if (v === 0 || v === 1 || typeof v === "boolean") permitWithoutCalls = { value: v === 1 || v === true, line: lineOf(permitKey) };
     else error(lineOf(permitKey), permitKey, `must be 0 or 1, got ${describe(v)}`, `"${permitKey}": 0`);
+    if (v === true) {
+      warnings.push({
+        rule: "client-option-ignored",
+        severity: "warning",
+        file,
+        line: lineOf(permitKey),
+        path: permitKey,
+        clusters: [],
+        host: null,
+        reason: "grpc-js switches keepalive_permit_without_calls on only for the number 1: true (which C-core and Python accept) leaves a grpc-js client not pinging while idle, and is read here as on",
+        fix: `"${permitKey}": 1 to ping while idle (see keepalive-too-frequent), or 0 not to`,
+      });
+    }
   }
 
   // A service config: the file itself, or the grpc.service_config option's string.

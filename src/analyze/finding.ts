@@ -15,7 +15,8 @@ export type RuleId =
   | "keepalive-too-frequent"
   | "ejection-impossible"
   | "max-requests-below-concurrency"
-  | "client-option-unknown";
+  | "client-option-unknown"
+  | "client-option-ignored";
 
 export interface Finding {
   readonly rule: RuleId;

@@ -13,11 +13,16 @@ test("a JSON object of grpc-js options is read with each option's line", () => {
   assert.deepEqual(r.findings, []);
 });
 
-test("a list of [key, value] pairs (Python's options=[...]) is read too, True included", () => {
+test("a list of [key, value] pairs (Python's options=[...]) is read too; True counts as on, with a warning that grpc-js ignores it", () => {
   const r = parseClientOptions("c.json", '[["grpc.keepalive_time_ms", 30000], ["grpc.keepalive_permit_without_calls", true]]');
   assert.ok(r.ok);
   assert.equal(r.options.keepaliveTimeMs?.value, 30000);
   assert.equal(r.options.permitWithoutCalls?.value, true);
+  assert.deepEqual(r.findings.map((f) => [f.rule, f.path]), [["client-option-ignored", "grpc.keepalive_permit_without_calls"]]);
+  assert.match(r.findings[0]?.reason ?? "", /only for the number 1/);
+  const one = parseClientOptions("c.json", '{"grpc.keepalive_permit_without_calls": 1}');
+  assert.ok(one.ok);
+  assert.deepEqual(one.findings, []);
 });
 
 test("malformed JSON is a client-options-error with its line, not an exception", () => {
