@@ -37,7 +37,7 @@ export interface Analysis {
 export function analyzeConfig(config: ProxyConfig, sources: readonly ConfigSource[], options: AnalyzeOptions = {}): Analysis {
   const ctx: RuleContext = {
     config,
-    locate: Locator.fromSources(sources),
+    locate: Locator.fromSources(sources, [...new Set([...config.clusters.values()].map((c) => c.host))]),
     client: options.client ?? null,
     concurrency: options.concurrency ?? new Map(),
     rps: options.rps ?? new Map(),

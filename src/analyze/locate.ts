@@ -37,10 +37,16 @@ export interface YamlResource {
 }
 
 export class Locator {
-  private constructor(readonly resources: readonly YamlResource[]) {}
+  private constructor(
+    readonly resources: readonly YamlResource[],
+    private readonly hosts: readonly string[],
+  ) {}
 
-  /** The sources must be the ones the config was loaded from (and loaded without problems). */
-  static fromSources(sources: readonly ConfigSource[]): Locator {
+  /**
+   * The sources must be the ones the config was loaded from (and loaded without problems);
+   * `hosts` are the ServiceEntry hosts, which DestinationRule hosts are resolved against.
+   */
+  static fromSources(sources: readonly ConfigSource[], hosts: readonly string[]): Locator {
     const diag = new Diagnostics();
     const resources: YamlResource[] = [];
     for (const s of sources) {
@@ -51,7 +57,7 @@ export class Locator {
         resources.push({ file: s.file, kind, name: typeof name === "string" ? name : null, line: doc.line, root: doc.root });
       }
     }
-    return new Locator(resources);
+    return new Locator(resources, hosts);
   }
 
   ofKind(kind: string): YamlResource[] {
@@ -62,7 +68,9 @@ export class Locator {
   clusterField(cluster: Cluster, part: PolicyPart, field: readonly string[]): FieldLocation {
     const dr = this.ofKind("DestinationRule").find((r) => {
       const host = scalar(child(child(r.root, "spec"), "host"));
-      return typeof host === "string" && resolveHost(host, [cluster.host]) !== null;
+      if (typeof host !== "string") return false;
+      const found = resolveHost(host, this.hosts);
+      return found !== null && "host" in found && found.host === cluster.host;
     });
     if (dr === undefined) return this.serviceEntryHost(cluster.host);
     const spec = child(dr.root, "spec");

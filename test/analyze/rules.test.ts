@@ -4,7 +4,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Finding } from "../../src/analyze/finding.js";
 import { parseClientOptions } from "../../src/analyze/client-options.js";
-import { exitCodeOf } from "../../src/analyze/analyze.js";
+import { analyzeConfig, exitCodeOf } from "../../src/analyze/analyze.js";
+import { loadConfigSources } from "../../src/config/load.js";
 import { analyzeText, FILE, lineOf } from "./support.js";
 
 const only = (findings: readonly Finding[], rule: string): Finding[] => findings.filter((f) => f.rule === rule);
@@ -210,4 +211,41 @@ test("a portLevelSettings entry replaces the DR's policy for its port: the findi
   assert.equal(f[0]?.line, lineOf(text, "      connectionPool:"));
   assert.equal(f[0]?.path, "spec.trafficPolicy.portLevelSettings[0].connectionPool");
   assert.match(f[0]?.fix ?? "", /set under spec\.trafficPolicy\.portLevelSettings\[0\]:/);
+});
+
+test("a DestinationRule is matched to its host as the loader matches it: a short name does not claim the FQDN host beside it", () => {
+  const text = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: both}
+spec:
+  hosts: [echo, echo.default.svc.cluster.local]
+  ports: [{number: 50051, name: grpc, protocol: GRPC}]
+  resolution: STATIC
+  endpoints: [{address: 10.0.0.1}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: short}
+spec:
+  host: echo
+  trafficPolicy: {connectionPool: {http: {maxRequestsPerConnection: 100}}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: long}
+spec:
+  host: echo.default.svc.cluster.local
+  trafficPolicy: {connectionPool: {tcp: {connectTimeout: 1s}}}
+---
+apiVersion: sluice.dev/v1alpha1
+kind: Proxy
+metadata: {name: p}
+spec: {mode: connection}
+`;
+  const sources = [{ file: FILE, text }];
+  const { result } = loadConfigSources(sources);
+  assert.ok(result.ok, JSON.stringify(!result.ok && result.problems));
+  const f = only(analyzeConfig(result.config, sources).findings, "connection-mode-no-cycling");
+  assert.deepEqual(f.map((x) => [x.clusters, x.line, x.path]), [[["echo.default.svc.cluster.local|50051|"], lineOf(text, "connectTimeout: 1s"), "spec.trafficPolicy.connectionPool"]]);
+  assert.match(f[0]?.fix ?? "", /DestinationRule long/);
 });
