@@ -7,7 +7,7 @@ import { analyzeConfig, exitCodeOf, loaderError, loaderFinding, type AnalyzeOpti
 import { parseClientOptions, type ClientOptions } from "../analyze/client-options.js";
 import type { Finding, RuleId } from "../analyze/finding.js";
 import { COMMAND_LINE, formatProblem } from "../config/diagnostics.js";
-import { loadConfigFilesReport, type ConfigSource } from "../config/load.js";
+import { loadConfigFilesReport, loadConfigSources, type ConfigSource } from "../config/load.js";
 import type { Io } from "./io.js";
 
 export interface AnalyzeCliOptions {
@@ -40,13 +40,16 @@ export async function analyzeCommand(files: string[], opts: AnalyzeCliOptions, i
     }
   }
 
-  const { result } = await loadConfigFilesReport(files);
+  // Read once: the analysis points at lines of the very text that was loaded. A file that
+  // cannot be read is left to the loader, which reports it as `sluice validate` does.
+  const sources = await readAll(files);
+  const { result } = sources === null ? await loadConfigFilesReport(files) : loadConfigSources(sources);
   if (!result.ok || errors.length > 0 || clientFindings.some((f) => f.severity === "error")) {
     const configErrors = result.ok ? [] : result.problems.map(loaderError);
     const configWarnings = result.ok ? result.config.warnings : result.warnings;
     const findings = [...configErrors, ...errors, ...clientFindings.filter((f) => f.severity === "error")];
     if (format === "json") {
-      print(io, [...findings, ...configWarnings.map(loaderFinding)], [], files);
+      print(io, [...findings, ...configWarnings.map(loaderFinding)], [], files, "json");
     } else {
       // As `sluice validate` prints them.
       for (const p of result.ok ? [] : result.problems) io.err(formatProblem(p));
@@ -57,16 +60,7 @@ export async function analyzeCommand(files: string[], opts: AnalyzeCliOptions, i
     return 2;
   }
 
-  const sources: ConfigSource[] = [];
-  for (const file of files) {
-    const text = await readText(file);
-    // Read a moment ago by the loader; gone since is a problem like any other.
-    if (typeof text !== "string") {
-      io.err(`${file}: cannot read file: ${text.error}`);
-      return 2;
-    }
-    sources.push({ file, text });
-  }
+  if (sources === null) return 2; // not reached: an unreadable file is a loader problem
   const analysis = analyzeConfig(result.config, sources, {
     client,
     concurrency,
@@ -78,7 +72,7 @@ export async function analyzeCommand(files: string[], opts: AnalyzeCliOptions, i
   return exitCodeOf(findings);
 }
 
-function print(io: Io, findings: readonly Finding[], notes: readonly string[], files: readonly string[], format: "text" | "json" = "json"): void {
+function print(io: Io, findings: readonly Finding[], notes: readonly string[], files: readonly string[], format: "text" | "json"): void {
   const errors = findings.filter((f) => f.severity === "error").length;
   const warnings = findings.length - errors;
   if (format === "json") {
@@ -123,6 +117,16 @@ function perHostFlag(flag: string, values: readonly string[], errors: Finding[])
 
 function commandLineError(rule: RuleId, file: string, reason: string, fix: string): Finding {
   return { rule, severity: "error", file, line: 0, path: "", clusters: [], host: null, reason, fix };
+}
+
+async function readAll(files: readonly string[]): Promise<ConfigSource[] | null> {
+  const sources: ConfigSource[] = [];
+  for (const file of files) {
+    const text = await readText(file);
+    if (typeof text !== "string") return null;
+    sources.push({ file, text });
+  }
+  return sources;
 }
 
 async function readText(file: string): Promise<string | { error: string }> {

@@ -81,6 +81,10 @@ test("errors exit 2: a broken config (printed as validate does), malformed clien
   assert.equal(doc.findings[0]?.rule, "config-error");
   assert.equal(doc.summary.exitCode, 2);
 
+  const gone = await runCli(["analyze", "/nonexistent/grpc.yaml", CLEAN]);
+  assert.equal(gone.code, 2);
+  assert.match(gone.stderr, /^\/nonexistent\/grpc\.yaml: cannot read file: no such file$/m);
+
   const badJson = tempFile("client.json", '{"grpc.keepalive_time_ms": 30000,,}');
   const bj = await runCli(["analyze", CLEAN, "--client-options", badJson]);
   assert.equal(bj.code, 2);
