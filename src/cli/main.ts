@@ -2,6 +2,7 @@
 // sluice command line: one file per command; this one only wires them to commander.
 import { Command, Option } from "commander";
 import { proxyCommand, type ProxyOptions } from "./proxy.js";
+import type { AnalyzeCliOptions } from "./analyze.js";
 import { validateCommand } from "./validate.js";
 import type { Layer } from "../sim/scenario.js";
 
@@ -55,6 +56,21 @@ program
   .argument("<file...>", "YAML config files")
   .action(async (files: string[]) => {
     process.exitCode = await validateCommand(files, io);
+  });
+
+program
+  .command("analyze")
+  .description("check config files for settings that work against balancing, each with the reason and the fix; exit 0 clean, 1 warnings, 2 errors")
+  .argument("<file...>", "YAML config files")
+  .addOption(new Option("--format <format>", "output format").choices(["text", "json"]).default("text"))
+  .option("--client-options <file>", "the clients' gRPC channel options and/or service config, as JSON (checks their keepalive against the proxy's)")
+  .option("--concurrency <n>", "expected concurrent RPCs to a service: N for every host, or HOST=N (repeatable); checks http2MaxRequests", collect, [])
+  .option("--rps <n>", "expected RPCs per second to a service: N or HOST=N (repeatable); puts numbers on connection costs", collect, [])
+  // Bad flags are errors: exit 2, as for a config that cannot be read (1 means warnings here).
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
+  .action(async (files: string[], opts: AnalyzeCliOptions) => {
+    const { analyzeCommand } = await import("./analyze.js");
+    process.exitCode = await analyzeCommand(files, opts, io);
   });
 
 program

@@ -185,8 +185,7 @@ export class OutlierDetector implements AttemptObserver {
     const keys = this.target.endpointKeys();
     if (!keys.includes(key)) return; // left the cluster while its attempt was in flight
     const max = this.settings.maxEjectionPercent;
-    const allowed = max > 0 && (this.active === 0 || (100 * (this.active + 1)) / keys.length <= max);
-    if (!allowed) {
+    if (!ejectionAllowed(this.active, keys.length, max)) {
       this.ejectionsOverflow++;
       trace("ejection refused by maxEjectionPercent", { cluster: this.name, endpoint: key, reason, ejected: this.active, endpoints: keys.length, maxEjectionPercent: max });
       return;
@@ -278,6 +277,22 @@ export class OutlierDetector implements AttemptObserver {
 }
 
 /** The median of ascending `sorted` with the element at index `skip` left out (length >= 2). */
+/**
+ * Whether one more endpoint may be ejected when `ejected` of `endpoints` already are: only if
+ * afterwards ejected/all <= maxEjectionPercent, except that one may always be ejected while
+ * none is; 0 ejects nothing (see the top of this file for Envoy's history of that rule).
+ */
+export function ejectionAllowed(ejected: number, endpoints: number, maxEjectionPercent: number): boolean {
+  return maxEjectionPercent > 0 && (ejected === 0 || (100 * (ejected + 1)) / endpoints <= maxEjectionPercent);
+}
+
+/** How many of `endpoints` can be ejected at once under maxEjectionPercent (ejectionAllowed, applied one by one). */
+export function maxEjectedEndpoints(endpoints: number, maxEjectionPercent: number): number {
+  let ejected = 0;
+  while (ejected < endpoints && ejectionAllowed(ejected, endpoints, maxEjectionPercent)) ejected++;
+  return ejected;
+}
+
 export function medianWithout(sorted: readonly number[], skip: number): number {
   const m = sorted.length - 1;
   const at = (k: number): number => sorted[k < skip ? k : k + 1]!;
