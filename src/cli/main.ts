@@ -70,7 +70,9 @@ program
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
   .action(async (files: string[], opts: AnalyzeCliOptions) => {
     const { analyzeCommand } = await import("./analyze.js");
-    process.exitCode = await analyzeCommand(files, opts, io);
+    // The simulator measures what maxRequestsPerConnection: 1 costs.
+    const { reuseCost } = await import("../sim/reuse-cost.js");
+    process.exitCode = await analyzeCommand(files, opts, io, { costOf: reuseCost });
   });
 
 program

@@ -103,3 +103,13 @@ test("errors exit 2: a broken config (printed as validate does), malformed clien
   assert.equal(usage.code, 2);
   assert.match(usage.stderr, /argument 'xml' is invalid/);
 });
+
+test("maxRequestsPerConnection: 1: the reason carries the cost the simulator measured", async () => {
+  const file = tempFile("reuse.yaml", readFileSync(SEED, "utf8").replace("simple: LEAST_CONN", "simple: LEAST_REQUEST").replace("maxRequestsPerConnection: 100", "maxRequestsPerConnection: 1"));
+  const r = await runCli(["analyze", file, "--format", "json"]);
+  assert.equal(r.code, 1, r.stderr);
+  const { findings } = JSON.parse(r.stdout) as { findings: { rule: string; reason: string }[] };
+  const reuse = findings.find((f) => f.rule === "reuse-disabled");
+  assert.ok(reuse !== undefined, r.stdout);
+  assert.match(reuse.reason, /measured: simulated \(sluice sim, 3,000 RPC\/s from 3 clients, 1 ms per connection handshake\): [\d,]+ new connections per second and p50\/p99 [\d.]+\/[\d.]+ ms, against \d+ per second/);
+});
