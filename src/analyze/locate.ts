@@ -89,19 +89,8 @@ export class Locator {
       else if (child(tp, part) !== undefined) holder = { node: tp, path: tpPath };
     }
     // Walk down as far as the field is written.
-    let node = holder.node;
-    let line = node?.line ?? lineOfKey(spec, "trafficPolicy") ?? dr.line;
-    let path = holder.node === undefined ? "spec" : holder.path;
     const keys = [part, ...field];
-    let depth = 0;
-    for (const key of keys) {
-      const entry = node?.t === "map" ? node.entries.find((e) => e.key === key) : undefined;
-      if (entry === undefined) break;
-      node = entry.value;
-      line = entry.keyLine;
-      path = `${path}.${key}`;
-      depth++;
-    }
+    const { line, path, depth } = descend(holder.node, keys, holder.node?.line ?? lineOfKey(spec, "trafficPolicy") ?? dr.line, holder.node === undefined ? "spec" : holder.path);
     return { file: dr.file, line, path, set: depth === keys.length, holder: holder.path, resource: dr.name };
   }
 
@@ -109,18 +98,7 @@ export class Locator {
   proxyField(field: readonly string[]): { file: string; line: number; path: string; set: boolean } | null {
     const proxy = this.ofKind("Proxy")[0];
     if (proxy === undefined) return null;
-    let node = child(proxy.root, "spec");
-    let line = proxy.line;
-    let path = "spec";
-    let depth = 0;
-    for (const key of field) {
-      const entry = node?.t === "map" ? node.entries.find((e) => e.key === key) : undefined;
-      if (entry === undefined) break;
-      node = entry.value;
-      line = entry.keyLine;
-      path = `${path}.${key}`;
-      depth++;
-    }
+    const { line, path, depth } = descend(child(proxy.root, "spec"), field, proxy.line, "spec");
     return { file: proxy.file, line, path, set: depth === field.length };
   }
 
@@ -169,4 +147,18 @@ export function groupByLocation(clusters: Iterable<Cluster>, locate: (c: Cluster
     else g.clusters.push(c);
   }
   return [...groups.values()];
+}
+
+/** Walks down `keys` from `node` as far as they are written: the last line and path reached, and how many keys were found. */
+function descend(node: YNode | undefined, keys: readonly string[], line: number, path: string): { line: number; path: string; depth: number } {
+  let depth = 0;
+  for (const key of keys) {
+    const entry = node?.t === "map" ? node.entries.find((e) => e.key === key) : undefined;
+    if (entry === undefined) break;
+    node = entry.value;
+    line = entry.keyLine;
+    path = `${path}.${key}`;
+    depth++;
+  }
+  return { line, path, depth };
 }

@@ -1,7 +1,7 @@
 // What a rule of `sluice analyze` is given and gives back, and small helpers the rules share.
 import type { Cluster, ProxyConfig } from "../config/types.js";
 import type { ClientOptions } from "./client-options.js";
-import type { Finding } from "./finding.js";
+import type { Finding, RuleId } from "./finding.js";
 import type { Locator } from "./locate.js";
 
 /** What the rules may look at. The config is valid and fully defaulted (src/config/). */
@@ -43,4 +43,9 @@ export function endpointCounts(clusters: readonly Cluster[]): string {
   const min = Math.min(...counts);
   const max = Math.max(...counts);
   return min === max ? plural(min, "endpoint") : `${min} to ${max} endpoints (by cluster)`;
+}
+
+/** A warning about a cluster setting written at `loc`, for the clusters that share it. */
+export function clusterWarning(rule: RuleId, loc: { readonly file: string; readonly line: number; readonly path: string }, clusters: readonly Cluster[], reason: string, fix: string): Finding {
+  return { rule, severity: "warning", file: loc.file, line: loc.line, path: loc.path, clusters: clusters.map((c) => c.name), host: clusters[0]?.host ?? null, reason, fix };
 }

@@ -3,7 +3,7 @@
 // limit the proxy fails RPCs at once with UNAVAILABLE "upstream overflow" (Envoy's
 // upstream_rq_pending_overflow), however idle the endpoints are.
 import type { Finding } from "../finding.js";
-import { endpointCounts, perHost, type RuleContext, type RuleResult } from "../rule.js";
+import { clusterWarning, endpointCounts, perHost, type RuleContext, type RuleResult } from "../rule.js";
 import { policyFix } from "../fix-text.js";
 import { groupByLocation } from "../locate.js";
 
@@ -27,20 +27,16 @@ export function concurrencyRule(ctx: RuleContext): RuleResult {
     if (first === undefined || expected === undefined) continue;
     const limit = first.policy.connectionPool.http.http2MaxRequests;
     const suggested = Math.ceil(expected * HEADROOM);
-    findings.push({
-      rule: "max-requests-below-concurrency",
-      severity: "warning",
-      file: loc.file,
-      line: loc.line,
-      path: loc.path,
-      clusters: clusters.map((c) => c.name),
-      host: first.host,
-      reason:
+    findings.push(
+      clusterWarning(
+        "max-requests-below-concurrency",
+        loc,
+        clusters,
         `http2MaxRequests ${limit} is below the expected ${expected} concurrent RPCs to ${first.host}: with ${expected} in flight, ${expected - limit} of them ` +
         `(${Math.round((100 * (expected - limit)) / expected)}%) fail at once with UNAVAILABLE "upstream overflow: http2MaxRequests limit (${limit}) reached", ` +
-        `however idle the ${endpointCounts(clusters)} are`,
-      fix: policyFix(loc, first.host, "connectionPool", FIELD, suggested) + `\n(the expected ${expected} plus 25% for bursts)`,
-    });
+        `however idle the ${endpointCounts(clusters)} are`, policyFix(loc, first.host, "connectionPool", FIELD, suggested) + `\n(the expected ${expected} plus 25% for bursts)`,
+      ),
+    );
   }
   return { findings };
 }

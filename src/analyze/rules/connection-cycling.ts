@@ -6,7 +6,7 @@
 // - reuse-disabled: maxRequestsPerConnection 1 opens a new HTTP/2 connection per RPC.
 import { formatDuration } from "../../config/duration.js";
 import type { Finding } from "../finding.js";
-import { endpointCounts, perHost, type RuleContext, type RuleResult } from "../rule.js";
+import { clusterWarning, endpointCounts, perHost, type RuleContext, type RuleResult } from "../rule.js";
 import { policyFix } from "../fix-text.js";
 import { groupByLocation } from "../locate.js";
 
@@ -28,22 +28,18 @@ export function connectionCyclingRule(ctx: RuleContext): RuleResult {
       duration === null
         ? ""
         : ` (tcp.maxConnectionDuration ${formatDuration(duration)} ages only the proxy's own connections to the endpoints; the pin is on the client's connection)`;
-    findings.push({
-      rule: "connection-mode-no-cycling",
-      severity: "warning",
-      file: loc.file,
-      line: loc.line,
-      path: loc.path,
-      clusters: clusters.map((c) => c.name),
-      host: first.host,
-      reason:
+    findings.push(
+      clusterWarning(
+        "connection-mode-no-cycling",
+        loc,
+        clusters,
         `mode: connection pins each client connection to one of the ${endpointCounts(clusters)} for the connection's whole life, ` +
         `and nothing here ever ends one: maxRequestsPerConnection is 0 (unlimited) and the Proxy sets no downstream.maxConnectionAge${durationNote}. ` +
         "A long-lived gRPC channel is never balanced again: endpoints added later (new pods) get no traffic from existing clients, and a busy client stays on one endpoint (the seed document's Challenge 1)",
-      fix:
         policyFix(loc, first.host, "connectionPool", FIELD, SUGGESTED_MAX_REQUESTS_PER_CONNECTION) +
         `\n(after ${SUGGESTED_MAX_REQUESTS_PER_CONNECTION} RPCs the proxy sends GOAWAY, RPCs in flight finish, and the client's new connection is pinned to the least-loaded endpoint; or set the Proxy's spec.downstream.maxConnectionAge to cycle by time)`,
-    });
+      ),
+    );
   }
   return { findings };
 }
@@ -64,24 +60,20 @@ export function reuseDisabledRule(ctx: RuleContext): RuleResult {
         ? "one new connection per RPC (give --rps N for the rate)"
         : `at ${rps} RPC/s: ${rps} new connections per second, ${rps * 3600} per hour`;
     const measured = clusters.map((c) => ctx.costOf?.(ctx.config, c)).find((m) => m !== undefined);
-    findings.push({
-      rule: "reuse-disabled",
-      severity: "warning",
-      file: loc.file,
-      line: loc.line,
-      path: loc.path,
-      clusters: clusters.map((c) => c.name),
-      host: first.host,
-      reason:
+    findings.push(
+      clusterWarning(
+        "reuse-disabled",
+        loc,
+        clusters,
         `maxRequestsPerConnection: 1 disables connection reuse: ${which}; ${rate}, each paying a TCP handshake round trip, ` +
         "the HTTP/2 preface and SETTINGS exchange (and a TLS handshake where TLS is used) and the CPU for them, before the RPC can start" +
         (measured === undefined ? "" : `; measured: ${measured}`),
-      fix:
         policyFix(loc, first.host, "connectionPool", FIELD, SUGGESTED_MAX_REQUESTS_PER_CONNECTION) +
         (connectionMode
           ? "\n(connections still cycle, so clients are rebalanced, at 1/100 of the connection cost)"
           : "\n(in request mode every RPC is balanced on its own: 0, unlimited, is fine too)"),
-    });
+      ),
+    );
   }
   return { findings };
 }

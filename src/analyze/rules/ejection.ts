@@ -4,7 +4,7 @@
 import type { Cluster, OutlierDetectionSettings } from "../../config/types.js";
 import { maxEjectedEndpoints } from "../../resilience/outlier-detector.js";
 import type { Finding } from "../finding.js";
-import { endpointCounts, type RuleContext, type RuleResult } from "../rule.js";
+import { clusterWarning, endpointCounts, type RuleContext, type RuleResult } from "../rule.js";
 import { policyFix } from "../fix-text.js";
 import { groupByLocation } from "../locate.js";
 
@@ -22,20 +22,16 @@ export function ejectionRule(ctx: RuleContext): RuleResult {
     const pct = first.policy.outlierDetection?.maxEjectionPercent ?? 0;
     const smallest = Math.max(...clusters.map(smallestPercentEjectingOne));
     const dns = clusters.some((c) => c.resolution === "DNS") ? " (a DNS host counts as the endpoints written in its ServiceEntry)" : "";
-    findings.push({
-      rule: "ejection-impossible",
-      severity: "warning",
-      file: loc.file,
-      line: loc.line,
-      path: loc.path,
-      clusters: clusters.map((c) => c.name),
-      host: first.host,
-      reason:
+    findings.push(
+      clusterWarning(
+        "ejection-impossible",
+        loc,
+        clusters,
         `maxEjectionPercent ${pct} lets outlier detection eject none of the ${endpointCounts(clusters)}${dns}: failures are counted, ` +
         "but a failing endpoint is never taken out of balancing and keeps getting its share of RPCs (each refusal counts in ejections_overflow)" +
-        (Number.isFinite(smallest) ? `; the smallest maxEjectionPercent that allows one ejection here is ${smallest}` : ""),
-      fix: policyFix(loc, first.host, "outlierDetection", ["maxEjectionPercent"], Math.max(Number.isFinite(smallest) ? smallest : 10, 10)) + "\n(Istio's default is 10; or remove outlierDetection if no ejection is wanted)",
-    });
+        (Number.isFinite(smallest) ? `; the smallest maxEjectionPercent that allows one ejection here is ${smallest}` : ""), policyFix(loc, first.host, "outlierDetection", ["maxEjectionPercent"], Math.max(Number.isFinite(smallest) ? smallest : 10, 10)) + "\n(Istio's default is 10; or remove outlierDetection if no ejection is wanted)",
+      ),
+    );
   }
   return { findings };
 }
