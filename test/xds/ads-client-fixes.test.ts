@@ -242,6 +242,17 @@ test("a destroyed sluice:/// resolver never calls its listener again, even if as
     await new Promise((resolve) => setImmediate(resolve));
     await new Promise((resolve) => setImmediate(resolve));
     assert.equal(destroyedCalls, 0);
+    // Nor does it hold a subscription: once the live one leaves, the shared ADS stream closes,
+    // so a new watcher opens a new stream (a leaked subscriber would have kept the old one).
+    const streams = new Set<number>();
+    ads.on("sent", (e: { stream: number }) => streams.add(e.stream));
+    other.destroy();
+    const before = new Set(streams);
+    const probe = new EventEmitter();
+    const release = watchListener(`127.0.0.1:${port}`, "echo", { update: () => probe.emit("update"), streamEnded: () => undefined });
+    await waitFor(probe, "update");
+    release();
+    assert.ok([...streams].some((id) => !before.has(id)), "the probe's snapshot came on a new stream");
   } finally {
     other.destroy();
     await ads.stop();
