@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import type * as grpc from "@grpc/grpc-js";
 import { register } from "../../src/client/register.js";
 import { setControlPlane, CONTROL_PLANE_ENV } from "../../src/client/sluice-resolver.js";
-import { AdsServer } from "../../src/xds/ads-server.js";
+import { AdsServer, type AckEvent } from "../../src/xds/ads-server.js";
+import { TYPE_URL } from "../../src/xds/protos.js";
 import { callUnary, echoClient } from "../../src/demo/echo-client.js";
 import { Status } from "../../src/core/status.js";
 import { deadPort, destinationRuleYaml, parseConfig, serviceEntryYaml, startPods, type Pod } from "../support/cluster.js";
@@ -40,7 +41,45 @@ async function spread(client: grpc.Client, calls: number, headers: Record<string
   return served;
 }
 
-/** Calls until one lands on `pod`; every call on the way must succeed. */
+/**
+ * Runs `push` (an ads.update) and resolves once every client stream has ACKed what the push
+ * sent it: the channel's resolver has had the new snapshot by then (the ADS client takes a
+ * response, ACKs it and hands the snapshot on in one go).
+ */
+async function pushAcked(ads: AdsServer, push: () => void): Promise<void> {
+  const pending = new Set<string>();
+  const onSent = (e: { stream: number; typeUrl: string; version: string }): void => void pending.add(`${e.stream} ${e.typeUrl} ${e.version}`);
+  ads.on("sent", onSent);
+  push();
+  ads.off("sent", onSent);
+  assert.ok(pending.size > 0, "the push sent nothing");
+  await new Promise<void>((resolve) => {
+    const onAck = (a: AckEvent): void => {
+      pending.delete(`${a.stream} ${a.typeUrl} ${a.version}`);
+      if (pending.size > 0) return;
+      ads.off("ack", onAck);
+      resolve();
+    };
+    ads.on("ack", onAck);
+  });
+}
+
+/** The first ACK of an endpoint assignment the server gets (a client has its endpoints). */
+function edsAcked(ads: AdsServer): Promise<void> {
+  return new Promise((resolve) => {
+    const onAck = (a: AckEvent): void => {
+      if (a.typeUrl !== TYPE_URL.endpoint) return;
+      ads.off("ack", onAck);
+      resolve();
+    };
+    ads.on("ack", onAck);
+  });
+}
+
+/**
+ * Calls until one lands on `pod`, once the channel has the address: the few calls on the way
+ * cover the new subchannel's connecting (round robin uses READY ones only); every call must succeed.
+ */
 async function callUntil(client: grpc.Client, pod: string, limit: number, headers: Record<string, string> = {}): Promise<number> {
   for (let i = 1; i <= limit; i++) if ((await callPod(client, headers)) === pod) return i;
   return assert.fail(`no call reached ${pod} in ${limit} calls`);
@@ -66,8 +105,8 @@ test("an endpoint added to the config reaches the channel: calls get to it and n
     const client = echoClient(`sluice://127.0.0.1:${port}/echo`);
     try {
       await spread(client, 6);
-      ads.update(parseConfig(yamlFor(pods, "    loadBalancer: { simple: ROUND_ROBIN }")));
-      await callUntil(client, "pod-4", 200);
+      await pushAcked(ads, () => ads.update(parseConfig(yamlFor(pods, "    loadBalancer: { simple: ROUND_ROBIN }"))));
+      await callUntil(client, "pod-4", 50);
       // Round robin over four: the next eight calls reach every pod twice.
       const served = await spread(client, 8);
       for (const pod of ["pod-1", "pod-2", "pod-3", "pod-4"]) assert.equal(count(served, pod), 2, served.join(","));
@@ -83,12 +122,12 @@ test("a consistentHash DestinationRule pushed on the header x-user: one user's c
     try {
       // Round robin first: one user's calls go everywhere.
       assert.equal(new Set(await spread(client, 6, { "x-user": "alice" })).size, 3);
-      ads.update(parseConfig(yamlFor(three, "    loadBalancer: { consistentHash: { httpHeaderName: x-user } }")));
-      // The policy change arrives when alice's calls stop rotating: 6 in a row on one pod.
+      await pushAcked(ads, () => ads.update(parseConfig(yamlFor(three, "    loadBalancer: { consistentHash: { httpHeaderName: x-user } }"))));
+      // The channel has the new policy; its ring's subchannels connect within a few calls: 6 in a row on one pod.
       let run = 0;
       let last = "";
       for (let i = 0; run < 6; i++) {
-        if (i === 300) assert.fail("alice's calls never settled on one pod");
+        if (i === 50) assert.fail("alice's calls never settled on one pod");
         const pod = await callPod(client, { "x-user": "alice" });
         run = pod === last ? run + 1 : 1;
         last = pod;
@@ -114,9 +153,11 @@ test("the control plane's loss keeps the channel's addresses; when it is back, i
     // No control plane: calls keep going to the last addresses.
     assert.deepEqual(new Set(await spread(client, 10)), new Set(["pod-1", "pod-2"]));
     ads2 = new AdsServer(parseConfig(yamlFor(pods.slice(0, 3), "    loadBalancer: { simple: ROUND_ROBIN }")));
+    // The client reconnects after its backoff (about 1 s) and takes pod-3; calls meanwhile go on to the old two.
+    const back = edsAcked(ads2);
     await ads2.start("127.0.0.1", port);
-    // The client reconnects after its backoff (about 1 s) and gets pod-3; no call fails meanwhile.
-    await callUntil(client, "pod-3", 5000);
+    await back;
+    await callUntil(client, "pod-3", 50);
   } finally {
     client.close();
     await ads2?.stop();
