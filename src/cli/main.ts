@@ -4,7 +4,7 @@ import { Command, Option } from "commander";
 import { proxyCommand, type ProxyOptions } from "./proxy.js";
 import type { AnalyzeCliOptions } from "./analyze.js";
 import { validateCommand } from "./validate.js";
-import type { Layer } from "../sim/scenario.js";
+import type { ClientPolicy, Layer } from "../sim/scenario.js";
 
 const io = {
   out: (line: string) => console.log(line),
@@ -100,11 +100,12 @@ program
   .option("-c, --config <file>", "YAML config file (repeatable); its DestinationRule's policy is simulated", collect, [])
   .requiredOption("--scenario <name|file>", "a built-in scenario (seed, scale-out, slow-pod, failing-pod, rolling-restart) or a scenario file (YAML or JSON)")
   .addOption(new Option("--layer <layer>", "where balancing happens (default: the scenario's)").choices(["proxy-request", "proxy-connection", "client", "l4"]))
+  .addOption(new Option("--client-policy <policy>", "with --layer client: the channels' policy (default: the scenario's)").choices(["round_robin", "least_request", "peak_ewma", "random"]))
   .option("--host <host>", "the service to simulate when the config has several")
   .option("--out <dir>", "write the series (CSV), the summary (CSV, JSON) and charts (SVG, PNG) there")
   .option("--seed <n>", "random seed (default: the scenario's)", parseNonNegative)
   .addOption(new Option("--format <format>", "summary on stdout as a table or JSON").choices(["text", "json"]).default("text"))
-  .action(async (opts: { config: string[]; scenario: string; layer?: Layer; host?: string; out?: string; seed?: number; format: "text" | "json" }) => {
+  .action(async (opts: { config: string[]; scenario: string; layer?: Layer; clientPolicy?: ClientPolicy; host?: string; out?: string; seed?: number; format: "text" | "json" }) => {
     // Loaded on use, as the other commands are.
     const { simCommand } = await import("./sim.js");
     process.exitCode = await simCommand({ ...opts, progress: process.stderr.isTTY }, io);

@@ -9,7 +9,7 @@ import { formatProblem } from "../config/diagnostics.js";
 import { loadConfigFilesReport, loadConfigText } from "../config/load.js";
 import type { Cluster, LoadResult, ProxyConfig } from "../config/types.js";
 import { formatSummary, seriesCsv, summaryCsv } from "../sim/report.js";
-import type { Layer, Scenario } from "../sim/scenario.js";
+import type { ClientPolicy, Layer, Scenario } from "../sim/scenario.js";
 import { resolveScenario, ScenarioError } from "../sim/scenario-file.js";
 import { simulate } from "../sim/simulation.js";
 import { summarize } from "../sim/summary.js";
@@ -20,6 +20,7 @@ export interface SimCommandOptions {
   readonly config: readonly string[];
   readonly scenario: string;
   readonly layer?: Layer;
+  readonly clientPolicy?: ClientPolicy;
   readonly host?: string;
   readonly out?: string;
   readonly seed?: number;
@@ -41,6 +42,7 @@ export async function simCommand(opts: SimCommandOptions, io: Io): Promise<numbe
     return 1;
   }
   if (opts.seed !== undefined) scenario = { ...scenario, seed: opts.seed };
+  if (opts.clientPolicy !== undefined) scenario = { ...scenario, clientPolicy: opts.clientPolicy };
   const loaded = await loadConfig(opts.config);
   if (!loaded.ok) {
     for (const p of loaded.problems) io.err(formatProblem(p));

@@ -52,8 +52,8 @@ export type Layer = "proxy-request" | "proxy-connection" | "client" | "l4";
 export const LAYERS: readonly Layer[] = ["proxy-request", "proxy-connection", "client", "l4"];
 
 /** The client-side policies sluice/client offers (src/balancer code in each channel). */
-export type ClientPolicy = "round_robin" | "least_request" | "random";
-export const CLIENT_POLICIES: readonly ClientPolicy[] = ["round_robin", "least_request", "random"];
+export type ClientPolicy = "round_robin" | "least_request" | "peak_ewma" | "random";
+export const CLIENT_POLICIES: readonly ClientPolicy[] = ["round_robin", "least_request", "peak_ewma", "random"];
 
 export interface Scenario {
   readonly name: string;

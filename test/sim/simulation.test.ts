@@ -129,3 +129,14 @@ test("a closed loop keeps its RPCs in flight: the rate follows the service time"
   // 10 in flight, 10 ms each: 1,000 RPCs per second for 10 s.
   assert.ok(Math.abs(s.rpcs - 10_000) <= 20, String(s.rpcs));
 });
+
+test("slow-pod, client-side: peak_ewma sends the slow pod less than least_request, which sends it less than round_robin", () => {
+  const scenario = SCENARIOS["slow-pod"]!;
+  const slowShare = (clientPolicy: Scenario["clientPolicy"]): number => share(run({ ...scenario, clientPolicy }, "client"), "pod-2");
+  const rr = slowShare("round_robin");
+  const lr = slowShare("least_request");
+  const ewma = slowShare("peak_ewma");
+  assert.ok(Math.abs(rr - 1 / 3) < 0.01, `round_robin ${rr}`);
+  assert.ok(lr < rr - 0.02, `least_request ${lr} vs round_robin ${rr}`);
+  assert.ok(ewma < lr, `peak_ewma ${ewma} vs least_request ${lr}`);
+});

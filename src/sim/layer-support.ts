@@ -1,0 +1,110 @@
+// Helpers the balancing layers share: a ClusterRuntime on the virtual clock, the policy from
+// the registry, sending an RPC the way the proxy's forwarder does, and opening a channel's
+// connection.
+import { createPolicy } from "../balancer/registry.js";
+import type { CallOutcome, LbEndpoint, PolicyFactory } from "../balancer/types.js";
+import type { Cluster, LoadBalancerSettings } from "../config/types.js";
+import { Status } from "../core/status.js";
+import type { ClientTransport } from "../transport/types.js";
+import { AttemptEnd } from "../upstream/attempt.js";
+import { ClusterRuntime } from "../upstream/cluster.js";
+import type { SimChannel, SimContext, SimRpc, SimSource } from "./layer.js";
+
+/** The simulator opens no sockets: a cluster that tried would be a bug here. */
+export const NO_TRANSPORT: ClientTransport = {
+  connect() {
+    throw new Error("the simulator opens no connections");
+  },
+};
+
+export function clusterRuntime(ctx: SimContext, cluster: Cluster, policy: PolicyFactory, source: SimSource): ClusterRuntime {
+  const runtime = new ClusterRuntime(cluster, policy, source, NO_TRANSPORT, {
+    clock: ctx.clock,
+    random: ctx.random,
+    latencyOutlier: ctx.config.listener.latencyOutlier,
+  });
+  void runtime.start();
+  return runtime;
+}
+
+export function policyOf(ctx: SimContext, settings: LoadBalancerSettings, loadMetric: "activeRequests" | "activeConnections"): PolicyFactory {
+  return createPolicy(settings, { random: ctx.random, loadMetric, choiceCount: ctx.config.listener.leastRequestChoiceCount, clock: ctx.clock });
+}
+
+export function describePolicy(settings: LoadBalancerSettings): string {
+  if (settings.kind === "simple") return settings.policy;
+  return settings.algorithm.kind === "ringHash" ? "RING_HASH" : "MAGLEV";
+}
+
+/**
+ * Sends an RPC the way the proxy's forwarder does: the http2MaxRequests circuit breaker, the
+ * pick (unless pinned), the load counters while it runs, every outlier observer told of its end.
+ */
+export function forward(ctx: SimContext, cluster: ClusterRuntime, pinned: LbEndpoint | undefined, rpc: SimRpc, feedback?: (outcome: CallOutcome) => void): void {
+  if (cluster.active >= cluster.http2MaxRequests) {
+    cluster.overflows++;
+    rpc.finish(-1, "overflow (http2MaxRequests)");
+    return;
+  }
+  let endpoint = pinned;
+  if (endpoint === undefined) {
+    const pick = cluster.pick(rpc.channel.request);
+    if (pick.kind !== "endpoint") {
+      rpc.finish(-1, "no healthy upstream");
+      return;
+    }
+    endpoint = pick.endpoint;
+  }
+  sendTo(ctx, cluster, endpoint, rpc, feedback);
+}
+
+/**
+ * The RPC on `endpoint`: counted while it runs; the cluster's observers (outlier detection)
+ * hear how it ended, and so does `feedback` (a policy that learns from latency: peak EWMA).
+ */
+export function sendTo(ctx: SimContext, cluster: ClusterRuntime, endpoint: LbEndpoint, rpc: SimRpc, feedback?: (outcome: CallOutcome) => void): void {
+  const backend = ctx.backends.get(endpoint.key)!;
+  const clock = ctx.clock;
+  const t0 = clock.now();
+  cluster.active++;
+  endpoint.load.activeRequests++;
+  ctx.recorder.sent(backend.index, t0);
+  backend.serve((status) => {
+    cluster.active--;
+    endpoint.load.activeRequests--;
+    const ms = clock.now() - t0;
+    for (const o of cluster.attemptObservers) o.attemptEnded(endpoint, AttemptEnd.RESPONSE, status, ms);
+    feedback?.({ endpoint, latencyMs: ms, status });
+    rpc.finish(backend.index, status === Status.OK ? null : "UNAVAILABLE from the backend");
+  });
+}
+
+/** Connection counts per backend index from the endpoints' activeConnections. */
+export function pinnedCounts(ctx: SimContext, endpoints: readonly LbEndpoint[], count: number): number[] {
+  const out = new Array<number>(count).fill(0);
+  for (const e of endpoints) {
+    const b = ctx.backends.get(e.key);
+    if (b !== undefined) out[b.index] = e.load.activeConnections;
+  }
+  return out;
+}
+
+/**
+ * Opens a channel's connection (connectMs), then hands it the RPCs that waited; `open` says
+ * whether there was anything to connect to (if not, they fail as a refused connection would).
+ */
+export function connectThen(ctx: SimContext, channel: SimChannel, rpc: SimRpc, open: (channel: SimChannel) => boolean, send: (rpc: SimRpc) => void): void {
+  channel.waiting.push(rpc);
+  if (channel.connecting) return;
+  channel.connecting = true;
+  ctx.clock.setTimer(ctx.scenario.connectMs, () => {
+    channel.connecting = false;
+    const opened = open(channel);
+    if (opened && ctx.clock.now() >= ctx.scenario.measureFromMs) ctx.recorder.connectionsOpened++;
+    const waiting = channel.waiting.splice(0);
+    for (const r of waiting) {
+      if (opened) send(r);
+      else r.finish(-1, "connection refused (no backend)");
+    }
+  });
+}
