@@ -76,7 +76,7 @@ class Reader {
   private clients(v: unknown, base: Omit<Scenario, "name" | "description">): Scenario["clients"] {
     if (v === undefined) return base.clients;
     if (!isTree(v)) return this.problem("clients", "must be a mapping (count, channels, rps or concurrency, arrival)", base.clients);
-    this.unknown(v, ["count", "channels", "rps", "concurrency", "arrival"], "clients.");
+    this.unknown(v, ["count", "channels", "rps", "concurrency", "arrival", "ramp"], "clients.");
     let load: ClientLoad = base.clients.load;
     const rps = this.number(v, "rps", "clients.", 0.001, 1e7);
     const concurrency = this.number(v, "concurrency", "clients.", 1, 1e6, true);
@@ -89,6 +89,7 @@ class Reader {
       count: this.number(v, "count", "clients.", 1, 10_000, true) ?? base.clients.count,
       channelsEach: this.number(v, "channels", "clients.", 1, 10_000, true) ?? base.clients.channelsEach,
       load,
+      rampMs: this.duration(v, "ramp", "clients.", true) ?? base.clients.rampMs,
     };
   }
 

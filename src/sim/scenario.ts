@@ -20,6 +20,11 @@ export interface ClientSpec {
   /** gRPC channels per client; a client's RPCs go to its channels in turn. */
   readonly channelsEach: number;
   readonly load: ClientLoad;
+  /**
+   * Clients start one after another over this long (client i at i x rampMs / count), as a
+   * fleet does; 0: all at once. Connection cycles keep the phases the clients started with.
+   */
+  readonly rampMs: number;
 }
 
 export interface BackendSpec {

@@ -6,7 +6,7 @@ export const BASE: Omit<Scenario, "name" | "description"> = {
   durationMs: 60_000,
   bucketMs: 1000,
   measureFromMs: 0,
-  clients: { count: 3, channelsEach: 1, load: { kind: "rate", rps: 1000, arrival: "poisson" } },
+  clients: { count: 3, channelsEach: 1, load: { kind: "rate", rps: 1000, arrival: "poisson" }, rampMs: 0 },
   backends: { count: 3, serviceTime: { kind: "lognormal", medianMs: 4, p99Ms: 20 }, concurrency: Infinity },
   events: [],
   layer: "proxy-request",

@@ -139,8 +139,8 @@ function startClients(scenario: Scenario, clock: SimClock, random: Random, recor
         startRpc(nextChannel(), clock, recorder, balancing, null);
         clock.setTimer(gap(), arrive);
       };
-      // Clients start at random points of their first gap, not in lockstep.
-      clock.setTimer(random() * meanGap, arrive);
+      // Clients start at random points of their first gap (after their place in the ramp), not in lockstep.
+      clock.setTimer((c * clients.rampMs) / clients.count + random() * meanGap, arrive);
     } else {
       const again = (reached: boolean): void => {
         if (clock.now() >= end) return;
@@ -148,7 +148,8 @@ function startClients(scenario: Scenario, clock: SimClock, random: Random, recor
         if (reached) startRpc(nextChannel(), clock, recorder, balancing, again);
         else clock.setTimer(1, () => startRpc(nextChannel(), clock, recorder, balancing, again));
       };
-      for (let i = 0; i < load.inFlight; i++) clock.setTimer(random(), () => startRpc(nextChannel(), clock, recorder, balancing, again));
+      const startAt = (c * clients.rampMs) / clients.count;
+      for (let i = 0; i < load.inFlight; i++) clock.setTimer(startAt + random(), () => startRpc(nextChannel(), clock, recorder, balancing, again));
     }
   }
 }

@@ -3,6 +3,19 @@
 // took to carry 90% of its fair share, latency percentiles and failed RPCs.
 import type { SimRun } from "./simulation.js";
 
+/** What the summary needs of a backend: its name, its column in the recorder, when it was up. */
+export interface BackendTimes {
+  readonly name: string;
+  readonly index: number;
+  readonly addedAt: number;
+  readonly removedAt: number | null;
+}
+
+/** A run to summarize: a simulated one, or one recorded live into the same Recorder. */
+export type RunRecord = Pick<SimRun, "scenario" | "layer" | "policy" | "cluster" | "recorder" | "events"> & {
+  readonly backends: readonly BackendTimes[];
+};
+
 export interface BackendSummary {
   readonly name: string;
   readonly addedAtMs: number;
@@ -50,7 +63,7 @@ export interface SimSummary {
   readonly events: number;
 }
 
-export function summarize(run: SimRun): SimSummary {
+export function summarize(run: RunRecord): SimSummary {
   const { scenario, recorder, backends } = run;
   const from = scenario.measureFromMs;
   const to = scenario.durationMs;
@@ -103,7 +116,7 @@ export function summarize(run: SimRun): SimSummary {
 }
 
 /** See BackendSummary.timeTo90Ms. */
-function timeTo90(run: SimRun, index: number): number | null {
+function timeTo90(run: RunRecord, index: number): number | null {
   const { scenario, recorder, backends } = run;
   const w = scenario.bucketMs;
   const b = backends[index]!;

@@ -14,7 +14,7 @@ measureFrom: 30s
 layer: client
 clientPolicy: least_request
 discoveryDelay: 0s
-clients: { count: 5, channels: 2, rps: 200, arrival: uniform }
+clients: { count: 5, channels: 2, rps: 200, arrival: uniform, ramp: 5s }
 backends:
   count: 4
   serviceTime: { distribution: exponential, mean: 7ms }
@@ -35,7 +35,7 @@ events:
   assert.equal(s.layer, "client");
   assert.equal(s.clientPolicy, "least_request");
   assert.equal(s.discoveryDelayMs, 0);
-  assert.deepEqual(s.clients, { count: 5, channelsEach: 2, load: { kind: "rate", rps: 200, arrival: "uniform" } });
+  assert.deepEqual(s.clients, { count: 5, channelsEach: 2, load: { kind: "rate", rps: 200, arrival: "uniform" }, rampMs: 5000 });
   assert.deepEqual(s.backends, { count: 4, serviceTime: { kind: "exponential", meanMs: 7 }, concurrency: 32 });
   assert.deepEqual(s.events, [
     { atMs: 10_000, kind: "add", count: 2 },

@@ -122,7 +122,7 @@ test("a closed loop keeps its RPCs in flight: the rate follows the service time"
     events: [],
     durationMs: 10_000,
     measureFromMs: 0,
-    clients: { count: 2, channelsEach: 1, load: { kind: "concurrency", inFlight: 5 } },
+    clients: { count: 2, channelsEach: 1, load: { kind: "concurrency", inFlight: 5 }, rampMs: 0 },
     backends: { count: 2, serviceTime: { kind: "constant", ms: 10 }, concurrency: Infinity },
   };
   const s = run(scenario, "proxy-request");

@@ -1,0 +1,95 @@
+// The simulator against reality: `seed` and `scale-out` run live through sluice's proxy on
+// loopback (grpc-js clients and echo pods, test/sim/live-run.ts) and in the simulator, with
+// the same parameters; the shares after the new pods come and the time to balance must agree
+// within 15%.
+//
+// Scaled to run in seconds, and made to be measurable: 12 clients of one channel each send
+// 50 RPC/s on a fixed schedule (uniform arrivals) and start one after another over 4 s, so
+// that with maxRequestsPerConnection 200 their connections cycle every 4 s, one every 333 ms
+// (not all at once). New pods come at 7.8 s, just before a cycle round; each pod answers after
+// 2 ms. LEAST_CONN in connection mode then moves one connection per cycle to the emptiest
+// pod, so the time to balance is a few cycles long (1 s for scale-out, 2.6 s for seed):
+// many 100 ms buckets, so that 15% means something.
+import { test, type TestContext } from "node:test";
+import assert from "node:assert/strict";
+import type { Scenario } from "../../src/sim/scenario.js";
+import { SCENARIOS } from "../../src/sim/scenarios.js";
+import { simulate } from "../../src/sim/simulation.js";
+import { summarize, type SimSummary } from "../../src/sim/summary.js";
+import { parseConfig, serviceEntryYaml } from "../support/cluster.js";
+import { runLive } from "./live-run.js";
+
+const ADD_AT_MS = 7800;
+
+function configYaml(): string {
+  return `apiVersion: sluice.dev/v1alpha1
+kind: Proxy
+metadata: { name: sim-vs-live }
+spec:
+  listen: 127.0.0.1:0
+  mode: connection
+  admin: none
+---
+${serviceEntryYaml("grpc-service", [1])}---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: grpc-service }
+spec:
+  host: grpc-service
+  trafficPolicy:
+    loadBalancer: { simple: LEAST_CONN }
+    connectionPool: { http: { http2MaxRequests: 1000, maxRequestsPerConnection: 200 } }
+`;
+}
+
+function scaled(name: "seed" | "scale-out", pods: number, added: number, durationMs: number): Scenario {
+  return {
+    ...SCENARIOS[name]!,
+    durationMs,
+    bucketMs: 100,
+    measureFromMs: ADD_AT_MS,
+    clients: { count: 12, channelsEach: 1, load: { kind: "rate", rps: 50, arrival: "uniform" }, rampMs: 4000 },
+    backends: { count: pods, serviceTime: { kind: "constant", ms: 2 }, concurrency: Infinity },
+    events: [{ atMs: ADD_AT_MS, kind: "add", count: added }],
+    layer: "proxy-connection",
+  };
+}
+
+function within(live: number, sim: number, what: string): void {
+  const off = Math.abs(live - sim) / sim;
+  assert.ok(off <= 0.15, `${what}: live ${live.toFixed(3)} vs simulated ${sim.toFixed(3)} (${(100 * off).toFixed(1)}% apart)`);
+}
+
+async function compare(t: TestContext, scenario: Scenario): Promise<{ live: SimSummary; sim: SimSummary }> {
+  const config = parseConfig(configYaml());
+  const cluster = [...config.clusters.values()][0]!;
+  const sim = summarize(simulate({ scenario, config, cluster, layer: "proxy-connection" }));
+  const liveRun = await runLive(scenario, config);
+  const live = summarize(liveRun);
+  assert.equal(liveRun.failed, 0, "no live RPC failed");
+  const table = (s: SimSummary): string => s.backends.map((b) => `${b.name} ${(100 * b.share).toFixed(1)}% t90=${b.timeTo90Ms}`).join(", ");
+  const detail = `\n  live: ${table(live)}; balanced after ${live.timeToBalanceMs}\n  sim:  ${table(sim)}; balanced after ${sim.timeToBalanceMs}`;
+  t.diagnostic(detail);
+  assert.deepEqual(live.backends.map((b) => b.name), sim.backends.map((b) => b.name));
+  // Pods that came together are alike: which of them won a tie (LEAST_CONN breaks ties at
+  // random) differs between runs, so their shares are compared in order of size.
+  const group = (s: SimSummary, added: boolean): number[] => s.backends.filter((b) => b.addedAtMs > 0 === added).map((b) => b.share).sort((a, b) => a - b);
+  for (const added of [false, true]) {
+    const simShares = group(sim, added);
+    group(live, added).forEach((share, i) => within(share, simShares[i]!, `${added ? "added" : "first"} pods' shares (in order of size)${detail}`));
+  }
+  assert.ok(typeof sim.timeToBalanceMs === "number" && typeof live.timeToBalanceMs === "number", `both balance${detail}`);
+  within(live.timeToBalanceMs, sim.timeToBalanceMs, `time to balance${detail}`);
+  return { live, sim };
+}
+
+test("seed, live and simulated: all on pod 1, then pods 2 and 3 fill up as connections cycle; shares and time to balance within 15%", async (t) => {
+  const { sim } = await compare(t, scaled("seed", 1, 2, ADD_AT_MS + 3600));
+  // 8 connections must move (4 to each new pod), one per 333 ms.
+  assert.ok(sim.timeToBalanceMs! >= 2000 && sim.timeToBalanceMs! <= 3200, String(sim.timeToBalanceMs));
+});
+
+test("scale-out, live and simulated: a 4th pod takes 3 of 12 connections as they cycle; shares and time to balance within 15%", async (t) => {
+  const { sim } = await compare(t, scaled("scale-out", 3, 1, ADD_AT_MS + 2800));
+  assert.ok(sim.timeToBalanceMs! >= 600 && sim.timeToBalanceMs! <= 1400, String(sim.timeToBalanceMs));
+});
