@@ -8,6 +8,11 @@ import { CLIENT_POLICIES, LAYERS, type BackendEvent, type ClientLoad, type Clien
 
 export class ScenarioError extends Error {}
 
+/** Time-series buckets per run: enough for an hour in 100 ms buckets, and charts that still render. */
+const MAX_BUCKETS = 100_000;
+/** Client channels per run. */
+const MAX_CHANNELS = 100_000;
+
 type Tree = Record<string, unknown>;
 
 /** A built-in scenario by name, or the scenario in a file. */
@@ -55,7 +60,7 @@ class Reader {
       else base = b;
     }
     const durationMs = this.duration(doc, "duration", "") ?? base.durationMs;
-    return {
+    const scenario: Scenario = {
       name: this.string(doc, "name", "") ?? "custom",
       description: this.string(doc, "description", "") ?? "a scenario file",
       durationMs,
@@ -71,6 +76,15 @@ class Reader {
       backends: this.backends(doc["backends"], base),
       events: doc["events"] === undefined ? base.events : this.events(doc["events"], durationMs),
     };
+    this.limits(scenario);
+    return scenario;
+  }
+
+  /** What would make a run meaningless or too big to hold. */
+  private limits(s: Scenario): void {
+    if (s.measureFromMs >= s.durationMs) this.problem("measureFrom", `must be before the end of the run (duration ${s.durationMs / 1000}s)`);
+    if (s.durationMs / s.bucketMs > MAX_BUCKETS) this.problem("bucket", `makes ${Math.ceil(s.durationMs / s.bucketMs).toLocaleString("en-US")} buckets; at most ${MAX_BUCKETS.toLocaleString("en-US")} (a wider bucket or a shorter run)`);
+    if (s.clients.count * s.clients.channelsEach > MAX_CHANNELS) this.problem("clients", `count x channels is ${(s.clients.count * s.clients.channelsEach).toLocaleString("en-US")}; at most ${MAX_CHANNELS.toLocaleString("en-US")}`);
   }
 
   private clients(v: unknown, base: Omit<Scenario, "name" | "description">): Scenario["clients"] {

@@ -94,6 +94,12 @@ events:
   );
 });
 
+test("runs too big or meaningless are refused: too many buckets or channels, measuring from after the end", () => {
+  assert.throws(() => parseScenario("duration: 1h\nbucket: 1ms\n", "x.yaml"), /x\.yaml: bucket: makes 3,600,000 buckets; at most 100,000/);
+  assert.throws(() => parseScenario("clients: { count: 1000, channels: 1000 }\n", "x.yaml"), /x\.yaml: clients: count x channels is 1,000,000; at most 100,000/);
+  assert.throws(() => parseScenario("duration: 10s\nmeasureFrom: 10s\n", "x.yaml"), /x\.yaml: measureFrom: must be before the end of the run/);
+});
+
 test("not YAML, not a mapping, an unknown base: clear errors", () => {
   assert.throws(() => parseScenario("a: [1,", "x.yaml"), /x\.yaml: not YAML or JSON/);
   assert.throws(() => parseScenario("- 1\n- 2\n", "x.yaml"), /x\.yaml: a scenario is a mapping/);
