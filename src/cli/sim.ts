@@ -54,6 +54,11 @@ export async function simCommand(opts: SimCommandOptions, io: Io): Promise<numbe
     io.err(`sluice sim: ${cluster}`);
     return 1;
   }
+  const lb = cluster.policy.loadBalancer;
+  if (lb.kind === "simple" && lb.policy === "PASSTHROUGH") {
+    io.err(`sluice sim: ${cluster.host} uses PASSTHROUGH (each RPC goes to the address in :authority): there is no balancing to simulate`);
+    return 1;
+  }
   const layer = opts.layer ?? scenario.layer;
   const bar = opts.progress && scenario.durationMs >= PROGRESS_FROM_MS ? new SingleBar({ format: "simulating [{bar}] {percentage}% | ETA {eta}s", hideCursor: true, clearOnComplete: true }) : null;
   bar?.start(1000, 0);

@@ -63,7 +63,12 @@ export function forward(ctx: SimContext, cluster: ClusterRuntime, pinned: LbEndp
  * hear how it ended, and so does `feedback` (a policy that learns from latency: peak EWMA).
  */
 export function sendTo(ctx: SimContext, cluster: ClusterRuntime, endpoint: LbEndpoint, rpc: SimRpc, feedback?: (outcome: CallOutcome) => void): void {
-  const backend = ctx.backends.get(endpoint.key)!;
+  const backend = ctx.backends.get(endpoint.key);
+  if (backend === undefined) {
+    // PASSTHROUGH picks the address in :authority, which no simulated backend has.
+    rpc.finish(-1, `picked ${endpoint.key}, which is no simulated backend`);
+    return;
+  }
   const clock = ctx.clock;
   const t0 = clock.now();
   cluster.active++;

@@ -66,6 +66,23 @@ spec:
   assert.match(ok.stdout, /time to balance .*: never/);
 });
 
+const PASSTHROUGH = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: p }
+spec:
+  hosts: [p]
+  ports: [{ number: 50051, name: grpc, protocol: GRPC }]
+  resolution: STATIC
+  endpoints: [{ address: 127.0.0.1 }]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: p }
+spec:
+  host: p
+  trafficPolicy: { loadBalancer: { simple: PASSTHROUGH } }
+`;
+
 test("bad input: an unknown scenario, a broken scenario file, a broken config, an event on a missing pod", async () => {
   const unknown = await runCli(["sim", "--scenario", "nope"]);
   assert.equal(unknown.code, 1);
@@ -76,6 +93,9 @@ test("bad input: an unknown scenario, a broken scenario file, a broken config, a
   const config = await runCli(["sim", "-c", tempFile("c.yaml", "kind: DestinationRule\n"), "--scenario", "seed"]);
   assert.equal(config.code, 1);
   assert.match(config.stderr, /c\.yaml:\d+/);
+  const passthrough = await runCli(["sim", "-c", tempFile("p.yaml", PASSTHROUGH), "--scenario", "seed"]);
+  assert.equal(passthrough.code, 1);
+  assert.match(passthrough.stderr, /sluice sim: p uses PASSTHROUGH .*: there is no balancing to simulate/);
   const missing = await runCli(["sim", "--scenario", tempFile("m.yaml", "duration: 5s\nevents: [{ at: 1s, slow: pod-9, factor: 2 }]\n")]);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /sluice sim: scenario custom: .*no backend pod-9/);
