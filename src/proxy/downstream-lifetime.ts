@@ -22,6 +22,11 @@ const NO_CALLS_PING_INTERVAL_MS = 2 * 60 * 60_000;
 /** maxConnectionAge is spread by +-10% so connections opened together do not all cycle together. */
 const AGE_JITTER = 0.1;
 
+/** When a connection opened now reaches maxConnectionAge: the age +-10% (gRFC A9). The simulator uses it too. */
+export function jitteredAge(ageMs: number, random: Random): number {
+  return ageMs * (1 - AGE_JITTER + 2 * AGE_JITTER * random());
+}
+
 /**
  * What happened to a connection, for tests and (later) the admin server: a client's ping and
  * the strikes it has; the last RPC in flight ended ("idle-start", only with maxConnectionIdle);
@@ -104,8 +109,7 @@ export class DownstreamLifetime {
     const st = this.state(conn, now);
     const { maxConnectionAgeMs: age, keepalive } = this.settings;
     if (age !== null) {
-      const jittered = age * (1 - AGE_JITTER + 2 * AGE_JITTER * this.random());
-      st.ageTimer = this.clock.setTimer(jittered, () => this.onMaxAge(st));
+      st.ageTimer = this.clock.setTimer(jitteredAge(age, this.random), () => this.onMaxAge(st));
     }
     if (this.settings.maxConnectionIdleMs !== null) this.armIdle(st, this.settings.maxConnectionIdleMs);
     if (keepalive.timeMs !== null) st.pingTimer = this.clock.setTimer(keepalive.timeMs, () => this.sendPing(st));

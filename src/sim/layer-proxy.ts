@@ -1,9 +1,10 @@
 // sluice proxy as a balancing layer: request mode (every RPC balanced) and connection mode
 // (pins and cycling, the proxy's own ConnectionPins).
 import { ConnectionPins } from "../proxy/connection-pins.js";
+import { jitteredAge } from "../proxy/downstream-lifetime.js";
 import type { ClusterRuntime } from "../upstream/cluster.js";
 import type { SimBackend } from "./backend.js";
-import { SimSource, type Balancing, type SimContext, type SimRpc } from "./layer.js";
+import { SimSource, type Balancing, type SimChannel, type SimContext, type SimRpc } from "./layer.js";
 import { clusterRuntime, connectThen, describePolicy, forward, pinnedCounts, policyOf } from "./layer-support.js";
 
 /** sluice proxy, request mode: every RPC balanced on its own. */
@@ -64,7 +65,7 @@ export class ProxyConnectionLayer implements Balancing {
   send = (rpc: SimRpc): void => {
     const channel = rpc.channel;
     if (channel.conn === null) {
-      connectThen(this.ctx, channel, rpc, (c) => ((c.conn = this.nextConn++), true), this.send);
+      connectThen(this.ctx, channel, rpc, (c) => this.open(c), this.send);
       return;
     }
     const conn = channel.conn;
@@ -76,6 +77,21 @@ export class ProxyConnectionLayer implements Balancing {
     }
     forward(this.ctx, this.cluster, endpoint, rpc);
   };
+
+  /** A new client connection; with the Proxy's downstream maxConnectionAge it gets GOAWAY at that age, as the proxy does. */
+  private open(channel: SimChannel): boolean {
+    const conn = this.nextConn++;
+    channel.conn = conn;
+    const age = this.ctx.config.listener.downstream.maxConnectionAgeMs;
+    if (age !== null) {
+      this.ctx.clock.setTimer(jitteredAge(age, this.ctx.random), () => {
+        if (channel.conn !== conn) return;
+        this.pins.closed(conn);
+        channel.conn = null;
+      });
+    }
+    return true;
+  }
 
   connectionsPerBackend(count: number): number[] {
     return pinnedCounts(this.ctx, this.cluster.endpointList(), count);

@@ -50,6 +50,15 @@ test("connection mode without maxRequestsPerConnection never rebalances either",
   assert.equal(s.timeToBalanceMs, null);
 });
 
+test("connection mode cycled by the Proxy's downstream maxConnectionAge instead: balanced too, within an age", () => {
+  const cfg = configWith("    loadBalancer: { simple: LEAST_REQUEST }\n", "  mode: connection\n  downstream:\n    maxConnectionAge: 2s\n");
+  const s = run(SCENARIOS["seed"]!, "proxy-connection", cfg);
+  assert.equal(s.maxRequestsPerConnection, 0);
+  assert.ok(s.timeToBalanceMs !== null && s.timeToBalanceMs !== undefined && s.timeToBalanceMs <= 2500, String(s.timeToBalanceMs));
+  // Each connection lives 1.8 to 2.2 s: 3 connections, about 1.5 new ones a second.
+  assert.ok(s.connectionsPerS > 1.2 && s.connectionsPerS < 1.8, String(s.connectionsPerS));
+});
+
 test("seed in request mode: every RPC balanced; the new pods are at their share in the first whole bucket", () => {
   const s = run(SCENARIOS["seed"]!, "proxy-request");
   assert.ok(s.timeToBalanceMs! <= SCENARIOS["seed"]!.bucketMs, String(s.timeToBalanceMs));
