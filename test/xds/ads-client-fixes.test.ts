@@ -18,19 +18,9 @@ import type { XdsResources } from "../../src/xds/xds-resources.js";
 import { watchListener } from "../../src/client/control-plane-watch.js";
 import { SluiceResolver } from "../../src/client/sluice-resolver.js";
 import { deadPort, parseConfig, serviceEntryYaml } from "../support/cluster.js";
+import { waitFor } from "../support/events.js";
 
 const echo = (ports: number[]): string => serviceEntryYaml("echo", ports);
-
-function waitFor<T extends unknown[]>(emitter: EventEmitter, event: string, pred: (...args: T) => boolean = () => true): Promise<T> {
-  return new Promise((resolve) => {
-    const on = (...args: unknown[]): void => {
-      if (!pred(...(args as T))) return;
-      emitter.off(event, on);
-      resolve(args as T);
-    };
-    emitter.on(event, on);
-  });
-}
 
 /** A listener whose HttpConnectionManager names RDS route configuration `route`. */
 function listenerNaming(name: string, route: string): AnyMessage {

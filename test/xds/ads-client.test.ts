@@ -13,23 +13,12 @@ import { adsServiceDefinition, packAny, TYPE_URL } from "../../src/xds/protos.js
 import type { XdsResources } from "../../src/xds/xds-resources.js";
 import { ManualClock } from "../../src/core/clock.js";
 import { parseConfig, serviceEntryYaml } from "../support/cluster.js";
+import { waitFor } from "../support/events.js";
 
 const CLUSTER = "outbound|50051||echo";
 const OTHER = "outbound|50051||other";
 const echo = (ports: number[]): string => serviceEntryYaml("echo", ports);
 const both = (ports: number[]): string => `${echo(ports)}---\n${serviceEntryYaml("other", [7100])}`;
-
-/** Resolves with the first `event` whose arguments satisfy `pred` (from now on). */
-function waitFor<T extends unknown[]>(emitter: EventEmitter, event: string, pred: (...args: T) => boolean = () => true): Promise<T> {
-  return new Promise((resolve) => {
-    const on = (...args: unknown[]): void => {
-      if (!pred(...(args as T))) return;
-      emitter.off(event, on);
-      resolve(args as T);
-    };
-    emitter.on(event, on);
-  });
-}
 
 /** Resolves when the server has recorded an ACK of `version` for every type in `types`. */
 function acksOf(ads: AdsServer, types: readonly string[], version: string): Promise<AckEvent[]> {
