@@ -16,7 +16,7 @@ const policies: ReadonlyArray<{ name: string; config: object }> = [
 ];
 
 for (const { name, config } of policies) {
-  test(`${name}: a pod that stops gets no more calls; the others serve every call`, async () => {
+  test(`${name}: a pod that stops gets no more calls; the others serve every call (all succeed)`, async () => {
     const pods = await startPodsWithDelays(3);
     const client = lbClient(pods, config);
     try {
@@ -26,7 +26,10 @@ for (const { name, config } of policies) {
       const served = new Set<string>();
       for (let i = 0; i < 30; i++) served.add(await callPod(client));
       assert.equal(pods[0]!.stats.rpcs, rpcsBefore);
-      assert.deepEqual(served, new Set(["pod-2", "pod-3"]));
+      assert.ok(!served.has("pod-1"), [...served].join(","));
+      // One call at a time leaves least_request nothing but its random tie-break: both pods
+      // serve. peak_ewma may rightly keep to the pod it measured faster.
+      if (name === "least_request") assert.deepEqual(served, new Set(["pod-2", "pod-3"]));
     } finally {
       await stopAll(client, pods.slice(1));
     }
