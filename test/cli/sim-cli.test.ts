@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli, tempFile } from "../support/cli.js";
+import { destinationRuleYaml, serviceEntryYaml } from "../support/cluster.js";
 
 test("sluice sim --scenario seed prints the per-backend table; --out writes CSV, JSON and charts as SVG and PNG", async () => {
   const out = join(mkdtempSync(join(tmpdir(), "sluice-sim-")), "run");
@@ -38,24 +39,15 @@ test("--format json is one JSON document on stdout; --layer l4 shows Challenge 1
   assert.deepEqual(s.backends.map((b) => b.share), [1, 0, 0]);
 });
 
-test("-c: the config's DestinationRule is what runs; a config with several services needs --host", async () => {
-  const se = (host: string): string => `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: ${host} }
-spec:
-  hosts: [${host}]
-  ports: [{ number: 50051, name: grpc, protocol: GRPC }]
-  resolution: STATIC
-  endpoints: [{ address: 127.0.0.1 }]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: ${host} }
-spec:
-  host: ${host}
-  trafficPolicy: { loadBalancer: { simple: ROUND_ROBIN } }
+/** A service `host` with one endpoint and a DestinationRule with the `simple` policy. */
+function service(host: string, simple = "ROUND_ROBIN"): string {
+  return `${serviceEntryYaml(host, [50051])}---
+${destinationRuleYaml(host, `    loadBalancer: { simple: ${simple} }`)}
 `;
-  const file = tempFile("two.yaml", `${se("a")}---\n${se("b")}`);
+}
+
+test("-c: the config's DestinationRule is what runs; a config with several services needs --host", async () => {
+  const file = tempFile("two.yaml", `${service("a")}---\n${service("b")}`);
   const ambiguous = await runCli(["sim", "-c", file, "--scenario", "seed"]);
   assert.equal(ambiguous.code, 1);
   assert.match(ambiguous.stderr, /several services \(a, b\): choose one with --host/);
@@ -66,22 +58,6 @@ spec:
   assert.match(ok.stdout, /time to balance .*: never/);
 });
 
-const PASSTHROUGH = `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: p }
-spec:
-  hosts: [p]
-  ports: [{ number: 50051, name: grpc, protocol: GRPC }]
-  resolution: STATIC
-  endpoints: [{ address: 127.0.0.1 }]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: p }
-spec:
-  host: p
-  trafficPolicy: { loadBalancer: { simple: PASSTHROUGH } }
-`;
 
 test("bad input: an unknown scenario, a broken scenario file, a broken config, an event on a missing pod", async () => {
   const unknown = await runCli(["sim", "--scenario", "nope"]);
@@ -93,7 +69,7 @@ test("bad input: an unknown scenario, a broken scenario file, a broken config, a
   const config = await runCli(["sim", "-c", tempFile("c.yaml", "kind: DestinationRule\n"), "--scenario", "seed"]);
   assert.equal(config.code, 1);
   assert.match(config.stderr, /c\.yaml:\d+/);
-  const passthrough = await runCli(["sim", "-c", tempFile("p.yaml", PASSTHROUGH), "--scenario", "seed"]);
+  const passthrough = await runCli(["sim", "-c", tempFile("p.yaml", service("p", "PASSTHROUGH")), "--scenario", "seed"]);
   assert.equal(passthrough.code, 1);
   assert.match(passthrough.stderr, /sluice sim: p uses PASSTHROUGH .*: there is no balancing to simulate/);
   const missing = await runCli(["sim", "--scenario", tempFile("m.yaml", "duration: 5s\nevents: [{ at: 1s, slow: pod-9, factor: 2 }]\n")]);
