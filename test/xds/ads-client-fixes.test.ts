@@ -248,3 +248,29 @@ test("a destroyed sluice:/// resolver never calls its listener again, even if as
     await ads.stop();
   }
 });
+
+test("the shared watch: a subscriber that leaves during another's delivery hears nothing more", async () => {
+  const ads = new AdsServer(parseConfig(echo([7031])));
+  const port = await ads.start("127.0.0.1", 0);
+  const server = `127.0.0.1:${port}`;
+  const heard: string[] = [];
+  const done = new EventEmitter();
+  let releaseB: () => void = () => undefined;
+  // A channel closing (B) from inside another's update (A), as grpc-js may do.
+  const releaseA = watchListener(server, "echo", {
+    update: () => {
+      heard.push("A");
+      releaseB();
+      setImmediate(() => done.emit("delivered"));
+    },
+    streamEnded: () => undefined,
+  });
+  releaseB = watchListener(server, "echo", { update: () => heard.push("B"), streamEnded: () => undefined });
+  try {
+    await waitFor(done, "delivered");
+    assert.deepEqual(heard, ["A"]);
+  } finally {
+    releaseA();
+    await ads.stop();
+  }
+});
