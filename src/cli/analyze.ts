@@ -8,6 +8,7 @@ import { parseClientOptions, type ClientOptions } from "../analyze/client-option
 import type { Finding, RuleId } from "../analyze/finding.js";
 import { COMMAND_LINE, formatProblem } from "../config/diagnostics.js";
 import { loadConfigFilesReport, loadConfigSources, type ConfigSource } from "../config/load.js";
+import { perHost } from "../analyze/rule.js";
 import type { Io } from "./io.js";
 
 export interface AnalyzeCliOptions {
@@ -44,6 +45,16 @@ export async function analyzeCommand(files: string[], opts: AnalyzeCliOptions, i
   // cannot be read is left to the loader, which reports it as `sluice validate` does.
   const sources = await readAll(files);
   const { result } = sources === null ? await loadConfigFilesReport(files) : loadConfigSources(sources);
+  if (result.ok) {
+    // A HOST= that names no service would turn its check off without a word: a typo is an error.
+    const hosts = [...new Set([...result.config.clusters.values()].map((c) => c.host))];
+    for (const [flag, map] of [["--concurrency", concurrency], ["--rps", rps]] as const) {
+      for (const key of map.keys()) {
+        if (key === "*" || hosts.some((h) => perHost(new Map([[key, 1]]), h) !== undefined)) continue;
+        errors.push(commandLineError("usage-error", COMMAND_LINE, `${flag}: no service ${key} in the config (there are: ${hosts.join(", ") || "none"})`, `name one of them, e.g. ${flag} ${hosts[0] ?? "HOST"}=${map.get(key) ?? 1}`));
+      }
+    }
+  }
   if (!result.ok || errors.length > 0 || clientFindings.some((f) => f.severity === "error")) {
     const configErrors = result.ok ? [] : result.problems.map(loaderError);
     const configWarnings = result.ok ? result.config.warnings : result.warnings;

@@ -22,6 +22,24 @@ const NO_CALLS_PING_INTERVAL_MS = 2 * 60 * 60_000;
 /** maxConnectionAge is spread by +-10% so connections opened together do not all cycle together. */
 const AGE_JITTER = 0.1;
 
+/**
+ * When a client pinging every `pingEveryMs` on an otherwise silent connection gets GOAWAY
+ * too_many_pings, in ms from the connection's start, when pings under `allowedMs` apart are
+ * strikes (onPing's rule: an on-time ping moves the mark but forgives no strike); null if never.
+ * For `sluice analyze`'s explanation.
+ */
+export function tooManyPingsAfter(pingEveryMs: number, allowedMs: number): number | null {
+  if (!(pingEveryMs > 0) || pingEveryMs >= allowedMs) return null;
+  let lastValid = 0;
+  let strikes = 0;
+  for (let k = 1; k <= 10_000; k++) {
+    const t = k * pingEveryMs;
+    if (t - lastValid >= allowedMs) lastValid = t;
+    else if (++strikes > MAX_PING_STRIKES) return t;
+  }
+  return null;
+}
+
 /** When a connection opened now reaches maxConnectionAge: the age +-10% (gRFC A9). The simulator uses it too. */
 export function jitteredAge(ageMs: number, random: Random): number {
   return ageMs * (1 - AGE_JITTER + 2 * AGE_JITTER * random());

@@ -1,5 +1,5 @@
-// What `maxRequestsPerConnection: 1` costs, measured by the simulator for `sluice analyze`:
-// the same traffic through the cluster's policy in connection mode, once with the cluster as
+// What `maxRequestsPerConnection: 1` costs in connection mode, measured by the simulator for
+// `sluice analyze`: the simulator's own traffic through the cluster's policy in connection mode, once with the cluster as
 // configured and once with connections reused for 100 RPCs (the seed document's value), and
 // what differs: connections opened per second and the latency RPCs see while they wait for them.
 import type { Cluster, ProxyConfig } from "../config/types.js";
@@ -14,6 +14,9 @@ const REUSED = 100;
 const TRAFFIC: Scenario = { ...SCENARIOS["scale-out"]!, name: "reuse-cost", durationMs: 10_000, measureFromMs: 1000, events: [] };
 
 export function reuseCost(config: ProxyConfig, cluster: Cluster): string | undefined {
+  // The simulator models client connections cycling (connection mode), not the proxy's
+  // upstream pool, which is where request mode pays for it: no figure rather than another setup's.
+  if (config.listener.mode !== "connection") return undefined;
   const limit = cluster.policy.connectionPool.http.maxRequestsPerConnection;
   if (limit === 0 || limit >= REUSED) return undefined;
   const run = (c: Cluster): SimSummary => summarize(simulate({ scenario: TRAFFIC, config, cluster: c, layer: "proxy-connection" }));
@@ -23,7 +26,7 @@ export function reuseCost(config: ProxyConfig, cluster: Cluster): string | undef
   const fix = run(reused);
   const rps = (TRAFFIC.clients.load.kind === "rate" ? TRAFFIC.clients.load.rps : 0) * TRAFFIC.clients.count;
   return (
-    `simulated (sluice sim, ${rps.toLocaleString("en-US")} RPC/s from ${TRAFFIC.clients.count} clients, ${TRAFFIC.connectMs} ms per connection handshake): ` +
+    `simulated (sluice sim's own test traffic, not yours: ${rps.toLocaleString("en-US")} RPC/s from ${TRAFFIC.clients.count} clients on ${TRAFFIC.backends.count} pods, ${TRAFFIC.connectMs} ms per connection handshake): ` +
     `${Math.round(as.connectionsPerS).toLocaleString("en-US")} new connections per second and p50/p99 ${as.p50Ms.toFixed(1)}/${as.p99Ms.toFixed(1)} ms, ` +
     `against ${Math.round(fix.connectionsPerS).toLocaleString("en-US")} per second and ${fix.p50Ms.toFixed(1)}/${fix.p99Ms.toFixed(1)} ms with maxRequestsPerConnection: ${REUSED}`
   );

@@ -186,6 +186,20 @@ test("keepalive-too-frequent: the Proxy resource's own policy is the one compare
   assert.ok(analyzeText({}).notes.some((n) => n.startsWith("keepalive-too-frequent: not checked")));
 });
 
+test("keepalive-too-frequent: when the third strike lands follows the proxy's rule (an on-time ping forgives nothing); a time past Node's longest timer pings every millisecond", () => {
+  const options = (json: string): Parameters<typeof analyzeText>[1] => {
+    const parsed = parseClientOptions("client.json", json);
+    assert.ok(parsed.ok);
+    return { client: parsed.options };
+  };
+  // 2 min against 5 min: strikes at 2 and 4 min, on time at 6, the third strike at 8 min (not 3 x 2 = 6).
+  const f = only(analyzeText({}, options(`{"grpc.keepalive_time_ms": 120000}`)).findings, "keepalive-too-frequent");
+  assert.match(f[0]?.reason ?? "", /that happens 8m after it opens/);
+  const huge = only(analyzeText({}, options(`{"grpc.keepalive_time_ms": 3000000000}`)).findings, "keepalive-too-frequent");
+  assert.equal(huge.length, 1);
+  assert.match(huge[0]?.reason ?? "", /3000000000 ms is longer than Node\.js's longest timer .* pings about every millisecond/);
+});
+
 test("loader warnings are findings (config-warning) with the loader's message", () => {
   const { findings, text } = analyzeText({ dr: "trafficPolicy:\n  outlierDetection:\n    consecutiveErrors: 5" });
   const f = only(findings, "config-warning");

@@ -104,12 +104,24 @@ test("errors exit 2: a broken config (printed as validate does), malformed clien
   assert.match(usage.stderr, /argument 'xml' is invalid/);
 });
 
-test("maxRequestsPerConnection: 1: the reason carries the cost the simulator measured", async () => {
-  const file = tempFile("reuse.yaml", readFileSync(SEED, "utf8").replace("simple: LEAST_CONN", "simple: LEAST_REQUEST").replace("maxRequestsPerConnection: 100", "maxRequestsPerConnection: 1"));
+test("maxRequestsPerConnection: 1 in connection mode: the reason carries the cost the simulator measured", async () => {
+  const file = tempFile(
+    "reuse.yaml",
+    readFileSync(SEED, "utf8")
+      .replace("simple: LEAST_CONN", "simple: LEAST_REQUEST")
+      .replace("maxRequestsPerConnection: 100", "maxRequestsPerConnection: 1")
+      .replace("listen: 127.0.0.1:15001", "listen: 127.0.0.1:15001\n  mode: connection"),
+  );
   const r = await runCli(["analyze", file, "--format", "json"]);
   assert.equal(r.code, 1, r.stderr);
   const { findings } = JSON.parse(r.stdout) as { findings: { rule: string; reason: string }[] };
   const reuse = findings.find((f) => f.rule === "reuse-disabled");
   assert.ok(reuse !== undefined, r.stdout);
-  assert.match(reuse.reason, /measured: simulated \(sluice sim, 3,000 RPC\/s from 3 clients, 1 ms per connection handshake\): [\d,]+ new connections per second and p50\/p99 [\d.]+\/[\d.]+ ms, against \d+ per second/);
+  assert.match(reuse.reason, /measured: simulated \(sluice sim's own test traffic, not yours: 3,000 RPC\/s from 3 clients on 3 pods, 1 ms per connection handshake\): [\d,]+ new connections per second and p50\/p99 [\d.]+\/[\d.]+ ms, against \d+ per second/);
+});
+
+test("--concurrency HOST= naming no service in the config is an error (exit 2), not a check silently skipped", async () => {
+  const r = await runCli(["analyze", SEED, "--concurrency", "grpc-servce=1000"]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--concurrency: no service grpc-servce in the config \(there are: grpc-service\)/);
 });

@@ -59,7 +59,7 @@ export function reuseDisabledRule(ctx: RuleContext): RuleResult {
       rps === undefined
         ? "one new connection per RPC (give --rps N for the rate)"
         : `at ${rps} RPC/s: ${rps} new connections per second, ${rps * 3600} per hour`;
-    const measured = clusters.map((c) => ctx.costOf?.(ctx.config, c)).find((m) => m !== undefined);
+    const measured = ctx.costOf?.(ctx.config, first);
     findings.push(
       clusterWarning(
         "reuse-disabled",

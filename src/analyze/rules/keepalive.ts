@@ -5,6 +5,8 @@
 // (src/proxy/downstream-lifetime.ts).
 import { recommendedChannelOptions } from "../../client/channel-options.js";
 import { formatDuration } from "../../config/duration.js";
+import { MAX_TIMER_MS } from "../../core/clock.js";
+import { tooManyPingsAfter } from "../../proxy/downstream-lifetime.js";
 import type { Finding } from "../finding.js";
 import type { RuleContext, RuleResult } from "../rule.js";
 import type { ClientOptions } from "../client-options.js";
@@ -28,11 +30,21 @@ export function keepaliveRule(ctx: RuleContext): RuleResult {
     `a ping less than the minimum after the last acceptable one is a strike, and the ${ordinal(MAX_PING_STRIKES + 1)} strike gets GOAWAY ENHANCE_YOUR_CALM "too_many_pings": ` +
     "the proxy closes the connection, RPCs still in flight on it fail, and the client reconnects (grpc-js then doubles its keepalive time for that address)";
   const findings: Finding[] = [];
+  if (time > MAX_TIMER_MS) {
+    findings.push(
+      finding(client, client.keepaliveTimeMs.line, "grpc.keepalive_time_ms",
+        `${time} ms is longer than Node.js's longest timer (${MAX_TIMER_MS} ms, about 24.8 days): grpc-js hands it to setTimeout as it is, ` +
+          `which then fires after 1 ms, so the client pings about every millisecond; ${goaway}, within milliseconds of every connection opening`,
+        `in ${client.file}: "grpc.keepalive_time_ms": ${String(recommended["grpc.keepalive_time_ms"])} (the proxy's minimum plus a margin for network delay), or leave it out not to ping`,
+      ),
+    );
+    return { findings };
+  }
   if (time < min) {
     findings.push(
       finding(client, client.keepaliveTimeMs.line, "grpc.keepalive_time_ms",
         `the client pings every ${formatDuration(time)} but the proxy permits one ping per ${formatDuration(min)} (${serverWhere}); ${goaway}. ` +
-          `On a connection where the proxy sends nothing between pings, that happens about ${formatDuration((MAX_PING_STRIKES + 1) * time)} after it opens, then again on every new connection`,
+          `On a connection where the proxy sends nothing between pings, that happens ${formatDuration(tooManyPingsAfter(time, min) ?? 0)} after it opens, then again on every new connection`,
         `in ${client.file}: "grpc.keepalive_time_ms": ${String(recommended["grpc.keepalive_time_ms"])} (the proxy's minimum plus a margin for network delay)\n` +
           `or, to keep pinging every ${formatDuration(time)}, lower the proxy's minimum in the Proxy resource (below the client's time, for network delay):\n  spec:\n    downstream:\n      keepalive:\n        minPingInterval: ${formatDuration(serverMinFor(time))}`,
       ),
@@ -45,7 +57,7 @@ export function keepaliveRule(ctx: RuleContext): RuleResult {
       finding(client, permit.line, "grpc.keepalive_permit_without_calls",
         `the client keeps pinging every ${formatDuration(time)} while no RPC is open, but the proxy does not permit pings without calls ` +
           `(${where(ctx, ["downstream", "keepalive", "permitWithoutCalls"])}): then it allows one ping per ${formatDuration(idleMin)}; ${goaway}. ` +
-          `Every idle connection is closed about ${formatDuration((MAX_PING_STRIKES + 1) * time)} into its idleness`,
+          `Every idle connection is closed ${formatDuration(tooManyPingsAfter(time, idleMin) ?? 0)} into its idleness`,
         `in ${client.file}: "grpc.keepalive_permit_without_calls": 0\n` +
           `or let idle connections ping in the Proxy resource:\n  spec:\n    downstream:\n      keepalive:\n        permitWithoutCalls: true` +
           (time < min ? `\n        minPingInterval: ${formatDuration(serverMinFor(time))}` : ""),
