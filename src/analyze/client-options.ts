@@ -93,7 +93,8 @@ export function parseClientOptions(file: string, text: string): ClientOptionsRes
     if (!values.has(key)) return null;
     const v = values.get(key);
     if (typeof v !== "number" || !Number.isInteger(v)) {
-      error(lineOf(key), key, `must be an integer number of milliseconds, got ${describe(v)}`, `"${key}": 330000`);
+      // 330000: above gRPC's 5-minute server minimum; 20000: grpc-js's default keepalive timeout.
+      error(lineOf(key), key, `must be an integer number of milliseconds, got ${describe(v)}`, `"${key}": ${key === "grpc.keepalive_timeout_ms" ? 20000 : 330000}`);
       return null;
     }
     return { value: v, line: lineOf(key) };

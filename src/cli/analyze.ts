@@ -116,9 +116,10 @@ function perHostFlag(flag: string, values: readonly string[], errors: Finding[])
   for (const v of values) {
     const eq = v.lastIndexOf("=");
     const host = eq < 0 ? "*" : v.slice(0, eq).trim().toLowerCase();
-    const n = Number(eq < 0 ? v : v.slice(eq + 1));
-    if (host === "" || !Number.isFinite(n) || n <= 0) {
-      errors.push(commandLineError("usage-error", COMMAND_LINE, `${flag}: must be a number > 0, or HOST=NUMBER, got ${JSON.stringify(v)}`, `e.g. ${flag} 500 or ${flag} grpc-service=500`));
+    const digits = (eq < 0 ? v : v.slice(eq + 1)).trim();
+    const n = /^\d+$/.test(digits) ? Number(digits) : NaN;
+    if (host === "" || !Number.isSafeInteger(n) || n <= 0) {
+      errors.push(commandLineError("usage-error", COMMAND_LINE, `${flag}: must be a whole number > 0, or HOST=NUMBER, got ${JSON.stringify(v)}`, `e.g. ${flag} 500 or ${flag} grpc-service=500`));
       continue;
     }
     map.set(host, n);

@@ -97,7 +97,7 @@ test("errors exit 2: a broken config (printed as validate does), malformed clien
 
   const flag = await runCli(["analyze", CLEAN, "--concurrency", "lots"]);
   assert.equal(flag.code, 2);
-  assert.match(flag.stderr, /--concurrency: must be a number > 0, or HOST=NUMBER, got "lots"/);
+  assert.match(flag.stderr, /--concurrency: must be a whole number > 0, or HOST=NUMBER, got "lots"/);
 
   const usage = await runCli(["analyze", CLEAN, "--format", "xml"]);
   assert.equal(usage.code, 2);
@@ -118,6 +118,14 @@ test("maxRequestsPerConnection: 1 in connection mode: the reason carries the cos
   const reuse = findings.find((f) => f.rule === "reuse-disabled");
   assert.ok(reuse !== undefined, r.stdout);
   assert.match(reuse.reason, /measured: simulated \(sluice sim's own test traffic, not yours: 3,000 RPC\/s from 3 clients on 3 pods, 1 ms per connection handshake\): [\d,]+ new connections per second and p50\/p99 [\d.]+\/[\d.]+ ms, against \d+ per second/);
+});
+
+test("--concurrency takes whole numbers only (0x10, 1e3 and 0.5 are refused)", async () => {
+  for (const v of ["0x10", "1e3", "0.5"]) {
+    const r = await runCli(["analyze", SEED, "--concurrency", v]);
+    assert.equal(r.code, 2, v);
+    assert.match(r.stderr, /--concurrency: must be a whole number > 0/);
+  }
 });
 
 test("--concurrency HOST= naming no service in the config is an error (exit 2), not a check silently skipped", async () => {

@@ -34,7 +34,7 @@ export function concurrencyRule(ctx: RuleContext): RuleResult {
         clusters,
         `http2MaxRequests ${limit} is below the expected ${expected} concurrent RPCs to ${first.host}: with ${expected} in flight, ${expected - limit} of them ` +
         `(${Math.round((100 * (expected - limit)) / expected)}%) fail at once with UNAVAILABLE "upstream overflow: http2MaxRequests limit (${limit}) reached", ` +
-        `however idle the ${endpointCounts(clusters)} are`, policyFix(loc, first.host, "connectionPool", FIELD, suggested) + `\n(the expected ${expected} plus 25% for bursts)`,
+        `however idle ${endpointCounts(clusters) === "1 endpoint" ? "the 1 endpoint is" : `the ${endpointCounts(clusters)} are`}`, policyFix(loc, first.host, "connectionPool", FIELD, suggested) + `\n(the expected ${expected} plus 25% for bursts)`,
       ),
     );
   }
