@@ -60,6 +60,10 @@ export async function simCommand(opts: SimCommandOptions, io: Io): Promise<numbe
     return 1;
   }
   const layer = opts.layer ?? scenario.layer;
+  const mode = loaded.config.listener.mode;
+  if (opts.config.length > 0 && opts.layer === undefined && layer.startsWith("proxy-") && layer !== `proxy-${mode}`) {
+    io.err(`note: the config's proxy runs in ${mode} mode; simulating ${layer}, scenario ${scenario.name}'s layer (--layer proxy-${mode} simulates your mode)`);
+  }
   const bar = opts.progress && scenario.durationMs >= PROGRESS_FROM_MS ? new SingleBar({ format: "simulating [{bar}] {percentage}% | ETA {eta}s", hideCursor: true, clearOnComplete: true }) : null;
   bar?.start(1000, 0);
   const t0 = performance.now();
@@ -79,14 +83,19 @@ export async function simCommand(opts: SimCommandOptions, io: Io): Promise<numbe
   if (opts.out !== undefined) {
     // Loaded on use: Vega and resvg cost the other commands nothing.
     const { renderCharts } = await import("../sim/charts.js");
-    await mkdir(opts.out, { recursive: true });
     const files: [string, string | Buffer][] = [
       ["series.csv", seriesCsv(run)],
       ["summary.csv", summaryCsv(summary)],
       ["summary.json", JSON.stringify(summary, jsonSafe, 2) + "\n"],
     ];
     for (const c of await renderCharts(run)) files.push([`${c.name}.svg`, c.svg], [`${c.name}.png`, c.png]);
-    for (const [name, data] of files) await writeFile(join(opts.out, name), data);
+    try {
+      await mkdir(opts.out, { recursive: true });
+      for (const [name, data] of files) await writeFile(join(opts.out, name), data);
+    } catch (err) {
+      io.err(`sluice sim: cannot write ${opts.out}: ${(err as Error).message}`);
+      return 1;
+    }
     const wrote = `wrote ${files.map(([n]) => join(opts.out!, n)).join(", ")}`;
     // JSON on stdout stays one document.
     if (opts.format === "json") io.err(wrote);

@@ -5,6 +5,8 @@ import type { Random } from "../core/random.js";
 import { Status } from "../core/status.js";
 import type { Sampler } from "./distribution.js";
 
+const MIN_SERVICE_MS = 0.001;
+
 export type ServeDone = (status: number) => void;
 
 export class SimBackend {
@@ -54,7 +56,8 @@ export class SimBackend {
 
   private start(done: ServeDone): void {
     this.active++;
-    this.clock.setTimer(this.serviceTime() * this.slowFactor, () => {
+    // At least 1 µs, so that a closed loop always moves the virtual clock.
+    this.clock.setTimer(Math.max(MIN_SERVICE_MS, this.serviceTime() * this.slowFactor), () => {
       this.active--;
       if (this.head < this.queue.length) {
         const next = this.queue[this.head]!;

@@ -28,6 +28,8 @@ export class ClientLayer implements Balancing {
   /** Each channel's policy, for the ones that learn from call outcomes (peak EWMA). */
   private readonly policies = new Map<SimChannel, PolicyFactory>();
   private current: readonly SimBackend[] = [];
+  /** When each backend reaches the channels' resolvers. */
+  private readonly visibleAt = new Map<SimBackend, number>();
 
   constructor(private readonly ctx: SimContext) {
     this.policyName = ctx.scenario.clientPolicy;
@@ -36,7 +38,7 @@ export class ClientLayer implements Balancing {
   private channelCluster(channel: SimChannel): ClusterRuntime {
     if (channel.cluster === null) {
       channel.source = new SimSource();
-      channel.source.set(this.current);
+      channel.source.set(this.visible());
       const name = this.ctx.scenario.clientPolicy;
       const ctx = this.ctx;
       // sluice/client's peak_ewma (Linkerd's defaults), on the virtual clock.
@@ -55,18 +57,28 @@ export class ClientLayer implements Balancing {
   }
 
   setBackends(backends: readonly SimBackend[]): void {
-    const before = new Set(this.current);
-    this.current = backends;
-    const removedOnly = backends.every((b) => before.has(b));
-    const apply = (): void => {
-      for (const c of this.channels) c.source!.set(this.current);
-    };
-    if (removedOnly || this.channels.length === 0) apply();
-    else {
-      // Removals reach channels at once; additions after the re-resolution delay.
-      for (const c of this.channels) c.source!.set(backends.filter((b) => before.has(b)));
-      this.ctx.clock.setTimer(this.ctx.scenario.discoveryDelayMs, apply);
+    const now = this.ctx.clock.now();
+    // A backend becomes visible discoveryDelayMs after it was added (DNS re-resolution),
+    // whatever else happens meanwhile; a removed one leaves at once (its GOAWAY).
+    for (const b of backends) {
+      if (this.visibleAt.has(b)) continue;
+      const at = b.addedAt > 0 ? b.addedAt + this.ctx.scenario.discoveryDelayMs : 0;
+      this.visibleAt.set(b, at);
+      if (at > now) this.ctx.clock.setTimer(at - now, () => this.apply());
     }
+    this.current = backends;
+    this.apply();
+  }
+
+  /** Every channel's endpoints: the backends up now that its resolver has seen. */
+  private visible(): SimBackend[] {
+    const now = this.ctx.clock.now();
+    return this.current.filter((b) => (this.visibleAt.get(b) ?? 0) <= now);
+  }
+
+  private apply(): void {
+    const visible = this.visible();
+    for (const c of this.channels) c.source!.set(visible);
   }
 
   send = (rpc: SimRpc): void => {

@@ -18,6 +18,8 @@ export class Recorder {
   finished = 0;
   /** Every RPC started over the whole run. */
   started = 0;
+  /** Every RPC that ended over the whole run (the rest were still queued or running at the end). */
+  endedAll = 0;
   /** Client connections opened from the measurement start on (connection layers). */
   connectionsOpened = 0;
 
@@ -43,6 +45,7 @@ export class Recorder {
 
   /** An RPC that started at `startedAt` ended; `backend` is -1 when it never reached one. */
   ended(startedAt: number, now: number, backend: number, failure: string | null): void {
+    this.endedAll++;
     if (startedAt < this.measureFromMs) return;
     this.finished++;
     if (failure !== null) {

@@ -4,7 +4,12 @@ import type { SimSummary } from "./summary.js";
 
 export function formatSummary(s: SimSummary, wallMs: number): string {
   const lines: string[] = [];
-  const cycling = s.maxRequestsPerConnection > 0 ? `maxRequestsPerConnection ${s.maxRequestsPerConnection}` : "no maxRequestsPerConnection";
+  const cycling =
+    s.layer !== "proxy-connection"
+      ? `maxRequestsPerConnection ${s.maxRequestsPerConnection > 0 ? s.maxRequestsPerConnection : "unset"} (no effect on where RPCs go in this layer)`
+      : s.maxRequestsPerConnection > 0
+        ? `maxRequestsPerConnection ${s.maxRequestsPerConnection}`
+        : "no maxRequestsPerConnection";
   lines.push(`scenario ${s.scenario}: layer ${s.layer}, ${s.policy}, ${cycling}`);
   lines.push(
     `${seconds(s.durationMs)} simulated in ${seconds(wallMs)} (${s.events.toLocaleString("en-US")} events); ` +
@@ -30,6 +35,12 @@ export function formatSummary(s: SimSummary, wallMs: number): string {
       `failed ${s.failed.toLocaleString("en-US")} (${s.rpcs > 0 ? ((100 * s.failed) / s.rpcs).toFixed(2) : "0.00"}%)`,
   );
   for (const [why, n] of Object.entries(s.failures)) lines.push(`  ${n.toLocaleString("en-US")} ${why}`);
+  if (s.failed > 0 && s.layer.startsWith("proxy-")) {
+    lines.push("  (retries are not simulated: the proxy's retry policy, Istio's default included, would send many of these to another backend)");
+  }
+  if (s.unfinished > 0) {
+    lines.push(`unfinished: ${s.unfinished.toLocaleString("en-US")} RPCs were still queued or running 60 s after the run ended; they are in no count and no percentile (the backends are overloaded)`);
+  }
   if (s.layer === "proxy-connection" || s.layer === "l4") lines.push(`client connections opened: ${num(s.connectionsPerS)} per second`);
   if (s.timeToBalanceMs !== undefined) {
     lines.push(`time to balance (the slowest new backend to 90% of its fair share): ${s.timeToBalanceMs === null ? "never" : seconds(s.timeToBalanceMs)}`);

@@ -3,6 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
 import { parseDuration } from "../config/duration.js";
+import { meanOf } from "./distribution.js";
 import { BASE, SCENARIOS } from "./scenarios.js";
 import { CLIENT_POLICIES, LAYERS, type BackendEvent, type ClientLoad, type ClientPolicy, type Distribution, type Layer, type Scenario } from "./scenario.js";
 
@@ -12,6 +13,8 @@ export class ScenarioError extends Error {}
 const MAX_BUCKETS = 100_000;
 /** Client channels per run. */
 const MAX_CHANNELS = 100_000;
+/** RPCs per run: ~20 times an hour of 3 x 1,000 RPS. */
+const MAX_RPCS = 2e8;
 
 type Tree = Record<string, unknown>;
 
@@ -84,6 +87,10 @@ class Reader {
   private limits(s: Scenario): void {
     if (s.measureFromMs >= s.durationMs) this.problem("measureFrom", `must be before the end of the run (duration ${s.durationMs / 1000}s)`);
     if (s.durationMs / s.bucketMs > MAX_BUCKETS) this.problem("bucket", `makes ${Math.ceil(s.durationMs / s.bucketMs).toLocaleString("en-US")} buckets; at most ${MAX_BUCKETS.toLocaleString("en-US")} (a wider bucket or a shorter run)`);
+    if (s.bucketMs > s.durationMs) this.problem("bucket", `is longer than the run (${s.durationMs / 1000}s)`);
+    const load = s.clients.load;
+    const rpcs = (s.clients.count * s.durationMs * (load.kind === "rate" ? load.rps / 1000 : load.inFlight / Math.max(0.001, meanOf(s.backends.serviceTime))));
+    if (rpcs > MAX_RPCS) this.problem("clients", `make about ${rpcs.toExponential(1)} RPCs; at most ${MAX_RPCS.toExponential(0)} per run (about a minute and a half here)`);
     if (s.clients.count * s.clients.channelsEach > MAX_CHANNELS) this.problem("clients", `count x channels is ${(s.clients.count * s.clients.channelsEach).toLocaleString("en-US")}; at most ${MAX_CHANNELS.toLocaleString("en-US")}`);
   }
 
@@ -223,7 +230,8 @@ class Reader {
   private duration(t: Tree, key: string, prefix: string, zero = false): number | undefined {
     const v = t[key];
     if (v === undefined) return undefined;
-    if (typeof v === "number" && Number.isFinite(v) && (v > 0 || (zero && v === 0))) return v;
+    // At least 1 µs: a shorter step would not move the virtual clock at all.
+    if (typeof v === "number" && Number.isFinite(v) && (v >= 0.001 || (zero && v === 0))) return v;
     if (typeof v === "string") {
       if (zero && /^0+(\.0*)?[a-zµ]*$/.test(v.trim())) return 0;
       const d = parseDuration(v);

@@ -71,7 +71,7 @@ export interface Scenario {
   readonly clients: ClientSpec;
   readonly backends: BackendSpec;
   readonly events: readonly BackendEvent[];
-  /** The layer used unless the command line or a config's Proxy resource says otherwise. */
+  /** The layer used unless --layer says otherwise (with -c, a config whose proxy runs another mode gets a note saying so). */
   readonly layer: Layer;
   readonly clientPolicy: ClientPolicy;
   /** A new connection's handshake (TCP + HTTP/2 SETTINGS); RPCs wait for it. */

@@ -33,11 +33,20 @@ export interface SimRun {
   readonly endMs: number;
 }
 
+/** Channels x backends the client layer may hold (each a ClusterRuntime entry). */
+const MAX_CLIENT_VIEWS = 2_000_000;
+
 /** How long in-flight RPCs get to finish after the last one starts. */
 const DRAIN_MS = 60_000;
 
 export function simulate(opts: SimOptions): SimRun {
   const { scenario } = opts;
+  if (opts.layer === "client") {
+    // Every channel holds its own view of every backend (and its own outlier timers).
+    const backendsEver = scenario.backends.count + scenario.events.reduce((n, e) => n + (e.kind === "add" ? e.count : e.kind === "restart" ? 1 : 0), 0);
+    const views = scenario.clients.count * scenario.clients.channelsEach * backendsEver;
+    if (views > MAX_CLIENT_VIEWS) throw new Error(`the client layer would hold ${views.toLocaleString("en-US")} channel x backend views; at most ${MAX_CLIENT_VIEWS.toLocaleString("en-US")} (fewer channels or backends)`);
+  }
   const clock = new SimClock();
   const random = seededRandom(scenario.seed);
   const recorder = new Recorder(scenario.bucketMs, scenario.measureFromMs);
@@ -58,7 +67,8 @@ export function simulate(opts: SimOptions): SimRun {
   const alive = (): SimBackend[] => backends.filter((b) => b.alive);
   const named = (name: string): SimBackend => {
     const b = backends.find((x) => x.name === name);
-    if (b === undefined) throw new Error(`scenario ${scenario.name}: no backend ${name} at that time`);
+    if (b === undefined) throw new Error(`scenario ${scenario.name}: no backend ${name} at ${clock.now() / 1000}s`);
+    if (b.removedAt !== null) throw new Error(`scenario ${scenario.name}: ${name} was removed at ${b.removedAt / 1000}s; nothing can happen to it at ${clock.now() / 1000}s`);
     return b;
   };
   const remove = (b: SimBackend): void => {

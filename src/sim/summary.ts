@@ -48,6 +48,8 @@ export interface SimSummary {
   /** RPCs finished from the measurement start on. */
   readonly rpcs: number;
   readonly failed: number;
+  /** RPCs still queued or running when the run ended (after its drain): in no count and no percentile. */
+  readonly unfinished: number;
   /** Client connections opened per second over the measured window (connection layers). */
   readonly connectionsPerS: number;
   readonly failures: Readonly<Record<string, number>>;
@@ -69,6 +71,7 @@ export function summarize(run: RunRecord): SimSummary {
   const to = scenario.durationMs;
   const total = recorder.measured.reduce((a, b) => a + b, 0);
   const lastBucket = Math.ceil(to / scenario.bucketMs) - 1;
+  let totals: BucketTotals | undefined;
   const rows: BackendSummary[] = backends.map((b) => {
     const upFrom = Math.max(from, b.addedAt);
     const upTo = Math.min(to, b.removedAt ?? to);
@@ -85,7 +88,7 @@ export function summarize(run: RunRecord): SimSummary {
       p50Ms: h.quantile(0.5),
       p99Ms: h.quantile(0.99),
       connections: recorder.connections[b.index]?.[lastBucket] ?? 0,
-      timeTo90Ms: b.addedAt > 0 ? timeTo90(run, b.index) : undefined,
+      timeTo90Ms: b.addedAt > 0 ? timeTo90(run, b, totals ?? (totals = bucketTotals(run))) : undefined,
     };
   });
   const rates = rows.filter((r) => Math.min(to, r.removedAtMs ?? to) - Math.max(from, r.addedAtMs) > 0).map((r) => r.ratePerS);
@@ -93,7 +96,7 @@ export function summarize(run: RunRecord): SimSummary {
   const sd = Math.sqrt(rates.reduce((a, r) => a + (r - mean) ** 2, 0) / Math.max(1, rates.length));
   const added = rows.filter((r) => r.timeTo90Ms !== undefined);
   let timeToBalanceMs: number | null | undefined;
-  if (added.length > 0) timeToBalanceMs = added.some((r) => r.timeTo90Ms === null) ? null : Math.max(...added.map((r) => r.timeTo90Ms!));
+  if (added.length > 0) timeToBalanceMs = added.some((r) => r.timeTo90Ms === null) ? null : added.reduce((m, r) => Math.max(m, r.timeTo90Ms!), 0);
   return {
     scenario: scenario.name,
     layer: run.layer,
@@ -103,9 +106,10 @@ export function summarize(run: RunRecord): SimSummary {
     measureFromMs: from,
     rpcs: recorder.finished,
     failed: recorder.failed,
+    unfinished: recorder.started - recorder.endedAll,
     connectionsPerS: recorder.connectionsOpened / (Math.max(1, to - from) / 1000),
     failures: Object.fromEntries(recorder.failures),
-    maxOverMean: mean > 0 ? Math.max(...rates) / mean : NaN,
+    maxOverMean: mean > 0 ? rates.reduce((m, r) => Math.max(m, r), 0) / mean : NaN,
     cv: mean > 0 ? sd / mean : NaN,
     p50Ms: recorder.latency.quantile(0.5),
     p99Ms: recorder.latency.quantile(0.99),
@@ -115,24 +119,39 @@ export function summarize(run: RunRecord): SimSummary {
   };
 }
 
-/** See BackendSummary.timeTo90Ms. */
-function timeTo90(run: RunRecord, index: number): number | null {
+/** Per bucket: the RPCs of the backends up for the whole bucket, and how many they are. Computed once. */
+interface BucketTotals {
+  readonly sum: Float64Array;
+  readonly up: Uint32Array;
+}
+
+function bucketTotals(run: RunRecord): BucketTotals {
   const { scenario, recorder, backends } = run;
   const w = scenario.bucketMs;
-  const b = backends[index]!;
   const buckets = Math.ceil(scenario.durationMs / w);
-  for (let k = Math.ceil(b.addedAt / w); k < buckets; k++) {
-    const start = k * w;
-    const end = start + w;
-    if (b.removedAt !== null && b.removedAt < end) return null;
-    let sum = 0;
-    let up = 0;
-    for (const o of backends) {
-      if (o.addedAt > start || (o.removedAt !== null && o.removedAt < end)) continue;
-      up++;
-      sum += recorder.rpcs[o.index]![k] ?? 0;
+  const sum = new Float64Array(buckets);
+  const up = new Uint32Array(buckets);
+  for (const o of backends) {
+    const row = recorder.rpcs[o.index]!;
+    const last = o.removedAt === null ? buckets : Math.min(buckets, Math.floor(o.removedAt / w));
+    for (let k = Math.ceil(o.addedAt / w); k < last; k++) {
+      up[k]!++;
+      sum[k]! += row[k] ?? 0;
     }
-    if (sum > 0 && up > 0 && (recorder.rpcs[index]![k] ?? 0) / sum >= 0.9 / up) return end - b.addedAt;
+  }
+  return { sum, up };
+}
+
+/** See BackendSummary.timeTo90Ms. */
+function timeTo90(run: RunRecord, b: BackendTimes, totals: BucketTotals): number | null {
+  const w = run.scenario.bucketMs;
+  const row = run.recorder.rpcs[b.index]!;
+  for (let k = Math.ceil(b.addedAt / w); k < totals.sum.length; k++) {
+    const end = (k + 1) * w;
+    if (b.removedAt !== null && b.removedAt < end) return null;
+    const sum = totals.sum[k]!;
+    const up = totals.up[k]!;
+    if (sum > 0 && up > 0 && (row[k] ?? 0) / sum >= 0.9 / up) return end - b.addedAt;
   }
   return null;
 }

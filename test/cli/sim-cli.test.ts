@@ -11,7 +11,7 @@ test("sluice sim --scenario seed prints the per-backend table; --out writes CSV,
   const out = join(mkdtempSync(join(tmpdir(), "sluice-sim-")), "run");
   const r = await runCli(["sim", "--scenario", "seed", "--out", out]);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /scenario seed: layer proxy-connection, LEAST_REQUEST, maxRequestsPerConnection 100/);
+  assert.match(r.stdout, /scenario seed: layer proxy-connection, LEAST_REQUEST on pinned connections \(LEAST_CONN\), maxRequestsPerConnection 100/);
   assert.match(r.stdout, /^backend\s+up\s+RPCs\s+share\s+RPC\/s\s+p50 ms\s+p99 ms\s+conns\s+to 90% fair$/m);
   for (const pod of ["pod-1", "pod-2", "pod-3"]) assert.match(r.stdout, new RegExp(`^${pod}\\s`, "m"));
   assert.match(r.stdout, /time to balance \(the slowest new backend to 90% of its fair share\): \d/);
@@ -76,4 +76,15 @@ test("bad input: an unknown scenario, a broken scenario file, a broken config, a
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /sluice sim: scenario custom: .*no backend pod-9/);
   assert.doesNotMatch(missing.stderr, /at .*\.js:\d+/, "no stack trace");
+  const gone = await runCli(["sim", "--scenario", tempFile("g.yaml", "duration: 20s\nevents: [{ at: 5s, remove: pod-1 }, { at: 10s, restart: pod-1, down: 1s }]\n")]);
+  assert.equal(gone.code, 1);
+  assert.match(gone.stderr, /pod-1 was removed at 5s; nothing can happen to it at 10s/);
+  const notDir = tempFile("file.txt", "x");
+  const out = await runCli(["sim", "--scenario", "seed", "--out", notDir]);
+  assert.equal(out.code, 1);
+  assert.match(out.stderr, /sluice sim: cannot write .*file\.txt: /);
+  assert.doesNotMatch(out.stderr, /at .*\.js:\d+/, "no stack trace");
+  const wide = await runCli(["sim", "--scenario", tempFile("w.yaml", "clients: { count: 10000, channels: 10, rps: 1 }\nbackends: { count: 2000 }\n"), "--layer", "client"]);
+  assert.equal(wide.code, 1);
+  assert.match(wide.stderr, /the client layer would hold 200,000,000 channel x backend views; at most 2,000,000/);
 });

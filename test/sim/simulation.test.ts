@@ -149,3 +149,54 @@ test("slow-pod, client-side: peak_ewma sends the slow pod less than least_reques
   assert.ok(lr < rr - 0.02, `least_request ${lr} vs round_robin ${rr}`);
   assert.ok(ewma < lr, `peak_ewma ${ewma} vs least_request ${lr}`);
 });
+
+test("client layer: a pod added with a 30 s discovery delay stays unseen however other pods come and go meanwhile", () => {
+  const scenario: Scenario = {
+    ...SCENARIOS["scale-out"]!,
+    durationMs: 20_000,
+    discoveryDelayMs: 30_000,
+    events: [
+      { atMs: 5000, kind: "add", count: 1 },
+      { atMs: 6000, kind: "remove", backend: "pod-1" },
+      { atMs: 7000, kind: "add", count: 1 },
+    ],
+  };
+  const s = run(scenario, "client");
+  assert.equal(s.backends.find((b) => b.name === "pod-4")!.rpcs, 0);
+  assert.equal(s.backends.find((b) => b.name === "pod-5")!.rpcs, 0);
+  // pod-1's share went to pods 2 and 3 at once.
+  assert.ok(share(s, "pod-2") > 0.43 && share(s, "pod-3") > 0.43, JSON.stringify(s.backends.map((b) => b.share)));
+});
+
+test("l4: a removed pod's connections reconnect to the pods left, and nothing fails", () => {
+  const scenario: Scenario = { ...SCENARIOS["scale-out"]!, durationMs: 20_000, measureFromMs: 11_000, events: [{ atMs: 10_000, kind: "remove", backend: "pod-1" }] };
+  const s = run(scenario, "l4");
+  assert.equal(s.failed, 0);
+  assert.equal(s.backends[0]!.rpcs, 0);
+  assert.equal(s.backends.slice(1).reduce((n, b) => n + b.connections, 0), 12, "all 12 channels reconnected");
+});
+
+test("overload: RPCs still queued at the end are counted as unfinished, not lost", () => {
+  const scenario: Scenario = {
+    ...SCENARIOS["slow-pod"]!,
+    events: [],
+    durationMs: 60_000,
+    measureFromMs: 0,
+    clients: { count: 1, channelsEach: 1, load: { kind: "rate", rps: 200, arrival: "uniform" }, rampMs: 0 },
+    backends: { count: 1, serviceTime: { kind: "constant", ms: 10 }, concurrency: 1 },
+  };
+  // 200 RPS offered, 100 served: after 60 s, 6,000 wait; 60 s more serves 6,000 of them... and the rest stay.
+  const s = run(scenario, "proxy-request", configWith("    loadBalancer: { simple: ROUND_ROBIN }\n"));
+  assert.ok(s.unfinished > 0, String(s.unfinished));
+  assert.equal(s.rpcs + s.unfinished, 12_000);
+});
+
+test("max/mean and CV are computed from the backends' rates", () => {
+  // Round robin over 3 equal pods: every rate the same.
+  const even = run({ ...SCENARIOS["slow-pod"]!, events: [] }, "proxy-request", configWith("    loadBalancer: { simple: ROUND_ROBIN }\n"));
+  assert.ok(even.cv < 0.01 && Math.abs(even.maxOverMean - 1) < 0.01, `${even.cv} ${even.maxOverMean}`);
+  // L4 seed: rates 3,000, 0, 0 over the pods up (pods 2 and 3 from 1 s): mean ~1,000, max/mean ~3, CV ~sqrt(2).
+  const l4 = run(SCENARIOS["seed"]!, "l4");
+  assert.ok(Math.abs(l4.maxOverMean - 3) < 0.05, String(l4.maxOverMean));
+  assert.ok(Math.abs(l4.cv - Math.SQRT2) < 0.03, String(l4.cv));
+});
