@@ -31,8 +31,13 @@ export class ClientLayer implements Balancing {
   /** When each backend reaches the channels' resolvers. */
   private readonly visibleAt = new Map<SimBackend, number>();
 
+  /** The cluster as a channel sees it: no circuit breaker in a client channel. */
+  private readonly channelConfig: Cluster;
+
   constructor(private readonly ctx: SimContext) {
     this.policyName = ctx.scenario.clientPolicy;
+    const pool = ctx.cluster.policy.connectionPool;
+    this.channelConfig = { ...ctx.cluster, policy: { ...ctx.cluster.policy, connectionPool: { ...pool, http: { ...pool.http, http2MaxRequests: Infinity } } } };
   }
 
   private channelCluster(channel: SimChannel): ClusterRuntime {
@@ -47,10 +52,7 @@ export class ClientLayer implements Balancing {
           ? peakEwmaPolicy({ random: ctx.random, loadMetric: "activeRequests", choiceCount: ctx.config.listener.leastRequestChoiceCount, clock: ctx.clock })
           : policyOf(ctx, CLIENT_LB[name], "activeRequests");
       this.policies.set(channel, policy);
-      // No circuit breaker in a client channel.
-      const http = { ...this.ctx.cluster.policy.connectionPool.http, http2MaxRequests: Infinity };
-      const config: Cluster = { ...this.ctx.cluster, policy: { ...this.ctx.cluster.policy, connectionPool: { ...this.ctx.cluster.policy.connectionPool, http } } };
-      channel.cluster = clusterRuntime(this.ctx, config, policy, channel.source);
+      channel.cluster = clusterRuntime(this.ctx, this.channelConfig, policy, channel.source);
       this.channels.push(channel);
     }
     return channel.cluster;

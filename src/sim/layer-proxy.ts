@@ -76,6 +76,8 @@ export class ProxyConnectionLayer implements Balancing {
       // GOAWAY: this RPC and those in flight finish; the next one opens a new connection.
       this.pins.closed(conn);
       channel.conn = null;
+      channel.ageTimer?.cancel();
+      channel.ageTimer = null;
     }
     forward(this.ctx, this.cluster, endpoint, rpc);
   };
@@ -86,7 +88,8 @@ export class ProxyConnectionLayer implements Balancing {
     channel.conn = conn;
     const age = this.ctx.config.listener.downstream.maxConnectionAgeMs;
     if (age !== null) {
-      this.ctx.clock.setTimer(jitteredAge(age, this.ctx.random), () => {
+      channel.ageTimer = this.ctx.clock.setTimer(jitteredAge(age, this.ctx.random), () => {
+        channel.ageTimer = null;
         if (channel.conn !== conn) return;
         this.pins.closed(conn);
         channel.conn = null;

@@ -3,6 +3,7 @@
 import type { ClusterRuntime } from "../upstream/cluster.js";
 import type { LbEndpoint, PickRequest } from "../balancer/types.js";
 import type { Cluster, ProxyConfig } from "../config/types.js";
+import type { TimerHandle } from "../core/clock.js";
 import type { Random } from "../core/random.js";
 import type { EndpointSource, ResolvedEndpoint } from "../discovery/types.js";
 import type { SimBackend } from "./backend.js";
@@ -25,6 +26,8 @@ export class SimChannel {
   /** L4: the backend the connection is pinned to. */
   pinned: LbEndpoint | null = null;
   connecting = false;
+  /** Connection mode: the open connection's maxConnectionAge timer. */
+  ageTimer: TimerHandle | null = null;
   readonly waiting: SimRpc[] = [];
   /** Client layer: the channel's own view of the endpoints (its own load counters). */
   cluster: ClusterRuntime | null = null;

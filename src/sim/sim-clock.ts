@@ -10,12 +10,17 @@ interface Timer {
   fn: (() => void) | null;
 }
 
+/** Cancelled timers tolerated in the heap before a rebuild is considered. */
+const COMPACT_FROM = 4096;
+
 export class SimClock implements Clock {
   private time = 0;
   private seq = 0;
-  private readonly heap: Timer[] = [];
+  private heap: Timer[] = [];
   /** Timers fired so far (the simulation's event count). */
   fired = 0;
+  /** Cancelled timers still in the heap: once they are most of it, it is rebuilt without them. */
+  private cancelled = 0;
 
   now(): number {
     return this.time;
@@ -26,7 +31,9 @@ export class SimClock implements Clock {
     this.push(timer);
     return {
       cancel: () => {
+        if (timer.fn === null) return;
         timer.fn = null;
+        if (++this.cancelled > COMPACT_FROM && this.cancelled * 2 > this.heap.length) this.compact();
       },
     };
   }
@@ -37,7 +44,10 @@ export class SimClock implements Clock {
     while (heap.length > 0 && heap[0]!.at <= until) {
       const t = this.pop();
       const fn = t.fn;
-      if (fn === null) continue;
+      if (fn === null) {
+        this.cancelled--;
+        continue;
+      }
       t.fn = null;
       this.time = t.at;
       this.fired++;
@@ -46,9 +56,15 @@ export class SimClock implements Clock {
     if (until > this.time) this.time = until;
   }
 
-  /** Timers set and not yet fired (cancelled ones included until they come due). */
+  /** Timers set and not yet fired (some cancelled ones included until they come due or the heap is rebuilt). */
   get pending(): number {
     return this.heap.length;
+  }
+
+  /** Drops the cancelled timers: a sorted array is a valid heap. */
+  private compact(): void {
+    this.heap = this.heap.filter((t) => t.fn !== null).sort((a, b) => (before(a, b) ? -1 : 1));
+    this.cancelled = 0;
   }
 
   private push(t: Timer): void {

@@ -57,3 +57,17 @@ test("many timers at random times come out sorted (the heap)", () => {
   assert.equal(out.length, 5000);
   for (let i = 1; i < out.length; i++) assert.ok(out[i - 1]! <= out[i]!, `out of order at ${i}`);
 });
+
+test("many cancelled timers are dropped from the heap; the live ones still fire in order", () => {
+  const clock = new SimClock();
+  const fired: number[] = [];
+  for (let i = 0; i < 20_000; i++) {
+    const t = clock.setTimer(1000 + i, () => fired.push(i));
+    if (i % 10 !== 0) t.cancel();
+  }
+  assert.ok(clock.pending < 20_000 / 2, `heap still holds ${clock.pending}`);
+  clock.run(30_000);
+  assert.equal(fired.length, 2000);
+  assert.deepEqual(fired.slice(0, 3), [0, 10, 20]);
+  for (let i = 1; i < fired.length; i++) assert.ok(fired[i - 1]! < fired[i]!);
+});
