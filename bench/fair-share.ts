@@ -217,7 +217,9 @@ export function fairShareMarkdown(rows: readonly FairShareRow[]): string {
         "never",
       )} | ${when(p3?.reachedMs, "never")} | ${when(p2?.heldFromMs, "not held")} | ${when(p3?.heldFromMs, "not held")} | ${r.pods
         .map((p) => pct(p.steadyShare))
-        .join(" / ")} | ${r.run.connectionsAccepted} / ${r.run.connectionsCycled} | ${r.run.failed}${r.run.firstError !== null ? ` (${r.run.firstError})` : ""} | ${r.loadavg.toFixed(2)} |`,
+        .join(
+          " / ",
+        )} | ${r.run.connectionsAccepted} / ${r.run.connectionsCycled} | ${r.run.failed}${r.run.firstError !== null ? ` (${r.run.firstError})` : ""} | ${r.loadavg.toFixed(2)} |`,
     );
   }
   const summary = rows.flatMap((r) => {

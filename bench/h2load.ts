@@ -55,12 +55,18 @@ export interface RequestLatency {
 
 export async function h2load(run: H2loadRun): Promise<H2loadResult> {
   const args = [
-    "-c", String(run.clients),
-    "-m", String(run.streams),
-    "-t", "1",
-    "-d", run.bodyFile,
-    "-H", "content-type: application/grpc",
-    "-H", "te: trailers",
+    "-c",
+    String(run.clients),
+    "-m",
+    String(run.streams),
+    "-t",
+    "1",
+    "-d",
+    run.bodyFile,
+    "-H",
+    "content-type: application/grpc",
+    "-H",
+    "te: trailers",
   ];
   if (run.durationS !== undefined) args.push("-D", String(run.durationS));
   if (run.requests !== undefined) args.push("-n", String(run.requests));
@@ -71,9 +77,7 @@ export async function h2load(run: H2loadRun): Promise<H2loadResult> {
     args.push(`--log-file=${run.logFile}`);
   }
   args.push(run.url);
-  const expectedS = run.durationS ?? (run.rpsPerClient !== undefined && run.requests !== undefined
-    ? run.requests / (run.rpsPerClient * run.clients)
-    : 30);
+  const expectedS = run.durationS ?? (run.rpsPerClient !== undefined && run.requests !== undefined ? run.requests / (run.rpsPerClient * run.clients) : 30);
   const out = await runToEnd("h2load", args, { core: run.core, timeoutMs: (expectedS + 30) * 1000 });
   if (out.code !== 0) throw new Error(`h2load exited with ${out.code}: ${out.stderr || out.stdout}`);
   return parse(out.stdout);

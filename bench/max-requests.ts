@@ -148,7 +148,7 @@ export function maxRequestsMarkdown(r: MrpcResult): string {
       ` each gets ${WARMUP_REQUESTS} warm-up requests, then h2load -c ${SAT_CLIENTS} -m ${SAT_STREAMS} for ${SAT_SECONDS} s (saturation),` +
       ` then ${FIXED_RPS} RPS from ${FIXED_CLIENTS} connections x --rps ${FIXED_RPS / FIXED_CLIENTS} for ${FIXED_SECONDS} s after an unmeasured ${FIXED_WARMUP_SECONDS} s (per-request times from h2load --log-file).` +
       ` The ${r.frameBytes}-byte unary echo of the other passes, to the backend named above. Not echoed = responses without the echoed frame (gRPC errors: h2load counts them as HTTP 200). Upstream connections = connections the backend accepted during the part (its stub_status counter), its own status queries excluded.` +
-      " \"vs 0\" compares with the mean of the two unlimited runs; the gap between those two is the drift of the shared machine during the pass.",
+      ' "vs 0" compares with the mean of the two unlimited runs; the gap between those two is the drift of the shared machine during the pass.',
     "",
     `#### Saturation (h2load -c ${SAT_CLIENTS} -m ${SAT_STREAMS}, ${SAT_SECONDS} s)`,
     "",

@@ -200,7 +200,10 @@ export function versionOf(cmd: string, args: readonly string[]): string | undefi
 /** Busy seconds so far (/proc/stat) of one CPU, or of the whole machine (all CPUs). */
 export function busySeconds(cpu?: number): number {
   const label = cpu === undefined ? "cpu" : `cpu${cpu}`;
-  const line = readFileSync("/proc/stat", "utf8").split("\n").find((l) => l.startsWith(`${label} `)) ?? "";
+  const line =
+    readFileSync("/proc/stat", "utf8")
+      .split("\n")
+      .find((l) => l.startsWith(`${label} `)) ?? "";
   const f = line.trim().split(/\s+/).slice(1).map(Number);
   // user nice system idle iowait irq softirq steal ...
   const busy = (f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0);

@@ -157,7 +157,10 @@ export function profileMarkdown(s: ProfileSummary): string {
     [
       `| ${title} | ms | % of busy | µs/RPC |`,
       "|---|---:|---:|---:|",
-      ...rows.map((r) => `| \`${r.name.replace(/\|/g, "\\|")}\` | ${r.ms.toFixed(0)} | ${r.percent.toFixed(1)} | ${Number.isNaN(r.usPerRpc) ? "-" : r.usPerRpc.toFixed(2)} |`),
+      ...rows.map(
+        (r) =>
+          `| \`${r.name.replace(/\|/g, "\\|")}\` | ${r.ms.toFixed(0)} | ${r.percent.toFixed(1)} | ${Number.isNaN(r.usPerRpc) ? "-" : r.usPerRpc.toFixed(2)} |`,
+      ),
     ].join("\n");
   return [
     `Profile: ${s.totalMs.toFixed(0)} ms sampled, ${s.busyMs.toFixed(0)} ms busy, ${s.rpcs} RPCs` +

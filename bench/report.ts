@@ -95,8 +95,7 @@ export function gitCommit(): string {
 }
 
 // Cell formatters, shared with the other passes' sections (bench/max-requests.ts, bench/fair-share.ts).
-export const us = (seconds: number | undefined, rpcs: number): string =>
-  seconds === undefined || rpcs <= 0 ? "-" : ((seconds * 1e6) / rpcs).toFixed(1);
+export const us = (seconds: number | undefined, rpcs: number): string => (seconds === undefined || rpcs <= 0 ? "-" : ((seconds * 1e6) / rpcs).toFixed(1));
 export const ms = (micro: number | undefined): string => (micro === undefined || Number.isNaN(micro) ? "-" : (micro / 1000).toFixed(2));
 const mb = (bytes: number | undefined): string => (bytes === undefined || Number.isNaN(bytes) ? "-" : (bytes / 1048576).toFixed(1));
 export const pct = (share: number | undefined): string => (share === undefined ? "-" : `${(100 * share).toFixed(0)}%`);
@@ -237,7 +236,7 @@ function scenarioLines(info: RunInfo, results: readonly ScenarioResult[]): strin
           `- idle connections: another fresh proxy process gets ${results.find((r) => r.idle !== undefined)?.idle?.warmConnections ?? "a few"} warm-up client connections it keeps, then ${info.idleConns} more from bench/idle-conns.ts` +
             " (raw sockets: client preface + empty SETTINGS, the server's SETTINGS ACKed, ours ACKed by the server, then silence);" +
             " bytes per connection = (VmRSS after - VmRSS before) / connections, read once every handshake is acknowledged." +
-            " A node proxy runs with --inspect for this pass and gets a full GC (HeapProfiler.collectGarbage) before \"before\" and again after \"after\"," +
+            ' A node proxy runs with --inspect for this pass and gets a full GC (HeapProfiler.collectGarbage) before "before" and again after "after",' +
             " for the after-GC figure without the handshakes' uncollected garbage; the target is judged on the first figure.",
         ]
       : []),

@@ -123,7 +123,10 @@ function parseArgs(argv: readonly string[]): Options {
       o.idleConns = n === 0 ? 0 : bounded(n, 100, 10_000, "--idle-conns (or 0 to skip)");
     } else if (a === "--profile") o.profile = true;
     else if (a === "--no-write") o.write = false;
-    else if (a === "--sluice-node-flags") o.sluiceNodeFlags = value().split(/\s+/).filter((f) => f.length > 0);
+    else if (a === "--sluice-node-flags")
+      o.sluiceNodeFlags = value()
+        .split(/\s+/)
+        .filter((f) => f.length > 0);
     else throw new Error(`unknown option ${a}`);
   }
   for (const n of skip) o.only.delete(n); // after --only, wherever it stood
@@ -329,8 +332,10 @@ async function main(): Promise<void> {
         results.push({ name: "direct", error: (err as Error).message.split("\n")[0] });
       }
     }
-    const sluice = (transport: "h2" | "node"): StartTarget => (o) =>
-      startSluice(dir, be.port, PROXY_CORE, { nodeFlags: opts.sluiceNodeFlags, transport, inspect: o.inspect });
+    const sluice =
+      (transport: "h2" | "node"): StartTarget =>
+      (o) =>
+        startSluice(dir, be.port, PROXY_CORE, { nodeFlags: opts.sluiceNodeFlags, transport, inspect: o.inspect });
     if (opts.only.has("sluice")) results.push(await scenario(ctx, "sluice", sluice("h2")));
     if (opts.only.has("sluice-node")) results.push(await scenario(ctx, "sluice-node", sluice("node")));
     if (opts.only.has("nginx")) {
@@ -377,9 +382,7 @@ async function main(): Promise<void> {
   const info: RunInfo = {
     date: new Date(),
     machine: machineInfo(),
-    tools: Object.fromEntries(
-      Object.entries(tools).flatMap(([k, v]) => (v.version !== undefined ? [[k, v.version]] : [])),
-    ),
+    tools: Object.fromEntries(Object.entries(tools).flatMap(([k, v]) => (v.version !== undefined ? [[k, v.version]] : []))),
     commit: gitCommit(),
     backend: backend?.name ?? "none",
     durationS: opts.durationS,

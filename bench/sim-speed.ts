@@ -44,7 +44,9 @@ function main(): void {
     const wallS = (performance.now() - t0) / 1000;
     const s = summarize(run);
     rows.push({ layer, wallS, rpcs: s.rpcs, events: run.events, rssMb: peak / 1048576 });
-    console.log(`${layer}: ${wallS.toFixed(1)} s for ${s.rpcs.toLocaleString("en-US")} RPCs (${(run.events / wallS / 1e6).toFixed(2)} M events/s), peak RSS ${(peak / 1048576).toFixed(0)} MB`);
+    console.log(
+      `${layer}: ${wallS.toFixed(1)} s for ${s.rpcs.toLocaleString("en-US")} RPCs (${(run.events / wallS / 1e6).toFixed(2)} M events/s), peak RSS ${(peak / 1048576).toFixed(0)} MB`,
+    );
   }
   const m = machineInfo();
   const lines = [

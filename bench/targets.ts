@@ -103,7 +103,19 @@ export async function startSluice(dir: string, backendPort: number, core: number
   const proc = start(
     process.execPath,
     // --default-host: h2load and grpc-js send :authority 127.0.0.1:PORT, which names no host.
-    [...nodeFlags, join(distRoot, "src/cli/main.js"), "proxy", "-c", config, "--listen", "127.0.0.1:0", "--default-host", "bench", "--transport", opts.transport ?? "h2"],
+    [
+      ...nodeFlags,
+      join(distRoot, "src/cli/main.js"),
+      "proxy",
+      "-c",
+      config,
+      "--listen",
+      "127.0.0.1:0",
+      "--default-host",
+      "bench",
+      "--transport",
+      opts.transport ?? "h2",
+    ],
     { core },
   );
   const m = await waitFor(proc, /sluice proxy listening on 127\.0\.0\.1:(\d+)/);

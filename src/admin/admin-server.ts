@@ -24,7 +24,8 @@ export const ADMIN_PATHS: Readonly<Record<string, string>> = {
   "/paths": "JSON: this list",
   "/metrics": "Prometheus text format",
   "/clusters": "JSON: each destination's endpoints now (state, connections, active requests, ejection, rps)",
-  "/history": "JSON: per destination and endpoint, 1 s samples of rps (10 s window), active requests and connections over the last 5 minutes, as columns; ?since=<epoch ms> for newer ones only",
+  "/history":
+    "JSON: per destination and endpoint, 1 s samples of rps (10 s window), active requests and connections over the last 5 minutes, as columns; ?since=<epoch ms> for newer ones only",
   "/config_dump": "JSON: the running config with every default",
   "/healthz": "200 while the process serves",
   "/ready": "200 once the proxy listens and is not draining, else 503",

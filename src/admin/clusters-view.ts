@@ -42,8 +42,20 @@ export interface ClusterView {
   readonly activeRequests: number;
   readonly pendingRequests: number;
   readonly overflows: { readonly http2MaxRequests: number; readonly http1MaxPendingRequests: number };
-  readonly retries: { readonly retries: number; readonly successes: number; readonly overflows: number; readonly limitExceeded: number; readonly transparent: number; readonly active: number };
-  readonly outlierDetection: { readonly ejectionsTotal: number; readonly ejectionsActive: number; readonly ejectionsOverflow: number; readonly byReason: Readonly<Record<string, number>> } | null;
+  readonly retries: {
+    readonly retries: number;
+    readonly successes: number;
+    readonly overflows: number;
+    readonly limitExceeded: number;
+    readonly transparent: number;
+    readonly active: number;
+  };
+  readonly outlierDetection: {
+    readonly ejectionsTotal: number;
+    readonly ejectionsActive: number;
+    readonly ejectionsOverflow: number;
+    readonly byReason: Readonly<Record<string, number>>;
+  } | null;
   readonly imbalance: { readonly activeRequests: number; readonly requestRate: number } | null;
   readonly endpoints: readonly EndpointView[];
 }
@@ -69,7 +81,12 @@ export function clustersView(proxy: Proxy, stats: RpcStats, sampler: Sampler | u
       outlierDetection:
         od === null
           ? null
-          : { ejectionsTotal: od.ejectionsTotal, ejectionsActive: od.activeEjections, ejectionsOverflow: od.ejectionsOverflow, byReason: { ...od.ejectionsByReason } },
+          : {
+              ejectionsTotal: od.ejectionsTotal,
+              ejectionsActive: od.activeEjections,
+              ejectionsOverflow: od.ejectionsOverflow,
+              byReason: { ...od.ejectionsByReason },
+            },
       imbalance: latest === undefined ? null : latest.imbalance,
       endpoints: c.endpointList().map((e) => {
         const pool = c.existingPool(e.key);

@@ -257,15 +257,13 @@ export const METRICS: readonly Row[] = [
       ["upstream_rq_retry_overflow", "Retries refused by maxRetries or the retry budget", "overflows"],
       ["upstream_rq_retry_limit_exceeded", "Retries wanted past the route's attempts", "limitExceeded"],
     ] as const
-  ).map(
-    ([stat, help, field]): Row => ({
-      name: `envoy_cluster_${stat}`,
-      help,
-      type: "counter",
-      labels: CLUSTER,
-      collect: (emit, src) => forEachCluster(src, (c, l) => emit(l, c.retryStats[field])),
-    }),
-  ),
+  ).map(([stat, help, field]): Row => ({
+    name: `envoy_cluster_${stat}`,
+    help,
+    type: "counter",
+    labels: CLUSTER,
+    collect: (emit, src) => forEachCluster(src, (c, l) => emit(l, c.retryStats[field])),
+  })),
   {
     name: "sluice_cluster_transparent_retries_total",
     help: "Requests no backend saw, replayed at once (gRPC transparent retry)",

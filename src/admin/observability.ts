@@ -72,7 +72,12 @@ export class Observability {
     const clock = this.deps.clock ?? systemClock;
     const sampler = new Sampler({ clusters: () => proxy.clusterRuntimes() }, this.stats, clock, this.deps.wallNow);
     const warn = this.deps.onImbalance ?? logImbalance;
-    const watcher = new ImbalanceWatcher(() => proxy.config.listener.imbalanceWarning, () => clock.now(), warn, (c) => proxy.cluster(c)?.config.host ?? hostOfCluster(c));
+    const watcher = new ImbalanceWatcher(
+      () => proxy.config.listener.imbalanceWarning,
+      () => clock.now(),
+      warn,
+      (c) => proxy.cluster(c)?.config.host ?? hostOfCluster(c),
+    );
     sampler.onSample((cluster, sample) => watcher.observe(cluster, sample));
     const registry = createRegistry({ proxy, stats: this.stats, sampler });
     const admin = new AdminServer({ proxy, stats: this.stats, sampler, registry });
@@ -103,7 +108,11 @@ export class Observability {
 }
 
 /** A proxy wired to a new Observability (its RPC-end hook and attempt observer). */
-export function observedProxy(config: ProxyConfig, deps: ProxyDeps = {}, observabilityDeps: ObservabilityDeps = {}): { proxy: Proxy; observability: Observability } {
+export function observedProxy(
+  config: ProxyConfig,
+  deps: ProxyDeps = {},
+  observabilityDeps: ObservabilityDeps = {},
+): { proxy: Proxy; observability: Observability } {
   const observability = new Observability(observabilityDeps);
   const proxy = new Proxy(config, { ...deps, onRpcEnd: observability.onRpcEnd, attemptObserver: observability.attemptObserver });
   observability.attach(proxy);

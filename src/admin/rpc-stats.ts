@@ -99,7 +99,14 @@ export class RpcStats {
     const index = (slot * 2 + (o.local ? 1 : 0)) * RESPONSE_FLAG_COUNT + o.flag;
     let cell = h.cells[index];
     if (cell === undefined) {
-      cell = { status: slot === OTHER_STATUS ? null : slot, local: o.local, flag: o.flag, count: 0, sumMs: 0, buckets: new Float64Array(DURATION_BUCKETS_MS.length + 1) };
+      cell = {
+        status: slot === OTHER_STATUS ? null : slot,
+        local: o.local,
+        flag: o.flag,
+        count: 0,
+        sumMs: 0,
+        buckets: new Float64Array(DURATION_BUCKETS_MS.length + 1),
+      };
       h.cells[index] = cell;
     }
     cell.count++;

@@ -93,6 +93,8 @@ function sortFindings(findings: Finding[], fileOrder: readonly string[]): Findin
   };
   return findings
     .map((f, i) => ({ f, i }))
-    .sort((a, b) => (a.f.severity === b.f.severity ? 0 : a.f.severity === "error" ? -1 : 1) || rank(a.f.file) - rank(b.f.file) || a.f.line - b.f.line || a.i - b.i)
+    .sort(
+      (a, b) => (a.f.severity === b.f.severity ? 0 : a.f.severity === "error" ? -1 : 1) || rank(a.f.file) - rank(b.f.file) || a.f.line - b.f.line || a.i - b.i,
+    )
     .map((e) => e.f);
 }

@@ -63,8 +63,7 @@ const KNOWN_CHANNEL_OPTIONS = [
 const SERVICE_CONFIG_FIELDS = ["loadBalancingConfig", "loadBalancingPolicy", "methodConfig", "retryThrottling", "healthCheckConfig"];
 
 export type ClientOptionsResult =
-  | { readonly ok: true; readonly options: ClientOptions; readonly findings: readonly Finding[] }
-  | { readonly ok: false; readonly findings: readonly Finding[] };
+  { readonly ok: true; readonly options: ClientOptions; readonly findings: readonly Finding[] } | { readonly ok: false; readonly findings: readonly Finding[] };
 
 export function parseClientOptions(file: string, text: string): ClientOptionsResult {
   const errors: Finding[] = [];
@@ -79,12 +78,22 @@ export function parseClientOptions(file: string, text: string): ClientOptionsRes
     parsed = JSON.parse(text);
   } catch (e: unknown) {
     const message = e instanceof Error ? e.message : String(e);
-    error(jsonErrorLine(text, message), "", `not valid JSON: ${message}`, 'write a JSON object of channel options, e.g. {"grpc.keepalive_time_ms": 330000}, and/or a service config {"loadBalancingConfig": [{"round_robin": {}}]}');
+    error(
+      jsonErrorLine(text, message),
+      "",
+      `not valid JSON: ${message}`,
+      'write a JSON object of channel options, e.g. {"grpc.keepalive_time_ms": 330000}, and/or a service config {"loadBalancingConfig": [{"round_robin": {}}]}',
+    );
     return { ok: false, findings: errors };
   }
   const entries = toEntries(parsed);
   if (entries === null) {
-    error(1, "", `must be a JSON object of channel options (or a list of [key, value] pairs), got ${describe(parsed)}`, 'write e.g. {"grpc.keepalive_time_ms": 330000}');
+    error(
+      1,
+      "",
+      `must be a JSON object of channel options (or a list of [key, value] pairs), got ${describe(parsed)}`,
+      'write e.g. {"grpc.keepalive_time_ms": 330000}',
+    );
     return { ok: false, findings: errors };
   }
 
@@ -94,7 +103,12 @@ export function parseClientOptions(file: string, text: string): ClientOptionsRes
     const v = values.get(key);
     if (typeof v !== "number" || !Number.isInteger(v)) {
       // 330000: above gRPC's 5-minute server minimum; 20000: grpc-js's default keepalive timeout.
-      error(lineOf(key), key, `must be an integer number of milliseconds, got ${describe(v)}`, `"${key}": ${key === "grpc.keepalive_timeout_ms" ? 20000 : 330000}`);
+      error(
+        lineOf(key),
+        key,
+        `must be an integer number of milliseconds, got ${describe(v)}`,
+        `"${key}": ${key === "grpc.keepalive_timeout_ms" ? 20000 : 330000}`,
+      );
       return null;
     }
     return { value: v, line: lineOf(key) };
@@ -117,7 +131,8 @@ export function parseClientOptions(file: string, text: string): ClientOptionsRes
         path: permitKey,
         clusters: [],
         host: null,
-        reason: "grpc-js switches keepalive_permit_without_calls on only for the number 1: true (which C-core and Python accept) leaves a grpc-js client not pinging while idle, and is read here as on",
+        reason:
+          "grpc-js switches keepalive_permit_without_calls on only for the number 1: true (which C-core and Python accept) leaves a grpc-js client not pinging while idle, and is read here as on",
         fix: `"${permitKey}": 1 to ping while idle (see keepalive-too-frequent), or 0 not to`,
       });
     }
@@ -128,12 +143,23 @@ export function parseClientOptions(file: string, text: string): ClientOptionsRes
   if (values.has("grpc.service_config")) {
     const v = values.get("grpc.service_config");
     const line = lineOf("grpc.service_config");
-    if (typeof v !== "string") error(line, "grpc.service_config", `must be a string holding the service config's JSON, got ${describe(v)}`, '"grpc.service_config": "{\\"loadBalancingConfig\\": [{\\"round_robin\\": {}}]}"');
+    if (typeof v !== "string")
+      error(
+        line,
+        "grpc.service_config",
+        `must be a string holding the service config's JSON, got ${describe(v)}`,
+        '"grpc.service_config": "{\\"loadBalancingConfig\\": [{\\"round_robin\\": {}}]}"',
+      );
     else {
       try {
         serviceConfig = { value: JSON.parse(v), line };
       } catch (e: unknown) {
-        error(line, "grpc.service_config", `its string is not valid JSON: ${e instanceof Error ? e.message : String(e)}`, "write the service config as a JSON string");
+        error(
+          line,
+          "grpc.service_config",
+          `its string is not valid JSON: ${e instanceof Error ? e.message : String(e)}`,
+          "write the service config as a JSON string",
+        );
       }
     }
   } else if (SERVICE_CONFIG_FIELDS.some((f) => values.has(f))) {
@@ -174,7 +200,12 @@ function readLbPolicies(
   const list: unknown = (config as Record<string, unknown>)["loadBalancingConfig"];
   if (list === undefined) return null;
   if (!Array.isArray(list)) {
-    error(line, "loadBalancingConfig", `must be a list of {"policy_name": {config}} objects, got ${describe(list)}`, '"loadBalancingConfig": [{"round_robin": {}}]');
+    error(
+      line,
+      "loadBalancingConfig",
+      `must be a list of {"policy_name": {config}} objects, got ${describe(list)}`,
+      '"loadBalancingConfig": [{"round_robin": {}}]',
+    );
     return null;
   }
   const names: string[] = [];

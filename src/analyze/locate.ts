@@ -90,7 +90,12 @@ export class Locator {
     }
     // Walk down as far as the field is written.
     const keys = [part, ...field];
-    const { line, path, depth } = descend(holder.node, keys, holder.node?.line ?? lineOfKey(spec, "trafficPolicy") ?? dr.line, holder.node === undefined ? "spec" : holder.path);
+    const { line, path, depth } = descend(
+      holder.node,
+      keys,
+      holder.node?.line ?? lineOfKey(spec, "trafficPolicy") ?? dr.line,
+      holder.node === undefined ? "spec" : holder.path,
+    );
     return { file: dr.file, line, path, set: depth === keys.length, holder: holder.path, resource: dr.name };
   }
 
@@ -105,7 +110,8 @@ export class Locator {
   private serviceEntryHost(host: string): FieldLocation {
     for (const se of this.ofKind("ServiceEntry")) {
       const hosts = child(child(se.root, "spec"), "hosts");
-      const item = hosts?.t === "seq" ? hosts.items.find((h) => typeof scalar(h) === "string" && String(scalar(h)).toLowerCase() === host.toLowerCase()) : undefined;
+      const item =
+        hosts?.t === "seq" ? hosts.items.find((h) => typeof scalar(h) === "string" && String(scalar(h)).toLowerCase() === host.toLowerCase()) : undefined;
       if (item !== undefined) return { file: se.file, line: item.line, path: "spec.hosts", set: false, holder: null, resource: se.name };
     }
     return { file: "(config)", line: 0, path: "", set: false, holder: null, resource: null };

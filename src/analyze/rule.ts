@@ -46,6 +46,22 @@ export function endpointCounts(clusters: readonly Cluster[]): string {
 }
 
 /** A warning about a cluster setting written at `loc`, for the clusters that share it. */
-export function clusterWarning(rule: RuleId, loc: { readonly file: string; readonly line: number; readonly path: string }, clusters: readonly Cluster[], reason: string, fix: string): Finding {
-  return { rule, severity: "warning", file: loc.file, line: loc.line, path: loc.path, clusters: clusters.map((c) => c.name), host: clusters[0]?.host ?? null, reason, fix };
+export function clusterWarning(
+  rule: RuleId,
+  loc: { readonly file: string; readonly line: number; readonly path: string },
+  clusters: readonly Cluster[],
+  reason: string,
+  fix: string,
+): Finding {
+  return {
+    rule,
+    severity: "warning",
+    file: loc.file,
+    line: loc.line,
+    path: loc.path,
+    clusters: clusters.map((c) => c.name),
+    host: clusters[0]?.host ?? null,
+    reason,
+    fix,
+  };
 }

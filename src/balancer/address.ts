@@ -3,9 +3,7 @@
 // which belongs to discovery/, not to a picker.
 import { isIPv4, isIPv6 } from "node:net";
 
-export type ParsedAuthority =
-  | { readonly ok: true; readonly address: string; readonly port: number }
-  | { readonly ok: false; readonly reason: string };
+export type ParsedAuthority = { readonly ok: true; readonly address: string; readonly port: number } | { readonly ok: false; readonly reason: string };
 
 /** `1.2.3.4:80` or `[::1]:80`; anything else says what is wrong with it. */
 export function parseIpAuthority(authority: string): ParsedAuthority {

@@ -44,17 +44,13 @@ export function hash32(s: string, seed = 0, start = 0, end = s.length): number {
         cp = 0xfffd;
       }
       if (cp < 0x800) {
-        bytes = (0xc0 | (cp >> 6)) | ((0x80 | (cp & 0x3f)) << 8);
+        bytes = 0xc0 | (cp >> 6) | ((0x80 | (cp & 0x3f)) << 8);
         count = 2;
       } else if (cp < 0x10000) {
-        bytes = (0xe0 | (cp >> 12)) | ((0x80 | ((cp >> 6) & 0x3f)) << 8) | ((0x80 | (cp & 0x3f)) << 16);
+        bytes = 0xe0 | (cp >> 12) | ((0x80 | ((cp >> 6) & 0x3f)) << 8) | ((0x80 | (cp & 0x3f)) << 16);
         count = 3;
       } else {
-        bytes =
-          (0xf0 | (cp >> 18)) |
-          ((0x80 | ((cp >> 12) & 0x3f)) << 8) |
-          ((0x80 | ((cp >> 6) & 0x3f)) << 16) |
-          ((0x80 | (cp & 0x3f)) << 24);
+        bytes = 0xf0 | (cp >> 18) | ((0x80 | ((cp >> 12) & 0x3f)) << 8) | ((0x80 | ((cp >> 6) & 0x3f)) << 16) | ((0x80 | (cp & 0x3f)) << 24);
         count = 4;
       }
     }

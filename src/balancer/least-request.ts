@@ -16,12 +16,7 @@
 // EDF schedule instead, at the price of weights that are only refreshed when a host is
 // re-queued; with live counters here the O(n) scan is the honest version of the formula.
 import { randomInt } from "../core/random.js";
-import {
-  allWeightsEqual,
-  endpointResults,
-  NO_HEALTHY_UPSTREAM,
-  noHealthyUpstreamPicker,
-} from "./results.js";
+import { allWeightsEqual, endpointResults, NO_HEALTHY_UPSTREAM, noHealthyUpstreamPicker } from "./results.js";
 import type { LbEndpoint, Picker, PickResult, PolicyDeps, PolicyFactory } from "./types.js";
 
 export interface LeastRequestOptions {

@@ -93,8 +93,7 @@ export function peakEwmaPolicy(deps: PolicyDeps, options: PeakEwmaOptions = {}):
     const results = endpointResults(endpoints);
     const only = results[0];
     if (n === 1 && only !== undefined) return { pick: () => only };
-    const cost = (i: number, at: number): number =>
-      (own[i]?.read(at) ?? Infinity) * ((endpoints[i]?.load.activeRequests ?? 0) + 1);
+    const cost = (i: number, at: number): number => (own[i]?.read(at) ?? Infinity) * ((endpoints[i]?.load.activeRequests ?? 0) + 1);
     return {
       pick(): PickResult {
         // Two distinct endpoints, uniformly: draw the second from the n - 1 others.

@@ -1,12 +1,7 @@
 // RANDOM: each pick independent, weighted by endpoint weight. Equal weights are a single
 // random index (O(1)); unequal weights a binary search over cumulative weights (O(log n)).
 import { randomInt } from "../core/random.js";
-import {
-  allWeightsEqual,
-  endpointResults,
-  NO_HEALTHY_UPSTREAM,
-  noHealthyUpstreamPicker,
-} from "./results.js";
+import { allWeightsEqual, endpointResults, NO_HEALTHY_UPSTREAM, noHealthyUpstreamPicker } from "./results.js";
 import type { LbEndpoint, Picker, PickResult, PolicyDeps, PolicyFactory } from "./types.js";
 
 export function randomPolicy(deps: PolicyDeps): PolicyFactory {

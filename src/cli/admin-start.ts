@@ -11,9 +11,7 @@ const ADMIN_RETRY_MS = 100;
 /** ...for this long at most: the predecessor lets go right after the handover, or never held it. */
 export const ADMIN_TAKEOVER_WAIT_MS = 10_000;
 
-export type AdminStart =
-  | { readonly ok: true; readonly address: { host: string; port: number } | undefined; cancel(): void }
-  | { readonly ok: false };
+export type AdminStart = { readonly ok: true; readonly address: { host: string; port: number } | undefined; cancel(): void } | { readonly ok: false };
 
 export async function startAdminServer(
   observability: Observability,

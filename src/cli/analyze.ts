@@ -33,7 +33,9 @@ export async function analyzeCommand(files: string[], opts: AnalyzeCliOptions, i
     const file = opts.clientOptions;
     const text = await readText(file);
     if (typeof text !== "string") {
-      errors.push(commandLineError("client-options-error", file, `cannot read the client options: ${text.error}`, "--client-options must name a readable JSON file"));
+      errors.push(
+        commandLineError("client-options-error", file, `cannot read the client options: ${text.error}`, "--client-options must name a readable JSON file"),
+      );
     } else {
       const parsed = parseClientOptions(file, text);
       clientFindings.push(...parsed.findings);
@@ -48,10 +50,20 @@ export async function analyzeCommand(files: string[], opts: AnalyzeCliOptions, i
   if (result.ok) {
     // A HOST= that names no service would turn its check off without a word: a typo is an error.
     const hosts = [...new Set([...result.config.clusters.values()].map((c) => c.host))];
-    for (const [flag, map] of [["--concurrency", concurrency], ["--rps", rps]] as const) {
+    for (const [flag, map] of [
+      ["--concurrency", concurrency],
+      ["--rps", rps],
+    ] as const) {
       for (const key of map.keys()) {
         if (key === "*" || hosts.some((h) => perHost(new Map([[key, 1]]), h) !== undefined)) continue;
-        errors.push(commandLineError("usage-error", COMMAND_LINE, `${flag}: no service ${key} in the config (there are: ${hosts.join(", ") || "none"})`, `name one of them, e.g. ${flag} ${hosts[0] ?? "HOST"}=${map.get(key) ?? 1}`));
+        errors.push(
+          commandLineError(
+            "usage-error",
+            COMMAND_LINE,
+            `${flag}: no service ${key} in the config (there are: ${hosts.join(", ") || "none"})`,
+            `name one of them, e.g. ${flag} ${hosts[0] ?? "HOST"}=${map.get(key) ?? 1}`,
+          ),
+        );
       }
     }
   }
@@ -64,7 +76,8 @@ export async function analyzeCommand(files: string[], opts: AnalyzeCliOptions, i
     } else {
       // As `sluice validate` prints them.
       for (const p of result.ok ? [] : result.problems) io.err(formatProblem(p));
-      for (const f of [...errors, ...clientFindings.filter((x) => x.severity === "error")]) io.err(`${formatProblem({ file: f.file, line: f.line, path: f.path, message: f.reason })}${f.fix === null ? "" : ` (${f.fix.split("\n")[0] ?? ""})`}`);
+      for (const f of [...errors, ...clientFindings.filter((x) => x.severity === "error")])
+        io.err(`${formatProblem({ file: f.file, line: f.line, path: f.path, message: f.reason })}${f.fix === null ? "" : ` (${f.fix.split("\n")[0] ?? ""})`}`);
       for (const w of configWarnings) io.err(`warning: ${formatProblem(w)}`);
       io.err(`${plural(findings.length, "problem")}: nothing analyzed`);
     }
@@ -95,7 +108,11 @@ function print(io: Io, findings: readonly Finding[], notes: readonly string[], f
     io.out("");
   }
   for (const n of notes) io.out(`info: ${n}`);
-  io.out(findings.length === 0 ? `ok: no findings in ${plural(files.length, "file")}` : `${plural(warnings, "warning")}, ${plural(errors, "error")} in ${plural(files.length, "file")}`);
+  io.out(
+    findings.length === 0
+      ? `ok: no findings in ${plural(files.length, "file")}`
+      : `${plural(warnings, "warning")}, ${plural(errors, "error")} in ${plural(files.length, "file")}`,
+  );
 }
 
 /** One block: `warning[rule] file:line path (cluster ...)`, then the reason and the fix. */
@@ -119,7 +136,14 @@ function perHostFlag(flag: string, values: readonly string[], errors: Finding[])
     const digits = (eq < 0 ? v : v.slice(eq + 1)).trim();
     const n = /^\d+$/.test(digits) ? Number(digits) : NaN;
     if (host === "" || !Number.isSafeInteger(n) || n <= 0) {
-      errors.push(commandLineError("usage-error", COMMAND_LINE, `${flag}: must be a whole number > 0, or HOST=NUMBER, got ${JSON.stringify(v)}`, `e.g. ${flag} 500 or ${flag} grpc-service=500`));
+      errors.push(
+        commandLineError(
+          "usage-error",
+          COMMAND_LINE,
+          `${flag}: must be a whole number > 0, or HOST=NUMBER, got ${JSON.stringify(v)}`,
+          `e.g. ${flag} 500 or ${flag} grpc-service=500`,
+        ),
+      );
       continue;
     }
     map.set(host, n);

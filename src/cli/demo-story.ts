@@ -68,7 +68,12 @@ export async function connectionStory(
   let joined = false;
   /** Connections pinned to each pod, over every cluster: the counts LEAST_CONN compares. */
   const pinned = (): number[] =>
-    pods.map((pod) => clusters.reduce((sum, c) => sum + (proxy.cluster(c.name)?.endpointList() ?? []).filter((e) => e.port === pod.port).reduce((a, e) => a + e.load.activeConnections, 0), 0));
+    pods.map((pod) =>
+      clusters.reduce(
+        (sum, c) => sum + (proxy.cluster(c.name)?.endpointList() ?? []).filter((e) => e.port === pod.port).reduce((a, e) => a + e.load.activeConnections, 0),
+        0,
+      ),
+    );
   // Per client: RPCs sent, the pod that served the last one (x-pod), whether its first
   // connection cycle in step 2 has been told. One RPC at a time, so a connection carries
   // exactly `limit` RPCs and RPC limit+1 is the first on the client's next connection.
@@ -88,8 +93,11 @@ export async function connectionStory(
         // The story's point: the connection was cycled and LEAST_CONN pinned the new one.
         me.told = true;
         const where = pod === me.pod ? `pinned to ${pod} again` : `pinned to ${pod}, not ${me.pod}`;
-        io.out(`  client ${ci + 1}, RPC ${me.rpcs}: its connection got GOAWAY after ${limit} RPCs; the new one is ${where} (pinned connections ${pinned().join("/")})`);
-        if (++toldCycles === clientCount) io.out(`  every client has reconnected once: pinned connections ${pinned().join("/")}; connections go on cycling every ${limit} RPCs`);
+        io.out(
+          `  client ${ci + 1}, RPC ${me.rpcs}: its connection got GOAWAY after ${limit} RPCs; the new one is ${where} (pinned connections ${pinned().join("/")})`,
+        );
+        if (++toldCycles === clientCount)
+          io.out(`  every client has reconnected once: pinned connections ${pinned().join("/")}; connections go on cycling every ${limit} RPCs`);
       }
       me.pod = pod;
     }
@@ -108,7 +116,9 @@ export async function connectionStory(
   for (const [cluster, source] of sources) source.set(resolved(cluster));
   joined = true;
   const total = clientCount * STORY_RPCS_PER_CLIENT;
-  io.out(`step 2: ${joining.length > 0 ? `${joining.join(", ")} join the cluster` : "no other pod"}; each client sends ${STORY_RPCS_PER_CLIENT} more RPCs, one after another`);
+  io.out(
+    `step 2: ${joining.length > 0 ? `${joining.join(", ")} join the cluster` : "no other pod"}; each client sends ${STORY_RPCS_PER_CLIENT} more RPCs, one after another`,
+  );
   const base = sent;
   const ticker = setInterval(() => io.out(`  ${sent - base} of ${total} RPCs sent, ${proxy.connectionsCycled} connections cycled`), 1000);
   await Promise.all(clients.map((_, ci) => send(ci, STORY_RPCS_PER_CLIENT)));

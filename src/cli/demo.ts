@@ -47,7 +47,7 @@ export function pointAtPods(text: string, ports: readonly number[], mode: string
   for (const doc of docs) {
     if (doc["kind"] === "ServiceEntry") {
       const spec = doc["spec"] as Record<string, unknown>;
-      const portName = ((spec["ports"] as { name: string }[] | undefined)?.[0]?.name) ?? "grpc";
+      const portName = (spec["ports"] as { name: string }[] | undefined)?.[0]?.name ?? "grpc";
       spec["resolution"] = "STATIC";
       spec["endpoints"] = ports.map((p, i) => ({ address: "127.0.0.1", ports: { [portName]: p }, labels: { pod: `pod-${i + 1}` } }));
     }
@@ -71,11 +71,16 @@ export async function demoCommand(opts: DemoOptions, io: Io): Promise<number> {
     io.err(`--failing-pods ${failing}: must be at most --pods (${opts.pods})`);
     return 1;
   }
-  if (opts.mode === "connection" && opts.failingPods !== undefined) io.err("note: --failing-pods applies to request mode; the connection-mode story runs with healthy pods");
+  if (opts.mode === "connection" && opts.failingPods !== undefined)
+    io.err("note: --failing-pods applies to request mode; the connection-mode story runs with healthy pods");
   const pods = await Promise.all(
     Array.from({ length: opts.pods }, (_, i) => startEchoServer(`pod-${i + 1}`, "127.0.0.1", 0, i >= opts.pods - failing ? failingPodOptions() : {})),
   );
-  const text = pointAtPods(await readFile(file, "utf8"), pods.map((p) => p.port), opts.mode);
+  const text = pointAtPods(
+    await readFile(file, "utf8"),
+    pods.map((p) => p.port),
+    opts.mode,
+  );
   const loaded = loadConfigText(text, file);
   if (!loaded.ok) {
     for (const p of loaded.problems) io.err(formatProblem(p));
@@ -115,7 +120,14 @@ async function requestLoad(config: ProxyConfig, pods: readonly DemoPod[], opts: 
   let failures = 0;
   const loops: Promise<void>[] = [];
   for (const client of clients) {
-    for (let i = 0; i < IN_FLIGHT_PER_CLIENT; i++) loops.push(clientLoop(client, () => running, () => failures++));
+    for (let i = 0; i < IN_FLIGHT_PER_CLIENT; i++)
+      loops.push(
+        clientLoop(
+          client,
+          () => running,
+          () => failures++,
+        ),
+      );
   }
 
   const table = new PodTable(pods.map((p) => p.stats));

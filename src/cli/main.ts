@@ -12,10 +12,7 @@ const io = {
 };
 
 const program = new Command();
-program
-  .name("sluice")
-  .description("Keeps gRPC load evenly spread across backends although gRPC holds HTTP/2 connections open for hours.")
-  .showHelpAfterError();
+program.name("sluice").description("Keeps gRPC load evenly spread across backends although gRPC holds HTTP/2 connections open for hours.").showHelpAfterError();
 
 program
   .command("proxy")
@@ -23,7 +20,11 @@ program
   .option("-c, --config <file>", "YAML config file (repeatable); with --xds, only the Proxy resource (listener settings)", collect, [])
   .option("--xds <host:port>", "take clusters and routes from this control plane (ADS, e.g. sluice control-plane), following its updates")
   .option("--xds-node-id <id>", "the node id sent to the control plane (default sluice-proxy~HOSTNAME~PID)")
-  .option("--xds-initial-wait <duration>", "with --xds, how long to wait for the first config before listening anyway (RPCs get UNAVAILABLE until it arrives)", "15s")
+  .option(
+    "--xds-initial-wait <duration>",
+    "with --xds, how long to wait for the first config before listening anyway (RPCs get UNAVAILABLE until it arrives)",
+    "15s",
+  )
   .option("--listen <host:port>", "downstream listen address (overrides the Proxy resource)")
   .option("--admin <address>", "admin server address: host:port, a port on 127.0.0.1, or none (default 127.0.0.1:15000; overrides the Proxy resource)")
   .addOption(new Option("--mode <mode>", "balance every RPC, or pin every connection").choices(["request", "connection"]))
@@ -79,7 +80,10 @@ program
   .command("demo")
   .description("local pods, the proxy loaded with examples/seed.yaml, and clients with one long-lived channel each")
   .addOption(
-    new Option("--mode <mode>", "request: every RPC balanced, a per-pod table every second until stopped; connection: the seed document's story, connections pinned to pod 1 spread by cycling")
+    new Option(
+      "--mode <mode>",
+      "request: every RPC balanced, a per-pod table every second until stopped; connection: the seed document's story, connections pinned to pod 1 spread by cycling",
+    )
       .choices(["request", "connection"])
       .default("request"),
   )
@@ -100,16 +104,34 @@ program
   .option("-c, --config <file>", "YAML config file (repeatable); its DestinationRule's policy is simulated", collect, [])
   .requiredOption("--scenario <name|file>", "a built-in scenario (seed, scale-out, slow-pod, failing-pod, rolling-restart) or a scenario file (YAML or JSON)")
   .addOption(new Option("--layer <layer>", "where balancing happens (default: the scenario's)").choices(["proxy-request", "proxy-connection", "client", "l4"]))
-  .addOption(new Option("--client-policy <policy>", "with --layer client: the channels' policy (default: the scenario's)").choices(["round_robin", "least_request", "peak_ewma", "random"]))
+  .addOption(
+    new Option("--client-policy <policy>", "with --layer client: the channels' policy (default: the scenario's)").choices([
+      "round_robin",
+      "least_request",
+      "peak_ewma",
+      "random",
+    ]),
+  )
   .option("--host <host>", "the service to simulate when the config has several")
   .option("--out <dir>", "write the series (CSV), the summary (CSV, JSON) and charts (SVG, PNG) there")
   .option("--seed <n>", "random seed (default: the scenario's)", parseNonNegative)
   .addOption(new Option("--format <format>", "summary on stdout as a table or JSON").choices(["text", "json"]).default("text"))
-  .action(async (opts: { config: string[]; scenario: string; layer?: Layer; clientPolicy?: ClientPolicy; host?: string; out?: string; seed?: number; format: "text" | "json" }) => {
-    // Loaded on use, as the other commands are.
-    const { simCommand } = await import("./sim.js");
-    process.exitCode = await simCommand({ ...opts, progress: process.stderr.isTTY }, io);
-  });
+  .action(
+    async (opts: {
+      config: string[];
+      scenario: string;
+      layer?: Layer;
+      clientPolicy?: ClientPolicy;
+      host?: string;
+      out?: string;
+      seed?: number;
+      format: "text" | "json";
+    }) => {
+      // Loaded on use, as the other commands are.
+      const { simCommand } = await import("./sim.js");
+      process.exitCode = await simCommand({ ...opts, progress: process.stderr.isTTY }, io);
+    },
+  );
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];

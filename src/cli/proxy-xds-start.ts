@@ -52,7 +52,9 @@ export async function xdsStart(opts: XdsStartOptions, overrides: ConfigOverrides
   for (const w of warnings) io.err(`warning: ${formatProblem(w)}`);
   if (!result.ok) {
     for (const p of result.problems) io.err(formatProblem(p));
-    io.err(`${COMMAND}: with --xds the hosts come from the control plane: a Proxy resource's defaultHost and healthCheck.hosts cannot name them (use --default-host)`);
+    io.err(
+      `${COMMAND}: with --xds the hosts come from the control plane: a Proxy resource's defaultHost and healthCheck.hosts cannot name them (use --default-host)`,
+    );
     return undefined;
   }
 
@@ -68,12 +70,16 @@ export async function xdsStart(opts: XdsStartOptions, overrides: ConfigOverrides
   if (!(await follower.waitForFirst(wait.ms))) {
     if (opts.successor === true) {
       // Taking over now would replace a proxy that has a config with one that has none.
-      io.err(`${COMMAND}: no config from the control plane at ${opts.xds} within ${formatDuration(wait.ms)}; not taking over (the running proxy keeps serving)`);
+      io.err(
+        `${COMMAND}: no config from the control plane at ${opts.xds} within ${formatDuration(wait.ms)}; not taking over (the running proxy keeps serving)`,
+      );
       follower.close();
       if (hangup !== undefined) process.off("SIGHUP", hangup);
       return undefined;
     }
-    io.err(`${COMMAND}: no config from the control plane at ${opts.xds} within ${formatDuration(wait.ms)}; starting with none (RPCs get UNAVAILABLE) and still trying`);
+    io.err(
+      `${COMMAND}: no config from the control plane at ${opts.xds} within ${formatDuration(wait.ms)}; starting with none (RPCs get UNAVAILABLE) and still trying`,
+    );
   }
   return {
     config: follower.config(),
@@ -100,7 +106,9 @@ export async function xdsStart(opts: XdsStartOptions, overrides: ConfigOverrides
 function listenerOnly(report: LoadReport, io: Io): boolean {
   const others = report.resources.filter((r) => r.kind !== "Proxy");
   for (const r of others) {
-    io.err(`${r.file}:${r.line} ${r.kind}${r.name === null ? "" : ` ${r.name}`}: with --xds, clusters and routes come from the control plane; the config files may hold only the Proxy resource`);
+    io.err(
+      `${r.file}:${r.line} ${r.kind}${r.name === null ? "" : ` ${r.name}`}: with --xds, clusters and routes come from the control plane; the config files may hold only the Proxy resource`,
+    );
   }
   return others.length === 0;
 }

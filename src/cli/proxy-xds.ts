@@ -79,7 +79,9 @@ export class XdsFollower {
     this.listener = listener;
     source.on("update", (r) => this.onUpdate(r));
     source.on("connection", (state) => this.onConnection(state));
-    source.on("nack", (n) => io.err(`warning: ${opts.command}: rejected ${n.typeUrl.slice(n.typeUrl.lastIndexOf(".") + 1)} version ${n.version} from the control plane: ${n.message}`));
+    source.on("nack", (n) =>
+      io.err(`warning: ${opts.command}: rejected ${n.typeUrl.slice(n.typeUrl.lastIndexOf(".") + 1)} version ${n.version} from the control plane: ${n.message}`),
+    );
   }
 
   /** Resolves true once the first snapshot has arrived, false after `ms` without one. */
@@ -149,7 +151,9 @@ export class XdsFollower {
     if (mapped.failed !== undefined) {
       // Not applied (it would be an empty config): the running one stays, and so does `latest`.
       logger.error({ snapshot: this.snapshots, err: mapped.failed }, "xds snapshot not applied");
-      this.io.err(`${this.opts.command}: xds update #${this.snapshots} not applied, keeping the running config: the control plane's resources ${mapped.failed}`);
+      this.io.err(
+        `${this.opts.command}: xds update #${this.snapshots} not applied, keeping the running config: the control plane's resources ${mapped.failed}`,
+      );
       return;
     }
     this.latest = mapped;
@@ -158,7 +162,10 @@ export class XdsFollower {
       this.lastProblems = problems;
       for (const p of mapped.problems) this.io.err(`warning: ${this.opts.command}: xds: ${p}`);
     }
-    logger.info({ snapshot: this.snapshots, clusters: mapped.clusters.size, virtualHosts: mapped.virtualHosts.length, problems: mapped.problems.length }, "xds snapshot");
+    logger.info(
+      { snapshot: this.snapshots, clusters: mapped.clusters.size, virtualHosts: mapped.virtualHosts.length, problems: mapped.problems.length },
+      "xds snapshot",
+    );
     for (const w of this.firstWaiters.splice(0)) w();
     this.schedule();
   }
@@ -224,7 +231,9 @@ export class XdsFollower {
     const wanted = this.opts.defaultHost?.toLowerCase();
     const domains = virtualHosts.flatMap((v) => v.domains);
     if (wanted === undefined) return virtualHosts.length === 1 ? (virtualHosts[0]?.domains[0] ?? null) : null;
-    const warning = domains.includes(wanted) ? "" : `--default-host ${wanted} is not a host the control plane routes (${domains.length === 0 ? "it routes none" : `hosts: ${domains.join(", ")}`}); requests for other hosts get UNIMPLEMENTED`;
+    const warning = domains.includes(wanted)
+      ? ""
+      : `--default-host ${wanted} is not a host the control plane routes (${domains.length === 0 ? "it routes none" : `hosts: ${domains.join(", ")}`}); requests for other hosts get UNIMPLEMENTED`;
     if (warning !== this.lastDefaultHostWarning) {
       this.lastDefaultHostWarning = warning;
       if (warning !== "") this.io.err(`warning: ${this.opts.command}: ${warning}`);

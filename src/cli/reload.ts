@@ -182,7 +182,9 @@ export class ConfigReloader {
     if (this.closed) return;
     if (!result.ok) {
       const problems = result.problems.map(formatProblem);
-      this.io.err(`${this.target.command}: config reload (${reason}) rejected, keeping the running config: ${problems.length} problem${problems.length === 1 ? "" : "s"}`);
+      this.io.err(
+        `${this.target.command}: config reload (${reason}) rejected, keeping the running config: ${problems.length} problem${problems.length === 1 ? "" : "s"}`,
+      );
       for (const p of problems) this.io.err(p);
       for (const w of result.warnings) this.io.err(`warning: ${formatProblem(w)}`);
       logger.error({ reason, problems }, "config reload rejected; the running config stays");

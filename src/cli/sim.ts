@@ -64,7 +64,10 @@ export async function simCommand(opts: SimCommandOptions, io: Io): Promise<numbe
   if (opts.config.length > 0 && opts.layer === undefined && layer.startsWith("proxy-") && layer !== `proxy-${mode}`) {
     io.err(`note: the config's proxy runs in ${mode} mode; simulating ${layer}, scenario ${scenario.name}'s layer (--layer proxy-${mode} simulates your mode)`);
   }
-  const bar = opts.progress && scenario.durationMs >= PROGRESS_FROM_MS ? new SingleBar({ format: "simulating [{bar}] {percentage}% | ETA {eta}s", hideCursor: true, clearOnComplete: true }) : null;
+  const bar =
+    opts.progress && scenario.durationMs >= PROGRESS_FROM_MS
+      ? new SingleBar({ format: "simulating [{bar}] {percentage}% | ETA {eta}s", hideCursor: true, clearOnComplete: true })
+      : null;
   bar?.start(1000, 0);
   const t0 = performance.now();
   let run;

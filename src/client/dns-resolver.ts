@@ -44,7 +44,16 @@ import { systemRandom, type Random } from "../core/random.js";
 import { SluiceError, Status } from "../core/status.js";
 import { logger, tracer } from "../core/trace.js";
 import { DEFAULT_DNS_LOOKUP_TIMEOUT_MS, systemDnsResolver } from "../discovery/dns.js";
-import { DEFAULT_GRPC_PORT, endpointsOf, hasOption, msOption, resolutionError, validPort, type EndpointList, type ResolverConstructor } from "./resolver-support.js";
+import {
+  DEFAULT_GRPC_PORT,
+  endpointsOf,
+  hasOption,
+  msOption,
+  resolutionError,
+  validPort,
+  type EndpointList,
+  type ResolverConstructor,
+} from "./resolver-support.js";
 
 const trace = tracer("client_dns");
 

@@ -31,8 +31,7 @@ type GrpcPicker = grpc.experimental.Picker;
 type StatusOr<T> = grpc.experimental.StatusOr<T>;
 const State = grpc.connectivityState;
 type State = grpc.connectivityState;
-const { LeafLoadBalancer, QueuePicker, UnavailablePicker, createChildChannelControlHelper, endpointToString } =
-  grpc.experimental;
+const { LeafLoadBalancer, QueuePicker, UnavailablePicker, createChildChannelControlHelper, endpointToString } = grpc.experimental;
 
 const trace = tracer("client_balancer");
 
@@ -89,12 +88,7 @@ export class EndpointBalancer implements LoadBalancer {
     private readonly deps: PolicyDeps = clientPolicyDeps,
   ) {}
 
-  updateAddressList(
-    endpoints: StatusOr<Endpoint[]>,
-    config: TypedLoadBalancingConfig,
-    options: grpc.ChannelOptions,
-    resolutionNote: string,
-  ): boolean {
+  updateAddressList(endpoints: StatusOr<Endpoint[]>, config: TypedLoadBalancingConfig, options: grpc.ChannelOptions, resolutionNote: string): boolean {
     if (!isEndpointPolicyConfig(config) || config.getLoadBalancerName() !== this.typeName) return false;
     const text = JSON.stringify(config.toJsonObject());
     if (this.policy === null || text !== this.configText) {

@@ -34,10 +34,7 @@ export function msOption(options: ChannelOptions, name: string, fallback: number
   const raw: unknown = options[name];
   if (raw === undefined) return fallback;
   if (typeof raw !== "number" || !Number.isInteger(raw) || raw < min) {
-    throw new SluiceError(
-      Status.INVALID_ARGUMENT,
-      `channel option ${name} must be a whole number of milliseconds >= ${min}, got ${JSON.stringify(raw)}`,
-    );
+    throw new SluiceError(Status.INVALID_ARGUMENT, `channel option ${name} must be a whole number of milliseconds >= ${min}, got ${JSON.stringify(raw)}`);
   }
   return raw;
 }

@@ -114,7 +114,9 @@ export class SluiceResolver implements experimental.Resolver {
       return;
     }
     if (cluster.endpoints.length === 0) {
-      this.reportError(resolutionError(`${this.name}: cluster "${target.cluster}" has no endpoints${problems.length === 0 ? "" : ` (${problems.join("; ")})`}`));
+      this.reportError(
+        resolutionError(`${this.name}: cluster "${target.cluster}" has no endpoints${problems.length === 0 ? "" : ` (${problems.join("; ")})`}`),
+      );
       return;
     }
     const mapped = serviceConfigFor({ policy: cluster.policy, choiceCount: target.choiceCount });
@@ -127,7 +129,11 @@ export class SluiceResolver implements experimental.Resolver {
     this.lastKey = key;
     this.lastError = null;
     const note = allProblems.length === 0 ? "" : `${this.name}: ${allProblems.join("; ")}`;
-    if (note !== "") logger.warn({ target: this.name, cluster: target.cluster, problems: allProblems }, "sluice:/// channel: parts of the cluster's xDS config have no client equivalent");
+    if (note !== "")
+      logger.warn(
+        { target: this.name, cluster: target.cluster, problems: allProblems },
+        "sluice:/// channel: parts of the cluster's xDS config have no client equivalent",
+      );
     trace("resolved", { target: this.name, cluster: target.cluster, endpoints: addresses.length, serviceConfig, problems: allProblems });
     this.listener({ ok: true, value: endpoints }, {}, serviceConfig === null ? null : { ok: true, value: serviceConfig }, note);
   }

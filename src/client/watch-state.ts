@@ -29,11 +29,7 @@ function stateName(state: connectivityState): ChannelState {
  * never called again. (grpc-js offers no way to remove a watcher, so the one pending
  * watcher is dropped at the channel's next transition; it holds no timer.)
  */
-export function watchState(
-  target: ChannelInterface | Client,
-  onChange: (change: StateChange) => void,
-  options: WatchOptions = {},
-): () => void {
+export function watchState(target: ChannelInterface | Client, onChange: (change: StateChange) => void, options: WatchOptions = {}): () => void {
   const channel = "getChannel" in target ? target.getChannel() : target;
   let subscribed = true;
   let current = channel.getConnectivityState(options.connect === true);

@@ -36,7 +36,8 @@ export function resolveXdsTarget(snapshot: XdsResources, listenerName: string): 
   const cluster = snapshot.clusters.get(clusterName);
   if (cluster === undefined) return `cluster "${clusterName}" not found`;
   const eds = edsName(cluster);
-  if (eds === null) return `cluster "${clusterName}" is of type ${typeof cluster["type"] === "string" ? cluster["type"] : "STATIC"}; sluice:/// follows EDS clusters only`;
+  if (eds === null)
+    return `cluster "${clusterName}" is of type ${typeof cluster["type"] === "string" ? cluster["type"] : "STATIC"}; sluice:/// follows EDS clusters only`;
   const cla = snapshot.endpoints.get(eds);
   if (cla === undefined) return `no endpoints (ClusterLoadAssignment "${eds}") for cluster "${clusterName}"`;
   const choice = obj(obj(cluster["least_request_lb_config"])?.["choice_count"])?.["value"];
@@ -69,7 +70,9 @@ function matchesEverything(match: Record<string, unknown> | null): boolean {
   if (match === null) return true;
   const prefix = match["prefix"];
   const pathless = match["path"] === undefined && match["safe_regex"] === undefined && match["path_separated_prefix"] === undefined;
-  return pathless && (prefix === undefined || prefix === "" || prefix === "/") && arr(match["headers"]).length === 0 && arr(match["query_parameters"]).length === 0;
+  return (
+    pathless && (prefix === undefined || prefix === "" || prefix === "/") && arr(match["headers"]).length === 0 && arr(match["query_parameters"]).length === 0
+  );
 }
 
 function clusterOf(action: Record<string, unknown>): string | null {

@@ -89,7 +89,8 @@ export function buildListener(
   }
 
   // On by default, on loopback only; a default port another process holds is only a warning.
-  let admin: AdminAddress | null = first?.admin === null ? null : first?.admin !== undefined ? { ...first.admin, configured: true } : { ...DEFAULT_ADMIN, configured: false };
+  let admin: AdminAddress | null =
+    first?.admin === null ? null : first?.admin !== undefined ? { ...first.admin, configured: true } : { ...DEFAULT_ADMIN, configured: false };
   if (overrides.admin !== undefined) {
     const hp = overrides.admin === "" ? null : parseAdminAddress(overrides.admin);
     if (hp === undefined) flag("admin", `must be ${ADMIN_ADDRESS_HELP}, got ${describe(overrides.admin)}`);
@@ -181,7 +182,8 @@ function buildHealthCheck(hc: ParsedHealthCheck, meta: ResourceMeta, definedHost
       const found = resolveHost(h.value, definedHosts);
       const path = `spec.healthCheck.hosts[${i}]`;
       if (found === null) diag.error(meta.file, h.line, path, `host ${JSON.stringify(h.value)} is not defined by any ServiceEntry (${known})`);
-      else if ("ambiguous" in found) diag.error(meta.file, h.line, path, `host ${JSON.stringify(h.value)} is ambiguous: it may mean ${found.ambiguous.join(" or ")}; write the full name`);
+      else if ("ambiguous" in found)
+        diag.error(meta.file, h.line, path, `host ${JSON.stringify(h.value)} is ambiguous: it may mean ${found.ambiguous.join(" or ")}; write the full name`);
       else if (!named.includes(found.host)) named.push(found.host);
     });
     hosts = named;

@@ -1,12 +1,5 @@
 // DestinationRule trafficPolicy.loadBalancer (istio LoadBalancerSettings).
-import {
-  DEFAULT_LOAD_BALANCER,
-  DEFAULT_MAGLEV_TABLE_SIZE,
-  DEFAULT_MINIMUM_RING_SIZE,
-  isPrime,
-  MAX_MAGLEV_TABLE_SIZE,
-  MAX_RING_SIZE,
-} from "./limits.js";
+import { DEFAULT_LOAD_BALANCER, DEFAULT_MAGLEV_TABLE_SIZE, DEFAULT_MINIMUM_RING_SIZE, isPrime, MAX_MAGLEV_TABLE_SIZE, MAX_RING_SIZE } from "./limits.js";
 import type { MapReader } from "./reader.js";
 import type { HashAlgorithm, HashKeySource, LoadBalancerSettings, SimpleLb } from "./types.js";
 

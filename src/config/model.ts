@@ -49,7 +49,12 @@ function collectHosts(entries: readonly ParsedServiceEntry[], diag: Diagnostics)
       const key = h.name.toLowerCase();
       const prior = hosts.get(key);
       if (prior !== undefined) {
-        diag.error(se.meta.file, h.line, "spec.hosts", `host ${JSON.stringify(h.name)} is already defined by the ServiceEntry at ${prior.se.meta.file}:${prior.line}`);
+        diag.error(
+          se.meta.file,
+          h.line,
+          "spec.hosts",
+          `host ${JSON.stringify(h.name)} is already defined by the ServiceEntry at ${prior.se.meta.file}:${prior.line}`,
+        );
         continue;
       }
       hosts.set(key, { name: h.name, se, line: h.line });
@@ -64,7 +69,10 @@ function definedHostsText(hosts: ReadonlyMap<string, HostEntry>): string {
 }
 
 function findHost(name: string, hosts: ReadonlyMap<string, HostEntry>): HostEntry | string {
-  const found = resolveHost(name, [...hosts.values()].map((h) => h.name));
+  const found = resolveHost(
+    name,
+    [...hosts.values()].map((h) => h.name),
+  );
   if (found === null) return `host ${JSON.stringify(name)} is not defined by any ServiceEntry (${definedHostsText(hosts)})`;
   if ("ambiguous" in found) return `host ${JSON.stringify(name)} is ambiguous: it may mean ${found.ambiguous.join(" or ")}; write the full name`;
   const entry = hosts.get(found.host.toLowerCase());
@@ -79,7 +87,12 @@ function attachDestinationRules(rules: readonly ParsedDestinationRule[], hosts: 
       continue;
     }
     if (host.dr !== undefined) {
-      diag.error(dr.meta.file, dr.hostLine, "spec.host", `host ${JSON.stringify(host.name)} already has a DestinationRule at ${host.dr.meta.file}:${host.dr.hostLine}`);
+      diag.error(
+        dr.meta.file,
+        dr.hostLine,
+        "spec.host",
+        `host ${JSON.stringify(host.name)} already has a DestinationRule at ${host.dr.meta.file}:${host.dr.hostLine}`,
+      );
       continue;
     }
     host.dr = dr;
@@ -87,7 +100,12 @@ function attachDestinationRules(rules: readonly ParsedDestinationRule[], hosts: 
     const checkPorts = (policy: ParsedPolicy | undefined): void => {
       for (const e of policy?.portLevel ?? []) {
         if (ports.some((p) => p.number === e.port)) continue;
-        diag.error(e.file, e.line, `${e.path}.port.number`, `port ${e.port} is not a port of host ${host.name} (ports: ${ports.map((p) => p.number).join(", ")})`);
+        diag.error(
+          e.file,
+          e.line,
+          `${e.path}.port.number`,
+          `port ${e.port} is not a port of host ${host.name} (ports: ${ports.map((p) => p.number).join(", ")})`,
+        );
       }
     };
     checkPorts(dr.policy);
@@ -117,9 +135,21 @@ function clustersOf(h: HostEntry, diag: Diagnostics): Cluster[] {
     for (const s of h.dr?.subsets ?? []) {
       const selected = endpoints.filter((e) => matchesLabels(e, s.labels));
       if (selected.length === 0 && h.dr !== undefined) {
-        diag.warn(h.dr.meta.file, s.line, "spec.subsets", `subset ${JSON.stringify(s.name)} selects no endpoint of host ${h.name}: its requests will fail with UNAVAILABLE`, `subset ${h.name} ${s.name}`);
+        diag.warn(
+          h.dr.meta.file,
+          s.line,
+          "spec.subsets",
+          `subset ${JSON.stringify(s.name)} selects no endpoint of host ${h.name}: its requests will fail with UNAVAILABLE`,
+          `subset ${h.name} ${s.name}`,
+        );
       }
-      out.push({ ...base, name: clusterName(h.name, port.number, s.name), subset: s.name, endpoints: selected, policy: mergePolicy(h.dr?.policy, s.policy, port.number) });
+      out.push({
+        ...base,
+        name: clusterName(h.name, port.number, s.name),
+        subset: s.name,
+        endpoints: selected,
+        policy: mergePolicy(h.dr?.policy, s.policy, port.number),
+      });
     }
   }
   return out;
@@ -134,7 +164,8 @@ function buildVirtualHosts(services: readonly ParsedVirtualService[], hosts: Rea
       for (const d of domainsOf(h.name)) {
         const prior = claimed.get(d);
         if (prior !== undefined) {
-          if (d === h.name.toLowerCase()) diag.error(vs.meta.file, h.line, "spec.hosts", `host ${JSON.stringify(h.name)} is already routed by the VirtualService at ${prior}`);
+          if (d === h.name.toLowerCase())
+            diag.error(vs.meta.file, h.line, "spec.hosts", `host ${JSON.stringify(h.name)} is already routed by the VirtualService at ${prior}`);
           continue;
         }
         claimed.set(d, `${vs.meta.file}:${h.line}`);
@@ -162,7 +193,10 @@ function buildVirtualHosts(services: readonly ParsedVirtualService[], hosts: Rea
     if (first === undefined) continue;
     const domains = domainsOf(h.name).filter((d) => !claimed.has(d));
     for (const d of domains) claimed.set(d, `${h.se.meta.file}:${h.line}`);
-    virtualHosts.push({ domains, routes: [{ matches: [], destinations: [{ cluster: clusterName(h.name, first.number, null), weight: 100 }], timeoutMs: null, retry: ISTIO_DEFAULT_RETRY }] });
+    virtualHosts.push({
+      domains,
+      routes: [{ matches: [], destinations: [{ cluster: clusterName(h.name, first.number, null), weight: 100 }], timeoutMs: null, retry: ISTIO_DEFAULT_RETRY }],
+    });
   }
   return virtualHosts;
 }

@@ -109,8 +109,12 @@ export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProx
   const accessLog = r.bool("accessLog");
   const iw = r.map("imbalanceWarning");
   const threshold = iw?.number("threshold", { min: 1 });
-  if (threshold !== undefined && threshold <= 1) iw?.error("threshold", `must be a number > 1 (the busiest endpoint's request rate over the mean), got ${threshold}`);
-  const imbalanceWarning = iw === undefined ? undefined : dropUndefined({ threshold: threshold !== undefined && threshold > 1 ? threshold : undefined, windowMs: iw.duration("window") });
+  if (threshold !== undefined && threshold <= 1)
+    iw?.error("threshold", `must be a number > 1 (the busiest endpoint's request rate over the mean), got ${threshold}`);
+  const imbalanceWarning =
+    iw === undefined
+      ? undefined
+      : dropUndefined({ threshold: threshold !== undefined && threshold > 1 ? threshold : undefined, windowMs: iw.duration("window") });
   iw?.finish();
   r.finish();
   return dropUndefined({
@@ -142,7 +146,8 @@ function parseLatencyOutlier(r: MapReader): LatencyOutlierSettings | undefined {
   let result: LatencyOutlierSettings | undefined;
   if (latency !== undefined) {
     const factor = latency.number("factor", { min: 1 });
-    if (factor !== undefined && factor <= 1) latency.error("factor", `must be a number > 1 (an endpoint is an outlier when its p99 is over factor x the others' median p99), got ${factor}`);
+    if (factor !== undefined && factor <= 1)
+      latency.error("factor", `must be a number > 1 (an endpoint is an outlier when its p99 is over factor x the others' median p99), got ${factor}`);
     const minRequests = latency.int("minRequests", { min: 1, max: 1_000_000 });
     latency.finish();
     result = {

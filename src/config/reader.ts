@@ -262,7 +262,8 @@ export class MapReader {
     for (const inner of e.entry.value.entries) {
       const v = plainValue(inner.value);
       if (check(v)) out[inner.key] = v;
-      else this.ctx.diag.error(this.ctx.file, inner.value.line || inner.keyLine, `${this.fieldPath(key)}.${inner.key}`, `must be ${expected}, got ${describe(v)}`);
+      else
+        this.ctx.diag.error(this.ctx.file, inner.value.line || inner.keyLine, `${this.fieldPath(key)}.${inner.key}`, `must be ${expected}, got ${describe(v)}`);
     }
     return out;
   }

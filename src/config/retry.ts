@@ -106,7 +106,10 @@ function parseRetryOn(r: MapReader, text: string): { conditions: ReadonlySet<Ret
       continue;
     }
     const near = closest(item, RETRY_CONDITIONS);
-    r.error("retryOn", `unknown retry condition ${describe(item)}${near === null ? "" : ` (did you mean ${near}?)`}; known: ${RETRY_CONDITIONS.join(", ")}, or an HTTP status code`);
+    r.error(
+      "retryOn",
+      `unknown retry condition ${describe(item)}${near === null ? "" : ` (did you mean ${near}?)`}; known: ${RETRY_CONDITIONS.join(", ")}, or an HTTP status code`,
+    );
   }
   return { conditions, codes };
 }

@@ -103,7 +103,11 @@ function parsePorts(r: MapReader): ServicePort[] {
 
 function parseEndpoint(r: MapReader, ports: readonly ServicePort[], resolution: "STATIC" | "DNS"): ParsedEndpoint | undefined {
   const address = r.string("address", { required: true });
-  const endpointPorts = r.scalarMap("ports", (v): v is number => typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= 65535, "an integer from 1 to 65535");
+  const endpointPorts = r.scalarMap(
+    "ports",
+    (v): v is number => typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= 65535,
+    "an integer from 1 to 65535",
+  );
   const weight = r.int("weight", { min: 1, max: MAX_WEIGHT });
   const labels = r.stringMap("labels") ?? {};
   r.string("network");
@@ -112,7 +116,10 @@ function parseEndpoint(r: MapReader, ports: readonly ServicePort[], resolution: 
   r.finish();
   for (const name of Object.keys(endpointPorts ?? {})) {
     if (ports.some((p) => p.name === name)) continue;
-    const hint = closest(name, ports.map((p) => p.name));
+    const hint = closest(
+      name,
+      ports.map((p) => p.name),
+    );
     const known = ports.map((p) => p.name).join(", ");
     r.error("ports", `${JSON.stringify(name)} is not a port name of this ServiceEntry (${hint === null ? `ports: ${known}` : `did you mean ${hint}?`})`);
   }

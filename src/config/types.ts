@@ -18,9 +18,7 @@ export type HashKeySource =
   | { readonly kind: "sourceIp" }
   | { readonly kind: "queryParameter"; readonly name: string };
 
-export type HashAlgorithm =
-  | { readonly kind: "ringHash"; readonly minimumRingSize: number }
-  | { readonly kind: "maglev"; readonly tableSize: number };
+export type HashAlgorithm = { readonly kind: "ringHash"; readonly minimumRingSize: number } | { readonly kind: "maglev"; readonly tableSize: number };
 
 export type LoadBalancerSettings =
   | {
@@ -291,5 +289,4 @@ export interface ProxyConfig {
 }
 
 export type LoadResult =
-  | { readonly ok: true; readonly config: ProxyConfig }
-  | { readonly ok: false; readonly problems: readonly Problem[]; readonly warnings: readonly Warning[] };
+  { readonly ok: true; readonly config: ProxyConfig } | { readonly ok: false; readonly problems: readonly Problem[]; readonly warnings: readonly Warning[] };

@@ -41,8 +41,7 @@ export function parseYamlDocuments(text: string, file: string, diag: Diagnostics
     const contents = doc.contents;
     // `---` separators with nothing between them are empty documents, not resources.
     if (contents === null || (isScalar(contents) && contents.value === null)) continue;
-    const lineOf = (n: YamlNode | null | undefined): number =>
-      n?.range ? lines.linePos(n.range[0]).line : 0;
+    const lineOf = (n: YamlNode | null | undefined): number => (n?.range ? lines.linePos(n.range[0]).line : 0);
     const convert = (n: unknown): YNode => {
       if (isAlias(n)) return convert(n.resolve(doc));
       if (isMap(n)) {

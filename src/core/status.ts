@@ -30,9 +30,7 @@ export function statusName(code: number): string {
 }
 
 /** Envoy's gRPC status -> HTTP status table. */
-const HTTP_OF_STATUS: readonly number[] = [
-  200, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401,
-];
+const HTTP_OF_STATUS: readonly number[] = [200, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401];
 
 export function httpStatusOfGrpc(code: number): number {
   return HTTP_OF_STATUS[code] ?? 500;
@@ -58,7 +56,6 @@ export function grpcStatusOfHttp(httpStatus: number): StatusCode {
       return Status.UNKNOWN;
   }
 }
-
 
 /** An error that is a gRPC status: what a client of sluice will see. */
 export class SluiceError extends Error {

@@ -27,7 +27,4 @@ export function tracer(name: string): Tracer {
 }
 
 /** Operational log lines (warnings, lifecycle), JSON on stderr. */
-export const logger = pino(
-  { level: process.env["SLUICE_LOG_LEVEL"] ?? "info", base: null },
-  pino.destination(2),
-);
+export const logger = pino({ level: process.env["SLUICE_LOG_LEVEL"] ?? "info", base: null }, pino.destination(2));

@@ -21,29 +21,16 @@ export function echoClient(target: string, options: grpc.ChannelOptions = {}): g
 
 const identity = (b: Buffer): Buffer => b;
 
-export function callUnary(
-  client: grpc.Client,
-  request: Buffer,
-  metadata = new grpc.Metadata(),
-  options: grpc.CallOptions = {},
-): Promise<CallResult> {
+export function callUnary(client: grpc.Client, request: Buffer, metadata = new grpc.Metadata(), options: grpc.CallOptions = {}): Promise<CallResult> {
   return new Promise((resolve) => {
     let headers: grpc.Metadata | undefined;
     let response: Buffer | undefined;
     let error: grpc.ServiceError | null = null;
     let settled = false;
-    const call = client.makeUnaryRequest(
-      echoService.unary.path,
-      identity,
-      identity,
-      request,
-      metadata,
-      options,
-      (err, res) => {
-        error = err;
-        response = res;
-      },
-    );
+    const call = client.makeUnaryRequest(echoService.unary.path, identity, identity, request, metadata, options, (err, res) => {
+      error = err;
+      response = res;
+    });
     call.on("metadata", (md) => {
       headers = md;
     });
@@ -89,7 +76,8 @@ export function callServerStream(
     let status: grpc.StatusObject | undefined;
     let drained = false;
     const done = (): void => {
-      if (status !== undefined && drained) resolve({ code: status.code, details: status.details, response: undefined, headers, trailers: status.metadata, messages });
+      if (status !== undefined && drained)
+        resolve({ code: status.code, details: status.details, response: undefined, headers, trailers: status.metadata, messages });
     };
     call.on("end", () => ((drained = true), done()));
     call.on("error", () => ((drained = true), done()));
@@ -98,12 +86,7 @@ export function callServerStream(
 }
 
 /** Client streaming: sends every request, returns the server's concatenation. */
-export function callClientStream(
-  client: grpc.Client,
-  requests: Buffer[],
-  metadata = new grpc.Metadata(),
-  options: grpc.CallOptions = {},
-): Promise<CallResult> {
+export function callClientStream(client: grpc.Client, requests: Buffer[], metadata = new grpc.Metadata(), options: grpc.CallOptions = {}): Promise<CallResult> {
   return new Promise((resolve) => {
     let headers: grpc.Metadata | undefined;
     let response: Buffer | undefined;

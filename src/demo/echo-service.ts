@@ -11,11 +11,7 @@ import * as grpc from "@grpc/grpc-js";
 
 const identity = (b: Buffer): Buffer => b;
 
-function method<Req extends boolean, Res extends boolean>(
-  name: string,
-  requestStream: Req,
-  responseStream: Res,
-): grpc.MethodDefinition<Buffer, Buffer> {
+function method<Req extends boolean, Res extends boolean>(name: string, requestStream: Req, responseStream: Res): grpc.MethodDefinition<Buffer, Buffer> {
   return {
     path: `/sluice.demo.Echo/${name}`,
     requestStream,

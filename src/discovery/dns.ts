@@ -18,8 +18,7 @@ const trace = tracer("dns");
 /** Resolves a name to IP addresses; rejects when the lookup fails. */
 export type DnsResolver = (name: string) => Promise<string[]>;
 
-export const systemDnsResolver: DnsResolver = async (name) =>
-  (await lookup(name, { all: true })).map((a) => a.address);
+export const systemDnsResolver: DnsResolver = async (name) => (await lookup(name, { all: true })).map((a) => a.address);
 
 export const DEFAULT_DNS_REFRESH_MS = 5000;
 /** How long a round waits for its lookups (c-ares, which Envoy uses, also gives up at 5s). */
@@ -166,9 +165,7 @@ export class DnsEndpointSource implements EndpointSource {
 
   private emitIfChanged(onUpdate: Listener): void {
     const set = this.currentSet();
-    const signature = set
-      .map((e) => `${e.address}|${e.port}|${e.weight}|${e.hostname ?? ""}|${JSON.stringify(e.labels)}`)
-      .join("\n");
+    const signature = set.map((e) => `${e.address}|${e.port}|${e.weight}|${e.hostname ?? ""}|${JSON.stringify(e.labels)}`).join("\n");
     if (signature === this.lastSignature) return;
     this.lastSignature = signature;
     trace("update", { source: this.label, endpoints: set.length });

@@ -26,8 +26,11 @@ export class ManualEndpointSource implements EndpointSource {
 }
 
 function sameSet(a: readonly ResolvedEndpoint[], b: readonly ResolvedEndpoint[]): boolean {
-  return a.length === b.length && a.every((e, i) => {
-    const o = b[i];
-    return o !== undefined && o.address === e.address && o.port === e.port && o.weight === e.weight && JSON.stringify(o.labels) === JSON.stringify(e.labels);
-  });
+  return (
+    a.length === b.length &&
+    a.every((e, i) => {
+      const o = b[i];
+      return o !== undefined && o.address === e.address && o.port === e.port && o.weight === e.weight && JSON.stringify(o.labels) === JSON.stringify(e.labels);
+    })
+  );
 }

@@ -7,9 +7,7 @@ export class StaticEndpointSource implements EndpointSource {
   private readonly endpoints: readonly ResolvedEndpoint[];
 
   constructor(endpoints: readonly Endpoint[]) {
-    this.endpoints = Object.freeze(
-      endpoints.map((e) => Object.freeze({ address: e.address, port: e.port, weight: e.weight, labels: e.labels })),
-    );
+    this.endpoints = Object.freeze(endpoints.map((e) => Object.freeze({ address: e.address, port: e.port, weight: e.weight, labels: e.labels })));
   }
 
   /** Emits the set once, synchronously: there is nothing to wait for. */

@@ -166,7 +166,15 @@ export class DownstreamLifetime {
     this.onEvent?.({ kind: "ping", conn: conn.id, strikes: st.strikes });
     if (st.strikes > MAX_PING_STRIKES) {
       this.stats.tooManyPings++;
-      logger.warn({ conn: conn.id, peer: `${conn.remoteAddress}:${conn.remotePort}`, minPingIntervalMs: this.settings.keepalive.minPingIntervalMs, permitWithoutCalls: this.settings.keepalive.permitWithoutCalls }, "client pings too often (gRFC A8): GOAWAY ENHANCE_YOUR_CALM too_many_pings");
+      logger.warn(
+        {
+          conn: conn.id,
+          peer: `${conn.remoteAddress}:${conn.remotePort}`,
+          minPingIntervalMs: this.settings.keepalive.minPingIntervalMs,
+          permitWithoutCalls: this.settings.keepalive.permitWithoutCalls,
+        },
+        "client pings too often (gRFC A8): GOAWAY ENHANCE_YOUR_CALM too_many_pings",
+      );
       this.close(st, "too-many-pings", () => conn.goaway(H2Code.ENHANCE_YOUR_CALM, "too_many_pings"));
     }
   }
@@ -251,7 +259,10 @@ export class DownstreamLifetime {
         return;
       }
       this.stats.keepaliveTimeouts++;
-      logger.info({ conn: st.conn.id, peer: `${st.conn.remoteAddress}:${st.conn.remotePort}`, timeoutMs }, "client did not answer a keepalive PING: closing its connection");
+      logger.info(
+        { conn: st.conn.id, peer: `${st.conn.remoteAddress}:${st.conn.remotePort}`, timeoutMs },
+        "client did not answer a keepalive PING: closing its connection",
+      );
       this.close(st, "keepalive-timeout", () => st.conn.destroy());
     }, timeoutMs);
   }

@@ -182,7 +182,11 @@ export class Forwarder implements PickRequest {
     const cluster = this.cluster;
     if (cluster.active >= cluster.http2MaxRequests) {
       cluster.overflows++;
-      this.failLocal(Status.UNAVAILABLE, `upstream overflow: http2MaxRequests limit (${cluster.http2MaxRequests}) reached for ${cluster.name}`, ResponseFlag.UPSTREAM_OVERFLOW);
+      this.failLocal(
+        Status.UNAVAILABLE,
+        `upstream overflow: http2MaxRequests limit (${cluster.http2MaxRequests}) reached for ${cluster.name}`,
+        ResponseFlag.UPSTREAM_OVERFLOW,
+      );
       return;
     }
     let chosen = endpoint;
@@ -503,7 +507,8 @@ export class Forwarder implements PickRequest {
       // Trailers-only: the whole answer is here, so a retriable status can still be retried.
       const status = statusOf(headers);
       this.attemptEnded(AttemptEnd.RESPONSE, status ?? -1);
-      if (this.replayable && this.retryAfter({ kind: "response", grpcStatus: status ?? -1, httpStatus }, `grpc-status ${status} (:status ${httpStatus})`)) return;
+      if (this.replayable && this.retryAfter({ kind: "response", grpcStatus: status ?? -1, httpStatus }, `grpc-status ${status} (:status ${httpStatus})`))
+        return;
     } else if (httpStatus !== 200 && this.replayable) {
       // Not a gRPC answer (a proxy or server error page): retriable by its :status.
       if (this.retryAfter({ kind: "response", grpcStatus: -1, httpStatus }, `:status ${httpStatus}`, true)) {

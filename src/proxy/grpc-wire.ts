@@ -68,4 +68,3 @@ export function trailersOnly(code: StatusCode, message: string): Headers {
 export function statusTrailers(code: StatusCode, message: string): Headers {
   return { "grpc-status": String(code), "grpc-message": encodeGrpcMessage(message) };
 }
-

@@ -11,8 +11,7 @@ export const PREFACE_TIMEOUT_MS = 10_000;
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 
-const HTTP1_BODY =
-  "sluice speaks gRPC over HTTP/2 (h2c, prior knowledge) on this port; this request was HTTP/1.x.\n";
+const HTTP1_BODY = "sluice speaks gRPC over HTTP/2 (h2c, prior knowledge) on this port; this request was HTTP/1.x.\n";
 const HTTP1_RESPONSE =
   "HTTP/1.1 505 HTTP Version Not Supported\r\n" +
   "content-type: text/plain; charset=utf-8\r\n" +

@@ -23,7 +23,6 @@ import { createPolicy, registerBuiltins } from "../balancer/registry.js";
 import type { HealthChecker } from "../resilience/health-checker.js";
 import { ResponseFlag } from "./response-flags.js";
 
-
 /** The cluster name the RPC-end hook gets for a request no route took (Istio's "unknown" destination). */
 export const NO_ROUTE_CLUSTER = "unknown";
 
@@ -118,7 +117,11 @@ export class Proxy {
     const timeouts = deps.downstreamTimeouts;
     this.server = createServerTransport(
       kind,
-      { initialWindowSize: STREAM_WINDOW, maxConcurrentStreams: 0x7fffffff, ...(timeouts?.frameReadMs !== undefined && { frameReadTimeoutMs: timeouts.frameReadMs }) },
+      {
+        initialWindowSize: STREAM_WINDOW,
+        maxConcurrentStreams: 0x7fffffff,
+        ...(timeouts?.frameReadMs !== undefined && { frameReadTimeoutMs: timeouts.frameReadMs }),
+      },
       handlers,
     );
     this.listener = new Listener((socket) => this.server.accept(socket), timeouts?.prefaceMs);
@@ -291,7 +294,19 @@ export class Proxy {
    */
   private replyEarly(ds: ServerStream, cluster: string, code: StatusCode, message: string, authority: string, path: string, flag: ResponseFlag): void {
     ds.respond(trailersOnly(code, message), true);
-    this.hooks.onEnd?.({ cluster, endpoint: null, status: code, local: true, durationMs: 0, requestBytes: 0, responseBytes: 0, authority, path, retries: 0, flag });
+    this.hooks.onEnd?.({
+      cluster,
+      endpoint: null,
+      status: code,
+      local: true,
+      durationMs: 0,
+      requestBytes: 0,
+      responseBytes: 0,
+      authority,
+      path,
+      retries: 0,
+      flag,
+    });
   }
 
   private onStream(ds: ServerStream, conn: ServerConnection): void {
@@ -306,7 +321,15 @@ export class Proxy {
     if (!isGrpcPath(path)) {
       // What grpc-go answers a malformed method name, and Envoy a gRPC request with no route:
       // no backend has such a method, so none is bothered (nor blamed) with it.
-      this.replyEarly(ds, NO_ROUTE_CLUSTER, Status.UNIMPLEMENTED, `malformed :path ${JSON.stringify(path)}: gRPC wants /service/method`, authority, path, ResponseFlag.NO_ROUTE);
+      this.replyEarly(
+        ds,
+        NO_ROUTE_CLUSTER,
+        Status.UNIMPLEMENTED,
+        `malformed :path ${JSON.stringify(path)}: gRPC wants /service/method`,
+        authority,
+        path,
+        ResponseFlag.NO_ROUTE,
+      );
       return;
     }
     const route = this.router.route(authority, path, (name) => firstValue(h[name]));
@@ -317,7 +340,15 @@ export class Proxy {
     const cluster = this.clusters.get(route.cluster)!;
     const timeout = parseGrpcTimeout(h["grpc-timeout"]);
     if (Number.isNaN(timeout)) {
-      this.replyEarly(ds, cluster.name, Status.INTERNAL, `malformed grpc-timeout ${String(h["grpc-timeout"])}`, authority, path, ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR);
+      this.replyEarly(
+        ds,
+        cluster.name,
+        Status.INTERNAL,
+        `malformed grpc-timeout ${String(h["grpc-timeout"])}`,
+        authority,
+        path,
+        ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR,
+      );
       return;
     }
     const deadline = minDefined(timeout, route.timeoutMs ?? undefined);

@@ -27,10 +27,26 @@ export interface ReloadPlan {
  * Listener fields that only a restart applies: the socket, the wire, per-connection lifetime,
  * and the health checkers and latency rule built with the clusters at start.
  */
-const RESTART_ONLY = ["listen", "transport", "mode", "admin", "downstream", "healthCheck", "latencyOutlier"] as const satisfies readonly (keyof ListenerSettings)[];
+const RESTART_ONLY = [
+  "listen",
+  "transport",
+  "mode",
+  "admin",
+  "downstream",
+  "healthCheck",
+  "latencyOutlier",
+] as const satisfies readonly (keyof ListenerSettings)[];
 
 /** Listener fields a reload applies to new RPCs. */
-const LIVE = ["defaultHost", "upstream", "leastRequestChoiceCount", "drainTimeoutMs", "retryBufferLimit", "accessLog", "imbalanceWarning"] as const satisfies readonly (keyof ListenerSettings)[];
+const LIVE = [
+  "defaultHost",
+  "upstream",
+  "leastRequestChoiceCount",
+  "drainTimeoutMs",
+  "retryBufferLimit",
+  "accessLog",
+  "imbalanceWarning",
+] as const satisfies readonly (keyof ListenerSettings)[];
 
 /** What a restart-only field is compared by: the admin address by where it is, not by who chose it. */
 function restartKey(l: ListenerSettings, field: (typeof RESTART_ONLY)[number]): unknown {

@@ -207,7 +207,10 @@ class EndpointHealth {
     else {
       if (end.code === grpc.status.UNIMPLEMENTED && !this.warnedUnimplemented) {
         this.warnedUnimplemented = true;
-        logger.warn({ cluster: this.cluster, endpoint: this.key, details: end.details }, "endpoint does not serve grpc.health.v1.Health: it fails every health check");
+        logger.warn(
+          { cluster: this.cluster, endpoint: this.key, details: end.details },
+          "endpoint does not serve grpc.health.v1.Health: it fails every health check",
+        );
       }
       this.finish(errorOutcome(end.code, end.details, "Check"));
     }
@@ -318,7 +321,8 @@ class EndpointHealth {
       this.failures = 0;
       trace("endpoint health", { cluster: this.cluster, endpoint: this.key, from: before, to: this.state, why: outcome.why });
       if (before !== "pending") {
-        if (this.state === "unhealthy") logger.warn({ cluster: this.cluster, endpoint: this.key, why: outcome.why }, "endpoint failed its health checks: no new RPCs go to it");
+        if (this.state === "unhealthy")
+          logger.warn({ cluster: this.cluster, endpoint: this.key, why: outcome.why }, "endpoint failed its health checks: no new RPCs go to it");
         else logger.info({ cluster: this.cluster, endpoint: this.key }, "endpoint passed its health checks: back in balancing");
       }
     }

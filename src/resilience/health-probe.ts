@@ -9,7 +9,8 @@ import { service as healthService } from "grpc-health-check";
 export type ServingStatus = "UNKNOWN" | "SERVING" | "NOT_SERVING" | "SERVICE_UNKNOWN";
 
 /** How a Check ended: the server's answer, or the call's status when there was none. */
-export type CheckEnd = { readonly kind: "answer"; readonly status: ServingStatus } | { readonly kind: "error"; readonly code: grpc.status; readonly details: string };
+export type CheckEnd =
+  { readonly kind: "answer"; readonly status: ServingStatus } | { readonly kind: "error"; readonly code: grpc.status; readonly details: string };
 
 export interface WatchHandlers {
   /** Each message on the stream: the first is the current status, then every change. */
@@ -81,7 +82,14 @@ export class HealthProbe {
 
   watch(handlers: WatchHandlers): Cancel {
     let live = true;
-    const call = this.client.makeServerStreamRequest(WATCH.path, WATCH.requestSerialize, WATCH.responseDeserialize, { service: this.options.serviceName }, new grpc.Metadata(), {});
+    const call = this.client.makeServerStreamRequest(
+      WATCH.path,
+      WATCH.requestSerialize,
+      WATCH.responseDeserialize,
+      { service: this.options.serviceName },
+      new grpc.Metadata(),
+      {},
+    );
     call.on("data", (response: object) => {
       if (live) handlers.onStatus(servingStatus(response));
     });

@@ -187,7 +187,14 @@ export class OutlierDetector implements AttemptObserver {
     const max = this.settings.maxEjectionPercent;
     if (!ejectionAllowed(this.active, keys.length, max)) {
       this.ejectionsOverflow++;
-      trace("ejection refused by maxEjectionPercent", { cluster: this.name, endpoint: key, reason, ejected: this.active, endpoints: keys.length, maxEjectionPercent: max });
+      trace("ejection refused by maxEjectionPercent", {
+        cluster: this.name,
+        endpoint: key,
+        reason,
+        ejected: this.active,
+        endpoints: keys.length,
+        maxEjectionPercent: max,
+      });
       return;
     }
     const base = this.settings.baseEjectionTimeMs;

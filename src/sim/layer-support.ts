@@ -40,7 +40,13 @@ export function describePolicy(settings: LoadBalancerSettings): string {
  * Sends an RPC the way the proxy's forwarder does: the http2MaxRequests circuit breaker, the
  * pick (unless pinned), the load counters while it runs, every outlier observer told of its end.
  */
-export function forward(ctx: SimContext, cluster: ClusterRuntime, pinned: LbEndpoint | undefined, rpc: SimRpc, feedback?: (outcome: CallOutcome) => void): void {
+export function forward(
+  ctx: SimContext,
+  cluster: ClusterRuntime,
+  pinned: LbEndpoint | undefined,
+  rpc: SimRpc,
+  feedback?: (outcome: CallOutcome) => void,
+): void {
   if (cluster.active >= cluster.http2MaxRequests) {
     cluster.overflows++;
     rpc.finish(-1, "overflow (http2MaxRequests)");

@@ -39,7 +39,9 @@ export function formatSummary(s: SimSummary, wallMs: number): string {
     lines.push("  (retries are not simulated: the proxy's retry policy, Istio's default included, would send many of these to another backend)");
   }
   if (s.unfinished > 0) {
-    lines.push(`unfinished: ${s.unfinished.toLocaleString("en-US")} RPCs were still queued or running 60 s after the run ended; they are in no count and no percentile (the backends are overloaded)`);
+    lines.push(
+      `unfinished: ${s.unfinished.toLocaleString("en-US")} RPCs were still queued or running 60 s after the run ended; they are in no count and no percentile (the backends are overloaded)`,
+    );
   }
   if (s.layer === "proxy-connection" || s.layer === "l4") lines.push(`client connections opened: ${num(s.connectionsPerS)} per second`);
   if (s.timeToBalanceMs !== undefined) {
@@ -72,7 +74,20 @@ export function summaryCsv(s: SimSummary): string {
   const out = ["backend,added_s,removed_s,rpcs,share,rpc_per_s,p50_ms,p99_ms,connections,time_to_90_s"];
   for (const b of s.backends) {
     const t90 = b.timeTo90Ms === undefined ? "" : b.timeTo90Ms === null ? "never" : String(b.timeTo90Ms / 1000);
-    out.push([b.name, b.addedAtMs / 1000, b.removedAtMs === null ? "" : b.removedAtMs / 1000, b.rpcs, b.share.toFixed(4), b.ratePerS.toFixed(1), csvNum(b.p50Ms), csvNum(b.p99Ms), b.connections, t90].join(","));
+    out.push(
+      [
+        b.name,
+        b.addedAtMs / 1000,
+        b.removedAtMs === null ? "" : b.removedAtMs / 1000,
+        b.rpcs,
+        b.share.toFixed(4),
+        b.ratePerS.toFixed(1),
+        csvNum(b.p50Ms),
+        csvNum(b.p99Ms),
+        b.connections,
+        t90,
+      ].join(","),
+    );
   }
   return out.join("\n") + "\n";
 }
@@ -92,5 +107,10 @@ function seconds(ms: number): string {
 
 function table(rows: readonly (readonly string[])[]): string[] {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  ").trimEnd());
+  return rows.map((r) =>
+    r
+      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
+      .join("  ")
+      .trimEnd(),
+  );
 }

@@ -46,7 +46,23 @@ export function parseScenario(text: string, file: string): Scenario {
   return scenario;
 }
 
-const TOP = ["name", "description", "base", "duration", "bucket", "measureFrom", "layer", "clientPolicy", "connect", "discoveryDelay", "failLatency", "seed", "clients", "backends", "events"];
+const TOP = [
+  "name",
+  "description",
+  "base",
+  "duration",
+  "bucket",
+  "measureFrom",
+  "layer",
+  "clientPolicy",
+  "connect",
+  "discoveryDelay",
+  "failLatency",
+  "seed",
+  "clients",
+  "backends",
+  "events",
+];
 
 class Reader {
   readonly problems: string[] = [];
@@ -86,12 +102,21 @@ class Reader {
   /** What would make a run meaningless or too big to hold. */
   private limits(s: Scenario): void {
     if (s.measureFromMs >= s.durationMs) this.problem("measureFrom", `must be before the end of the run (duration ${s.durationMs / 1000}s)`);
-    if (s.durationMs / s.bucketMs > MAX_BUCKETS) this.problem("bucket", `makes ${Math.ceil(s.durationMs / s.bucketMs).toLocaleString("en-US")} buckets; at most ${MAX_BUCKETS.toLocaleString("en-US")} (a wider bucket or a shorter run)`);
+    if (s.durationMs / s.bucketMs > MAX_BUCKETS)
+      this.problem(
+        "bucket",
+        `makes ${Math.ceil(s.durationMs / s.bucketMs).toLocaleString("en-US")} buckets; at most ${MAX_BUCKETS.toLocaleString("en-US")} (a wider bucket or a shorter run)`,
+      );
     if (s.bucketMs > s.durationMs) this.problem("bucket", `is longer than the run (${s.durationMs / 1000}s)`);
     const load = s.clients.load;
-    const rpcs = (s.clients.count * s.durationMs * (load.kind === "rate" ? load.rps / 1000 : load.inFlight / Math.max(0.001, meanOf(s.backends.serviceTime))));
-    if (rpcs > MAX_RPCS) this.problem("clients", `make about ${rpcs.toExponential(1)} RPCs; at most ${MAX_RPCS.toExponential(0)} per run (about a minute and a half here)`);
-    if (s.clients.count * s.clients.channelsEach > MAX_CHANNELS) this.problem("clients", `count x channels is ${(s.clients.count * s.clients.channelsEach).toLocaleString("en-US")}; at most ${MAX_CHANNELS.toLocaleString("en-US")}`);
+    const rpcs = s.clients.count * s.durationMs * (load.kind === "rate" ? load.rps / 1000 : load.inFlight / Math.max(0.001, meanOf(s.backends.serviceTime)));
+    if (rpcs > MAX_RPCS)
+      this.problem("clients", `make about ${rpcs.toExponential(1)} RPCs; at most ${MAX_RPCS.toExponential(0)} per run (about a minute and a half here)`);
+    if (s.clients.count * s.clients.channelsEach > MAX_CHANNELS)
+      this.problem(
+        "clients",
+        `count x channels is ${(s.clients.count * s.clients.channelsEach).toLocaleString("en-US")}; at most ${MAX_CHANNELS.toLocaleString("en-US")}`,
+      );
   }
 
   private clients(v: unknown, base: Omit<Scenario, "name" | "description">): Scenario["clients"] {
@@ -128,7 +153,12 @@ class Reader {
   private distribution(v: unknown): Distribution {
     const fallback: Distribution = { kind: "constant", ms: 1 };
     const at = "backends.serviceTime";
-    if (!isTree(v)) return this.problem(at, "must be a mapping: { distribution: constant, value: 5ms } | { distribution: exponential, mean: 5ms } | { distribution: lognormal, median: 4ms, p99: 20ms }", fallback);
+    if (!isTree(v))
+      return this.problem(
+        at,
+        "must be a mapping: { distribution: constant, value: 5ms } | { distribution: exponential, mean: 5ms } | { distribution: lognormal, median: 4ms, p99: 20ms }",
+        fallback,
+      );
     const p = `${at}.`;
     const kind = this.oneOf(v, "distribution", p, ["constant", "exponential", "lognormal"] as const);
     switch (kind) {

@@ -45,7 +45,10 @@ export function simulate(opts: SimOptions): SimRun {
     // Every channel holds its own view of every backend (and its own outlier timers).
     const backendsEver = scenario.backends.count + scenario.events.reduce((n, e) => n + (e.kind === "add" ? e.count : e.kind === "restart" ? 1 : 0), 0);
     const views = scenario.clients.count * scenario.clients.channelsEach * backendsEver;
-    if (views > MAX_CLIENT_VIEWS) throw new Error(`the client layer would hold ${views.toLocaleString("en-US")} channel x backend views; at most ${MAX_CLIENT_VIEWS.toLocaleString("en-US")} (fewer channels or backends)`);
+    if (views > MAX_CLIENT_VIEWS)
+      throw new Error(
+        `the client layer would hold ${views.toLocaleString("en-US")} channel x backend views; at most ${MAX_CLIENT_VIEWS.toLocaleString("en-US")} (fewer channels or backends)`,
+      );
   }
   const clock = new SimClock();
   const random = seededRandom(scenario.seed);
@@ -58,7 +61,18 @@ export function simulate(opts: SimOptions): SimRun {
 
   const addBackend = (): SimBackend => {
     const n = backends.length + 1;
-    const b = new SimBackend(`pod-${n}`, n - 1, `10.0.${n >> 8}.${n & 255}`, 50051, clock.now(), clock, random, serviceTime, scenario.backends.concurrency, scenario.failMs);
+    const b = new SimBackend(
+      `pod-${n}`,
+      n - 1,
+      `10.0.${n >> 8}.${n & 255}`,
+      50051,
+      clock.now(),
+      clock,
+      random,
+      serviceTime,
+      scenario.backends.concurrency,
+      scenario.failMs,
+    );
     backends.push(b);
     byKey.set(b.key, b);
     recorder.addBackend(b.index);
@@ -68,7 +82,8 @@ export function simulate(opts: SimOptions): SimRun {
   const named = (name: string): SimBackend => {
     const b = backends.find((x) => x.name === name);
     if (b === undefined) throw new Error(`scenario ${scenario.name}: no backend ${name} at ${clock.now() / 1000}s`);
-    if (b.removedAt !== null) throw new Error(`scenario ${scenario.name}: ${name} was removed at ${b.removedAt / 1000}s; nothing can happen to it at ${clock.now() / 1000}s`);
+    if (b.removedAt !== null)
+      throw new Error(`scenario ${scenario.name}: ${name} was removed at ${b.removedAt / 1000}s; nothing can happen to it at ${clock.now() / 1000}s`);
     return b;
   };
   const remove = (b: SimBackend): void => {

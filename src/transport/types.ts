@@ -128,10 +128,7 @@ export interface ClientConnection {
 }
 
 export interface ClientTransport {
-  connect(
-    target: { host: string; port: number; connectTimeoutMs: number },
-    listener: ClientConnectionListener,
-  ): ClientConnection;
+  connect(target: { host: string; port: number; connectTimeoutMs: number }, listener: ClientConnectionListener): ClientConnection;
 }
 
 /** What a server transport tells its owner (the proxy). */

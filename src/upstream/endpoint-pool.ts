@@ -203,7 +203,9 @@ export class EndpointPool {
     const pending = this.settings.pending;
     if (pending.count >= pending.limit) {
       pending.overflows++;
-      return cb(new SluiceError(Status.UNAVAILABLE, `upstream overflow: http1MaxPendingRequests limit (${pending.limit}) reached for ${this.settings.cluster}`));
+      return cb(
+        new SluiceError(Status.UNAVAILABLE, `upstream overflow: http1MaxPendingRequests limit (${pending.limit}) reached for ${this.settings.cluster}`),
+      );
     }
     pending.count++;
     this.waiters.push(cb);

@@ -210,7 +210,10 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
     const c = this.connection;
     if (c.t !== "streaming" || c.call !== call) return;
     const wait = this.backoff.failed(this.clock.now());
-    logger.warn({ server: this.opts.server, code: status.code, details: status.details, retryInMs: Math.round(wait) }, "xDS stream to the control plane ended; reconnecting");
+    logger.warn(
+      { server: this.opts.server, code: status.code, details: status.details, retryInMs: Math.round(wait) },
+      "xDS stream to the control plane ended; reconnecting",
+    );
     // Deadlines run only while the control plane is reached; the next stream starts them again.
     this.reached = false;
     this.stopTimer();
@@ -285,7 +288,10 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
       this.send(t, null);
     } else {
       const message = problems.join("; ");
-      logger.warn({ server: this.opts.server, typeUrl: t, version: r.version_info, error: message }, "xDS response rejected (NACK); its valid resources are taken, the bad ones keep their last accepted version");
+      logger.warn(
+        { server: this.opts.server, typeUrl: t, version: r.version_info, error: message },
+        "xDS response rejected (NACK); its valid resources are taken, the bad ones keep their last accepted version",
+      );
       this.send(t, message);
       this.emit("nack", { typeUrl: t, version: r.version_info, message });
     }
@@ -373,7 +379,12 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
     this.dirty = false;
     const view = (t: TypeUrl): ReadonlyMap<string, DecodedResource> => new Map([...this.state(t).resources].map(([name, h]) => [name, h.decoded]));
     this.snapshot = { listeners: view(TYPE_URL.listener), routes: view(TYPE_URL.route), clusters: view(TYPE_URL.cluster), endpoints: view(TYPE_URL.endpoint) };
-    trace("update", { listeners: this.snapshot.listeners.size, routes: this.snapshot.routes.size, clusters: this.snapshot.clusters.size, endpoints: this.snapshot.endpoints.size });
+    trace("update", {
+      listeners: this.snapshot.listeners.size,
+      routes: this.snapshot.routes.size,
+      clusters: this.snapshot.clusters.size,
+      endpoints: this.snapshot.endpoints.size,
+    });
     this.emit("update", this.snapshot);
   }
 }

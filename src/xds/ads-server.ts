@@ -263,7 +263,10 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
     const answersLast = prev?.sent != null && request.responseNonce === prev.sent.nonce;
     if (answersLast && request.errorDetail !== null) {
       sub = { ...sub, rejected: { version: prev.sent?.version ?? "", message: request.errorDetail.message } };
-      logger.warn({ stream: state.id, node: nodeId, typeUrl: t, version: prev.sent?.version, error: request.errorDetail.message }, "xDS client rejected a response (NACK); it keeps its last accepted version");
+      logger.warn(
+        { stream: state.id, node: nodeId, typeUrl: t, version: prev.sent?.version, error: request.errorDetail.message },
+        "xDS client rejected a response (NACK); it keeps its last accepted version",
+      );
       this.emit("nack", { stream: state.id, nodeId, typeUrl: t, version: sub.rejected?.version ?? "", message: request.errorDetail.message });
     } else if (answersLast) {
       sub = { ...sub, accepted: request.versionInfo, rejected: null };

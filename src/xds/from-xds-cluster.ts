@@ -16,7 +16,16 @@ import {
   MAX_RING_SIZE,
 } from "../config/limits.js";
 import { MAX_TIMER_MS } from "../core/clock.js";
-import type { Cluster, ConnectionPoolSettings, Endpoint, HashKeySource, LoadBalancerSettings, OutlierDetectionSettings, RetryBudget, SimpleLb } from "../config/types.js";
+import type {
+  Cluster,
+  ConnectionPoolSettings,
+  Endpoint,
+  HashKeySource,
+  LoadBalancerSettings,
+  OutlierDetectionSettings,
+  RetryBudget,
+  SimpleLb,
+} from "../config/types.js";
 import { anyType, durationMs, fields, list, num, records, text, wrapped, type Fields, type Problems } from "./from-xds-fields.js";
 import { TYPE_URL, unpackAny, type AnyMessage } from "./protos.js";
 import type { DecodedResource } from "./xds-resources.js";
@@ -165,7 +174,8 @@ export function endpointsFromXds(cla: Fields, where: string, problems: Problems)
     const priority = priorities[i] ?? 0;
     const lbEndpoints = list(l["lb_endpoints"]);
     if (priority !== top) {
-      if (lbEndpoints.length > 0) problems.add(where, `${lbEndpoints.length} endpoint(s) of priority ${priority} (failover) ignored: sluice balances over priority ${top} only`);
+      if (lbEndpoints.length > 0)
+        problems.add(where, `${lbEndpoints.length} endpoint(s) of priority ${priority} (failover) ignored: sluice balances over priority ${top} only`);
       return;
     }
     const localityWeight = wrapped(l["load_balancing_weight"]);
@@ -200,7 +210,10 @@ function capWeights(endpoints: Endpoint[], where: string, problems: Problems): E
   let max = 0;
   for (const e of endpoints) if (e.weight > max) max = e.weight;
   if (max <= MAX_ENDPOINT_WEIGHT) return endpoints;
-  problems.add(where, `endpoint weights up to ${max} are above ${MAX_ENDPOINT_WEIGHT}; they are scaled down in proportion (the largest to ${MAX_ENDPOINT_WEIGHT})`);
+  problems.add(
+    where,
+    `endpoint weights up to ${max} are above ${MAX_ENDPOINT_WEIGHT}; they are scaled down in proportion (the largest to ${MAX_ENDPOINT_WEIGHT})`,
+  );
   return endpoints.map((e) => ({ ...e, weight: Math.max(1, Math.min(MAX_ENDPOINT_WEIGHT, Math.round((e.weight * MAX_ENDPOINT_WEIGHT) / max))) }));
 }
 
@@ -329,7 +342,8 @@ function connectionPoolFromXds(c: Fields, where: string, problems: Problems): Co
   return {
     tcp: {
       maxConnections: nonZeroLimit(t, "max_connections", ENVOY_THRESHOLDS.maxConnections, where, problems),
-      connectTimeoutMs: timer(positive(durationMs(c["connect_timeout"]), "connect_timeout", where, problems), "connect_timeout", where, problems) ?? ENVOY_CONNECT_TIMEOUT_MS,
+      connectTimeoutMs:
+        timer(positive(durationMs(c["connect_timeout"]), "connect_timeout", where, problems), "connect_timeout", where, problems) ?? ENVOY_CONNECT_TIMEOUT_MS,
       maxConnectionDurationMs: http.maxConnectionDurationMs ?? d.tcp.maxConnectionDurationMs,
       idleTimeoutMs: d.tcp.idleTimeoutMs,
     },
@@ -417,11 +431,17 @@ function outlierFromXds(c: Fields, where: string, problems: Problems): OutlierDe
   if (lbConfig !== undefined) problems.unmapped(`${where} common_lb_config`, lbConfig, new Set(["healthy_panic_threshold", "locality_weighted_lb_config"]));
   const o = fields(c["outlier_detection"]);
   if (o === undefined) {
-    if (panic !== undefined && panic > 0) problems.add(where, "common_lb_config.healthy_panic_threshold applies only with outlier_detection in sluice; ignored");
+    if (panic !== undefined && panic > 0)
+      problems.add(where, "common_lb_config.healthy_panic_threshold applies only with outlier_detection in sluice; ignored");
     return null;
   }
   problems.unmapped(`${where} outlier_detection`, o, OUTLIER_KNOWN, OUTLIER_STATISTICAL);
-  for (const f of ["enforcing_success_rate", "enforcing_failure_percentage", "enforcing_failure_percentage_local_origin", "enforcing_local_origin_success_rate"]) {
+  for (const f of [
+    "enforcing_success_rate",
+    "enforcing_failure_percentage",
+    "enforcing_failure_percentage_local_origin",
+    "enforcing_local_origin_success_rate",
+  ]) {
     const n = wrapped(o[f]);
     if (n !== undefined && n > 0) problems.add(where, `outlier_detection.${f} ${n}: statistical ejection is not supported; only consecutive errors eject`);
   }
@@ -434,7 +454,8 @@ function outlierFromXds(c: Fields, where: string, problems: Problems): OutlierDe
   return {
     consecutive5xxErrors: enforced("consecutive_5xx", "enforcing_consecutive_5xx", 5, 100),
     consecutiveGatewayErrors: enforced("consecutive_gateway_failure", "enforcing_consecutive_gateway_failure", 5, 0),
-    intervalMs: timer(positive(durationMs(o["interval"]), "outlier_detection.interval", where, problems), "outlier_detection.interval", where, problems) ?? d.intervalMs,
+    intervalMs:
+      timer(positive(durationMs(o["interval"]), "outlier_detection.interval", where, problems), "outlier_detection.interval", where, problems) ?? d.intervalMs,
     baseEjectionTimeMs: timer(durationMs(o["base_ejection_time"]), "outlier_detection.base_ejection_time", where, problems) ?? d.baseEjectionTimeMs,
     maxEjectionPercent: Math.min(100, wrapped(o["max_ejection_percent"]) ?? d.maxEjectionPercent),
     minHealthPercent: Math.min(100, panic ?? ENVOY_PANIC_THRESHOLD),

@@ -93,7 +93,8 @@ function claimDomains(hosts: readonly MappedHost[], problems: Problems): Virtual
   const routed: MappedHost[] = [];
   for (const h of hosts) {
     if (h.routes.length > 0) routed.push(h);
-    else if (h.domains.length > 0) problems.add(h.where, `has no route sluice can use; its domains (${h.domains.map((d) => d.host).join(", ")}) are left to other virtual hosts`);
+    else if (h.domains.length > 0)
+      problems.add(h.where, `has no route sluice can use; its domains (${h.domains.map((d) => d.host).join(", ")}) are left to other virtual hosts`);
   }
   const owner = new Map<string, { readonly host: MappedHost; readonly withPort: boolean }>();
   for (const withPort of [false, true]) {
@@ -134,7 +135,13 @@ const VH_IGNORED: ReadonlySet<string> = new Set(["per_request_buffer_limit_bytes
 const ROUTE_KNOWN: ReadonlySet<string> = new Set(["match", "route"]);
 const ROUTE_IGNORED: ReadonlySet<string> = new Set(["name", "metadata", "decorator", "stat_prefix", "tracing"]);
 const ACTION_KNOWN: ReadonlySet<string> = new Set(["cluster", "weighted_clusters", "max_stream_duration", "timeout", "retry_policy", "hash_policy"]);
-const ACTION_IGNORED: ReadonlySet<string> = new Set(["cluster_not_found_response_code", "priority", "auto_host_rewrite", "max_grpc_timeout", "grpc_timeout_offset"]);
+const ACTION_IGNORED: ReadonlySet<string> = new Set([
+  "cluster_not_found_response_code",
+  "priority",
+  "auto_host_rewrite",
+  "max_grpc_timeout",
+  "grpc_timeout_offset",
+]);
 /** Actions that send a request nowhere sluice can: the route is dropped. */
 const OTHER_ACTIONS = ["redirect", "direct_response", "filter_action", "non_forwarding_action"];
 const OTHER_SPECIFIERS = ["cluster_header", "cluster_specifier_plugin", "inline_cluster_specifier_plugin"];
@@ -245,7 +252,8 @@ class RouteMapper {
       if (t.xds === "") continue; // the unavailable placeholder
       const prior = this.hashKeys.get(t.xds);
       if (prior === undefined) this.hashKeys.set(t.xds, key);
-      else if (!isDeepStrictEqual(prior, key)) this.problems.add(where, `cluster ${t.xds} is hashed on another key by an earlier route; sluice keeps one key per cluster (the first)`);
+      else if (!isDeepStrictEqual(prior, key))
+        this.problems.add(where, `cluster ${t.xds} is hashed on another key by an earlier route; sluice keeps one key per cluster (the first)`);
     }
   }
 }
@@ -315,7 +323,9 @@ function headerMatchFromXds(h: Fields): HeaderMatch | string {
   } else if (text(h["exact_match"]) !== undefined) [kind, value] = ["exact", text(h["exact_match"])];
   else if (text(h["prefix_match"]) !== undefined) [kind, value] = ["prefix", text(h["prefix_match"])];
   else if (text(fields(h["safe_regex_match"])?.["regex"]) !== undefined) [kind, value] = ["regex", text(fields(h["safe_regex_match"])?.["regex"])];
-  const extra = Object.keys(h).find((k) => !["name", "string_match", "exact_match", "prefix_match", "safe_regex_match"].includes(k) && !(k === "invert_match" && h[k] === false));
+  const extra = Object.keys(h).find(
+    (k) => !["name", "string_match", "exact_match", "prefix_match", "safe_regex_match"].includes(k) && !(k === "invert_match" && h[k] === false),
+  );
   if (extra !== undefined) return `header ${name}: ${extra} is not supported`;
   if (kind === undefined || value === undefined) return `header ${name}: only exact, prefix and safe_regex matches are supported`;
   if (kind === "regex" && !validRegex(value)) return `header ${name}: ${JSON.stringify(value)} is not a valid regular expression`;

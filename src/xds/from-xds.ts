@@ -70,7 +70,13 @@ function mapAll(resources: XdsResources, problems: Problems): ConfigFromXds {
       continue;
     }
     const edsName = edsServiceName(c) ?? xdsName;
-    const cluster = clusterFromXds(xdsName, c, fields(resources.endpoints.get(edsName)), firstPass.hashKeys.get(xdsName) ?? siblings.get(hostPort(xdsName)), problems);
+    const cluster = clusterFromXds(
+      xdsName,
+      c,
+      fields(resources.endpoints.get(edsName)),
+      firstPass.hashKeys.get(xdsName) ?? siblings.get(hostPort(xdsName)),
+      problems,
+    );
     const unbuildable = cluster === undefined ? undefined : policyError(cluster.policy.loadBalancer);
     if (unbuildable !== undefined) problems.add(`Cluster ${xdsName}`, `its load balancer cannot be built (${unbuildable}); routes to it are dropped`);
     if (cluster === undefined || unbuildable !== undefined) unsupported.add(xdsName);

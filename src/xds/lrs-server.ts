@@ -128,7 +128,15 @@ export function parseLoadStatsRequest(raw: unknown): ParsedLoadStats {
         problems.push(`${where} (${endpoint}): ${bad[0]} is not a non-negative integer`);
         continue;
       }
-      loads.push({ cluster, endpoint, issued: counts.issued ?? 0, succeeded: counts.succeeded ?? 0, failed: counts.failed ?? 0, inProgress: counts.inProgress ?? 0, intervalMs });
+      loads.push({
+        cluster,
+        endpoint,
+        issued: counts.issued ?? 0,
+        succeeded: counts.succeeded ?? 0,
+        failed: counts.failed ?? 0,
+        inProgress: counts.inProgress ?? 0,
+        intervalMs,
+      });
     }
   }
   return { nodeId, loads, problems };

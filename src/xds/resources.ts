@@ -7,7 +7,18 @@
 // ClusterLoadAssignments.
 // Pure: the same config gives byte-identical resources, so the ADS server can diff them.
 import { packAny, TYPE_URL, type AnyMessage } from "./protos.js";
-import type { Cluster, ConnectionPoolSettings, HttpRoute, Limit, OutlierDetectionSettings, ProxyConfig, RetryPolicy, RouteMatch, TrafficPolicy, VirtualHost } from "../config/types.js";
+import type {
+  Cluster,
+  ConnectionPoolSettings,
+  HttpRoute,
+  Limit,
+  OutlierDetectionSettings,
+  ProxyConfig,
+  RetryPolicy,
+  RouteMatch,
+  TrafficPolicy,
+  VirtualHost,
+} from "../config/types.js";
 import { domainsOf } from "../config/hosts.js";
 import { ISTIO_DEFAULT_RETRY } from "../config/retry.js";
 import { NEUTRAL_WEIGHT, type Weights } from "./load-weights.js";
@@ -210,7 +221,9 @@ function protocolOptions(pool: ConnectionPoolSettings): Record<string, unknown> 
   const common: Record<string, unknown> = { idle_timeout: duration(pool.http.idleTimeoutMs) };
   if (pool.http.maxRequestsPerConnection > 0) common["max_requests_per_connection"] = { value: pool.http.maxRequestsPerConnection };
   if (pool.tcp.maxConnectionDurationMs !== null) common["max_connection_duration"] = duration(pool.tcp.maxConnectionDurationMs);
-  const http2: Record<string, unknown> = Number.isFinite(pool.http.maxConcurrentStreams) ? { max_concurrent_streams: uint32(pool.http.maxConcurrentStreams) } : {};
+  const http2: Record<string, unknown> = Number.isFinite(pool.http.maxConcurrentStreams)
+    ? { max_concurrent_streams: uint32(pool.http.maxConcurrentStreams) }
+    : {};
   const options = packAny(TYPE_URL.httpProtocolOptions, { common_http_protocol_options: common, explicit_http_config: { http2_protocol_options: http2 } });
   return { typed_extension_protocol_options: { "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": options } };
 }

@@ -172,8 +172,14 @@ test("a call the client cancels counts as an attempt of its endpoint (upstream_r
 test("/clusters: endpoints with state, connections and requests; an endpoint ejected by outlier detection shows as such", async () => {
   const pods = await startPods(2);
   const yaml = [
-    serviceEntryYaml(HOST, pods.map((p) => p.port)),
-    destinationRuleYaml(HOST, "    loadBalancer: {simple: ROUND_ROBIN}\n    outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 1m, maxEjectionPercent: 100}\n"),
+    serviceEntryYaml(
+      HOST,
+      pods.map((p) => p.port),
+    ),
+    destinationRuleYaml(
+      HOST,
+      "    loadBalancer: {simple: ROUND_ROBIN}\n    outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 1m, maxEjectionPercent: 100}\n",
+    ),
     listenerYaml("  admin: 127.0.0.1:0\n"),
   ].join("---\n");
   const p = await startAdminProxy(yaml);
@@ -189,17 +195,45 @@ test("/clusters: endpoints with state, connections and requests; an endpoint eje
     assert.equal(clusters.length, 1);
     const c = clusters[0]!;
     assert.deepEqual([c.cluster, c.host, c.port, c.subset, c.loadBalancer, c.panic], [CLUSTER, HOST, 50051, null, "ROUND_ROBIN", false]);
-    assert.deepEqual(c.outlierDetection, { ejectionsTotal: 1, ejectionsActive: 1, ejectionsOverflow: 0, byReason: { "consecutive-5xx": 1, "consecutive-gateway": 0, "consecutive-local-origin": 0, latency: 0 } });
+    assert.deepEqual(c.outlierDetection, {
+      ejectionsTotal: 1,
+      ejectionsActive: 1,
+      ejectionsOverflow: 0,
+      byReason: { "consecutive-5xx": 1, "consecutive-gateway": 0, "consecutive-local-origin": 0, latency: 0 },
+    });
     assert.equal(c.endpoints.length, 2);
     const ejected = c.endpoints.filter((e) => e.ejected);
     assert.equal(ejected.length, 1);
     const [bad] = ejected;
     const good = c.endpoints.find((e) => !e.ejected)!;
     assert.deepEqual(
-      { healthy: bad!.healthy, unhealthy: bad!.unhealthy, reason: bad!.ejection?.reason, timesEjected: bad!.timesEjected, requests: bad!.requests, errors: bad!.errors, state: bad!.state, connections: bad!.connections, activeRequests: bad!.activeRequests },
-      { healthy: false, unhealthy: false, reason: "consecutive-5xx", timesEjected: 1, requests: 1, errors: 1, state: "READY", connections: 1, activeRequests: 0 },
+      {
+        healthy: bad!.healthy,
+        unhealthy: bad!.unhealthy,
+        reason: bad!.ejection?.reason,
+        timesEjected: bad!.timesEjected,
+        requests: bad!.requests,
+        errors: bad!.errors,
+        state: bad!.state,
+        connections: bad!.connections,
+        activeRequests: bad!.activeRequests,
+      },
+      {
+        healthy: false,
+        unhealthy: false,
+        reason: "consecutive-5xx",
+        timesEjected: 1,
+        requests: 1,
+        errors: 1,
+        state: "READY",
+        connections: 1,
+        activeRequests: 0,
+      },
     );
-    assert.deepEqual({ healthy: good.healthy, ejection: good.ejection, requests: good.requests, errors: good.errors }, { healthy: true, ejection: null, requests: 1, errors: 0 });
+    assert.deepEqual(
+      { healthy: good.healthy, ejection: good.ejection, requests: good.requests, errors: good.errors },
+      { healthy: true, ejection: null, requests: 1, errors: 0 },
+    );
     assert.deepEqual(bad!.labels, { pod: bad!.port === pods[0]!.port ? "pod-1" : "pod-2", version: bad!.port === pods[0]!.port ? "v1" : "v2" });
 
     const { samples } = parsePrometheus((await p.get("/metrics")).body);
@@ -221,14 +255,24 @@ test("/config_dump is the running config with its defaults, Maps and Sets made J
   try {
     const r = await p.get("/config_dump");
     assert.equal(r.status, 200);
-    const dump = JSON.parse(r.body) as { listener: Record<string, unknown>; clusters: Record<string, { policy: { connectionPool: { http: { http2MaxRequests: unknown } } } }>; virtualHosts: { routes: { retry: { retryOn: string[] } }[] }[] };
+    const dump = JSON.parse(r.body) as {
+      listener: Record<string, unknown>;
+      clusters: Record<string, { policy: { connectionPool: { http: { http2MaxRequests: unknown } } } }>;
+      virtualHosts: { routes: { retry: { retryOn: string[] } }[] }[];
+    };
     assert.deepEqual(dump.listener["imbalanceWarning"], { threshold: 1.5, windowMs: 30_000 });
     assert.equal(dump.listener["accessLog"], false);
     assert.deepEqual(Object.keys(dump.clusters), [CLUSTER]);
     // Unlimited is Infinity in the config; JSON has no such number.
     assert.equal(dump.clusters[CLUSTER]!.policy.connectionPool.http.http2MaxRequests, "Infinity");
     // A Set in the config (retryOn) comes out as an array.
-    assert.deepEqual([...(dump.virtualHosts[0]!.routes[0]!.retry.retryOn)].sort(), ["cancelled", "connect-failure", "refused-stream", "retriable-status-codes", "unavailable"]);
+    assert.deepEqual([...dump.virtualHosts[0]!.routes[0]!.retry.retryOn].sort(), [
+      "cancelled",
+      "connect-failure",
+      "refused-stream",
+      "retriable-status-codes",
+      "unavailable",
+    ]);
     const index = await p.get("/paths");
     assert.equal(index.status, 200);
     assert.ok("/metrics" in (JSON.parse(index.body) as { paths: Record<string, string> }).paths);
@@ -246,7 +290,10 @@ test("/ready: 503 while the clusters warm, 200 once listening, 503 from the star
   const { Proxy } = await import("../../src/proxy/proxy.js");
   const { parseConfig } = await import("../support/cluster.js");
   const observability = new Observability();
-  const proxy = new Proxy(parseConfig(serviceEntryYaml(HOST, [pod!.port]) + "---\n" + listenerYaml("  admin: 127.0.0.1:0\n")), { onRpcEnd: observability.onRpcEnd, attemptObserver: observability.attemptObserver });
+  const proxy = new Proxy(parseConfig(serviceEntryYaml(HOST, [pod!.port]) + "---\n" + listenerYaml("  admin: 127.0.0.1:0\n")), {
+    onRpcEnd: observability.onRpcEnd,
+    attemptObserver: observability.attemptObserver,
+  });
   observability.attach(proxy);
   const admin = await observability.startAdmin();
   const get = async (path: string): Promise<[number, string]> => {

@@ -71,7 +71,12 @@ test("dashboard: the request-rate chart plots three pods above zero, and the fai
       { timeout: left(), polling: 100 },
     );
     const plotted = (await rates.jsonValue()) as Record<string, { last: number | null; max: number | null; points: number }>;
-    assert.deepEqual(Object.keys(plotted).map((l) => l.split(" ")[0]).sort(), ["pod-1", "pod-2", "pod-3"]);
+    assert.deepEqual(
+      Object.keys(plotted)
+        .map((l) => l.split(" ")[0])
+        .sort(),
+      ["pod-1", "pod-2", "pod-3"],
+    );
     for (const [label, s] of Object.entries(plotted)) {
       t.diagnostic(`plotted ${label}: last ${s.last?.toFixed(1)} rps, max ${s.max?.toFixed(1)} rps, ${s.points} points`);
       // The healthy pods take the traffic now.

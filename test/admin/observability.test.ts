@@ -88,7 +88,10 @@ test("access log: one JSON line per RPC with Envoy's fields, only when spec.acce
 async function imbalanceSetup(lb: string, clock: ManualClock, reports: ImbalanceReport[]) {
   const pods = await startPods(3);
   const yaml = [
-    serviceEntryYaml(HOST, pods.map((p) => p.port)),
+    serviceEntryYaml(
+      HOST,
+      pods.map((p) => p.port),
+    ),
     destinationRuleYaml(HOST, `    loadBalancer: ${lb}\n`),
     listenerYaml("  admin: 127.0.0.1:0\n  imbalanceWarning: {threshold: 2, window: 5s}\n"),
   ].join("---\n");

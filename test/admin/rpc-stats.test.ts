@@ -21,7 +21,14 @@ const outcome = (cluster: string, endpoint: string | null, status = 0): RpcOutco
   flag: endpoint === null ? ResponseFlag.NO_HEALTHY_UPSTREAM : ResponseFlag.NONE,
 });
 
-const endpoint = (key: string): LbEndpoint => ({ key, address: key.split(":")[0]!, port: 1, weight: 1, labels: {}, load: { activeRequests: 0, activeConnections: 0 } });
+const endpoint = (key: string): LbEndpoint => ({
+  key,
+  address: key.split(":")[0]!,
+  port: 1,
+  weight: 1,
+  labels: {},
+  load: { activeRequests: 0, activeConnections: 0 },
+});
 
 test("per endpoint every attempt counts; errors are 5xx, failed connects, resets and timeouts", () => {
   const stats = new RpcStats();
@@ -78,5 +85,11 @@ test("Istio's cells are per destination host: every cluster (subset, port) of a 
   stats.prune(new Map([["h|50051|", new Set(["10.0.0.1:1"])]]), 2 * PRUNE_AFTER_MS);
   assert.deepEqual([...stats.hosts.keys()].sort(), ["h", "unknown"]);
   const cells = stats.hosts.get("h")!.cells.filter((c) => c !== undefined);
-  assert.deepEqual(cells.map((c) => [c.status, c.count]), [[0, 3], [14, 1]]);
+  assert.deepEqual(
+    cells.map((c) => [c.status, c.count]),
+    [
+      [0, 3],
+      [14, 1],
+    ],
+  );
 });

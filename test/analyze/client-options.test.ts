@@ -18,7 +18,10 @@ test("a list of [key, value] pairs (Python's options=[...]) is read too; True co
   assert.ok(r.ok);
   assert.equal(r.options.keepaliveTimeMs?.value, 30000);
   assert.equal(r.options.permitWithoutCalls?.value, true);
-  assert.deepEqual(r.findings.map((f) => [f.rule, f.path]), [["client-option-ignored", "grpc.keepalive_permit_without_calls"]]);
+  assert.deepEqual(
+    r.findings.map((f) => [f.rule, f.path]),
+    [["client-option-ignored", "grpc.keepalive_permit_without_calls"]],
+  );
   assert.match(r.findings[0]?.reason ?? "", /only for the number 1/);
   const one = parseClientOptions("c.json", '{"grpc.keepalive_permit_without_calls": 1}');
   assert.ok(one.ok);
@@ -56,7 +59,10 @@ test("a service config, alone or in grpc.service_config, gives its policy names"
   const alone = parseClientOptions("sc.json", '{"loadBalancingConfig": [{"round_robin": {}}]}');
   assert.ok(alone.ok);
   assert.deepEqual(alone.options.lbPolicies?.value, ["round_robin"]);
-  const inOption = parseClientOptions("c.json", JSON.stringify({ "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ pick_first: {} }, { round_robin: {} }] }) }));
+  const inOption = parseClientOptions(
+    "c.json",
+    JSON.stringify({ "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ pick_first: {} }, { round_robin: {} }] }) }),
+  );
   assert.ok(inOption.ok);
   assert.deepEqual(inOption.options.lbPolicies?.value, ["pick_first", "round_robin"]);
 });

@@ -181,7 +181,10 @@ test("keepalive-too-frequent: the Proxy resource's own policy is the one compare
   assert.deepEqual(analyzeText({ proxy: lenient }, { client: client.options }).findings, []);
   const strict = analyzeText({ proxy: "downstream:\n  keepalive:\n    minPingInterval: 1m" }, { client: client.options });
   const f = only(strict.findings, "keepalive-too-frequent");
-  assert.match(f[0]?.reason ?? "", new RegExp(`one ping per 1m \\(${FILE}:${lineOf(strict.text, "minPingInterval: 1m")} spec\\.downstream\\.keepalive\\.minPingInterval\\)`));
+  assert.match(
+    f[0]?.reason ?? "",
+    new RegExp(`one ping per 1m \\(${FILE}:${lineOf(strict.text, "minPingInterval: 1m")} spec\\.downstream\\.keepalive\\.minPingInterval\\)`),
+  );
   // Without client options the rule says it did not run.
   assert.ok(analyzeText({}).notes.some((n) => n.startsWith("keepalive-too-frequent: not checked")));
 });
@@ -260,6 +263,9 @@ spec: {mode: connection}
   const { result } = loadConfigSources(sources);
   assert.ok(result.ok, JSON.stringify(!result.ok && result.problems));
   const f = only(analyzeConfig(result.config, sources).findings, "connection-mode-no-cycling");
-  assert.deepEqual(f.map((x) => [x.clusters, x.line, x.path]), [[["echo.default.svc.cluster.local|50051|"], lineOf(text, "connectTimeout: 1s"), "spec.trafficPolicy.connectionPool"]]);
+  assert.deepEqual(
+    f.map((x) => [x.clusters, x.line, x.path]),
+    [[["echo.default.svc.cluster.local|50051|"], lineOf(text, "connectTimeout: 1s"), "spec.trafficPolicy.connectionPool"]],
+  );
   assert.match(f[0]?.fix ?? "", /DestinationRule long/);
 });

@@ -15,7 +15,10 @@ export const FILE = "grpc.yaml";
 
 export function configText(c: TestConfig): string {
   const n = c.endpoints ?? 3;
-  const endpoints = Array.from({ length: n }, (_, i) => `    - {address: 10.0.0.${i + 1}, labels: {pod: p${i + 1}, version: ${i % 2 === 0 ? "v1" : "v2"}}}`).join("\n");
+  const endpoints = Array.from(
+    { length: n },
+    (_, i) => `    - {address: 10.0.0.${i + 1}, labels: {pod: p${i + 1}, version: ${i % 2 === 0 ? "v1" : "v2"}}}`,
+  ).join("\n");
   const docs = [
     `apiVersion: networking.istio.io/v1
 kind: ServiceEntry

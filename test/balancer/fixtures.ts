@@ -45,12 +45,7 @@ export function pickKey(picker: Picker, request: PickRequest = makeRequest()): s
 }
 
 /** Share of `picks` picks that went to each endpoint, in the order of `endpoints`. */
-export function shares(
-  picker: Picker,
-  endpoints: readonly LbEndpoint[],
-  picks: number,
-  request: (i: number) => PickRequest = () => makeRequest(),
-): number[] {
+export function shares(picker: Picker, endpoints: readonly LbEndpoint[], picks: number, request: (i: number) => PickRequest = () => makeRequest()): number[] {
   const counts = new Map<string, number>(endpoints.map((e) => [e.key, 0]));
   for (let i = 0; i < picks; i++) {
     const key = pickKey(picker, request(i));

@@ -76,7 +76,10 @@ const equalWeightTable: ReadonlyArray<{
 
 for (const row of equalWeightTable) {
   test(`least request, equal weights: ${row.name}`, () => {
-    const endpoints = makeEndpoints(row.loads.map(() => 1), row.loads);
+    const endpoints = makeEndpoints(
+      row.loads.map(() => 1),
+      row.loads,
+    );
     const picker = leastRequestPolicy(makeDeps(11, { choiceCount: row.choiceCount }))(endpoints);
     assertShares(shares(picker, endpoints, PICKS), row.expected, row.tolerance, row.name);
   });

@@ -7,8 +7,7 @@ import { ManualClock } from "../../src/core/clock.js";
 import { Status } from "../../src/core/status.js";
 import { assertShares, makeDeps, makeEndpoints, pickKey, shares } from "./fixtures.js";
 
-const near = (got: number, want: number, what: string): void =>
-  assert.ok(Math.abs(got - want) < 1e-9, `${what}: got ${got}, want ${want}`);
+const near = (got: number, want: number, what: string): void => assert.ok(Math.abs(got - want) < 1e-9, `${what}: got ${got}, want ${want}`);
 
 test("an RTT estimate jumps to a higher sample at once (the peak)", () => {
   const e = new RttEstimate(30, 0, 10_000);

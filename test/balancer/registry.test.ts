@@ -30,10 +30,7 @@ test("registerBuiltins registers every built-in policy and is idempotent", () =>
 
 test("createPolicy names an unknown policy and lists the known ones", () => {
   registerBuiltins();
-  assert.throws(
-    () => createPolicy(simple("WEIGHTED_MAGIC"), makeDeps(1)),
-    /unknown load-balancing policy WEIGHTED_MAGIC; registered: LEAST_REQUEST, MAGLEV/,
-  );
+  assert.throws(() => createPolicy(simple("WEIGHTED_MAGIC"), makeDeps(1)), /unknown load-balancing policy WEIGHTED_MAGIC; registered: LEAST_REQUEST, MAGLEV/);
 });
 
 test("policy names follow the settings", () => {
@@ -77,12 +74,6 @@ test("createPolicy builds the policy the settings ask for", () => {
 
 test("createPolicy passes settings errors through with their field named", () => {
   registerBuiltins();
-  assert.throws(
-    () => createPolicy({ ...maglev, algorithm: { kind: "maglev", tableSize: 1000 } }, makeDeps(1)),
-    /tableSize must be a prime/,
-  );
-  assert.throws(
-    () => createPolicy({ ...ringHash, algorithm: { kind: "ringHash", minimumRingSize: 0 } }, makeDeps(1)),
-    /minimumRingSize/,
-  );
+  assert.throws(() => createPolicy({ ...maglev, algorithm: { kind: "maglev", tableSize: 1000 } }, makeDeps(1)), /tableSize must be a prime/);
+  assert.throws(() => createPolicy({ ...ringHash, algorithm: { kind: "ringHash", minimumRingSize: 0 } }, makeDeps(1)), /minimumRingSize/);
 });

@@ -11,7 +11,10 @@ import { parsePrometheus, sampleValue } from "../support/admin.js";
 
 test("sluice proxy --admin: prints the admin URL, serves /metrics and /ready; spec.accessLog writes a JSON line per RPC on stdout", async () => {
   const [pod] = await startPods(1);
-  const file = tempFile("cfg.yaml", `apiVersion: sluice.dev/v1alpha1\nkind: Proxy\nmetadata: { name: p }\nspec:\n  accessLog: true\n---\n${serviceEntryYaml("echo", [pod!.port])}`);
+  const file = tempFile(
+    "cfg.yaml",
+    `apiVersion: sluice.dev/v1alpha1\nkind: Proxy\nmetadata: { name: p }\nspec:\n  accessLog: true\n---\n${serviceEntryYaml("echo", [pod!.port])}`,
+  );
   const child = spawn(process.execPath, [CLI, "proxy", "-c", file, "--listen", "127.0.0.1:0", "--admin", "0"], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
@@ -61,7 +64,11 @@ test("sluice proxy with no admin address: the admin server on 127.0.0.1:15000, o
   const closed = once(child, "close") as Promise<[number]>;
   const seen = new Promise<void>((resolve, reject) => {
     const check = (): void => {
-      if (/sluice proxy admin on http:\/\/127\.0\.0\.1:15000\/\n/.test(out) || (/listening on/.test(out) && /default address 127\.0\.0\.1:15000 is not usable/.test(err))) resolve();
+      if (
+        /sluice proxy admin on http:\/\/127\.0\.0\.1:15000\/\n/.test(out) ||
+        (/listening on/.test(out) && /default address 127\.0\.0\.1:15000 is not usable/.test(err))
+      )
+        resolve();
     };
     child.stdout.on("data", (c: Buffer) => ((out += c.toString()), check()));
     child.stderr.on("data", (c: Buffer) => ((err += c.toString()), check()));

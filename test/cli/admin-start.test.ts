@@ -38,7 +38,12 @@ test("admin port taken: the default address warns and runs without it; a configu
     assert.ok(asDefault.ok);
     assert.equal(asDefault.address, undefined);
     assert.equal(lines.length, 1);
-    assert.match(lines[0]!, new RegExp(`^err: warning: the admin server's default address 127\\.0\\.0\\.1:${held.port} is not usable \\(in use, by another sluice\\?\\); running without it`));
+    assert.match(
+      lines[0]!,
+      new RegExp(
+        `^err: warning: the admin server's default address 127\\.0\\.0\\.1:${held.port} is not usable \\(in use, by another sluice\\?\\); running without it`,
+      ),
+    );
 
     lines.length = 0;
     const configured = await startAdminServer(observability, where, false, io);

@@ -36,7 +36,13 @@ test("a clean config: exit 0, 'ok', and the rules that need more input say so", 
 test("the seed config: exit 1 with one block for LEAST_CONN (rule, file:line path, reason, fix)", async () => {
   const r = await runCli(["analyze", SEED]);
   assert.equal(r.code, 1, r.stderr);
-  assert.match(r.stdout, new RegExp(`^warning\\[least-conn-deprecated\\] ${SEED.replace(/[.]/g, "\\.")}:13 spec\\.trafficPolicy\\.loadBalancer\\.simple\\n  reason: LEAST_CONN is a deprecated alias.*\\n  fix: .*\\n {6}simple: LEAST_REQUEST$`, "m"));
+  assert.match(
+    r.stdout,
+    new RegExp(
+      `^warning\\[least-conn-deprecated\\] ${SEED.replace(/[.]/g, "\\.")}:13 spec\\.trafficPolicy\\.loadBalancer\\.simple\\n  reason: LEAST_CONN is a deprecated alias.*\\n  fix: .*\\n {6}simple: LEAST_REQUEST$`,
+      "m",
+    ),
+  );
   assert.match(r.stdout, /^1 warning, 0 errors in 1 file$/m);
 });
 
@@ -117,7 +123,10 @@ test("maxRequestsPerConnection: 1 in connection mode: the reason carries the cos
   const { findings } = JSON.parse(r.stdout) as { findings: { rule: string; reason: string }[] };
   const reuse = findings.find((f) => f.rule === "reuse-disabled");
   assert.ok(reuse !== undefined, r.stdout);
-  assert.match(reuse.reason, /measured: simulated \(sluice sim's own test traffic, not yours: 3,000 RPC\/s from 3 clients on 3 pods, 1 ms per connection handshake\): [\d,]+ new connections per second and p50\/p99 [\d.]+\/[\d.]+ ms, against \d+ per second/);
+  assert.match(
+    reuse.reason,
+    /measured: simulated \(sluice sim's own test traffic, not yours: 3,000 RPC\/s from 3 clients on 3 pods, 1 ms per connection handshake\): [\d,]+ new connections per second and p50\/p99 [\d.]+\/[\d.]+ ms, against \d+ per second/,
+  );
 });
 
 test("--concurrency takes whole numbers only (0x10, 1e3 and 0.5 are refused)", async () => {

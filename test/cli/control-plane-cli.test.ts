@@ -72,9 +72,13 @@ test("sluice control-plane with a bad --listen or an invalid config exits 1 and 
 
 test("sluice control-plane --weights-from-load --load-report-interval 200ms: clusters ask for load reports, LRS answers at that interval", async () => {
   const file = tempFile("xds.yaml", serviceEntryYaml("echo", [7001, 7002]));
-  const child = spawn(process.execPath, [CLI, "control-plane", "-c", file, "--listen", "127.0.0.1:0", "--weights-from-load", "--load-report-interval", "200ms"], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    [CLI, "control-plane", "-c", file, "--listen", "127.0.0.1:0", "--weights-from-load", "--load-report-interval", "200ms"],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   const out = new Output(child.stdout);
   const err = new Output(child.stderr);
   const closed = once(child, "close");
@@ -90,7 +94,9 @@ test("sluice control-plane --weights-from-load --load-report-interval 200ms: clu
     s.send({ type_url: TYPE_URL.cluster, resource_names: [CLUSTER] });
     const cluster = unpackAny((await s.next()).resources[0] ?? assert.fail("no Cluster"));
     assert.deepEqual(cluster["lrs_server"], { self: {} });
-    const call = (lrs as unknown as { StreamLoadStats(): grpc.ClientDuplexStream<unknown, { send_all_clusters: boolean; load_reporting_interval: unknown }> }).StreamLoadStats();
+    const call = (
+      lrs as unknown as { StreamLoadStats(): grpc.ClientDuplexStream<unknown, { send_all_clusters: boolean; load_reporting_interval: unknown }> }
+    ).StreamLoadStats();
     call.on("error", () => undefined);
     const answered = once(call, "data");
     call.write({ node: { id: "cli-test" } });
@@ -143,8 +149,14 @@ spec:
     };
     const addresses = cla.endpoints.flatMap((l) => l.lb_endpoints.map((e) => e.endpoint.address.socket_address));
     assert.ok(addresses.length > 0, "localhost resolved to at least one address");
-    assert.ok(addresses.some((a) => a.address === "127.0.0.1" && a.port_value === 7001), JSON.stringify(addresses));
-    assert.ok(addresses.every((a) => a.address !== "localhost"), "the name itself is never served");
+    assert.ok(
+      addresses.some((a) => a.address === "127.0.0.1" && a.port_value === 7001),
+      JSON.stringify(addresses),
+    );
+    assert.ok(
+      addresses.every((a) => a.address !== "localhost"),
+      "the name itself is never served",
+    );
   } finally {
     client?.close();
     child.kill("SIGTERM");

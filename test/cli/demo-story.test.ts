@@ -31,7 +31,10 @@ test("sluice demo --mode connection: all 3 clients pinned to pod-1, pods 2 and 3
   assert.deepEqual(table(r.stdout, "before"), { pinned: [3, 0, 0], rpcs: [3, 0, 0] });
   const after = table(r.stdout, "after");
   assert.deepEqual(after.pinned, [1, 1, 1]);
-  assert.equal(after.rpcs.reduce((a, b) => a + b, 0), 3 * 2001);
+  assert.equal(
+    after.rpcs.reduce((a, b) => a + b, 0),
+    3 * 2001,
+  );
   for (const n of after.rpcs) assert.ok(n >= 1000, `a pod served only ${n} RPCs`);
   assert.doesNotMatch(r.stdout, /failed RPCs: [1-9]/);
   assert.match(r.stdout, /maxRequestsPerConnection 100 /);

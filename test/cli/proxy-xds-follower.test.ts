@@ -72,7 +72,10 @@ test("before the first snapshot every RPC routes to a cluster with no endpoints;
   assert.equal(await follower.waitForFirst(1), false);
   const pending = follower.config();
   assert.equal(pending.listener.defaultHost, PENDING_HOST);
-  assert.deepEqual([...pending.clusters.values()].map((c) => [c.name, c.endpoints.length]), [[`${PENDING_HOST}|0|`, 0]]);
+  assert.deepEqual(
+    [...pending.clusters.values()].map((c) => [c.name, c.endpoints.length]),
+    [[`${PENDING_HOST}|0|`, 0]],
+  );
   assert.match(follower.describeStart(), /no config from the control plane at cp:15010 yet/);
 
   const target = new Target();
@@ -115,16 +118,23 @@ test("a file reload and snapshots apply one at a time, each with the latest of b
   assert.ok(target.applied.length >= 2);
   const last = target.applied.at(-1)!;
   assert.equal(last.listener.accessLog, true, "the file's listener settings stay");
-  assert.deepEqual(last.clusters.get("echo|50051|")?.endpoints.map((e) => e.port), [7001, 7002, 7003], "the latest snapshot stays");
+  assert.deepEqual(
+    last.clusters.get("echo|50051|")?.endpoints.map((e) => e.port),
+    [7001, 7002, 7003],
+    "the latest snapshot stays",
+  );
   assert.ok(target.applied.length <= 3, `queued updates coalesce (${target.applied.length} applies)`);
 
   // A file that gains a ServiceEntry is not applied: clusters come from the control plane.
   // The rejection is said on stderr, and the apply fails (so no "reload applied" line follows).
   const before = target.applied.length;
   await assert.rejects(fileTarget.apply(parseConfig(serviceEntryYaml("other", [7009]))), /config reload rejected/);
-  assert.deepEqual(err.filter((l) => /rejected/.test(l)), [
-    "sluice proxy: config reload rejected, keeping the running config: with --xds the config files may hold only the Proxy resource (clusters and routes come from the control plane)",
-  ]);
+  assert.deepEqual(
+    err.filter((l) => /rejected/.test(l)),
+    [
+      "sluice proxy: config reload rejected, keeping the running config: with --xds the config files may hold only the Proxy resource (clusters and routes come from the control plane)",
+    ],
+  );
   assert.equal(target.applied.length, before);
 });
 
@@ -144,7 +154,9 @@ test("--default-host is used while the control plane routes it, and warned about
   source.emit("update", snapshot(serviceEntryYaml("echo", [7001, 7003])));
   await flush();
   assert.equal(target.applied.at(-1)?.listener.defaultHost, null);
-  assert.deepEqual(err, ["warning: sluice proxy: --default-host other is not a host the control plane routes (hosts: echo); requests for other hosts get UNIMPLEMENTED"]);
+  assert.deepEqual(err, [
+    "warning: sluice proxy: --default-host other is not a host the control plane routes (hosts: echo); requests for other hosts get UNIMPLEMENTED",
+  ]);
 });
 
 test("the config digest is the same for the same clusters and routes, whatever order they came in, and differs otherwise", () => {
@@ -186,7 +198,12 @@ test("a snapshot that cannot be mapped is not applied: the running config stays,
   await flush();
   assert.equal(target.applied.length, 1);
   const good = snapshot(serviceEntryYaml("echo", [7001]));
-  const evil = Object.defineProperty({}, "type", { enumerable: true, get: (): never => { throw new Error("boom"); } });
+  const evil = Object.defineProperty({}, "type", {
+    enumerable: true,
+    get: (): never => {
+      throw new Error("boom");
+    },
+  });
   source.emit("update", { ...good, clusters: new Map([...good.clusters, ["evil", evil]]) });
   await flush();
   assert.equal(target.applied.length, 1, "nothing applied");

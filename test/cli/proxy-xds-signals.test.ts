@@ -13,7 +13,8 @@ import { spawnSluice, type Sluice } from "../support/lines.js";
 /** Waits for `pattern` on the proxy's stderr, failing at once if the proxy exits first. */
 function errLine(proxy: Sluice, pattern: RegExp): Promise<RegExpExecArray> {
   const exited = new Promise<never>((_, reject) => {
-    const onExit = (code: number | null, signal: string | null): void => reject(new Error(`the proxy exited (${signal ?? code}) before printing ${pattern}:\n${proxy.err.text}`));
+    const onExit = (code: number | null, signal: string | null): void =>
+      reject(new Error(`the proxy exited (${signal ?? code}) before printing ${pattern}:\n${proxy.err.text}`));
     if (proxy.child.exitCode !== null || proxy.child.signalCode !== null) onExit(proxy.child.exitCode, proxy.child.signalCode);
     else proxy.child.once("exit", onExit);
   });
@@ -23,7 +24,14 @@ function errLine(proxy: Sluice, pattern: RegExp): Promise<RegExpExecArray> {
 
 test("SIGHUP with --xds and no -c files: nothing to reload, and the proxy keeps serving", async () => {
   const pods = await startPods(1);
-  const ads = new AdsServer(parseConfig(serviceEntryYaml("echo", pods.map((p) => p.port))));
+  const ads = new AdsServer(
+    parseConfig(
+      serviceEntryYaml(
+        "echo",
+        pods.map((p) => p.port),
+      ),
+    ),
+  );
   const adsPort = await ads.start("127.0.0.1", 0);
   const proxy = await spawnSluice(["--xds", `127.0.0.1:${adsPort}`, "--listen", "127.0.0.1:0"]);
   const client = echoClient(`127.0.0.1:${proxy.port}`);
@@ -48,7 +56,14 @@ test("SIGHUP with --xds and no -c files: nothing to reload, and the proxy keeps 
 
 test("SIGUSR2 while the control plane is down: the successor gets no config, exits, and the running proxy keeps serving", async () => {
   const pods = await startPods(1);
-  const ads = new AdsServer(parseConfig(serviceEntryYaml("echo", pods.map((p) => p.port))));
+  const ads = new AdsServer(
+    parseConfig(
+      serviceEntryYaml(
+        "echo",
+        pods.map((p) => p.port),
+      ),
+    ),
+  );
   const adsPort = await ads.start("127.0.0.1", 0);
   const proxy = await spawnSluice(["--xds", `127.0.0.1:${adsPort}`, "--xds-initial-wait", "300ms", "--listen", "127.0.0.1:0"]);
   const client = echoClient(`127.0.0.1:${proxy.port}`);

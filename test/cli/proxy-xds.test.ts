@@ -14,7 +14,10 @@ import { spawnSluice, type Sluice } from "../support/lines.js";
 
 /** The control plane's config: ServiceEntry echo over these pods, round robin (so N calls reach N pods). */
 function meshYaml(pods: readonly Pod[]): string {
-  return `${serviceEntryYaml("echo", pods.map((p) => p.port))}\n---\n${destinationRuleYaml("echo", "    loadBalancer: { simple: ROUND_ROBIN }")}`;
+  return `${serviceEntryYaml(
+    "echo",
+    pods.map((p) => p.port),
+  )}\n---\n${destinationRuleYaml("echo", "    loadBalancer: { simple: ROUND_ROBIN }")}`;
 }
 
 async function stop(s: Sluice): Promise<number> {
@@ -137,7 +140,10 @@ test("-c with --xds holds the listener settings only: a ServiceEntry there is an
     const mixed = tempFile("mixed.yaml", `${listenerYaml()}---\n${serviceEntryYaml("echo", [7001])}`);
     const r = await runCli(["proxy", "--xds", `127.0.0.1:${adsPort}`, "-c", mixed, "--admin", "none"]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /mixed\.yaml:\d+ ServiceEntry echo: with --xds, clusters and routes come from the control plane; the config files may hold only the Proxy resource/);
+    assert.match(
+      r.stderr,
+      /mixed\.yaml:\d+ ServiceEntry echo: with --xds, clusters and routes come from the control plane; the config files may hold only the Proxy resource/,
+    );
 
     const listenerOnly = tempFile("proxy.yaml", listenerYaml("  mode: connection\n"));
     proxy = await spawnSluice(["--xds", `127.0.0.1:${adsPort}`, "-c", listenerOnly]);

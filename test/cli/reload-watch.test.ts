@@ -40,7 +40,11 @@ async function running(file: string): Promise<{ proxy: Proxy; texts: string }> {
   return { proxy, texts };
 }
 
-const ports = (proxy: Proxy): number[] => proxy.cluster("echo|50051|")!.endpointList().map((e) => e.port);
+const ports = (proxy: Proxy): number[] =>
+  proxy
+    .cluster("echo|50051|")!
+    .endpointList()
+    .map((e) => e.port);
 
 test("a file changed while the proxy started (before the watch) is reloaded as soon as the reloader starts", async () => {
   const pods = await startPods(2);

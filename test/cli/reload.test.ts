@@ -26,7 +26,8 @@ function configYaml(pods: readonly Pod[], shape: Shape, transport: TransportKind
   const endpoints = shape.weights
     .map((w, i) => `    - address: 127.0.0.1\n      ports: { grpc: ${pods[i]!.port} }\n      weight: ${w}\n      labels: { pod: pod-${i + 1} }\n`)
     .join("");
-  const pool = shape.maxRequestsPerConnection === undefined ? "" : `\n    connectionPool: { http: { maxRequestsPerConnection: ${shape.maxRequestsPerConnection} } }`;
+  const pool =
+    shape.maxRequestsPerConnection === undefined ? "" : `\n    connectionPool: { http: { maxRequestsPerConnection: ${shape.maxRequestsPerConnection} } }`;
   return [
     listenerYaml("", transport),
     `apiVersion: networking.istio.io/v1
@@ -52,41 +53,42 @@ async function stopSluice(s: Sluice): Promise<number> {
   return code;
 }
 
-for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () => {
-  test("20 reloads under load (LB policy, weights and pool settings alternate): 0 failed RPCs, no connection dropped", async () => {
-    const pods = await startPods(3);
-    const a: Shape = { weights: [1, 1, 1], policy: "ROUND_ROBIN" };
-    const b: Shape = { weights: [5, 2, 1], policy: "LEAST_REQUEST", maxRequestsPerConnection: 40 };
-    const file = tempFile("sluice.yaml", configYaml(pods, a, transport));
-    const sluice = await spawnSluice(["-c", file]);
-    const cs = Array.from({ length: 4 }, () => echoClient(`127.0.0.1:${sluice.port}`, { "grpc.default_authority": "echo" }));
-    const load = new Load(cs, 8, () => new grpc.Metadata());
-    try {
-      await load.completions(50);
-      for (let n = 1; n <= 20; n++) {
-        const text = configYaml(pods, n % 2 === 1 ? b : a, transport);
-        // Both ways files change on disk: renamed over (editors, kubectl) and written in place.
-        if (n % 4 < 2) replaceFile(file, text);
-        else writeFileSync(file, text);
-        const m = await sluice.out.waitFor(reloaded(n));
-        assert.equal(m[1], "file change");
-        assert.match(m[2]!, /~echo\|50051\|\(endpoints,loadBalancer,connectionPool\)/);
-        await load.completions(40); // RPCs under the new config, before the next reload
+for (const transport of TEST_TRANSPORTS)
+  describe(`transport ${transport}`, () => {
+    test("20 reloads under load (LB policy, weights and pool settings alternate): 0 failed RPCs, no connection dropped", async () => {
+      const pods = await startPods(3);
+      const a: Shape = { weights: [1, 1, 1], policy: "ROUND_ROBIN" };
+      const b: Shape = { weights: [5, 2, 1], policy: "LEAST_REQUEST", maxRequestsPerConnection: 40 };
+      const file = tempFile("sluice.yaml", configYaml(pods, a, transport));
+      const sluice = await spawnSluice(["-c", file]);
+      const cs = Array.from({ length: 4 }, () => echoClient(`127.0.0.1:${sluice.port}`, { "grpc.default_authority": "echo" }));
+      const load = new Load(cs, 8, () => new grpc.Metadata());
+      try {
+        await load.completions(50);
+        for (let n = 1; n <= 20; n++) {
+          const text = configYaml(pods, n % 2 === 1 ? b : a, transport);
+          // Both ways files change on disk: renamed over (editors, kubectl) and written in place.
+          if (n % 4 < 2) replaceFile(file, text);
+          else writeFileSync(file, text);
+          const m = await sluice.out.waitFor(reloaded(n));
+          assert.equal(m[1], "file change");
+          assert.match(m[2]!, /~echo\|50051\|\(endpoints,loadBalancer,connectionPool\)/);
+          await load.completions(40); // RPCs under the new config, before the next reload
+        }
+        await load.stop();
+        assert.deepEqual(load.failures(), []);
+        assert.ok(load.outcomes.length >= 850, `${load.outcomes.length} RPCs`);
+        // Every pod served under both configs: the reloads changed balancing, not the pod set.
+        for (const p of pods) assert.ok(p.stats.rpcs > 0, p.stats.name);
+        assert.doesNotMatch(sluice.err.text, /needs a restart|rejected/);
+      } finally {
+        await load.stop();
+        closeAll(cs);
+        assert.equal(await stopSluice(sluice), 0);
+        for (const p of pods) await p.stop();
       }
-      await load.stop();
-      assert.deepEqual(load.failures(), []);
-      assert.ok(load.outcomes.length >= 850, `${load.outcomes.length} RPCs`);
-      // Every pod served under both configs: the reloads changed balancing, not the pod set.
-      for (const p of pods) assert.ok(p.stats.rpcs > 0, p.stats.name);
-      assert.doesNotMatch(sluice.err.text, /needs a restart|rejected/);
-    } finally {
-      await load.stop();
-      closeAll(cs);
-      assert.equal(await stopSluice(sluice), 0);
-      for (const p of pods) await p.stop();
-    }
+    });
   });
-});
 
 test("a reload that removes an endpoint: no RPC started after its acknowledgement reaches it; RPCs in flight finish", async () => {
   const pods = await startPods(3);

@@ -17,7 +17,16 @@ import { Load, spawnSluice } from "../support/lines.js";
 import { TEST_TRANSPORTS } from "../support/transports.js";
 
 function configFile(pods: readonly Pod[], transport: TransportKind, spec = ""): string {
-  return tempFile("sluice.yaml", [listenerYaml(spec, transport), serviceEntryYaml("echo", pods.map((p) => p.port))].join("\n---\n"));
+  return tempFile(
+    "sluice.yaml",
+    [
+      listenerYaml(spec, transport),
+      serviceEntryYaml(
+        "echo",
+        pods.map((p) => p.port),
+      ),
+    ].join("\n---\n"),
+  );
 }
 
 /** Resolves once the pods have `n` RPCs in flight between them (counted at the backends). */
@@ -44,106 +53,113 @@ function connectError(port: number): Promise<string> {
   });
 }
 
-for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () => {
-  test("SIGTERM with 50 slow RPCs in flight: new connections refused, all 50 complete OK, exit code 0", async () => {
-    const pods = await startPods(2);
-    const sluice = await spawnSluice(["-c", configFile(pods, transport, "  drainTimeout: 30s\n")]);
-    const cs = Array.from({ length: 5 }, () => echoClient(`127.0.0.1:${sluice.port}`, { "grpc.default_authority": "echo" }));
-    const exited = once(sluice.child, "exit") as Promise<[number | null, string | null]>;
-    try {
-      const calls: Promise<CallResult>[] = [];
-      for (const c of cs) for (let i = 0; i < 10; i++) calls.push(callUnary(c, Buffer.from(`rpc-${calls.length}`), md({ "x-echo-delay-ms": "1500" })));
-      await inFlightAtPods(pods, 50);
-      sluice.child.kill("SIGTERM");
-      await sluice.err.waitFor(/SIGTERM: draining \(RPCs in flight get up to 30s\)/);
-      assert.equal(await connectError(sluice.port), "ECONNREFUSED", "still accepting after SIGTERM");
-      const results = await Promise.all(calls);
-      assert.deepEqual(results.filter((r) => r.code !== 0).map((r) => `${r.code} ${r.details}`), []);
-      assert.deepEqual(await exited, [0, null]);
-      assert.match(sluice.err.text, /drained, exiting/);
-    } finally {
-      closeAll(cs);
-      if (sluice.child.exitCode === null) sluice.child.kill("SIGKILL");
-      for (const p of pods) await p.stop();
-    }
-  });
+for (const transport of TEST_TRANSPORTS)
+  describe(`transport ${transport}`, () => {
+    test("SIGTERM with 50 slow RPCs in flight: new connections refused, all 50 complete OK, exit code 0", async () => {
+      const pods = await startPods(2);
+      const sluice = await spawnSluice(["-c", configFile(pods, transport, "  drainTimeout: 30s\n")]);
+      const cs = Array.from({ length: 5 }, () => echoClient(`127.0.0.1:${sluice.port}`, { "grpc.default_authority": "echo" }));
+      const exited = once(sluice.child, "exit") as Promise<[number | null, string | null]>;
+      try {
+        const calls: Promise<CallResult>[] = [];
+        for (const c of cs) for (let i = 0; i < 10; i++) calls.push(callUnary(c, Buffer.from(`rpc-${calls.length}`), md({ "x-echo-delay-ms": "1500" })));
+        await inFlightAtPods(pods, 50);
+        sluice.child.kill("SIGTERM");
+        await sluice.err.waitFor(/SIGTERM: draining \(RPCs in flight get up to 30s\)/);
+        assert.equal(await connectError(sluice.port), "ECONNREFUSED", "still accepting after SIGTERM");
+        const results = await Promise.all(calls);
+        assert.deepEqual(
+          results.filter((r) => r.code !== 0).map((r) => `${r.code} ${r.details}`),
+          [],
+        );
+        assert.deepEqual(await exited, [0, null]);
+        assert.match(sluice.err.text, /drained, exiting/);
+      } finally {
+        closeAll(cs);
+        if (sluice.child.exitCode === null) sluice.child.kill("SIGKILL");
+        for (const p of pods) await p.stop();
+      }
+    });
 
-  test("the drain timeout bounds a drain: RPCs still running after --drain-timeout are cut, and the exit code is 0", async () => {
-    const pods = await startPods(1);
-    const sluice = await spawnSluice(["-c", configFile(pods, transport, "  drainTimeout: 1h\n"), "--drain-timeout", "300ms"]);
-    const client = echoClient(`127.0.0.1:${sluice.port}`, { "grpc.default_authority": "echo" });
-    const exited = once(sluice.child, "exit") as Promise<[number | null, string | null]>;
-    try {
-      const calls = Array.from({ length: 5 }, () => callUnary(client, Buffer.from("x"), md({ "x-echo-delay-ms": "60000" })));
-      await inFlightAtPods(pods, 5);
-      const started = performance.now();
-      sluice.child.kill("SIGTERM");
-      await sluice.err.waitFor(/SIGTERM: draining \(RPCs in flight get up to 300ms\)/);
-      assert.deepEqual(await exited, [0, null]);
-      const results = await Promise.all(calls);
-      assert.ok(performance.now() - started < 10_000, "the drain outlived its timeout");
-      // Cut connections: grpc-js reports UNAVAILABLE (or INTERNAL for an RST_STREAM it did not expect).
-      const cut = new Set<number>([grpc.status.UNAVAILABLE, grpc.status.INTERNAL]);
-      assert.ok(results.every((r) => cut.has(r.code)), results.map((r) => `${r.code} ${r.details}`).join("; "));
-    } finally {
-      client.close();
-      if (sluice.child.exitCode === null) sluice.child.kill("SIGKILL");
-      for (const p of pods) await p.stop();
-    }
-  });
+    test("the drain timeout bounds a drain: RPCs still running after --drain-timeout are cut, and the exit code is 0", async () => {
+      const pods = await startPods(1);
+      const sluice = await spawnSluice(["-c", configFile(pods, transport, "  drainTimeout: 1h\n"), "--drain-timeout", "300ms"]);
+      const client = echoClient(`127.0.0.1:${sluice.port}`, { "grpc.default_authority": "echo" });
+      const exited = once(sluice.child, "exit") as Promise<[number | null, string | null]>;
+      try {
+        const calls = Array.from({ length: 5 }, () => callUnary(client, Buffer.from("x"), md({ "x-echo-delay-ms": "60000" })));
+        await inFlightAtPods(pods, 5);
+        const started = performance.now();
+        sluice.child.kill("SIGTERM");
+        await sluice.err.waitFor(/SIGTERM: draining \(RPCs in flight get up to 300ms\)/);
+        assert.deepEqual(await exited, [0, null]);
+        const results = await Promise.all(calls);
+        assert.ok(performance.now() - started < 10_000, "the drain outlived its timeout");
+        // Cut connections: grpc-js reports UNAVAILABLE (or INTERNAL for an RST_STREAM it did not expect).
+        const cut = new Set<number>([grpc.status.UNAVAILABLE, grpc.status.INTERNAL]);
+        assert.ok(
+          results.every((r) => cut.has(r.code)),
+          results.map((r) => `${r.code} ${r.details}`).join("; "),
+        );
+      } finally {
+        client.close();
+        if (sluice.child.exitCode === null) sluice.child.kill("SIGKILL");
+        for (const p of pods) await p.stop();
+      }
+    });
 
-  test("takeover, twice: on SIGUSR2 a new sluice takes over the listening socket while the old one drains; a client keeping 50 RPCs in flight sees 0 failures", async () => {
-    const pods = await startPods(2);
-    const pidFile = join(mkdtempSync(join(tmpdir(), "sluice-test-")), "sluice.pid");
-    // A fixed admin port: each successor takes it over once its predecessor has handed over.
-    const adminPort = await deadPort();
-    const first = await spawnSluice(["-c", configFile(pods, transport), "--pid-file", pidFile, "--admin", `127.0.0.1:${adminPort}`]);
-    const firstExited = once(first.child, "exit") as Promise<[number | null, string | null]>;
-    // The successor inherits the first one's stdout and stderr: both close when it exits.
-    const allClosed = once(first.child, "close");
-    const client = echoClient(`127.0.0.1:${first.port}`, { "grpc.default_authority": "echo" });
-    const load = new Load([client], 50, () => md({ "x-echo-delay-ms": "30" }));
-    let successor: number | undefined;
-    try {
-      assert.equal(readFileSync(pidFile, "utf8").trim(), String(first.child.pid));
-      await load.completions(300);
-      const mark = first.out.mark();
-      first.child.kill("SIGUSR2");
-      successor = Number((await first.err.waitFor(/handed over to pid (\d+)\n/))[1]);
-      assert.notEqual(successor, first.child.pid);
-      // The successor listens on the same port: the very socket the first one listened on.
-      await first.out.waitFor(new RegExp(`sluice proxy listening on 127\\.0\\.0\\.1:${first.port} `), mark);
-      await first.out.waitFor(new RegExp(`sluice proxy admin on http://127\\.0\\.0\\.1:${adminPort}/`), mark);
-      assert.deepEqual(await firstExited, [0, null]);
-      assert.equal(readFileSync(pidFile, "utf8").trim(), String(successor));
-      assert.equal((await fetch(`http://127.0.0.1:${adminPort}/ready`)).status, 200);
-      load.phase = 1; // the first sluice is gone: from here on the successor serves everything
-      await load.completions(300);
-      // The successor hands over in turn (it was started with --listen-fd 3 itself).
-      const mark2 = first.err.mark();
-      process.kill(successor, "SIGUSR2");
-      const third = Number((await first.err.waitFor(/handed over to pid (\d+)\n/, mark2))[1]);
-      const second = successor;
-      successor = third;
-      assert.notEqual(third, second);
-      await first.err.waitFor(/drained, exiting\n/, mark2); // the second one's last words
-      assert.equal(readFileSync(pidFile, "utf8").trim(), String(third));
-      load.phase = 2;
-      await load.completions(300);
-      await load.stop();
-      assert.deepEqual(load.failures(), []);
-      assert.ok(load.outcomes.filter((o) => o.phase === 1).length >= 300);
-      assert.ok(load.outcomes.filter((o) => o.phase === 2).length >= 300);
-    } finally {
-      await load.stop();
-      client.close();
-      if (first.child.exitCode === null) first.child.kill("SIGKILL");
-      if (successor !== undefined) process.kill(successor, "SIGTERM");
-      await allClosed;
-      for (const p of pods) await p.stop();
-    }
+    test("takeover, twice: on SIGUSR2 a new sluice takes over the listening socket while the old one drains; a client keeping 50 RPCs in flight sees 0 failures", async () => {
+      const pods = await startPods(2);
+      const pidFile = join(mkdtempSync(join(tmpdir(), "sluice-test-")), "sluice.pid");
+      // A fixed admin port: each successor takes it over once its predecessor has handed over.
+      const adminPort = await deadPort();
+      const first = await spawnSluice(["-c", configFile(pods, transport), "--pid-file", pidFile, "--admin", `127.0.0.1:${adminPort}`]);
+      const firstExited = once(first.child, "exit") as Promise<[number | null, string | null]>;
+      // The successor inherits the first one's stdout and stderr: both close when it exits.
+      const allClosed = once(first.child, "close");
+      const client = echoClient(`127.0.0.1:${first.port}`, { "grpc.default_authority": "echo" });
+      const load = new Load([client], 50, () => md({ "x-echo-delay-ms": "30" }));
+      let successor: number | undefined;
+      try {
+        assert.equal(readFileSync(pidFile, "utf8").trim(), String(first.child.pid));
+        await load.completions(300);
+        const mark = first.out.mark();
+        first.child.kill("SIGUSR2");
+        successor = Number((await first.err.waitFor(/handed over to pid (\d+)\n/))[1]);
+        assert.notEqual(successor, first.child.pid);
+        // The successor listens on the same port: the very socket the first one listened on.
+        await first.out.waitFor(new RegExp(`sluice proxy listening on 127\\.0\\.0\\.1:${first.port} `), mark);
+        await first.out.waitFor(new RegExp(`sluice proxy admin on http://127\\.0\\.0\\.1:${adminPort}/`), mark);
+        assert.deepEqual(await firstExited, [0, null]);
+        assert.equal(readFileSync(pidFile, "utf8").trim(), String(successor));
+        assert.equal((await fetch(`http://127.0.0.1:${adminPort}/ready`)).status, 200);
+        load.phase = 1; // the first sluice is gone: from here on the successor serves everything
+        await load.completions(300);
+        // The successor hands over in turn (it was started with --listen-fd 3 itself).
+        const mark2 = first.err.mark();
+        process.kill(successor, "SIGUSR2");
+        const third = Number((await first.err.waitFor(/handed over to pid (\d+)\n/, mark2))[1]);
+        const second = successor;
+        successor = third;
+        assert.notEqual(third, second);
+        await first.err.waitFor(/drained, exiting\n/, mark2); // the second one's last words
+        assert.equal(readFileSync(pidFile, "utf8").trim(), String(third));
+        load.phase = 2;
+        await load.completions(300);
+        await load.stop();
+        assert.deepEqual(load.failures(), []);
+        assert.ok(load.outcomes.filter((o) => o.phase === 1).length >= 300);
+        assert.ok(load.outcomes.filter((o) => o.phase === 2).length >= 300);
+      } finally {
+        await load.stop();
+        client.close();
+        if (first.child.exitCode === null) first.child.kill("SIGKILL");
+        if (successor !== undefined) process.kill(successor, "SIGTERM");
+        await allClosed;
+        for (const p of pods) await p.stop();
+      }
+    });
   });
-});
 
 test("a takeover whose successor cannot start (its config became invalid) leaves the first sluice serving", async () => {
   const pods = await startPods(1);

@@ -21,7 +21,10 @@ test("sluice sim --scenario seed prints the per-backend table; --out writes CSV,
   // 20 s in 250 ms buckets: pod-1 in all 80, pods 2 and 3 from 1 s on.
   assert.equal(series.length - 1, 80 + 2 * 76);
   const summary = JSON.parse(readFileSync(join(out, "summary.json"), "utf8")) as { backends: { name: string; share: number }[] };
-  assert.deepEqual(summary.backends.map((b) => b.name), ["pod-1", "pod-2", "pod-3"]);
+  assert.deepEqual(
+    summary.backends.map((b) => b.name),
+    ["pod-1", "pod-2", "pod-3"],
+  );
   const png = readFileSync(join(out, "load.png"));
   assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
   const svg = readFileSync(join(out, "load.svg"), "utf8");
@@ -36,7 +39,10 @@ test("--format json is one JSON document on stdout; --layer l4 shows Challenge 1
   const s = JSON.parse(r.stdout) as { layer: string; timeToBalanceMs: number | null; backends: { share: number }[] };
   assert.equal(s.layer, "l4");
   assert.equal(s.timeToBalanceMs, null);
-  assert.deepEqual(s.backends.map((b) => b.share), [1, 0, 0]);
+  assert.deepEqual(
+    s.backends.map((b) => b.share),
+    [1, 0, 0],
+  );
 });
 
 /** A service `host` with one endpoint and a DestinationRule with the `simple` policy. */
@@ -58,7 +64,6 @@ test("-c: the config's DestinationRule is what runs; a config with several servi
   assert.match(ok.stdout, /time to balance .*: never/);
 });
 
-
 test("bad input: an unknown scenario, a broken scenario file, a broken config, an event on a missing pod", async () => {
   const unknown = await runCli(["sim", "--scenario", "nope"]);
   assert.equal(unknown.code, 1);
@@ -76,7 +81,11 @@ test("bad input: an unknown scenario, a broken scenario file, a broken config, a
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /sluice sim: scenario custom: .*no backend pod-9/);
   assert.doesNotMatch(missing.stderr, /at .*\.js:\d+/, "no stack trace");
-  const gone = await runCli(["sim", "--scenario", tempFile("g.yaml", "duration: 20s\nevents: [{ at: 5s, remove: pod-1 }, { at: 10s, restart: pod-1, down: 1s }]\n")]);
+  const gone = await runCli([
+    "sim",
+    "--scenario",
+    tempFile("g.yaml", "duration: 20s\nevents: [{ at: 5s, remove: pod-1 }, { at: 10s, restart: pod-1, down: 1s }]\n"),
+  ]);
   assert.equal(gone.code, 1);
   assert.match(gone.stderr, /pod-1 was removed at 5s; nothing can happen to it at 10s/);
   const notDir = tempFile("file.txt", "x");
@@ -84,7 +93,13 @@ test("bad input: an unknown scenario, a broken scenario file, a broken config, a
   assert.equal(out.code, 1);
   assert.match(out.stderr, /sluice sim: cannot write .*file\.txt: /);
   assert.doesNotMatch(out.stderr, /at .*\.js:\d+/, "no stack trace");
-  const wide = await runCli(["sim", "--scenario", tempFile("w.yaml", "clients: { count: 10000, channels: 10, rps: 1 }\nbackends: { count: 2000 }\n"), "--layer", "client"]);
+  const wide = await runCli([
+    "sim",
+    "--scenario",
+    tempFile("w.yaml", "clients: { count: 10000, channels: 10, rps: 1 }\nbackends: { count: 2000 }\n"),
+    "--layer",
+    "client",
+  ]);
   assert.equal(wide.code, 1);
   assert.match(wide.stderr, /the client layer would hold 200,000,000 channel x backend views; at most 2,000,000/);
 });

@@ -117,13 +117,20 @@ test("recommended keepalive stays connected; a 200 ms keepalive earns GOAWAY too
     // RESOURCE_EXHAUSTED "Bandwidth exhausted or memory limit exceeded": a misleading
     // status for a keepalive setting, one more reason to get it right.
     assert.equal(badStatus.code, grpc.status.RESOURCE_EXHAUSTED, badStatus.details);
-    assert.ok(bad.changes.some((c) => c.from === "READY"), `aggressive channel never left READY: ${JSON.stringify(bad.changes)}`);
+    assert.ok(
+      bad.changes.some((c) => c.from === "READY"),
+      `aggressive channel never left READY: ${JSON.stringify(bad.changes)}`,
+    );
 
     await windowEnd;
-    assert.deepEqual(good.changes, [
-      { from: "IDLE", to: "CONNECTING" },
-      { from: "CONNECTING", to: "READY" },
-    ], "the recommended channel left READY");
+    assert.deepEqual(
+      good.changes,
+      [
+        { from: "IDLE", to: "CONNECTING" },
+        { from: "CONNECTING", to: "READY" },
+      ],
+      "the recommended channel left READY",
+    );
     assert.equal(logged.filter((l) => l.includes("excess pings")).length, 1, `logged: ${logged.join("\n")}`);
     // Its call is still open: ending it now ends it OK.
     good.call.end();

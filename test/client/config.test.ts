@@ -53,7 +53,10 @@ const invalid: ReadonlyArray<{ config: object; error: RegExp }> = [
   { config: { ring_hash: { requestHashHeader: 7 } }, error: /requestHashHeader must be a string, got 7/ },
   { config: { ring_hash: { requestHashHeader: "x", minRingSize: 0 } }, error: /minRingSize must be an integer in 1\.\.8388608, got 0/ },
   { config: { ring_hash: { requestHashHeader: "x", maxRingSize: 8388609 } }, error: /maxRingSize must be an integer in 1\.\.8388608, got 8388609/ },
-  { config: { ring_hash: { requestHashHeader: "x", minRingSize: 4096, maxRingSize: 1024 } }, error: /minRingSize \(4096\) must not exceed maxRingSize \(1024\)/ },
+  {
+    config: { ring_hash: { requestHashHeader: "x", minRingSize: 4096, maxRingSize: 1024 } },
+    error: /minRingSize \(4096\) must not exceed maxRingSize \(1024\)/,
+  },
 ];
 
 for (const { config, error } of invalid) {

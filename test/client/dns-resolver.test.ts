@@ -118,9 +118,17 @@ test("a TTL below the period brings the refresh forward, but not below the floor
   await flush();
   dns.answer = { addresses: ["10.0.0.1"], ttlSeconds: 1 };
   await advance(10_000);
-  assert.deepEqual(dns.queries.map((q) => q.at), [0, 10_000], "TTL 10 s: next at 10 s");
+  assert.deepEqual(
+    dns.queries.map((q) => q.at),
+    [0, 10_000],
+    "TTL 10 s: next at 10 s",
+  );
   await advance(10_000);
-  assert.deepEqual(dns.queries.map((q) => q.at), [0, 10_000, 15_000, 20_000], "TTL 1 s: every 5 s, the floor");
+  assert.deepEqual(
+    dns.queries.map((q) => q.at),
+    [0, 10_000, 15_000, 20_000],
+    "TTL 1 s: every 5 s, the floor",
+  );
 });
 
 test("a TTL of 0 with no floor refreshes every second, not in a loop", async () => {
@@ -129,7 +137,10 @@ test("a TTL of 0 with no floor refreshes every second, not in a loop", async () 
   resolver.updateResolution();
   await flush();
   await advance(3000);
-  assert.deepEqual(dns.queries.map((q) => q.at), [0, 1000, 2000, 3000]);
+  assert.deepEqual(
+    dns.queries.map((q) => q.at),
+    [0, 1000, 2000, 3000],
+  );
   resolver.destroy();
 });
 
@@ -139,18 +150,29 @@ test("defaults: 30 s period and floor; a shorter period lowers the unset floor",
   a.resolver.updateResolution();
   await flush();
   await a.advance(DEFAULT_DNS_REFRESH_INTERVAL_MS * 2);
-  assert.deepEqual(a.dns.queries.map((q) => q.at), [0, 30_000, 60_000]);
+  assert.deepEqual(
+    a.dns.queries.map((q) => q.at),
+    [0, 30_000, 60_000],
+  );
   const b = setup("dns:///echo.test:1", { [DNS_REFRESH_INTERVAL_OPTION]: 10_000 });
   b.dns.answer = { addresses: ["10.0.0.1"], ttlSeconds: 1 };
   b.resolver.updateResolution();
   await flush();
   await b.advance(20_000);
-  assert.deepEqual(b.dns.queries.map((q) => q.at), [0, 10_000, 20_000], "asked for 10 s, gets 10 s");
+  assert.deepEqual(
+    b.dns.queries.map((q) => q.at),
+    [0, 10_000, 20_000],
+    "asked for 10 s, gets 10 s",
+  );
   const c = setup("dns:///echo.test:1", { [DNS_REFRESH_INTERVAL_OPTION]: 10_000, [DNS_MIN_TIME_OPTION]: 20_000 });
   c.resolver.updateResolution();
   await flush();
   await c.advance(40_000);
-  assert.deepEqual(c.dns.queries.map((q) => q.at), [0, 20_000, 40_000], "an explicit floor wins");
+  assert.deepEqual(
+    c.dns.queries.map((q) => q.at),
+    [0, 20_000, 40_000],
+    "an explicit floor wins",
+  );
 });
 
 test("updateResolution() re-resolves at once, or once the floor has passed", async () => {
@@ -163,11 +185,18 @@ test("updateResolution() re-resolves at once, or once the floor has passed", asy
   await flush();
   assert.equal(dns.queries.length, 1, "held back by the floor");
   await advance(3000);
-  assert.deepEqual(dns.queries.map((q) => q.at), [0, 5000]);
+  assert.deepEqual(
+    dns.queries.map((q) => q.at),
+    [0, 5000],
+  );
   await advance(10_000);
   resolver.updateResolution();
   await flush();
-  assert.deepEqual(dns.queries.map((q) => q.at), [0, 5000, 15_000], "floor long passed: at once");
+  assert.deepEqual(
+    dns.queries.map((q) => q.at),
+    [0, 5000, 15_000],
+    "floor long passed: at once",
+  );
 });
 
 test("a failure keeps the last good list (no report) and retries with backoff, capped at the period", async () => {
@@ -178,11 +207,18 @@ test("a failure keeps the last good list (no report) and retries with backoff, c
   await advance(10_000);
   await advance(1000); // 1 s backoff x (1 + 0.2 x 0): random() = 0.5 is no jitter
   await advance(1600); // then x 1.6
-  assert.deepEqual(dns.queries.map((q) => q.at), [0, 10_000, 11_000, 12_600]);
+  assert.deepEqual(
+    dns.queries.map((q) => q.at),
+    [0, 10_000, 11_000, 12_600],
+  );
   await advance(40_000);
   // 2.56 s, 4.1 s, 6.55 s, then the 10 s period (the 50 ms steps round each up).
   const gaps = dns.queries.map((q, i, all) => q.at - (all[i - 1]?.at ?? 0)).slice(4);
-  assert.deepEqual(gaps.map((g) => Math.round(g / 100) / 10), [2.6, 4.1, 6.6, 10, 10], "capped at the period");
+  assert.deepEqual(
+    gaps.map((g) => Math.round(g / 100) / 10),
+    [2.6, 4.1, 6.6, 10, 10],
+    "capped at the period",
+  );
   assert.equal(reports.length, 1, "no error reported over a good list");
   dns.answer = { addresses: ["10.0.0.9"], ttlSeconds: 3600 };
   await advance(10_000);

@@ -32,7 +32,10 @@ describe("sluice_outlier over round_robin", () => {
 
       const whileEjected = rpcs(pods);
       const more = await callTimes(client, 30);
-      assert.ok(more.every((r) => r.code === Status.OK), "every call avoided the ejected pod");
+      assert.ok(
+        more.every((r) => r.code === Status.OK),
+        "every call avoided the ejected pod",
+      );
       assert.equal(pods[2]!.stats.rpcs, whileEjected[2], "the ejected pod got nothing");
       assert.equal(pods[0]!.stats.rpcs - whileEjected[0]!, 15);
 

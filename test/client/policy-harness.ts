@@ -83,9 +83,17 @@ export function cancelledCall(client: grpc.Client, pods: readonly Pod[]): Promis
   return new Promise((resolve) => {
     const md = new grpc.Metadata();
     md.set("x-echo-delay-ms", "60000");
-    const call = client.makeUnaryRequest(echoService.unary.path, (b: Buffer) => b, (b: Buffer) => b, Buffer.from("x"), md, {}, () => {
-      // The status event carries the outcome.
-    });
+    const call = client.makeUnaryRequest(
+      echoService.unary.path,
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      Buffer.from("x"),
+      md,
+      {},
+      () => {
+        // The status event carries the outcome.
+      },
+    );
     const onBegin = (): void => {
       for (const p of pods) p.stats.events.off("begin", onBegin);
       call.cancel();

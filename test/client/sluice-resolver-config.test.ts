@@ -47,14 +47,20 @@ function resolver(port: number): { next(): Promise<Resolved>; destroy(): void } 
   };
 }
 
-const ports = (r: Resolved): number[] => (typeof r.endpoints === "string" ? assert.fail(r.endpoints) : r.endpoints.map((e) => {
+const ports = (r: Resolved): number[] =>
+  typeof r.endpoints === "string"
+    ? assert.fail(r.endpoints)
+    : r.endpoints.map((e) => {
         const a = e.addresses[0];
         return a !== undefined && "port" in a ? a.port : 0;
-      }));
+      });
 
 test("outlierDetection and ROUND_ROBIN become sluice_outlier around round_robin; a pushed endpoint and a pushed policy each arrive once", async () => {
   const dr = (lb: string): string =>
-    destinationRuleYaml("echo", `    loadBalancer: { simple: ${lb} }\n    outlierDetection: { consecutive5xxErrors: 3, interval: 5s, baseEjectionTime: 1m, maxEjectionPercent: 40 }`);
+    destinationRuleYaml(
+      "echo",
+      `    loadBalancer: { simple: ${lb} }\n    outlierDetection: { consecutive5xxErrors: 3, interval: 5s, baseEjectionTime: 1m, maxEjectionPercent: 40 }`,
+    );
   const ads = new AdsServer(parseConfig(`${serviceEntryYaml("echo", [7001, 7002])}---\n${dr("ROUND_ROBIN")}`));
   const port = await ads.start("127.0.0.1", 0);
   const r = resolver(port);
@@ -62,7 +68,16 @@ test("outlierDetection and ROUND_ROBIN become sluice_outlier around round_robin;
     const first = await r.next();
     assert.deepEqual(ports(first), [7001, 7002]);
     assert.deepEqual(first.serviceConfig?.loadBalancingConfig, [
-      { sluice_outlier: { consecutive5xxErrors: 3, consecutiveGatewayErrors: 0, interval: "5s", baseEjectionTime: "1m", maxEjectionPercent: 40, childPolicy: [{ round_robin: {} }] } },
+      {
+        sluice_outlier: {
+          consecutive5xxErrors: 3,
+          consecutiveGatewayErrors: 0,
+          interval: "5s",
+          baseEjectionTime: "1m",
+          maxEjectionPercent: 40,
+          childPolicy: [{ round_robin: {} }],
+        },
+      },
     ]);
     ads.update(parseConfig(`${serviceEntryYaml("echo", [7001, 7002, 7003])}---\n${dr("ROUND_ROBIN")}`));
     const second = await r.next();
@@ -70,7 +85,9 @@ test("outlierDetection and ROUND_ROBIN become sluice_outlier around round_robin;
     ads.update(parseConfig(`${serviceEntryYaml("echo", [7001, 7002, 7003])}---\n${dr("LEAST_REQUEST")}`));
     const third = await r.next();
     assert.deepEqual(ports(third), [7001, 7002, 7003]);
-    assert.deepEqual((third.serviceConfig?.loadBalancingConfig[0] as { sluice_outlier: { childPolicy: unknown } }).sluice_outlier.childPolicy, [{ least_request: { choiceCount: 2 } }]);
+    assert.deepEqual((third.serviceConfig?.loadBalancingConfig[0] as { sluice_outlier: { childPolicy: unknown } }).sluice_outlier.childPolicy, [
+      { least_request: { choiceCount: 2 } },
+    ]);
   } finally {
     r.destroy();
     await ads.stop();
@@ -78,12 +95,16 @@ test("outlierDetection and ROUND_ROBIN become sluice_outlier around round_robin;
 });
 
 test("a DestinationRule's maxRequestsPerConnection, served by sluice's control plane, becomes the max_requests_per_connection wrapper", async () => {
-  const ads = new AdsServer(parseConfig(`${serviceEntryYaml("echo", [7001])}---\n${destinationRuleYaml("echo", "    connectionPool: { http: { maxRequestsPerConnection: 50 } }")}`));
+  const ads = new AdsServer(
+    parseConfig(`${serviceEntryYaml("echo", [7001])}---\n${destinationRuleYaml("echo", "    connectionPool: { http: { maxRequestsPerConnection: 50 } }")}`),
+  );
   const port = await ads.start("127.0.0.1", 0);
   const r = resolver(port);
   try {
     const got = await r.next();
-    assert.deepEqual(got.serviceConfig?.loadBalancingConfig, [{ max_requests_per_connection: { maxRequestsPerConnection: 50, childPolicy: [{ least_request: { choiceCount: 2 } }] } }]);
+    assert.deepEqual(got.serviceConfig?.loadBalancingConfig, [
+      { max_requests_per_connection: { maxRequestsPerConnection: 50, childPolicy: [{ least_request: { choiceCount: 2 } }] } },
+    ]);
   } finally {
     r.destroy();
     await ads.stop();
@@ -101,7 +122,9 @@ test("an Envoy-minded control plane's deprecated Cluster field max_requests_per_
   const r = resolver(port);
   try {
     const got = await r.next();
-    assert.deepEqual(got.serviceConfig?.loadBalancingConfig, [{ max_requests_per_connection: { maxRequestsPerConnection: 50, childPolicy: [{ least_request: { choiceCount: 2 } }] } }]);
+    assert.deepEqual(got.serviceConfig?.loadBalancingConfig, [
+      { max_requests_per_connection: { maxRequestsPerConnection: 50, childPolicy: [{ least_request: { choiceCount: 2 } }] } },
+    ]);
   } finally {
     r.destroy();
     await ads.stop();

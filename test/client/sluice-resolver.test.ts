@@ -18,7 +18,11 @@ import { callPod, count } from "./support.js";
 register();
 
 const pods: Pod[] = await startPods(4);
-const yamlFor = (ps: readonly Pod[], dr = ""): string => `${serviceEntryYaml("echo", ps.map((p) => p.port))}${dr === "" ? "" : `---\n${destinationRuleYaml("echo", dr)}`}`;
+const yamlFor = (ps: readonly Pod[], dr = ""): string =>
+  `${serviceEntryYaml(
+    "echo",
+    ps.map((p) => p.port),
+  )}${dr === "" ? "" : `---\n${destinationRuleYaml("echo", dr)}`}`;
 const three = pods.slice(0, 3);
 
 after(async () => {
@@ -226,6 +230,10 @@ test("grpc.service_config_disable_resolution keeps the channel's own service con
 
 test("register({ controlPlane }) that is not host:port throws INVALID_ARGUMENT", () => {
   for (const bad of ["nope", "host:", ":15010", "host:99999"]) {
-    assert.throws(() => register({ controlPlane: bad }), (e: unknown) => e instanceof Error && "code" in e && e.code === Status.INVALID_ARGUMENT && /must be host:port/.test(e.message), bad);
+    assert.throws(
+      () => register({ controlPlane: bad }),
+      (e: unknown) => e instanceof Error && "code" in e && e.code === Status.INVALID_ARGUMENT && /must be host:port/.test(e.message),
+      bad,
+    );
   }
 });

@@ -26,7 +26,10 @@ describe("parseStaticTarget", () => {
       const r = parseStaticTarget(path);
       if (Array.isArray(want)) {
         assert.ok(r.ok, JSON.stringify(r));
-        assert.deepEqual(r.endpoints.map((e) => e.addresses.map((a) => experimental.subchannelAddressToString(a)).join()), want);
+        assert.deepEqual(
+          r.endpoints.map((e) => e.addresses.map((a) => experimental.subchannelAddressToString(a)).join()),
+          want,
+        );
       } else {
         assert.ok(!r.ok);
         assert.match(r.problems.join("; "), want);

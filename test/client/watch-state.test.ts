@@ -67,7 +67,10 @@ test("watchState reports a server going away and coming back, then SHUTDOWN; uns
     pod = await startEchoServer("pod-1", "127.0.0.1", port);
     const back = await rec.next("READY");
     assert.ok(["CONNECTING", "TRANSIENT_FAILURE"].includes(back.at(-1)!.from), JSON.stringify(back));
-    assert.ok(back.every((c) => c.to === "CONNECTING" || c.to === "TRANSIENT_FAILURE" || c.to === "READY"), JSON.stringify(back));
+    assert.ok(
+      back.every((c) => c.to === "CONNECTING" || c.to === "TRANSIENT_FAILURE" || c.to === "READY"),
+      JSON.stringify(back),
+    );
     assert.equal((await callUnary(client, Buffer.from("x"))).code, 0);
 
     unsubscribe();

@@ -11,15 +11,27 @@ import type { TrafficPolicy } from "../../src/config/types.js";
 register();
 
 const base: TrafficPolicy = { loadBalancer: DEFAULT_LOAD_BALANCER, connectionPool: DEFAULT_CONNECTION_POOL, outlierDetection: null, retryBudget: null };
-const inputs = (policy: Partial<TrafficPolicy>, more: Partial<PolicyInputs> = {}): PolicyInputs => ({ policy: { ...base, ...policy }, choiceCount: 2, ...more });
+const inputs = (policy: Partial<TrafficPolicy>, more: Partial<PolicyInputs> = {}): PolicyInputs => ({
+  policy: { ...base, ...policy },
+  choiceCount: 2,
+  ...more,
+});
 const ringHash = { kind: "consistentHash", key: { kind: "header", name: "x-user" }, algorithm: { kind: "ringHash", minimumRingSize: 512 } } as const;
 
 const cases: { name: string; in: PolicyInputs; lb: Record<string, object>; problems?: RegExp }[] = [
-  { name: "LEAST_REQUEST (the default) -> least_request with the cluster's choice_count", in: inputs({}, { choiceCount: 3 }), lb: { least_request: { choiceCount: 3 } } },
+  {
+    name: "LEAST_REQUEST (the default) -> least_request with the cluster's choice_count",
+    in: inputs({}, { choiceCount: 3 }),
+    lb: { least_request: { choiceCount: 3 } },
+  },
   { name: "a choice_count past 10 is capped", in: inputs({}, { choiceCount: 50 }), lb: { least_request: { choiceCount: 10 } } },
   { name: "ROUND_ROBIN -> round_robin", in: inputs({ loadBalancer: { kind: "simple", policy: "ROUND_ROBIN" } }), lb: { round_robin: {} } },
   { name: "RANDOM -> round_robin", in: inputs({ loadBalancer: { kind: "simple", policy: "RANDOM" } }), lb: { round_robin: {} } },
-  { name: "RING_HASH keyed on the route's hash_policy header", in: inputs({ loadBalancer: ringHash }), lb: { ring_hash: { requestHashHeader: "x-user", minRingSize: 512 } } },
+  {
+    name: "RING_HASH keyed on the route's hash_policy header",
+    in: inputs({ loadBalancer: ringHash }),
+    lb: { ring_hash: { requestHashHeader: "x-user", minRingSize: 512 } },
+  },
   {
     name: "RING_HASH without a route hash_policy (empty header): round_robin, as Envoy hashes at random",
     in: inputs({ loadBalancer: { ...ringHash, key: { kind: "header", name: "" } } }),

@@ -58,7 +58,14 @@ test("set values are parsed: limits, durations, 0 = unset for Istio's int32 limi
   );
   assert.deepEqual(defaultCluster(c).policy.connectionPool, {
     tcp: { maxConnections: 7, connectTimeoutMs: 1500, maxConnectionDurationMs: 1_800_000, idleTimeoutMs: 500 },
-    http: { http1MaxPendingRequests: Infinity, http2MaxRequests: 1000, maxRequestsPerConnection: 100, maxRetries: 3, idleTimeoutMs: 3_600_000, maxConcurrentStreams: 50 },
+    http: {
+      http1MaxPendingRequests: Infinity,
+      http2MaxRequests: 1000,
+      maxRequestsPerConnection: 100,
+      maxRetries: 3,
+      idleTimeoutMs: 3_600_000,
+      maxConcurrentStreams: 50,
+    },
   });
 });
 
@@ -83,14 +90,25 @@ test("simple LB names: LEAST_CONN and UNSPECIFIED normalize to LEAST_REQUEST, LE
 
 test("an unknown LB name lists the allowed ones, with a hint when close", () => {
   const p = oneProblem(withPolicy("    loadBalancer: {simple: LEAST_REQUESTS}\n"), /simple/);
-  assert.match(p, /must be one of UNSPECIFIED, LEAST_CONN, ROUND_ROBIN, RANDOM, PASSTHROUGH, LEAST_REQUEST, got "LEAST_REQUESTS" \(did you mean LEAST_REQUEST\?\)/);
+  assert.match(
+    p,
+    /must be one of UNSPECIFIED, LEAST_CONN, ROUND_ROBIN, RANDOM, PASSTHROUGH, LEAST_REQUEST, got "LEAST_REQUESTS" \(did you mean LEAST_REQUEST\?\)/,
+  );
   oneProblem(withPolicy("    loadBalancer: {simple: 3}\n"), /must be one of .* got 3$/);
 });
 
 test("consistentHash: each key kind, ring hash and maglev, defaults", () => {
   const lb = (yaml: string): unknown => defaultCluster(mustLoad(withPolicy(`    loadBalancer:\n      consistentHash: ${yaml}\n`))).policy.loadBalancer;
-  assert.deepEqual(lb("{httpHeaderName: X-User}"), { kind: "consistentHash", key: { kind: "header", name: "x-user" }, algorithm: { kind: "ringHash", minimumRingSize: 1024 } });
-  assert.deepEqual(lb("{useSourceIp: true, maglev: {tableSize: 65537}}"), { kind: "consistentHash", key: { kind: "sourceIp" }, algorithm: { kind: "maglev", tableSize: 65537 } });
+  assert.deepEqual(lb("{httpHeaderName: X-User}"), {
+    kind: "consistentHash",
+    key: { kind: "header", name: "x-user" },
+    algorithm: { kind: "ringHash", minimumRingSize: 1024 },
+  });
+  assert.deepEqual(lb("{useSourceIp: true, maglev: {tableSize: 65537}}"), {
+    kind: "consistentHash",
+    key: { kind: "sourceIp" },
+    algorithm: { kind: "maglev", tableSize: 65537 },
+  });
   assert.deepEqual(lb("{httpQueryParameterName: user, ringHash: {minimumRingSize: 4096}}"), {
     kind: "consistentHash",
     key: { kind: "queryParameter", name: "user" },
@@ -101,12 +119,19 @@ test("consistentHash: each key kind, ring hash and maglev, defaults", () => {
     key: { kind: "cookie", name: "session", path: "/", ttlMs: 60_000 },
     algorithm: { kind: "ringHash", minimumRingSize: 2048 },
   });
-  assert.deepEqual(lb("{useSourceIp: true, maglev: {}}"), { kind: "consistentHash", key: { kind: "sourceIp" }, algorithm: { kind: "maglev", tableSize: 65537 } });
+  assert.deepEqual(lb("{useSourceIp: true, maglev: {}}"), {
+    kind: "consistentHash",
+    key: { kind: "sourceIp" },
+    algorithm: { kind: "maglev", tableSize: 65537 },
+  });
 });
 
 test("consistentHash needs exactly one key and at most one algorithm; maglev tableSize must be prime", () => {
   const ch = (yaml: string): string => withPolicy(`    loadBalancer:\n      consistentHash: ${yaml}\n`);
-  oneProblem(ch("{ringHash: {minimumRingSize: 8}}"), /must set exactly one hash key of httpHeaderName, httpCookie, useSourceIp, httpQueryParameterName, got none/);
+  oneProblem(
+    ch("{ringHash: {minimumRingSize: 8}}"),
+    /must set exactly one hash key of httpHeaderName, httpCookie, useSourceIp, httpQueryParameterName, got none/,
+  );
   oneProblem(ch("{httpHeaderName: a, useSourceIp: true}"), /got httpHeaderName, useSourceIp/);
   oneProblem(ch("{useSourceIp: true, ringHash: {}, maglev: {}}"), /set at most one of ringHash, maglev, minimumRingSize/);
   oneProblem(ch("{useSourceIp: true, maglev: {tableSize: 1000}}"), /maglev\.tableSize: must be a prime number, got 1000/);
@@ -144,14 +169,22 @@ test("percentages are 0-100", () => {
 
 test("an unknown field is a problem with a did-you-mean hint, or the list of known fields", () => {
   const p = oneProblem(withPolicy("    connectionPool: {http: {maxRequestPerConnection: 10}}\n"), /maxRequestPerConnection/);
-  assert.match(p, /^test\.yaml:\d+ spec\.trafficPolicy\.connectionPool\.http\.maxRequestPerConnection: unknown field \(did you mean maxRequestsPerConnection\?\)$/);
+  assert.match(
+    p,
+    /^test\.yaml:\d+ spec\.trafficPolicy\.connectionPool\.http\.maxRequestPerConnection: unknown field \(did you mean maxRequestsPerConnection\?\)$/,
+  );
   const far = oneProblem(withPolicy("    somethingElse: 1\n"), /somethingElse/);
-  assert.match(far, /unknown field \(known fields: loadBalancer, connectionPool, outlierDetection, tls, portLevelSettings, proxyProtocol, tunnel, retryBudget\)/);
+  assert.match(
+    far,
+    /unknown field \(known fields: loadBalancer, connectionPool, outlierDetection, tls, portLevelSettings, proxyProtocol, tunnel, retryBudget\)/,
+  );
   oneProblem(docs(SERVICE_ENTRY, destinationRule("  hosts: grpc-service\n  host: grpc-service\n")), /spec\.hosts: unknown field \(did you mean host\?\)/);
 });
 
 test("a field sluice does not implement yet is accepted with exactly one warning naming it", () => {
-  const text = withPolicy("    connectionPool:\n      tcp: {maxConnections: 10}\n      http: {maxRetries: 3}\n    retryBudget: {percent: 30, budgetInterval: 1s}\n");
+  const text = withPolicy(
+    "    connectionPool:\n      tcp: {maxConnections: 10}\n      http: {maxRetries: 3}\n    retryBudget: {percent: 30, budgetInterval: 1s}\n",
+  );
   const r = load(text);
   assert.ok(r.ok);
   const w = r.config.warnings;
@@ -192,9 +225,15 @@ test("supported fields give no warnings; invalid values inside a warned field ar
   );
   assert.ok(r.ok);
   assert.deepEqual(r.config.warnings, []);
-  oneProblem(withPolicy("    tls: {mode: SIMPLEST}\n"), /tls\.mode: must be one of DISABLE, SIMPLE, MUTUAL, ISTIO_MUTUAL, got "SIMPLEST" \(did you mean SIMPLE\?\)/);
+  oneProblem(
+    withPolicy("    tls: {mode: SIMPLEST}\n"),
+    /tls\.mode: must be one of DISABLE, SIMPLE, MUTUAL, ISTIO_MUTUAL, got "SIMPLEST" \(did you mean SIMPLE\?\)/,
+  );
   oneProblem(withPolicy("    tunnel: {protocol: CONNECT, targetPort: 443}\n"), /tunnel: targetHost is required/);
-  oneProblem(withPolicy("    connectionPool: {http: {h2UpgradePolicy: UPGRADE, useClientProtocol: true}}\n"), /useClientProtocol: must not be true when h2UpgradePolicy is UPGRADE/);
+  oneProblem(
+    withPolicy("    connectionPool: {http: {h2UpgradePolicy: UPGRADE, useClientProtocol: true}}\n"),
+    /useClientProtocol: must not be true when h2UpgradePolicy is UPGRADE/,
+  );
 });
 
 test("deprecated consecutiveErrors counts gateway errors and switches 5xx counting off, as in Istio", () => {
@@ -210,7 +249,10 @@ test("a DestinationRule whose host no ServiceEntry defines is a problem naming t
   const list = problems(docs(SERVICE_ENTRY, destinationRule("  host: other-service\n")));
   assert.deepEqual(list, ['test.yaml:17 spec.host: host "other-service" is not defined by any ServiceEntry (defined hosts: grpc-service)']);
   oneProblem(destinationRule("  host: grpc-service\n"), /no ServiceEntry defines any host/);
-  oneProblem(docs(SERVICE_ENTRY, destinationRule("  host: grpc-service\n"), destinationRule("  host: grpc-service\n")), /test\.yaml:23 spec\.host: host "grpc-service" already has a DestinationRule at test\.yaml:17/);
+  oneProblem(
+    docs(SERVICE_ENTRY, destinationRule("  host: grpc-service\n"), destinationRule("  host: grpc-service\n")),
+    /test\.yaml:23 spec\.host: host "grpc-service" already has a DestinationRule at test\.yaml:17/,
+  );
 });
 
 test("duplicate subset names and portLevelSettings for a port the host lacks are problems", () => {

@@ -143,7 +143,10 @@ test("multi-file loading: endpoint ports, targetPort, DNS hosts as endpoints, FQ
     },
   ]);
   // A host without a VirtualService gets an implicit one to its first port's default cluster.
-  assert.deepEqual(billing, { domains: ["billing.example.com"], routes: [{ matches: [], destinations: [{ cluster: "billing.example.com|443|", weight: 100 }], timeoutMs: null, retry: ISTIO_DEFAULT_RETRY }] });
+  assert.deepEqual(billing, {
+    domains: ["billing.example.com"],
+    routes: [{ matches: [], destinations: [{ cluster: "billing.example.com|443|", weight: 100 }], timeoutMs: null, retry: ISTIO_DEFAULT_RETRY }],
+  });
   // Several hosts and no Proxy resource: no default host.
   assert.equal(c.listener.defaultHost, null);
 });
@@ -155,7 +158,7 @@ test("problems in several files are all reported, each with its own file", async
   if (r.ok) return;
   const lines = r.problems.map((p) => `${p.file.slice(dir.length + 1)}:${p.line} ${p.path}: ${p.message}`);
   assert.deepEqual(lines, [
-    'bad-a.yaml:8 spec.ports[0].number: must be an integer from 1 to 65535, got 70000',
+    "bad-a.yaml:8 spec.ports[0].number: must be an integer from 1 to 65535, got 70000",
     'bad-b.yaml:6 spec.trafficPolicy.loadBalancer.simple: must be one of UNSPECIFIED, LEAST_CONN, ROUND_ROBIN, RANDOM, PASSTHROUGH, LEAST_REQUEST, got "ROUNDROBIN" (did you mean ROUND_ROBIN?)',
     "missing.yaml:0 : cannot read file: no such file",
   ]);
@@ -163,20 +166,37 @@ test("problems in several files are all reported, each with its own file", async
 
 test("route destinations must name defined hosts, subsets and ports", () => {
   const vs = (dest: string): string =>
-    docs(SERVICE_ENTRY, destinationRule("  host: grpc-service\n  subsets: [{name: v1, labels: {version: v1}}]\n"), `apiVersion: networking.istio.io/v1\nkind: VirtualService\nspec:\n  hosts: [api]\n  http:\n  - route:\n    - destination: ${dest}\n`);
-  oneProblem(vs("{host: nowhere}"), /spec\.http\[0\]\.route\[0\]\.destination\.host: host "nowhere" is not defined by any ServiceEntry \(defined hosts: grpc-service\)/);
+    docs(
+      SERVICE_ENTRY,
+      destinationRule("  host: grpc-service\n  subsets: [{name: v1, labels: {version: v1}}]\n"),
+      `apiVersion: networking.istio.io/v1\nkind: VirtualService\nspec:\n  hosts: [api]\n  http:\n  - route:\n    - destination: ${dest}\n`,
+    );
+  oneProblem(
+    vs("{host: nowhere}"),
+    /spec\.http\[0\]\.route\[0\]\.destination\.host: host "nowhere" is not defined by any ServiceEntry \(defined hosts: grpc-service\)/,
+  );
   oneProblem(vs("{host: grpc-service, subset: v9}"), /destination\.subset: subset "v9" is not defined \(subsets of grpc-service: v1\)/);
   oneProblem(vs("{host: grpc-service, port: {number: 1}}"), /destination\.port\.number: port 1 is not a port of host grpc-service \(ports: 50051\)/);
   const c = mustLoad(vs("{host: grpc-service, subset: v1}"));
-  assert.deepEqual(c.virtualHosts.map((v) => v.domains), [["api"], ["grpc-service"]]);
+  assert.deepEqual(
+    c.virtualHosts.map((v) => v.domains),
+    [["api"], ["grpc-service"]],
+  );
 });
 
 test("VirtualService validation: match kinds, weights, required route; unimplemented parts warn", () => {
-  const vs = (http: string): string => docs(SERVICE_ENTRY, `apiVersion: networking.istio.io/v1\nkind: VirtualService\nspec:\n  hosts: [grpc-service]\n  http:\n${http}`);
-  oneProblem(vs("  - match: [{uri: {prefix: /a, exact: /b}}]\n    route: [{destination: {host: grpc-service}}]\n"), /uri: must set exactly one of exact, prefix, regex, got exact, prefix/);
+  const vs = (http: string): string =>
+    docs(SERVICE_ENTRY, `apiVersion: networking.istio.io/v1\nkind: VirtualService\nspec:\n  hosts: [grpc-service]\n  http:\n${http}`);
+  oneProblem(
+    vs("  - match: [{uri: {prefix: /a, exact: /b}}]\n    route: [{destination: {host: grpc-service}}]\n"),
+    /uri: must set exactly one of exact, prefix, regex, got exact, prefix/,
+  );
   oneProblem(vs("  - match: [{uri: {regex: '('}}]\n    route: [{destination: {host: grpc-service}}]\n"), /uri\.regex: is not a valid regular expression/);
   oneProblem(vs("  - timeout: 1s\n"), /spec\.http\[0\]: route is required/);
-  oneProblem(vs("  - route: [{destination: {host: grpc-service}}, {destination: {host: grpc-service}}]\n"), /weights of several destinations must not all be 0/);
+  oneProblem(
+    vs("  - route: [{destination: {host: grpc-service}}, {destination: {host: grpc-service}}]\n"),
+    /weights of several destinations must not all be 0/,
+  );
   const c = mustLoad(vs("  - retries: {attempts: 3}\n    match: [{port: 50051}]\n    route: [{destination: {host: grpc-service}, weight: 5}]\n"));
   assert.deepEqual(
     c.warnings.map((w) => w.path),
@@ -189,15 +209,22 @@ test("VirtualService validation: match kinds, weights, required route; unimpleme
 test("ServiceEntry validation: ports, endpoint port names, STATIC addresses, duplicate hosts", () => {
   const se = (spec: string): string => `apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nspec:\n${spec}`;
   oneProblem(se("  hosts: [a]\n  resolution: DNS\n"), /spec: ports is required/);
-  oneProblem(se("  hosts: [a]\n  ports: [{number: 1, name: grpc}]\n  resolution: STATIC\n  endpoints: [{address: 10.0.0.1, ports: {grcp: 5}}]\n"), /endpoints\[0\]\.ports: "grcp" is not a port name of this ServiceEntry \(did you mean grpc\?\)/);
-  oneProblem(se("  hosts: [a]\n  ports: [{number: 1, name: grpc}]\n  resolution: STATIC\n  endpoints: [{address: pod-1.local}]\n"), /address: must be an IP address with resolution STATIC/);
+  oneProblem(
+    se("  hosts: [a]\n  ports: [{number: 1, name: grpc}]\n  resolution: STATIC\n  endpoints: [{address: 10.0.0.1, ports: {grcp: 5}}]\n"),
+    /endpoints\[0\]\.ports: "grcp" is not a port name of this ServiceEntry \(did you mean grpc\?\)/,
+  );
+  oneProblem(
+    se("  hosts: [a]\n  ports: [{number: 1, name: grpc}]\n  resolution: STATIC\n  endpoints: [{address: pod-1.local}]\n"),
+    /address: must be an IP address with resolution STATIC/,
+  );
   oneProblem(se("  hosts: [a]\n  ports: [{number: 1, name: grpc}]\n  resolution: STATIC\n"), /resolution: STATIC needs endpoints/);
   oneProblem(se("  hosts: [a]\n  ports: [{number: 1, name: grpc, protocol: QUIC}]\n  resolution: DNS\n"), /protocol: must be one of GRPC, HTTP2/);
   oneProblem(docs(SERVICE_ENTRY, SERVICE_ENTRY), /test\.yaml:17 spec\.hosts: host "grpc-service" is already defined by the ServiceEntry at test\.yaml:5/);
 });
 
 test("ServiceEntry resolution: unset means Istio's NONE (warned), DNS_ROUND_ROBIN is treated as DNS with a warning", () => {
-  const se = (extra: string): string => `apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nspec:\n  hosts: [a.example.com]\n  ports: [{number: 443, name: grpc}]\n${extra}`;
+  const se = (extra: string): string =>
+    `apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nspec:\n  hosts: [a.example.com]\n  ports: [{number: 443, name: grpc}]\n${extra}`;
   const none = mustLoad(se("  endpoints: [{address: 10.1.1.1}]\n"));
   assert.equal(none.clusters.get("a.example.com|443|")!.resolution, "STATIC");
   assert.match(none.warnings[0]!.message, /NONE is accepted, but sluice does not implement it yet/);
@@ -205,5 +232,8 @@ test("ServiceEntry resolution: unset means Istio's NONE (warned), DNS_ROUND_ROBI
   assert.equal(rr.clusters.get("a.example.com|443|")!.resolution, "DNS");
   assert.equal(rr.warnings.length, 1);
   assert.equal(rr.warnings[0]!.path, "spec.resolution");
-  assert.equal(mustLoad(se("  resolution: DNS\n  endpoints: [{address: b.example.com, weight: 3}]\n")).clusters.get("a.example.com|443|")!.endpoints[0]!.weight, 3);
+  assert.equal(
+    mustLoad(se("  resolution: DNS\n  endpoints: [{address: b.example.com, weight: 3}]\n")).clusters.get("a.example.com|443|")!.endpoints[0]!.weight,
+    3,
+  );
 });

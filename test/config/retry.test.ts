@@ -19,7 +19,9 @@ test("a route without retries, and a host without a VirtualService, get Istio's 
 });
 
 test("every retries field is read: attempts, perTryTimeout, retryOn (names and codes), previous hosts, backoff", () => {
-  const r = firstRoute(mustLoad(routeWith("{attempts: 4, perTryTimeout: 250ms, retryOn: 'internal, 5xx,503,reset', retryIgnorePreviousHosts: false, backoff: 10ms}"))).retry;
+  const r = firstRoute(
+    mustLoad(routeWith("{attempts: 4, perTryTimeout: 250ms, retryOn: 'internal, 5xx,503,reset', retryIgnorePreviousHosts: false, backoff: 10ms}")),
+  ).retry;
   assert.equal(r.attempts, 4);
   assert.equal(r.perTryTimeoutMs, 250);
   assert.deepEqual([...r.retryOn].sort(), ["5xx", "internal", "reset", "retriable-status-codes"]);

@@ -18,7 +18,11 @@ function paths(value: unknown, prefix: string, out: Set<string>): void {
       const p = prefix === "" ? k : `${prefix}.${k}`;
       out.add(p);
       // Policies inside subsets and portLevelSettings are read with spec.trafficPolicy's rows.
-      out.add(p.replace(/^spec\.subsets\[\]\.trafficPolicy/, "spec.trafficPolicy").replace(/^spec\.trafficPolicy\.portLevelSettings\[\]\.(loadBalancer|connectionPool|outlierDetection|tls)/, "spec.trafficPolicy.$1"));
+      out.add(
+        p
+          .replace(/^spec\.subsets\[\]\.trafficPolicy/, "spec.trafficPolicy")
+          .replace(/^spec\.trafficPolicy\.portLevelSettings\[\]\.(loadBalancer|connectionPool|outlierDetection|tls)/, "spec.trafficPolicy.$1"),
+      );
       paths(v, p, out);
     }
   }
@@ -49,7 +53,10 @@ test("the all-fields fixture uses every field of the support table and loads wit
     const re = rowPattern(row);
     return ![...(byKind.get(row.kind) ?? [])].some((p) => re.test(p));
   });
-  assert.deepEqual(missing.map((r) => `${r.kind} ${r.path}`), []);
+  assert.deepEqual(
+    missing.map((r) => `${r.kind} ${r.path}`),
+    [],
+  );
   // The reader throws on a field the table lacks, so loading proves the converse too.
   const r = await loadConfigFiles([ALL_FIELDS]);
   if (!r.ok) assert.fail(r.problems.map((p) => `${p.line} ${p.path}: ${p.message}`).join("\n"));

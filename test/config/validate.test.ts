@@ -30,12 +30,22 @@ test("examples/seed.yaml loads into the seed document's settings", async () => {
   assert.deepEqual(c.policy.loadBalancer, { kind: "simple", policy: "LEAST_REQUEST" });
   assert.equal(c.policy.connectionPool.http.http2MaxRequests, 1000);
   assert.equal(c.policy.connectionPool.http.maxRequestsPerConnection, 100);
-  assert.deepEqual(c.policy.outlierDetection && [c.policy.outlierDetection.consecutive5xxErrors, c.policy.outlierDetection.intervalMs, c.policy.outlierDetection.baseEjectionTimeMs], [5, 30_000, 30_000]);
-  assert.deepEqual(c.endpoints.map((e) => [e.address, e.port, e.labels["pod"]]), [
-    ["127.0.0.1", 50061, "pod-1"],
-    ["127.0.0.1", 50062, "pod-2"],
-    ["127.0.0.1", 50063, "pod-3"],
-  ]);
+  assert.deepEqual(
+    c.policy.outlierDetection && [
+      c.policy.outlierDetection.consecutive5xxErrors,
+      c.policy.outlierDetection.intervalMs,
+      c.policy.outlierDetection.baseEjectionTimeMs,
+    ],
+    [5, 30_000, 30_000],
+  );
+  assert.deepEqual(
+    c.endpoints.map((e) => [e.address, e.port, e.labels["pod"]]),
+    [
+      ["127.0.0.1", 50061, "pod-1"],
+      ["127.0.0.1", 50062, "pod-2"],
+      ["127.0.0.1", 50063, "pod-3"],
+    ],
+  );
   assert.deepEqual(r.config.listener.listen, { host: "127.0.0.1", port: 15001 });
   assert.equal(r.config.listener.defaultHost, "grpc-service");
 });

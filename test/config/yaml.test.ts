@@ -4,15 +4,28 @@ import assert from "node:assert/strict";
 import { destinationRule, docs, load, mustLoad, oneProblem, problems, SERVICE_ENTRY } from "./helpers.js";
 
 test("malformed YAML is a problem with its line, and other documents are still checked", () => {
-  const text = docs(SERVICE_ENTRY, "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nspec:\n  host: [grpc-service\n", destinationRule("  host: nowhere\n"));
+  const text = docs(
+    SERVICE_ENTRY,
+    "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nspec:\n  host: [grpc-service\n",
+    destinationRule("  host: nowhere\n"),
+  );
   const list = problems(text);
-  assert.ok(list.some((p) => /^test\.yaml:17: invalid YAML: Flow sequence/.test(p)), list.join("\n"));
+  assert.ok(
+    list.some((p) => /^test\.yaml:17: invalid YAML: Flow sequence/.test(p)),
+    list.join("\n"),
+  );
   // The third document is still read: its undefined host is reported too.
-  assert.ok(list.some((p) => /spec\.host: host "nowhere" is not defined/.test(p)), list.join("\n"));
+  assert.ok(
+    list.some((p) => /spec\.host: host "nowhere" is not defined/.test(p)),
+    list.join("\n"),
+  );
 });
 
 test("duplicate keys are reported as invalid YAML", () => {
-  oneProblem(docs(SERVICE_ENTRY, destinationRule("  host: grpc-service\n  host: grpc-service\n")), /^test\.yaml:18 : invalid YAML: Map keys must be unique|^test\.yaml:18: invalid YAML: Map keys must be unique/);
+  oneProblem(
+    docs(SERVICE_ENTRY, destinationRule("  host: grpc-service\n  host: grpc-service\n")),
+    /^test\.yaml:18 : invalid YAML: Map keys must be unique|^test\.yaml:18: invalid YAML: Map keys must be unique/,
+  );
 });
 
 test("a wrong apiVersion names the allowed ones; a wrong kind names the kinds", () => {
@@ -24,7 +37,10 @@ test("a wrong apiVersion names the allowed ones; a wrong kind names the kinds", 
   const proxy = oneProblem("apiVersion: networking.istio.io/v1\nkind: Proxy\nspec: {}\n", /apiVersion/);
   assert.match(proxy, /must be one of sluice\.dev\/v1alpha1 for kind Proxy/);
   const kind = oneProblem(docs(SERVICE_ENTRY, "apiVersion: networking.istio.io/v1\nkind: DestinationRules\nspec: {}\n"), /kind/);
-  assert.equal(kind, 'test.yaml:14 kind: must be one of DestinationRule, ServiceEntry, VirtualService, Proxy, got "DestinationRules" (did you mean DestinationRule?)');
+  assert.equal(
+    kind,
+    'test.yaml:14 kind: must be one of DestinationRule, ServiceEntry, VirtualService, Proxy, got "DestinationRules" (did you mean DestinationRule?)',
+  );
   oneProblem("apiVersion: networking.istio.io/v1\nspec: {}\n", /kind is required/);
 });
 

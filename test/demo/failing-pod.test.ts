@@ -8,7 +8,12 @@ import { failingPodOptions } from "../../src/demo/failing-pod.js";
 
 test("a failing pod serves for its first afterMs, then answers UNAVAILABLE to every call (still counted as its RPCs)", async () => {
   let now = 1_000_000;
-  const pod = await startEchoServer("pod-3", "127.0.0.1", 0, failingPodOptions(5000, () => now));
+  const pod = await startEchoServer(
+    "pod-3",
+    "127.0.0.1",
+    0,
+    failingPodOptions(5000, () => now),
+  );
   const client = echoClient(`127.0.0.1:${pod.port}`);
   const payload = Buffer.from("ping");
   try {

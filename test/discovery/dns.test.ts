@@ -48,17 +48,12 @@ function setup(endpoints: Endpoint[], refreshMs?: number) {
     label: "test",
     ...(refreshMs === undefined ? {} : { refreshMs }),
   });
-  const addresses = (i = updates.length - 1): string[] =>
-    (updates[i] ?? []).map((e) => `${e.address.includes(":") ? `[${e.address}]` : e.address}:${e.port}`);
+  const addresses = (i = updates.length - 1): string[] => (updates[i] ?? []).map((e) => `${e.address.includes(":") ? `[${e.address}]` : e.address}:${e.port}`);
   return { clock, dns, updates, source, addresses, start: () => source.start((set) => updates.push(set)) };
 }
 
 test("dns resolves each name to all its addresses and passes IPs through", async () => {
-  const t = setup([
-    endpoint("api.internal", 9000, 3, { zone: "a" }),
-    endpoint("10.9.9.9", 9001, 1),
-    endpoint("v6.internal", 9002),
-  ]);
+  const t = setup([endpoint("api.internal", 9000, 3, { zone: "a" }), endpoint("10.9.9.9", 9001, 1), endpoint("v6.internal", 9002)]);
   t.dns.answers.set("api.internal", ["10.0.0.2", "10.0.0.1"]);
   t.dns.answers.set("v6.internal", ["2001:db8::1"]);
   t.start();
@@ -318,7 +313,10 @@ test("dns emits the first round after the lookup timeout when a lookup hangs", a
   clock.advance(5000); // DEFAULT_DNS_LOOKUP_TIMEOUT_MS
   await flush();
   assert.equal(updates.length, 1);
-  assert.deepEqual(updates[0]!.map((e) => e.address), ["10.0.0.9"]);
+  assert.deepEqual(
+    updates[0]!.map((e) => e.address),
+    ["10.0.0.9"],
+  );
   source.stop();
   assert.equal(clock.pendingTimers(), 0);
 });

@@ -112,7 +112,10 @@ for (const transport of TEST_TRANSPORTS) {
         [{ method: "Unary", requests: [Buffer.from("x")], metadata: { "x-echo-delay-ms": "10000" }, timeout: 0.3 }],
         () => within(5000, "pod still has the timed-out call", podIdle(pod.stats)),
       );
-      for (const [how, [r]] of [["direct", outcomes[0]!], ["proxied", outcomes[1]!]] as const) {
+      for (const [how, [r]] of [
+        ["direct", outcomes[0]!],
+        ["proxied", outcomes[1]!],
+      ] as const) {
         assert.equal(r!.code, DEADLINE_EXCEEDED, `${how}: ${r!.details}`);
         assert.deepEqual(r!.messages, []);
       }

@@ -120,19 +120,29 @@ for (const transport of TEST_TRANSPORTS) {
     });
 
     test("deadline: a slow server gives DEADLINE_EXCEEDED and sees its call end", async () => {
-      for (const [how, client] of [["direct", direct], ["proxied", proxied]] as const) {
+      for (const [how, client] of [
+        ["direct", direct],
+        ["proxied", proxied],
+      ] as const) {
         const tag = `${transport}-deadline-${how}`;
         const r = await callUnary(client, Buffer.from("x"), md({ "x-echo-delay-ms": "10000", "x-echo-tag": tag }), {
           deadline: Date.now() + 300,
         });
         assert.equal(r.code, grpc.status.DEADLINE_EXCEEDED, `${how}: ${r.details}`);
-        const end = await within(5000, `${how}: server saw no end of the timed-out call`, server.waitFor((e) => e.event === "end" && e.tag === tag));
+        const end = await within(
+          5000,
+          `${how}: server saw no end of the timed-out call`,
+          server.waitFor((e) => e.event === "end" && e.tag === tag),
+        );
         assert.equal(end.cancelled, true, `${how}: the server answered instead of seeing the call end`);
       }
     });
 
     test("cancellation: the server sees a cancelled call end", async () => {
-      for (const [how, client] of [["direct", direct], ["proxied", proxied]] as const) {
+      for (const [how, client] of [
+        ["direct", direct],
+        ["proxied", proxied],
+      ] as const) {
         const tag = `${transport}-cancel-${how}`;
         const status = new Promise<grpc.StatusObject>((resolve) => {
           const call = client.makeUnaryRequest(
@@ -145,10 +155,19 @@ for (const transport of TEST_TRANSPORTS) {
           );
           call.on("status", resolve);
           // Cancel once the server is inside the handler, so it has a call to see end.
-          server.waitFor((e) => e.event === "begin" && e.tag === tag).then(() => call.cancel(), () => undefined);
+          server
+            .waitFor((e) => e.event === "begin" && e.tag === tag)
+            .then(
+              () => call.cancel(),
+              () => undefined,
+            );
         });
         assert.equal((await within(5000, `${how}: no status`, status)).code, grpc.status.CANCELLED);
-        const end = await within(5000, `${how}: server saw no end of the cancelled call`, server.waitFor((e) => e.event === "end" && e.tag === tag));
+        const end = await within(
+          5000,
+          `${how}: server saw no end of the cancelled call`,
+          server.waitFor((e) => e.event === "end" && e.tag === tag),
+        );
         assert.equal(end.cancelled, true, `${how}: the server answered instead of seeing the call end`);
       }
     });

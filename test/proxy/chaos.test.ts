@@ -103,116 +103,124 @@ after(async () => {
   for (const p of children) await killChildPod(p);
 });
 
-for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () => {
-  test("a pod killed and restarted, another paused and resumed: only the RPCs they held fail", async (t) => {
-    const pods = await Promise.all(["pod-a", "pod-b", "pod-c"].map((n) => startChildPod(n)));
-    for (const p of pods) children.add(p);
-    let a = pods[0]!;
-    const b = pods[1]!;
-    const proxy = await startProxy(
-      [
-        listenerYaml(`  upstream:\n    keepalive: { time: ${KEEPALIVE.time}, timeout: ${KEEPALIVE.timeout} }\n`, transport),
-        serviceEntryYaml("echo", pods.map((p) => p.port)),
-      ].join("\n---\n"),
-    );
-    const cluster = proxy.proxy.cluster("echo|50051|")!;
-    // When a pod's connection dies, its streams are reset one after another: at the first
-    // reset, every RPC the proxy had on that pod is still counted in its activeRequests.
-    const snapshots = new Map<number, Record<string, number>>();
-    let armed = new Set<number>();
-    // Every stream a dying connection took down, per pod.
-    const resets: Array<{ readonly port: number; readonly at: number }> = [];
-    cluster.attemptObservers.push({
-      attemptEnded: (endpoint: LbEndpoint, end: AttemptEnd) => {
-        if (end !== AttemptEnd.RESET) return;
-        resets.push({ port: endpoint.port, at: performance.now() });
-        if (!armed.has(endpoint.port)) return;
-        armed.delete(endpoint.port);
-        snapshots.set(endpoint.port, inFlight(cluster, pods));
-      },
+for (const transport of TEST_TRANSPORTS)
+  describe(`transport ${transport}`, () => {
+    test("a pod killed and restarted, another paused and resumed: only the RPCs they held fail", async (t) => {
+      const pods = await Promise.all(["pod-a", "pod-b", "pod-c"].map((n) => startChildPod(n)));
+      for (const p of pods) children.add(p);
+      let a = pods[0]!;
+      const b = pods[1]!;
+      const proxy = await startProxy(
+        [
+          listenerYaml(`  upstream:\n    keepalive: { time: ${KEEPALIVE.time}, timeout: ${KEEPALIVE.timeout} }\n`, transport),
+          serviceEntryYaml(
+            "echo",
+            pods.map((p) => p.port),
+          ),
+        ].join("\n---\n"),
+      );
+      const cluster = proxy.proxy.cluster("echo|50051|")!;
+      // When a pod's connection dies, its streams are reset one after another: at the first
+      // reset, every RPC the proxy had on that pod is still counted in its activeRequests.
+      const snapshots = new Map<number, Record<string, number>>();
+      let armed = new Set<number>();
+      // Every stream a dying connection took down, per pod.
+      const resets: Array<{ readonly port: number; readonly at: number }> = [];
+      cluster.attemptObservers.push({
+        attemptEnded: (endpoint: LbEndpoint, end: AttemptEnd) => {
+          if (end !== AttemptEnd.RESET) return;
+          resets.push({ port: endpoint.port, at: performance.now() });
+          if (!armed.has(endpoint.port)) return;
+          armed.delete(endpoint.port);
+          snapshots.set(endpoint.port, inFlight(cluster, pods));
+        },
+      });
+      const load = new Load(Array.from({ length: CLIENTS }, () => echoClient(proxy.target, { "grpc.default_authority": "echo" })));
+      try {
+        await Promise.all(pods.map((p) => load.until(20, (r) => r.pod === p.name)));
+
+        // --- SIGKILL pod-a, then restart it on its port ---
+        armed = new Set([a.port]);
+        const aDown = endpointState(cluster, a.port, PoolState.TRANSIENT_FAILURE);
+        const tKill = performance.now();
+        const dead = once(a.child, "exit");
+        a.child.kill("SIGKILL");
+        await dead;
+        const tADown = await aDown;
+        await load.until(100, (r) => r.code === 0);
+        const restarted = await startChildPod("pod-a", a.port);
+        children.add(restarted);
+        a = restarted;
+        await load.until(10, (r) => r.pod === "pod-a");
+        const tABack = performance.now();
+
+        // --- SIGSTOP pod-b until keepalive gives up on it, then SIGCONT ---
+        armed = new Set([b.port]);
+        const bDown = endpointState(cluster, b.port, PoolState.TRANSIENT_FAILURE);
+        const tPause = performance.now();
+        b.child.kill("SIGSTOP");
+        const tBDown = await bDown;
+        const tCont = performance.now();
+        b.child.kill("SIGCONT");
+        // Its backoff (~1 s) keeps new RPCs away meanwhile; then it is connected to again.
+        await load.until(10, (r) => r.pod === "pod-b");
+        const tBBack = performance.now();
+        await load.until(300, () => true);
+        await load.stop();
+
+        const failed = load.rpcs.filter((r) => r.code !== 0);
+        const killFailures = failed.filter((r) => r.start < tADown && r.end >= tKill);
+        const pauseFailures = failed.filter((r) => r.start < tCont && r.end >= tPause);
+        // Sent to pod-b after keepalive gave up on it: none, it backs off (before the fix in
+        // endpoint-pool.ts it went straight back to IDLE and drew most new RPCs).
+        const afterFirstVerdict = pauseFailures.filter((r) => r.start >= tBDown).length;
+        const resetsOnB = resets.filter((r) => r.port === b.port && r.at >= tPause && r.at <= tBBack).length;
+        const other = failed.filter((r) => !killFailures.includes(r) && !pauseFailures.includes(r));
+        // In flight per pod when the pod's connection died: on pod-a, the RPCs it held at
+        // kill() plus those sent while the kernel was still tearing it down (no one could know).
+        const atKill = snapshots.get(a.port) ?? { "pod-a": 0 };
+        const atFreeze = snapshots.get(b.port) ?? { "pod-b": 0 };
+        const ms = (x: number): string => `${x.toFixed(0)} ms`;
+        t.diagnostic(`${load.rpcs.length} RPCs (${CLIENTS * IN_FLIGHT_PER_CLIENT} in flight, ${DELAY_MS} ms each), ${failed.length} failed`);
+        t.diagnostic(
+          `SIGKILL pod-a: in flight per pod when its connection died ${JSON.stringify(atKill)}; ` +
+            `failed ${killFailures.length}; pod-a marked down after ${ms(tADown - tKill)}; the restarted pod-a served again ${ms(tABack - tADown)} later`,
+        );
+        t.diagnostic(
+          `SIGSTOP pod-b: in flight per pod when keepalive gave up on it ${JSON.stringify(atFreeze)}; ` +
+            `failed ${pauseFailures.length} (${[...new Set(pauseFailures.map((r) => grpc.status[r.code]))].join(", ")}), ${afterFirstVerdict} of them sent after the verdict; ` +
+            `keepalive (${KEEPALIVE.time} + ${KEEPALIVE.timeout}) gave up after ${ms(tBDown - tPause)}; SIGCONT then, pod-b served again ${ms(tBBack - tCont)} later`,
+        );
+        for (const r of failed.slice(0, 3)) t.diagnostic(`e.g. ${grpc.status[r.code]} ${r.details}`);
+
+        const at = (r: Rpc): string =>
+          `started ${ms(r.start - tKill)} after the kill, ended ${ms(r.end - tKill)} (pod-a down ${ms(tADown - tKill)}, back ${ms(tABack - tKill)}; pause ${ms(tPause - tKill)}, pod-b down ${ms(tBDown - tKill)}, back ${ms(tBBack - tKill)}; pods ${pods.map((p) => `${p.name}=${p.port}`).join(" ")})`;
+        assert.deepEqual(
+          other.map((r) => `${grpc.status[r.code]} ${r.details}; ${at(r)}`),
+          [],
+          "failures outside the kill and the pause",
+        );
+        assert.ok(killFailures.length <= atKill["pod-a"]!, `${killFailures.length} failed at the kill, ${atKill["pod-a"]} were in flight on pod-a`);
+        for (const r of killFailures) {
+          assert.equal(r.code, grpc.status.UNAVAILABLE, r.details);
+          assert.ok(r.details.endsWith(`from 127.0.0.1:${a.port}`), r.details);
+        }
+        // What pod-b held when it froze, plus what was sent to it until keepalive gave up: with
+        // least-request, a frozen pod's growing count steers most new RPCs away meanwhile.
+        assert.ok(pauseFailures.length <= resetsOnB, `${pauseFailures.length} failed at the pause, ${resetsOnB} were on pod-b's connections when they died`);
+        assert.ok(pauseFailures.length <= atFreeze["pod-b"]!, `${pauseFailures.length} failed at the pause, ${atFreeze["pod-b"]} were in flight on pod-b`);
+        assert.equal(afterFirstVerdict, 0, "RPCs sent to pod-b after keepalive gave up on it failed");
+        for (const r of pauseFailures) {
+          assert.ok([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED].includes(r.code), r.details);
+          if (r.code === UNAVAILABLE) assert.ok(r.details.endsWith(`from 127.0.0.1:${b.port}`), r.details);
+        }
+      } finally {
+        await load.stop();
+        await proxy.stop();
+        for (const p of [...children]) {
+          await killChildPod(p);
+          children.delete(p);
+        }
+      }
     });
-    const load = new Load(Array.from({ length: CLIENTS }, () => echoClient(proxy.target, { "grpc.default_authority": "echo" })));
-    try {
-      await Promise.all(pods.map((p) => load.until(20, (r) => r.pod === p.name)));
-
-      // --- SIGKILL pod-a, then restart it on its port ---
-      armed = new Set([a.port]);
-      const aDown = endpointState(cluster, a.port, PoolState.TRANSIENT_FAILURE);
-      const tKill = performance.now();
-      const dead = once(a.child, "exit");
-      a.child.kill("SIGKILL");
-      await dead;
-      const tADown = await aDown;
-      await load.until(100, (r) => r.code === 0);
-      const restarted = await startChildPod("pod-a", a.port);
-      children.add(restarted);
-      a = restarted;
-      await load.until(10, (r) => r.pod === "pod-a");
-      const tABack = performance.now();
-
-      // --- SIGSTOP pod-b until keepalive gives up on it, then SIGCONT ---
-      armed = new Set([b.port]);
-      const bDown = endpointState(cluster, b.port, PoolState.TRANSIENT_FAILURE);
-      const tPause = performance.now();
-      b.child.kill("SIGSTOP");
-      const tBDown = await bDown;
-      const tCont = performance.now();
-      b.child.kill("SIGCONT");
-      // Its backoff (~1 s) keeps new RPCs away meanwhile; then it is connected to again.
-      await load.until(10, (r) => r.pod === "pod-b");
-      const tBBack = performance.now();
-      await load.until(300, () => true);
-      await load.stop();
-
-      const failed = load.rpcs.filter((r) => r.code !== 0);
-      const killFailures = failed.filter((r) => r.start < tADown && r.end >= tKill);
-      const pauseFailures = failed.filter((r) => r.start < tCont && r.end >= tPause);
-      // Sent to pod-b after keepalive gave up on it: none, it backs off (before the fix in
-      // endpoint-pool.ts it went straight back to IDLE and drew most new RPCs).
-      const afterFirstVerdict = pauseFailures.filter((r) => r.start >= tBDown).length;
-      const resetsOnB = resets.filter((r) => r.port === b.port && r.at >= tPause && r.at <= tBBack).length;
-      const other = failed.filter((r) => !killFailures.includes(r) && !pauseFailures.includes(r));
-      // In flight per pod when the pod's connection died: on pod-a, the RPCs it held at
-      // kill() plus those sent while the kernel was still tearing it down (no one could know).
-      const atKill = snapshots.get(a.port) ?? { "pod-a": 0 };
-      const atFreeze = snapshots.get(b.port) ?? { "pod-b": 0 };
-      const ms = (x: number): string => `${x.toFixed(0)} ms`;
-      t.diagnostic(`${load.rpcs.length} RPCs (${CLIENTS * IN_FLIGHT_PER_CLIENT} in flight, ${DELAY_MS} ms each), ${failed.length} failed`);
-      t.diagnostic(
-        `SIGKILL pod-a: in flight per pod when its connection died ${JSON.stringify(atKill)}; ` +
-          `failed ${killFailures.length}; pod-a marked down after ${ms(tADown - tKill)}; the restarted pod-a served again ${ms(tABack - tADown)} later`,
-      );
-      t.diagnostic(
-        `SIGSTOP pod-b: in flight per pod when keepalive gave up on it ${JSON.stringify(atFreeze)}; ` +
-          `failed ${pauseFailures.length} (${[...new Set(pauseFailures.map((r) => grpc.status[r.code]))].join(", ")}), ${afterFirstVerdict} of them sent after the verdict; ` +
-          `keepalive (${KEEPALIVE.time} + ${KEEPALIVE.timeout}) gave up after ${ms(tBDown - tPause)}; SIGCONT then, pod-b served again ${ms(tBBack - tCont)} later`,
-      );
-      for (const r of failed.slice(0, 3)) t.diagnostic(`e.g. ${grpc.status[r.code]} ${r.details}`);
-
-      const at = (r: Rpc): string =>
-        `started ${ms(r.start - tKill)} after the kill, ended ${ms(r.end - tKill)} (pod-a down ${ms(tADown - tKill)}, back ${ms(tABack - tKill)}; pause ${ms(tPause - tKill)}, pod-b down ${ms(tBDown - tKill)}, back ${ms(tBBack - tKill)}; pods ${pods.map((p) => `${p.name}=${p.port}`).join(" ")})`;
-      assert.deepEqual(other.map((r) => `${grpc.status[r.code]} ${r.details}; ${at(r)}`), [], "failures outside the kill and the pause");
-      assert.ok(killFailures.length <= atKill["pod-a"]!, `${killFailures.length} failed at the kill, ${atKill["pod-a"]} were in flight on pod-a`);
-      for (const r of killFailures) {
-        assert.equal(r.code, grpc.status.UNAVAILABLE, r.details);
-        assert.ok(r.details.endsWith(`from 127.0.0.1:${a.port}`), r.details);
-      }
-      // What pod-b held when it froze, plus what was sent to it until keepalive gave up: with
-      // least-request, a frozen pod's growing count steers most new RPCs away meanwhile.
-      assert.ok(pauseFailures.length <= resetsOnB, `${pauseFailures.length} failed at the pause, ${resetsOnB} were on pod-b's connections when they died`);
-      assert.ok(pauseFailures.length <= atFreeze["pod-b"]!, `${pauseFailures.length} failed at the pause, ${atFreeze["pod-b"]} were in flight on pod-b`);
-      assert.equal(afterFirstVerdict, 0, "RPCs sent to pod-b after keepalive gave up on it failed");
-      for (const r of pauseFailures) {
-        assert.ok([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED].includes(r.code), r.details);
-        if (r.code === UNAVAILABLE) assert.ok(r.details.endsWith(`from 127.0.0.1:${b.port}`), r.details);
-      }
-    } finally {
-      await load.stop();
-      await proxy.stop();
-      for (const p of [...children]) {
-        await killChildPod(p);
-        children.delete(p);
-      }
-    }
   });
-});

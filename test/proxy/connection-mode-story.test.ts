@@ -10,7 +10,17 @@ import { callUnary } from "../../src/demo/echo-client.js";
 import { ManualEndpointSource } from "../../src/discovery/manual.js";
 import type { ResolvedEndpoint } from "../../src/discovery/types.js";
 import type { TransportKind } from "../../src/config/types.js";
-import { clients, closeAll, destinationRuleYaml, listenerYaml, serviceEntryYaml, startPods, startProxy, type Pod, type RunningProxy } from "../support/cluster.js";
+import {
+  clients,
+  closeAll,
+  destinationRuleYaml,
+  listenerYaml,
+  serviceEntryYaml,
+  startPods,
+  startProxy,
+  type Pod,
+  type RunningProxy,
+} from "../support/cluster.js";
 import { TEST_TRANSPORTS } from "../support/transports.js";
 
 const CLUSTER = "echo|50051|";
@@ -59,7 +69,10 @@ async function story(
   const source = new ManualEndpointSource([endpointOf(pods[0]!)]);
   const yaml = [
     listenerYaml("  mode: connection", transport),
-    serviceEntryYaml("echo", pods.map((p) => p.port)),
+    serviceEntryYaml(
+      "echo",
+      pods.map((p) => p.port),
+    ),
     destinationRule(connectionPool),
   ].join("\n---\n");
   const proxy = await startProxy(yaml, { endpointSource: () => source });
@@ -76,26 +89,30 @@ async function story(
   }
 }
 
-for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () => {
-  test("the document's story: 3 clients pinned to pod 1, pods 2 and 3 join, maxRequestsPerConnection 100 -> after 2,000 RPCs per client 1/1/1, no RPC failed", async () => {
-    await story(transport, CYCLING, async (proxy, pods, cs) => {
-      assert.deepEqual(await sequential(cs, RPCS_PER_CLIENT), []);
-      // Each client's last connection carries 1 RPC (2,001 in all): open, pinned, not cycled yet.
-      assert.deepEqual(pinned(proxy, pods), [1, 1, 1]);
-      // 100 RPCs per connection exactly: each client cycled 20 connections.
-      assert.equal(proxy.proxy.connectionsCycled, 60);
-      assert.equal(proxy.proxy.connectionsAccepted, 63);
-      for (const p of pods) assert.ok(p.stats.rpcs >= 1000, `${p.stats.name} served only ${p.stats.rpcs} RPCs`);
+for (const transport of TEST_TRANSPORTS)
+  describe(`transport ${transport}`, () => {
+    test("the document's story: 3 clients pinned to pod 1, pods 2 and 3 join, maxRequestsPerConnection 100 -> after 2,000 RPCs per client 1/1/1, no RPC failed", async () => {
+      await story(transport, CYCLING, async (proxy, pods, cs) => {
+        assert.deepEqual(await sequential(cs, RPCS_PER_CLIENT), []);
+        // Each client's last connection carries 1 RPC (2,001 in all): open, pinned, not cycled yet.
+        assert.deepEqual(pinned(proxy, pods), [1, 1, 1]);
+        // 100 RPCs per connection exactly: each client cycled 20 connections.
+        assert.equal(proxy.proxy.connectionsCycled, 60);
+        assert.equal(proxy.proxy.connectionsAccepted, 63);
+        for (const p of pods) assert.ok(p.stats.rpcs >= 1000, `${p.stats.name} served only ${p.stats.rpcs} RPCs`);
+      });
     });
-  });
 
-  test("Challenge 1 (connection stickiness): without maxRequestsPerConnection the 3 clients stay on pod 1 (3/0/0) after 2,000 RPCs each", async () => {
-    await story(transport, "", async (proxy, pods, cs) => {
-      assert.deepEqual(await sequential(cs, RPCS_PER_CLIENT), []);
-      assert.deepEqual(pinned(proxy, pods), [3, 0, 0]);
-      assert.deepEqual(pods.map((p) => p.stats.rpcs), [3 * (RPCS_PER_CLIENT + 1), 0, 0]);
-      assert.equal(proxy.proxy.connectionsCycled, 0);
-      assert.equal(proxy.proxy.connectionsAccepted, 3);
+    test("Challenge 1 (connection stickiness): without maxRequestsPerConnection the 3 clients stay on pod 1 (3/0/0) after 2,000 RPCs each", async () => {
+      await story(transport, "", async (proxy, pods, cs) => {
+        assert.deepEqual(await sequential(cs, RPCS_PER_CLIENT), []);
+        assert.deepEqual(pinned(proxy, pods), [3, 0, 0]);
+        assert.deepEqual(
+          pods.map((p) => p.stats.rpcs),
+          [3 * (RPCS_PER_CLIENT + 1), 0, 0],
+        );
+        assert.equal(proxy.proxy.connectionsCycled, 0);
+        assert.equal(proxy.proxy.connectionsAccepted, 3);
+      });
     });
   });
-});

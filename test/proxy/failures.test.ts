@@ -58,26 +58,27 @@ function grpcFrame(message: Buffer): Buffer {
   return Buffer.concat([head, message]);
 }
 
-for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () => {
-  describe("local failures", () => {
-    let pods: Pod[];
-    let proxy: RunningProxy;
-    let client: grpc.Client;
-    let deadPort: number;
+for (const transport of TEST_TRANSPORTS)
+  describe(`transport ${transport}`, () => {
+    describe("local failures", () => {
+      let pods: Pod[];
+      let proxy: RunningProxy;
+      let client: grpc.Client;
+      let deadPort: number;
 
-    before(async () => {
-      pods = await startPods(1);
-      // A port with nothing listening: take one and free it.
-      const probe = net.createServer();
-      await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
-      deadPort = (probe.address() as net.AddressInfo).port;
-      await new Promise<void>((r) => probe.close(() => r()));
-      const yaml = [
-        listenerYaml("", transport),
-        serviceEntryYaml("echo", [pods[0]!.port]),
-        serviceEntryYaml("dead", [deadPort]),
-        serviceEntryYaml("limited", [pods[0]!.port]),
-        `apiVersion: networking.istio.io/v1
+      before(async () => {
+        pods = await startPods(1);
+        // A port with nothing listening: take one and free it.
+        const probe = net.createServer();
+        await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
+        deadPort = (probe.address() as net.AddressInfo).port;
+        await new Promise<void>((r) => probe.close(() => r()));
+        const yaml = [
+          listenerYaml("", transport),
+          serviceEntryYaml("echo", [pods[0]!.port]),
+          serviceEntryYaml("dead", [deadPort]),
+          serviceEntryYaml("limited", [pods[0]!.port]),
+          `apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: { name: limited }
 spec:
@@ -85,271 +86,257 @@ spec:
   trafficPolicy:
     connectionPool:
       http: { http2MaxRequests: 1 }`,
-      ].join("\n---\n");
-      proxy = await startProxy(yaml);
-      client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
-    });
-
-    after(async () => {
-      client.close();
-      await proxy.stop();
-      for (const p of pods) await p.stop();
-    });
-
-    test("no route for the authority -> UNIMPLEMENTED naming it", async () => {
-      const other = echoClient(proxy.target, { "grpc.default_authority": "nowhere.example:50051" });
-      try {
-        const r = await callUnary(other, Buffer.from("x"));
-        assert.equal(r.code, grpc.status.UNIMPLEMENTED);
-        assert.equal(r.details, "no route for authority nowhere.example:50051");
-      } finally {
-        other.close();
-      }
-    });
-
-    test("the authority routes by host, port stripped, short name or FQDN", async () => {
-      for (const authority of ["echo", "echo:50051", "ECHO:1234"]) {
-        const c = echoClient(proxy.target, { "grpc.default_authority": authority });
-        const r = await callUnary(c, Buffer.from("x"));
-        c.close();
-        assert.equal(r.code, 0, `${authority}: ${r.details}`);
-      }
-    });
-
-    test("connect refused -> UNAVAILABLE upstream connect error", async () => {
-      const c = echoClient(proxy.target, { "grpc.default_authority": "dead" });
-      try {
-        const r = await callUnary(c, Buffer.from("x"));
-        assert.equal(r.code, grpc.status.UNAVAILABLE);
-        assert.match(r.details, /^upstream connect error: ECONNREFUSED/);
-      } finally {
-        c.close();
-      }
-    });
-
-    test("http2MaxRequests: the request over the limit gets UNAVAILABLE naming the limit", async () => {
-      const c = echoClient(proxy.target, { "grpc.default_authority": "limited" });
-      try {
-        const started = once(pods[0]!.stats.events, "begin");
-        const slow = c.makeUnaryRequest(
-          echoService.unary.path,
-          (b: Buffer) => b,
-          (b: Buffer) => b,
-          Buffer.from("slow"),
-          md({ "x-echo-delay-ms": "60000" }),
-          () => undefined,
-        );
-        await started;
-        const r = await callUnary(c, Buffer.from("x"));
-        assert.equal(r.code, grpc.status.UNAVAILABLE);
-        assert.match(r.details, /http2MaxRequests limit \(1\)/);
-        assert.equal(proxy.proxy.cluster("limited|50051|")?.overflows, 1);
-        const ended = once(pods[0]!.stats.events, "end");
-        slow.cancel();
-        await ended;
-        // With the slow RPC gone, the limit has room again.
-        assert.equal((await callUnary(c, Buffer.from("x"))).code, 0);
-      } finally {
-        c.close();
-      }
-    });
-
-    test("grpc-timeout is enforced by the proxy: DEADLINE_EXCEEDED and the upstream stream reset", async () => {
-      const ended = once(pods[0]!.stats.events, "end");
-      const r = await rawRequest(
-        proxy.target,
-        echoHeaders({ "grpc-timeout": "100m", "x-echo-delay-ms": "60000" }),
-        grpcFrame(Buffer.from("late")),
-      );
-      assert.equal(r.headers[":status"], 200);
-      assert.equal(r.headers["grpc-status"], String(grpc.status.DEADLINE_EXCEEDED));
-      assert.match(String(r.headers["grpc-message"]), /deadline exceeded/);
-      await ended; // the backend saw the cancellation: its handler ended without answering
-      assert.equal(pods[0]!.stats.active, 0);
-    });
-
-    test("malformed grpc-timeout -> INTERNAL", async () => {
-      const r = await rawRequest(proxy.target, {
-        ":method": "POST",
-        ":path": echoService.unary.path,
-        ":authority": "echo",
-        "content-type": "application/grpc",
-        "grpc-timeout": "soon",
+        ].join("\n---\n");
+        proxy = await startProxy(yaml);
+        client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
       });
-      assert.equal(r.headers["grpc-status"], String(grpc.status.INTERNAL));
-    });
 
-    test("a client cancel resets the upstream stream", async () => {
-      const begun = once(pods[0]!.stats.events, "begin");
-      const call = client.makeServerStreamRequest(
-        echoService.serverStream.path,
-        (b: Buffer) => b,
-        (b: Buffer) => b,
-        Buffer.from("x"),
-        md({ "x-echo-count": "1000000", "x-echo-size": "1000" }),
-      );
-      call.on("data", () => undefined);
-      call.on("error", () => undefined);
-      await begun;
-      const ended = once(pods[0]!.stats.events, "end");
-      call.cancel();
-      await ended;
-      assert.equal(pods[0]!.stats.active, 0);
-    });
-
-    test("a non-gRPC HTTP/2 request gets HTTP 415 with an explanation", async () => {
-      const r = await rawRequest(proxy.target, { ":method": "GET", ":path": "/", ":authority": "echo" });
-      assert.equal(r.headers[":status"], 415);
-      assert.match(r.body.toString(), /gRPC only/);
-    });
-
-    test("an HTTP/1.1 request gets a clear error and the proxy stays up", async () => {
-      const [host, port] = proxy.target.split(":");
-      const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-        http
-          .get({ host, port: Number(port), path: "/" }, (r) => {
-            let body = "";
-            r.on("data", (c: Buffer) => (body += c.toString()));
-            r.on("end", () => resolve({ status: r.statusCode ?? 0, body }));
-          })
-          .on("error", reject);
-      });
-      assert.equal(res.status, 505);
-      assert.match(res.body, /HTTP\/2/);
-      const ok = await callUnary(client, Buffer.from("still up"));
-      assert.equal(ok.code, 0);
-    });
-
-    test("an HTTP/1.1 request split across packets ('P', then 'OST ...') still gets the 505", async () => {
-      const [host, port] = proxy.target.split(":");
-      const sock = net.connect(Number(port), host);
-      await once(sock, "connect");
-      let reply = "";
-      sock.on("data", (c: Buffer) => (reply += c.toString()));
-      sock.write("P");
-      await new Promise<void>((r) => setImmediate(r));
-      sock.write("OST / HTTP/1.1\r\nhost: x\r\n\r\n");
-      await once(sock, "close");
-      assert.match(reply, /^HTTP\/1\.1 505/);
-    });
-
-    test("a grpc-timeout beyond setTimeout's range (30 days) is no deadline, not an instant one", async () => {
-      const r = await rawRequest(
-        proxy.target,
-        echoHeaders({ "grpc-timeout": "720H", "x-echo-delay-ms": "20" }),
-        grpcFrame(Buffer.from("x")),
-      );
-      // The proxy sets no timer it cannot hold (it would fire at once). The backend (grpc-js)
-      // may still give up on such a timeout itself, so only the proxy's own verdict is checked.
-      const message = String(r.trailers?.["grpc-message"] ?? r.headers["grpc-message"] ?? "");
-      assert.doesNotMatch(message, /sluice proxy/);
-    });
-
-    test("garbage bytes after the preface close that connection only", async () => {
-      const [host, port] = proxy.target.split(":");
-      const sock = net.connect(Number(port), host);
-      await once(sock, "connect");
-      sock.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-      sock.write(Buffer.alloc(64, 0xff));
-      sock.on("error", () => undefined);
-      sock.resume();
-      await once(sock, "close");
-      const ok = await callUnary(client, Buffer.from("still up"));
-      assert.equal(ok.code, 0);
-    });
-  });
-
-  describe("no stream left behind", () => {
-    test("RPCs that fail locally while their request body waits leave no stream: the proxy drains at once", async () => {
-      const probe = net.createServer();
-      await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
-      const dead = (probe.address() as net.AddressInfo).port;
-      await new Promise<void>((r) => probe.close(() => r()));
-      const proxy = await startProxy(`${listenerYaml("", transport)}\n---\n${serviceEntryYaml("dead", [dead])}`);
-      const c = echoClient(proxy.target);
-      try {
-        for (let i = 0; i < 3; i++) assert.equal((await callUnary(c, Buffer.alloc(100_000))).code, grpc.status.UNAVAILABLE);
-        // The client stays connected; a graceful stop (GOAWAY) must not wait for the grace period.
-        // Before the fix each refused RPC left a paused server stream that kept the session open.
-        const t0 = Date.now();
-        await proxy.proxy.stop(60_000);
-        assert.ok(Date.now() - t0 < 30_000, `stop took ${Date.now() - t0} ms`);
-      } finally {
-        c.close();
-      }
-    });
-
-    test("a backend connection dropped while RPCs wait for stream capacity: no crash, statuses for all", async () => {
-      // A backend that takes one stream at a time and never answers; the pool may open one connection.
-      const sockets: net.Socket[] = [];
-      const backend = http2.createServer({ settings: { maxConcurrentStreams: 1 } });
-      backend.on("connection", (s: net.Socket) => sockets.push(s));
-      backend.on("stream", (s: http2.ServerHttp2Stream) => s.on("error", () => undefined));
-      await new Promise<void>((r) => backend.listen(0, "127.0.0.1", r));
-      const port = (backend.address() as net.AddressInfo).port;
-      let ended = 0;
-      let allEnded: () => void = () => undefined;
-      const threeEnded = new Promise<void>((resolve) => (allEnded = resolve));
-      const onRpcEnd = (): void => {
-        if (++ended === 3) allEnded();
-      };
-      const proxy = await startProxy(
-        [
-          listenerYaml("", transport),
-          serviceEntryYaml("up", [port]),
-          "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: up }\nspec:\n  host: up\n  trafficPolicy:\n    connectionPool:\n      tcp: { maxConnections: 1 }",
-        ].join("\n---\n"),
-        { onRpcEnd },
-      );
-      const c = echoClient(proxy.target);
-      try {
-        const first = callUnary(c, Buffer.from("x"));
-        const opened = once(backend, "stream");
-        await opened;
-        const waiting = [1, 2].map(() => callUnary(c, Buffer.from("x"), undefined, { deadline: Date.now() + 1500 }));
-        for (const s of sockets) s.resetAndDestroy();
-        const r = await first;
-        assert.equal(r.code, grpc.status.UNAVAILABLE, r.details);
-        // The waiting RPCs move to a new connection (the backend still holds them): their deadline ends them.
-        for (const w of await Promise.all(waiting)) assert.equal(w.code, grpc.status.DEADLINE_EXCEEDED);
-        await threeEnded; // the proxy saw each RPC end (the clients' cancels reach it after their statuses)
-        assert.equal(proxy.proxy.cluster("up|50051|")?.active, 0);
-      } finally {
-        c.close();
-        await proxy.stop();
-        backend.close();
-        for (const s of sockets) s.destroy();
-      }
-    });
-  });
-
-  describe("a dying backend", () => {
-    test("the backend dropping its connection mid-stream gives the client a status, not a hang", async () => {
-      const pods = await startPods(1);
-      const proxy = await startProxy(`${listenerYaml("", transport)}\n---\n${serviceEntryYaml("echo", [pods[0]!.port])}`);
-      const client = echoClient(proxy.target);
-      try {
-        let got = 0;
-        const r = await callServerStream(
-          client,
-          Buffer.from("x"),
-          md({ "x-echo-count": "1000000", "x-echo-size": "100" }),
-          {},
-          () => {
-            if (++got === 10) pods[0]!.server.forceShutdown();
-          },
-        );
-        assert.ok(got >= 10);
-        // A lost connection is UNAVAILABLE (retryable, a gateway error), as grpc-js itself reports it.
-        assert.equal(r.code, grpc.status.UNAVAILABLE, r.details);
-        assert.match(r.details, /upstream connection lost/);
-        // The proxy answers the next RPC with a status too (nothing listens now).
-        const next = await callUnary(client, Buffer.from("x"));
-        assert.equal(next.code, grpc.status.UNAVAILABLE);
-      } finally {
+      after(async () => {
         client.close();
         await proxy.stop();
-      }
+        for (const p of pods) await p.stop();
+      });
+
+      test("no route for the authority -> UNIMPLEMENTED naming it", async () => {
+        const other = echoClient(proxy.target, { "grpc.default_authority": "nowhere.example:50051" });
+        try {
+          const r = await callUnary(other, Buffer.from("x"));
+          assert.equal(r.code, grpc.status.UNIMPLEMENTED);
+          assert.equal(r.details, "no route for authority nowhere.example:50051");
+        } finally {
+          other.close();
+        }
+      });
+
+      test("the authority routes by host, port stripped, short name or FQDN", async () => {
+        for (const authority of ["echo", "echo:50051", "ECHO:1234"]) {
+          const c = echoClient(proxy.target, { "grpc.default_authority": authority });
+          const r = await callUnary(c, Buffer.from("x"));
+          c.close();
+          assert.equal(r.code, 0, `${authority}: ${r.details}`);
+        }
+      });
+
+      test("connect refused -> UNAVAILABLE upstream connect error", async () => {
+        const c = echoClient(proxy.target, { "grpc.default_authority": "dead" });
+        try {
+          const r = await callUnary(c, Buffer.from("x"));
+          assert.equal(r.code, grpc.status.UNAVAILABLE);
+          assert.match(r.details, /^upstream connect error: ECONNREFUSED/);
+        } finally {
+          c.close();
+        }
+      });
+
+      test("http2MaxRequests: the request over the limit gets UNAVAILABLE naming the limit", async () => {
+        const c = echoClient(proxy.target, { "grpc.default_authority": "limited" });
+        try {
+          const started = once(pods[0]!.stats.events, "begin");
+          const slow = c.makeUnaryRequest(
+            echoService.unary.path,
+            (b: Buffer) => b,
+            (b: Buffer) => b,
+            Buffer.from("slow"),
+            md({ "x-echo-delay-ms": "60000" }),
+            () => undefined,
+          );
+          await started;
+          const r = await callUnary(c, Buffer.from("x"));
+          assert.equal(r.code, grpc.status.UNAVAILABLE);
+          assert.match(r.details, /http2MaxRequests limit \(1\)/);
+          assert.equal(proxy.proxy.cluster("limited|50051|")?.overflows, 1);
+          const ended = once(pods[0]!.stats.events, "end");
+          slow.cancel();
+          await ended;
+          // With the slow RPC gone, the limit has room again.
+          assert.equal((await callUnary(c, Buffer.from("x"))).code, 0);
+        } finally {
+          c.close();
+        }
+      });
+
+      test("grpc-timeout is enforced by the proxy: DEADLINE_EXCEEDED and the upstream stream reset", async () => {
+        const ended = once(pods[0]!.stats.events, "end");
+        const r = await rawRequest(proxy.target, echoHeaders({ "grpc-timeout": "100m", "x-echo-delay-ms": "60000" }), grpcFrame(Buffer.from("late")));
+        assert.equal(r.headers[":status"], 200);
+        assert.equal(r.headers["grpc-status"], String(grpc.status.DEADLINE_EXCEEDED));
+        assert.match(String(r.headers["grpc-message"]), /deadline exceeded/);
+        await ended; // the backend saw the cancellation: its handler ended without answering
+        assert.equal(pods[0]!.stats.active, 0);
+      });
+
+      test("malformed grpc-timeout -> INTERNAL", async () => {
+        const r = await rawRequest(proxy.target, {
+          ":method": "POST",
+          ":path": echoService.unary.path,
+          ":authority": "echo",
+          "content-type": "application/grpc",
+          "grpc-timeout": "soon",
+        });
+        assert.equal(r.headers["grpc-status"], String(grpc.status.INTERNAL));
+      });
+
+      test("a client cancel resets the upstream stream", async () => {
+        const begun = once(pods[0]!.stats.events, "begin");
+        const call = client.makeServerStreamRequest(
+          echoService.serverStream.path,
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          Buffer.from("x"),
+          md({ "x-echo-count": "1000000", "x-echo-size": "1000" }),
+        );
+        call.on("data", () => undefined);
+        call.on("error", () => undefined);
+        await begun;
+        const ended = once(pods[0]!.stats.events, "end");
+        call.cancel();
+        await ended;
+        assert.equal(pods[0]!.stats.active, 0);
+      });
+
+      test("a non-gRPC HTTP/2 request gets HTTP 415 with an explanation", async () => {
+        const r = await rawRequest(proxy.target, { ":method": "GET", ":path": "/", ":authority": "echo" });
+        assert.equal(r.headers[":status"], 415);
+        assert.match(r.body.toString(), /gRPC only/);
+      });
+
+      test("an HTTP/1.1 request gets a clear error and the proxy stays up", async () => {
+        const [host, port] = proxy.target.split(":");
+        const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+          http
+            .get({ host, port: Number(port), path: "/" }, (r) => {
+              let body = "";
+              r.on("data", (c: Buffer) => (body += c.toString()));
+              r.on("end", () => resolve({ status: r.statusCode ?? 0, body }));
+            })
+            .on("error", reject);
+        });
+        assert.equal(res.status, 505);
+        assert.match(res.body, /HTTP\/2/);
+        const ok = await callUnary(client, Buffer.from("still up"));
+        assert.equal(ok.code, 0);
+      });
+
+      test("an HTTP/1.1 request split across packets ('P', then 'OST ...') still gets the 505", async () => {
+        const [host, port] = proxy.target.split(":");
+        const sock = net.connect(Number(port), host);
+        await once(sock, "connect");
+        let reply = "";
+        sock.on("data", (c: Buffer) => (reply += c.toString()));
+        sock.write("P");
+        await new Promise<void>((r) => setImmediate(r));
+        sock.write("OST / HTTP/1.1\r\nhost: x\r\n\r\n");
+        await once(sock, "close");
+        assert.match(reply, /^HTTP\/1\.1 505/);
+      });
+
+      test("a grpc-timeout beyond setTimeout's range (30 days) is no deadline, not an instant one", async () => {
+        const r = await rawRequest(proxy.target, echoHeaders({ "grpc-timeout": "720H", "x-echo-delay-ms": "20" }), grpcFrame(Buffer.from("x")));
+        // The proxy sets no timer it cannot hold (it would fire at once). The backend (grpc-js)
+        // may still give up on such a timeout itself, so only the proxy's own verdict is checked.
+        const message = String(r.trailers?.["grpc-message"] ?? r.headers["grpc-message"] ?? "");
+        assert.doesNotMatch(message, /sluice proxy/);
+      });
+
+      test("garbage bytes after the preface close that connection only", async () => {
+        const [host, port] = proxy.target.split(":");
+        const sock = net.connect(Number(port), host);
+        await once(sock, "connect");
+        sock.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+        sock.write(Buffer.alloc(64, 0xff));
+        sock.on("error", () => undefined);
+        sock.resume();
+        await once(sock, "close");
+        const ok = await callUnary(client, Buffer.from("still up"));
+        assert.equal(ok.code, 0);
+      });
+    });
+
+    describe("no stream left behind", () => {
+      test("RPCs that fail locally while their request body waits leave no stream: the proxy drains at once", async () => {
+        const probe = net.createServer();
+        await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
+        const dead = (probe.address() as net.AddressInfo).port;
+        await new Promise<void>((r) => probe.close(() => r()));
+        const proxy = await startProxy(`${listenerYaml("", transport)}\n---\n${serviceEntryYaml("dead", [dead])}`);
+        const c = echoClient(proxy.target);
+        try {
+          for (let i = 0; i < 3; i++) assert.equal((await callUnary(c, Buffer.alloc(100_000))).code, grpc.status.UNAVAILABLE);
+          // The client stays connected; a graceful stop (GOAWAY) must not wait for the grace period.
+          // Before the fix each refused RPC left a paused server stream that kept the session open.
+          const t0 = Date.now();
+          await proxy.proxy.stop(60_000);
+          assert.ok(Date.now() - t0 < 30_000, `stop took ${Date.now() - t0} ms`);
+        } finally {
+          c.close();
+        }
+      });
+
+      test("a backend connection dropped while RPCs wait for stream capacity: no crash, statuses for all", async () => {
+        // A backend that takes one stream at a time and never answers; the pool may open one connection.
+        const sockets: net.Socket[] = [];
+        const backend = http2.createServer({ settings: { maxConcurrentStreams: 1 } });
+        backend.on("connection", (s: net.Socket) => sockets.push(s));
+        backend.on("stream", (s: http2.ServerHttp2Stream) => s.on("error", () => undefined));
+        await new Promise<void>((r) => backend.listen(0, "127.0.0.1", r));
+        const port = (backend.address() as net.AddressInfo).port;
+        let ended = 0;
+        let allEnded: () => void = () => undefined;
+        const threeEnded = new Promise<void>((resolve) => (allEnded = resolve));
+        const onRpcEnd = (): void => {
+          if (++ended === 3) allEnded();
+        };
+        const proxy = await startProxy(
+          [
+            listenerYaml("", transport),
+            serviceEntryYaml("up", [port]),
+            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: up }\nspec:\n  host: up\n  trafficPolicy:\n    connectionPool:\n      tcp: { maxConnections: 1 }",
+          ].join("\n---\n"),
+          { onRpcEnd },
+        );
+        const c = echoClient(proxy.target);
+        try {
+          const first = callUnary(c, Buffer.from("x"));
+          const opened = once(backend, "stream");
+          await opened;
+          const waiting = [1, 2].map(() => callUnary(c, Buffer.from("x"), undefined, { deadline: Date.now() + 1500 }));
+          for (const s of sockets) s.resetAndDestroy();
+          const r = await first;
+          assert.equal(r.code, grpc.status.UNAVAILABLE, r.details);
+          // The waiting RPCs move to a new connection (the backend still holds them): their deadline ends them.
+          for (const w of await Promise.all(waiting)) assert.equal(w.code, grpc.status.DEADLINE_EXCEEDED);
+          await threeEnded; // the proxy saw each RPC end (the clients' cancels reach it after their statuses)
+          assert.equal(proxy.proxy.cluster("up|50051|")?.active, 0);
+        } finally {
+          c.close();
+          await proxy.stop();
+          backend.close();
+          for (const s of sockets) s.destroy();
+        }
+      });
+    });
+
+    describe("a dying backend", () => {
+      test("the backend dropping its connection mid-stream gives the client a status, not a hang", async () => {
+        const pods = await startPods(1);
+        const proxy = await startProxy(`${listenerYaml("", transport)}\n---\n${serviceEntryYaml("echo", [pods[0]!.port])}`);
+        const client = echoClient(proxy.target);
+        try {
+          let got = 0;
+          const r = await callServerStream(client, Buffer.from("x"), md({ "x-echo-count": "1000000", "x-echo-size": "100" }), {}, () => {
+            if (++got === 10) pods[0]!.server.forceShutdown();
+          });
+          assert.ok(got >= 10);
+          // A lost connection is UNAVAILABLE (retryable, a gateway error), as grpc-js itself reports it.
+          assert.equal(r.code, grpc.status.UNAVAILABLE, r.details);
+          assert.match(r.details, /upstream connection lost/);
+          // The proxy answers the next RPC with a status too (nothing listens now).
+          const next = await callUnary(client, Buffer.from("x"));
+          assert.equal(next.code, grpc.status.UNAVAILABLE);
+        } finally {
+          client.close();
+          await proxy.stop();
+        }
+      });
     });
   });
-});

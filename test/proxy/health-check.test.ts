@@ -23,87 +23,109 @@ async function served(client: ReturnType<typeof echoClient>, pods: readonly Heal
   return pods.map((p, i) => p.stats.rpcs - before[i]!);
 }
 
-for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () => {
-  test("an endpoint whose backend turns NOT_SERVING gets no new RPCs; SERVING again, it returns after healthyThreshold", async () => {
-    const pods = await startHealthPods(["watch", "watch", "watch"]);
-    const clock = new ManualClock();
-    const proxy = await startProxy(
-      [
-        listenerYaml("  healthCheck: {interval: 5s, timeout: 1s, unhealthyThreshold: 3, healthyThreshold: 2}\n", transport),
-        serviceEntryYaml("echo", pods.map((p) => p.port)),
-        destinationRuleYaml("echo", "    loadBalancer: { simple: ROUND_ROBIN }"),
-      ].join("\n---\n"),
-      { clock },
-    );
-    const client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
-    const cluster = proxy.proxy.cluster(ECHO)!;
-    const key2 = `127.0.0.1:${pods[1]!.port}`;
-    try {
-      // Warm: every endpoint had its first (SERVING) answer before the proxy listened.
-      const checker = proxy.proxy.healthChecker(ECHO)!;
-      assert.deepEqual(pods.map((p) => checker.state(`127.0.0.1:${p.port}`)), ["healthy", "healthy", "healthy"]);
-      assert.deepEqual(await served(client, pods, 6), [2, 2, 2]);
+for (const transport of TEST_TRANSPORTS)
+  describe(`transport ${transport}`, () => {
+    test("an endpoint whose backend turns NOT_SERVING gets no new RPCs; SERVING again, it returns after healthyThreshold", async () => {
+      const pods = await startHealthPods(["watch", "watch", "watch"]);
+      const clock = new ManualClock();
+      const proxy = await startProxy(
+        [
+          listenerYaml("  healthCheck: {interval: 5s, timeout: 1s, unhealthyThreshold: 3, healthyThreshold: 2}\n", transport),
+          serviceEntryYaml(
+            "echo",
+            pods.map((p) => p.port),
+          ),
+          destinationRuleYaml("echo", "    loadBalancer: { simple: ROUND_ROBIN }"),
+        ].join("\n---\n"),
+        { clock },
+      );
+      const client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
+      const cluster = proxy.proxy.cluster(ECHO)!;
+      const key2 = `127.0.0.1:${pods[1]!.port}`;
+      try {
+        // Warm: every endpoint had its first (SERVING) answer before the proxy listened.
+        const checker = proxy.proxy.healthChecker(ECHO)!;
+        assert.deepEqual(
+          pods.map((p) => checker.state(`127.0.0.1:${p.port}`)),
+          ["healthy", "healthy", "healthy"],
+        );
+        assert.deepEqual(await served(client, pods, 6), [2, 2, 2]);
 
-      const out = nextEvent(cluster.events, "endpoint-health", (k) => k === key2);
-      pods[1]!.setStatus("NOT_SERVING");
-      assert.deepEqual((await out).slice(1), ["unhealthy", true, "Watch answered NOT_SERVING"]);
-      assert.deepEqual(await served(client, pods, 6), [3, 0, 3]);
+        const out = nextEvent(cluster.events, "endpoint-health", (k) => k === key2);
+        pods[1]!.setStatus("NOT_SERVING");
+        assert.deepEqual((await out).slice(1), ["unhealthy", true, "Watch answered NOT_SERVING"]);
+        assert.deepEqual(await served(client, pods, 6), [3, 0, 3]);
 
-      // First SERVING answer of two: still out.
-      const first = nextEvent(checker.events, "result", (k) => k === key2);
-      pods[1]!.setStatus("SERVING");
-      assert.equal((await first)[2], "unhealthy");
-      assert.deepEqual(await served(client, pods, 6), [3, 0, 3]);
+        // First SERVING answer of two: still out.
+        const first = nextEvent(checker.events, "result", (k) => k === key2);
+        pods[1]!.setStatus("SERVING");
+        assert.equal((await first)[2], "unhealthy");
+        assert.deepEqual(await served(client, pods, 6), [3, 0, 3]);
 
-      // One interval later the Check sent beside the Watch answers SERVING: back in.
-      const back = nextEvent(cluster.events, "endpoint-health", (k) => k === key2);
-      clock.advance(5000);
-      assert.deepEqual((await back).slice(1), ["unhealthy", false, "Check: SERVING"]);
-      assert.deepEqual(await served(client, pods, 6), [2, 2, 2]);
-      assert.deepEqual(pods.map((p) => p.calls.checks), [1, 1, 1], "one Check per interval beside each Watch");
-    } finally {
-      client.close();
-      await proxy.stop();
-    }
-    // The proxy's stop closed every health check stream (the backends see the cancel soon after).
-    await Promise.all(pods.filter((p) => p.calls.watchesCancelled === 0).map((p) => nextEvent(p.events, "watch-cancelled")));
-    assert.deepEqual(pods.map((p) => [p.calls.watches, p.calls.watchesCancelled]), [[1, 1], [1, 1], [1, 1]]);
-    for (const p of pods) await p.stop();
-  });
-
-  test("connection mode: a connection pinned to an endpoint that turns NOT_SERVING is balanced again", async () => {
-    const pods = await startHealthPods(["watch", "watch"]);
-    const proxy = await startProxy(
-      [listenerYaml("  mode: connection\n  healthCheck: {}\n", transport), serviceEntryYaml("echo", pods.map((p) => p.port))].join("\n---\n"),
-      { clock: new ManualClock() },
-    );
-    const client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
-    try {
-      const first = await served(client, pods, 4);
-      const pinned = first.findIndex((n) => n === 4);
-      assert.ok(pinned >= 0, `one connection, one endpoint: ${first.join(",")}`);
-      const out = nextEvent(proxy.proxy.cluster(ECHO)!.events, "endpoint-health", (_k, _e, excluded) => excluded === true);
-      pods[pinned]!.setStatus("NOT_SERVING");
-      await out;
-      const after = await served(client, pods, 4);
-      assert.deepEqual(after, pinned === 0 ? [0, 4] : [4, 0]);
-    } finally {
-      client.close();
-      await proxy.stop();
+        // One interval later the Check sent beside the Watch answers SERVING: back in.
+        const back = nextEvent(cluster.events, "endpoint-health", (k) => k === key2);
+        clock.advance(5000);
+        assert.deepEqual((await back).slice(1), ["unhealthy", false, "Check: SERVING"]);
+        assert.deepEqual(await served(client, pods, 6), [2, 2, 2]);
+        assert.deepEqual(
+          pods.map((p) => p.calls.checks),
+          [1, 1, 1],
+          "one Check per interval beside each Watch",
+        );
+      } finally {
+        client.close();
+        await proxy.stop();
+      }
+      // The proxy's stop closed every health check stream (the backends see the cancel soon after).
+      await Promise.all(pods.filter((p) => p.calls.watchesCancelled === 0).map((p) => nextEvent(p.events, "watch-cancelled")));
+      assert.deepEqual(
+        pods.map((p) => [p.calls.watches, p.calls.watchesCancelled]),
+        [
+          [1, 1],
+          [1, 1],
+          [1, 1],
+        ],
+      );
       for (const p of pods) await p.stop();
-    }
+    });
+
+    test("connection mode: a connection pinned to an endpoint that turns NOT_SERVING is balanced again", async () => {
+      const pods = await startHealthPods(["watch", "watch"]);
+      const proxy = await startProxy(
+        [
+          listenerYaml("  mode: connection\n  healthCheck: {}\n", transport),
+          serviceEntryYaml(
+            "echo",
+            pods.map((p) => p.port),
+          ),
+        ].join("\n---\n"),
+        { clock: new ManualClock() },
+      );
+      const client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
+      try {
+        const first = await served(client, pods, 4);
+        const pinned = first.findIndex((n) => n === 4);
+        assert.ok(pinned >= 0, `one connection, one endpoint: ${first.join(",")}`);
+        const out = nextEvent(proxy.proxy.cluster(ECHO)!.events, "endpoint-health", (_k, _e, excluded) => excluded === true);
+        pods[pinned]!.setStatus("NOT_SERVING");
+        await out;
+        const after = await served(client, pods, 4);
+        assert.deepEqual(after, pinned === 0 ? [0, 4] : [4, 0]);
+      } finally {
+        client.close();
+        await proxy.stop();
+        for (const p of pods) await p.stop();
+      }
+    });
   });
-});
 
 test("hosts picks the checked clusters; a checked backend without the Health service gets no RPCs", async () => {
   const transport = TEST_TRANSPORTS[0]!;
   const pods = await startHealthPods(["none", "watch"]);
   const yaml = (hosts: string): string =>
-    [
-      listenerYaml(`  healthCheck: {${hosts}}\n`, transport),
-      serviceEntryYaml("echo", [pods[0]!.port]),
-      serviceEntryYaml("other", [pods[1]!.port]),
-    ].join("\n---\n");
+    [listenerYaml(`  healthCheck: {${hosts}}\n`, transport), serviceEntryYaml("echo", [pods[0]!.port]), serviceEntryYaml("other", [pods[1]!.port])].join(
+      "\n---\n",
+    );
   for (const [hosts, expected] of [
     ["hosts: [other]", Status.OK],
     ["", Status.UNAVAILABLE],

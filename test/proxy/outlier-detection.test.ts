@@ -89,99 +89,100 @@ async function setup(transport: "h2" | "node", goodPods: number, badPods: number
 
 const keyOf = (port: number): string => `127.0.0.1:${port}`;
 
-for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () => {
-  test("one of 3 backends fails every call: ejected at once, no traffic while ejected, back after baseEjectionTime, then ejected twice as long", async () => {
-    const s = await setup(transport, 2, 1, "{ consecutive5xxErrors: 5, interval: 10s, baseEjectionTime: 30s }");
-    const bad = s.bad[0]!;
-    const badKey = keyOf(bad.port);
-    const events: string[] = [];
-    s.cluster.events.on("endpoint-health", (key: string, exclusion: string, excluded: boolean) => {
-      events.push(`${exclusion} ${excluded} ${key === badKey ? "bad" : key} at ${s.clock.now()}`);
-    });
-    /** Calls one at a time until the bad pod is ejected; how many failed. */
-    const failuresUntilEjected = async (): Promise<number> => {
-      let failed = 0;
-      for (let n = 0; !s.cluster.isExcluded(badKey, "ejected"); n++) {
-        assert.ok(n < 100, "the failing pod was never ejected");
-        if ((await callUnary(s.client, Buffer.from("x"))).code !== 0) failed++;
-      }
-      return failed;
-    };
-    const goodRpcs = (): number => s.good.reduce((sum, p) => sum + p.stats.rpcs, 0);
-    try {
-      // Every third call reaches the bad pod; its 5th failure in a row ejects it, with no
-      // time passing at all (Istio's default maxEjectionPercent 10 still allows one of 3).
-      assert.equal(await failuresUntilEjected(), 5);
-      assert.equal(bad.calls, 5);
-      assert.deepEqual(events, ["ejected true bad at 0"]);
-
-      // Ejected: it gets nothing, and every call succeeds.
-      let before = goodRpcs();
-      assert.deepEqual(await s.calls(30), new Array<number>(30).fill(0));
-      assert.equal(bad.calls, 5);
-      assert.equal(goodRpcs() - before, 30);
-
-      // Readmitted on the interval tick once 30 s have passed, not before.
-      s.clock.advance(29_999);
-      assert.equal(s.cluster.isExcluded(badKey, "ejected"), true);
-      s.clock.advance(1);
-      assert.equal(s.cluster.isExcluded(badKey, "ejected"), false);
-      assert.equal(events[1], "ejected false bad at 30000");
-
-      // Back in the rotation it fails again, and is ejected for 2 x 30 s.
-      assert.equal(await failuresUntilEjected(), 5);
-      assert.equal(bad.calls, 10);
-      assert.equal(s.cluster.outlierDetector?.ejection(badKey)?.forMs, 60_000);
-      s.clock.advance(59_999);
-      before = goodRpcs();
-      assert.deepEqual(await s.calls(30), new Array<number>(30).fill(0));
-      assert.equal(bad.calls, 10);
-      assert.equal(goodRpcs() - before, 30);
-      s.clock.advance(1);
-      assert.equal(s.cluster.isExcluded(badKey, "ejected"), false);
-
-      assert.deepEqual(events, ["ejected true bad at 0", "ejected false bad at 30000", "ejected true bad at 30000", "ejected false bad at 90000"]);
-      const d = s.cluster.outlierDetector;
-      assert.ok(d !== null);
-      assert.equal(d.timesEjected(badKey), 2);
-      assert.equal(d.ejectionsTotal, 2);
-      assert.equal(d.ejectionsByReason["consecutive-5xx"], 2);
-      assert.equal(d.activeEjections, 0);
-    } finally {
-      await s.stop();
-    }
-  });
-
-  for (const [minHealthPercent, panic] of [
-    [50, true],
-    [0, false],
-  ] as const) {
-    test(`minHealthPercent ${minHealthPercent}: with 2 of 3 endpoints ejected, ${panic ? "panic: balancing over all of them again" : "the healthy one takes everything"}`, async () => {
-      const s = await setup(transport, 1, 2, `{ consecutive5xxErrors: 1, maxEjectionPercent: 100, minHealthPercent: ${minHealthPercent} }`);
-      const badKeys = s.bad.map((p) => keyOf(p.port));
-      const badCalls = (): number => s.bad.reduce((sum, p) => sum + p.calls, 0);
+for (const transport of TEST_TRANSPORTS)
+  describe(`transport ${transport}`, () => {
+    test("one of 3 backends fails every call: ejected at once, no traffic while ejected, back after baseEjectionTime, then ejected twice as long", async () => {
+      const s = await setup(transport, 2, 1, "{ consecutive5xxErrors: 5, interval: 10s, baseEjectionTime: 30s }");
+      const bad = s.bad[0]!;
+      const badKey = keyOf(bad.port);
+      const events: string[] = [];
+      s.cluster.events.on("endpoint-health", (key: string, exclusion: string, excluded: boolean) => {
+        events.push(`${exclusion} ${excluded} ${key === badKey ? "bad" : key} at ${s.clock.now()}`);
+      });
+      /** Calls one at a time until the bad pod is ejected; how many failed. */
+      const failuresUntilEjected = async (): Promise<number> => {
+        let failed = 0;
+        for (let n = 0; !s.cluster.isExcluded(badKey, "ejected"); n++) {
+          assert.ok(n < 100, "the failing pod was never ejected");
+          if ((await callUnary(s.client, Buffer.from("x"))).code !== 0) failed++;
+        }
+        return failed;
+      };
+      const goodRpcs = (): number => s.good.reduce((sum, p) => sum + p.stats.rpcs, 0);
       try {
-        for (let n = 0; !badKeys.every((k) => s.cluster.isExcluded(k, "ejected")); n++) {
-          assert.ok(n < 100, "the failing pods were never both ejected");
-          await s.calls(1);
-          // One ejected of 3 leaves 67% healthy: no panic yet either way.
-          if (badKeys.filter((k) => s.cluster.isExcluded(k, "ejected")).length === 1) assert.equal(s.cluster.panic, false);
-        }
-        assert.equal(badCalls(), 2);
-        assert.equal(s.cluster.panic, panic);
-        const before = s.good[0]!.stats.rpcs;
-        const codes = await s.calls(30);
-        if (panic) {
-          // Round robin over all three: the ejected (failing) pods get their thirds.
-          assert.equal(badCalls(), 2 + 20);
-          assert.equal(codes.filter((c) => c === 0).length, 10);
-        } else {
-          assert.equal(badCalls(), 2);
-          assert.equal(s.good[0]!.stats.rpcs - before, 30);
-        }
+        // Every third call reaches the bad pod; its 5th failure in a row ejects it, with no
+        // time passing at all (Istio's default maxEjectionPercent 10 still allows one of 3).
+        assert.equal(await failuresUntilEjected(), 5);
+        assert.equal(bad.calls, 5);
+        assert.deepEqual(events, ["ejected true bad at 0"]);
+
+        // Ejected: it gets nothing, and every call succeeds.
+        let before = goodRpcs();
+        assert.deepEqual(await s.calls(30), new Array<number>(30).fill(0));
+        assert.equal(bad.calls, 5);
+        assert.equal(goodRpcs() - before, 30);
+
+        // Readmitted on the interval tick once 30 s have passed, not before.
+        s.clock.advance(29_999);
+        assert.equal(s.cluster.isExcluded(badKey, "ejected"), true);
+        s.clock.advance(1);
+        assert.equal(s.cluster.isExcluded(badKey, "ejected"), false);
+        assert.equal(events[1], "ejected false bad at 30000");
+
+        // Back in the rotation it fails again, and is ejected for 2 x 30 s.
+        assert.equal(await failuresUntilEjected(), 5);
+        assert.equal(bad.calls, 10);
+        assert.equal(s.cluster.outlierDetector?.ejection(badKey)?.forMs, 60_000);
+        s.clock.advance(59_999);
+        before = goodRpcs();
+        assert.deepEqual(await s.calls(30), new Array<number>(30).fill(0));
+        assert.equal(bad.calls, 10);
+        assert.equal(goodRpcs() - before, 30);
+        s.clock.advance(1);
+        assert.equal(s.cluster.isExcluded(badKey, "ejected"), false);
+
+        assert.deepEqual(events, ["ejected true bad at 0", "ejected false bad at 30000", "ejected true bad at 30000", "ejected false bad at 90000"]);
+        const d = s.cluster.outlierDetector;
+        assert.ok(d !== null);
+        assert.equal(d.timesEjected(badKey), 2);
+        assert.equal(d.ejectionsTotal, 2);
+        assert.equal(d.ejectionsByReason["consecutive-5xx"], 2);
+        assert.equal(d.activeEjections, 0);
       } finally {
         await s.stop();
       }
     });
-  }
-});
+
+    for (const [minHealthPercent, panic] of [
+      [50, true],
+      [0, false],
+    ] as const) {
+      test(`minHealthPercent ${minHealthPercent}: with 2 of 3 endpoints ejected, ${panic ? "panic: balancing over all of them again" : "the healthy one takes everything"}`, async () => {
+        const s = await setup(transport, 1, 2, `{ consecutive5xxErrors: 1, maxEjectionPercent: 100, minHealthPercent: ${minHealthPercent} }`);
+        const badKeys = s.bad.map((p) => keyOf(p.port));
+        const badCalls = (): number => s.bad.reduce((sum, p) => sum + p.calls, 0);
+        try {
+          for (let n = 0; !badKeys.every((k) => s.cluster.isExcluded(k, "ejected")); n++) {
+            assert.ok(n < 100, "the failing pods were never both ejected");
+            await s.calls(1);
+            // One ejected of 3 leaves 67% healthy: no panic yet either way.
+            if (badKeys.filter((k) => s.cluster.isExcluded(k, "ejected")).length === 1) assert.equal(s.cluster.panic, false);
+          }
+          assert.equal(badCalls(), 2);
+          assert.equal(s.cluster.panic, panic);
+          const before = s.good[0]!.stats.rpcs;
+          const codes = await s.calls(30);
+          if (panic) {
+            // Round robin over all three: the ejected (failing) pods get their thirds.
+            assert.equal(badCalls(), 2 + 20);
+            assert.equal(codes.filter((c) => c === 0).length, 10);
+          } else {
+            assert.equal(badCalls(), 2);
+            assert.equal(s.good[0]!.stats.rpcs - before, 30);
+          }
+        } finally {
+          await s.stop();
+        }
+      });
+    }
+  });

@@ -7,13 +7,15 @@ import { startEchoServer } from "../../src/demo/echo-service.js";
 import { listenerYaml, md, serviceEntryYaml, startProxy, withProxy } from "../support/cluster.js";
 import { TEST_TRANSPORTS } from "../support/transports.js";
 
-for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () => {
-  test("a VirtualService routes by header to a subset; subsets select endpoints by label", async () => {
-    // Pods 1 and 3 carry version v1, pods 2 and 4 version v2 (see serviceEntryYaml).
-    const yaml = (ports: number[]): string => [
-      listenerYaml("", transport),
-      serviceEntryYaml("echo", ports),
-      `apiVersion: networking.istio.io/v1beta1
+for (const transport of TEST_TRANSPORTS)
+  describe(`transport ${transport}`, () => {
+    test("a VirtualService routes by header to a subset; subsets select endpoints by label", async () => {
+      // Pods 1 and 3 carry version v1, pods 2 and 4 version v2 (see serviceEntryYaml).
+      const yaml = (ports: number[]): string =>
+        [
+          listenerYaml("", transport),
+          serviceEntryYaml("echo", ports),
+          `apiVersion: networking.istio.io/v1beta1
 kind: DestinationRule
 metadata: { name: echo }
 spec:
@@ -21,7 +23,7 @@ spec:
   subsets:
     - { name: v1, labels: { version: v1 } }
     - { name: v2, labels: { version: v2 }, trafficPolicy: { loadBalancer: { simple: ROUND_ROBIN } } }`,
-      `apiVersion: networking.istio.io/v1alpha3
+          `apiVersion: networking.istio.io/v1alpha3
 kind: VirtualService
 metadata: { name: echo }
 spec:
@@ -30,28 +32,29 @@ spec:
     - match: [{ headers: { x-canary: { exact: "yes" } } }]
       route: [{ destination: { host: echo, subset: v2 } }]
     - route: [{ destination: { host: echo, subset: v1 } }]`,
-    ].join("\n---\n");
-    await withProxy(4, yaml, async (proxy, pods) => {
-      const client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
-      for (let i = 0; i < 40; i++) {
-        const canary = i % 2 === 0;
-        const r = await callUnary(client, Buffer.from("x"), canary ? md({ "x-canary": "yes" }) : undefined);
-        assert.equal(r.code, 0, r.details);
-        const pod = String(r.headers?.get("x-pod")[0]);
-        assert.ok((canary ? ["pod-2", "pod-4"] : ["pod-1", "pod-3"]).includes(pod), `canary=${canary} went to ${pod}`);
-      }
-      // ROUND_ROBIN in subset v2 alternates exactly between its two pods.
-      assert.equal(pods[1]!.stats.rpcs, 10);
-      assert.equal(pods[3]!.stats.rpcs, 10);
-      client.close();
+        ].join("\n---\n");
+      await withProxy(4, yaml, async (proxy, pods) => {
+        const client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
+        for (let i = 0; i < 40; i++) {
+          const canary = i % 2 === 0;
+          const r = await callUnary(client, Buffer.from("x"), canary ? md({ "x-canary": "yes" }) : undefined);
+          assert.equal(r.code, 0, r.details);
+          const pod = String(r.headers?.get("x-pod")[0]);
+          assert.ok((canary ? ["pod-2", "pod-4"] : ["pod-1", "pod-3"]).includes(pod), `canary=${canary} went to ${pod}`);
+        }
+        // ROUND_ROBIN in subset v2 alternates exactly between its two pods.
+        assert.equal(pods[1]!.stats.rpcs, 10);
+        assert.equal(pods[3]!.stats.rpcs, 10);
+        client.close();
+      });
     });
-  });
 
-  test("consistentHash on a header: one key always reaches one pod, keys spread over pods", async () => {
-    const yaml = (ports: number[]): string => [
-      listenerYaml("", transport),
-      serviceEntryYaml("echo", ports),
-      `apiVersion: networking.istio.io/v1
+    test("consistentHash on a header: one key always reaches one pod, keys spread over pods", async () => {
+      const yaml = (ports: number[]): string =>
+        [
+          listenerYaml("", transport),
+          serviceEntryYaml("echo", ports),
+          `apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: { name: echo }
 spec:
@@ -59,58 +62,60 @@ spec:
   trafficPolicy:
     loadBalancer:
       consistentHash: { httpHeaderName: x-user, maglev: { tableSize: 65537 } }`,
-    ].join("\n---\n");
-    await withProxy(3, yaml, async (proxy) => {
-      const client = echoClient(proxy.target);
-      const podOf = new Map<string, string>();
-      for (let round = 0; round < 3; round++) {
-        for (let user = 0; user < 30; user++) {
-          const r = await callUnary(client, Buffer.from("x"), md({ "x-user": `user-${user}` }));
-          assert.equal(r.code, 0, r.details);
-          const pod = String(r.headers?.get("x-pod")[0]);
-          const before = podOf.get(`user-${user}`);
-          if (before !== undefined) assert.equal(pod, before, `user-${user} moved`);
-          podOf.set(`user-${user}`, pod);
+        ].join("\n---\n");
+      await withProxy(3, yaml, async (proxy) => {
+        const client = echoClient(proxy.target);
+        const podOf = new Map<string, string>();
+        for (let round = 0; round < 3; round++) {
+          for (let user = 0; user < 30; user++) {
+            const r = await callUnary(client, Buffer.from("x"), md({ "x-user": `user-${user}` }));
+            assert.equal(r.code, 0, r.details);
+            const pod = String(r.headers?.get("x-pod")[0]);
+            const before = podOf.get(`user-${user}`);
+            if (before !== undefined) assert.equal(pod, before, `user-${user} moved`);
+            podOf.set(`user-${user}`, pod);
+          }
         }
-      }
-      assert.equal(new Set(podOf.values()).size, 3, "30 keys should land on all 3 pods");
-      client.close();
+        assert.equal(new Set(podOf.values()).size, 3, "30 keys should land on all 3 pods");
+        client.close();
+      });
     });
-  });
 
-  test("PASSTHROUGH sends each RPC to the address in :authority", async () => {
-    const yaml = (ports: number[]): string => [
-      listenerYaml("  defaultHost: echo", transport),
-      serviceEntryYaml("echo", [ports[0]!]),
-      `apiVersion: networking.istio.io/v1
+    test("PASSTHROUGH sends each RPC to the address in :authority", async () => {
+      const yaml = (ports: number[]): string =>
+        [
+          listenerYaml("  defaultHost: echo", transport),
+          serviceEntryYaml("echo", [ports[0]!]),
+          `apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: { name: echo }
 spec:
   host: echo
   trafficPolicy: { loadBalancer: { simple: PASSTHROUGH } }`,
-    ].join("\n---\n");
-    await withProxy(2, yaml, async (proxy, pods) => {
-      for (const pod of pods) {
-        const c = echoClient(proxy.target, { "grpc.default_authority": `127.0.0.1:${pod.port}` });
-        const r = await callUnary(c, Buffer.from("x"));
-        c.close();
-        assert.equal(r.code, 0, r.details);
-        assert.equal(String(r.headers?.get("x-pod")[0]), pod.stats.name);
-      }
+        ].join("\n---\n");
+      await withProxy(2, yaml, async (proxy, pods) => {
+        for (const pod of pods) {
+          const c = echoClient(proxy.target, { "grpc.default_authority": `127.0.0.1:${pod.port}` });
+          const r = await callUnary(c, Buffer.from("x"));
+          c.close();
+          assert.equal(r.code, 0, r.details);
+          assert.equal(String(r.headers?.get("x-pod")[0]), pod.stats.name);
+        }
+      });
     });
-  });
 
-  test("portLevelSettings apply to their port only", async () => {
-    // Port 50052 gets http2MaxRequests 1 through portLevelSettings; 50051 stays unlimited.
-    const se = (port: number): string =>
-      serviceEntryYaml("echo", [port]).replace(
-        "    - { number: 50051, name: grpc, protocol: GRPC }",
-        `    - { number: 50051, name: grpc, protocol: GRPC }\n    - { number: 50052, name: grpc-limited, protocol: GRPC, targetPort: ${port} }`,
-      );
-    const yaml = (ports: number[]): string => [
-      listenerYaml("", transport),
-      se(ports[0]!),
-      `apiVersion: networking.istio.io/v1
+    test("portLevelSettings apply to their port only", async () => {
+      // Port 50052 gets http2MaxRequests 1 through portLevelSettings; 50051 stays unlimited.
+      const se = (port: number): string =>
+        serviceEntryYaml("echo", [port]).replace(
+          "    - { number: 50051, name: grpc, protocol: GRPC }",
+          `    - { number: 50051, name: grpc, protocol: GRPC }\n    - { number: 50052, name: grpc-limited, protocol: GRPC, targetPort: ${port} }`,
+        );
+      const yaml = (ports: number[]): string =>
+        [
+          listenerYaml("", transport),
+          se(ports[0]!),
+          `apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: { name: echo }
 spec:
@@ -119,19 +124,19 @@ spec:
     portLevelSettings:
       - port: { number: 50052 }
         connectionPool: { http: { http2MaxRequests: 1 } }`,
-    ].join("\n---\n");
-    await withProxy(1, yaml, (proxy) => {
-      assert.equal(proxy.proxy.cluster("echo|50051|")?.http2MaxRequests, Infinity);
-      assert.equal(proxy.proxy.cluster("echo|50052|")?.http2MaxRequests, 1);
+        ].join("\n---\n");
+      await withProxy(1, yaml, (proxy) => {
+        assert.equal(proxy.proxy.cluster("echo|50051|")?.http2MaxRequests, Infinity);
+        assert.equal(proxy.proxy.cluster("echo|50052|")?.http2MaxRequests, 1);
+      });
     });
-  });
 
-  test("resolution DNS: endpoint names are resolved (localhost) and RPCs reach them", async () => {
-    // Bound to [::] so the pod answers whichever loopback address localhost resolves to.
-    const pod = await startEchoServer("dns-pod", "::", 0);
-    const yaml = [
-      listenerYaml("", transport),
-      `apiVersion: networking.istio.io/v1
+    test("resolution DNS: endpoint names are resolved (localhost) and RPCs reach them", async () => {
+      // Bound to [::] so the pod answers whichever loopback address localhost resolves to.
+      const pod = await startEchoServer("dns-pod", "::", 0);
+      const yaml = [
+        listenerYaml("", transport),
+        `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: dns }
 spec:
@@ -139,19 +144,19 @@ spec:
   ports: [{ number: 50051, name: grpc, protocol: GRPC }]
   resolution: DNS
   endpoints: [{ address: localhost, ports: { grpc: ${pod.port} } }]`,
-    ].join("\n---\n");
-    const proxy = await startProxy(yaml);
-    const client = echoClient(proxy.target);
-    try {
-      const r = await callUnary(client, Buffer.from("x"));
-      assert.equal(r.code, 0, r.details);
-      assert.equal(String(r.headers?.get("x-pod")[0]), "dns-pod");
-      const eps = proxy.proxy.cluster("dns-service|50051|")!.endpointList();
-      assert.ok(eps.length >= 1 && eps.every((e) => e.address === "127.0.0.1" || e.address === "::1"), JSON.stringify(eps));
-    } finally {
-      client.close();
-      await proxy.stop();
-      await pod.stop();
-    }
+      ].join("\n---\n");
+      const proxy = await startProxy(yaml);
+      const client = echoClient(proxy.target);
+      try {
+        const r = await callUnary(client, Buffer.from("x"));
+        assert.equal(r.code, 0, r.details);
+        assert.equal(String(r.headers?.get("x-pod")[0]), "dns-pod");
+        const eps = proxy.proxy.cluster("dns-service|50051|")!.endpointList();
+        assert.ok(eps.length >= 1 && eps.every((e) => e.address === "127.0.0.1" || e.address === "::1"), JSON.stringify(eps));
+      } finally {
+        client.close();
+        await proxy.stop();
+        await pod.stop();
+      }
+    });
   });
-});

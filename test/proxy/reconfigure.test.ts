@@ -26,8 +26,7 @@ test("planReload: what changed, what applies live, what waits for a restart", ()
     {
       name: "listener: live and restart-only fields",
       next: docs(base, "").replace("listen: 127.0.0.1:0", "listen: 127.0.0.1:9\n  transport: node\n  drainTimeout: 1m\n  leastRequest: { choiceCount: 3 }"),
-      expect:
-        'listener leastRequestChoiceCount,drainTimeoutMs; needs a restart (not applied): listen: 127.0.0.1:0 -> 127.0.0.1:9; transport: "h2" -> "node"',
+      expect: 'listener leastRequestChoiceCount,drainTimeoutMs; needs a restart (not applied): listen: 127.0.0.1:0 -> 127.0.0.1:9; transport: "h2" -> "node"',
     },
     {
       name: "the default admin address now written out: not a change",
@@ -54,7 +53,12 @@ test("reconfigure: a removed cluster's RPCs in flight finish OK; new RPCs follow
   const pods = await startPods(3);
   const [p1, p2, p3] = pods as [(typeof pods)[0], (typeof pods)[0], (typeof pods)[0]];
   const proxy = await startProxy(
-    docs(listenerYaml(), serviceEntryYaml("a", [p1.port]), serviceEntryYaml("b", [p2.port]), destinationRuleYaml("b", "    loadBalancer: { simple: ROUND_ROBIN }")),
+    docs(
+      listenerYaml(),
+      serviceEntryYaml("a", [p1.port]),
+      serviceEntryYaml("b", [p2.port]),
+      destinationRuleYaml("b", "    loadBalancer: { simple: ROUND_ROBIN }"),
+    ),
   );
   const toA = echoClient(proxy.target, { "grpc.default_authority": "a" });
   const toB = echoClient(proxy.target, { "grpc.default_authority": "b" });
@@ -68,7 +72,14 @@ test("reconfigure: a removed cluster's RPCs in flight finish OK; new RPCs follow
     const accepted = proxy.proxy.connectionsAccepted;
     // "a" leaves, "c" arrives, "b" gains pod 3 and a new policy.
     const plan = await proxy.proxy.reconfigure(
-      parseConfig(docs(listenerYaml(), serviceEntryYaml("b", [p2.port, p3.port]), serviceEntryYaml("c", [p3.port]), destinationRuleYaml("b", "    loadBalancer: { simple: RANDOM }"))),
+      parseConfig(
+        docs(
+          listenerYaml(),
+          serviceEntryYaml("b", [p2.port, p3.port]),
+          serviceEntryYaml("c", [p3.port]),
+          destinationRuleYaml("b", "    loadBalancer: { simple: RANDOM }"),
+        ),
+      ),
     );
     assert.deepEqual([plan.added, plan.removed, [...plan.changed]], [["c|50051|"], ["a|50051|"], [["b|50051|", ["endpoints", "loadBalancer"]]]]);
     assert.equal(proxy.proxy.cluster("a|50051|"), undefined);
@@ -101,7 +112,10 @@ test("a reload that removes a cluster still serves the RPCs waiting in its pools
   const pods = await startPods(2);
   const [p1, p2] = pods as [(typeof pods)[0], (typeof pods)[0]];
   // One stream at a time to a's pod: a second RPC waits in the pool for it.
-  const a = destinationRuleYaml("a", "    connectionPool: { tcp: { maxConnections: 1 }, http: { maxConcurrentStreams: 1 } }\n    outlierDetection: { interval: 1s }");
+  const a = destinationRuleYaml(
+    "a",
+    "    connectionPool: { tcp: { maxConnections: 1 }, http: { maxConcurrentStreams: 1 } }\n    outlierDetection: { interval: 1s }",
+  );
   const proxy = await startProxy(docs(listenerYaml(), serviceEntryYaml("a", [p1.port]), a, serviceEntryYaml("b", [p2.port])));
   const toA = echoClient(proxy.target, { "grpc.default_authority": "a" });
   try {

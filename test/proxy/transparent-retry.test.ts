@@ -60,157 +60,168 @@ async function backend(onStream: (stream: http2.ServerHttp2Stream) => void, bodi
 
 const ROUND_ROBIN = destinationRuleYaml("echo", "    loadBalancer: { simple: ROUND_ROBIN }");
 
-for (const transport of TEST_TRANSPORTS) describe(`transport ${transport}`, () => {
-  let pods: Pod[];
-  before(async () => {
-    pods = await startPods(1);
-  });
-  after(async () => {
-    for (const p of pods) await p.stop();
-  });
+for (const transport of TEST_TRANSPORTS)
+  describe(`transport ${transport}`, () => {
+    let pods: Pod[];
+    before(async () => {
+      pods = await startPods(1);
+    });
+    after(async () => {
+      for (const p of pods) await p.stop();
+    });
 
-  async function through(refuser: Backend, body: (proxy: RunningProxy, client: grpc.Client) => Promise<void>): Promise<void> {
-    const proxy = await startProxy([listenerYaml("", transport), serviceEntryYaml("echo", [refuser.port, pods[0]!.port]), ROUND_ROBIN].join("\n---\n"));
-    const client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
-    try {
-      await body(proxy, client);
-    } finally {
-      client.close();
-      await proxy.stop();
-      await refuser.close();
-    }
-  }
-
-  test("RST_STREAM REFUSED_STREAM: every RPC succeeds, the whole request replayed elsewhere", async () => {
-    const refuser = await backend((s) => s.close(http2.constants.NGHTTP2_REFUSED_STREAM));
-    await through(refuser, async (_proxy, client) => {
-      const before = pods[0]!.stats.rpcs;
-      const big = Buffer.alloc(60_000, 7); // several DATA frames, all of them replayed (within the 64 KiB retry buffer)
-      for (let i = 0; i < 6; i++) {
-        const request = i % 2 === 0 ? Buffer.from(`small-${i}`) : big;
-        const r = await callUnary(client, request);
-        assert.equal(r.code, grpc.status.OK, r.details);
-        assert.deepEqual(r.response, request);
+    async function through(refuser: Backend, body: (proxy: RunningProxy, client: grpc.Client) => Promise<void>): Promise<void> {
+      const proxy = await startProxy([listenerYaml("", transport), serviceEntryYaml("echo", [refuser.port, pods[0]!.port]), ROUND_ROBIN].join("\n---\n"));
+      const client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
+      try {
+        await body(proxy, client);
+      } finally {
+        client.close();
+        await proxy.stop();
+        await refuser.close();
       }
-      assert.ok(refuser.seen.length >= 3, `the refuser saw ${refuser.seen.length} streams`);
-      assert.ok(refuser.seen.includes(60_005), "a refused stream had carried the whole large request");
-      assert.equal(pods[0]!.stats.rpcs - before, 6);
+    }
+
+    test("RST_STREAM REFUSED_STREAM: every RPC succeeds, the whole request replayed elsewhere", async () => {
+      const refuser = await backend((s) => s.close(http2.constants.NGHTTP2_REFUSED_STREAM));
+      await through(refuser, async (_proxy, client) => {
+        const before = pods[0]!.stats.rpcs;
+        const big = Buffer.alloc(60_000, 7); // several DATA frames, all of them replayed (within the 64 KiB retry buffer)
+        for (let i = 0; i < 6; i++) {
+          const request = i % 2 === 0 ? Buffer.from(`small-${i}`) : big;
+          const r = await callUnary(client, request);
+          assert.equal(r.code, grpc.status.OK, r.details);
+          assert.deepEqual(r.response, request);
+        }
+        assert.ok(refuser.seen.length >= 3, `the refuser saw ${refuser.seen.length} streams`);
+        assert.ok(refuser.seen.includes(60_005), "a refused stream had carried the whole large request");
+        assert.equal(pods[0]!.stats.rpcs - before, 6);
+      });
+    });
+
+    test("an endpoint that refuses connections: its requests go to another endpoint, and then none are sent there", async () => {
+      const refusing = await deadPort();
+      const proxy = await startProxy([listenerYaml("", transport), serviceEntryYaml("echo", [refusing, pods[0]!.port]), ROUND_ROBIN].join("\n---\n"));
+      const client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
+      try {
+        const before = pods[0]!.stats.rpcs;
+        for (let i = 0; i < 6; i++) {
+          const r = await callUnary(client, Buffer.from(`dead-${i}`));
+          assert.equal(r.code, grpc.status.OK, r.details);
+        }
+        assert.equal(pods[0]!.stats.rpcs - before, 6);
+        const cluster = proxy.proxy.cluster("echo|50051|")!;
+        const dead = cluster.endpointList().find((e) => e.port === refusing)!;
+        assert.equal(cluster.pool(dead).state, PoolState.TRANSIENT_FAILURE);
+      } finally {
+        client.close();
+        await proxy.stop();
+      }
+    });
+
+    test("default balancer (LEAST_REQUEST), one endpoint refusing connections, 20 RPCs at a time: none fails", async () => {
+      const refusing = await deadPort();
+      // The dead endpoint has no requests in flight, so a least-request pick prefers it: it
+      // must be left out of the picks while it backs off, not merely picked again.
+      const proxy = await startProxy([listenerYaml("", transport), serviceEntryYaml("echo", [refusing, pods[0]!.port])].join("\n---\n"));
+      const client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
+      try {
+        const failures: string[] = [];
+        for (let round = 0; round < 10; round++) {
+          const results = await Promise.all(Array.from({ length: 20 }, (_, i) => callUnary(client, Buffer.from(`r${round}-${i}`))));
+          for (const r of results) if (r.code !== Number(grpc.status.OK)) failures.push(r.details);
+        }
+        assert.deepEqual(failures, []);
+      } finally {
+        client.close();
+        await proxy.stop();
+      }
+    });
+
+    test("GOAWAY with a last-stream-id below a stream in flight: that stream is retried, not failed", async () => {
+      // The first connection holds its first stream until a second one arrives, then sends
+      // GOAWAY naming the first as the last it processes and answers it; the second is
+      // refused by that GOAWAY. Later connections answer everything.
+      let sessionsSeen = 0;
+      let held: http2.ServerHttp2Stream | undefined;
+      const echo = (s: http2.ServerHttp2Stream, body: Buffer): void => {
+        s.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+        s.once("wantTrailers", () => s.sendTrailers({ "grpc-status": "0" }));
+        s.end(body);
+      };
+      const bodies = new Map<http2.ServerHttp2Stream, Buffer>();
+      const goaway = await backend((s) => {
+        const session = s.session! as http2.ServerHttp2Session & { seq?: number };
+        session.seq ??= ++sessionsSeen;
+        if (session.seq > 1) return echo(s, bodies.get(s)!);
+        if (held === undefined) {
+          held = s;
+          return;
+        }
+        session.goaway(http2.constants.NGHTTP2_NO_ERROR, held.id);
+        echo(held, bodies.get(held)!);
+      }, bodies);
+      const proxy = await startProxy([listenerYaml("", transport), serviceEntryYaml("echo", [goaway.port])].join("\n---\n"));
+      const client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
+      try {
+        const results = await Promise.all([callUnary(client, Buffer.from("first")), callUnary(client, Buffer.from("second"))]);
+        for (const r of results) assert.equal(r.code, grpc.status.OK, r.details);
+        assert.deepEqual(
+          results.map((r) => r.response?.toString()),
+          ["first", "second"],
+        );
+        assert.equal(sessionsSeen, 2, "the refused stream went out again on a new connection");
+        assert.equal(goaway.seen.length, 3);
+      } finally {
+        client.close();
+        await proxy.stop();
+        await goaway.close();
+      }
+    });
+
+    test("refused after the response began: the client gets UNAVAILABLE, no second attempt", async () => {
+      // sluice's own HTTP/2 server as the backend: node:http2 cannot reset a stream after
+      // response headers without ending it first.
+      let answered = 0;
+      const late = await startH2Server({}, () => ({
+        onConnection: () => undefined,
+        onConnectionClose: () => undefined,
+        onStream: (stream) => {
+          const done = (): void => {
+            answered++;
+            stream.respond({ ":status": "200", "content-type": "application/grpc" }, false);
+            stream.write(Buffer.from([0, 0, 0, 0, 0]));
+            stream.reset(H2Code.REFUSED_STREAM);
+          };
+          stream.attach({
+            onHeaders: () => undefined,
+            onData: () => undefined,
+            onTrailers: done,
+            onEnd: done,
+            onReset: () => undefined,
+            onDrain: () => undefined,
+          });
+        },
+      }));
+      const proxy = await startProxy([listenerYaml("", transport), serviceEntryYaml("echo", [late.port, pods[0]!.port]), ROUND_ROBIN].join("\n---\n"));
+      const client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
+      try {
+        const before = pods[0]!.stats.rpcs;
+        let failed = 0;
+        for (let i = 0; i < 4; i++) {
+          const r = await callUnary(client, Buffer.from(`late-${i}`));
+          if (r.code !== Number(grpc.status.OK)) {
+            failed++;
+            assert.equal(r.code, grpc.status.UNAVAILABLE, r.details);
+          }
+        }
+        assert.ok(failed > 0);
+        assert.equal(failed, answered, "each stream the backend answered failed, none was retried");
+        assert.equal(pods[0]!.stats.rpcs - before + failed, 4);
+      } finally {
+        client.close();
+        await proxy.stop();
+        await late.close();
+      }
     });
   });
-
-  test("an endpoint that refuses connections: its requests go to another endpoint, and then none are sent there", async () => {
-    const refusing = await deadPort();
-    const proxy = await startProxy([listenerYaml("", transport), serviceEntryYaml("echo", [refusing, pods[0]!.port]), ROUND_ROBIN].join("\n---\n"));
-    const client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
-    try {
-      const before = pods[0]!.stats.rpcs;
-      for (let i = 0; i < 6; i++) {
-        const r = await callUnary(client, Buffer.from(`dead-${i}`));
-        assert.equal(r.code, grpc.status.OK, r.details);
-      }
-      assert.equal(pods[0]!.stats.rpcs - before, 6);
-      const cluster = proxy.proxy.cluster("echo|50051|")!;
-      const dead = cluster.endpointList().find((e) => e.port === refusing)!;
-      assert.equal(cluster.pool(dead).state, PoolState.TRANSIENT_FAILURE);
-    } finally {
-      client.close();
-      await proxy.stop();
-    }
-  });
-
-  test("default balancer (LEAST_REQUEST), one endpoint refusing connections, 20 RPCs at a time: none fails", async () => {
-    const refusing = await deadPort();
-    // The dead endpoint has no requests in flight, so a least-request pick prefers it: it
-    // must be left out of the picks while it backs off, not merely picked again.
-    const proxy = await startProxy([listenerYaml("", transport), serviceEntryYaml("echo", [refusing, pods[0]!.port])].join("\n---\n"));
-    const client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
-    try {
-      const failures: string[] = [];
-      for (let round = 0; round < 10; round++) {
-        const results = await Promise.all(Array.from({ length: 20 }, (_, i) => callUnary(client, Buffer.from(`r${round}-${i}`))));
-        for (const r of results) if (r.code !== Number(grpc.status.OK)) failures.push(r.details);
-      }
-      assert.deepEqual(failures, []);
-    } finally {
-      client.close();
-      await proxy.stop();
-    }
-  });
-
-  test("GOAWAY with a last-stream-id below a stream in flight: that stream is retried, not failed", async () => {
-    // The first connection holds its first stream until a second one arrives, then sends
-    // GOAWAY naming the first as the last it processes and answers it; the second is
-    // refused by that GOAWAY. Later connections answer everything.
-    let sessionsSeen = 0;
-    let held: http2.ServerHttp2Stream | undefined;
-    const echo = (s: http2.ServerHttp2Stream, body: Buffer): void => {
-      s.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
-      s.once("wantTrailers", () => s.sendTrailers({ "grpc-status": "0" }));
-      s.end(body);
-    };
-    const bodies = new Map<http2.ServerHttp2Stream, Buffer>();
-    const goaway = await backend((s) => {
-      const session = s.session! as http2.ServerHttp2Session & { seq?: number };
-      session.seq ??= ++sessionsSeen;
-      if (session.seq > 1) return echo(s, bodies.get(s)!);
-      if (held === undefined) {
-        held = s;
-        return;
-      }
-      session.goaway(http2.constants.NGHTTP2_NO_ERROR, held.id);
-      echo(held, bodies.get(held)!);
-    }, bodies);
-    const proxy = await startProxy([listenerYaml("", transport), serviceEntryYaml("echo", [goaway.port])].join("\n---\n"));
-    const client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
-    try {
-      const results = await Promise.all([callUnary(client, Buffer.from("first")), callUnary(client, Buffer.from("second"))]);
-      for (const r of results) assert.equal(r.code, grpc.status.OK, r.details);
-      assert.deepEqual(results.map((r) => r.response?.toString()), ["first", "second"]);
-      assert.equal(sessionsSeen, 2, "the refused stream went out again on a new connection");
-      assert.equal(goaway.seen.length, 3);
-    } finally {
-      client.close();
-      await proxy.stop();
-      await goaway.close();
-    }
-  });
-
-  test("refused after the response began: the client gets UNAVAILABLE, no second attempt", async () => {
-    // sluice's own HTTP/2 server as the backend: node:http2 cannot reset a stream after
-    // response headers without ending it first.
-    let answered = 0;
-    const late = await startH2Server({}, () => ({
-      onConnection: () => undefined,
-      onConnectionClose: () => undefined,
-      onStream: (stream) => {
-        const done = (): void => {
-          answered++;
-          stream.respond({ ":status": "200", "content-type": "application/grpc" }, false);
-          stream.write(Buffer.from([0, 0, 0, 0, 0]));
-          stream.reset(H2Code.REFUSED_STREAM);
-        };
-        stream.attach({ onHeaders: () => undefined, onData: () => undefined, onTrailers: done, onEnd: done, onReset: () => undefined, onDrain: () => undefined });
-      },
-    }));
-    const proxy = await startProxy([listenerYaml("", transport), serviceEntryYaml("echo", [late.port, pods[0]!.port]), ROUND_ROBIN].join("\n---\n"));
-    const client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
-    try {
-      const before = pods[0]!.stats.rpcs;
-      let failed = 0;
-      for (let i = 0; i < 4; i++) {
-        const r = await callUnary(client, Buffer.from(`late-${i}`));
-        if (r.code !== Number(grpc.status.OK)) {
-          failed++;
-          assert.equal(r.code, grpc.status.UNAVAILABLE, r.details);
-        }
-      }
-      assert.ok(failed > 0);
-      assert.equal(failed, answered, "each stream the backend answered failed, none was retried");
-      assert.equal(pods[0]!.stats.rpcs - before + failed, 4);
-    } finally {
-      client.close();
-      await proxy.stop();
-      await late.close();
-    }
-  });
-});

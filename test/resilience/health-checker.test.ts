@@ -34,7 +34,14 @@ interface Ctx {
 async function withChecker(modes: readonly HealthMode[], settings: Partial<HealthCheckSettings>, body: (ctx: Ctx) => Promise<void>): Promise<void> {
   registerBuiltins();
   const pods = await startHealthPods(modes);
-  const config = [...parseConfig(serviceEntryYaml("echo", pods.map((p) => p.port))).clusters.values()][0]!;
+  const config = [
+    ...parseConfig(
+      serviceEntryYaml(
+        "echo",
+        pods.map((p) => p.port),
+      ),
+    ).clusters.values(),
+  ][0]!;
   const endpoints = pods.map((p) => ({ address: "127.0.0.1", port: p.port, weight: 1, labels: {} }));
   const source = new ManualEndpointSource(endpoints);
   const clock = new ManualClock();
@@ -74,10 +81,16 @@ async function withChecker(modes: readonly HealthMode[], settings: Partial<Healt
 test("endpoints start out of balancing; the first SERVING answer admits one at once, whatever healthyThreshold", async () => {
   await withChecker(["watch", "check-only"], { healthyThreshold: 3 }, async ({ keys, cluster, checker, picked }) => {
     // Before any answer: excluded (Envoy's FAILED_ACTIVE_HC on a new host).
-    assert.deepEqual(keys.map((k) => cluster.isExcluded(k, "unhealthy")), [true, true]);
+    assert.deepEqual(
+      keys.map((k) => cluster.isExcluded(k, "unhealthy")),
+      [true, true],
+    );
     assert.equal(cluster.pick(makeRequest()).kind, "fail");
     await checker.warm();
-    assert.deepEqual(keys.map((k) => checker.state(k)), ["healthy", "healthy"]);
+    assert.deepEqual(
+      keys.map((k) => checker.state(k)),
+      ["healthy", "healthy"],
+    );
     assert.deepEqual(picked(4), new Set(keys));
   });
 });

@@ -81,7 +81,15 @@ describe("consecutive errors", () => {
   });
 
   test("consecutive5xxErrors: a success or a 4xx-mapped status in between starts the count again", () => {
-    const resets = [Status.OK, Status.CANCELLED, Status.INVALID_ARGUMENT, Status.NOT_FOUND, Status.PERMISSION_DENIED, Status.RESOURCE_EXHAUSTED, Status.UNAUTHENTICATED];
+    const resets = [
+      Status.OK,
+      Status.CANCELLED,
+      Status.INVALID_ARGUMENT,
+      Status.NOT_FOUND,
+      Status.PERMISSION_DENIED,
+      Status.RESOURCE_EXHAUSTED,
+      Status.UNAUTHENTICATED,
+    ];
     for (const status of resets) {
       const s = setup({ consecutive5xxErrors: 3 });
       s.respond(0, Status.INTERNAL, 2);
@@ -190,7 +198,10 @@ describe("maxEjectionPercent", () => {
   test("a host is ejected only while the ejected share stays within the limit afterwards", () => {
     const s = setup({ consecutive5xxErrors: 1, maxEjectionPercent: 20 }, 10);
     for (let i = 0; i < 4; i++) s.respond(i, Status.INTERNAL);
-    assert.deepEqual([0, 1, 2, 3].map((i) => s.isEjected(i)), [true, true, false, false]);
+    assert.deepEqual(
+      [0, 1, 2, 3].map((i) => s.isEjected(i)),
+      [true, true, false, false],
+    );
     assert.equal(s.d.activeEjections, 2);
     assert.equal(s.d.ejectionsOverflow, 2);
   });
@@ -310,7 +321,10 @@ describe("latency rule (beyond Envoy)", () => {
     s.respond(3, Status.OK, 100, 50);
     assert.equal(s.isEjected(3), false); // only at the interval
     s.clock.advance(10_000);
-    assert.deepEqual([0, 1, 2, 3].map((i) => s.isEjected(i)), [false, false, false, true]);
+    assert.deepEqual(
+      [0, 1, 2, 3].map((i) => s.isEjected(i)),
+      [false, false, false, true],
+    );
     const e = s.d.ejection(s.keys[3]!);
     assert.equal(e?.reason, "latency");
     assert.equal(e?.forMs, 30_000);
@@ -360,7 +374,10 @@ describe("latency rule (beyond Envoy)", () => {
     s.respond(4, Status.OK, 50, 100);
     s.respond(5, Status.OK, 50, 200);
     s.clock.advance(10_000);
-    assert.deepEqual([4, 5].map((i) => s.isEjected(i)), [false, true]);
+    assert.deepEqual(
+      [4, 5].map((i) => s.isEjected(i)),
+      [false, true],
+    );
     assert.equal(s.d.ejectionsOverflow, 1);
   });
 

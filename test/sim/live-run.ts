@@ -32,7 +32,12 @@ export async function runLive(scenario: Scenario, config: ProxyConfig): Promise<
   const pods = await startPods(total);
   const recorder = new Recorder(scenario.bucketMs, scenario.measureFromMs);
   for (let i = 0; i < total; i++) recorder.addBackend(i);
-  const times: { name: string; index: number; addedAt: number; removedAt: number | null }[] = pods.map((p, i) => ({ name: p.stats.name, index: i, addedAt: i < backendSpec.count ? 0 : Infinity, removedAt: null }));
+  const times: { name: string; index: number; addedAt: number; removedAt: number | null }[] = pods.map((p, i) => ({
+    name: p.stats.name,
+    index: i,
+    addedAt: i < backendSpec.count ? 0 : Infinity,
+    removedAt: null,
+  }));
 
   let push: (eps: readonly ResolvedEndpoint[]) => void = () => undefined;
   let up = backendSpec.count;

@@ -6,7 +6,10 @@ import { configWith } from "./sim-config.js";
 test("maxRequestsPerConnection 1, measured by the simulator: a connection per RPC, and the latency of waiting for it", () => {
   const { config, cluster } = configWith("    connectionPool: { http: { maxRequestsPerConnection: 1 } }\n", "  mode: connection\n");
   const text = reuseCost(config, cluster)!;
-  const m = /: ([\d,]+) new connections per second and p50\/p99 ([\d.]+)\/([\d.]+) ms, against ([\d,]+) per second and ([\d.]+)\/([\d.]+) ms with maxRequestsPerConnection: 100$/.exec(text);
+  const m =
+    /: ([\d,]+) new connections per second and p50\/p99 ([\d.]+)\/([\d.]+) ms, against ([\d,]+) per second and ([\d.]+)\/([\d.]+) ms with maxRequestsPerConnection: 100$/.exec(
+      text,
+    );
   assert.ok(m, text);
   const [perS, p50, , reusedPerS, reusedP50] = [m[1], m[2], m[3], m[4], m[5]].map((x) => Number(x!.replace(/,/g, "")));
   // 3,000 RPC/s: one connection each, against one per 100 RPCs.

@@ -96,12 +96,21 @@ events:
 
 test("runs too big or meaningless are refused: too many buckets, channels or RPCs, a bucket longer than the run, measuring from after the end, a step under 1 µs", () => {
   assert.throws(() => parseScenario("duration: 1h\nbucket: 1ms\n", "x.yaml"), /x\.yaml: bucket: makes 3,600,000 buckets; at most 100,000/);
-  assert.throws(() => parseScenario("clients: { count: 1000, channels: 1000 }\n", "x.yaml"), /x\.yaml: clients: count x channels is 1,000,000; at most 100,000/);
+  assert.throws(
+    () => parseScenario("clients: { count: 1000, channels: 1000 }\n", "x.yaml"),
+    /x\.yaml: clients: count x channels is 1,000,000; at most 100,000/,
+  );
   assert.throws(() => parseScenario("duration: 10s\nmeasureFrom: 10s\n", "x.yaml"), /x\.yaml: measureFrom: must be before the end of the run/);
   assert.throws(() => parseScenario("duration: 10s\nbucket: 2m\n", "x.yaml"), /x\.yaml: bucket: is longer than the run/);
-  assert.throws(() => parseScenario("duration: 1h\nclients: { count: 10000, rps: 10000000 }\n", "x.yaml"), /x\.yaml: clients: make about 3\.6e\+14 RPCs; at most 2e\+8 per run/);
+  assert.throws(
+    () => parseScenario("duration: 1h\nclients: { count: 10000, rps: 10000000 }\n", "x.yaml"),
+    /x\.yaml: clients: make about 3\.6e\+14 RPCs; at most 2e\+8 per run/,
+  );
   // A service time under 1 µs would not move the virtual clock.
-  assert.throws(() => parseScenario("backends: { serviceTime: { distribution: constant, value: 1.0e-20 } }\n", "x.yaml"), /backends\.serviceTime\.value: must be a duration/);
+  assert.throws(
+    () => parseScenario("backends: { serviceTime: { distribution: constant, value: 1.0e-20 } }\n", "x.yaml"),
+    /backends\.serviceTime\.value: must be a duration/,
+  );
 });
 
 test("not YAML, not a mapping, an unknown base: clear errors", () => {
@@ -112,5 +121,10 @@ test("not YAML, not a mapping, an unknown base: clear errors", () => {
 
 test("a name is a built-in scenario; anything else must be a readable file", async () => {
   assert.equal((await resolveScenario("seed")).name, "seed");
-  await assert.rejects(resolveScenario("/nonexistent/scenario.yaml"), (err: unknown) => err instanceof ScenarioError && /neither a built-in scenario \(seed, scale-out, slow-pod, failing-pod, rolling-restart\) nor a readable file/.test(err.message));
+  await assert.rejects(
+    resolveScenario("/nonexistent/scenario.yaml"),
+    (err: unknown) =>
+      err instanceof ScenarioError &&
+      /neither a built-in scenario \(seed, scale-out, slow-pod, failing-pod, rolling-restart\) nor a readable file/.test(err.message),
+  );
 });

@@ -70,10 +70,17 @@ async function compare(t: TestContext, scenario: Scenario): Promise<{ live: SimS
   const table = (s: SimSummary): string => s.backends.map((b) => `${b.name} ${(100 * b.share).toFixed(1)}% t90=${b.timeTo90Ms}`).join(", ");
   const detail = `\n  live: ${table(live)}; balanced after ${live.timeToBalanceMs}\n  sim:  ${table(sim)}; balanced after ${sim.timeToBalanceMs}`;
   t.diagnostic(detail);
-  assert.deepEqual(live.backends.map((b) => b.name), sim.backends.map((b) => b.name));
+  assert.deepEqual(
+    live.backends.map((b) => b.name),
+    sim.backends.map((b) => b.name),
+  );
   // Pods that came together are alike: which of them won a tie (LEAST_CONN breaks ties at
   // random) differs between runs, so their shares are compared in order of size.
-  const group = (s: SimSummary, added: boolean): number[] => s.backends.filter((b) => b.addedAtMs > 0 === added).map((b) => b.share).sort((a, b) => a - b);
+  const group = (s: SimSummary, added: boolean): number[] =>
+    s.backends
+      .filter((b) => b.addedAtMs > 0 === added)
+      .map((b) => b.share)
+      .sort((a, b) => a - b);
   for (const added of [false, true]) {
     const simShares = group(sim, added);
     group(live, added).forEach((share, i) => within(share, simShares[i]!, `${added ? "added" : "first"} pods' shares (in order of size)${detail}`));

@@ -32,7 +32,10 @@ test("seed, proxy in connection mode: all on pod 1 until pods 2 and 3 come; cycl
   const last = (b: number): number => sim.recorder.rpcs[b]!.slice(40).reduce((a, x) => a + x, 0);
   const total = last(0) + last(1) + last(2);
   for (let b = 0; b < 3; b++) assert.ok(Math.abs(last(b) / total - 1 / 3) < 0.04, `pod-${b + 1}: ${last(b) / total}`);
-  assert.deepEqual(s.backends.map((b) => b.connections), [1, 1, 1]);
+  assert.deepEqual(
+    s.backends.map((b) => b.connections),
+    [1, 1, 1],
+  );
   // 3,000 RPS cycled every 100 RPCs: 30 new connections a second.
   assert.ok(Math.abs(s.connectionsPerS - 30) < 1.5, String(s.connectionsPerS));
 });
@@ -93,7 +96,11 @@ test("slow-pod: LEAST_REQUEST sends the slow pod much less than ROUND_ROBIN does
 
 test("failing-pod: outlier detection ejects the pod, so far fewer RPCs fail than without it", () => {
   const scenario = SCENARIOS["failing-pod"]!;
-  const ejecting = run(scenario, "proxy-request", configWith("    loadBalancer: { simple: ROUND_ROBIN }\n    outlierDetection: { consecutive5xxErrors: 5, interval: 10s, baseEjectionTime: 30s }\n"));
+  const ejecting = run(
+    scenario,
+    "proxy-request",
+    configWith("    loadBalancer: { simple: ROUND_ROBIN }\n    outlierDetection: { consecutive5xxErrors: 5, interval: 10s, baseEjectionTime: 30s }\n"),
+  );
   const plain = run(scenario, "proxy-request", configWith("    loadBalancer: { simple: ROUND_ROBIN }\n"));
   // Round robin without ejection: a third of the RPCs for 60 s fail.
   assert.ok(plain.failed > 50_000, String(plain.failed));
@@ -104,13 +111,25 @@ test("failing-pod: outlier detection ejects the pod, so far fewer RPCs fail than
 test("rolling-restart: every pod replaced, no RPC fails, every new pod reaches its share", () => {
   const s = run(SCENARIOS["rolling-restart"]!);
   assert.equal(s.failed, 0);
-  assert.deepEqual(s.backends.map((b) => b.name), ["pod-1", "pod-2", "pod-3", "pod-4", "pod-5", "pod-6"]);
-  assert.deepEqual(s.backends.slice(0, 3).map((b) => b.removedAtMs), [10_000, 25_000, 40_000]);
+  assert.deepEqual(
+    s.backends.map((b) => b.name),
+    ["pod-1", "pod-2", "pod-3", "pod-4", "pod-5", "pod-6"],
+  );
+  assert.deepEqual(
+    s.backends.slice(0, 3).map((b) => b.removedAtMs),
+    [10_000, 25_000, 40_000],
+  );
   assert.ok(s.timeToBalanceMs !== null && s.timeToBalanceMs !== undefined && s.timeToBalanceMs < 3000, String(s.timeToBalanceMs));
 });
 
 test("http2MaxRequests: RPCs past the limit fail as overflow", () => {
-  const scenario: Scenario = { ...SCENARIOS["slow-pod"]!, events: [], durationMs: 5000, measureFromMs: 0, backends: { ...SCENARIOS["slow-pod"]!.backends, serviceTime: { kind: "constant", ms: 50 } } };
+  const scenario: Scenario = {
+    ...SCENARIOS["slow-pod"]!,
+    events: [],
+    durationMs: 5000,
+    measureFromMs: 0,
+    backends: { ...SCENARIOS["slow-pod"]!.backends, serviceTime: { kind: "constant", ms: 50 } },
+  };
   // 3,000 RPS x 50 ms = 150 in flight; the limit lets 100 through.
   const s = run(scenario, "proxy-request", configWith("    connectionPool: { http: { http2MaxRequests: 100 } }\n"));
   assert.ok((s.failures["overflow (http2MaxRequests)"] ?? 0) > 1000, JSON.stringify(s.failures));
@@ -122,7 +141,10 @@ test("the same seed gives the same run; another seed another one", () => {
   const b = run(scenario);
   const c = run({ ...scenario, seed: 2 });
   assert.deepEqual(a.backends, b.backends);
-  assert.notDeepEqual(a.backends.map((x) => x.rpcs), c.backends.map((x) => x.rpcs));
+  assert.notDeepEqual(
+    a.backends.map((x) => x.rpcs),
+    c.backends.map((x) => x.rpcs),
+  );
 });
 
 test("a closed loop keeps its RPCs in flight: the rate follows the service time", () => {
@@ -169,11 +191,20 @@ test("client layer: a pod added with a 30 s discovery delay stays unseen however
 });
 
 test("l4: a removed pod's connections reconnect to the pods left, and nothing fails", () => {
-  const scenario: Scenario = { ...SCENARIOS["scale-out"]!, durationMs: 20_000, measureFromMs: 11_000, events: [{ atMs: 10_000, kind: "remove", backend: "pod-1" }] };
+  const scenario: Scenario = {
+    ...SCENARIOS["scale-out"]!,
+    durationMs: 20_000,
+    measureFromMs: 11_000,
+    events: [{ atMs: 10_000, kind: "remove", backend: "pod-1" }],
+  };
   const s = run(scenario, "l4");
   assert.equal(s.failed, 0);
   assert.equal(s.backends[0]!.rpcs, 0);
-  assert.equal(s.backends.slice(1).reduce((n, b) => n + b.connections, 0), 12, "all 12 channels reconnected");
+  assert.equal(
+    s.backends.slice(1).reduce((n, b) => n + b.connections, 0),
+    12,
+    "all 12 channels reconnected",
+  );
 });
 
 test("overload: RPCs still queued at the end are counted as unfinished, not lost", () => {

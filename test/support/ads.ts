@@ -30,7 +30,13 @@ export class RawStream {
     });
   }
 
-  send(req: { type_url: string; resource_names?: string[]; response_nonce?: string; version_info?: string; error_detail?: { code: number; message: string } }): void {
+  send(req: {
+    type_url: string;
+    resource_names?: string[];
+    response_nonce?: string;
+    version_info?: string;
+    error_detail?: { code: number; message: string };
+  }): void {
     this.call.write({ node: { id: "raw" }, ...req });
   }
 
@@ -45,7 +51,6 @@ export class RawStream {
     return this.queue.length === 0;
   }
 }
-
 
 /**
  * Points this process's @grpc/grpc-js-xds at an ADS server on 127.0.0.1:`port` (its

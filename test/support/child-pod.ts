@@ -13,11 +13,15 @@ export interface ChildPod {
 /** Starts `startEchoServer(name)` in a child node process on `port` (0: any free port). */
 export async function startChildPod(name: string, port = 0): Promise<ChildPod> {
   const module = repoPath("dist/src/demo/echo-service.js");
-  const child = spawn(process.execPath, [
-    "--input-type=module",
-    "-e",
-    `const m = await import(${JSON.stringify(module)}); const p = await m.startEchoServer(${JSON.stringify(name)}, "127.0.0.1", ${port}); console.log("port " + p.port);`,
-  ], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(
+    process.execPath,
+    [
+      "--input-type=module",
+      "-e",
+      `const m = await import(${JSON.stringify(module)}); const p = await m.startEchoServer(${JSON.stringify(name)}, "127.0.0.1", ${port}); console.log("port " + p.port);`,
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
   const lines = createInterface({ input: child.stdout });
   const first = once(lines, "line") as Promise<[string]>;
   const exited = once(child, "exit").then(([code]) => {

@@ -63,9 +63,7 @@ export async function spawnSluice(args: string[]): Promise<Sluice> {
   const child = spawn(process.execPath, [CLI, "proxy", ...withoutDefaultAdmin(args)], { stdio: ["ignore", "pipe", "pipe"] });
   const out = new Output(child.stdout);
   const err = new Output(child.stderr);
-  const exited = new Promise<never>((_, reject) =>
-    child.once("exit", (code) => reject(new Error(`sluice exited with ${code}: ${err.text}`))),
-  );
+  const exited = new Promise<never>((_, reject) => child.once("exit", (code) => reject(new Error(`sluice exited with ${code}: ${err.text}`))));
   const m = await Promise.race([out.waitFor(/listening on [^\s]+:(\d+)/), exited]);
   return { child, port: Number(m[1]), out, err };
 }
@@ -132,4 +130,3 @@ export class Load {
     await Promise.all(this.loops);
   }
 }
-

@@ -9,7 +9,14 @@ import type { AddressInfo } from "node:net";
 import type { TransportKind } from "../../src/config/types.js";
 import { createClientTransport, createServerTransport } from "../../src/transport/create.js";
 import { FrameType } from "../../src/transport/h2/frames/constants.js";
-import { H2Code, type ClientConnection, type ServerConnection, type ServerHandlers, type ServerStream, type StreamListener } from "../../src/transport/types.js";
+import {
+  H2Code,
+  type ClientConnection,
+  type ServerConnection,
+  type ServerHandlers,
+  type ServerStream,
+  type StreamListener,
+} from "../../src/transport/types.js";
 import { RawClient } from "./h2/support.js";
 import { frame } from "./h2/frames/helpers.js";
 import { TEST_TRANSPORTS } from "../support/transports.js";
@@ -125,175 +132,176 @@ function grpcRequest(session: http2.ClientHttp2Session): http2.ClientHttp2Stream
   return s;
 }
 
-for (const kind of TEST_TRANSPORTS) describe(`transport ${kind}`, () => {
-  describe("server connection", () => {
-    test("ping: a peer's ACK resolves true; the peer's own PINGs reach onPing", async () => {
-      const side = await startServer(kind);
-      const client = http2.connect(`http://127.0.0.1:${side.port}`);
-      try {
-        const conn = await side.nextConnection();
-        assert.equal(await pingResult(conn, 5000), true);
-        await new Promise<void>((resolve, reject) => client.ping((err) => (err === null ? resolve() : reject(err))));
-        await until(side, () => side.pings === 1);
-      } finally {
-        client.destroy();
-        await side.close();
-      }
-    });
-
-    test("ping: no ACK within the timeout resolves false; a connection closing first resolves false at once", async () => {
-      const side = await startServer(kind);
-      try {
-        const raw = await RawClient.connect(side.port); // records frames, answers none
-        const conn = await side.nextConnection();
-        const started = performance.now();
-        assert.equal(await pingResult(conn, 50), false);
-        assert.ok(performance.now() - started >= 45);
-        await raw.until((e) => e.some((l) => l.startsWith("PING ack=false")));
-        const pending = pingResult(conn, 60_000);
-        raw.close();
-        assert.equal(await pending, false);
-        assert.equal(await pingResult(conn, 60_000), false, "a closed connection");
-      } finally {
-        await side.close();
-      }
-    });
-
-    test("ping works while the connection drains", async () => {
-      const side = await startServer(kind);
-      const client = http2.connect(`http://127.0.0.1:${side.port}`);
-      try {
-        const conn = await side.nextConnection();
-        const s = grpcRequest(client);
-        await until(side, () => side.streams.length === 1);
-        conn.drain();
-        await new Promise<void>((resolve) => client.once("goaway", () => resolve()));
-        assert.equal(await pingResult(conn, 5000), true);
-        s.close();
-        await side.closed(conn);
-      } finally {
-        client.destroy();
-        await side.close();
-      }
-    });
-
-    test("activeStreams, onStreamClose and headersOrDataSent follow the streams", async () => {
-      const side = await startServer(kind);
-      const client = http2.connect(`http://127.0.0.1:${side.port}`);
-      try {
-        const conn = await side.nextConnection();
-        assert.equal(conn.activeStreams, 0);
-        const before = conn.headersOrDataSent;
-        const a = grpcRequest(client);
-        const b = grpcRequest(client);
-        await until(side, () => side.streams.length === 2);
-        assert.equal(conn.activeStreams, 2);
-        assert.ok(conn.headersOrDataSent > before, "response headers counted");
-        a.close(http2.constants.NGHTTP2_CANCEL);
-        await until(side, () => side.streamCloses === 1);
-        assert.equal(conn.activeStreams, 1);
-        const sent = conn.headersOrDataSent;
-        side.streams[1]!.write(Buffer.from([0, 0, 0, 0, 0]));
-        side.streams[1]!.end({ "grpc-status": "0" });
-        assert.ok(conn.headersOrDataSent > sent, "data and trailers counted");
-        b.end();
-        await until(side, () => side.streamCloses === 2);
-        assert.equal(conn.activeStreams, 0);
-      } finally {
-        client.destroy();
-        await side.close();
-      }
-    });
-
-    test("goaway: our code and debug data, then close; open streams are reset", async () => {
-      const side = await startServer(kind);
-      try {
-        const raw = await RawClient.connect(side.port);
-        const conn = await side.nextConnection();
-        raw.request(1);
-        raw.flush();
-        await until(side, () => side.streams.length === 1);
-        conn.goaway(H2Code.ENHANCE_YOUR_CALM, "too_many_pings");
-        await raw.closed;
-        await side.closed(conn);
-        assert.equal(raw.goaway(), `GOAWAY last=1 ENHANCE_YOUR_CALM ${Buffer.from("too_many_pings").toString("hex")}`, raw.events.join("\n"));
-        assert.equal(side.resets[0]?.lost, true);
-      } finally {
-        await side.close();
-      }
-    });
-  });
-
-  describe("server connection destroy", () => {
-    test("destroy: closes the socket at once; open streams are reset as connection lost", async () => {
-      const side = await startServer(kind);
-      try {
-        const raw = await RawClient.connect(side.port);
-        const conn = await side.nextConnection();
-        raw.request(1);
-        raw.flush();
-        await until(side, () => side.streams.length === 1);
-        conn.destroy();
-        await raw.closed;
-        await side.closed(conn);
-        assert.equal(side.resets[0]?.lost, true);
-      } finally {
-        await side.close();
-      }
-    });
-  });
-
-  describe("client connection", () => {
-    /** A node:http2 server for the client role, or (`mute`) a raw one that sends SETTINGS and then ignores everything. */
-    async function withBackend(mute: boolean, body: (conn: ClientConnection, closed: Promise<void>) => Promise<void>): Promise<void> {
-      const h2server = http2.createServer();
-      h2server.on("stream", (s: http2.ServerHttp2Stream) => {
-        s.on("error", () => undefined);
-        s.respond({ ":status": 200, "content-type": "application/grpc" });
+for (const kind of TEST_TRANSPORTS)
+  describe(`transport ${kind}`, () => {
+    describe("server connection", () => {
+      test("ping: a peer's ACK resolves true; the peer's own PINGs reach onPing", async () => {
+        const side = await startServer(kind);
+        const client = http2.connect(`http://127.0.0.1:${side.port}`);
+        try {
+          const conn = await side.nextConnection();
+          assert.equal(await pingResult(conn, 5000), true);
+          await new Promise<void>((resolve, reject) => client.ping((err) => (err === null ? resolve() : reject(err))));
+          await until(side, () => side.pings === 1);
+        } finally {
+          client.destroy();
+          await side.close();
+        }
       });
-      const sockets = new Set<net.Socket>();
-      const server = mute
-        ? net.createServer((socket) => {
-            sockets.add(socket);
-            socket.on("error", () => undefined);
-            socket.write(frame(FrameType.SETTINGS, 0, 0));
-          })
-        : h2server;
-      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-      const port = (server.address() as AddressInfo).port;
-      let ready!: () => void;
-      const isReady = new Promise<void>((resolve) => (ready = resolve));
-      let closed!: () => void;
-      const isClosed = new Promise<void>((resolve) => (closed = resolve));
-      const conn = createClientTransport(kind, { initialWindowSize: 65_535 }).connect(
-        { host: "127.0.0.1", port, connectTimeoutMs: 5000 },
-        { onReady: () => ready(), onGoaway: () => undefined, onClose: () => closed() },
-      );
-      try {
-        await isReady;
-        await body(conn, isClosed);
-      } finally {
-        conn.destroy();
-        await isClosed;
-        for (const s of sockets) s.destroy();
-        if (!mute) h2server.close();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
-      }
-    }
 
-    test("ping: true when the backend answers, also while draining; false when it does not", async () => {
-      await withBackend(false, async (conn, closed) => {
-        assert.equal(await pingResult(conn, 5000), true);
-        const s = conn.open({ ":method": "POST", ":path": "/x.Y/Z", ":scheme": "http", ":authority": "b", "content-type": "application/grpc" }, QUIET);
-        conn.drain();
-        assert.equal(await pingResult(conn, 5000), true);
-        s.reset(H2Code.CANCEL);
-        await closed;
-        assert.equal(await pingResult(conn, 5000), false, "a closed connection");
+      test("ping: no ACK within the timeout resolves false; a connection closing first resolves false at once", async () => {
+        const side = await startServer(kind);
+        try {
+          const raw = await RawClient.connect(side.port); // records frames, answers none
+          const conn = await side.nextConnection();
+          const started = performance.now();
+          assert.equal(await pingResult(conn, 50), false);
+          assert.ok(performance.now() - started >= 45);
+          await raw.until((e) => e.some((l) => l.startsWith("PING ack=false")));
+          const pending = pingResult(conn, 60_000);
+          raw.close();
+          assert.equal(await pending, false);
+          assert.equal(await pingResult(conn, 60_000), false, "a closed connection");
+        } finally {
+          await side.close();
+        }
       });
-      await withBackend(true, async (conn) => {
-        assert.equal(await pingResult(conn, 50), false);
+
+      test("ping works while the connection drains", async () => {
+        const side = await startServer(kind);
+        const client = http2.connect(`http://127.0.0.1:${side.port}`);
+        try {
+          const conn = await side.nextConnection();
+          const s = grpcRequest(client);
+          await until(side, () => side.streams.length === 1);
+          conn.drain();
+          await new Promise<void>((resolve) => client.once("goaway", () => resolve()));
+          assert.equal(await pingResult(conn, 5000), true);
+          s.close();
+          await side.closed(conn);
+        } finally {
+          client.destroy();
+          await side.close();
+        }
+      });
+
+      test("activeStreams, onStreamClose and headersOrDataSent follow the streams", async () => {
+        const side = await startServer(kind);
+        const client = http2.connect(`http://127.0.0.1:${side.port}`);
+        try {
+          const conn = await side.nextConnection();
+          assert.equal(conn.activeStreams, 0);
+          const before = conn.headersOrDataSent;
+          const a = grpcRequest(client);
+          const b = grpcRequest(client);
+          await until(side, () => side.streams.length === 2);
+          assert.equal(conn.activeStreams, 2);
+          assert.ok(conn.headersOrDataSent > before, "response headers counted");
+          a.close(http2.constants.NGHTTP2_CANCEL);
+          await until(side, () => side.streamCloses === 1);
+          assert.equal(conn.activeStreams, 1);
+          const sent = conn.headersOrDataSent;
+          side.streams[1]!.write(Buffer.from([0, 0, 0, 0, 0]));
+          side.streams[1]!.end({ "grpc-status": "0" });
+          assert.ok(conn.headersOrDataSent > sent, "data and trailers counted");
+          b.end();
+          await until(side, () => side.streamCloses === 2);
+          assert.equal(conn.activeStreams, 0);
+        } finally {
+          client.destroy();
+          await side.close();
+        }
+      });
+
+      test("goaway: our code and debug data, then close; open streams are reset", async () => {
+        const side = await startServer(kind);
+        try {
+          const raw = await RawClient.connect(side.port);
+          const conn = await side.nextConnection();
+          raw.request(1);
+          raw.flush();
+          await until(side, () => side.streams.length === 1);
+          conn.goaway(H2Code.ENHANCE_YOUR_CALM, "too_many_pings");
+          await raw.closed;
+          await side.closed(conn);
+          assert.equal(raw.goaway(), `GOAWAY last=1 ENHANCE_YOUR_CALM ${Buffer.from("too_many_pings").toString("hex")}`, raw.events.join("\n"));
+          assert.equal(side.resets[0]?.lost, true);
+        } finally {
+          await side.close();
+        }
       });
     });
+
+    describe("server connection destroy", () => {
+      test("destroy: closes the socket at once; open streams are reset as connection lost", async () => {
+        const side = await startServer(kind);
+        try {
+          const raw = await RawClient.connect(side.port);
+          const conn = await side.nextConnection();
+          raw.request(1);
+          raw.flush();
+          await until(side, () => side.streams.length === 1);
+          conn.destroy();
+          await raw.closed;
+          await side.closed(conn);
+          assert.equal(side.resets[0]?.lost, true);
+        } finally {
+          await side.close();
+        }
+      });
+    });
+
+    describe("client connection", () => {
+      /** A node:http2 server for the client role, or (`mute`) a raw one that sends SETTINGS and then ignores everything. */
+      async function withBackend(mute: boolean, body: (conn: ClientConnection, closed: Promise<void>) => Promise<void>): Promise<void> {
+        const h2server = http2.createServer();
+        h2server.on("stream", (s: http2.ServerHttp2Stream) => {
+          s.on("error", () => undefined);
+          s.respond({ ":status": 200, "content-type": "application/grpc" });
+        });
+        const sockets = new Set<net.Socket>();
+        const server = mute
+          ? net.createServer((socket) => {
+              sockets.add(socket);
+              socket.on("error", () => undefined);
+              socket.write(frame(FrameType.SETTINGS, 0, 0));
+            })
+          : h2server;
+        await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+        const port = (server.address() as AddressInfo).port;
+        let ready!: () => void;
+        const isReady = new Promise<void>((resolve) => (ready = resolve));
+        let closed!: () => void;
+        const isClosed = new Promise<void>((resolve) => (closed = resolve));
+        const conn = createClientTransport(kind, { initialWindowSize: 65_535 }).connect(
+          { host: "127.0.0.1", port, connectTimeoutMs: 5000 },
+          { onReady: () => ready(), onGoaway: () => undefined, onClose: () => closed() },
+        );
+        try {
+          await isReady;
+          await body(conn, isClosed);
+        } finally {
+          conn.destroy();
+          await isClosed;
+          for (const s of sockets) s.destroy();
+          if (!mute) h2server.close();
+          await new Promise<void>((resolve) => server.close(() => resolve()));
+        }
+      }
+
+      test("ping: true when the backend answers, also while draining; false when it does not", async () => {
+        await withBackend(false, async (conn, closed) => {
+          assert.equal(await pingResult(conn, 5000), true);
+          const s = conn.open({ ":method": "POST", ":path": "/x.Y/Z", ":scheme": "http", ":authority": "b", "content-type": "application/grpc" }, QUIET);
+          conn.drain();
+          assert.equal(await pingResult(conn, 5000), true);
+          s.reset(H2Code.CANCEL);
+          await closed;
+          assert.equal(await pingResult(conn, 5000), false, "a closed connection");
+        });
+        await withBackend(true, async (conn) => {
+          assert.equal(await pingResult(conn, 50), false);
+        });
+      });
+    });
   });
-});

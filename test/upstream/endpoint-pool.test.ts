@@ -53,7 +53,14 @@ function acquire(pool: EndpointPool): Promise<PooledConnection | SluiceError> {
   return new Promise((resolve) => pool.acquire(resolve));
 }
 
-const QUIET: StreamListener = { onHeaders: () => undefined, onData: () => undefined, onTrailers: () => undefined, onEnd: () => undefined, onReset: () => undefined, onDrain: () => undefined };
+const QUIET: StreamListener = {
+  onHeaders: () => undefined,
+  onData: () => undefined,
+  onTrailers: () => undefined,
+  onEnd: () => undefined,
+  onReset: () => undefined,
+  onDrain: () => undefined,
+};
 const REQUEST = { ":method": "POST", ":scheme": "http", ":path": "/x/y", ":authority": "a", "content-type": "application/grpc", te: "trailers" };
 
 for (const kind of TEST_TRANSPORTS) {
@@ -137,20 +144,27 @@ for (const kind of TEST_TRANSPORTS) {
     const clock = new ManualClock();
     const server = await startH2Server();
     const pending: PendingBudget = { limit: 2, count: 0, overflows: 0 };
-    const pool = new EndpointPool("127.0.0.1", server.port, settings(clock, { maxConnections: 1, maxConcurrentStreams: 1 }, pending), createClientTransport(kind, { initialWindowSize: 1 << 20 }));
+    const pool = new EndpointPool(
+      "127.0.0.1",
+      server.port,
+      settings(clock, { maxConnections: 1, maxConcurrentStreams: 1 }, pending),
+      createClientTransport(kind, { initialWindowSize: 1 << 20 }),
+    );
     try {
       const a = await acquire(pool);
       assert.ok(!(a instanceof SluiceError));
       pool.openStream(a, REQUEST, QUIET).end();
       const served: string[] = [];
       // Whoever gets a connection opens its stream at once, as the pool's contract says.
-      const take = (name: string) => (r: PooledConnection | SluiceError): void => {
-        if (r instanceof SluiceError) served.push(r.message);
-        else {
-          pool.openStream(r, REQUEST, QUIET).end();
-          served.push(name);
-        }
-      };
+      const take =
+        (name: string) =>
+        (r: PooledConnection | SluiceError): void => {
+          if (r instanceof SluiceError) served.push(r.message);
+          else {
+            pool.openStream(r, REQUEST, QUIET).end();
+            served.push(name);
+          }
+        };
       const b = new Promise<void>((resolve) => pool.acquire((r) => resolve(take("b")(r))));
       const c = new Promise<void>((resolve) => pool.acquire((r) => resolve(take("c")(r))));
       assert.equal(pending.count, 2);
@@ -177,12 +191,22 @@ for (const kind of TEST_TRANSPORTS) {
     const clock = new ManualClock();
     const server = await startH2Server();
     const watch = observed();
-    const pool = new EndpointPool("127.0.0.1", server.port, settings(clock, { idleTimeoutMs: 5000, maxConnectionDurationMs: 60_000, observer: watch.observer }), createClientTransport(kind, { initialWindowSize: 1 << 20 }));
+    const pool = new EndpointPool(
+      "127.0.0.1",
+      server.port,
+      settings(clock, { idleTimeoutMs: 5000, maxConnectionDurationMs: 60_000, observer: watch.observer }),
+      createClientTransport(kind, { initialWindowSize: 1 << 20 }),
+    );
     try {
       const a = await acquire(pool);
       assert.ok(!(a instanceof SluiceError));
       const ended = new Promise<string>((resolve) => {
-        const s = pool.openStream(a, REQUEST, { ...QUIET, onTrailers: () => resolve("trailers"), onEnd: () => resolve("end"), onReset: (code) => resolve(`reset ${code}`) });
+        const s = pool.openStream(a, REQUEST, {
+          ...QUIET,
+          onTrailers: () => resolve("trailers"),
+          onEnd: () => resolve("end"),
+          onReset: (code) => resolve(`reset ${code}`),
+        });
         s.write(Buffer.from([0, 0, 0, 0, 1, 7]));
         s.end();
       });
@@ -218,4 +242,3 @@ for (const kind of TEST_TRANSPORTS) {
     }
   });
 }
-

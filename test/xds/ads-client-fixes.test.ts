@@ -80,7 +80,13 @@ test("a name's deadline is not postponed by other names coming and going (gRFC A
   const version = (n: number): Map<string, ReadonlyMap<string, AnyMessage>> => {
     const byType = new Map(base);
     // "echo" names a route the server never has; "other" names one it has, renamed every push.
-    byType.set(TYPE_URL.listener, new Map([["echo", listenerNaming("echo", "missing-route")], ["other", listenerNaming("other", `r-${n}`)]]));
+    byType.set(
+      TYPE_URL.listener,
+      new Map([
+        ["echo", listenerNaming("echo", "missing-route")],
+        ["other", listenerNaming("other", `r-${n}`)],
+      ]),
+    );
     byType.set(TYPE_URL.route, new Map([[`r-${n}`, route(`r-${n}`)]]));
     return byType;
   };
@@ -149,7 +155,9 @@ test("a new stream sends no CDS request naming nothing (a server would read it a
     },
     DeltaAggregatedResources: (call: grpc.ServerDuplexStream<unknown, unknown>) => call.end(),
   });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
   const clock = new ManualClock();
   const client = new AdsClient({ server: `127.0.0.1:${port}`, nodeId: "n", listeners: ["echo"], clock, random: () => 0.5 });
   try {
@@ -165,8 +173,15 @@ test("a new stream sends no CDS request naming nothing (a server would read it a
     clock.advance(1000);
     await ldsAcked;
     const second = requests.filter((r) => r.stream === 2);
-    assert.deepEqual(second.filter((r) => r.type_url === TYPE_URL.cluster && r.resource_names.length === 0), [], JSON.stringify(second));
-    assert.ok(second.some((r) => r.type_url === TYPE_URL.route && r.resource_names.includes("r")), "the route is asked for again");
+    assert.deepEqual(
+      second.filter((r) => r.type_url === TYPE_URL.cluster && r.resource_names.length === 0),
+      [],
+      JSON.stringify(second),
+    );
+    assert.ok(
+      second.some((r) => r.type_url === TYPE_URL.route && r.resource_names.includes("r")),
+      "the route is asked for again",
+    );
   } finally {
     client.close();
     server.forceShutdown();
@@ -242,7 +257,10 @@ test("a destroyed sluice:/// resolver never calls its listener again, even if as
     const release = watchListener(`127.0.0.1:${port}`, "echo", { update: () => probe.emit("update"), streamEnded: () => undefined });
     await waitFor(probe, "update");
     release();
-    assert.ok([...streams].some((id) => !before.has(id)), "the probe's snapshot came on a new stream");
+    assert.ok(
+      [...streams].some((id) => !before.has(id)),
+      "the probe's snapshot came on a new stream",
+    );
   } finally {
     other.destroy();
     await ads.stop();

@@ -36,7 +36,8 @@ function acksOf(ads: AdsServer, types: readonly string[], version: string): Prom
 }
 
 function endpointPorts(r: XdsResources, cluster = CLUSTER): number[] {
-  const cla = r.endpoints.get(cluster) as { endpoints?: { lb_endpoints?: { endpoint: { address: { socket_address: { port_value: number } } } }[] }[] } | undefined;
+  const cla = r.endpoints.get(cluster) as
+    { endpoints?: { lb_endpoints?: { endpoint: { address: { socket_address: { port_value: number } } } }[] }[] } | undefined;
   return (cla?.endpoints ?? []).flatMap((l) => (l.lb_endpoints ?? []).map((e) => e.endpoint.address.socket_address.port_value)).sort();
 }
 
@@ -116,7 +117,9 @@ test('"all": wildcard LDS and CDS; a service that leaves takes its listener, rou
     await edsAcked;
     const unsubscribed = (): boolean => {
       const s = ads.streamStates()[0];
-      return s?.t === "open" && !(s.types.get(TYPE_URL.endpoint)?.names as Set<string>).has(OTHER) && !(s.types.get(TYPE_URL.route)?.names as Set<string>).has(OTHER);
+      return (
+        s?.t === "open" && !(s.types.get(TYPE_URL.endpoint)?.names as Set<string>).has(OTHER) && !(s.types.get(TYPE_URL.route)?.names as Set<string>).has(OTHER)
+      );
     };
     if (!unsubscribed()) await waitFor(ads, "sent", () => unsubscribed());
     assert.ok(unsubscribed());
@@ -226,7 +229,10 @@ test("a resource named later that the server never sends is taken not to exist a
 test("a new stream resubscribes every type with the version it last accepted and no nonce", async () => {
   // A scripted ADS server that records each request and answers LDS once per stream.
   const requests: { stream: number; type_url: string; version_info: string; response_nonce: string; resource_names: string[] }[] = [];
-  const listener = buildResources(parseConfig(echo([7001]))).byType.get(TYPE_URL.listener)?.get("echo") ?? assert.fail("no listener");
+  const listener =
+    buildResources(parseConfig(echo([7001])))
+      .byType.get(TYPE_URL.listener)
+      ?.get("echo") ?? assert.fail("no listener");
   let streams = 0;
   const calls: grpc.ServerDuplexStream<unknown, unknown>[] = [];
   const recorded = new EventEmitter();
@@ -238,13 +244,16 @@ test("a new stream resubscribes every type with the version it last accepted and
       call.on("data", (r: { type_url: string; version_info: string; response_nonce: string; resource_names: string[] }) => {
         requests.push({ stream, type_url: r.type_url, version_info: r.version_info, response_nonce: r.response_nonce, resource_names: r.resource_names });
         recorded.emit("request", stream, r.type_url);
-        if (r.type_url === TYPE_URL.listener && r.response_nonce === "") call.write({ version_info: `v${stream}`, nonce: `n${stream}`, type_url: TYPE_URL.listener, resources: [listener] });
+        if (r.type_url === TYPE_URL.listener && r.response_nonce === "")
+          call.write({ version_info: `v${stream}`, nonce: `n${stream}`, type_url: TYPE_URL.listener, resources: [listener] });
       });
       call.on("error", () => undefined);
     },
     DeltaAggregatedResources: (call: grpc.ServerDuplexStream<unknown, unknown>) => call.end(),
   });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
   const clock = new ManualClock();
   const client = new AdsClient({ server: `127.0.0.1:${port}`, nodeId: "n", listeners: ["echo"], clock, random: () => 0.5 });
   const rdsAsked = (stream: number): Promise<unknown> => waitFor(recorded, "request", (st: number, t: string) => st === stream && t === TYPE_URL.route);
@@ -265,7 +274,10 @@ test("a new stream resubscribes every type with the version it last accepted and
     await secondRds;
     const second = requests.filter((r) => r.stream === 2);
     assert.deepEqual(second[0], { stream: 2, type_url: TYPE_URL.listener, version_info: "v1", response_nonce: "", resource_names: ["echo"] });
-    assert.deepEqual(second.find((r) => r.type_url === TYPE_URL.route), { stream: 2, type_url: TYPE_URL.route, version_info: "", response_nonce: "", resource_names: [CLUSTER] });
+    assert.deepEqual(
+      second.find((r) => r.type_url === TYPE_URL.route),
+      { stream: 2, type_url: TYPE_URL.route, version_info: "", response_nonce: "", resource_names: [CLUSTER] },
+    );
   } finally {
     client.close();
     server.forceShutdown();

@@ -34,13 +34,21 @@ test("a subscription is answered with the named resources, version and nonce; th
     const r = await s.next();
     assert.equal(r.type_url, TYPE_URL.listener);
     assert.equal(r.version_info, "1");
-    assert.deepEqual(r.resources.map((a) => unpackAny(a)["name"]), ["echo"]);
+    assert.deepEqual(
+      r.resources.map((a) => unpackAny(a)["name"]),
+      ["echo"],
+    );
     const acked = once(ads, "ack");
     s.send({ type_url: TYPE_URL.listener, resource_names: ["echo", "missing"], response_nonce: r.nonce, version_info: r.version_info });
     assert.deepEqual((await acked)[0], { stream: 1, nodeId: "raw", typeUrl: TYPE_URL.listener, version: "1" });
     const state = ads.streamStates()[0];
     assert.ok(state?.t === "open");
-    assert.deepEqual(state.types.get(TYPE_URL.listener), { names: new Set(["echo", "missing"]), sent: { version: "1", nonce: r.nonce }, accepted: "1", rejected: null });
+    assert.deepEqual(state.types.get(TYPE_URL.listener), {
+      names: new Set(["echo", "missing"]),
+      sent: { version: "1", nonce: r.nonce },
+      accepted: "1",
+      rejected: null,
+    });
     s.call.end();
     assert.equal((await s.ended).code, Status.OK);
   });
@@ -56,7 +64,13 @@ test("a NACK is recorded, nothing is resent, and the next config change is pushe
     s.send({ type_url: TYPE_URL.cluster, resource_names: [CLUSTER] });
     const cds = await s.next();
     const nacked = once(ads, "nack");
-    s.send({ type_url: TYPE_URL.cluster, resource_names: [CLUSTER], response_nonce: cds.nonce, version_info: "", error_detail: { code: Status.INVALID_ARGUMENT, message: "no thanks" } });
+    s.send({
+      type_url: TYPE_URL.cluster,
+      resource_names: [CLUSTER],
+      response_nonce: cds.nonce,
+      version_info: "",
+      error_detail: { code: Status.INVALID_ARGUMENT, message: "no thanks" },
+    });
     assert.deepEqual((await nacked)[0], { stream: 1, nodeId: "raw", typeUrl: TYPE_URL.cluster, version: "1", message: "no thanks" });
     const state = ads.streamStates()[0];
     assert.ok(state?.t === "open");
@@ -68,9 +82,11 @@ test("a NACK is recorded, nothing is resent, and the next config change is pushe
     const pushed = await s.next();
     assert.equal(pushed.type_url, TYPE_URL.endpoint);
     assert.equal(pushed.version_info, "2");
-    const ports = (unpackAny(pushed.resources[0] ?? assert.fail("no resource"))["endpoints"] as { lb_endpoints: { endpoint: { address: { socket_address: { port_value: number } } } }[] }[])[0]?.lb_endpoints.map(
-      (e) => e.endpoint.address.socket_address.port_value,
-    );
+    const ports = (
+      unpackAny(pushed.resources[0] ?? assert.fail("no resource"))["endpoints"] as {
+        lb_endpoints: { endpoint: { address: { socket_address: { port_value: number } } } }[];
+      }[]
+    )[0]?.lb_endpoints.map((e) => e.endpoint.address.socket_address.port_value);
     assert.deepEqual(ports, [7001, 7003]);
     assert.ok(s.idle, "no CDS resend after the NACK");
   });
@@ -105,7 +121,10 @@ test("changing the subscribed names is answered; an empty first LDS request is a
     assert.deepEqual((await s.next()).resources, [], "RDS: empty names subscribe to nothing");
     s.send({ type_url: TYPE_URL.route, resource_names: [CLUSTER], response_nonce: "" });
     const rds = await s.next();
-    assert.deepEqual(rds.resources.map((a) => unpackAny(a)["name"]), [CLUSTER]);
+    assert.deepEqual(
+      rds.resources.map((a) => unpackAny(a)["name"]),
+      [CLUSTER],
+    );
   });
 });
 
@@ -139,7 +158,10 @@ test("pushes go only to streams subscribed to the changed type", async () => {
     lds.send({ type_url: TYPE_URL.listener, resource_names: ["echo:50051"], response_nonce: "" });
     const r = await lds.next();
     assert.equal(r.version_info, "1");
-    assert.deepEqual(r.resources.map((a) => unpackAny(a)["name"]), ["echo:50051"]);
+    assert.deepEqual(
+      r.resources.map((a) => unpackAny(a)["name"]),
+      ["echo:50051"],
+    );
   });
 });
 
@@ -156,14 +178,17 @@ test("malformed requests and delta ADS end the stream with a gRPC status", async
 });
 
 test("parseDiscoveryRequest reads what proto-loader decodes and rejects what is not a request", () => {
-  assert.deepEqual(parseDiscoveryRequest({ type_url: "t", resource_names: ["a"], node: { id: "n" }, response_nonce: "3", version_info: "2", error_detail: null }), {
-    nodeId: "n",
-    versionInfo: "2",
-    resourceNames: ["a"],
-    typeUrl: "t",
-    responseNonce: "3",
-    errorDetail: null,
-  });
+  assert.deepEqual(
+    parseDiscoveryRequest({ type_url: "t", resource_names: ["a"], node: { id: "n" }, response_nonce: "3", version_info: "2", error_detail: null }),
+    {
+      nodeId: "n",
+      versionInfo: "2",
+      resourceNames: ["a"],
+      typeUrl: "t",
+      responseNonce: "3",
+      errorDetail: null,
+    },
+  );
   assert.equal(parseDiscoveryRequest(null), "not a message");
   assert.equal(parseDiscoveryRequest({ type_url: "t", resource_names: [1] }), "resource_names must be strings");
 });

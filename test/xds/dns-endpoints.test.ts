@@ -68,7 +68,11 @@ test("a DNS ServiceEntry is served with the addresses its names resolve to, and 
     const s = new RawStream(client);
     s.send({ type_url: TYPE_URL.endpoint, resource_names: [CLUSTER] });
     const first = await s.next();
-    assert.deepEqual(socketAddresses(unpackAny(first.resources[0] ?? { type_url: "", value: Buffer.alloc(0) })), ["10.0.0.1:50051", "10.0.0.2:50051", "10.0.0.9:50051"]);
+    assert.deepEqual(socketAddresses(unpackAny(first.resources[0] ?? { type_url: "", value: Buffer.alloc(0) })), [
+      "10.0.0.1:50051",
+      "10.0.0.2:50051",
+      "10.0.0.9:50051",
+    ]);
     s.send({ type_url: TYPE_URL.endpoint, resource_names: [CLUSTER], response_nonce: first.nonce, version_info: first.version_info });
     await once(ads, "ack");
 
@@ -106,7 +110,11 @@ test("a reload keeps the sources of unchanged DNS clusters and stops those that 
   await endpoints.firstRound();
   assert.deepEqual(dns.lookups, ["pods.echo.example"]);
   const again = endpoints.set(parseConfig(dnsYaml));
-  assert.deepEqual(again.clusters.get("echo.example|50051|")?.endpoints.map((e) => e.address), ["10.0.0.1", "10.0.0.9"], "the unchanged cluster keeps its addresses");
+  assert.deepEqual(
+    again.clusters.get("echo.example|50051|")?.endpoints.map((e) => e.address),
+    ["10.0.0.1", "10.0.0.9"],
+    "the unchanged cluster keeps its addresses",
+  );
   assert.deepEqual(dns.lookups, ["pods.echo.example"], "no new lookup for an unchanged cluster");
   const staticOnly = endpoints.set(parseConfig(serviceEntryYaml("echo", [7001])));
   assert.equal(staticOnly.clusters.size, 1);

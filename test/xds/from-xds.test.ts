@@ -109,7 +109,10 @@ spec:
 
 const CASES: readonly (readonly [string, string])[] = [
   ["a ServiceEntry alone (LEAST_REQUEST, Istio's default retries)", ECHO],
-  ["subsets and weighted, matched, timed, retried routes", `${ECHO}\n---\n${destinationRuleYaml("echo", "    loadBalancer: { simple: ROUND_ROBIN }")}\n${SUBSETS}---\n${WEIGHTED_VS}`],
+  [
+    "subsets and weighted, matched, timed, retried routes",
+    `${ECHO}\n---\n${destinationRuleYaml("echo", "    loadBalancer: { simple: ROUND_ROBIN }")}\n${SUBSETS}---\n${WEIGHTED_VS}`,
+  ],
   [
     "consistent hash on a header, ring size, inherited by subsets",
     `${ECHO}\n---\n${destinationRuleYaml("echo", "    loadBalancer: { consistentHash: { httpHeaderName: x-user, ringHash: { minimumRingSize: 2048 } } }")}\n${SUBSETS}`,
@@ -133,9 +136,15 @@ const CASES: readonly (readonly [string, string])[] = [
     retryBudget: { percent: 30 }`,
     )}`,
   ],
-  ["outlier detection with 5xx counting off", `${ECHO}\n---\n${destinationRuleYaml("echo", "    outlierDetection: { consecutive5xxErrors: 0, consecutiveGatewayErrors: 4, interval: 1500ms }")}`],
+  [
+    "outlier detection with 5xx counting off",
+    `${ECHO}\n---\n${destinationRuleYaml("echo", "    outlierDetection: { consecutive5xxErrors: 0, consecutiveGatewayErrors: 4, interval: 1500ms }")}`,
+  ],
   ["RANDOM travels as round robin", `${ECHO}\n---\n${destinationRuleYaml("echo", "    loadBalancer: { simple: RANDOM }")}`],
-  ["maglev travels as a ring", `${ECHO}\n---\n${destinationRuleYaml("echo", "    loadBalancer: { consistentHash: { useSourceIp: true, maglev: { tableSize: 65537 } } }")}`],
+  [
+    "maglev travels as a ring",
+    `${ECHO}\n---\n${destinationRuleYaml("echo", "    loadBalancer: { consistentHash: { useSourceIp: true, maglev: { tableSize: 65537 } } }")}`,
+  ],
   ["endpoint weights", serviceEntryYaml("echo", [7001, 7002, 7003], "      weight: 3\n")],
   [
     "DNS resolution and a Kubernetes FQDN (two domains)",
@@ -195,7 +204,11 @@ test("the round trip is not vacuous: the mapped clusters carry the config's valu
   assert.equal(c.policy.outlierDetection?.consecutiveLocalOriginFailures, 7);
   assert.equal(c.policy.outlierDetection?.minHealthPercent, 20);
   const hashed = roundTrip(CASES[2]![1]).back.clusters.get("echo|50051|v2");
-  assert.deepEqual(hashed?.policy.loadBalancer, { kind: "consistentHash", key: { kind: "header", name: "x-user" }, algorithm: { kind: "ringHash", minimumRingSize: 2048 } });
+  assert.deepEqual(hashed?.policy.loadBalancer, {
+    kind: "consistentHash",
+    key: { kind: "header", name: "x-user" },
+    algorithm: { kind: "ringHash", minimumRingSize: 2048 },
+  });
   const routes = roundTrip(CASES[1]![1]).back.virtualHosts[0]?.routes ?? [];
   assert.equal(routes.length, 3);
   assert.equal(routes[1]?.matches.length, 2, "Envoy routes of one VirtualService route (two matches) come back as one");
@@ -226,7 +239,11 @@ test("unset Envoy fields get Envoy's defaults; several localities give all their
         {
           cluster_name: "backend-eps",
           endpoints: [
-            { locality: { zone: "a" }, load_balancing_weight: { value: 4 }, lb_endpoints: [{ endpoint: { address: { socket_address: { address: "10.0.0.1", port_value: 80 } } } }] },
+            {
+              locality: { zone: "a" },
+              load_balancing_weight: { value: 4 },
+              lb_endpoints: [{ endpoint: { address: { socket_address: { address: "10.0.0.1", port_value: 80 } } } }],
+            },
             {
               locality: { zone: "b" },
               lb_endpoints: [
@@ -250,13 +267,24 @@ test("unset Envoy fields get Envoy's defaults; several localities give all their
       ["10.0.0.2", 7],
     ],
   );
-  assert.deepEqual(c.policy.loadBalancer, { kind: "consistentHash", key: { kind: "sourceIp" } satisfies HashKeySource, algorithm: { kind: "ringHash", minimumRingSize: 1024 } });
+  assert.deepEqual(c.policy.loadBalancer, {
+    kind: "consistentHash",
+    key: { kind: "sourceIp" } satisfies HashKeySource,
+    algorithm: { kind: "ringHash", minimumRingSize: 1024 },
+  });
   assert.deepEqual(
-    [c.policy.connectionPool.tcp.maxConnections, c.policy.connectionPool.http.http1MaxPendingRequests, c.policy.connectionPool.http.http2MaxRequests, c.policy.connectionPool.http.maxRetries],
+    [
+      c.policy.connectionPool.tcp.maxConnections,
+      c.policy.connectionPool.http.http1MaxPendingRequests,
+      c.policy.connectionPool.http.http2MaxRequests,
+      c.policy.connectionPool.http.maxRetries,
+    ],
     [1024, 1024, 1024, 3],
   );
   assert.equal(c.policy.connectionPool.tcp.connectTimeoutMs, 5000);
-  assert.deepEqual(back.virtualHosts, [{ domains: ["svc.example"], routes: [{ matches: [], destinations: [{ cluster: "backend|0|", weight: 100 }], timeoutMs: null, retry: NO_RETRY }] }]);
+  assert.deepEqual(back.virtualHosts, [
+    { domains: ["svc.example"], routes: [{ matches: [], destinations: [{ cluster: "backend|0|", weight: 100 }], timeoutMs: null, retry: NO_RETRY }] },
+  ]);
   assert.deepEqual(back.problems, ["ClusterLoadAssignment backend: 1 endpoint(s) of priority 1 (failover) ignored: sluice balances over priority 0 only"]);
 });
 
@@ -294,11 +322,30 @@ test("what sluice cannot map becomes problems, never a throw, and the rest still
     clusters: new Map<string, Record<string, unknown>>([
       ...ok.clusters,
       ["outbound|9|x|odd", { name: "outbound|9|x|odd", type: "ORIGINAL_DST", transport_socket: { name: "tls" } }],
-      ["big-ring", { name: "big-ring", type: "STATIC", lb_policy: "RING_HASH", ring_hash_lb_config: { minimum_ring_size: { value: 1e9 } }, connect_timeout: {} }],
-      ["maglev", { name: "maglev", type: "STATIC", lb_policy: "MAGLEV", maglev_lb_config: { table_size: { value: 100 } }, outlier_detection: { interval: {} } }],
-      ["weird", { name: "weird", type: "EDS", lb_policy: "CLUSTER_PROVIDED", circuit_breakers: { thresholds: "x" }, outlier_detection: { interval: "soon", enforcing_success_rate: { value: 100 } }, health_checks: [{}] }],
+      [
+        "big-ring",
+        { name: "big-ring", type: "STATIC", lb_policy: "RING_HASH", ring_hash_lb_config: { minimum_ring_size: { value: 1e9 } }, connect_timeout: {} },
+      ],
+      [
+        "maglev",
+        { name: "maglev", type: "STATIC", lb_policy: "MAGLEV", maglev_lb_config: { table_size: { value: 100 } }, outlier_detection: { interval: {} } },
+      ],
+      [
+        "weird",
+        {
+          name: "weird",
+          type: "EDS",
+          lb_policy: "CLUSTER_PROVIDED",
+          circuit_breakers: { thresholds: "x" },
+          outlier_detection: { interval: "soon", enforcing_success_rate: { value: 100 } },
+          health_checks: [{}],
+        },
+      ],
     ]),
-    endpoints: new Map<string, Record<string, unknown>>([...ok.endpoints, ["weird", { endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: "/tmp/s" } } } }, 42] }] }]]),
+    endpoints: new Map<string, Record<string, unknown>>([
+      ...ok.endpoints,
+      ["weird", { endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: "/tmp/s" } } } }, 42] }] }],
+    ]),
   };
   const back = configFromXds(resources);
   const expectations: RegExp[] = [
@@ -320,15 +367,26 @@ test("what sluice cannot map becomes problems, never a throw, and the rest still
     /Cluster maglev: outlier_detection.interval 0 is not allowed; the default is used/,
     /ClusterLoadAssignment weird: an endpoint without a socket address and port_value is not supported/,
   ];
-  for (const re of expectations) assert.ok(back.problems.some((p) => re.test(p)), `${re} in:\n${back.problems.join("\n")}`);
+  for (const re of expectations)
+    assert.ok(
+      back.problems.some((p) => re.test(p)),
+      `${re} in:\n${back.problems.join("\n")}`,
+    );
   // The rest maps: echo's cluster, and its route (the last one) behind the dropped ones; the
   // routes to missing or unusable clusters stay (their requests must not fall through to the next route).
   assert.deepEqual([...back.clusters.keys()].sort(), ["big-ring|0|", "echo|50051|", "maglev|0|", "weird|0|", "xds-unavailable|0|"]);
   assert.deepEqual(back.clusters.get("xds-unavailable|0|")?.endpoints, []);
-  assert.deepEqual(back.clusters.get("big-ring|0|")?.policy.loadBalancer, { kind: "consistentHash", key: NO_HASH_POLICY, algorithm: { kind: "ringHash", minimumRingSize: 1024 } });
+  assert.deepEqual(back.clusters.get("big-ring|0|")?.policy.loadBalancer, {
+    kind: "consistentHash",
+    key: NO_HASH_POLICY,
+    algorithm: { kind: "ringHash", minimumRingSize: 1024 },
+  });
   assert.deepEqual(back.clusters.get("weird|0|")?.endpoints, []);
   assert.equal(back.clusters.get("weird|0|")?.policy.outlierDetection?.intervalMs, 10_000);
-  assert.deepEqual(back.virtualHosts.map((v) => [v.domains, v.routes.map((r) => r.destinations[0]?.cluster)]), [[["echo"], ["xds-unavailable|0|", "echo|50051|"]]]);
+  assert.deepEqual(
+    back.virtualHosts.map((v) => [v.domains, v.routes.map((r) => r.destinations[0]?.cluster)]),
+    [[["echo"], ["xds-unavailable|0|", "echo|50051|"]]],
+  );
 });
 
 test("hostile shapes (wrong types everywhere) give problems or defaults, never a throw", () => {

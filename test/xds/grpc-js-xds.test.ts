@@ -38,7 +38,11 @@ async function callUntil(client: grpc.Client, pod: string, limit: number): Promi
 }
 
 const pods: Pod[] = await startPods(4);
-const yamlFor = (ps: readonly Pod[]): string => serviceEntryYaml("echo", ps.map((p) => p.port));
+const yamlFor = (ps: readonly Pod[]): string =>
+  serviceEntryYaml(
+    "echo",
+    ps.map((p) => p.port),
+  );
 // The default policy (no DestinationRule) is LEAST_REQUEST: grpc-js-xds takes the RoundRobin fallback.
 const ads = new AdsServer(parseConfig(yamlFor(pods.slice(0, 3))));
 const adsPort = await ads.start("127.0.0.1", 0);
@@ -82,14 +86,21 @@ test("an endpoint change is pushed and followed over the same ADS stream", async
   const counts = await spread(client, 30);
   assert.deepEqual([...counts.keys()].sort(), ["pod-1", "pod-2", "pod-4"]);
   for (const n of counts.values()) assert.equal(n, 10);
-  assert.deepEqual(ads.streamStates().map((s) => s.id), before, "no new ADS stream");
+  assert.deepEqual(
+    ads.streamStates().map((s) => s.id),
+    before,
+    "no new ADS stream",
+  );
 });
 
 test("a resource the client rejects is NACKed; the last good config stays in force", async () => {
   const good = buildResources(parseConfig(yamlFor([pods[0], pods[1], pods[3]].filter((p) => p !== undefined))));
   const clusters = new Map(good.byType.get(TYPE_URL.cluster));
   // gRPC clients have no MAGLEV: grpc-js-xds rejects the cluster.
-  clusters.set(CLUSTER, packAny(TYPE_URL.cluster, { name: CLUSTER, type: "EDS", lb_policy: "MAGLEV", eds_cluster_config: { eds_config: { ads: {} }, service_name: CLUSTER } }));
+  clusters.set(
+    CLUSTER,
+    packAny(TYPE_URL.cluster, { name: CLUSTER, type: "EDS", lb_policy: "MAGLEV", eds_cluster_config: { eds_config: { ads: {} }, service_name: CLUSTER } }),
+  );
   const nacked = once(ads, "nack", { signal: AbortSignal.timeout(10_000) });
   ads.setResources({ byType: new Map(good.byType).set(TYPE_URL.cluster, clusters) });
   const [nack] = (await nacked) as [{ typeUrl: string; version: string; message: string }];

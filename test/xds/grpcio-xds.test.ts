@@ -105,7 +105,11 @@ function acked(ads: AdsServer, typeUrl: string, version: string): Promise<AckEve
 describe(`grpcio${"version" in grpcio ? ` ${grpcio.version}` : ""} (C-core xDS) -> sluice's ADS server`, { skip, timeout: 120_000 }, () => {
   let pods: Pod[];
   let dir: string;
-  const yamlFor = (ps: readonly Pod[], dr = ""): string => serviceEntryYaml("echo", ps.map((p) => p.port)) + (dr === "" ? "" : `\n---\n${destinationRuleYaml("echo", dr)}`);
+  const yamlFor = (ps: readonly Pod[], dr = ""): string =>
+    serviceEntryYaml(
+      "echo",
+      ps.map((p) => p.port),
+    ) + (dr === "" ? "" : `\n---\n${destinationRuleYaml("echo", dr)}`);
 
   /** Starts an ADS server on `yaml` and writes a bootstrap for it; returns both. */
   async function control(yaml: string, name: string): Promise<{ ads: AdsServer; bootstrap: string }> {
@@ -160,7 +164,11 @@ describe(`grpcio${"version" in grpcio ? ` ${grpcio.version}` : ""} (C-core xDS) 
       const after = await client.calls(30);
       assert.deepEqual(after.errors, []);
       assert.deepEqual(counts(after.pods), { "pod-1": 10, "pod-2": 10, "pod-4": 10 });
-      assert.deepEqual(ads.streamStates().map((s) => s.id), [stream.id], "same ADS stream");
+      assert.deepEqual(
+        ads.streamStates().map((s) => s.id),
+        [stream.id],
+        "same ADS stream",
+      );
     } finally {
       await client.close();
       await ads.stop();

@@ -12,7 +12,14 @@ import { bootstrapGrpcJsXds } from "../support/ads.js";
 import { SteadyLoad, startTimedPods, thirdPodShare } from "../support/xds-load.js";
 
 const pods = await startTimedPods([40, 40, 80]);
-const ads = new AdsServer(parseConfig(serviceEntryYaml("echo", pods.map((p) => p.port))));
+const ads = new AdsServer(
+  parseConfig(
+    serviceEntryYaml(
+      "echo",
+      pods.map((p) => p.port),
+    ),
+  ),
+);
 bootstrapGrpcJsXds(await ads.start("127.0.0.1", 0), "sluice-lrs-off-test");
 xds.register();
 const client = echoClient("xds:///echo");

@@ -18,7 +18,15 @@ const CLUSTER = xdsClusterName({ host: "echo", port: 50051, subset: null });
 
 const pods = await startTimedPods([40, 40, 80]);
 const key = (i: number): string => `127.0.0.1:${pods[i]?.port}`;
-const ads = new AdsServer(parseConfig(serviceEntryYaml("echo", pods.map((p) => p.port))), { weightsFromLoad: { intervalMs: 200 } });
+const ads = new AdsServer(
+  parseConfig(
+    serviceEntryYaml(
+      "echo",
+      pods.map((p) => p.port),
+    ),
+  ),
+  { weightsFromLoad: { intervalMs: 200 } },
+);
 bootstrapGrpcJsXds(await ads.start("127.0.0.1", 0), "sluice-lrs-test");
 xds.register();
 const client = echoClient("xds:///echo");

@@ -33,7 +33,15 @@ function run(est: LoadWeightEstimator, clock: { t: number }, n: number, windows:
   for (let i = 0; i < n; i++) {
     for (const [endpoint, w] of Object.entries(windows)) {
       const completed = (w.ok ?? 0) + (w.err ?? 0);
-      est.record({ cluster: C, endpoint, issued: w.issued ?? completed, succeeded: w.ok ?? 0, failed: w.err ?? 0, inProgress: w.inProgress, intervalMs: INTERVAL });
+      est.record({
+        cluster: C,
+        endpoint,
+        issued: w.issued ?? completed,
+        succeeded: w.ok ?? 0,
+        failed: w.err ?? 0,
+        inProgress: w.inProgress,
+        intervalMs: INTERVAL,
+      });
     }
     clock.t += INTERVAL;
     last = est.tick() ?? last;
@@ -153,7 +161,13 @@ test("LoadStatsRequest parsing: counts as uint64 strings; garbage is dropped wit
         cluster_name: C,
         load_report_interval: { seconds: "0", nanos: 200_000_000 },
         upstream_locality_stats: [
-          { locality: { region: "", zone: "", sub_zone: A }, total_issued_requests: "12", total_successful_requests: "10", total_error_requests: "1", total_requests_in_progress: "3" },
+          {
+            locality: { region: "", zone: "", sub_zone: A },
+            total_issued_requests: "12",
+            total_successful_requests: "10",
+            total_error_requests: "1",
+            total_requests_in_progress: "3",
+          },
           { locality: { sub_zone: "" }, total_issued_requests: "1" },
           { locality: { sub_zone: B }, total_issued_requests: "-5" },
           { locality: { sub_zone: S }, total_successful_requests: "1e3" },

@@ -23,7 +23,13 @@ interface LrsResponse {
 }
 
 function locality(port: number, ok: number, inProgress: number): Record<string, unknown> {
-  return { locality: { sub_zone: `127.0.0.1:${port}` }, total_issued_requests: ok, total_successful_requests: ok, total_error_requests: 0, total_requests_in_progress: inProgress };
+  return {
+    locality: { sub_zone: `127.0.0.1:${port}` },
+    total_issued_requests: ok,
+    total_successful_requests: ok,
+    total_error_requests: 0,
+    total_requests_in_progress: inProgress,
+  };
 }
 
 test("LRS: asks for all clusters every interval; reports become weights pushed in EDS; bad reports are ignored", async () => {
@@ -53,7 +59,11 @@ test("LRS: asks for all clusters every interval; reports become weights pushed i
     call.write({
       cluster_stats: [
         { cluster_name: "outbound|1||nowhere", load_report_interval: interval, upstream_locality_stats: [locality(7001, 100, 50)] },
-        { cluster_name: CLUSTER, load_report_interval: interval, upstream_locality_stats: [locality(9999, 100, 50), { locality: {}, total_issued_requests: 5 }] },
+        {
+          cluster_name: CLUSTER,
+          load_report_interval: interval,
+          upstream_locality_stats: [locality(9999, 100, 50), { locality: {}, total_issued_requests: 5 }],
+        },
         { cluster_name: CLUSTER, load_report_interval: interval, upstream_locality_stats: [{ ...locality(7001, 100, 1), total_requests_in_progress: "-1" }] },
         { cluster_name: CLUSTER, upstream_locality_stats: [locality(7002, 100, 90)] },
       ],
@@ -61,29 +71,45 @@ test("LRS: asks for all clusters every interval; reports become weights pushed i
     const learned = once(ads, "weights", { signal: AbortSignal.timeout(10_000) });
     // 7001 and 7002: 10 ms a call; 7003: 20 ms.
     for (let i = 0; i < 5; i++) {
-      call.write({ cluster_stats: [{ cluster_name: CLUSTER, load_report_interval: interval, upstream_locality_stats: [locality(7001, 100, 1), locality(7002, 100, 1), locality(7003, 100, 2)] }] });
+      call.write({
+        cluster_stats: [
+          {
+            cluster_name: CLUSTER,
+            load_report_interval: interval,
+            upstream_locality_stats: [locality(7001, 100, 1), locality(7002, 100, 1), locality(7003, 100, 2)],
+          },
+        ],
+      });
     }
     const [event] = (await learned) as [WeightsEvent];
     assert.deepEqual(event.weights, { [CLUSTER]: { "127.0.0.1:7001": 100, "127.0.0.1:7002": 100, "127.0.0.1:7003": 50 } });
 
     const pushed = await eds.next();
     assert.equal(pushed.version_info, event.version);
-    const cla = unpackAny(pushed.resources[0] ?? assert.fail()) as { endpoints: { locality: { sub_zone: string }; load_balancing_weight: { value: number } }[] };
-    assert.deepEqual(cla.endpoints.map((l) => [l.locality.sub_zone, l.load_balancing_weight.value]), [
-      ["127.0.0.1:7001", 100],
-      ["127.0.0.1:7002", 100],
-      ["127.0.0.1:7003", 50],
-    ]);
+    const cla = unpackAny(pushed.resources[0] ?? assert.fail()) as {
+      endpoints: { locality: { sub_zone: string }; load_balancing_weight: { value: number } }[];
+    };
+    assert.deepEqual(
+      cla.endpoints.map((l) => [l.locality.sub_zone, l.load_balancing_weight.value]),
+      [
+        ["127.0.0.1:7001", 100],
+        ["127.0.0.1:7002", 100],
+        ["127.0.0.1:7003", 50],
+      ],
+    );
 
     // A config reload keeps what was learned for the endpoints that remain.
     const changed = ads.update(parseConfig(serviceEntryYaml("echo", [7001, 7003, 7004])));
     assert.deepEqual(changed, [TYPE_URL.endpoint]);
     const reloaded = unpackAny((await eds.next()).resources[0] ?? assert.fail()) as typeof cla;
-    assert.deepEqual(reloaded.endpoints.map((l) => [l.locality.sub_zone, l.load_balancing_weight.value]), [
-      ["127.0.0.1:7001", 100],
-      ["127.0.0.1:7003", 50],
-      ["127.0.0.1:7004", 100],
-    ]);
+    assert.deepEqual(
+      reloaded.endpoints.map((l) => [l.locality.sub_zone, l.load_balancing_weight.value]),
+      [
+        ["127.0.0.1:7001", 100],
+        ["127.0.0.1:7003", 50],
+        ["127.0.0.1:7004", 100],
+      ],
+    );
     call.end();
     assert.equal((await status).code, Status.OK);
   } finally {

@@ -10,7 +10,17 @@ import { destinationRuleYaml, parseConfig, serviceEntryYaml } from "../support/c
 
 const CLUSTER = "outbound|50051||echo";
 const ECHO = serviceEntryYaml("echo", [7001, 7002, 7003]);
-const LEARNED = { weights: new Map([[CLUSTER, new Map([["127.0.0.1:7001", 100], ["127.0.0.1:7003", 40]])]]) };
+const LEARNED = {
+  weights: new Map([
+    [
+      CLUSTER,
+      new Map([
+        ["127.0.0.1:7001", 100],
+        ["127.0.0.1:7003", 40],
+      ]),
+    ],
+  ]),
+};
 
 function resource(yaml: string, typeUrl: string, weighting?: typeof LEARNED): Record<string, unknown> {
   const any = buildResources(parseConfig(yaml), weighting).byType.get(typeUrl)?.get(CLUSTER);
@@ -26,7 +36,11 @@ interface Locality {
 
 test("each endpoint in its own locality (sub_zone ADDRESS:PORT); locality and endpoint weight = learned x configured, unknown = 100", () => {
   const cla = resource(ECHO, TYPE_URL.endpoint, LEARNED) as { endpoints: Locality[] };
-  const rows = cla.endpoints.map((l) => [l.locality.sub_zone, l.load_balancing_weight.value, l.lb_endpoints.map((e) => [e.endpoint.address.socket_address.port_value, e.load_balancing_weight.value])]);
+  const rows = cla.endpoints.map((l) => [
+    l.locality.sub_zone,
+    l.load_balancing_weight.value,
+    l.lb_endpoints.map((e) => [e.endpoint.address.socket_address.port_value, e.load_balancing_weight.value]),
+  ]);
   assert.deepEqual(rows, [
     ["127.0.0.1:7001", 100, [[7001, 100]]],
     ["127.0.0.1:7002", 100, [[7002, 100]]],
@@ -35,7 +49,10 @@ test("each endpoint in its own locality (sub_zone ADDRESS:PORT); locality and en
   // A configured weight scales the learned one.
   const weighted = serviceEntryYaml("echo", [7001, 7003], "      weight: 3\n");
   const scaled = resource(weighted, TYPE_URL.endpoint, LEARNED) as { endpoints: Locality[] };
-  assert.deepEqual(scaled.endpoints.map((l) => l.load_balancing_weight.value), [300, 120]);
+  assert.deepEqual(
+    scaled.endpoints.map((l) => l.load_balancing_weight.value),
+    [300, 120],
+  );
   assert.deepEqual(loadWeightedEndpoints(parseConfig(ECHO)), new Map([[CLUSTER, ["127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"]]]));
 });
 
@@ -44,15 +61,18 @@ test("the default (LEAST_REQUEST) cluster: lrs_server self, and WrrLocality{Leas
   assert.deepEqual(cluster["lrs_server"], { self: {} });
   assert.equal(cluster["lb_policy"], "ROUND_ROBIN");
   const policies = (cluster["load_balancing_policy"] as { policies: { typed_extension_config: { name: string; typed_config: AnyMessage } }[] }).policies;
-  assert.deepEqual(policies.map((p) => p.typed_extension_config.name), [
-    "envoy.load_balancing_policies.wrr_locality",
-    "envoy.load_balancing_policies.least_request",
-    "envoy.load_balancing_policies.round_robin",
-  ]);
+  assert.deepEqual(
+    policies.map((p) => p.typed_extension_config.name),
+    ["envoy.load_balancing_policies.wrr_locality", "envoy.load_balancing_policies.least_request", "envoy.load_balancing_policies.round_robin"],
+  );
   const wrr = policies[0]?.typed_extension_config.typed_config;
   assert.equal(wrr?.type_url, TYPE_URL.wrrLocality);
-  const inner = (unpackAny(wrr ?? assert.fail())["endpoint_picking_policy"] as { policies: { typed_extension_config: { typed_config: AnyMessage } }[] }).policies;
-  assert.deepEqual(inner.map((p) => p.typed_extension_config.typed_config.type_url), [TYPE_URL.leastRequest, TYPE_URL.roundRobin]);
+  const inner = (unpackAny(wrr ?? assert.fail())["endpoint_picking_policy"] as { policies: { typed_extension_config: { typed_config: AnyMessage } }[] })
+    .policies;
+  assert.deepEqual(
+    inner.map((p) => p.typed_extension_config.typed_config.type_url),
+    [TYPE_URL.leastRequest, TYPE_URL.roundRobin],
+  );
 });
 
 test("a ROUND_ROBIN cluster gets lrs_server only (gRPC clients wrap lb_policy ROUND_ROBIN in their locality weighting themselves)", () => {

@@ -89,16 +89,31 @@ spec:
 test("clusters: EDS over ADS, lb policy by DestinationRule, circuit breakers and outlier detection", () => {
   const cases: { policy: string; lb: string; check?: (c: Record<string, unknown>) => void }[] = [
     // lb_policy ROUND_ROBIN for clients that read only it (grpcio before 1.55 rejects LEAST_REQUEST there).
-    { policy: "", lb: "ROUND_ROBIN", check: (c) => {
-      assert.equal(field(c, "least_request_lb_config", "choice_count", "value"), 2);
-      const policies = field(c, "load_balancing_policy", "policies") as unknown[];
-      assert.deepEqual(policies.map((p) => field(p, "typed_extension_config", "typed_config", "type_url")), [TYPE_URL.leastRequest, TYPE_URL.roundRobin]);
-    } },
-    { policy: "    loadBalancer: { simple: LEAST_CONN }", lb: "ROUND_ROBIN", check: (c) => assert.equal((field(c, "load_balancing_policy", "policies") as unknown[]).length, 2) },
+    {
+      policy: "",
+      lb: "ROUND_ROBIN",
+      check: (c) => {
+        assert.equal(field(c, "least_request_lb_config", "choice_count", "value"), 2);
+        const policies = field(c, "load_balancing_policy", "policies") as unknown[];
+        assert.deepEqual(
+          policies.map((p) => field(p, "typed_extension_config", "typed_config", "type_url")),
+          [TYPE_URL.leastRequest, TYPE_URL.roundRobin],
+        );
+      },
+    },
+    {
+      policy: "    loadBalancer: { simple: LEAST_CONN }",
+      lb: "ROUND_ROBIN",
+      check: (c) => assert.equal((field(c, "load_balancing_policy", "policies") as unknown[]).length, 2),
+    },
     { policy: "    loadBalancer: { simple: ROUND_ROBIN }", lb: "ROUND_ROBIN", check: (c) => assert.equal(c["load_balancing_policy"], undefined) },
-    { policy: "    loadBalancer: { consistentHash: { httpHeaderName: x-user, ringHash: { minimumRingSize: 2048 } } }", lb: "RING_HASH", check: (c) => {
-      assert.deepEqual(field(c, "ring_hash_lb_config"), { minimum_ring_size: { value: 2048 }, hash_function: "XX_HASH" });
-    } },
+    {
+      policy: "    loadBalancer: { consistentHash: { httpHeaderName: x-user, ringHash: { minimumRingSize: 2048 } } }",
+      lb: "RING_HASH",
+      check: (c) => {
+        assert.deepEqual(field(c, "ring_hash_lb_config"), { minimum_ring_size: { value: 2048 }, hash_function: "XX_HASH" });
+      },
+    },
   ];
   for (const { policy, lb, check } of cases) {
     const yaml = policy === "" ? ECHO : `${ECHO}\n---\n${destinationRuleYaml("echo", policy)}`;
@@ -108,8 +123,11 @@ test("clusters: EDS over ADS, lb policy by DestinationRule, circuit breakers and
     assert.equal(c["lb_policy"], lb, policy);
     check?.(c);
   }
-  const limited = `${ECHO}\n---\n${destinationRuleYaml("echo", `    connectionPool: { http: { http2MaxRequests: 7 } }
-    outlierDetection: { consecutive5xxErrors: 3, interval: 2s, baseEjectionTime: 1m, maxEjectionPercent: 50 }`)}`;
+  const limited = `${ECHO}\n---\n${destinationRuleYaml(
+    "echo",
+    `    connectionPool: { http: { http2MaxRequests: 7 } }
+    outlierDetection: { consecutive5xxErrors: 3, interval: 2s, baseEjectionTime: 1m, maxEjectionPercent: 50 }`,
+  )}`;
   const c = decoded(limited, TYPE_URL.cluster, CLUSTER);
   assert.equal(field(c, "circuit_breakers", "thresholds", 0, "max_requests", "value"), 7);
   assert.equal(field(c, "circuit_breakers", "thresholds", 0, "max_pending_requests", "value"), 4294967295);
@@ -122,11 +140,17 @@ test("clusters: EDS over ADS, lb policy by DestinationRule, circuit breakers and
 });
 
 test("connection-pool settings with no circuit breaker go where Istio puts them: HttpProtocolOptions", () => {
-  const yaml = `${ECHO}\n---\n${destinationRuleYaml("echo", `    connectionPool:
+  const yaml = `${ECHO}\n---\n${destinationRuleYaml(
+    "echo",
+    `    connectionPool:
       tcp: { maxConnectionDuration: 30m }
-      http: { maxRequestsPerConnection: 100, idleTimeout: 90s, maxConcurrentStreams: 64 }`)}`;
+      http: { maxRequestsPerConnection: 100, idleTimeout: 90s, maxConcurrentStreams: 64 }`,
+  )}`;
   const c = decoded(yaml, TYPE_URL.cluster, CLUSTER);
-  const options = field(c, "typed_extension_protocol_options", "envoy.extensions.upstreams.http.v3.HttpProtocolOptions") as { type_url: string; value: Uint8Array };
+  const options = field(c, "typed_extension_protocol_options", "envoy.extensions.upstreams.http.v3.HttpProtocolOptions") as {
+    type_url: string;
+    value: Uint8Array;
+  };
   assert.equal(options.type_url, TYPE_URL.httpProtocolOptions);
   const decodedOptions = unpackAny(options);
   assert.deepEqual(field(decodedOptions, "common_http_protocol_options"), {
@@ -136,7 +160,12 @@ test("connection-pool settings with no circuit breaker go where Istio puts them:
   });
   assert.deepEqual(field(decodedOptions, "explicit_http_config", "http2_protocol_options", "max_concurrent_streams"), { value: 64 });
   // Defaults: unlimited requests per connection and no lifetime are left out.
-  const plain = unpackAny(field(decoded(ECHO, TYPE_URL.cluster, CLUSTER), "typed_extension_protocol_options", "envoy.extensions.upstreams.http.v3.HttpProtocolOptions") as { type_url: string; value: Uint8Array });
+  const plain = unpackAny(
+    field(decoded(ECHO, TYPE_URL.cluster, CLUSTER), "typed_extension_protocol_options", "envoy.extensions.upstreams.http.v3.HttpProtocolOptions") as {
+      type_url: string;
+      value: Uint8Array;
+    },
+  );
   assert.equal(field(plain, "common_http_protocol_options", "max_requests_per_connection"), undefined);
   assert.equal(field(plain, "common_http_protocol_options", "max_connection_duration"), undefined);
 });
@@ -176,9 +205,18 @@ test("the load assignment lists every endpoint with its weight in one locality",
   assert.equal(cla["cluster_name"], CLUSTER);
   assert.equal(field(cla, "endpoints", 0, "load_balancing_weight", "value"), 1);
   const lbs = field(cla, "endpoints", 0, "lb_endpoints") as unknown[];
-  assert.deepEqual(lbs.map((e) => field(e, "endpoint", "address", "socket_address", "port_value")), [7001, 7002]);
-  assert.deepEqual(lbs.map((e) => field(e, "load_balancing_weight", "value")), [3, 3]);
-  assert.deepEqual(lbs.map((e) => field(e, "health_status")), ["HEALTHY", "HEALTHY"]);
+  assert.deepEqual(
+    lbs.map((e) => field(e, "endpoint", "address", "socket_address", "port_value")),
+    [7001, 7002],
+  );
+  assert.deepEqual(
+    lbs.map((e) => field(e, "load_balancing_weight", "value")),
+    [3, 3],
+  );
+  assert.deepEqual(
+    lbs.map((e) => field(e, "health_status")),
+    ["HEALTHY", "HEALTHY"],
+  );
 });
 
 test("the same config gives byte-identical resources (the ADS server diffs them)", () => {
@@ -202,7 +240,8 @@ spec:
 `;
   const set = buildResources(parseConfig(yaml));
   assert.deepEqual([...(set.byType.get(TYPE_URL.listener)?.keys() ?? [])].sort(), ["echo", "echo:50051", "echo:8080"]);
-  const hcmOf = (name: string): Record<string, unknown> => unpackAny(field(decoded(yaml, TYPE_URL.listener, name), "api_listener", "api_listener") as AnyMessage);
+  const hcmOf = (name: string): Record<string, unknown> =>
+    unpackAny(field(decoded(yaml, TYPE_URL.listener, name), "api_listener", "api_listener") as AnyMessage);
   assert.equal(field(hcmOf("echo"), "rds", "route_config_name"), CLUSTER);
   assert.equal(field(hcmOf("echo:8080"), "rds", "route_config_name"), "outbound|8080||echo");
   const rc = decoded(yaml, TYPE_URL.route, "outbound|8080||echo");

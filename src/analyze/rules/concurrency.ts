@@ -33,8 +33,9 @@ export function concurrencyRule(ctx: RuleContext): RuleResult {
         loc,
         clusters,
         `http2MaxRequests ${limit} is below the expected ${expected} concurrent RPCs to ${first.host}: with ${expected} in flight, ${expected - limit} of them ` +
-        `(${Math.round((100 * (expected - limit)) / expected)}%) fail at once with UNAVAILABLE "upstream overflow: http2MaxRequests limit (${limit}) reached", ` +
-        `however idle ${endpointCounts(clusters) === "1 endpoint" ? "the 1 endpoint is" : `the ${endpointCounts(clusters)} are`}`, policyFix(loc, first.host, "connectionPool", FIELD, suggested) + `\n(the expected ${expected} plus 25% for bursts)`,
+          `(${Math.round((100 * (expected - limit)) / expected)}%) fail at once with UNAVAILABLE "upstream overflow: http2MaxRequests limit (${limit}) reached", ` +
+          `however idle ${endpointCounts(clusters) === "1 endpoint" ? "the 1 endpoint is" : `the ${endpointCounts(clusters)} are`}`,
+        policyFix(loc, first.host, "connectionPool", FIELD, suggested) + `\n(the expected ${expected} plus 25% for bursts)`,
       ),
     );
   }

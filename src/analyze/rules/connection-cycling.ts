@@ -34,10 +34,10 @@ export function connectionCyclingRule(ctx: RuleContext): RuleResult {
         loc,
         clusters,
         `mode: connection pins each client connection to one of the ${endpointCounts(clusters)} for the connection's whole life, ` +
-        `and nothing here ever ends one: maxRequestsPerConnection is 0 (unlimited) and the Proxy sets no downstream.maxConnectionAge${durationNote}. ` +
-        "A long-lived gRPC channel is never balanced again: endpoints added later (new pods) get no traffic from existing clients, and a busy client stays on one endpoint (the seed document's Challenge 1)",
+          `and nothing here ever ends one: maxRequestsPerConnection is 0 (unlimited) and the Proxy sets no downstream.maxConnectionAge${durationNote}. ` +
+          "A long-lived gRPC channel is never balanced again: endpoints added later (new pods) get no traffic from existing clients, and a busy client stays on one endpoint (the seed document's Challenge 1)",
         policyFix(loc, first.host, "connectionPool", FIELD, SUGGESTED_MAX_REQUESTS_PER_CONNECTION) +
-        `\n(after ${SUGGESTED_MAX_REQUESTS_PER_CONNECTION} RPCs the proxy sends GOAWAY, RPCs in flight finish, and the client's new connection is pinned to the least-loaded endpoint; or set the Proxy's spec.downstream.maxConnectionAge to cycle by time)`,
+          `\n(after ${SUGGESTED_MAX_REQUESTS_PER_CONNECTION} RPCs the proxy sends GOAWAY, RPCs in flight finish, and the client's new connection is pinned to the least-loaded endpoint; or set the Proxy's spec.downstream.maxConnectionAge to cycle by time)`,
       ),
     );
   }
@@ -66,12 +66,12 @@ export function reuseDisabledRule(ctx: RuleContext): RuleResult {
         loc,
         clusters,
         `maxRequestsPerConnection: 1 disables connection reuse: ${which}; ${rate}, each paying a TCP handshake round trip, ` +
-        "the HTTP/2 preface and SETTINGS exchange (and a TLS handshake where TLS is used) and the CPU for them, before the RPC can start" +
-        (measured === undefined ? "" : `; measured: ${measured}`),
+          "the HTTP/2 preface and SETTINGS exchange (and a TLS handshake where TLS is used) and the CPU for them, before the RPC can start" +
+          (measured === undefined ? "" : `; measured: ${measured}`),
         policyFix(loc, first.host, "connectionPool", FIELD, SUGGESTED_MAX_REQUESTS_PER_CONNECTION) +
-        (connectionMode
-          ? "\n(connections still cycle, so clients are rebalanced, at 1/100 of the connection cost)"
-          : "\n(in request mode every RPC is balanced on its own: 0, unlimited, is fine too)"),
+          (connectionMode
+            ? "\n(connections still cycle, so clients are rebalanced, at 1/100 of the connection cost)"
+            : "\n(in request mode every RPC is balanced on its own: 0, unlimited, is fine too)"),
       ),
     );
   }

@@ -28,8 +28,10 @@ export function ejectionRule(ctx: RuleContext): RuleResult {
         loc,
         clusters,
         `maxEjectionPercent ${pct} lets outlier detection eject none of the ${endpointCounts(clusters)}${dns}: failures are counted, ` +
-        "but a failing endpoint is never taken out of balancing and keeps getting its share of RPCs (each refusal counts in ejections_overflow)" +
-        (Number.isFinite(smallest) ? `; the smallest maxEjectionPercent that allows one ejection here is ${smallest}` : ""), policyFix(loc, first.host, "outlierDetection", ["maxEjectionPercent"], Math.max(Number.isFinite(smallest) ? smallest : 10, 10)) + "\n(Istio's default is 10; or remove outlierDetection if no ejection is wanted)",
+          "but a failing endpoint is never taken out of balancing and keeps getting its share of RPCs (each refusal counts in ejections_overflow)" +
+          (Number.isFinite(smallest) ? `; the smallest maxEjectionPercent that allows one ejection here is ${smallest}` : ""),
+        policyFix(loc, first.host, "outlierDetection", ["maxEjectionPercent"], Math.max(Number.isFinite(smallest) ? smallest : 10, 10)) +
+          "\n(Istio's default is 10; or remove outlierDetection if no ejection is wanted)",
       ),
     );
   }
@@ -38,7 +40,12 @@ export function ejectionRule(ctx: RuleContext): RuleResult {
 
 /** Whether any of the detector's rules is on (0 switches a consecutive-errors rule off). */
 function detects(od: OutlierDetectionSettings, latencyRule: boolean): boolean {
-  return od.consecutive5xxErrors > 0 || od.consecutiveGatewayErrors > 0 || (od.splitExternalLocalOriginErrors && od.consecutiveLocalOriginFailures > 0) || latencyRule;
+  return (
+    od.consecutive5xxErrors > 0 ||
+    od.consecutiveGatewayErrors > 0 ||
+    (od.splitExternalLocalOriginErrors && od.consecutiveLocalOriginFailures > 0) ||
+    latencyRule
+  );
 }
 
 /** The smallest whole percent for which the detector may eject one of the cluster's endpoints (Infinity: none). */

@@ -18,7 +18,8 @@ const MAX_PING_STRIKES = 2;
 
 export function keepaliveRule(ctx: RuleContext): RuleResult {
   const client = ctx.client;
-  if (client === null) return { findings: [], notes: ["keepalive-too-frequent: not checked (give --client-options FILE.json with the clients' channel options)"] };
+  if (client === null)
+    return { findings: [], notes: ["keepalive-too-frequent: not checked (give --client-options FILE.json with the clients' channel options)"] };
   const time = client.keepaliveTimeMs?.value ?? null;
   // grpc-js sends no keepalive pings unless keepalive_time_ms is set (> 0).
   if (client.keepaliveTimeMs === null || time === null || time <= 0) return { findings: [] };
@@ -32,7 +33,10 @@ export function keepaliveRule(ctx: RuleContext): RuleResult {
   const findings: Finding[] = [];
   if (time > MAX_TIMER_MS) {
     findings.push(
-      finding(client, client.keepaliveTimeMs.line, "grpc.keepalive_time_ms",
+      finding(
+        client,
+        client.keepaliveTimeMs.line,
+        "grpc.keepalive_time_ms",
         `${time} ms is longer than Node.js's longest timer (${MAX_TIMER_MS} ms, about 24.8 days): grpc-js hands it to setTimeout as it is, ` +
           `which then fires after 1 ms, so the client pings about every millisecond; ${goaway}, within milliseconds of every connection opening`,
         `in ${client.file}: "grpc.keepalive_time_ms": ${String(recommended["grpc.keepalive_time_ms"])} (the proxy's minimum plus a margin for network delay), or leave it out not to ping`,
@@ -42,7 +46,10 @@ export function keepaliveRule(ctx: RuleContext): RuleResult {
   }
   if (time < min) {
     findings.push(
-      finding(client, client.keepaliveTimeMs.line, "grpc.keepalive_time_ms",
+      finding(
+        client,
+        client.keepaliveTimeMs.line,
+        "grpc.keepalive_time_ms",
         `the client pings every ${formatDuration(time)} but the proxy permits one ping per ${formatDuration(min)} (${serverWhere}); ${goaway}. ` +
           `On a connection where the proxy sends nothing between pings, that happens ${formatDuration(tooManyPingsAfter(time, min) ?? 0)} after it opens, then again on every new connection`,
         `in ${client.file}: "grpc.keepalive_time_ms": ${String(recommended["grpc.keepalive_time_ms"])} (the proxy's minimum plus a margin for network delay)\n` +
@@ -54,7 +61,10 @@ export function keepaliveRule(ctx: RuleContext): RuleResult {
   const idleMin = Math.max(min, NO_CALLS_PING_INTERVAL_MS);
   if (permit?.value === true && !server.permitWithoutCalls && time < idleMin) {
     findings.push(
-      finding(client, permit.line, "grpc.keepalive_permit_without_calls",
+      finding(
+        client,
+        permit.line,
+        "grpc.keepalive_permit_without_calls",
         `the client keeps pinging every ${formatDuration(time)} while no RPC is open, but the proxy does not permit pings without calls ` +
           `(${where(ctx, ["downstream", "keepalive", "permitWithoutCalls"])}): then it allows one ping per ${formatDuration(idleMin)}; ${goaway}. ` +
           `Every idle connection is closed ${formatDuration(tooManyPingsAfter(time, idleMin) ?? 0)} into its idleness`,

@@ -2,7 +2,15 @@
 import net from "node:net";
 import { tracer } from "../../core/trace.js";
 import { RefusedStream } from "../refused-stream.js";
-import { H2Code, type ClientConnection, type ClientConnectionListener, type ClientTransport, type Headers, type Stream, type StreamListener } from "../types.js";
+import {
+  H2Code,
+  type ClientConnection,
+  type ClientConnectionListener,
+  type ClientTransport,
+  type Headers,
+  type Stream,
+  type StreamListener,
+} from "../types.js";
 import { H2Connection, DEFAULT_CONNECTION_OPTIONS, directReadOptions, type H2ConnectionOptions } from "./connection.js";
 import { Limit, SettingId } from "./frames/constants.js";
 import { H2Stream, StreamState } from "./stream.js";

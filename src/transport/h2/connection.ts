@@ -656,7 +656,11 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
 
   onGoaway(lastStreamId: number, code: number, debugData: Buffer): void {
     trace("GOAWAY received", { conn: this.connectionId, lastStreamId, code: h2CodeName(code), debug: debugData.toString("latin1", 0, MAX_DEBUG_DATA) });
-    if (code !== H2Code.NO_ERROR) logger.debug({ conn: this.connectionId, code: h2CodeName(code), debug: debugData.toString("latin1", 0, MAX_DEBUG_DATA) }, "peer sent GOAWAY with an error");
+    if (code !== H2Code.NO_ERROR)
+      logger.debug(
+        { conn: this.connectionId, code: h2CodeName(code), debug: debugData.toString("latin1", 0, MAX_DEBUG_DATA) },
+        "peer sent GOAWAY with an error",
+      );
     this.peerGoawayLast = this.peerGoawayLast < 0 ? lastStreamId : Math.min(this.peerGoawayLast, lastStreamId);
     if (this.phase === OPEN) this.setPhase(DRAINING, "GOAWAY received");
     if (!this.isServer) {

@@ -119,11 +119,7 @@ export class H2Server implements ServerTransport {
   private readonly connectionHandlers: ServerHandlers;
 
   /** `tuning` overrides connection defaults (tests shorten timeouts with it). */
-  constructor(
-    options: ServerTransportOptions,
-    handlers: ServerHandlers,
-    tuning: Partial<H2ConnectionOptions> = {},
-  ) {
+  constructor(options: ServerTransportOptions, handlers: ServerHandlers, tuning: Partial<H2ConnectionOptions> = {}) {
     this.options = {
       ...DEFAULT_CONNECTION_OPTIONS,
       ...tuning,

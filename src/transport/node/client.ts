@@ -1,14 +1,7 @@
 // Upstream HTTP/2 connections on node:http2.
 import http2 from "node:http2";
 import { tracer } from "../../core/trace.js";
-import type {
-  ClientConnection,
-  ClientConnectionListener,
-  ClientTransport,
-  Headers,
-  Stream,
-  StreamListener,
-} from "../types.js";
+import type { ClientConnection, ClientConnectionListener, ClientTransport, Headers, Stream, StreamListener } from "../types.js";
 import { RefusedStream } from "../refused-stream.js";
 import { NodeClientStream } from "./client-stream.js";
 import { SessionPings } from "./ping.js";
@@ -107,10 +100,7 @@ class NodeClientConnection implements ClientConnection {
 export class NodeClientTransport implements ClientTransport {
   constructor(private readonly options: NodeClientOptions) {}
 
-  connect(
-    target: { host: string; port: number; connectTimeoutMs: number },
-    listener: ClientConnectionListener,
-  ): ClientConnection {
+  connect(target: { host: string; port: number; connectTimeoutMs: number }, listener: ClientConnectionListener): ClientConnection {
     return new NodeClientConnection(target, this.options, listener);
   }
 }

@@ -134,5 +134,4 @@ export class NodeH2Server implements ServerTransport {
   destroyAll(): void {
     for (const s of this.sessions) s.destroy();
   }
-
 }

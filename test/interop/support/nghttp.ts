@@ -73,7 +73,8 @@ export async function nghttpPost(url: string, headers: Readonly<Record<string, s
   const parts: Buffer[] = [];
   let fields: [string, string][] = [];
   let reset: string | undefined;
-  const event = /\[\s*[\d.]+\] recv (?:\(stream_id=\d+\) (:?[^:\n]+): ([^\n]*)|(HEADERS|DATA|RST_STREAM) frame <length=(\d+), flags=0x([0-9a-f]+)[^\n]*(?:\n {10}[^\n]*)*)/g;
+  const event =
+    /\[\s*[\d.]+\] recv (?:\(stream_id=\d+\) (:?[^:\n]+): ([^\n]*)|(HEADERS|DATA|RST_STREAM) frame <length=(\d+), flags=0x([0-9a-f]+)[^\n]*(?:\n {10}[^\n]*)*)/g;
   for (const m of log.matchAll(event)) {
     const [, name, value, frame, length, flags] = m;
     if (name !== undefined) fields.push([name, value!]);

@@ -81,7 +81,14 @@ async function withServer(
   }
 }
 
-const REQUEST: Headers = { ":method": "POST", ":scheme": "http", ":path": "/svc/Method", ":authority": "backend", "content-type": "application/grpc", te: "trailers" };
+const REQUEST: Headers = {
+  ":method": "POST",
+  ":scheme": "http",
+  ":path": "/svc/Method",
+  ":authority": "backend",
+  "content-type": "application/grpc",
+  te: "trailers",
+};
 
 test("echo of 3 MB each way through 64 KB windows, then trailers", async () => {
   await withServer(

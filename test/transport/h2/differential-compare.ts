@@ -117,10 +117,10 @@ interface Allowance {
 }
 
 const goawayOf = (s: Step): Extract<Observation, { k: "goaway" }> | undefined => s.find((o): o is Extract<Observation, { k: "goaway" }> => o.k === "goaway");
-const rstsOf = (s: Step): Array<Extract<Observation, { k: "rst-frame" }>> => s.filter((o): o is Extract<Observation, { k: "rst-frame" }> => o.k === "rst-frame");
+const rstsOf = (s: Step): Array<Extract<Observation, { k: "rst-frame" }>> =>
+  s.filter((o): o is Extract<Observation, { k: "rst-frame" }> => o.k === "rst-frame");
 
-const selfDependent = (a: Action): boolean =>
-  (a.t === "priority" && a.self) || ((a.t === "request" || a.t === "trailers") && a.framing.priority === "self");
+const selfDependent = (a: Action): boolean => (a.t === "priority" && a.self) || ((a.t === "request" || a.t === "trailers") && a.framing.priority === "self");
 
 /** Stream errors that nghttp2 turns into connection errors, and their code. */
 const ESCALATED: ReadonlyArray<{ readonly when: (a: Action) => boolean; readonly code: number }> = [

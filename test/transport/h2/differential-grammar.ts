@@ -72,7 +72,13 @@ export type Action =
       readonly framing: BlockFraming;
     }
   | { readonly t: "data"; readonly target: Target; readonly size: number; readonly pad: number | undefined; readonly endStream: boolean; readonly fill: number }
-  | { readonly t: "trailers"; readonly target: Target; readonly fault: TrailerFault; readonly metadata: ReadonlyArray<readonly [string, string]>; readonly framing: BlockFraming }
+  | {
+      readonly t: "trailers";
+      readonly target: Target;
+      readonly fault: TrailerFault;
+      readonly metadata: ReadonlyArray<readonly [string, string]>;
+      readonly framing: BlockFraming;
+    }
   | { readonly t: "rst"; readonly target: Target; readonly code: number }
   | { readonly t: "window"; readonly target: Target | "connection"; readonly increment: number }
   | { readonly t: "ping"; readonly ack: boolean }
@@ -174,7 +180,10 @@ const window = fc.record({
 });
 
 /** Mostly plain PINGs: an unsolicited ACK ends the comparison (node closes the connection). */
-const ping = fc.record({ t: fc.constant("ping" as const), ack: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }) });
+const ping = fc.record({
+  t: fc.constant("ping" as const),
+  ack: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+});
 
 const setting: fc.Arbitrary<readonly [number, number]> = fc.oneof(
   fc.tuple(fc.constant(SettingId.HEADER_TABLE_SIZE), fc.constantFrom(0, 256, 4096, 65_536)),
@@ -239,7 +248,11 @@ function wellBehaved(a: Action): Action {
  * which would otherwise leave long exchanges rare).
  */
 export const conversation: fc.Arbitrary<Action[]> = fc
-  .tuple(request.map((r): Action => ({ ...r, id: "next", fault: "none" })), fc.array(action, { minLength: 1, maxLength: 14 }), fc.nat({ max: 2 }))
+  .tuple(
+    request.map((r): Action => ({ ...r, id: "next", fault: "none" })),
+    fc.array(action, { minLength: 1, maxLength: 14 }),
+    fc.nat({ max: 2 }),
+  )
   .map(([first, rest, mode]) => [first, ...(mode === 0 ? rest.map(wellBehaved) : rest)]);
 
 // --- building bytes ---
@@ -283,7 +296,10 @@ export class ConversationBuilder {
         const fields = requestFields(a.fault, a.path, a.metadata);
         const bytes = this.fieldBlock(id, fields, a.endStream, a.framing);
         if (a.endStream) this.ended.add(id);
-        return { label: `HEADERS(${a.id}) s=${id}${a.endStream ? " END_STREAM" : ""}${a.fault === "none" ? "" : ` fault=${a.fault}`}${framingLabel(a.framing)}`, bytes };
+        return {
+          label: `HEADERS(${a.id}) s=${id}${a.endStream ? " END_STREAM" : ""}${a.fault === "none" ? "" : ` fault=${a.fault}`}${framingLabel(a.framing)}`,
+          bytes,
+        };
       }
       case "data": {
         const id = this.resolve(a.target);
@@ -297,7 +313,10 @@ export class ConversationBuilder {
         const body = Buffer.alloc(size, a.fill);
         const flags = (a.endStream ? Flag.END_STREAM : 0) | (a.pad === undefined ? 0 : Flag.PADDED);
         const payload = a.pad === undefined ? body : Buffer.concat([Buffer.from([a.pad]), body, Buffer.alloc(a.pad)]);
-        return { label: `DATA s=${id} ${size}B${a.pad === undefined ? "" : ` pad=${a.pad}`}${a.endStream ? " END_STREAM" : ""}`, bytes: frame(FrameType.DATA, flags, id, payload) };
+        return {
+          label: `DATA s=${id} ${size}B${a.pad === undefined ? "" : ` pad=${a.pad}`}${a.endStream ? " END_STREAM" : ""}`,
+          bytes: frame(FrameType.DATA, flags, id, payload),
+        };
       }
       case "trailers": {
         const id = this.resolve(a.target);

@@ -98,7 +98,10 @@ class EchoRecorder {
 
   /** Resolves once the connection closed and every stream it opened has ended or reset. */
   async settled(): Promise<boolean> {
-    return waitFor(() => this.connectionClosed && this.open.size === 0, (w) => this.waiters.push(w));
+    return waitFor(
+      () => this.connectionClosed && this.open.size === 0,
+      (w) => this.waiters.push(w),
+    );
   }
 
   /** Data arrives in chunks of either transport's choosing: compare it summed per step. */

@@ -42,16 +42,37 @@ const req = (over: Partial<Extract<Action, { t: "request" }>> = {}): Action => (
   framing: PLAIN,
   ...over,
 });
-const data = (over: Partial<Extract<Action, { t: "data" }>> = {}): Action => ({ t: "data", target: { k: "last" }, size: 5, pad: undefined, endStream: false, fill: 7, ...over });
-const trailers = (over: Partial<Extract<Action, { t: "trailers" }>> = {}): Action => ({ t: "trailers", target: { k: "last" }, fault: "none", metadata: [["x-end", "1"]], framing: PLAIN, ...over });
+const data = (over: Partial<Extract<Action, { t: "data" }>> = {}): Action => ({
+  t: "data",
+  target: { k: "last" },
+  size: 5,
+  pad: undefined,
+  endStream: false,
+  fill: 7,
+  ...over,
+});
+const trailers = (over: Partial<Extract<Action, { t: "trailers" }>> = {}): Action => ({
+  t: "trailers",
+  target: { k: "last" },
+  fault: "none",
+  metadata: [["x-end", "1"]],
+  framing: PLAIN,
+  ...over,
+});
 const rst = (code: number): Action => ({ t: "rst", target: { k: "last" }, code });
 const windowUpdate = (increment: number, target: Extract<Action, { t: "window" }>["target"] = { k: "last" }): Action => ({ t: "window", target, increment });
 
 /** Conversations worth keeping: each exercised a rule or an allowance when it was written. */
 const FIXED: ReadonlyArray<readonly [string, Action[]]> = [
   ["unary request, echoed", [req({ endStream: true })]],
-  ["streaming request: padded DATA, CONTINUATION, trailers", [req({ framing: { pieces: 3, pad: 9, priority: "root" } }), data({ pad: 30 }), data({ size: 16_000 }), trailers()]],
-  ["two interleaved streams, one cancelled", [req(), req(), data({ target: { k: "opened", pick: 0 } }), rst(H2Code.CANCEL), data({ target: { k: "opened", pick: 0 }, endStream: true })]],
+  [
+    "streaming request: padded DATA, CONTINUATION, trailers",
+    [req({ framing: { pieces: 3, pad: 9, priority: "root" } }), data({ pad: 30 }), data({ size: 16_000 }), trailers()],
+  ],
+  [
+    "two interleaved streams, one cancelled",
+    [req(), req(), data({ target: { k: "opened", pick: 0 } }), rst(H2Code.CANCEL), data({ target: { k: "opened", pick: 0 }, endStream: true })],
+  ],
   ["client reset with NO_ERROR", [req(), data(), rst(H2Code.NO_ERROR)]],
   ["client reset while the echo waits for window", [req(), { t: "settings", params: [[4, 0]] }, data(), rst(H2Code.NO_ERROR)]],
   ["connection lost mid-request", [req(), data()]],

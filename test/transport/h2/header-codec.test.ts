@@ -43,7 +43,19 @@ test("names: upper case or non-token characters, connection-specific fields and 
   assert.match(problem(decode([...REQUEST, ["a\u00e9", "1"]], BlockKind.REQUEST)), /bad field name/);
   for (const name of ["connection", "proxy-connection", "keep-alive", "transfer-encoding", "upgrade"]) {
     assert.match(problem(decode([...REQUEST, [name, "x"]], BlockKind.REQUEST)), /connection-specific/, name);
-    assert.match(problem(decode([["grpc-status", "0"], [name, "x"]], BlockKind.TRAILERS)), /connection-specific/, name);
+    assert.match(
+      problem(
+        decode(
+          [
+            ["grpc-status", "0"],
+            [name, "x"],
+          ],
+          BlockKind.TRAILERS,
+        ),
+      ),
+      /connection-specific/,
+      name,
+    );
   }
   assert.match(problem(decode([...REQUEST, ["te", "gzip"]], BlockKind.REQUEST)), /te: gzip/);
   const ok = decode([...REQUEST, ["te", "trailers"], ["x-a", "1"], ["x-a", "2"]], BlockKind.REQUEST);
@@ -53,14 +65,39 @@ test("names: upper case or non-token characters, connection-specific fields and 
 test("pseudo-headers: which kind may carry which, no repeats, none after a regular field", () => {
   const decode = setup();
   assert.match(problem(decode([...REQUEST, [":status", "200"]], BlockKind.REQUEST)), /:status not allowed/);
-  assert.match(problem(decode([[":status", "200"], [":path", "/"]], BlockKind.RESPONSE)), /:path not allowed/);
+  assert.match(
+    problem(
+      decode(
+        [
+          [":status", "200"],
+          [":path", "/"],
+        ],
+        BlockKind.RESPONSE,
+      ),
+    ),
+    /:path not allowed/,
+  );
   assert.match(problem(decode([[":status", "200"]], BlockKind.TRAILERS)), /:status not allowed/);
   assert.match(problem(decode([...REQUEST, [":foo", "1"]], BlockKind.REQUEST)), /:foo not allowed/);
   assert.match(problem(decode([...REQUEST, [":path", "/again"]], BlockKind.REQUEST)), /repeated :path/);
   assert.match(problem(decode([["x-a", "1"], ...REQUEST], BlockKind.REQUEST)), /after regular fields/);
   assert.match(problem(decode([[":status", "2000"]], BlockKind.RESPONSE)), /bad :status/);
-  assert.match(problem(decode(REQUEST.filter(([n]) => n !== ":path"), BlockKind.REQUEST)), /without :path/);
-  const response = decode([[":status", "200"], ["content-type", "application/grpc"]], BlockKind.RESPONSE);
+  assert.match(
+    problem(
+      decode(
+        REQUEST.filter(([n]) => n !== ":path"),
+        BlockKind.REQUEST,
+      ),
+    ),
+    /without :path/,
+  );
+  const response = decode(
+    [
+      [":status", "200"],
+      ["content-type", "application/grpc"],
+    ],
+    BlockKind.RESPONSE,
+  );
   assert.deepEqual(response, { ":status": "200", "content-type": "application/grpc" });
   // The decoder stays usable after each malformed block: the table is in step.
   assert.deepEqual(decode(REQUEST, BlockKind.REQUEST), Object.fromEntries(REQUEST));
@@ -77,9 +114,19 @@ test("a repeated block decodes from the cache to an equal record the caller may 
   const hpack = new HpackDecoder();
   const decoder = new HeaderDecoder(hpack);
   const encoder = new HpackEncoder();
-  const block = Buffer.from(encoder.encode([[":status", "200"], ["content-type", "application/grpc"]]));
+  const block = Buffer.from(
+    encoder.encode([
+      [":status", "200"],
+      ["content-type", "application/grpc"],
+    ]),
+  );
   const first = decoder.decode(block, BlockKind.RESPONSE) as Record<string, unknown>;
-  const warm = Buffer.from(encoder.encode([[":status", "200"], ["content-type", "application/grpc"]])); // all indexed now
+  const warm = Buffer.from(
+    encoder.encode([
+      [":status", "200"],
+      ["content-type", "application/grpc"],
+    ]),
+  ); // all indexed now
   const second = decoder.decode(warm, BlockKind.RESPONSE) as Record<string, unknown>;
   second["x-added"] = "by the caller";
   const third = decoder.decode(warm, BlockKind.RESPONSE) as Record<string, unknown>;
@@ -112,7 +159,11 @@ test("a lowered table size limit still demands a size update, cached block or no
 test("never-indexed and repeated fields are decoded every time, their marks and arrays not shared", () => {
   const decoder = new HeaderDecoder(new HpackDecoder());
   const encoder = new HpackEncoder();
-  const fields: [string, string, boolean][] = [["x-secret", "s", true], ["x-r", "1", false], ["x-r", "2", false]];
+  const fields: [string, string, boolean][] = [
+    ["x-secret", "s", true],
+    ["x-r", "1", false],
+    ["x-r", "2", false],
+  ];
   const a = decoder.decode(Buffer.from(encoder.encode(fields)), BlockKind.TRAILERS) as Record<string | symbol, unknown>;
   const b = decoder.decode(Buffer.from(encoder.encode(fields)), BlockKind.TRAILERS) as Record<string | symbol, unknown>;
   assert.deepEqual(b["x-r"], ["1", "2"]);

@@ -14,7 +14,14 @@ function holdingHandlers(log: ServerLog, held: ServerStream[]): ServerHandlers {
       log.streams++;
       held.push(stream);
       stream.pause();
-      stream.attach({ onHeaders: () => undefined, onData: () => undefined, onTrailers: () => undefined, onEnd: () => undefined, onReset: () => undefined, onDrain: () => undefined });
+      stream.attach({
+        onHeaders: () => undefined,
+        onData: () => undefined,
+        onTrailers: () => undefined,
+        onEnd: () => undefined,
+        onReset: () => undefined,
+        onDrain: () => undefined,
+      });
     },
   };
 }
@@ -51,7 +58,14 @@ test("a complete response while the request is still open ends with RST_STREAM N
     onConnection: () => void log.connections++,
     onConnectionClose: () => void log.closed++,
     onStream: (stream) => {
-      stream.attach({ onHeaders: () => undefined, onData: () => undefined, onTrailers: () => undefined, onEnd: () => undefined, onReset: () => undefined, onDrain: () => undefined });
+      stream.attach({
+        onHeaders: () => undefined,
+        onData: () => undefined,
+        onTrailers: () => undefined,
+        onEnd: () => undefined,
+        onReset: () => undefined,
+        onDrain: () => undefined,
+      });
       stream.respond({ ":status": "200", "content-type": "application/grpc", "grpc-status": "7" }, true);
     },
   }));
@@ -91,7 +105,10 @@ test("drain: GOAWAY with the last stream id, in-flight streams finish, new ones 
     await c.closed;
     const hex = (s: string): string => Buffer.from(s).toString("hex");
     assert.ok(c.events.includes(`DATA s=1 end=false flow=6 ${hex("second")}`), c.events.join("\n"));
-    assert.ok(c.events.some((l) => l.startsWith("HEADERS s=1 end=true")), "stream 1 got its trailers");
+    assert.ok(
+      c.events.some((l) => l.startsWith("HEADERS s=1 end=true")),
+      "stream 1 got its trailers",
+    );
     assert.ok(c.events.includes("RST_STREAM s=3 REFUSED_STREAM"));
     assert.equal(server.log.streams, 1);
   } finally {
@@ -105,7 +122,10 @@ test("streams beyond SETTINGS_MAX_CONCURRENT_STREAMS are refused", async () => {
   try {
     const c = await RawClient.connect(server.port);
     await c.until((e) => e.some((l) => l.startsWith("SETTINGS ")));
-    assert.match(c.events.find((l) => l.startsWith("SETTINGS "))!, /3=2/);
+    assert.match(
+      c.events.find((l) => l.startsWith("SETTINGS "))!,
+      /3=2/,
+    );
     for (const id of [1, 3, 5]) c.request(id);
     c.flush();
     await c.until((e) => e.some((l) => l.startsWith("RST_STREAM")));

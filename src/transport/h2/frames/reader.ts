@@ -8,15 +8,7 @@
 // CONTINUATION sequencing and flood caps, SETTINGS values, zero WINDOW_UPDATE, the
 // preface). Stream states, flow-control windows and HPACK belong to the layers above.
 import { H2Code } from "../../types.js";
-import {
-  CONNECTION_PREFACE,
-  Flag,
-  FRAME_HEADER_LENGTH,
-  FrameType,
-  Limit,
-  PayloadLength,
-  SettingDefault,
-} from "./constants.js";
+import { CONNECTION_PREFACE, Flag, FRAME_HEADER_LENGTH, FrameType, Limit, PayloadLength, SettingDefault } from "./constants.js";
 import type { ConnectionError, FrameErrorKind, H2ErrorCode } from "./errors.js";
 import type { FrameHandler } from "./handler.js";
 import { checkSettings } from "./settings.js";
@@ -274,11 +266,7 @@ export class FrameReader {
       // Section 4.2 makes this a connection error for any frame that can alter connection
       // state; for the rest (DATA, say) section 5.4 lets us escalate, and skipping up to
       // 16 MiB to keep a peer that ignores our limit is not worth it.
-      this.fail(
-        H2Code.FRAME_SIZE_ERROR,
-        "frame-size",
-        `${this.fLength}-octet frame exceeds SETTINGS_MAX_FRAME_SIZE ${this.frameLimit}`,
-      );
+      this.fail(H2Code.FRAME_SIZE_ERROR, "frame-size", `${this.fLength}-octet frame exceeds SETTINGS_MAX_FRAME_SIZE ${this.frameLimit}`);
       return false;
     }
     if (this.phase === FIRST_SETTINGS) {
@@ -292,11 +280,7 @@ export class FrameReader {
       // Section 6.10: a field block is one unit; anything but its CONTINUATION (including
       // extension frames, section 5.5) in the middle is a connection error.
       if (type !== FrameType.CONTINUATION || this.fStream !== this.blockStream) {
-        this.fail(
-          H2Code.PROTOCOL_ERROR,
-          "continuation",
-          `expected CONTINUATION on stream ${this.blockStream}, got type ${type} on stream ${this.fStream}`,
-        );
+        this.fail(H2Code.PROTOCOL_ERROR, "continuation", `expected CONTINUATION on stream ${this.blockStream}, got type ${type} on stream ${this.fStream}`);
         return false;
       }
     } else if (type === FrameType.CONTINUATION) {
@@ -400,11 +384,7 @@ export class FrameReader {
       case FrameType.GOAWAY:
         if (streamId !== 0) return this.connectionOnly("GOAWAY");
         if (length < PayloadLength.GOAWAY_MIN) return this.tooShort("GOAWAY");
-        h.onGoaway(
-          buf.readUInt32BE(off) & STREAM_MASK,
-          buf.readUInt32BE(off + 4),
-          buf.subarray(off + PayloadLength.GOAWAY_MIN, off + length),
-        );
+        h.onGoaway(buf.readUInt32BE(off) & STREAM_MASK, buf.readUInt32BE(off + 4), buf.subarray(off + PayloadLength.GOAWAY_MIN, off + length));
         return;
       case FrameType.WINDOW_UPDATE: {
         // Section 6.9: a bad length is a connection error even on a stream.
@@ -431,14 +411,7 @@ export class FrameReader {
     }
   }
 
-  private openBlock(
-    type: number,
-    streamId: number,
-    fragment: Buffer,
-    flags: number,
-    promised: number,
-    selfDependent: boolean,
-  ): void {
+  private openBlock(type: number, streamId: number, fragment: Buffer, flags: number, promised: number, selfDependent: boolean): void {
     if (fragment.length > this.maxHeaderBlock) return this.flood("header-block-too-large", fragment.length);
     if ((flags & Flag.END_HEADERS) !== 0) {
       // The common case: the whole block in one frame, handed out without a copy.
@@ -481,14 +454,7 @@ export class FrameReader {
     this.deliverBlock(this.blockType, streamId, block, this.blockEndStream, this.blockPromised, this.blockSelfDependent);
   }
 
-  private deliverBlock(
-    type: number,
-    streamId: number,
-    block: Buffer,
-    endStream: boolean,
-    promised: number,
-    selfDependent: boolean,
-  ): void {
+  private deliverBlock(type: number, streamId: number, block: Buffer, endStream: boolean, promised: number, selfDependent: boolean): void {
     if (type === FrameType.PUSH_PROMISE) return this.handler.onPushPromise(streamId, promised, block);
     this.handler.onHeaders(streamId, block, endStream);
     // Reported after the block so the HPACK decoder still sees it (section 4.3): the stream
@@ -532,8 +498,7 @@ export class FrameReader {
 
   private fail(code: H2ErrorCode, kind: FrameErrorKind, message: string, cause?: unknown): void {
     this.stop();
-    const error: ConnectionError =
-      cause === undefined ? { scope: "connection", code, kind, message } : { scope: "connection", code, kind, message, cause };
+    const error: ConnectionError = cause === undefined ? { scope: "connection", code, kind, message } : { scope: "connection", code, kind, message, cause };
     this.reportingError = true;
     try {
       this.handler.onConnectionError(error);

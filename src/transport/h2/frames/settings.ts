@@ -73,12 +73,7 @@ export function checkSetting(id: number, value: number, fromServer: boolean): Se
 }
 
 /** First problem in a SETTINGS payload of `length` octets (a multiple of 6) at `offset`. */
-export function checkSettings(
-  buf: Buffer,
-  offset: number,
-  length: number,
-  fromServer: boolean,
-): SettingProblem | undefined {
+export function checkSettings(buf: Buffer, offset: number, length: number, fromServer: boolean): SettingProblem | undefined {
   for (let p = offset, end = offset + length; p < end; p += PayloadLength.SETTING_ENTRY) {
     const problem = checkSetting(buf.readUInt16BE(p), buf.readUInt32BE(p + 2), fromServer);
     if (problem !== undefined) return problem;

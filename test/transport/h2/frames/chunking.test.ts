@@ -14,7 +14,10 @@ import { CLIENT_PRELUDE, frame, randomCuts, readAll, readBytewise, readCut, Reco
 function conversation(): Buffer {
   const w = new FrameWriter();
   w.preface();
-  w.settings([[SettingId.INITIAL_WINDOW_SIZE, 1 << 20], [SettingId.ENABLE_PUSH, 0]]);
+  w.settings([
+    [SettingId.INITIAL_WINDOW_SIZE, 1 << 20],
+    [SettingId.ENABLE_PUSH, 0],
+  ]);
   w.windowUpdate(0, 983_041);
   w.headers(1, Buffer.from("8286418aa0e41d139d09b8f01e07", "hex"), false);
   w.data(1, Buffer.alloc(40_000, 0x61), true); // 3 DATA frames
@@ -106,7 +109,10 @@ test("reusedInput: DATA payloads outlive the reused read buffer; events match a 
     assert.deepEqual(r.events, whole.events);
     const kinds = r.events.filter((e) => e.startsWith("DATA") || e.startsWith("HEADERS"));
     const data = r.views.filter((_, i) => kinds[i]!.startsWith("DATA"));
-    assert.deepEqual(data.map((v) => v.toString("hex")), wholeData.map((v) => v.toString("hex")));
+    assert.deepEqual(
+      data.map((v) => v.toString("hex")),
+      wholeData.map((v) => v.toString("hex")),
+    );
     for (const v of data) assert.notEqual(v.buffer, scratch.buffer);
   }
 });

@@ -160,7 +160,11 @@ test("a reassembled block stays intact after the next block arrives (no buffer r
   const r = new Recorder();
   const reader = new FrameReader(r, { role: "server" });
   const block = (stream: number, byte: number): Buffer =>
-    Buffer.concat([frame(T.HEADERS, 0, stream, Buffer.alloc(700, byte)), frame(T.CONTINUATION, 0, stream, Buffer.alloc(700, byte)), frame(T.CONTINUATION, Flag.END_HEADERS, stream, Buffer.alloc(700, byte))]);
+    Buffer.concat([
+      frame(T.HEADERS, 0, stream, Buffer.alloc(700, byte)),
+      frame(T.CONTINUATION, 0, stream, Buffer.alloc(700, byte)),
+      frame(T.CONTINUATION, Flag.END_HEADERS, stream, Buffer.alloc(700, byte)),
+    ]);
   reader.push(Buffer.concat([CLIENT_PRELUDE, block(1, 0x61)]));
   const first = r.views[0]!;
   reader.push(block(3, 0x62));

@@ -117,7 +117,11 @@ export function readAll(bytes: Buffer, options: FrameReaderOptions): Recorder {
 }
 
 export function readBytewise(bytes: Buffer, options: FrameReaderOptions): Recorder {
-  return readCut(bytes, Array.from({ length: Math.max(0, bytes.length - 1) }, (_, i) => i + 1), options);
+  return readCut(
+    bytes,
+    Array.from({ length: Math.max(0, bytes.length - 1) }, (_, i) => i + 1),
+    options,
+  );
 }
 
 export function randomCuts(length: number, random: Random, count: number): number[] {

@@ -73,11 +73,7 @@ test("PUSH_PROMISE round-trips to a client, split into CONTINUATION when large",
   w.pushPromise(1, 2, block);
   w.pushPromise(1, 4, Buffer.from("abcd"));
   const r = readAll(flat(w.take()), { role: "client" });
-  assert.deepEqual(r.events, [
-    "SETTINGS",
-    `PUSH_PROMISE s=1 promised=2 ${block.toString("hex")}`,
-    "PUSH_PROMISE s=1 promised=4 61626364",
-  ]);
+  assert.deepEqual(r.events, ["SETTINGS", `PUSH_PROMISE s=1 promised=2 ${block.toString("hex")}`, "PUSH_PROMISE s=1 promised=4 61626364"]);
 });
 
 test("DATA is split by the peer's max frame size, END_STREAM on the last frame only", () => {
@@ -170,11 +166,7 @@ test("large payloads are referenced, not copied: take() returns the segments in 
   assert.ok(Array.isArray(out));
   assert.ok(out.includes(big), "the DATA payload is the caller's buffer itself");
   const r = readAll(Buffer.concat([frame(FrameType.SETTINGS, 0, 0), ...out]), { role: "client" });
-  assert.deepEqual(r.events.slice(1), [
-    "HEADERS s=1 end=false 82",
-    `DATA s=1 end=false flow=5000 ${big.toString("hex")}`,
-    "DATA s=1 end=true flow=4 7461696c",
-  ]);
+  assert.deepEqual(r.events.slice(1), ["HEADERS s=1 end=false 82", `DATA s=1 end=false flow=5000 ${big.toString("hex")}`, "DATA s=1 end=true flow=4 7461696c"]);
   // Below the threshold the bytes are copied into the slab.
   const small = new FrameWriter({ referenceThreshold: 1024 });
   small.data(1, pattern(1023), false);

@@ -26,14 +26,33 @@ interface Case {
 const headersOpen = frame(T.HEADERS, 0, 1, [0x82]); // no END_HEADERS
 const cases: Case[] = [
   // Frame size (section 4.2)
-  { name: "frame above SETTINGS_MAX_FRAME_SIZE", bytes: frame(T.DATA, 0, 1, Buffer.alloc(16_385)), scope: "connection", code: H2Code.FRAME_SIZE_ERROR, kind: "frame-size" },
-  { name: "unknown type above max frame size", bytes: frame(0x42, 0, 0, Buffer.alloc(16_385)), scope: "connection", code: H2Code.FRAME_SIZE_ERROR, kind: "frame-size" },
+  {
+    name: "frame above SETTINGS_MAX_FRAME_SIZE",
+    bytes: frame(T.DATA, 0, 1, Buffer.alloc(16_385)),
+    scope: "connection",
+    code: H2Code.FRAME_SIZE_ERROR,
+    kind: "frame-size",
+  },
+  {
+    name: "unknown type above max frame size",
+    bytes: frame(0x42, 0, 0, Buffer.alloc(16_385)),
+    scope: "connection",
+    code: H2Code.FRAME_SIZE_ERROR,
+    kind: "frame-size",
+  },
   // Stream id 0 where a stream is required
   { name: "DATA on stream 0", bytes: frame(T.DATA, 0, 0, [1]), scope: "connection", code: H2Code.PROTOCOL_ERROR, kind: "stream-id" },
   { name: "HEADERS on stream 0", bytes: frame(T.HEADERS, Flag.END_HEADERS, 0, [0x82]), scope: "connection", code: H2Code.PROTOCOL_ERROR, kind: "stream-id" },
   { name: "PRIORITY on stream 0", bytes: frame(T.PRIORITY, 0, 0, [0, 0, 0, 1, 15]), scope: "connection", code: H2Code.PROTOCOL_ERROR, kind: "stream-id" },
   { name: "RST_STREAM on stream 0", bytes: frame(T.RST_STREAM, 0, 0, u32(8)), scope: "connection", code: H2Code.PROTOCOL_ERROR, kind: "stream-id" },
-  { name: "PUSH_PROMISE on stream 0", role: "client", bytes: frame(T.PUSH_PROMISE, Flag.END_HEADERS, 0, u32(2)), scope: "connection", code: H2Code.PROTOCOL_ERROR, kind: "stream-id" },
+  {
+    name: "PUSH_PROMISE on stream 0",
+    role: "client",
+    bytes: frame(T.PUSH_PROMISE, Flag.END_HEADERS, 0, u32(2)),
+    scope: "connection",
+    code: H2Code.PROTOCOL_ERROR,
+    kind: "stream-id",
+  },
   // Stream id non-0 on connection frames
   { name: "SETTINGS on stream 1", bytes: frame(T.SETTINGS, 0, 1), scope: "connection", code: H2Code.PROTOCOL_ERROR, kind: "stream-id" },
   { name: "PING on stream 1", bytes: frame(T.PING, 0, 1, Buffer.alloc(8)), scope: "connection", code: H2Code.PROTOCOL_ERROR, kind: "stream-id" },
@@ -42,48 +61,256 @@ const cases: Case[] = [
   { name: "PING of 7 octets", bytes: frame(T.PING, 0, 0, Buffer.alloc(7)), scope: "connection", code: H2Code.FRAME_SIZE_ERROR, kind: "frame-size" },
   { name: "PING of 9 octets", bytes: frame(T.PING, Flag.ACK, 0, Buffer.alloc(9)), scope: "connection", code: H2Code.FRAME_SIZE_ERROR, kind: "frame-size" },
   { name: "RST_STREAM of 3 octets", bytes: frame(T.RST_STREAM, 0, 1, [0, 0, 8]), scope: "connection", code: H2Code.FRAME_SIZE_ERROR, kind: "frame-size" },
-  { name: "WINDOW_UPDATE of 3 octets on stream 0", bytes: frame(T.WINDOW_UPDATE, 0, 0, [0, 0, 1]), scope: "connection", code: H2Code.FRAME_SIZE_ERROR, kind: "frame-size" },
-  { name: "WINDOW_UPDATE of 5 octets on a stream", bytes: frame(T.WINDOW_UPDATE, 0, 1, [0, 0, 0, 1, 0]), scope: "connection", code: H2Code.FRAME_SIZE_ERROR, kind: "frame-size" },
-  { name: "PRIORITY of 4 octets is a stream error", bytes: frame(T.PRIORITY, 0, 3, [0, 0, 0, 1]), scope: "stream", streamId: 3, code: H2Code.FRAME_SIZE_ERROR, kind: "frame-size" },
+  {
+    name: "WINDOW_UPDATE of 3 octets on stream 0",
+    bytes: frame(T.WINDOW_UPDATE, 0, 0, [0, 0, 1]),
+    scope: "connection",
+    code: H2Code.FRAME_SIZE_ERROR,
+    kind: "frame-size",
+  },
+  {
+    name: "WINDOW_UPDATE of 5 octets on a stream",
+    bytes: frame(T.WINDOW_UPDATE, 0, 1, [0, 0, 0, 1, 0]),
+    scope: "connection",
+    code: H2Code.FRAME_SIZE_ERROR,
+    kind: "frame-size",
+  },
+  {
+    name: "PRIORITY of 4 octets is a stream error",
+    bytes: frame(T.PRIORITY, 0, 3, [0, 0, 0, 1]),
+    scope: "stream",
+    streamId: 3,
+    code: H2Code.FRAME_SIZE_ERROR,
+    kind: "frame-size",
+  },
   { name: "SETTINGS of 5 octets", bytes: frame(T.SETTINGS, 0, 0, Buffer.alloc(5)), scope: "connection", code: H2Code.FRAME_SIZE_ERROR, kind: "frame-size" },
-  { name: "SETTINGS ACK with a payload", bytes: frame(T.SETTINGS, Flag.ACK, 0, Buffer.alloc(6)), scope: "connection", code: H2Code.FRAME_SIZE_ERROR, kind: "frame-size" },
+  {
+    name: "SETTINGS ACK with a payload",
+    bytes: frame(T.SETTINGS, Flag.ACK, 0, Buffer.alloc(6)),
+    scope: "connection",
+    code: H2Code.FRAME_SIZE_ERROR,
+    kind: "frame-size",
+  },
   { name: "GOAWAY of 7 octets", bytes: frame(T.GOAWAY, 0, 0, Buffer.alloc(7)), scope: "connection", code: H2Code.FRAME_SIZE_ERROR, kind: "frame-size" },
-  { name: "PADDED DATA with no Pad Length octet", bytes: frame(T.DATA, Flag.PADDED, 1), scope: "connection", code: H2Code.FRAME_SIZE_ERROR, kind: "frame-size" },
-  { name: "HEADERS with PRIORITY too short for it", bytes: frame(T.HEADERS, Flag.PRIORITY | Flag.END_HEADERS, 1, [0, 0, 0, 0]), scope: "connection", code: H2Code.FRAME_SIZE_ERROR, kind: "frame-size" },
-  { name: "PUSH_PROMISE too short for the promised id", role: "client", bytes: frame(T.PUSH_PROMISE, Flag.END_HEADERS, 1, [0, 0, 2]), scope: "connection", code: H2Code.FRAME_SIZE_ERROR, kind: "frame-size" },
+  {
+    name: "PADDED DATA with no Pad Length octet",
+    bytes: frame(T.DATA, Flag.PADDED, 1),
+    scope: "connection",
+    code: H2Code.FRAME_SIZE_ERROR,
+    kind: "frame-size",
+  },
+  {
+    name: "HEADERS with PRIORITY too short for it",
+    bytes: frame(T.HEADERS, Flag.PRIORITY | Flag.END_HEADERS, 1, [0, 0, 0, 0]),
+    scope: "connection",
+    code: H2Code.FRAME_SIZE_ERROR,
+    kind: "frame-size",
+  },
+  {
+    name: "PUSH_PROMISE too short for the promised id",
+    role: "client",
+    bytes: frame(T.PUSH_PROMISE, Flag.END_HEADERS, 1, [0, 0, 2]),
+    scope: "connection",
+    code: H2Code.FRAME_SIZE_ERROR,
+    kind: "frame-size",
+  },
   // Padding (section 6.1, 6.2, 6.6)
-  { name: "DATA Pad Length equal to the payload length", bytes: frame(T.DATA, Flag.PADDED, 1, [4, 1, 2, 3]), scope: "connection", code: H2Code.PROTOCOL_ERROR, kind: "padding" },
-  { name: "DATA Pad Length above the payload length", bytes: frame(T.DATA, Flag.PADDED, 1, [200, 1]), scope: "connection", code: H2Code.PROTOCOL_ERROR, kind: "padding" },
-  { name: "HEADERS padding eating the priority fields", bytes: frame(T.HEADERS, Flag.PADDED | Flag.PRIORITY | Flag.END_HEADERS, 1, [1, 0, 0, 0, 0, 16]), scope: "connection", code: H2Code.PROTOCOL_ERROR, kind: "padding" },
-  { name: "PUSH_PROMISE padding eating the promised id", role: "client", bytes: frame(T.PUSH_PROMISE, Flag.PADDED | Flag.END_HEADERS, 1, [2, 0, 0, 0, 2]), scope: "connection", code: H2Code.PROTOCOL_ERROR, kind: "padding" },
+  {
+    name: "DATA Pad Length equal to the payload length",
+    bytes: frame(T.DATA, Flag.PADDED, 1, [4, 1, 2, 3]),
+    scope: "connection",
+    code: H2Code.PROTOCOL_ERROR,
+    kind: "padding",
+  },
+  {
+    name: "DATA Pad Length above the payload length",
+    bytes: frame(T.DATA, Flag.PADDED, 1, [200, 1]),
+    scope: "connection",
+    code: H2Code.PROTOCOL_ERROR,
+    kind: "padding",
+  },
+  {
+    name: "HEADERS padding eating the priority fields",
+    bytes: frame(T.HEADERS, Flag.PADDED | Flag.PRIORITY | Flag.END_HEADERS, 1, [1, 0, 0, 0, 0, 16]),
+    scope: "connection",
+    code: H2Code.PROTOCOL_ERROR,
+    kind: "padding",
+  },
+  {
+    name: "PUSH_PROMISE padding eating the promised id",
+    role: "client",
+    bytes: frame(T.PUSH_PROMISE, Flag.PADDED | Flag.END_HEADERS, 1, [2, 0, 0, 0, 2]),
+    scope: "connection",
+    code: H2Code.PROTOCOL_ERROR,
+    kind: "padding",
+  },
   // WINDOW_UPDATE increment 0 (section 6.9)
-  { name: "WINDOW_UPDATE 0 on the connection", bytes: frame(T.WINDOW_UPDATE, 0, 0, u32(0)), scope: "connection", code: H2Code.PROTOCOL_ERROR, kind: "zero-window-increment" },
-  { name: "WINDOW_UPDATE 0 on a stream is a stream error", bytes: frame(T.WINDOW_UPDATE, 0, 7, u32(0)), scope: "stream", streamId: 7, code: H2Code.PROTOCOL_ERROR, kind: "zero-window-increment" },
-  { name: "WINDOW_UPDATE 0 with only the reserved bit set", bytes: frame(T.WINDOW_UPDATE, 0, 7, u32(0x8000_0000)), scope: "stream", streamId: 7, code: H2Code.PROTOCOL_ERROR, kind: "zero-window-increment" },
+  {
+    name: "WINDOW_UPDATE 0 on the connection",
+    bytes: frame(T.WINDOW_UPDATE, 0, 0, u32(0)),
+    scope: "connection",
+    code: H2Code.PROTOCOL_ERROR,
+    kind: "zero-window-increment",
+  },
+  {
+    name: "WINDOW_UPDATE 0 on a stream is a stream error",
+    bytes: frame(T.WINDOW_UPDATE, 0, 7, u32(0)),
+    scope: "stream",
+    streamId: 7,
+    code: H2Code.PROTOCOL_ERROR,
+    kind: "zero-window-increment",
+  },
+  {
+    name: "WINDOW_UPDATE 0 with only the reserved bit set",
+    bytes: frame(T.WINDOW_UPDATE, 0, 7, u32(0x8000_0000)),
+    scope: "stream",
+    streamId: 7,
+    code: H2Code.PROTOCOL_ERROR,
+    kind: "zero-window-increment",
+  },
   // Self-dependency (RFC 7540 5.3.1, still checked by h2spec)
-  { name: "PRIORITY on itself", bytes: frame(T.PRIORITY, 0, 5, [...u32(5), 15]), scope: "stream", streamId: 5, code: H2Code.PROTOCOL_ERROR, kind: "self-dependency" },
+  {
+    name: "PRIORITY on itself",
+    bytes: frame(T.PRIORITY, 0, 5, [...u32(5), 15]),
+    scope: "stream",
+    streamId: 5,
+    code: H2Code.PROTOCOL_ERROR,
+    kind: "self-dependency",
+  },
   // SETTINGS values (section 6.5.2)
-  { name: "ENABLE_PUSH 2", bytes: frame(T.SETTINGS, 0, 0, settingsPayload([[SettingId.ENABLE_PUSH, 2]])), scope: "connection", code: H2Code.PROTOCOL_ERROR, kind: "settings-value" },
-  { name: "ENABLE_PUSH 1 from a server", role: "client", bytes: frame(T.SETTINGS, 0, 0, settingsPayload([[SettingId.ENABLE_PUSH, 1]])), scope: "connection", code: H2Code.PROTOCOL_ERROR, kind: "settings-value" },
-  { name: "INITIAL_WINDOW_SIZE 2^31", bytes: frame(T.SETTINGS, 0, 0, settingsPayload([[SettingId.INITIAL_WINDOW_SIZE, 2 ** 31]])), scope: "connection", code: H2Code.FLOW_CONTROL_ERROR, kind: "settings-value" },
-  { name: "MAX_FRAME_SIZE 16383", bytes: frame(T.SETTINGS, 0, 0, settingsPayload([[SettingId.MAX_FRAME_SIZE, 16_383]])), scope: "connection", code: H2Code.PROTOCOL_ERROR, kind: "settings-value" },
-  { name: "MAX_FRAME_SIZE 2^24", bytes: frame(T.SETTINGS, 0, 0, settingsPayload([[SettingId.MAX_FRAME_SIZE, 2 ** 24]])), scope: "connection", code: H2Code.PROTOCOL_ERROR, kind: "settings-value" },
-  { name: "bad value after a good one", bytes: frame(T.SETTINGS, 0, 0, settingsPayload([[SettingId.MAX_CONCURRENT_STREAMS, 5], [SettingId.ENABLE_PUSH, 9]])), scope: "connection", code: H2Code.PROTOCOL_ERROR, kind: "settings-value" },
-  { name: "ENABLE_CONNECT_PROTOCOL 2", bytes: frame(T.SETTINGS, 0, 0, settingsPayload([[SettingId.ENABLE_CONNECT_PROTOCOL, 2]])), scope: "connection", code: H2Code.PROTOCOL_ERROR, kind: "settings-value" },
+  {
+    name: "ENABLE_PUSH 2",
+    bytes: frame(T.SETTINGS, 0, 0, settingsPayload([[SettingId.ENABLE_PUSH, 2]])),
+    scope: "connection",
+    code: H2Code.PROTOCOL_ERROR,
+    kind: "settings-value",
+  },
+  {
+    name: "ENABLE_PUSH 1 from a server",
+    role: "client",
+    bytes: frame(T.SETTINGS, 0, 0, settingsPayload([[SettingId.ENABLE_PUSH, 1]])),
+    scope: "connection",
+    code: H2Code.PROTOCOL_ERROR,
+    kind: "settings-value",
+  },
+  {
+    name: "INITIAL_WINDOW_SIZE 2^31",
+    bytes: frame(T.SETTINGS, 0, 0, settingsPayload([[SettingId.INITIAL_WINDOW_SIZE, 2 ** 31]])),
+    scope: "connection",
+    code: H2Code.FLOW_CONTROL_ERROR,
+    kind: "settings-value",
+  },
+  {
+    name: "MAX_FRAME_SIZE 16383",
+    bytes: frame(T.SETTINGS, 0, 0, settingsPayload([[SettingId.MAX_FRAME_SIZE, 16_383]])),
+    scope: "connection",
+    code: H2Code.PROTOCOL_ERROR,
+    kind: "settings-value",
+  },
+  {
+    name: "MAX_FRAME_SIZE 2^24",
+    bytes: frame(T.SETTINGS, 0, 0, settingsPayload([[SettingId.MAX_FRAME_SIZE, 2 ** 24]])),
+    scope: "connection",
+    code: H2Code.PROTOCOL_ERROR,
+    kind: "settings-value",
+  },
+  {
+    name: "bad value after a good one",
+    bytes: frame(
+      T.SETTINGS,
+      0,
+      0,
+      settingsPayload([
+        [SettingId.MAX_CONCURRENT_STREAMS, 5],
+        [SettingId.ENABLE_PUSH, 9],
+      ]),
+    ),
+    scope: "connection",
+    code: H2Code.PROTOCOL_ERROR,
+    kind: "settings-value",
+  },
+  {
+    name: "ENABLE_CONNECT_PROTOCOL 2",
+    bytes: frame(T.SETTINGS, 0, 0, settingsPayload([[SettingId.ENABLE_CONNECT_PROTOCOL, 2]])),
+    scope: "connection",
+    code: H2Code.PROTOCOL_ERROR,
+    kind: "settings-value",
+  },
   // PUSH_PROMISE to a server (section 8.4)
-  { name: "PUSH_PROMISE from a client", bytes: frame(T.PUSH_PROMISE, Flag.END_HEADERS, 1, u32(2)), scope: "connection", code: H2Code.PROTOCOL_ERROR, kind: "push-promise" },
+  {
+    name: "PUSH_PROMISE from a client",
+    bytes: frame(T.PUSH_PROMISE, Flag.END_HEADERS, 1, u32(2)),
+    scope: "connection",
+    code: H2Code.PROTOCOL_ERROR,
+    kind: "push-promise",
+  },
   // CONTINUATION sequencing (section 6.10)
-  { name: "CONTINUATION with no open field block", bytes: frame(T.CONTINUATION, Flag.END_HEADERS, 1, [0x82]), scope: "connection", code: H2Code.PROTOCOL_ERROR, kind: "continuation" },
+  {
+    name: "CONTINUATION with no open field block",
+    bytes: frame(T.CONTINUATION, Flag.END_HEADERS, 1, [0x82]),
+    scope: "connection",
+    code: H2Code.PROTOCOL_ERROR,
+    kind: "continuation",
+  },
   { name: "DATA inside a field block", bytes: [headersOpen, frame(T.DATA, 0, 1, [1])], scope: "connection", code: H2Code.PROTOCOL_ERROR, kind: "continuation" },
   { name: "PING inside a field block", bytes: [headersOpen, PING], scope: "connection", code: H2Code.PROTOCOL_ERROR, kind: "continuation" },
-  { name: "CONTINUATION on another stream", bytes: [headersOpen, frame(T.CONTINUATION, Flag.END_HEADERS, 3, [0x84])], scope: "connection", code: H2Code.PROTOCOL_ERROR, kind: "continuation" },
-  { name: "unknown frame type inside a field block", bytes: [headersOpen, frame(0x42, 0, 1)], scope: "connection", code: H2Code.PROTOCOL_ERROR, kind: "continuation" },
-  { name: "PUSH_PROMISE block interrupted", role: "client", bytes: [frame(T.PUSH_PROMISE, 0, 1, u32(2)), frame(T.HEADERS, Flag.END_HEADERS, 3, [0x82])], scope: "connection", code: H2Code.PROTOCOL_ERROR, kind: "continuation" },
+  {
+    name: "CONTINUATION on another stream",
+    bytes: [headersOpen, frame(T.CONTINUATION, Flag.END_HEADERS, 3, [0x84])],
+    scope: "connection",
+    code: H2Code.PROTOCOL_ERROR,
+    kind: "continuation",
+  },
+  {
+    name: "unknown frame type inside a field block",
+    bytes: [headersOpen, frame(0x42, 0, 1)],
+    scope: "connection",
+    code: H2Code.PROTOCOL_ERROR,
+    kind: "continuation",
+  },
+  {
+    name: "PUSH_PROMISE block interrupted",
+    role: "client",
+    bytes: [frame(T.PUSH_PROMISE, 0, 1, u32(2)), frame(T.HEADERS, Flag.END_HEADERS, 3, [0x82])],
+    scope: "connection",
+    code: H2Code.PROTOCOL_ERROR,
+    kind: "continuation",
+  },
   // Preface (section 3.4)
-  { name: "wrong client preface", raw: true, bytes: Buffer.from("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), scope: "connection", code: H2Code.PROTOCOL_ERROR, kind: "preface" },
-  { name: "client preface then PING before SETTINGS", raw: true, bytes: [prelude("server").subarray(0, 24), PING], scope: "connection", code: H2Code.PROTOCOL_ERROR, kind: "preface" },
-  { name: "server's first frame is a SETTINGS ACK", role: "client", raw: true, bytes: frame(T.SETTINGS, Flag.ACK, 0), scope: "connection", code: H2Code.PROTOCOL_ERROR, kind: "preface" },
-  { name: "server's first frame is HEADERS", role: "client", raw: true, bytes: frame(T.HEADERS, Flag.END_HEADERS, 1, [0x88]), scope: "connection", code: H2Code.PROTOCOL_ERROR, kind: "preface" },
+  {
+    name: "wrong client preface",
+    raw: true,
+    bytes: Buffer.from("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+    scope: "connection",
+    code: H2Code.PROTOCOL_ERROR,
+    kind: "preface",
+  },
+  {
+    name: "client preface then PING before SETTINGS",
+    raw: true,
+    bytes: [prelude("server").subarray(0, 24), PING],
+    scope: "connection",
+    code: H2Code.PROTOCOL_ERROR,
+    kind: "preface",
+  },
+  {
+    name: "server's first frame is a SETTINGS ACK",
+    role: "client",
+    raw: true,
+    bytes: frame(T.SETTINGS, Flag.ACK, 0),
+    scope: "connection",
+    code: H2Code.PROTOCOL_ERROR,
+    kind: "preface",
+  },
+  {
+    name: "server's first frame is HEADERS",
+    role: "client",
+    raw: true,
+    bytes: frame(T.HEADERS, Flag.END_HEADERS, 1, [0x88]),
+    scope: "connection",
+    code: H2Code.PROTOCOL_ERROR,
+    kind: "preface",
+  },
 ];
 
 for (const c of cases) {
@@ -110,16 +337,21 @@ for (const c of cases) {
 test("values just inside each limit are accepted", () => {
   const input = Buffer.concat([
     prelude("server"),
-    frame(T.SETTINGS, 0, 0, settingsPayload([
-      [SettingId.ENABLE_PUSH, 1], // from a client: allowed
-      [SettingId.ENABLE_PUSH, 0],
-      [SettingId.INITIAL_WINDOW_SIZE, 2 ** 31 - 1],
-      [SettingId.MAX_FRAME_SIZE, 16_384],
-      [SettingId.MAX_FRAME_SIZE, 2 ** 24 - 1],
-      [SettingId.HEADER_TABLE_SIZE, 2 ** 32 - 1],
-      [SettingId.ENABLE_CONNECT_PROTOCOL, 1],
-      [0x99, 2 ** 32 - 1], // unknown identifier: ignored by the caller, not an error
-    ])),
+    frame(
+      T.SETTINGS,
+      0,
+      0,
+      settingsPayload([
+        [SettingId.ENABLE_PUSH, 1], // from a client: allowed
+        [SettingId.ENABLE_PUSH, 0],
+        [SettingId.INITIAL_WINDOW_SIZE, 2 ** 31 - 1],
+        [SettingId.MAX_FRAME_SIZE, 16_384],
+        [SettingId.MAX_FRAME_SIZE, 2 ** 24 - 1],
+        [SettingId.HEADER_TABLE_SIZE, 2 ** 32 - 1],
+        [SettingId.ENABLE_CONNECT_PROTOCOL, 1],
+        [0x99, 2 ** 32 - 1], // unknown identifier: ignored by the caller, not an error
+      ]),
+    ),
     frame(T.DATA, 0, 1, Buffer.alloc(16_384)), // exactly the max frame size
     frame(T.DATA, Flag.PADDED, 1, [3, 9, 9, 9]), // Pad Length = payload - 1: empty data
     frame(T.HEADERS, Flag.PADDED | Flag.PRIORITY | Flag.END_HEADERS, 3, [1, 0, 0, 0, 1, 16, 0]), // empty block
@@ -144,11 +376,7 @@ test("values just inside each limit are accepted", () => {
 });
 
 test("HEADERS depending on itself: the block is still delivered (HPACK), then a stream error", () => {
-  const input = Buffer.concat([
-    prelude("server"),
-    frame(T.HEADERS, Flag.PRIORITY | Flag.END_HEADERS | Flag.END_STREAM, 1, [...u32(1), 15, 0x82]),
-    PING,
-  ]);
+  const input = Buffer.concat([prelude("server"), frame(T.HEADERS, Flag.PRIORITY | Flag.END_HEADERS | Flag.END_STREAM, 1, [...u32(1), 15, 0x82]), PING]);
   const r = readAll(input, { role: "server" });
   assert.deepEqual(r.events.slice(1), ["HEADERS s=1 end=true 82", "STREAM_ERROR s=1 PROTOCOL_ERROR self-dependency", PING_EVENT]);
 });

@@ -70,7 +70,14 @@ function continuations(id: number, fragments: readonly Buffer[], noise: readonly
 }
 
 const data = fc
-  .record({ id: streamId, r: reserved, body: payload(64, 16_384 - 256), end: fc.boolean(), pad: padLength, noise: undefinedFlags(Flag.END_STREAM | Flag.PADDED) })
+  .record({
+    id: streamId,
+    r: reserved,
+    body: payload(64, 16_384 - 256),
+    end: fc.boolean(),
+    pad: padLength,
+    noise: undefinedFlags(Flag.END_STREAM | Flag.PADDED),
+  })
   .map(({ id, r, body, end, pad, noise }): FramesCase => {
     const payload = pad === undefined ? body : Buffer.concat([Buffer.from([pad]), body, zeros(pad)]);
     const flags = noise | (end ? Flag.END_STREAM : 0) | (pad === undefined ? 0 : Flag.PADDED);
@@ -87,7 +94,9 @@ const headers = fc
     block: payload(96, 6000),
     end: fc.boolean(),
     pad: padLength,
-    priority: fc.option(fc.record({ dependency: fc.oneof(u31, fc.constant(-1)), exclusive: fc.boolean(), weight: fc.integer({ min: 0, max: 255 }) }), { nil: undefined }),
+    priority: fc.option(fc.record({ dependency: fc.oneof(u31, fc.constant(-1)), exclusive: fc.boolean(), weight: fc.integer({ min: 0, max: 255 }) }), {
+      nil: undefined,
+    }),
     cuts: fc.array(fc.nat(), { maxLength: 6 }),
     noise: undefinedFlags(Flag.END_STREAM | Flag.END_HEADERS | Flag.PADDED | Flag.PRIORITY),
     continuationNoise: CONTINUATION_NOISE,
@@ -115,7 +124,10 @@ const headers = fc
       (pad === undefined ? 0 : Flag.PADDED) |
       (priority === undefined ? 0 : Flag.PRIORITY) |
       (fragments.length === 1 ? Flag.END_HEADERS : 0);
-    const frames = [frame(FrameType.HEADERS, flags, wire(id, r), Buffer.concat(parts)), ...continuations(id, fragments, continuationNoise, continuationReserved)];
+    const frames = [
+      frame(FrameType.HEADERS, flags, wire(id, r), Buffer.concat(parts)),
+      ...continuations(id, fragments, continuationNoise, continuationReserved),
+    ];
     const events = [`HEADERS s=${id} end=${end} ${hex(block)}`];
     if (selfDependent) events.push(selfDependency(id));
     return { frames, events };
@@ -146,7 +158,14 @@ const pushPromise = fc
   });
 
 const priority = fc
-  .record({ id: streamId, r: reserved, dependency: fc.oneof(u31, fc.constant(-1)), exclusive: fc.boolean(), weight: fc.integer({ min: 0, max: 255 }), flags: undefinedFlags(0) })
+  .record({
+    id: streamId,
+    r: reserved,
+    dependency: fc.oneof(u31, fc.constant(-1)),
+    exclusive: fc.boolean(),
+    weight: fc.integer({ min: 0, max: 255 }),
+    flags: undefinedFlags(0),
+  })
   .map(({ id, r, dependency, exclusive, weight, flags }): FramesCase => {
     const dep = dependency < 0 ? id : dependency;
     const payload = Buffer.alloc(5);
@@ -156,13 +175,11 @@ const priority = fc
     return one(frame(FrameType.PRIORITY, flags, wire(id, r), payload), event);
   });
 
-const rstStream = fc
-  .record({ id: streamId, r: reserved, code: errorCode, flags: undefinedFlags(0) })
-  .map(({ id, r, code, flags }) => {
-    const payload = Buffer.alloc(4);
-    payload.writeUInt32BE(code, 0);
-    return one(frame(FrameType.RST_STREAM, flags, wire(id, r), payload), `RST_STREAM s=${id} ${h2CodeName(code)}`);
-  });
+const rstStream = fc.record({ id: streamId, r: reserved, code: errorCode, flags: undefinedFlags(0) }).map(({ id, r, code, flags }) => {
+  const payload = Buffer.alloc(4);
+  payload.writeUInt32BE(code, 0);
+  return one(frame(FrameType.RST_STREAM, flags, wire(id, r), payload), `RST_STREAM s=${id} ${h2CodeName(code)}`);
+});
 
 /** One SETTINGS entry whose value is legal from a peer in `role`'s position. */
 function settingEntry(role: Role): fc.Arbitrary<[number, number]> {
@@ -182,12 +199,10 @@ function settingEntry(role: Role): fc.Arbitrary<[number, number]> {
 }
 
 export function settings(role: Role): fc.Arbitrary<FramesCase> {
-  return fc
-    .record({ entries: fc.array(settingEntry(role), { maxLength: 6 }), r: reserved, flags: undefinedFlags(Flag.ACK) })
-    .map(({ entries, r, flags }) => {
-      const event = `SETTINGS ${entries.map(([id, value]) => `${id}=${value}`).join(",")}`.trimEnd();
-      return one(frame(FrameType.SETTINGS, flags, wire(0, r), settingsPayload(entries)), event);
-    });
+  return fc.record({ entries: fc.array(settingEntry(role), { maxLength: 6 }), r: reserved, flags: undefinedFlags(Flag.ACK) }).map(({ entries, r, flags }) => {
+    const event = `SETTINGS ${entries.map(([id, value]) => `${id}=${value}`).join(",")}`.trimEnd();
+    return one(frame(FrameType.SETTINGS, flags, wire(0, r), settingsPayload(entries)), event);
+  });
 }
 
 const settingsAck = fc
@@ -212,7 +227,13 @@ const goaway = fc
   });
 
 const windowUpdate = fc
-  .record({ id: fc.oneof(fc.constant(0), streamId), r: reserved, increment: fc.integer({ min: 1, max: MAX_ID }), incrementReserved: reserved, flags: undefinedFlags(0) })
+  .record({
+    id: fc.oneof(fc.constant(0), streamId),
+    r: reserved,
+    increment: fc.integer({ min: 1, max: MAX_ID }),
+    incrementReserved: reserved,
+    flags: undefinedFlags(0),
+  })
   .map(({ id, r, increment, incrementReserved, flags }) => {
     const payload = Buffer.alloc(4);
     payload.writeUInt32BE(wire(increment, incrementReserved), 0);
@@ -221,7 +242,13 @@ const windowUpdate = fc
 
 /** Extension frame types are ignored (section 5.5), outside a field block. */
 const unknown = fc
-  .record({ type: fc.integer({ min: FrameType.CONTINUATION + 1, max: 0xff }), flags: fc.integer({ min: 0, max: 0xff }), id: fc.oneof(fc.constant(0), streamId), r: reserved, payload: bytes(48) })
+  .record({
+    type: fc.integer({ min: FrameType.CONTINUATION + 1, max: 0xff }),
+    flags: fc.integer({ min: 0, max: 0xff }),
+    id: fc.oneof(fc.constant(0), streamId),
+    r: reserved,
+    payload: bytes(48),
+  })
   .map(({ type, flags, id, r, payload }) =>
     one(frame(type, flags, wire(id, r), payload), `UNKNOWN type=${type} flags=${flags} s=${id} ${hex(payload)}`.trimEnd()),
   );

@@ -135,17 +135,11 @@ for (const role of ["server", "client"] as const) {
   );
 
   fuzz(`${role}: arbitrary bytes, with or without a valid preface first`, 400, () =>
-    fc.property(
-      fc.constantFrom("none", "magic", "preface"),
-      fc.uint8Array({ maxLength: 400 }),
-      readerOptions(role),
-      chunking,
-      (lead, random, options, c) => {
-        const magic = role === "server" ? CONNECTION_PREFACE : Buffer.alloc(0);
-        const prefix = lead === "none" ? Buffer.alloc(0) : lead === "magic" ? magic : Buffer.concat([magic, SERVER_PRELUDE]);
-        feedBothWays(Buffer.concat([prefix, random]), options, c);
-      },
-    ),
+    fc.property(fc.constantFrom("none", "magic", "preface"), fc.uint8Array({ maxLength: 400 }), readerOptions(role), chunking, (lead, random, options, c) => {
+      const magic = role === "server" ? CONNECTION_PREFACE : Buffer.alloc(0);
+      const prefix = lead === "none" ? Buffer.alloc(0) : lead === "magic" ? magic : Buffer.concat([magic, SERVER_PRELUDE]);
+      feedBothWays(Buffer.concat([prefix, random]), options, c);
+    }),
   );
 
   fuzz(`${role}: a callback that throws or calls stop() ends parsing at that callback`, 200, () =>

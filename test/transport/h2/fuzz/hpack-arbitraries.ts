@@ -39,9 +39,9 @@ export const field: fc.Arbitrary<FieldInput> = fc.tuple(name, value, fc.oneof({ 
 
 /** 1..maxBlocks header lists of up to 10 fields, reusing fields across blocks. */
 export function headerLists(maxBlocks: number): fc.Arbitrary<FieldInput[][]> {
-  return fc.array(field, { minLength: 1, maxLength: 8 }).chain((pool) =>
-    fc.array(fc.array(fc.oneof(fc.constantFrom(...pool), field), { maxLength: 10 }), { minLength: 1, maxLength: maxBlocks }),
-  );
+  return fc
+    .array(field, { minLength: 1, maxLength: 8 })
+    .chain((pool) => fc.array(fc.array(fc.oneof(fc.constantFrom(...pool), field), { maxLength: 10 }), { minLength: 1, maxLength: maxBlocks }));
 }
 
 /** SETTINGS_HEADER_TABLE_SIZE values: 0, tiny, protocol default, above it. */
@@ -63,7 +63,13 @@ interface WireString {
 /** One header block representation (RFC 7541 section 6), or junk octets. */
 export type Representation =
   | { readonly t: "indexed"; readonly index: number }
-  | { readonly t: "literal"; readonly mode: "incremental" | "without" | "never"; readonly nameIndex: number; readonly name: WireString; readonly value: WireString }
+  | {
+      readonly t: "literal";
+      readonly mode: "incremental" | "without" | "never";
+      readonly nameIndex: number;
+      readonly name: WireString;
+      readonly value: WireString;
+    }
   | { readonly t: "size"; readonly size: number }
   | { readonly t: "junk"; readonly octets: Uint8Array };
 
@@ -111,7 +117,11 @@ const fieldRepresentation: fc.Arbitrary<Representation> = fc.oneof(
 /** A header block: usually no size update, else one or two (rarely an illegal third), then up to 8 fields. */
 export const representations: fc.Arbitrary<Representation[]> = fc
   .tuple(
-    fc.oneof({ arbitrary: fc.constant([]), weight: 6 }, { arbitrary: fc.array(sizeUpdate, { minLength: 1, maxLength: 2 }), weight: 3 }, fc.array(sizeUpdate, { minLength: 3, maxLength: 3 })),
+    fc.oneof(
+      { arbitrary: fc.constant([]), weight: 6 },
+      { arbitrary: fc.array(sizeUpdate, { minLength: 1, maxLength: 2 }), weight: 3 },
+      fc.array(sizeUpdate, { minLength: 3, maxLength: 3 }),
+    ),
     fc.array(fieldRepresentation, { maxLength: 8 }),
   )
   .map(([updates, fields]) => [...updates, ...fields]);

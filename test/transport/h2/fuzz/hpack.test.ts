@@ -81,7 +81,11 @@ function checkTable(decoder: HpackDecoder, limit: number, blockDecoded: boolean)
   const table = decoder.table;
   const entries = table.entries();
   assert.equal(entries.length, table.length);
-  assert.equal(table.size, entries.reduce((n, [name, value]) => n + 32 + name.length + value.length, 0), "size is the sum of entry sizes");
+  assert.equal(
+    table.size,
+    entries.reduce((n, [name, value]) => n + 32 + name.length + value.length, 0),
+    "size is the sum of entry sizes",
+  );
   assert.ok(table.size <= table.maxSize, `table of ${table.size} octets over its maximum ${table.maxSize}`);
   if (blockDecoded) assert.ok(table.maxSize <= limit, `table maximum ${table.maxSize} over SETTINGS_HEADER_TABLE_SIZE ${limit}`);
 }
@@ -207,7 +211,10 @@ const steps: fc.Arbitrary<Step[]> = headerLists(6).chain((lists) =>
           .record({
             // Our SETTINGS_HEADER_TABLE_SIZE changing (once or twice) before the block.
             changes: fc.option(fc.array(tableSize, { minLength: 1, maxLength: 2 }), { nil: undefined, freq: 2 }),
-            precoded: fc.array(fc.oneof({ arbitrary: fc.constant(false), weight: 5 }, fc.constant(true)), { minLength: fields.length, maxLength: fields.length }),
+            precoded: fc.array(fc.oneof({ arbitrary: fc.constant(false), weight: 5 }, fc.constant(true)), {
+              minLength: fields.length,
+              maxLength: fields.length,
+            }),
           })
           .map(({ changes, precoded }): Step[] => [
             ...(changes ?? []).map((size): Step => ({ t: "table", size })),
@@ -284,13 +291,9 @@ fuzz("huffman: decoding agrees with a bitwise reference on encoder output, spoil
 fuzz("dynamic table: adds and resizes match a list model and never exceed the maximum", 600, () =>
   fc.property(
     fc.integer({ min: 0, max: 200 }),
-    fc.array(
-      fc.oneof(
-        { arbitrary: fc.tuple(fc.string({ maxLength: 40 }), fc.string({ maxLength: 140 })), weight: 5 },
-        fc.integer({ min: 0, max: 240 }),
-      ),
-      { maxLength: 40 },
-    ),
+    fc.array(fc.oneof({ arbitrary: fc.tuple(fc.string({ maxLength: 40 }), fc.string({ maxLength: 140 })), weight: 5 }, fc.integer({ min: 0, max: 240 })), {
+      maxLength: 40,
+    }),
     (initial, ops) => {
       const table = new DynamicTable(initial);
       let model: [string, string][] = [];

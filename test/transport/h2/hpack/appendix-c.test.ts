@@ -98,7 +98,11 @@ function decodeSeries(steps: Step[], tableSize: number): void {
   const decoder = new HpackDecoder({ maxTableSize: tableSize });
   steps.forEach((step, i) => {
     const fields = decoder.decode(hex(step.block));
-    assert.deepEqual(fields, step.fields.map(([n, v]) => [n, v, false]), `block ${i + 1} fields`);
+    assert.deepEqual(
+      fields,
+      step.fields.map(([n, v]) => [n, v, false]),
+      `block ${i + 1} fields`,
+    );
     assert.deepEqual(decoder.table.entries(), step.table, `block ${i + 1} table`);
     assert.equal(decoder.table.size, step.size, `block ${i + 1} table size`);
   });

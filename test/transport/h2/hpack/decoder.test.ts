@@ -99,8 +99,14 @@ test("the same blocks minus the fault decode", () => {
 
 test("after a connection-level error the decoder refuses further blocks", () => {
   const decoder = new HpackDecoder();
-  assert.throws(() => decoder.decode(hex("80")), (e: unknown) => e instanceof HpackError && !e.tableInSync);
-  assert.throws(() => decoder.decode(hex("82")), (e: unknown) => e instanceof HpackError && e.reason === "decoder_failed");
+  assert.throws(
+    () => decoder.decode(hex("80")),
+    (e: unknown) => e instanceof HpackError && !e.tableInSync,
+  );
+  assert.throws(
+    () => decoder.decode(hex("82")),
+    (e: unknown) => e instanceof HpackError && e.reason === "decoder_failed",
+  );
 });
 
 test("an oversized header list is decoded to the end, keeping the table in step", () => {
@@ -121,7 +127,10 @@ test("a lowered table size limit requires a size update at the next block", () =
   const decoder = new HpackDecoder();
   decoder.decode(hex("40 01 61 01 62"));
   decoder.setMaxTableSizeLimit(0);
-  assert.throws(() => decoder.decode(hex("82")), (e: unknown) => e instanceof HpackError && e.reason === "size_update_missing");
+  assert.throws(
+    () => decoder.decode(hex("82")),
+    (e: unknown) => e instanceof HpackError && e.reason === "size_update_missing",
+  );
 
   const other = new HpackDecoder();
   other.decode(hex("40 01 61 01 62"));
@@ -179,6 +188,9 @@ test("cached short strings: raw and Huffman octets are told apart, limits still 
   );
   // Bad Huffman is never cached as good: it fails every time.
   for (let i = 0; i < 2; i++) {
-    assert.throws(() => new HpackDecoder().decode(hex("00 81 18 01 61")), (e: unknown) => e instanceof HpackError);
+    assert.throws(
+      () => new HpackDecoder().decode(hex("00 81 18 01 61")),
+      (e: unknown) => e instanceof HpackError,
+    );
   }
 });

@@ -34,7 +34,10 @@ test("a repeated gRPC request costs one octet per field, except the per-request 
   for (let i = 0; i < 8; i++) assert.ok(second[i]! >= 0x80, `field ${i} indexed`);
   assert.equal(second[8]! & 0xf0, 0x00, "grpc-timeout without indexing");
   assert.ok(!encoder.table.entries().some(([n]) => n === "grpc-timeout"));
-  assert.ok(encoder.table.entries().some(([n]) => n === ":path"), ":path is indexed");
+  assert.ok(
+    encoder.table.entries().some(([n]) => n === ":path"),
+    ":path is indexed",
+  );
 });
 
 test("authorization, proxy-authorization, short cookies and flagged fields are never indexed", () => {
@@ -66,8 +69,16 @@ test("a decoded never-indexed field is re-encoded never-indexed", () => {
   const proxyIn = new HpackDecoder();
   const proxyOut = new HpackEncoder();
   const downstream = new HpackDecoder();
-  const decoded = proxyIn.decode(upstream.encode([["x-api-key", "k-123", true], ["x-plain", "p"]]));
-  assert.deepEqual(decoded, [["x-api-key", "k-123", true], ["x-plain", "p", false]]);
+  const decoded = proxyIn.decode(
+    upstream.encode([
+      ["x-api-key", "k-123", true],
+      ["x-plain", "p"],
+    ]),
+  );
+  assert.deepEqual(decoded, [
+    ["x-api-key", "k-123", true],
+    ["x-plain", "p", false],
+  ]);
   const reencoded = proxyOut.encode(decoded);
   assert.deepEqual(downstream.decode(reencoded), decoded);
   assert.deepEqual(proxyOut.table.entries(), [["x-plain", "p"]]);
@@ -75,7 +86,16 @@ test("a decoded never-indexed field is re-encoded never-indexed", () => {
 
 test("static matches are indexed; static names are preferred over dynamic ones", () => {
   const encoder = new HpackEncoder({ huffman: false });
-  assert.equal(toHex(encoder.encode([[":method", "POST"], [":status", "200"], ["accept-encoding", "gzip, deflate"]])), "8388" + "90");
+  assert.equal(
+    toHex(
+      encoder.encode([
+        [":method", "POST"],
+        [":status", "200"],
+        ["accept-encoding", "gzip, deflate"],
+      ]),
+    ),
+    "8388" + "90",
+  );
   encoder.encode([[":status", "299"]]);
   // ":status: 298" names index 8 (static), not the dynamic entry.
   assert.ok(toHex(encoder.encode([[":status", "298"]])).startsWith("48"));
@@ -99,7 +119,10 @@ test("entries over 3/4 of the table are sent without indexing, not flushing the 
 
 test("unindexedNames replaces the default list", () => {
   const encoder = new HpackEncoder({ unindexedNames: ["x-id"] });
-  encoder.encode([["x-id", "1"], ["grpc-timeout", "5S"]]);
+  encoder.encode([
+    ["x-id", "1"],
+    ["grpc-timeout", "5S"],
+  ]);
   assert.deepEqual(encoder.table.entries(), [["grpc-timeout", "5S"]]);
 });
 
@@ -126,13 +149,22 @@ test("table size changes are announced at the next block start", () => {
 test("the size updates the encoder sends satisfy a decoder whose limit was lowered", () => {
   const encoder = new HpackEncoder();
   const decoder = new HpackDecoder();
-  const block1 = encoder.encode([["x-a", "1"], ["x-b", "2"]]);
+  const block1 = encoder.encode([
+    ["x-a", "1"],
+    ["x-b", "2"],
+  ]);
   decoder.decode(block1);
   // Peer (the decoder's side) lowers SETTINGS_HEADER_TABLE_SIZE to 50 and it is acked.
   encoder.setPeerMaxTableSize(50);
   decoder.setMaxTableSizeLimit(50);
-  const block2 = encoder.encode([["x-b", "2"], ["x-c", "3"]]);
-  assert.deepEqual(decoder.decode(block2), [["x-b", "2", false], ["x-c", "3", false]]);
+  const block2 = encoder.encode([
+    ["x-b", "2"],
+    ["x-c", "3"],
+  ]);
+  assert.deepEqual(decoder.decode(block2), [
+    ["x-b", "2", false],
+    ["x-c", "3", false],
+  ]);
   assert.deepEqual(decoder.table.entries(), encoder.table.entries());
   assert.deepEqual(encoder.table.entries(), [["x-c", "3"]]);
 });
@@ -166,7 +198,10 @@ test("encodeStatic fields work through raw() in any block and leave the table al
       ["grpc-status", "0", false],
     ]);
   }
-  assert.deepEqual(decoder.table.entries().map(([n]) => n), ["x-n", "x-n", "x-n"]);
+  assert.deepEqual(
+    decoder.table.entries().map(([n]) => n),
+    ["x-n", "x-n", "x-n"],
+  );
   assert.deepEqual(decodeOne(encodeStatic("authorization", "t", true)), ["authorization", "t", true]);
 });
 
@@ -236,7 +271,12 @@ test("strings with chars above 0xff are refused, not mangled", () => {
 
 test("random blocks round trip through a small table: encoder and decoder tables agree", () => {
   const rand = prng(41);
-  for (const [tableSize, huffman] of [[256, true], [256, false], [1024, true], [0, true]] as const) {
+  for (const [tableSize, huffman] of [
+    [256, true],
+    [256, false],
+    [1024, true],
+    [0, true],
+  ] as const) {
     const encoder = new HpackEncoder({ maxTableSize: tableSize, huffman });
     const decoder = new HpackDecoder({ maxTableSize: 4096 });
     const names = ["x-a", "x-b", "x-c", ":path", "content-type", "grpc-timeout", "cookie", "authorization", "x-long-name-" + "n".repeat(40)];
@@ -253,11 +293,7 @@ test("random blocks round trip through a small table: encoder and decoder tables
         const value = rand() < 0.7 ? `v${Math.floor(rand() * 6)}` : randomLatin1(rand, Math.floor(rand() * 90));
         list.push([name, value, rand() < 0.05]);
       }
-      const expected = fields(list).map(([n, v, ni]): HeaderField => [
-        n,
-        v,
-        ni || n === "authorization" || (n === "cookie" && v.length < 20),
-      ]);
+      const expected = fields(list).map(([n, v, ni]): HeaderField => [n, v, ni || n === "authorization" || (n === "cookie" && v.length < 20)]);
       assert.deepEqual(decoder.decode(encoder.encode(list)), expected, `table ${tableSize} block ${block}`);
       assert.deepEqual(decoder.table.entries(), encoder.table.entries(), `table ${tableSize} block ${block}`);
       assert.equal(decoder.table.maxSize, encoder.table.maxSize);

@@ -16,9 +16,7 @@ export const prng = seededRandom;
 export function randomLatin1(rand: () => number, length: number, alphabet?: string): string {
   let s = "";
   for (let i = 0; i < length; i++) {
-    s += alphabet === undefined
-      ? String.fromCharCode(Math.floor(rand() * 256))
-      : alphabet.charAt(Math.floor(rand() * alphabet.length));
+    s += alphabet === undefined ? String.fromCharCode(Math.floor(rand() * 256)) : alphabet.charAt(Math.floor(rand() * alphabet.length));
   }
   return s;
 }

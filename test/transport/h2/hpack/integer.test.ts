@@ -12,7 +12,7 @@ test("prefix integers round trip at every prefix width and at the edges", () => 
       const flags = prefix === 8 ? 0 : (0xff << prefix) & 0xff;
       const end = encodeInteger(out, 1, value, prefix, flags);
       assert.equal(end - 1, integerLength(value, prefix), `length of ${value}/${prefix}`);
-      assert.equal((out[1]! & ~((1 << prefix) - 1)) & 0xff, flags, "flag bits kept");
+      assert.equal(out[1]! & ~((1 << prefix) - 1) & 0xff, flags, "flag bits kept");
       const cursor = { pos: 1 };
       assert.equal(decodeInteger(out, cursor, end, prefix), value, `${value} with ${prefix}-bit prefix`);
       assert.equal(cursor.pos, end);
