@@ -2,7 +2,7 @@
 // format under the names of its JSON format's usual keys, so log pipelines built for Envoy
 // find them: authority, path, response code, grpc-status, upstream host, duration, bytes.
 import pino, { type DestinationStream } from "pino";
-import type { RpcOutcome } from "../proxy/forwarder.js";
+import type { RpcOutcome } from "../proxy/rpc-outcome.js";
 import { responseCode, responseFlagName } from "../proxy/response-flags.js";
 
 export class AccessLog {

@@ -5,7 +5,7 @@ import type { DestinationStream } from "pino";
 import type { Registry } from "prom-client";
 import { systemClock, type Clock } from "../core/clock.js";
 import { logger } from "../core/trace.js";
-import type { RpcOutcome } from "../proxy/forwarder.js";
+import type { RpcOutcome } from "../proxy/rpc-outcome.js";
 import type { ProxyConfig } from "../config/types.js";
 import { Proxy, type ProxyDeps } from "../proxy/proxy.js";
 import type { AttemptObserver } from "../upstream/attempt.js";

@@ -2,7 +2,7 @@
 // cluster, endpoint and status, no label strings. Prometheus reads them on scrape
 // (metrics.ts); the sampler turns the endpoint totals into rates (sampler.ts).
 import { httpStatusOfGrpc } from "../core/status.js";
-import type { RpcOutcome } from "../proxy/forwarder.js";
+import type { RpcOutcome } from "../proxy/rpc-outcome.js";
 import { RESPONSE_FLAG_COUNT, type ResponseFlag } from "../proxy/response-flags.js";
 import { AttemptEnd, type AttemptObserver } from "../upstream/attempt.js";
 

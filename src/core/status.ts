@@ -57,6 +57,23 @@ export function grpcStatusOfHttp(httpStatus: number): StatusCode {
   }
 }
 
+/**
+ * The status a client gets when the backend resets its stream (RST_STREAM) after the
+ * response began, as grpc-js maps the code; any other code is INTERNAL. Codes are RFC 9113
+ * section 7's (core knows no transport, so they are spelled out here).
+ */
+export const STATUS_OF_RESET: ReadonlyMap<number, { readonly name: string; readonly status: StatusCode; readonly reason: string }> = new Map([
+  [0x7, { name: "REFUSED_STREAM", status: Status.UNAVAILABLE, reason: "the server did not process the stream (RFC 9113 8.7): safe to try again" }],
+  [0x8, { name: "CANCEL", status: Status.CANCELLED, reason: "the server no longer wants the stream: the call was cancelled" }],
+  [0xb, { name: "ENHANCE_YOUR_CALM", status: Status.RESOURCE_EXHAUSTED, reason: "the server says it is overloaded (bandwidth or memory)" }],
+  [0xc, { name: "INADEQUATE_SECURITY", status: Status.PERMISSION_DENIED, reason: "the transport is not secure enough for the server" }],
+]);
+
+/** The status for an upstream RST_STREAM code after the response began (STATUS_OF_RESET, else INTERNAL). */
+export function statusOfReset(code: number): StatusCode {
+  return STATUS_OF_RESET.get(code)?.status ?? Status.INTERNAL;
+}
+
 /** An error that is a gRPC status: what a client of sluice will see. */
 export class SluiceError extends Error {
   readonly code: StatusCode;

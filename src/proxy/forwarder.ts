@@ -3,7 +3,7 @@
 // it can end gives the client a gRPC status, and the counters are released exactly once.
 import type { LbEndpoint, PickRequest } from "../balancer/types.js";
 import type { RetryCondition, RetryPolicy } from "../config/types.js";
-import { grpcStatusOfHttp, Status, type StatusCode, SluiceError } from "../core/status.js";
+import { grpcStatusOfHttp, Status, type StatusCode, SluiceError, statusOfReset } from "../core/status.js";
 import { tracer } from "../core/trace.js";
 import { RefusedStream } from "../transport/refused-stream.js";
 import { H2Code, h2CodeName, type Headers, type ServerStream, type Stream, type StreamListener } from "../transport/types.js";
@@ -12,6 +12,7 @@ import type { ClusterRuntime } from "../upstream/cluster.js";
 import { ConnectFailure, EndpointGone, type AcquireCallback, type EndpointPool, type PooledConnection } from "../upstream/endpoint-pool.js";
 import { statusTrailers, trailersOnly } from "./grpc-wire.js";
 import { ResponseFlag } from "./response-flags.js";
+import type { RpcOutcome } from "./rpc-outcome.js";
 import { MAX_TIMER_MS } from "../core/clock.js";
 
 const trace = tracer("forward");
@@ -24,27 +25,6 @@ const trace = tracer("forward");
 const MAX_TRANSPARENT_RETRIES = 3;
 /** Envoy's host_selection_retry_max_attempts as Istio sets it: picks tried to find an endpoint not tried yet. */
 const HOST_SELECTION_ATTEMPTS = 5;
-
-/** What the forwarder reports when an RPC ends (stats, outlier detection later). */
-export interface RpcOutcome {
-  readonly cluster: string;
-  readonly endpoint: string | null;
-  /** gRPC status the client saw, or null when unknown (reset without status). */
-  readonly status: number | null;
-  /** True when the proxy produced the status itself. */
-  readonly local: boolean;
-  /** From the stream's arrival to its end (ms). */
-  readonly durationMs: number;
-  /** Message bytes from the client, and to it (gRPC framing included, HTTP/2 framing not). */
-  readonly requestBytes: number;
-  readonly responseBytes: number;
-  readonly authority: string;
-  readonly path: string;
-  /** Retries under the route's policy (transparent replays not counted). */
-  readonly retries: number;
-  /** Envoy's response flag: why the proxy ended it so, or NONE when the backend answered. */
-  readonly flag: ResponseFlag;
-}
 
 export interface ForwardHooks {
   readonly onEnd: ((outcome: RpcOutcome) => void) | undefined;
@@ -89,22 +69,6 @@ function retryCovers(policy: RetryPolicy, f: Failure): boolean {
       if (on.has("gateway-error") && h >= 502 && h <= 504) return true;
       return on.has("retriable-status-codes") && policy.retriableStatusCodes.has(h);
     }
-  }
-}
-
-/** Maps an upstream RST_STREAM code to the status the client gets (as grpc-js does). */
-export function statusOfReset(code: number): StatusCode {
-  switch (code) {
-    case H2Code.REFUSED_STREAM:
-      return Status.UNAVAILABLE;
-    case H2Code.CANCEL:
-      return Status.CANCELLED;
-    case H2Code.ENHANCE_YOUR_CALM:
-      return Status.RESOURCE_EXHAUSTED;
-    case H2Code.INADEQUATE_SECURITY:
-      return Status.PERMISSION_DENIED;
-    default:
-      return Status.INTERNAL;
   }
 }
 

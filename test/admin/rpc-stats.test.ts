@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { PRUNE_AFTER_MS, RpcStats } from "../../src/admin/rpc-stats.js";
 import type { LbEndpoint } from "../../src/balancer/types.js";
-import type { RpcOutcome } from "../../src/proxy/forwarder.js";
+import type { RpcOutcome } from "../../src/proxy/rpc-outcome.js";
 import { AttemptEnd } from "../../src/upstream/attempt.js";
 import { ResponseFlag } from "../../src/proxy/response-flags.js";
 
