@@ -13,18 +13,32 @@ export interface Clock {
 /** setTimeout's largest delay (~24.8 days); Node fires a longer one after 1 ms. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/**
+ * A system clock timer: one setTimeout (a chain of them past MAX_TIMER_MS), unref'd so that
+ * a pending timer never holds the process open. The forwarder sets one per deadline, per
+ * try and per backoff, so it is a class: one small object beside Node's Timeout, no closures.
+ */
+class SystemTimer implements TimerHandle {
+  private timeout: NodeJS.Timeout;
+
+  constructor(delayMs: number, fn: () => void) {
+    this.timeout = this.arm(delayMs, fn);
+  }
+
+  private arm(left: number, fn: () => void): NodeJS.Timeout {
+    const t = left > MAX_TIMER_MS ? setTimeout(() => (this.timeout = this.arm(left - MAX_TIMER_MS, fn)), MAX_TIMER_MS) : setTimeout(fn, left);
+    t.unref();
+    return t;
+  }
+
+  cancel(): void {
+    clearTimeout(this.timeout);
+  }
+}
+
 export const systemClock: Clock = {
   now: () => performance.now(),
-  setTimer(delayMs, fn) {
-    // A longer delay runs as a chain of the longest timers setTimeout takes.
-    let t: NodeJS.Timeout;
-    const arm = (left: number): void => {
-      t = setTimeout(left > MAX_TIMER_MS ? () => arm(left - MAX_TIMER_MS) : fn, Math.min(left, MAX_TIMER_MS));
-      t.unref();
-    };
-    arm(delayMs);
-    return { cancel: () => clearTimeout(t) };
-  },
+  setTimer: (delayMs, fn) => new SystemTimer(delayMs, fn),
 };
 
 /** A clock that only moves when told to: for tests and the simulator. */
