@@ -1,0 +1,198 @@
+// Every count an RPC holds on its cluster, taken and released in one place. The cluster
+// admits an RPC (the http2MaxRequests circuit breaker) and hands back an Admission; while
+// the RPC runs, the Admission counts it on the endpoint of each attempt (the balancers'
+// activeRequests), holds a retry slot from its first retry (maxRetries / retryBudget), and
+// counts its retries; its one end() releases all of it exactly once, whatever happened
+// before. The proxy's forwarder and the simulator both admit RPCs here, so they count alike.
+//
+// The cluster's counters are written in this file only; everyone else reads ClusterStats.
+import type { LbEndpoint } from "../balancer/types.js";
+import type { Cluster } from "../config/types.js";
+import type { PendingBudget } from "./endpoint-pool.js";
+
+/**
+ * Envoy's upstream_rq_retry (retries started), _success (RPCs answered after a retry with a
+ * status retryOn does not cover), _overflow (retries refused by maxRetries / the budget),
+ * _limit_exceeded (retries wanted past the route's attempts); transparent: requests never
+ * sent, replayed at once.
+ */
+export interface RetryStats {
+  readonly retries: number;
+  readonly successes: number;
+  readonly overflows: number;
+  readonly limitExceeded: number;
+  readonly transparent: number;
+}
+
+/** A cluster's request counts, read-only outside this file (metrics, admin, tests). */
+export interface ClusterStats {
+  /** RPCs admitted and not ended: the http2MaxRequests circuit breaker counts these. */
+  readonly active: number;
+  /** RPCs the circuit breaker refused. */
+  readonly overflows: number;
+  /** RPCs holding a retry slot (from their first retry to their end): maxRetries or the retry budget bound these. */
+  readonly activeRetries: number;
+  readonly retry: RetryStats;
+}
+
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
+type Counts = Writable<Omit<ClusterStats, "retry">> & { readonly retry: Writable<RetryStats> };
+
+/** What admission reads of its cluster, at each use: a reload's new limits apply from the next RPC. */
+export interface AdmissionSource {
+  readonly config: Cluster;
+  /** Requests waiting for a connection: the retry budget is a share of active and waiting ones. */
+  readonly pending: PendingBudget;
+}
+
+/**
+ * Why a retry that retryOn covers was not made: the route turns retries off (attempts: 0),
+ * its attempts are used up (Envoy's retry_limit_exceeded), or the cluster refused one more
+ * RPC retrying (Envoy's retry_overflow).
+ */
+export type RetryDenial = "retries-off" | "attempts-exhausted" | "budget-refused";
+
+/** One cluster's admission: the circuit breaker, the retry limit, and the counts behind both. */
+export class ClusterAdmission {
+  private readonly counts: Counts = {
+    active: 0,
+    overflows: 0,
+    activeRetries: 0,
+    retry: { retries: 0, successes: 0, overflows: 0, limitExceeded: 0, transparent: 0 },
+  };
+
+  constructor(private readonly cluster: AdmissionSource) {}
+
+  get stats(): ClusterStats {
+    return this.counts;
+  }
+
+  /** The http2MaxRequests circuit breaker: an Admission, or null when the cluster is full (counted as an overflow). */
+  admit(): Admission | null {
+    const counts = this.counts;
+    if (counts.active >= this.cluster.config.policy.connectionPool.http.http2MaxRequests) {
+      counts.overflows++;
+      return null;
+    }
+    counts.active++;
+    return new Admission(counts, this);
+  }
+
+  /**
+   * Why one more RPC may not start retrying, or undefined when it may: with a retryBudget
+   * (which then replaces maxRetries, as in Envoy) at most percent% of the active and pending
+   * requests, and at least minRetryConcurrency, may be retrying at once; else maxRetries.
+   */
+  retryRefusal(): string | undefined {
+    const { config, pending } = this.cluster;
+    const { activeRetries, active } = this.counts;
+    const budget = config.policy.retryBudget;
+    if (budget !== null) {
+      const allowed = Math.max(budget.minRetryConcurrency, (budget.percent / 100) * (active + pending.count));
+      if (activeRetries < allowed) return undefined;
+      return `retryBudget (${budget.percent}% of active requests, at least ${budget.minRetryConcurrency}) exhausted for ${config.name}`;
+    }
+    const limit = config.policy.connectionPool.http.maxRetries;
+    if (activeRetries < limit) return undefined;
+    return `maxRetries limit (${limit}) reached for ${config.name}`;
+  }
+}
+
+/**
+ * The counts one admitted RPC holds. Every method may be called in any order and any number
+ * of times: after end() nothing is taken again, and each count is released once.
+ */
+export class Admission {
+  /** The endpoint whose activeRequests counts this RPC now (during an attempt), or null. */
+  private onEndpoint: LbEndpoint | null = null;
+  private hasRetrySlot = false;
+  /** A retry retryOn covered was denied: whatever ends the RPC then is no retry success. */
+  private denied = false;
+  private ended = false;
+  /** Retries under the route's policy, and replays of requests never sent. */
+  private retryCount = 0;
+  private replayCount = 0;
+
+  /** Made by ClusterAdmission.admit(), which has counted the RPC as active. */
+  constructor(
+    private readonly counts: Counts,
+    private readonly cluster: ClusterAdmission,
+  ) {}
+
+  get retries(): number {
+    return this.retryCount;
+  }
+
+  get transparentRetries(): number {
+    return this.replayCount;
+  }
+
+  /** Whether the RPC holds one of the cluster's activeRetries (from its first retry on). */
+  get holdsRetrySlot(): boolean {
+    return this.hasRetrySlot;
+  }
+
+  /** An attempt starts on `endpoint`: its activeRequests counts the RPC until leave() or end(). */
+  enter(endpoint: LbEndpoint): void {
+    if (this.ended) return;
+    this.leave();
+    endpoint.load.activeRequests++;
+    this.onEndpoint = endpoint;
+  }
+
+  /** The attempt is over: its endpoint no longer counts the RPC. */
+  leave(): void {
+    const endpoint = this.onEndpoint;
+    if (endpoint === null) return;
+    endpoint.load.activeRequests--;
+    this.onEndpoint = null;
+  }
+
+  /** Why the RPC may not take a retry slot now (maxRetries / retryBudget); undefined when it may, or holds one already. */
+  retryRefusal(): string | undefined {
+    return this.hasRetrySlot || this.ended ? undefined : this.cluster.retryRefusal();
+  }
+
+  /** A retry starts: the RPC takes a retry slot (if it holds none yet), and the retry is counted. */
+  retried(): void {
+    if (this.ended) return;
+    if (!this.hasRetrySlot) {
+      this.hasRetrySlot = true;
+      this.counts.activeRetries++;
+    }
+    this.retryCount++;
+    this.counts.retry.retries++;
+  }
+
+  /** A retry retryOn covered was not made (counted as Envoy counts it). */
+  retryDenied(why: RetryDenial): void {
+    if (this.ended) return;
+    this.denied = true;
+    if (why === "attempts-exhausted") this.counts.retry.limitExceeded++;
+    else if (why === "budget-refused") this.counts.retry.overflows++;
+  }
+
+  /** A request no backend saw is replayed at once (gRPC's transparent retry). */
+  replayed(): void {
+    if (this.ended) return;
+    this.replayCount++;
+    this.counts.retry.transparent++;
+  }
+
+  /**
+   * The RPC is over: every count it holds is released. `answered`: the backend's answer went
+   * to the client (not a status of the proxy's own); after a retry that is a retry success,
+   * unless a later retry was denied. Later calls do nothing.
+   */
+  end(answered: boolean): void {
+    if (this.ended) return;
+    this.ended = true;
+    const counts = this.counts;
+    counts.active--;
+    if (this.hasRetrySlot) {
+      counts.activeRetries--;
+      if (answered && !this.denied) counts.retry.successes++;
+    }
+    this.leave();
+  }
+}

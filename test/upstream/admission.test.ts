@@ -1,0 +1,209 @@
+// A cluster's admission: the http2MaxRequests circuit breaker, the retry limit (maxRetries,
+// or the retry budget that replaces it), and the counts an RPC holds, each released exactly
+// once by end(), whatever else was called before or after.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import type { LbEndpoint } from "../../src/balancer/types.js";
+import { DEFAULT_CONNECTION_POOL, DEFAULT_LOAD_BALANCER } from "../../src/config/limits.js";
+import type { Cluster, ConnectionPoolSettings, RetryBudget } from "../../src/config/types.js";
+import { ClusterAdmission, type Admission, type AdmissionSource } from "../../src/upstream/admission.js";
+
+function source(http: Partial<ConnectionPoolSettings["http"]> = {}, retryBudget: RetryBudget | null = null): AdmissionSource & { pending: { count: number } } {
+  const config: Cluster = {
+    name: "echo|50051|",
+    host: "echo",
+    port: 50051,
+    subset: null,
+    resolution: "STATIC",
+    endpoints: [],
+    policy: {
+      loadBalancer: DEFAULT_LOAD_BALANCER,
+      connectionPool: { tcp: DEFAULT_CONNECTION_POOL.tcp, http: { ...DEFAULT_CONNECTION_POOL.http, ...http } },
+      outlierDetection: null,
+      retryBudget,
+    },
+  };
+  return { config, pending: { limit: Infinity, count: 0, overflows: 0 } };
+}
+
+function endpoint(key: string): LbEndpoint {
+  return { key, address: "127.0.0.1", port: 1, weight: 1, labels: {}, load: { activeRequests: 0, activeConnections: 0 } };
+}
+
+function admitted(cluster: ClusterAdmission): Admission {
+  const a = cluster.admit();
+  assert.ok(a !== null, "admitted");
+  return a;
+}
+
+test("http2MaxRequests: past the limit an RPC is refused and counted as an overflow; an ended RPC makes room", () => {
+  const cluster = new ClusterAdmission(source({ http2MaxRequests: 2 }));
+  const a = admitted(cluster);
+  admitted(cluster);
+  assert.equal(cluster.admit(), null);
+  assert.equal(cluster.admit(), null);
+  assert.deepEqual([cluster.stats.active, cluster.stats.overflows], [2, 2]);
+  a.end(true);
+  assert.equal(cluster.stats.active, 1);
+  assert.ok(cluster.admit() !== null);
+  assert.deepEqual([cluster.stats.active, cluster.stats.overflows], [2, 2]);
+});
+
+test("the endpoint of each attempt counts the RPC during that attempt only", () => {
+  const cluster = new ClusterAdmission(source());
+  const [e1, e2] = [endpoint("a:1"), endpoint("b:1")];
+  const a = admitted(cluster);
+  a.enter(e1);
+  assert.deepEqual([e1.load.activeRequests, e2.load.activeRequests], [1, 0]);
+  a.leave();
+  assert.deepEqual([e1.load.activeRequests, e2.load.activeRequests], [0, 0]);
+  a.enter(e2);
+  // Entering another endpoint leaves the one before, should the caller not have.
+  a.enter(e1);
+  assert.deepEqual([e1.load.activeRequests, e2.load.activeRequests], [1, 0]);
+  a.end(true);
+  assert.deepEqual([e1.load.activeRequests, e2.load.activeRequests], [0, 0]);
+});
+
+test("end() twice is harmless: every count is released once", () => {
+  const cluster = new ClusterAdmission(source());
+  const e = endpoint("a:1");
+  const other = admitted(cluster);
+  other.enter(e);
+  other.retried();
+  const a = admitted(cluster);
+  a.enter(e);
+  a.retried();
+  a.end(true);
+  a.end(false);
+  a.leave();
+  assert.deepEqual([cluster.stats.active, cluster.stats.activeRetries, e.load.activeRequests], [1, 1, 1], "the other RPC's counts stay");
+  assert.equal(cluster.stats.retry.successes, 1, "one success, not two");
+});
+
+test("after end() nothing is taken again: no endpoint count, no retry slot, no retry counted", () => {
+  const cluster = new ClusterAdmission(source());
+  const e = endpoint("a:1");
+  const a = admitted(cluster);
+  a.end(false);
+  a.enter(e);
+  a.retried();
+  a.replayed();
+  a.retryDenied("budget-refused");
+  assert.equal(a.retryRefusal(), undefined);
+  assert.deepEqual(cluster.stats, {
+    active: 0,
+    overflows: 0,
+    activeRetries: 0,
+    retry: { retries: 0, successes: 0, overflows: 0, limitExceeded: 0, transparent: 0 },
+  });
+  assert.equal(e.load.activeRequests, 0);
+});
+
+test("denied retries are counted as Envoy counts them: budget refusals as overflows, attempts past the route's as limitExceeded", () => {
+  const cluster = new ClusterAdmission(source());
+  for (const why of ["budget-refused", "budget-refused", "attempts-exhausted", "retries-off"] as const) admitted(cluster).retryDenied(why);
+  assert.deepEqual(cluster.stats.retry, { retries: 0, successes: 0, overflows: 2, limitExceeded: 1, transparent: 0 });
+});
+
+test("a retry success: answered by the backend after a retry, and no later retry denied", () => {
+  const cases: readonly { name: string; run: (a: Admission) => void; successes: number }[] = [
+    { name: "retried, then answered", run: (a) => (a.retried(), a.end(true)), successes: 1 },
+    { name: "retried twice, then answered: one RPC, one success", run: (a) => (a.retried(), a.retried(), a.end(true)), successes: 1 },
+    { name: "retried, then a status of the proxy's own", run: (a) => (a.retried(), a.end(false)), successes: 0 },
+    { name: "retried, then a retry denied, then answered", run: (a) => (a.retried(), a.retryDenied("attempts-exhausted"), a.end(true)), successes: 0 },
+    { name: "answered without a retry", run: (a) => a.end(true), successes: 0 },
+    { name: "replayed (transparent), then answered", run: (a) => (a.replayed(), a.end(true)), successes: 0 },
+  ];
+  for (const c of cases) {
+    const cluster = new ClusterAdmission(source());
+    c.run(admitted(cluster));
+    assert.equal(cluster.stats.retry.successes, c.successes, c.name);
+    assert.equal(cluster.stats.activeRetries, 0, c.name);
+  }
+});
+
+test("maxRetries: an RPC takes a retry slot at its first retry and keeps it to its end; past the limit, the refusal names it", () => {
+  const cluster = new ClusterAdmission(source({ maxRetries: 1 }));
+  const a = admitted(cluster);
+  const b = admitted(cluster);
+  assert.equal(a.retryRefusal(), undefined);
+  a.retried();
+  a.retried();
+  assert.equal(cluster.stats.activeRetries, 1, "one slot however many retries");
+  assert.deepEqual([cluster.stats.retry.retries, a.retries], [2, 2]);
+  assert.equal(a.retryRefusal(), undefined, "the RPC holding the slot is not refused");
+  assert.equal(b.retryRefusal(), "maxRetries limit (1) reached for echo|50051|");
+  a.end(true);
+  assert.equal(b.retryRefusal(), undefined);
+});
+
+test("a retryBudget replaces maxRetries: percent of active and pending requests, at least minRetryConcurrency", () => {
+  const src = source({ maxRetries: 0 }, { percent: 20, minRetryConcurrency: 2 });
+  const cluster = new ClusterAdmission(src);
+  const rpcs: Admission[] = [];
+  for (let i = 0; i < 10; i++) rpcs.push(admitted(cluster));
+  const retrying = (n: number): void => {
+    for (const a of rpcs) if (!a.holdsRetrySlot && cluster.stats.activeRetries < n) a.retried();
+  };
+  // 10 active: 20% is 2, the minimum is 2.
+  assert.equal(rpcs[9]!.retryRefusal(), undefined, "maxRetries 0 does not apply");
+  retrying(2);
+  assert.equal(rpcs[9]!.retryRefusal(), "retryBudget (20% of active requests, at least 2) exhausted for echo|50051|");
+  // 10 active and 10 waiting for a connection: 20% is 4.
+  src.pending.count = 10;
+  assert.equal(rpcs[9]!.retryRefusal(), undefined);
+  retrying(4);
+  assert.notEqual(rpcs[9]!.retryRefusal(), undefined);
+  src.pending.count = 0;
+  // Few requests: the minimum holds.
+  const small = new ClusterAdmission(source({}, { percent: 20, minRetryConcurrency: 3 }));
+  const [x, y, z, w] = [admitted(small), admitted(small), admitted(small), admitted(small)];
+  x.retried();
+  y.retried();
+  assert.equal(z.retryRefusal(), undefined, "2 of 4 retrying, under the minimum 3");
+  z.retried();
+  assert.notEqual(w.retryRefusal(), undefined);
+});
+
+type Op =
+  | { readonly op: "enter"; readonly endpoint: 0 | 1 }
+  | { readonly op: "leave" | "retried" | "replayed" | "refusal" }
+  | { readonly op: "denied"; readonly why: "retries-off" | "attempts-exhausted" | "budget-refused" }
+  | { readonly op: "end"; readonly answered: boolean };
+
+const ops: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({ op: fc.constant("enter" as const), endpoint: fc.constantFrom(0 as const, 1 as const) }),
+  fc.record({ op: fc.constantFrom("leave" as const, "retried" as const, "replayed" as const, "refusal" as const) }),
+  fc.record({ op: fc.constant("denied" as const), why: fc.constantFrom("retries-off" as const, "attempts-exhausted" as const, "budget-refused" as const) }),
+  fc.record({ op: fc.constant("end" as const), answered: fc.boolean() }),
+);
+
+test("whatever the order of calls, counts never go negative, and once every RPC has ended nothing is held", () => {
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.nat(2), ops), { maxLength: 60 }), (script) => {
+      const cluster = new ClusterAdmission(source({ maxRetries: 2 }));
+      const endpoints = [endpoint("a:1"), endpoint("b:1")] as const;
+      const rpcs = [admitted(cluster), admitted(cluster), admitted(cluster)];
+      for (const [i, step] of script) {
+        const a = rpcs[i]!;
+        if (step.op === "enter") a.enter(endpoints[step.endpoint]);
+        else if (step.op === "leave") a.leave();
+        else if (step.op === "retried") a.retried();
+        else if (step.op === "replayed") a.replayed();
+        else if (step.op === "refusal") a.retryRefusal();
+        else if (step.op === "denied") a.retryDenied(step.why);
+        else if (step.op === "end") a.end(step.answered);
+        const s = cluster.stats;
+        assert.ok(s.active >= 0 && s.active <= 3 && s.activeRetries >= 0 && s.activeRetries <= s.active);
+        const onEndpoints = endpoints[0].load.activeRequests + endpoints[1].load.activeRequests;
+        assert.ok(onEndpoints >= 0 && onEndpoints <= s.active, "an RPC counts on one endpoint at most");
+      }
+      for (const a of rpcs) a.end(true);
+      const s = cluster.stats;
+      assert.deepEqual([s.active, s.activeRetries, endpoints[0].load.activeRequests, endpoints[1].load.activeRequests], [0, 0, 0, 0]);
+      assert.ok(s.retry.successes <= 3);
+    }),
+  );
+});
