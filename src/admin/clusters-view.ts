@@ -74,10 +74,10 @@ export function clustersView(proxy: Proxy, stats: RpcStats, sampler: Sampler | u
       subset: c.config.subset,
       loadBalancer: lb.kind === "simple" ? lb.policy : lb.kind,
       panic: c.panic,
-      activeRequests: c.active,
+      activeRequests: c.stats.active,
       pendingRequests: c.pending.count,
-      overflows: { http2MaxRequests: c.overflows, http1MaxPendingRequests: c.pending.overflows },
-      retries: { ...c.retryStats, active: c.activeRetries },
+      overflows: { http2MaxRequests: c.stats.overflows, http1MaxPendingRequests: c.pending.overflows },
+      retries: { ...c.stats.retry, active: c.stats.activeRetries },
       outlierDetection:
         od === null
           ? null

@@ -237,7 +237,7 @@ export const METRICS: readonly Row[] = [
     help: "Requests failed by a circuit breaker, http1MaxPendingRequests or http2MaxRequests (as Envoy counts both)",
     type: "counter",
     labels: CLUSTER,
-    collect: (emit, src) => forEachCluster(src, (c, l) => emit(l, c.pending.overflows + c.overflows)),
+    collect: (emit, src) => forEachCluster(src, (c, l) => emit(l, c.pending.overflows + c.stats.overflows)),
   },
   {
     name: "sluice_cluster_rq_overflow_total",
@@ -246,7 +246,7 @@ export const METRICS: readonly Row[] = [
     labels: [...CLUSTER, "limit"],
     collect: (emit, src) =>
       forEachCluster(src, (c, l) => {
-        emit({ ...l, limit: "http2MaxRequests" }, c.overflows);
+        emit({ ...l, limit: "http2MaxRequests" }, c.stats.overflows);
         emit({ ...l, limit: "http1MaxPendingRequests" }, c.pending.overflows);
       }),
   },
@@ -262,14 +262,14 @@ export const METRICS: readonly Row[] = [
     help,
     type: "counter",
     labels: CLUSTER,
-    collect: (emit, src) => forEachCluster(src, (c, l) => emit(l, c.retryStats[field])),
+    collect: (emit, src) => forEachCluster(src, (c, l) => emit(l, c.stats.retry[field])),
   })),
   {
     name: "sluice_cluster_transparent_retries_total",
     help: "Requests no backend saw, replayed at once (gRPC transparent retry)",
     type: "counter",
     labels: CLUSTER,
-    collect: (emit, src) => forEachCluster(src, (c, l) => emit(l, c.retryStats.transparent)),
+    collect: (emit, src) => forEachCluster(src, (c, l) => emit(l, c.stats.retry.transparent)),
   },
   {
     name: "envoy_cluster_outlier_detection_ejections_enforced_total",

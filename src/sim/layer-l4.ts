@@ -3,7 +3,7 @@ import type { Cluster } from "../config/types.js";
 import type { ClusterRuntime } from "../upstream/cluster.js";
 import type { SimBackend } from "./backend.js";
 import { SimSource, type Balancing, type SimChannel, type SimContext, type SimRpc } from "./layer.js";
-import { clusterRuntime, connectThen, pinnedCounts, policyOf, sendTo } from "./layer-support.js";
+import { clusterRuntime, connectThen, forward, pinnedCounts, policyOf } from "./layer-support.js";
 
 /**
  * Plain L4 (kube-proxy): each connection goes to a random backend when it opens and stays
@@ -17,7 +17,10 @@ export class L4Layer implements Balancing {
   private readonly channels = new Set<SimChannel>();
 
   constructor(private readonly ctx: SimContext) {
-    const l4: Cluster = { ...ctx.cluster, policy: { ...ctx.cluster.policy, outlierDetection: null } };
+    // No circuit breaker: the RPCs still go through the cluster's admission, which never refuses.
+    const policy = ctx.cluster.policy;
+    const http = { ...policy.connectionPool.http, http2MaxRequests: Infinity };
+    const l4: Cluster = { ...ctx.cluster, policy: { ...policy, outlierDetection: null, connectionPool: { ...policy.connectionPool, http } } };
     this.cluster = clusterRuntime(ctx, l4, policyOf(ctx, { kind: "simple", policy: "RANDOM" }, "activeConnections"), this.source);
   }
 
@@ -41,7 +44,7 @@ export class L4Layer implements Balancing {
       connectThen(this.ctx, channel, rpc, (c) => this.open(c), this.send);
       return;
     }
-    sendTo(this.ctx, this.cluster, channel.pinned, rpc);
+    forward(this.ctx, this.cluster, channel.pinned, rpc);
   };
 
   private open(channel: SimChannel): boolean {

@@ -1,6 +1,6 @@
 // Helpers the balancing layers share: a ClusterRuntime on the virtual clock, the policy from
-// the registry, sending an RPC the way the proxy's forwarder does, and opening a channel's
-// connection.
+// the registry, sending an RPC through the cluster's admission as the proxy's forwarder does,
+// and opening a channel's connection.
 import { createPolicy } from "../balancer/registry.js";
 import type { CallOutcome, LbEndpoint, PolicyFactory } from "../balancer/types.js";
 import type { Cluster, LoadBalancerSettings } from "../config/types.js";
@@ -37,8 +37,10 @@ export function describePolicy(settings: LoadBalancerSettings): string {
 }
 
 /**
- * Sends an RPC the way the proxy's forwarder does: the http2MaxRequests circuit breaker, the
- * pick (unless pinned), the load counters while it runs, every outlier observer told of its end.
+ * Sends an RPC the way the proxy's forwarder does, through the same admission: the
+ * http2MaxRequests circuit breaker, the pick (unless pinned), the counts while it runs and
+ * their release when it ends; the cluster's observers (outlier detection) hear how it ended,
+ * and so does `feedback` (a policy that learns from latency: peak EWMA).
  */
 export function forward(
   ctx: SimContext,
@@ -47,8 +49,8 @@ export function forward(
   rpc: SimRpc,
   feedback?: (outcome: CallOutcome) => void,
 ): void {
-  if (cluster.active >= cluster.http2MaxRequests) {
-    cluster.overflows++;
+  const admission = cluster.admit();
+  if (admission === null) {
     rpc.finish(-1, "overflow (http2MaxRequests)");
     return;
   }
@@ -56,36 +58,29 @@ export function forward(
   if (endpoint === undefined) {
     const pick = cluster.pick(rpc.channel.request);
     if (pick.kind !== "endpoint") {
+      admission.end(false);
       rpc.finish(-1, "no healthy upstream");
       return;
     }
     endpoint = pick.endpoint;
   }
-  sendTo(ctx, cluster, endpoint, rpc, feedback);
-}
-
-/**
- * The RPC on `endpoint`: counted while it runs; the cluster's observers (outlier detection)
- * hear how it ended, and so does `feedback` (a policy that learns from latency: peak EWMA).
- */
-export function sendTo(ctx: SimContext, cluster: ClusterRuntime, endpoint: LbEndpoint, rpc: SimRpc, feedback?: (outcome: CallOutcome) => void): void {
   const backend = ctx.backends.get(endpoint.key);
   if (backend === undefined) {
     // PASSTHROUGH picks the address in :authority, which no simulated backend has.
+    admission.end(false);
     rpc.finish(-1, `picked ${endpoint.key}, which is no simulated backend`);
     return;
   }
   const clock = ctx.clock;
   const t0 = clock.now();
-  cluster.active++;
-  endpoint.load.activeRequests++;
+  const on = endpoint;
+  admission.enter(on);
   ctx.recorder.sent(backend.index, t0);
   backend.serve((status) => {
-    cluster.active--;
-    endpoint.load.activeRequests--;
+    admission.end(true);
     const ms = clock.now() - t0;
-    for (const o of cluster.attemptObservers) o.attemptEnded(endpoint, AttemptEnd.RESPONSE, status, ms);
-    feedback?.({ endpoint, latencyMs: ms, status });
+    for (const o of cluster.attemptObservers) o.attemptEnded(on, AttemptEnd.RESPONSE, status, ms);
+    feedback?.({ endpoint: on, latencyMs: ms, status });
     rpc.finish(backend.index, status === Status.OK ? null : "UNAVAILABLE from the backend");
   });
 }

@@ -10,6 +10,7 @@ import { tracer } from "../core/trace.js";
 import type { EndpointSource, ResolvedEndpoint } from "../discovery/types.js";
 import { OutlierDetector } from "../resilience/outlier-detector.js";
 import type { ClientTransport } from "../transport/types.js";
+import { ClusterAdmission, type Admission, type ClusterStats, type RetryStats } from "./admission.js";
 import type { AttemptObserver } from "./attempt.js";
 import { EndpointPool, PoolState, type PendingBudget, type PoolSettings } from "./endpoint-pool.js";
 
@@ -28,18 +29,8 @@ interface Health {
 }
 
 export class ClusterRuntime {
-  /** RPCs in flight to this cluster: the http2MaxRequests circuit breaker counts these. */
-  active = 0;
-  /** RPCs refused by the circuit breaker. */
-  overflows = 0;
-  /** RPCs on a retry now: maxRetries or the retry budget bounds these. */
-  activeRetries = 0;
-  /**
-   * Envoy's upstream_rq_retry (retries started), _success (RPCs that ended OK after a retry),
-   * _overflow (retries refused by maxRetries / the budget), _limit_exceeded (retries wanted
-   * past the route's attempts); transparent: requests never sent, replayed at once.
-   */
-  readonly retryStats = { retries: 0, successes: 0, overflows: 0, limitExceeded: 0, transparent: 0 };
+  /** The circuit breaker and retry limit, and the request counts behind them (written there only). */
+  private readonly admission: ClusterAdmission;
   private endpoints: LbEndpoint[] = [];
   /** Keys of the endpoints in the cluster now. */
   private current = new Set<string>();
@@ -88,6 +79,7 @@ export class ClusterRuntime {
     } = {},
   ) {
     this.pending = { limit: config.policy.connectionPool.http.http1MaxPendingRequests, count: 0, overflows: 0 };
+    this.admission = new ClusterAdmission(this);
     this.poolSettings = {
       ...poolLimits(config),
       pending: this.pending,
@@ -138,6 +130,44 @@ export class ClusterRuntime {
   /** The injected random source (retry backoff jitter). */
   get random(): Random {
     return this.poolSettings.random;
+  }
+
+  /** The injected clock (the forwarder's deadlines, per-try timeouts and backoffs). */
+  get clock(): Clock {
+    return this.poolSettings.clock;
+  }
+
+  /**
+   * Admits one more RPC (the http2MaxRequests circuit breaker): its Admission holds every
+   * count the RPC takes until its end(); null when the cluster is full (counted as an overflow).
+   */
+  admit(): Admission | null {
+    return this.admission.admit();
+  }
+
+  /** The request counts: in flight, refused, retrying, retries. */
+  get stats(): ClusterStats {
+    return this.admission.stats;
+  }
+
+  /** RPCs in flight (stats.active). */
+  get active(): number {
+    return this.admission.stats.active;
+  }
+
+  /** RPCs refused by the circuit breaker (stats.overflows). */
+  get overflows(): number {
+    return this.admission.stats.overflows;
+  }
+
+  /** RPCs holding a retry slot (stats.activeRetries). */
+  get activeRetries(): number {
+    return this.admission.stats.activeRetries;
+  }
+
+  /** Envoy's retry counters (stats.retry). */
+  get retryStats(): RetryStats {
+    return this.admission.stats.retry;
   }
 
   get http2MaxRequests(): number {
@@ -199,23 +229,6 @@ export class ClusterRuntime {
     this.source.stop();
     for (const pool of this.pools.values()) pool.close();
     this.pools.clear();
-  }
-
-  /**
-   * Why one more RPC may not start retrying, or undefined when it may: with a retryBudget
-   * (which then replaces maxRetries, as in Envoy) at most percent% of the active and pending
-   * requests, and at least minRetryConcurrency, may be retrying at once; else maxRetries.
-   */
-  retryRefusal(): string | undefined {
-    const budget = this.config.policy.retryBudget;
-    if (budget !== null) {
-      const allowed = Math.max(budget.minRetryConcurrency, (budget.percent / 100) * (this.active + this.pending.count));
-      if (this.activeRetries < allowed) return undefined;
-      return `retryBudget (${budget.percent}% of active requests, at least ${budget.minRetryConcurrency}) exhausted for ${this.name}`;
-    }
-    const limit = this.config.policy.connectionPool.http.maxRetries;
-    if (this.activeRetries < limit) return undefined;
-    return `maxRetries limit (${limit}) reached for ${this.name}`;
   }
 
   pick(request: PickRequest): PickResult {
