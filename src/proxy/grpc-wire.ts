@@ -68,3 +68,12 @@ export function trailersOnly(code: StatusCode, message: string): Headers {
 export function statusTrailers(code: StatusCode, message: string): Headers {
   return { "grpc-status": String(code), "grpc-message": encodeGrpcMessage(message) };
 }
+
+/** The grpc-status in response headers or trailers, or null when there is none (or it is not a number). */
+export function grpcStatusOf(headers: Headers): number | null {
+  const v = headers["grpc-status"];
+  const s = Array.isArray(v) ? v[0] : v;
+  if (s === undefined) return null;
+  const n = Number(s);
+  return Number.isInteger(n) ? n : null;
+}
