@@ -11,7 +11,7 @@ import { createClientTransport, createServerTransport } from "../transport/creat
 import type { ClientTransport, ServerConnection, ServerHandlers, ServerStream, ServerTransport } from "../transport/types.js";
 import type { AttemptObserver } from "../upstream/attempt.js";
 import { ClusterRuntime } from "../upstream/cluster.js";
-import { ConnectionPins } from "./connection-pins.js";
+import { ConnectionPins } from "../balancer/connection-pins.js";
 import { DownstreamLifetime, type LifetimeEvent } from "./downstream-lifetime.js";
 import { Forwarder, type ForwardHooks, type RpcOutcome } from "./forwarder.js";
 import { isGrpcPath, parseGrpcTimeout, trailersOnly } from "./grpc-wire.js";

@@ -19,7 +19,7 @@ import { systemClock, type Clock, type TimerHandle } from "../core/clock.js";
 import { systemRandom, type Random } from "../core/random.js";
 import { Status } from "../core/status.js";
 import { logger, tracer } from "../core/trace.js";
-import { Backoff } from "../upstream/backoff.js";
+import { Backoff } from "../core/backoff.js";
 import { adsClientConstructor, TYPE_URL, unpackAny, type AnyMessage } from "./protos.js";
 import type { DecodedResource, XdsResources } from "./xds-resources.js";
 
