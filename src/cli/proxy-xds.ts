@@ -12,9 +12,9 @@ import { createHash } from "node:crypto";
 import type { Cluster, ListenerSettings, ProxyConfig, VirtualHost } from "../config/types.js";
 import { DEFAULT_CONNECTION_POOL, DEFAULT_LOAD_BALANCER } from "../config/limits.js";
 import { logger } from "../core/trace.js";
-import { configFromXds, type ConfigFromXds } from "../xds/from-xds.js";
-import { NO_RETRY } from "../xds/from-xds-routes.js";
-import type { XdsResources } from "../xds/xds-resources.js";
+import { configFromXds, type ConfigFromXds } from "../xds-client/from-xds.js";
+import { NO_RETRY } from "../xds-client/from-xds-routes.js";
+import type { XdsResources } from "../xds-client/decoded-resources.js";
 import type { Io } from "./io.js";
 import type { AppliedReload, ReloadTarget } from "./reload.js";
 

@@ -6,7 +6,7 @@
 // istiod's grpcgen names it), Clusters `outbound|PORT|SUBSET|HOST` of type EDS, and their
 // ClusterLoadAssignments.
 // Pure: the same config gives byte-identical resources, so the ADS server can diff them.
-import { packAny, TYPE_URL, type AnyMessage } from "./protos.js";
+import { packAny, TYPE_URL, type AnyMessage } from "../xds-proto/protos.js";
 import type {
   Cluster,
   ConnectionPoolSettings,

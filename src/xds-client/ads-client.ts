@@ -1,5 +1,5 @@
 // An xDS client over one Aggregated Discovery Service stream (v3, state of the world): the
-// other end of ads-server.ts, for the sluice:/// resolver and the proxy's --xds mode.
+// other end of xds-server/ads-server.ts, for the sluice:/// resolver and the proxy's --xds mode.
 //
 // It subscribes to Listeners (named, or wildcard LDS + wildcard CDS for "all"), then follows
 // references as gRPC clients do (gRFC A27): a listener's HttpConnectionManager names its
@@ -20,8 +20,8 @@ import { systemRandom, type Random } from "../core/random.js";
 import { Status } from "../core/status.js";
 import { logger, tracer } from "../core/trace.js";
 import { Backoff } from "../upstream/backoff.js";
-import { adsClientConstructor, TYPE_URL, unpackAny, type AnyMessage } from "./protos.js";
-import type { DecodedResource, XdsResources } from "./xds-resources.js";
+import { adsClientConstructor, TYPE_URL, unpackAny, type AnyMessage } from "../xds-proto/protos.js";
+import type { DecodedResource, XdsResources } from "./decoded-resources.js";
 
 const trace = tracer("xds_client");
 
