@@ -20,7 +20,7 @@ import { systemRandom, type Random } from "../core/random.js";
 import { Status } from "../core/status.js";
 import { logger, tracer } from "../core/trace.js";
 import { Backoff } from "../upstream/backoff.js";
-import { adsClientConstructor, TYPE_URL, unpackAny, type AnyMessage } from "../xds-proto/protos.js";
+import { adsClientConstructor, RESOURCE_TYPES, TYPE_URL, unpackAny, type AnyMessage } from "../xds-proto/protos.js";
 import type { DecodedResource, XdsResources } from "./decoded-resources.js";
 
 const trace = tracer("xds_client");
@@ -55,8 +55,8 @@ export interface AdsClientEvents {
 
 export const DEFAULT_RESOURCE_TIMEOUT_MS = 15_000;
 
-/** The subscription order: a referenced type after the type that references it. */
-const TYPES = [TYPE_URL.listener, TYPE_URL.route, TYPE_URL.cluster, TYPE_URL.endpoint] as const;
+/** In subscription order: a referenced type after the type that references it. */
+const TYPES = RESOURCE_TYPES;
 type TypeUrl = (typeof TYPES)[number];
 
 /** LDS and CDS responses hold every subscribed resource (absent = removed); RDS and EDS may hold only some. */

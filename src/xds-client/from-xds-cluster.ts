@@ -27,11 +27,8 @@ import type {
   SimpleLb,
 } from "../config/types.js";
 import { anyType, durationMs, fields, list, num, records, text, wrapped, type Fields, type Problems } from "./from-xds-fields.js";
-import { TYPE_URL, unpackAny, type AnyMessage } from "../xds-proto/protos.js";
+import { TYPE_URL, UINT32_MAX, unpackAny, type AnyMessage } from "../xds-proto/protos.js";
 import type { DecodedResource } from "./decoded-resources.js";
-
-/** Envoy's (and Istio's) "unlimited" for UInt32 thresholds. */
-const UINT32_MAX = 4294967295;
 
 /** Envoy's circuit breaker defaults when a threshold is unset. */
 const ENVOY_THRESHOLDS = { maxConnections: 1024, maxPending: 1024, maxRequests: 1024, maxRetries: 3 } as const;
