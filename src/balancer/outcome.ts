@@ -3,7 +3,6 @@
 // metrics and latency-learning policies (peak EWMA) all read. It lives here, the lowest layer
 // that needs it, so every layer above can report or subscribe without reaching upwards.
 // An RPC that is retried has several attempts, each reported against the endpoint it ran on.
-import type { LbEndpoint } from "./types.js";
 
 export const AttemptEnd = {
   /** The backend answered with a grpc-status (in trailers or a trailers-only response). */
@@ -28,8 +27,8 @@ export function causeOf(end: AttemptEnd): AttemptCause {
 }
 
 export interface AttemptOutcome {
-  /** Only the key is read, so a caller without an LbEndpoint (sluice/client's outlier policy) can pass `{ key }`. */
-  readonly endpoint: Pick<LbEndpoint, "key">;
+  /** The endpoint's key (an LbEndpoint will do); only the key is read, so sluice/client's outlier policy passes `{ key }`. */
+  readonly endpoint: { readonly key: string };
   readonly end: AttemptEnd;
   /** The backend's grpc-status for RESPONSE (-1 when it sent none), else -1. */
   readonly grpcStatus: number;

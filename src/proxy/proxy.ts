@@ -168,7 +168,7 @@ export class Proxy {
     await this.attachHealthCheckers(started, config);
     await Promise.all([...started.values()].map((c) => this.startCluster(c)));
     // As at start: the new clusters' endpoints have their first health check before routes use them.
-    await Promise.all([...started.keys()].map((name) => this.guards.get(name)?.warm()));
+    await Promise.all([...started.keys()].flatMap((name) => this.guards.get(name)?.warm() ?? []));
     if (this.stopping) {
       // Stopped while the new clusters warmed: they never served, nothing else changes.
       for (const [name, c] of started) {
