@@ -8,7 +8,7 @@ import { logger } from "../core/trace.js";
 import type { RpcOutcome } from "../proxy/rpc-outcome.js";
 import type { ProxyConfig } from "../config/types.js";
 import { Proxy, type ProxyDeps } from "../proxy/proxy.js";
-import type { AttemptObserver } from "../upstream/attempt.js";
+import type { OutcomeObserver } from "../balancer/outcome.js";
 import { AccessLog } from "./access-log.js";
 import { AdminServer } from "./admin-server.js";
 import { ImbalanceWatcher, type ImbalanceReport } from "./imbalance-warning.js";
@@ -46,11 +46,11 @@ export class Observability {
   };
 
   /** For ProxyDeps.attemptObserver: per-endpoint counts of every attempt. */
-  readonly attemptObserver = (cluster: string): AttemptObserver => {
+  readonly attemptObserver = (cluster: string): OutcomeObserver => {
     const counts = this.stats.attemptObserver(cluster);
     return {
-      attemptEnded: (endpoint, end, grpcStatus, durationMs) => {
-        if (this.sampler !== undefined) counts.attemptEnded(endpoint, end, grpcStatus, durationMs);
+      attemptEnded: (outcome) => {
+        if (this.sampler !== undefined) counts.attemptEnded(outcome);
       },
     };
   };

@@ -6,8 +6,8 @@ import { formatProblem } from "../config/diagnostics.js";
 import { HOST_PORT_HELP, parseHostPort } from "../config/host-port.js";
 import { loadConfigFiles } from "../config/load.js";
 import { DURATION_HELP, formatDuration, parseDuration } from "../config/duration.js";
-import { AdsServer } from "../xds/ads-server.js";
-import { DnsEndpoints } from "../xds/dns-endpoints.js";
+import { AdsServer } from "../xds-server/ads-server.js";
+import { DnsEndpoints } from "../xds-server/dns-endpoints.js";
 import type { Io } from "./io.js";
 import { ConfigReloader, type ReloadTarget } from "./reload.js";
 

@@ -7,7 +7,7 @@ import { formatProblem } from "../config/diagnostics.js";
 import { DURATION_HELP, formatDuration, parseDuration } from "../config/duration.js";
 import { HOST_PORT_HELP, parseHostPort } from "../config/host-port.js";
 import { loadConfigFilesReport, loadConfigSources, type ConfigOverrides, type LoadReport } from "../config/load.js";
-import { AdsClient } from "../xds/ads-client.js";
+import { AdsClient } from "../xds-client/ads-client.js";
 import type { Io } from "./io.js";
 import type { ProxyStart } from "./proxy-start.js";
 import { ConfigReloader, proxyReloadTarget } from "./reload.js";

@@ -3,7 +3,7 @@
 // mode, transport, admin, keepalive...) from the -c files' Proxy resource and the flags.
 //
 // Every consistent snapshot the ADS client delivers is mapped back to clusters and virtual
-// hosts (src/xds/from-xds.ts) and applied through the same path as a file reload
+// hosts (src/xds-client/from-xds.ts) and applied through the same path as a file reload
 // (proxyReloadTarget: Proxy.reconfigure), so RPCs in flight carry on. A file reload (the Proxy
 // resource) and an xDS update go through one queue and each composes the latest of both, so
 // neither can undo the other. While the control plane is unreachable the last config stays
@@ -12,13 +12,13 @@ import { createHash } from "node:crypto";
 import type { Cluster, ListenerSettings, ProxyConfig, VirtualHost } from "../config/types.js";
 import { DEFAULT_CONNECTION_POOL, DEFAULT_LOAD_BALANCER } from "../config/limits.js";
 import { logger } from "../core/trace.js";
-import { configFromXds, type ConfigFromXds } from "../xds/from-xds.js";
-import { NO_RETRY } from "../xds/from-xds-routes.js";
-import type { XdsResources } from "../xds/xds-resources.js";
+import { configFromXds, type ConfigFromXds } from "../xds-client/from-xds.js";
+import { NO_RETRY } from "../xds-client/from-xds-routes.js";
+import type { XdsResources } from "../xds-client/decoded-resources.js";
 import type { Io } from "./io.js";
 import type { AppliedReload, ReloadTarget } from "./reload.js";
 
-/** The ADS client as the proxy uses it (src/xds/ads-client.ts's AdsClient). */
+/** The ADS client as the proxy uses it (src/xds-client/ads-client.ts's AdsClient). */
 export interface XdsSource {
   on(event: "update", listener: (resources: XdsResources) => void): unknown;
   on(event: "connection", listener: (state: "connected" | "disconnected") => void): unknown;

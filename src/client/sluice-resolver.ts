@@ -13,7 +13,7 @@
 import { experimental, type ChannelOptions } from "@grpc/grpc-js";
 import { SluiceError, Status } from "../core/status.js";
 import { logger, tracer } from "../core/trace.js";
-import type { XdsResources } from "../xds/xds-resources.js";
+import type { XdsResources } from "../xds-client/decoded-resources.js";
 import { watchListener } from "./control-plane-watch.js";
 import { resolutionError, validPort, type EndpointList } from "./resolver-support.js";
 import { resolveXdsTarget } from "./xds-target.js";

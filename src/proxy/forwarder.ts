@@ -3,6 +3,7 @@
 // it can end gives the client a gRPC status. Whether and where to retry is the retry
 // policy's (resilience/retry-policy.ts); the counts the RPC holds are its Admission's,
 // released by its one end(); here are the plumbing and the phase (rpc-phase.ts).
+import { AttemptEnd } from "../balancer/outcome.js";
 import type { LbEndpoint, PickRequest } from "../balancer/types.js";
 import type { RetryPolicy } from "../config/types.js";
 import { MAX_TIMER_MS, type TimerHandle } from "../core/clock.js";
@@ -12,7 +13,6 @@ import { CONNECT_FAILURE, decideRetry, mayReplay, pickUntried, REFUSED_STREAM, R
 import { RefusedStream } from "../transport/refused-stream.js";
 import { H2Code, h2CodeName, type Headers, type ServerStream } from "../transport/types.js";
 import type { Admission } from "../upstream/admission.js";
-import { AttemptEnd } from "../upstream/attempt.js";
 import type { ClusterRuntime } from "../upstream/cluster.js";
 import { ConnectFailure, EndpointGone, type EndpointPool, type PooledConnection } from "../upstream/endpoint-pool.js";
 import { ClientSide, type ClientEvents } from "./client-side.js";
@@ -117,7 +117,7 @@ export class Forwarder implements ClientEvents, BackendEvents {
   private connect(endpoint: LbEndpoint): void {
     this.endpoint = endpoint;
     this.admission!.enter(endpoint);
-    if (this.cluster.attemptObservers.length > 0) this.attemptStart = performance.now();
+    if (this.cluster.observed) this.attemptStart = this.cluster.clock.now();
     const pool = this.cluster.pool(endpoint);
     const ready = pool.tryAcquire();
     if (ready !== undefined) {
@@ -258,10 +258,9 @@ export class Forwarder implements ClientEvents, BackendEvents {
 
   /** Tells the cluster's observers how the attempt on the current endpoint ended. */
   private attemptEnded(end: AttemptEnd, grpcStatus: number): void {
-    const observers = this.cluster.attemptObservers;
-    if (observers.length === 0) return;
-    const duration = performance.now() - this.attemptStart;
-    for (const o of observers) o.attemptEnded(this.endpoint!, end, grpcStatus, duration);
+    const cluster = this.cluster;
+    if (!cluster.observed) return;
+    cluster.attemptEnded({ endpoint: this.endpoint!, end, grpcStatus, durationMs: cluster.clock.now() - this.attemptStart });
   }
 
   private onPerTryTimeout(side: UpstreamSide): void {

@@ -17,7 +17,7 @@ import type { Random } from "../core/random.js";
 import { Status, SluiceError } from "../core/status.js";
 import { logger, tracer } from "../core/trace.js";
 import type { ClientConnection, ClientTransport, Headers, Stream, StreamListener } from "../transport/types.js";
-import { Backoff } from "./backoff.js";
+import { Backoff } from "../core/backoff.js";
 
 const trace = tracer("pool");
 

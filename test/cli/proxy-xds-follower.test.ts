@@ -5,12 +5,12 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
 import type { ProxyConfig } from "../../src/config/types.js";
-import { buildResources } from "../../src/xds/resources.js";
-import { TYPE_URL, unpackAny } from "../../src/xds/protos.js";
-import type { XdsResources } from "../../src/xds/xds-resources.js";
+import { buildResources } from "../../src/xds-server/to-xds.js";
+import { TYPE_URL, unpackAny } from "../../src/xds-proto/protos.js";
+import type { XdsResources } from "../../src/xds-client/decoded-resources.js";
 import type { AppliedReload, ReloadTarget } from "../../src/cli/reload.js";
 import { configDigest, PENDING_HOST, XdsFollower } from "../../src/cli/proxy-xds.js";
-import { configFromXds } from "../../src/xds/from-xds.js";
+import { configFromXds } from "../../src/xds-client/from-xds.js";
 import { parseConfig, serviceEntryYaml, listenerYaml } from "../support/cluster.js";
 
 class FakeSource extends EventEmitter {

@@ -132,7 +132,7 @@ for (const transport of TEST_TRANSPORTS)
         // Back in the rotation it fails again, and is ejected for 2 x 30 s.
         assert.equal(await failuresUntilEjected(), 5);
         assert.equal(bad.calls, 10);
-        assert.equal(s.cluster.outlierDetector?.ejection(badKey)?.forMs, 60_000);
+        assert.equal(s.proxy.proxy.outlierDetector("echo|50051|")?.ejection(badKey)?.forMs, 60_000);
         s.clock.advance(59_999);
         before = goodRpcs();
         assert.deepEqual(await s.calls(30), new Array<number>(30).fill(0));
@@ -142,8 +142,8 @@ for (const transport of TEST_TRANSPORTS)
         assert.equal(s.cluster.isExcluded(badKey, "ejected"), false);
 
         assert.deepEqual(events, ["ejected true bad at 0", "ejected false bad at 30000", "ejected true bad at 30000", "ejected false bad at 90000"]);
-        const d = s.cluster.outlierDetector;
-        assert.ok(d !== null);
+        const d = s.proxy.proxy.outlierDetector("echo|50051|");
+        assert.ok(d !== undefined);
         assert.equal(d.timesEjected(badKey), 2);
         assert.equal(d.ejectionsTotal, 2);
         assert.equal(d.ejectionsByReason["consecutive-5xx"], 2);

@@ -7,10 +7,10 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import type * as grpc from "@grpc/grpc-js";
 import * as xds from "@grpc/grpc-js-xds";
-import { AdsServer } from "../../src/xds/ads-server.js";
+import { AdsServer } from "../../src/xds-server/ads-server.js";
 import { Status } from "../../src/core/status.js";
-import { buildResources, xdsClusterName } from "../../src/xds/resources.js";
-import { packAny, TYPE_URL } from "../../src/xds/protos.js";
+import { buildResources, xdsClusterName } from "../../src/xds-server/to-xds.js";
+import { packAny, TYPE_URL } from "../../src/xds-proto/protos.js";
 import { callUnary, echoClient } from "../../src/demo/echo-client.js";
 import { destinationRuleYaml, md, parseConfig, serviceEntryYaml, startPods, type Pod } from "../support/cluster.js";
 

@@ -1,25 +1,29 @@
 // xDS -> config, as a round trip: configFromXds(decode(buildResources(config))) gives back the
 // config's clusters and virtual hosts, whole objects compared, for every field the encoding
 // carries; fields it does not carry are named in `carried()` below, so a field the mapping
-// drops fails the comparison.
+// drops fails the comparison. Then what a control plane other than sluice's may send: Envoy's
+// defaults for unset fields, problems instead of throws, subset clusters' hash keys in linear
+// time, and a mapping that fails whole (nothing to apply). Cluster and route limits:
+// from-xds-cluster.test.ts, from-xds-routes.test.ts.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Cluster, HashKeySource, HttpRoute, ProxyConfig, RetryCondition, RetryPolicy } from "../../src/config/types.js";
 import { DEFAULT_CONNECTION_POOL } from "../../src/config/limits.js";
-import { configFromXds } from "../../src/xds/from-xds.js";
-import { NO_HASH_POLICY } from "../../src/xds/from-xds-cluster.js";
-import { NO_RETRY } from "../../src/xds/from-xds-routes.js";
-import { buildResources, type ResourceSet } from "../../src/xds/resources.js";
-import { TYPE_URL, unpackAny } from "../../src/xds/protos.js";
-import type { XdsResources } from "../../src/xds/xds-resources.js";
+import { configFromXds } from "../../src/xds-client/from-xds.js";
+import { NO_HASH_POLICY } from "../../src/xds-client/from-xds-cluster.js";
+import { NO_RETRY } from "../../src/xds-client/from-xds-routes.js";
+import { buildResources, type ResourceSet } from "../../src/xds-server/to-xds.js";
+import { TYPE_URL, unpackAny } from "../../src/xds-proto/protos.js";
+import type { XdsResources } from "../../src/xds-client/decoded-resources.js";
 import { destinationRuleYaml, parseConfig, serviceEntryYaml } from "../support/cluster.js";
+import { route, staticCluster, xdsResources, type Msg } from "./decoded-messages.js";
 
 function decode(set: ResourceSet): XdsResources {
   const kind = (t: string): Map<string, Record<string, unknown>> => new Map([...(set.byType.get(t) ?? [])].map(([n, any]) => [n, unpackAny(any)]));
   return { listeners: kind(TYPE_URL.listener), routes: kind(TYPE_URL.route), clusters: kind(TYPE_URL.cluster), endpoints: kind(TYPE_URL.endpoint) };
 }
 
-/** The retry_on conditions resources.ts sends (gRPC clients act on no others). */
+/** The retry_on conditions xds-server/to-xds.ts sends (gRPC clients act on no others). */
 
 /** What the xDS encoding carries of a cluster: everything but what is reset here. */
 function carriedCluster(c: Cluster): Cluster {
@@ -402,4 +406,37 @@ test("hostile shapes (wrong types everywhere) give problems or defaults, never a
     // Each reader copes with the shape itself: the last-resort catch in configFromXds is not what saved it.
     assert.ok(!back.problems.some((p) => p.includes("cannot be mapped")), `${JSON.stringify(j)}: ${back.problems.join("\n")}`);
   }
+});
+
+test("subset clusters take their host's hash key in linear time (10k clusters)", () => {
+  const n = 10_000;
+  const clusters: [string, Msg][] = [];
+  const hosts: Msg[] = [];
+  for (let i = 0; i < n; i++) {
+    clusters.push(staticCluster(`outbound|80||h${i}`, { lb_policy: "RING_HASH" }));
+    clusters.push(staticCluster(`outbound|80|v1|h${i}`, { lb_policy: "RING_HASH" }));
+    hosts.push({
+      name: `h${i}`,
+      domains: [`h${i}`],
+      routes: [route("", { cluster: `outbound|80||h${i}`, hash_policy: [{ header: { header_name: `x-k${i}` } }] })],
+    });
+  }
+  const started = performance.now();
+  const back = configFromXds(xdsResources(clusters, hosts));
+  const ms = performance.now() - started;
+  const lb = back.clusters.get(`h${n - 1}|80|v1`)?.policy.loadBalancer;
+  assert.deepEqual(lb?.kind === "consistentHash" ? lb.key : undefined, { kind: "header", name: `x-k${n - 1}` });
+  // Quadratic took over 5 s here; linear takes well under one.
+  assert.ok(ms < 3000, `mapping took ${Math.round(ms)} ms`);
+});
+
+test("resources no reader expected (a throwing getter) fail the mapping: `failed` says so, nothing is returned to apply", () => {
+  const evil = Object.defineProperty({}, "type", {
+    enumerable: true,
+    get: () => {
+      throw new Error("boom");
+    },
+  });
+  const back = configFromXds(xdsResources([["a", evil]]));
+  assert.match(back.failed ?? "", /cannot be mapped: boom/);
 });

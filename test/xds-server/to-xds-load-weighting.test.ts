@@ -4,8 +4,8 @@
 // are what they are without it, and consistent hash clusters are left as they are.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { buildResources, loadWeightedEndpoints } from "../../src/xds/resources.js";
-import { TYPE_URL, unpackAny, type AnyMessage } from "../../src/xds/protos.js";
+import { buildResources, loadWeightedEndpoints } from "../../src/xds-server/to-xds.js";
+import { TYPE_URL, unpackAny, type AnyMessage } from "../../src/xds-proto/protos.js";
 import { destinationRuleYaml, parseConfig, serviceEntryYaml } from "../support/cluster.js";
 
 const CLUSTER = "outbound|50051||echo";

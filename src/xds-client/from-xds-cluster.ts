@@ -1,5 +1,5 @@
 // One xDS Cluster (plus its ClusterLoadAssignment) -> a sluice Cluster: the reverse of
-// clusterResource() and loadAssignment() in resources.ts. A field left unset gets Envoy's
+// clusterResource() and loadAssignment() in xds-server/to-xds.ts. A field left unset gets Envoy's
 // default, as an Envoy fed the same resource would use (circuit breakers 1024/1024/1024/3,
 // connect timeout 5 s, healthy panic threshold 50%), so a control plane written for Envoy
 // means the same thing to sluice; sluice's own control plane sets every field it maps.
@@ -27,11 +27,8 @@ import type {
   SimpleLb,
 } from "../config/types.js";
 import { anyType, durationMs, fields, list, num, records, text, wrapped, type Fields, type Problems } from "./from-xds-fields.js";
-import { TYPE_URL, unpackAny, type AnyMessage } from "./protos.js";
-import type { DecodedResource } from "./xds-resources.js";
-
-/** Envoy's (and Istio's) "unlimited" for UInt32 thresholds. */
-const UINT32_MAX = 4294967295;
+import { TYPE_URL, UINT32_MAX, unpackAny, type AnyMessage } from "../xds-proto/protos.js";
+import type { DecodedResource } from "./decoded-resources.js";
 
 /** Envoy's circuit breaker defaults when a threshold is unset. */
 const ENVOY_THRESHOLDS = { maxConnections: 1024, maxPending: 1024, maxRequests: 1024, maxRetries: 3 } as const;

@@ -1,14 +1,14 @@
 // The proof for `--weights-from-load` with the official proxyless client: a
 // @grpc/grpc-js-xds channel to xds:///echo reports its load over LRS to sluice's control
 // plane; one of three backends answers twice as slowly; the learned weights, pushed in EDS,
-// give it about half the calls of each fast one (load-weights-off-xds.test.ts: without the
+// give it about half the calls of each fast one (grpc-js-xds-unweighted.test.ts: without the
 // option, an equal share). Runs in its own process: grpc-js-xds's bootstrap is global.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import * as xds from "@grpc/grpc-js-xds";
-import { AdsServer, type WeightsEvent } from "../../src/xds/ads-server.js";
-import { xdsClusterName } from "../../src/xds/resources.js";
-import { TYPE_URL } from "../../src/xds/protos.js";
+import { AdsServer, type WeightsEvent } from "../../src/xds-server/ads-server.js";
+import { xdsClusterName } from "../../src/xds-server/to-xds.js";
+import { TYPE_URL } from "../../src/xds-proto/protos.js";
 import { echoClient } from "../../src/demo/echo-client.js";
 import { parseConfig, serviceEntryYaml } from "../support/cluster.js";
 import { bootstrapGrpcJsXds } from "../support/ads.js";

@@ -50,6 +50,15 @@ export const TYPE_URL = {
   previousHosts: "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate",
 } as const;
 
+/**
+ * The four resource kinds the control plane serves and the ADS client follows, in dependency
+ * order: a referenced type after the type that references it (the client subscribes in it).
+ */
+export const RESOURCE_TYPES = [TYPE_URL.listener, TYPE_URL.route, TYPE_URL.cluster, TYPE_URL.endpoint] as const;
+
+/** The largest uint32 (google.protobuf.UInt32Value): Envoy's and Istio's "unlimited" for UInt32 thresholds. */
+export const UINT32_MAX = 4294967295;
+
 /** google.protobuf.Any as it travels: the message's full type URL and its encoded bytes. */
 export interface AnyMessage {
   readonly type_url: string;

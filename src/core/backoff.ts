@@ -2,7 +2,7 @@
 // 1 s, each next one 1.6 times later, up to 120 s, every delay jittered by +-20%; a connect
 // attempt gets at least the minimum connect timeout, or longer while the backoff is longer.
 // Reset once a connection is established (the peer's SETTINGS arrived).
-import type { Random } from "../core/random.js";
+import type { Random } from "./random.js";
 
 export const BACKOFF = {
   INITIAL_MS: 1000,

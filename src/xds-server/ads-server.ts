@@ -11,8 +11,8 @@ import * as grpc from "@grpc/grpc-js";
 import type { ProxyConfig } from "../config/types.js";
 import { Status } from "../core/status.js";
 import { logger, tracer } from "../core/trace.js";
-import { adsServiceDefinition, lrsServiceDefinition, TYPE_URL, type AnyMessage } from "./protos.js";
-import { buildResources, loadWeightedEndpoints, RESOURCE_TYPES, type ResourceSet } from "./resources.js";
+import { adsServiceDefinition, lrsServiceDefinition, RESOURCE_TYPES, TYPE_URL, type AnyMessage } from "../xds-proto/protos.js";
+import { buildResources, loadWeightedEndpoints, type ResourceSet } from "./to-xds.js";
 import { LoadWeightEstimator, type Weights } from "./load-weights.js";
 import { LrsService } from "./lrs-server.js";
 

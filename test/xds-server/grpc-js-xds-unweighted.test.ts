@@ -1,11 +1,11 @@
-// The baseline for load-weights-xds.test.ts: the same backends (one twice as slow) and the
-// same steady load through a @grpc/grpc-js-xds channel, from a control plane without
-// `--weights-from-load`: no load reports, and the slow backend gets an equal share. Its own
-// process: grpc-js-xds's bootstrap is global.
+// A control plane without `--weights-from-load` (the baseline for
+// grpc-js-xds-load-weights.test.ts): the same backends (one twice as slow) and the same
+// steady load through a @grpc/grpc-js-xds channel; no load reports, and the slow backend gets
+// an equal share. Its own process: grpc-js-xds's bootstrap is global.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import * as xds from "@grpc/grpc-js-xds";
-import { AdsServer } from "../../src/xds/ads-server.js";
+import { AdsServer } from "../../src/xds-server/ads-server.js";
 import { echoClient } from "../../src/demo/echo-client.js";
 import { parseConfig, serviceEntryYaml } from "../support/cluster.js";
 import { bootstrapGrpcJsXds } from "../support/ads.js";

@@ -1,8 +1,8 @@
 // ProxyConfig -> xDS resources: each kind decoded back from its Any and checked field by field.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { buildResources, xdsClusterName } from "../../src/xds/resources.js";
-import { TYPE_URL, unpackAny, type AnyMessage } from "../../src/xds/protos.js";
+import { buildResources, xdsClusterName } from "../../src/xds-server/to-xds.js";
+import { TYPE_URL, unpackAny, type AnyMessage } from "../../src/xds-proto/protos.js";
 import { destinationRuleYaml, parseConfig, serviceEntryYaml } from "../support/cluster.js";
 
 function decoded(yaml: string, typeUrl: string, name: string): Record<string, unknown> {

@@ -1,18 +1,22 @@
-// The ADS client against sluice's own ADS server on loopback: the first consistent snapshot
-// (listener -> route -> cluster -> endpoints), ACKs as the server records them, pushes,
-// resources that leave, a NACK of an undecodable response, reconnecting with backoff on an
-// injected clock, and close().
+// The ADS client against sluice's own ADS server on loopback (and scripted ones where a case
+// needs requests recorded): the first consistent snapshot (listener -> route -> cluster ->
+// endpoints), ACKs as the server records them, pushes, resources that leave, a NACK of an
+// undecodable response, a bad resource NACKed on its own while the good ones of the response
+// are taken (gRFC A46), reconnecting with backoff on an injected clock, does-not-exist
+// deadlines per name that run only while the control plane is reached and are not postponed
+// by other names' churn (gRFC A27), a new stream that never sends an LDS/CDS request naming
+// nothing (a server reads that as a wildcard), and close().
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
-import { AdsClient, type AdsClientOptions } from "../../src/xds/ads-client.js";
-import { AdsServer, type AckEvent } from "../../src/xds/ads-server.js";
-import { buildResources } from "../../src/xds/resources.js";
+import { AdsClient, type AdsClientOptions } from "../../src/xds-client/ads-client.js";
+import { AdsServer, type AckEvent } from "../../src/xds-server/ads-server.js";
+import { buildResources } from "../../src/xds-server/to-xds.js";
 import * as grpc from "@grpc/grpc-js";
-import { adsServiceDefinition, packAny, TYPE_URL } from "../../src/xds/protos.js";
-import type { XdsResources } from "../../src/xds/xds-resources.js";
+import { adsServiceDefinition, packAny, TYPE_URL, type AnyMessage } from "../../src/xds-proto/protos.js";
+import type { XdsResources } from "../../src/xds-client/decoded-resources.js";
 import { ManualClock } from "../../src/core/clock.js";
-import { parseConfig, serviceEntryYaml } from "../support/cluster.js";
+import { deadPort, parseConfig, serviceEntryYaml } from "../support/cluster.js";
 import { waitFor } from "../support/events.js";
 
 const CLUSTER = "outbound|50051||echo";
@@ -55,6 +59,12 @@ async function withClient(
     client.close();
     await ads.stop();
   }
+}
+
+/** A listener whose HttpConnectionManager names RDS route configuration `route`. */
+function listenerNaming(name: string, route: string): AnyMessage {
+  const hcm = packAny(TYPE_URL.httpConnectionManager, { rds: { config_source: { ads: {} }, route_config_name: route } });
+  return packAny(TYPE_URL.listener, { name, api_listener: { api_listener: hcm } });
 }
 
 const ALL_TYPES = [TYPE_URL.listener, TYPE_URL.route, TYPE_URL.cluster, TYPE_URL.endpoint];
@@ -277,6 +287,166 @@ test("a new stream resubscribes every type with the version it last accepted and
     assert.deepEqual(
       second.find((r) => r.type_url === TYPE_URL.route),
       { stream: 2, type_url: TYPE_URL.route, version_info: "", response_nonce: "", resource_names: [CLUSTER] },
+    );
+  } finally {
+    client.close();
+    server.forceShutdown();
+  }
+});
+
+test("a wildcard response with one bad listener: the bad one is NACKed by name, the good ones make a snapshot (gRFC A46)", async () => {
+  const ads = new AdsServer(parseConfig(echo([7001])));
+  const resources = new Map(buildResources(parseConfig(echo([7001]))).byType);
+  const listeners = new Map(resources.get(TYPE_URL.listener));
+  // An API listener whose api_listener is not an HttpConnectionManager: decodable, named, invalid.
+  listeners.set("broken", packAny(TYPE_URL.listener, { name: "broken", api_listener: { api_listener: packAny(TYPE_URL.cluster, { name: "x" }) } }));
+  resources.set(TYPE_URL.listener, listeners);
+  ads.setResources({ byType: resources });
+  const port = await ads.start("127.0.0.1", 0);
+  const client = new AdsClient({ server: `127.0.0.1:${port}`, nodeId: "a46", listeners: "all" });
+  try {
+    const nack = waitFor<[{ typeUrl: string; message: string }]>(client, "nack");
+    const update = waitFor<[XdsResources]>(client, "update");
+    client.start();
+    const [n] = await nack;
+    assert.equal(n.typeUrl, TYPE_URL.listener);
+    assert.match(n.message, /listener "broken": api_listener is a .*Cluster, not an HttpConnectionManager/);
+    const [snap] = await update;
+    assert.deepEqual([...snap.listeners.keys()].sort(), ["echo", "echo:50051"], "every good listener, not the bad one");
+    assert.equal(snap.endpoints.size, 1, "the good listener was followed to its endpoints");
+  } finally {
+    client.close();
+    await ads.stop();
+  }
+});
+
+test("a control plane that cannot be reached starts no does-not-exist deadline: no empty snapshot, however long it is away", async () => {
+  const clock = new ManualClock();
+  const client = new AdsClient({ server: `127.0.0.1:${await deadPort()}`, nodeId: "unreached", listeners: ["echo"], clock, random: () => 0.5 });
+  let updates = 0;
+  client.on("update", () => updates++);
+  try {
+    const ended = waitFor(client, "streamEnded");
+    client.start();
+    // Past the 15 s resource timeout before the stream has even failed.
+    clock.advance(20_000);
+    await ended;
+    clock.advance(20_000);
+    assert.equal(updates, 0);
+    assert.equal(client.current(), null);
+  } finally {
+    client.close();
+  }
+});
+
+test("a name's deadline is not postponed by other names coming and going (gRFC A27)", async () => {
+  const clock = new ManualClock();
+  const base = buildResources(parseConfig(echo([7001]))).byType;
+  const route = (name: string): AnyMessage => packAny(TYPE_URL.route, { name, virtual_hosts: [] });
+  const version = (n: number): Map<string, ReadonlyMap<string, AnyMessage>> => {
+    const byType = new Map(base);
+    // "echo" names a route the server never has; "other" names one it has, renamed every push.
+    byType.set(
+      TYPE_URL.listener,
+      new Map([
+        ["echo", listenerNaming("echo", "missing-route")],
+        ["other", listenerNaming("other", `r-${n}`)],
+      ]),
+    );
+    byType.set(TYPE_URL.route, new Map([[`r-${n}`, route(`r-${n}`)]]));
+    return byType;
+  };
+  const ads = new AdsServer(parseConfig(echo([7001])));
+  ads.setResources({ byType: version(1) });
+  const port = await ads.start("127.0.0.1", 0);
+  const client = new AdsClient({ server: `127.0.0.1:${port}`, nodeId: "churn", listeners: ["echo", "other"], clock, random: () => 0.5 });
+  let updated: XdsResources | null = null;
+  client.on("update", (s: XdsResources) => (updated = s));
+  const routeAcked = (v: string): Promise<unknown> => waitFor(ads, "ack", (a: AckEvent) => a.typeUrl === TYPE_URL.route && a.version === v);
+  try {
+    // Route versions: 1 was the config's own, 2 is version(1), 3 will be version(2).
+    const first = routeAcked("2");
+    client.start();
+    await first;
+    clock.advance(10_000);
+    // A push renames other's route: RDS now asks for missing-route and r-2.
+    // Two RDS answers of version 3 come: the push (none of the names then asked for), then r-2
+    // once the new listener asks for it; the second ACK means r-2 has arrived.
+    let acks = 0;
+    const bothAcked = waitFor(ads, "ack", (a: AckEvent) => a.typeUrl === TYPE_URL.route && a.version === "3" && ++acks === 2);
+    ads.setResources({ byType: version(2) });
+    await bothAcked;
+    assert.equal(updated, null, "missing-route is still awaited");
+    // 16 s after missing-route was first awaited: past its own deadline, whatever came since.
+    clock.advance(6000);
+    assert.notEqual(updated, null, "missing-route was taken not to exist at its deadline");
+    assert.deepEqual([...updated!.routes.keys()], ["r-2"]);
+  } finally {
+    client.close();
+    await ads.stop();
+  }
+});
+
+test("a new stream sends no CDS request naming nothing (a server would read it as a wildcard)", async () => {
+  type Req = { stream: number; type_url: string; response_nonce: string; resource_names: string[] };
+  const requests: Req[] = [];
+  const recorded = new EventEmitter();
+  const calls: grpc.ServerDuplexStream<unknown, unknown>[] = [];
+  // Route "r" first sends its one route to cluster c1, then (a push) none: CDS is left naming nothing.
+  const withCluster = packAny(TYPE_URL.route, {
+    name: "r",
+    virtual_hosts: [{ name: "vh", domains: ["*"], routes: [{ match: { prefix: "" }, route: { cluster: "c1" } }] }],
+  });
+  const withoutCluster = packAny(TYPE_URL.route, { name: "r", virtual_hosts: [{ name: "vh", domains: ["*"], routes: [] }] });
+  let streams = 0;
+  const server = new grpc.Server();
+  server.addService(adsServiceDefinition(), {
+    StreamAggregatedResources: (call: grpc.ServerDuplexStream<Req, unknown>) => {
+      const stream = ++streams;
+      calls.push(call);
+      call.on("data", (r: Req) => {
+        requests.push({ stream, type_url: r.type_url, response_nonce: r.response_nonce, resource_names: [...r.resource_names] });
+        recorded.emit("request", stream, r);
+        if (r.type_url === TYPE_URL.listener && r.response_nonce === "") {
+          call.write({ version_info: `l${stream}`, nonce: `ln${stream}`, type_url: TYPE_URL.listener, resources: [listenerNaming("echo", "r")] });
+        }
+        if (stream === 1 && r.type_url === TYPE_URL.route && r.response_nonce === "") {
+          call.write({ version_info: "r1", nonce: "rn1", type_url: TYPE_URL.route, resources: [withCluster] });
+        }
+        if (stream === 1 && r.type_url === TYPE_URL.cluster && r.response_nonce === "" && r.resource_names.includes("c1")) {
+          call.write({ version_info: "r2", nonce: "rn2", type_url: TYPE_URL.route, resources: [withoutCluster] });
+        }
+      });
+      call.on("error", () => undefined);
+    },
+    DeltaAggregatedResources: (call: grpc.ServerDuplexStream<unknown, unknown>) => call.end(),
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
+  const clock = new ManualClock();
+  const client = new AdsClient({ server: `127.0.0.1:${port}`, nodeId: "n", listeners: ["echo"], clock, random: () => 0.5 });
+  try {
+    // On stream 1 the client unsubscribes c1: a CDS request naming nothing, which is an unsubscribe there.
+    const emptied = waitFor(recorded, "request", (st: number, r: Req) => st === 1 && r.type_url === TYPE_URL.cluster && r.resource_names.length === 0);
+    client.start();
+    await emptied;
+    const ended = waitFor(client, "streamEnded");
+    calls[0]?.end();
+    await ended;
+    // Stream 2: the client's LDS ACK comes after everything it sent on opening the stream.
+    const ldsAcked = waitFor(recorded, "request", (st: number, r: Req) => st === 2 && r.type_url === TYPE_URL.listener && r.response_nonce === "ln2");
+    clock.advance(1000);
+    await ldsAcked;
+    const second = requests.filter((r) => r.stream === 2);
+    assert.deepEqual(
+      second.filter((r) => r.type_url === TYPE_URL.cluster && r.resource_names.length === 0),
+      [],
+      JSON.stringify(second),
+    );
+    assert.ok(
+      second.some((r) => r.type_url === TYPE_URL.route && r.resource_names.includes("r")),
+      "the route is asked for again",
     );
   } finally {
     client.close();

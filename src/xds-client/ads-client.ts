@@ -1,5 +1,5 @@
 // An xDS client over one Aggregated Discovery Service stream (v3, state of the world): the
-// other end of ads-server.ts, for the sluice:/// resolver and the proxy's --xds mode.
+// other end of xds-server/ads-server.ts, for the sluice:/// resolver and the proxy's --xds mode.
 //
 // It subscribes to Listeners (named, or wildcard LDS + wildcard CDS for "all"), then follows
 // references as gRPC clients do (gRFC A27): a listener's HttpConnectionManager names its
@@ -19,9 +19,9 @@ import { systemClock, type Clock, type TimerHandle } from "../core/clock.js";
 import { systemRandom, type Random } from "../core/random.js";
 import { Status } from "../core/status.js";
 import { logger, tracer } from "../core/trace.js";
-import { Backoff } from "../upstream/backoff.js";
-import { adsClientConstructor, TYPE_URL, unpackAny, type AnyMessage } from "./protos.js";
-import type { DecodedResource, XdsResources } from "./xds-resources.js";
+import { Backoff } from "../core/backoff.js";
+import { adsClientConstructor, RESOURCE_TYPES, TYPE_URL, unpackAny, type AnyMessage } from "../xds-proto/protos.js";
+import type { DecodedResource, XdsResources } from "./decoded-resources.js";
 
 const trace = tracer("xds_client");
 
@@ -55,8 +55,8 @@ export interface AdsClientEvents {
 
 export const DEFAULT_RESOURCE_TIMEOUT_MS = 15_000;
 
-/** The subscription order: a referenced type after the type that references it. */
-const TYPES = [TYPE_URL.listener, TYPE_URL.route, TYPE_URL.cluster, TYPE_URL.endpoint] as const;
+/** In subscription order: a referenced type after the type that references it. */
+const TYPES = RESOURCE_TYPES;
 type TypeUrl = (typeof TYPES)[number];
 
 /** LDS and CDS responses hold every subscribed resource (absent = removed); RDS and EDS may hold only some. */

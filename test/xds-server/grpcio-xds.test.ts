@@ -11,8 +11,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { AdsServer, type AckEvent } from "../../src/xds/ads-server.js";
-import { TYPE_URL } from "../../src/xds/protos.js";
+import { AdsServer, type AckEvent } from "../../src/xds-server/ads-server.js";
+import { TYPE_URL } from "../../src/xds-proto/protos.js";
 import { destinationRuleYaml, parseConfig, serviceEntryYaml, startPods, type Pod } from "../support/cluster.js";
 import { repoPath } from "../support/paths.js";
 

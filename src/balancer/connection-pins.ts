@@ -3,7 +3,7 @@
 // compares the connections pinned to each endpoint; after maxRequestsPerConnection RPCs the
 // connection is sent GOAWAY so that the client reconnects and is balanced again. The proxy
 // and the simulator both run this one implementation.
-import type { LbEndpoint, PickRequest, PickResult } from "../balancer/types.js";
+import type { LbEndpoint, PickRequest, PickResult } from "./types.js";
 import { tracer } from "../core/trace.js";
 
 const trace = tracer("proxy");

@@ -1,4 +1,4 @@
-// xDS resources -> sluice's config model: the reverse of resources.ts, for `sluice proxy --xds`
+// xDS resources -> sluice's config model: the reverse of xds-server/to-xds.ts, for `sluice proxy --xds`
 // (and the sluice:/// resolver), so proxies on many machines take their clusters and routes
 // from one control plane. Clusters (with their ClusterLoadAssignments) become Clusters keyed
 // `host|port|subset`; RouteConfigurations become VirtualHosts. What sluice has no place for is
@@ -9,7 +9,7 @@ import type { Cluster, HashKeySource, LoadBalancerSettings, VirtualHost } from "
 import { clusterFromXds, clusterIdentity } from "./from-xds-cluster.js";
 import { fields, Problems, text, type Fields } from "./from-xds-fields.js";
 import { routesFromXds } from "./from-xds-routes.js";
-import type { XdsResources } from "./xds-resources.js";
+import type { XdsResources } from "./decoded-resources.js";
 
 export interface ConfigFromXds {
   /** Keyed by sluice's cluster name `host|port|subset` (parsed back from Istio's `outbound|PORT|SUBSET|HOST`). */

@@ -6,7 +6,7 @@
 // istiod's grpcgen names it), Clusters `outbound|PORT|SUBSET|HOST` of type EDS, and their
 // ClusterLoadAssignments.
 // Pure: the same config gives byte-identical resources, so the ADS server can diff them.
-import { packAny, TYPE_URL, type AnyMessage } from "./protos.js";
+import { packAny, TYPE_URL, UINT32_MAX, type AnyMessage } from "../xds-proto/protos.js";
 import type {
   Cluster,
   ConnectionPoolSettings,
@@ -28,15 +28,10 @@ export interface ResourceSet {
   readonly byType: ReadonlyMap<string, ReadonlyMap<string, AnyMessage>>;
 }
 
-export const RESOURCE_TYPES = [TYPE_URL.listener, TYPE_URL.route, TYPE_URL.cluster, TYPE_URL.endpoint] as const;
-
 /** Istio's outbound cluster name (`outbound|50051||echo`); EDS uses the same name. */
 export function xdsClusterName(c: Pick<Cluster, "host" | "port" | "subset">): string {
   return `outbound|${c.port}|${c.subset ?? ""}|${c.host}`;
 }
-
-/** Istio's (and Envoy's) "unlimited" for UInt32 thresholds. */
-const UINT32_MAX = 4294967295;
 
 /**
  * `--weights-from-load`: clusters ask their clients for load reports (LRS, to this server),

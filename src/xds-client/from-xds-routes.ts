@@ -1,12 +1,12 @@
 // RouteConfigurations -> sluice VirtualHosts: the reverse of routeConfiguration() and
-// routeEntries() in resources.ts. Read the way gRPC clients read them: the route's timeout is
+// routeEntries() in xds-server/to-xds.ts. Read the way gRPC clients read them: the route's timeout is
 // max_stream_duration (Envoy's 15 s default `timeout` does not apply), retry_policy as written.
 import { isDeepStrictEqual } from "node:util";
 import { RETRY_CONDITIONS } from "../config/retry.js";
 import type { HashKeySource, HeaderMatch, HttpRoute, RetryCondition, RetryPolicy, RouteMatch, VirtualHost, WeightedCluster } from "../config/types.js";
 import { anyType, durationMs, fields, list, num, records, text, wrapped, type Fields, type Problems } from "./from-xds-fields.js";
-import { TYPE_URL, unpackAny, type AnyMessage } from "./protos.js";
-import type { XdsResources } from "./xds-resources.js";
+import { TYPE_URL, unpackAny, type AnyMessage } from "../xds-proto/protos.js";
+import type { XdsResources } from "./decoded-resources.js";
 
 export interface RoutesFromXds {
   readonly virtualHosts: readonly VirtualHost[];

@@ -3,8 +3,8 @@
 // and L in flight over 1 s says W = 1000 L / n ms.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { LoadWeightEstimator, type Weights } from "../../src/xds/load-weights.js";
-import { parseLoadStatsRequest } from "../../src/xds/lrs-server.js";
+import { LoadWeightEstimator, type Weights } from "../../src/xds-server/load-weights.js";
+import { parseLoadStatsRequest } from "../../src/xds-server/lrs-server.js";
 
 const C = "outbound|50051||echo";
 const A = "10.0.0.1:50051";
