@@ -9,7 +9,8 @@ import * as grpc from "@grpc/grpc-js";
 import { callServerStream, callUnary, echoClient } from "../../src/demo/echo-client.js";
 import { echoService } from "../../src/demo/echo-service.js";
 import { deadPort, listenerYaml, md, serviceEntryYaml } from "../support/cluster.js";
-import { clientFor, proxyWithPods, type ProxyWithPods } from "../support/proxy-with-pods.js";
+import { clientFor } from "../support/calls.js";
+import { proxyWithPods, type ProxyWithPods } from "../support/proxy-with-pods.js";
 import { defer, Teardown } from "../support/teardown.js";
 import { TEST_TRANSPORTS } from "../support/transports.js";
 

@@ -6,7 +6,8 @@ import { randomBytes } from "node:crypto";
 import type * as grpc from "@grpc/grpc-js";
 import { callBidi, callClientStream, callServerStream, callUnary } from "../../src/demo/echo-client.js";
 import { md } from "../support/cluster.js";
-import { clientFor, proxyWithPods } from "../support/proxy-with-pods.js";
+import { clientFor } from "../support/calls.js";
+import { proxyWithPods } from "../support/proxy-with-pods.js";
 import { Teardown } from "../support/teardown.js";
 import { TEST_TRANSPORTS } from "../support/transports.js";
 

@@ -1,8 +1,16 @@
-// RPC patterns the proxy tests share: a fixed number of unary RPCs spread over clients, and a
-// bidi stream held open to send one message at a time.
+// Clients and RPC patterns tests share: a client closed with its test, a fixed number of
+// unary RPCs spread over clients, and a bidi stream held open to send one message at a time.
 import * as grpc from "@grpc/grpc-js";
-import { callUnary } from "../../src/demo/echo-client.js";
+import { callUnary, echoClient } from "../../src/demo/echo-client.js";
 import { echoService } from "../../src/demo/echo-service.js";
+import { defer, type Owner } from "./teardown.js";
+
+/** An echo client with a channel of its own to `target`, closed when `owner` ends. */
+export function clientFor(owner: Owner, target: string, options: grpc.ChannelOptions = {}): grpc.Client {
+  const c = echoClient(target, options);
+  defer(owner, () => c.close());
+  return c;
+}
 
 /** `total` unary RPCs, `perClientInFlight` at a time on each client; how many failed. */
 export async function drive(clients: readonly grpc.Client[], total: number, perClientInFlight: number): Promise<number> {

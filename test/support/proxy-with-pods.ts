@@ -103,10 +103,3 @@ export async function noOpenConnections(proxy: Proxy): Promise<void> {
     await new Promise((resolve) => setImmediate(resolve));
   }
 }
-
-/** A client with a channel of its own to `target`, closed when `owner` ends. */
-export function clientFor(owner: Owner, target: string, options: grpc.ChannelOptions = {}): grpc.Client {
-  const c = echoClient(target, options);
-  defer(owner, () => c.close());
-  return c;
-}

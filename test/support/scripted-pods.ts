@@ -15,6 +15,8 @@ export interface Arrival {
   readonly n: number;
   /** The method's path, `/sluice.demo.Echo/Unary` and so on. */
   readonly method: string;
+  /** The client's address:port: one per connection. */
+  readonly peer: string;
   readonly metadata: grpc.Metadata;
   /** Lets the echo service answer it, with `metadata` added (x-echo-* keys steer the answer). */
   echo(metadata?: Readonly<Record<string, string>>): void;
@@ -35,8 +37,16 @@ export function fail(code: grpc.status, details?: string): Script {
   return (call) => call.fail(code, details);
 }
 
+/** Every call is answered `ms` later than it asks for (x-echo-delay-ms), as src/demo/slow-pod.ts does. */
+export function slow(ms: number): Script {
+  return (call) => {
+    const asked = Number(call.metadata.get("x-echo-delay-ms")[0] ?? 0);
+    call.echo({ "x-echo-delay-ms": String((Number.isFinite(asked) ? asked : 0) + ms) });
+  };
+}
+
 /** Every call is taken (the echo service begins it) and never answered until its caller cancels it. */
-export const hang: Script = (call) => call.echo({ "x-echo-delay-ms": "600000" });
+export const hang: Script = slow(600_000);
 
 export interface ScriptedPod extends Pod {
   /** What the pod does with each call from now on; tests change it at will. */
@@ -63,6 +73,7 @@ function scripted(pod: { script: Script; calls: number; readonly arrivals: Event
             const arrival: Arrival = {
               n: ++pod.calls,
               method: method.path,
+              peer: call.getPeer(),
               metadata,
               echo: echoWith,
               fail: (code, details = `scripted ${grpc.status[code]}`, options = {}) =>
