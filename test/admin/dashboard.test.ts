@@ -10,8 +10,9 @@ import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromium } from "playwright-core";
 import { CLI } from "../support/cli.js";
+import { defer } from "../support/teardown.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"];
@@ -43,72 +44,68 @@ test("dashboard: the request-rate chart plots three pods above zero, and the fai
   const output = { text: "" };
   let stderr = "";
   child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-  let browser: Browser | undefined;
-  let page: Page | undefined;
-  const pageErrors: string[] = [];
-  const shots = mkdtempSync(join(tmpdir(), "sluice-dashboard-"));
-  try {
-    const [url, b] = await Promise.all([dashboardUrl(child, output), chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: left() })]);
-    browser = b;
-    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    page.on("pageerror", (e) => pageErrors.push(e.message));
-    page.on("console", (m) => {
-      if (m.type() === "error") pageErrors.push(m.text());
-    });
-    await page.goto(url, { timeout: left() });
-
-    // All three pods' series in the rate chart, each with a non-zero value plotted (pod-3's
-    // falls to 0 once ejected; its first seconds stay in the chart).
-    const rates = await page.waitForFunction(
-      () => {
-        const dash = (globalThis as unknown as { __sluiceDashboard?: { plotted(): Plotted } }).__sluiceDashboard;
-        const rps = dash === undefined ? undefined : Object.values(dash.plotted())[0]?.["rps"];
-        if (rps === undefined) return false;
-        const pods = Object.entries(rps).filter(([label]) => /^pod-\d/.test(label));
-        return pods.length === 3 && pods.every(([, s]) => (s.max ?? 0) > 0) ? rps : false;
-      },
-      undefined,
-      { timeout: left(), polling: 100 },
-    );
-    const plotted = (await rates.jsonValue()) as Record<string, { last: number | null; max: number | null; points: number }>;
-    assert.deepEqual(
-      Object.keys(plotted)
-        .map((l) => l.split(" ")[0])
-        .sort(),
-      ["pod-1", "pod-2", "pod-3"],
-    );
-    for (const [label, s] of Object.entries(plotted)) {
-      t.diagnostic(`plotted ${label}: last ${s.last?.toFixed(1)} rps, max ${s.max?.toFixed(1)} rps, ${s.points} points`);
-      // The healthy pods take the traffic now.
-      if (!label.startsWith("pod-3")) assert.ok((s.last ?? 0) > 0, `${label} last plotted rate ${s.last}`);
-    }
-
-    // pod-3 starts failing 5 s in; outlier detection (consecutive5xxErrors: 5) ejects it.
-    const badge = page.locator('tr[data-pod="pod-3"][data-ejected="true"] [data-badge="ejected"]');
-    await badge.waitFor({ state: "visible", timeout: left() });
-    assert.equal(await badge.textContent(), "ejected");
-    assert.match((await badge.getAttribute("title")) ?? "", /consecutive-5xx/);
-    const ejectedPods: (string | null)[] = [];
-    for (const row of await page.locator('tr[data-ejected="true"]').all()) ejectedPods.push(await row.getAttribute("data-pod"));
-    assert.deepEqual(ejectedPods, ["pod-3"]);
-    assert.equal(await page.locator('tr[data-ejected="false"] [data-badge="healthy"]').count(), 2);
-    // The imbalance figure is shown, as a number.
-    const imbalance = await page.locator(".imbalance").getAttribute("data-request-rate");
-    assert.ok(imbalance !== null && Number.isFinite(Number(imbalance)) && imbalance !== "", `imbalance ${imbalance}`);
-    assert.deepEqual(pageErrors, []);
-  } finally {
-    if (page !== undefined) {
-      const shot = join(shots, "dashboard.png");
-      await page.screenshot({ path: shot, fullPage: true, timeout: 5000 }).then(
-        () => t.diagnostic(`screenshot: ${shot}`),
-        (e: unknown) => t.diagnostic(`no screenshot: ${(e as Error).message}`),
-      );
-    }
-    await browser?.close();
+  defer(t, async () => {
     child.kill("SIGINT");
     const killer = setTimeout(() => child.kill("SIGKILL"), 5000);
     await closed;
     clearTimeout(killer);
     if (stderr !== "") t.diagnostic(`demo stderr: ${stderr}`);
+  });
+  const pageErrors: string[] = [];
+  const shots = mkdtempSync(join(tmpdir(), "sluice-dashboard-"));
+  const [url, browser] = await Promise.all([dashboardUrl(child, output), chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: left() })]);
+  defer(t, () => browser.close());
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  defer(t, async () => {
+    const shot = join(shots, "dashboard.png");
+    await page.screenshot({ path: shot, fullPage: true, timeout: 5000 }).then(
+      () => t.diagnostic(`screenshot: ${shot}`),
+      (e: unknown) => t.diagnostic(`no screenshot: ${(e as Error).message}`),
+    );
+  });
+  page.on("pageerror", (e) => pageErrors.push(e.message));
+  page.on("console", (m) => {
+    if (m.type() === "error") pageErrors.push(m.text());
+  });
+  await page.goto(url, { timeout: left() });
+
+  // All three pods' series in the rate chart, each with a non-zero value plotted (pod-3's
+  // falls to 0 once ejected; its first seconds stay in the chart).
+  const rates = await page.waitForFunction(
+    () => {
+      const dash = (globalThis as unknown as { __sluiceDashboard?: { plotted(): Plotted } }).__sluiceDashboard;
+      const rps = dash === undefined ? undefined : Object.values(dash.plotted())[0]?.["rps"];
+      if (rps === undefined) return false;
+      const pods = Object.entries(rps).filter(([label]) => /^pod-\d/.test(label));
+      return pods.length === 3 && pods.every(([, s]) => (s.max ?? 0) > 0) ? rps : false;
+    },
+    undefined,
+    { timeout: left(), polling: 100 },
+  );
+  const plotted = (await rates.jsonValue()) as Record<string, { last: number | null; max: number | null; points: number }>;
+  assert.deepEqual(
+    Object.keys(plotted)
+      .map((l) => l.split(" ")[0])
+      .sort(),
+    ["pod-1", "pod-2", "pod-3"],
+  );
+  for (const [label, s] of Object.entries(plotted)) {
+    t.diagnostic(`plotted ${label}: last ${s.last?.toFixed(1)} rps, max ${s.max?.toFixed(1)} rps, ${s.points} points`);
+    // The healthy pods take the traffic now.
+    if (!label.startsWith("pod-3")) assert.ok((s.last ?? 0) > 0, `${label} last plotted rate ${s.last}`);
   }
+
+  // pod-3 starts failing 5 s in; outlier detection (consecutive5xxErrors: 5) ejects it.
+  const badge = page.locator('tr[data-pod="pod-3"][data-ejected="true"] [data-badge="ejected"]');
+  await badge.waitFor({ state: "visible", timeout: left() });
+  assert.equal(await badge.textContent(), "ejected");
+  assert.match((await badge.getAttribute("title")) ?? "", /consecutive-5xx/);
+  const ejectedPods: (string | null)[] = [];
+  for (const row of await page.locator('tr[data-ejected="true"]').all()) ejectedPods.push(await row.getAttribute("data-pod"));
+  assert.deepEqual(ejectedPods, ["pod-3"]);
+  assert.equal(await page.locator('tr[data-ejected="false"] [data-badge="healthy"]').count(), 2);
+  // The imbalance figure is shown, as a number.
+  const imbalance = await page.locator(".imbalance").getAttribute("data-request-rate");
+  assert.ok(imbalance !== null && Number.isFinite(Number(imbalance)) && imbalance !== "", `imbalance ${imbalance}`);
+  assert.deepEqual(pageErrors, []);
 });

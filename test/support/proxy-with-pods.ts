@@ -8,7 +8,7 @@ import type { TransportKind } from "../../src/config/types.js";
 import { echoClient } from "../../src/demo/echo-client.js";
 import type { Proxy, ProxyDeps } from "../../src/proxy/proxy.js";
 import type { ClusterRuntime } from "../../src/upstream/cluster.js";
-import { listenerYaml, serviceEntryYaml, startProxy } from "./cluster.js";
+import { listenerYaml, serviceEntryYaml, startProxy, type RunningProxy } from "./cluster.js";
 import { scriptedPods, type Script, type ScriptedPod } from "./scripted-pods.js";
 import { defer, once, type Owner } from "./teardown.js";
 
@@ -20,7 +20,7 @@ export interface Backend {
   readonly port: number;
 }
 
-export interface ProxySetup<P extends Backend> {
+export interface ProxySetup<P extends Backend, R extends RunningProxy = RunningProxy> {
   /**
    * The config's YAML documents, given the pods' ports; by default a Proxy resource on
    * `transport` and a ServiceEntry "echo" with every pod.
@@ -32,12 +32,14 @@ export interface ProxySetup<P extends Backend> {
   readonly deps?: ProxyDeps | ((pods: readonly P[]) => ProxyDeps);
   /** The client's channel options; its authority is "echo" unless they set another. */
   readonly client?: grpc.ChannelOptions;
+  /** Starts the proxy on the YAML: by default startProxy (the Proxy alone); startAdminProxy's wiring adds the admin server. */
+  readonly start?: (yaml: string, deps: ProxyDeps) => Promise<R>;
 }
 
-export interface ProxyWithPods<P extends Backend = ScriptedPod> {
-  readonly proxy: Proxy;
-  /** The proxy's address for clients. */
-  readonly target: string;
+/** The running proxy (`proxy`, `target`, and whatever else its start gave), its pods and clients. */
+export type ProxyWithPods<P extends Backend = ScriptedPod, R extends RunningProxy = RunningProxy> = Omit<R, "stop"> & PodsAndClients<P>;
+
+export interface PodsAndClients<P extends Backend> {
   readonly pods: P[];
   /** A client with a channel of its own to the proxy. */
   readonly client: grpc.Client;
@@ -50,20 +52,26 @@ export interface ProxyWithPods<P extends Backend = ScriptedPod> {
 }
 
 /** Scripted echo pods (a count, or each pod's script) and a proxy in front of them; all stopped when `owner` ends. */
-export async function proxyWithPods(
+export async function proxyWithPods<R extends RunningProxy = RunningProxy>(
   owner: Owner,
-  setup: ProxySetup<ScriptedPod> & { readonly pods?: number | readonly Script[] } = {},
-): Promise<ProxyWithPods> {
+  setup: ProxySetup<ScriptedPod, R> & { readonly pods?: number | readonly Script[] } = {},
+): Promise<ProxyWithPods<ScriptedPod, R>> {
   const pods = await scriptedPods(owner, setup.pods ?? 1);
   return proxyInFront(owner, pods, setup);
 }
 
 /** A proxy in front of pods the test started itself (and stops itself, after the proxy). */
-export async function proxyInFront<P extends Backend>(owner: Owner, pods: readonly P[], setup: ProxySetup<P> = {}): Promise<ProxyWithPods<P>> {
+export async function proxyInFront<P extends Backend, R extends RunningProxy = RunningProxy>(
+  owner: Owner,
+  pods: readonly P[],
+  setup: ProxySetup<P, R> = {},
+): Promise<ProxyWithPods<P, R>> {
   const ports = pods.map((p) => p.port);
   const yaml = (setup.config ?? ((ps) => [listenerYaml("", setup.transport), serviceEntryYaml("echo", ps)]))(ports, pods).join("\n---\n");
   const deps = typeof setup.deps === "function" ? setup.deps(pods) : setup.deps;
-  const running = await startProxy(yaml, deps);
+  // Without a start of its own, R is RunningProxy: startProxy's.
+  const start = setup.start ?? (startProxy as (yaml: string, deps: ProxyDeps) => Promise<R>);
+  const running = await start(yaml, deps ?? {});
   const clients: grpc.Client[] = [];
   const newClient = (options: grpc.ChannelOptions = {}): grpc.Client => {
     const c = echoClient(running.target, { "grpc.default_authority": "echo", ...options });
@@ -78,8 +86,7 @@ export async function proxyInFront<P extends Backend>(owner: Owner, pods: readon
   });
   defer(owner, stop);
   return {
-    proxy,
-    target: running.target,
+    ...running,
     pods: [...pods],
     client: newClient(setup.client),
     cluster: (name = ECHO_CLUSTER) => {
