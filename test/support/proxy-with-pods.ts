@@ -106,7 +106,7 @@ export async function proxyInFront<P extends Backend, R extends RunningProxy = R
  */
 export async function noOpenConnections(proxy: Proxy): Promise<void> {
   for (let turn = 0; proxy.connectionsClosed < proxy.connectionsAccepted; turn++) {
-    assert.ok(turn < 10_000, `${proxy.connectionsAccepted - proxy.connectionsClosed} downstream connections still open after stop`);
+    assert.ok(turn < 100_000, `${proxy.connectionsAccepted - proxy.connectionsClosed} downstream connections still open after stop`);
     await new Promise((resolve) => setImmediate(resolve));
   }
 }

@@ -139,7 +139,3 @@ export async function scriptedPods(owner: Owner, scripts: number | readonly Scri
 export async function stopPods(pods: readonly Pod[]): Promise<void> {
   for (const p of pods) await p.stop();
 }
-
-export function portsOf(pods: readonly Pod[]): number[] {
-  return pods.map((p) => p.port);
-}
