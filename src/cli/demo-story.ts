@@ -11,7 +11,7 @@ import { callUnary, echoClient } from "../demo/echo-client.js";
 import type { PodStats } from "../demo/echo-service.js";
 import { ManualEndpointSource } from "../discovery/manual.js";
 import type { ResolvedEndpoint } from "../discovery/types.js";
-import { dashboardLine } from "./admin-start.js";
+import { dashboardLine } from "../runtime/admin-start.js";
 import type { Io } from "./io.js";
 
 /** A local backend pod of the demo. */

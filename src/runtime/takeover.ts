@@ -26,6 +26,11 @@ export interface ReadyMessage {
 /** Set in a successor's environment to its predecessor's pid. */
 const PREDECESSOR_ENV = "SLUICE_TAKEOVER_FROM";
 
+/** Whether handOver() started this process (on `listenFd`): it then replaces a proxy that serves, and must not do so without a config. */
+export function isSuccessor(listenFd: number | undefined): boolean {
+  return listenFd !== undefined && process.env[PREDECESSOR_ENV] !== undefined;
+}
+
 /** The inherited listening socket's descriptor in the successor. */
 export const INHERITED_FD = 3;
 
