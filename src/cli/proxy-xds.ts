@@ -12,6 +12,7 @@ import { createHash } from "node:crypto";
 import type { Cluster, ListenerSettings, ProxyConfig, VirtualHost } from "../config/types.js";
 import { DEFAULT_CONNECTION_POOL, DEFAULT_LOAD_BALANCER } from "../config/limits.js";
 import { logger } from "../core/trace.js";
+import { ReloadRejectedError } from "../runtime/errors.js";
 import { configFromXds, type ConfigFromXds } from "../xds/from-xds.js";
 import { NO_RETRY } from "../xds/from-xds-routes.js";
 import type { XdsResources } from "../xds/xds-resources.js";
@@ -128,8 +129,9 @@ export class XdsFollower {
         if (config.clusters.size > 0 || config.virtualHosts.length > 0) {
           // Said here, on stderr, and thrown: the reloader then prints no "applied" line.
           const why = "with --xds the config files may hold only the Proxy resource (clusters and routes come from the control plane)";
-          this.io.err(`${this.opts.command}: config reload rejected, keeping the running config: ${why}`);
-          return Promise.reject(new Error(`config reload rejected: ${why}`));
+          const rejected = new ReloadRejectedError(`config reload rejected: ${why}`);
+          this.io.err(`${this.opts.command}: error [${rejected.code}]: config reload rejected, keeping the running config: ${why}`);
+          return Promise.reject(rejected);
         }
         return this.enqueue(async () => {
           this.listener = config.listener;

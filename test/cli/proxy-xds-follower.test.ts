@@ -132,7 +132,7 @@ test("a file reload and snapshots apply one at a time, each with the latest of b
   assert.deepEqual(
     err.filter((l) => /rejected/.test(l)),
     [
-      "sluice proxy: config reload rejected, keeping the running config: with --xds the config files may hold only the Proxy resource (clusters and routes come from the control plane)",
+      "sluice proxy: error [SLUICE_ERR_RELOAD_REJECTED]: config reload rejected, keeping the running config: with --xds the config files may hold only the Proxy resource (clusters and routes come from the control plane)",
     ],
   );
   assert.equal(target.applied.length, before);
