@@ -86,3 +86,9 @@ export function formatError(err: unknown): string {
   if (err instanceof SluiceError) return `error [${err.code}]: ${err.message}`;
   return err instanceof Error ? err.message : String(err);
 }
+
+/** The code to log beside an error's message: a SluiceError's SLUICE_ERR_*, node's errno code (ENOENT), or undefined. */
+export function codeOf(err: unknown): string | undefined {
+  if (err instanceof SluiceError) return err.code;
+  return err instanceof Error && "code" in err && typeof err.code === "string" ? err.code : undefined;
+}

@@ -5,7 +5,16 @@ import pino from "pino";
 import { UnknownPolicyError } from "../../src/balancer/registry.js";
 import { ConfigError } from "../../src/client/config-fields.js";
 import { DnsNoAddressesError, DnsTimeoutError, EndpointsRejectedError } from "../../src/client/dns-resolver.js";
-import { ErrorCode, formatError, InternalError, InvalidArgumentError, InvalidStateError, ProtoMissingError, SluiceError } from "../../src/core/errors.js";
+import {
+  codeOf,
+  ErrorCode,
+  formatError,
+  InternalError,
+  InvalidArgumentError,
+  InvalidStateError,
+  ProtoMissingError,
+  SluiceError,
+} from "../../src/core/errors.js";
 import { Status, type StatusCode } from "../../src/core/status.js";
 import { ReloadRejectedError } from "../../src/runtime/errors.js";
 import { ScenarioError } from "../../src/sim/scenario-file.js";
@@ -67,6 +76,13 @@ test("the CLI line: error [CODE]: message for a SluiceError, the bare message ot
   assert.equal(formatError(new ScenarioError("nope: not a scenario")), "error [SLUICE_ERR_SCENARIO_INVALID]: nope: not a scenario");
   assert.equal(formatError(new Error("EACCES")), "EACCES");
   assert.equal(formatError("thrown text"), "thrown text");
+});
+
+test("codeOf: the code a log line carries beside the message", () => {
+  assert.equal(codeOf(new ReloadRejectedError("config reload rejected: x")), "SLUICE_ERR_RELOAD_REJECTED");
+  assert.equal(codeOf(Object.assign(new Error("no such file"), { code: "ENOENT" })), "ENOENT");
+  assert.equal(codeOf(new Error("plain")), undefined);
+  assert.equal(codeOf("thrown text"), undefined);
 });
 
 test("a logged SluiceError carries its code and gRPC status (pino's err serializer)", () => {
