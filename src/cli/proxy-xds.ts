@@ -11,6 +11,7 @@
 import { createHash } from "node:crypto";
 import type { Cluster, ListenerSettings, ProxyConfig, VirtualHost } from "../config/types.js";
 import { DEFAULT_CONNECTION_POOL, DEFAULT_LOAD_BALANCER } from "../config/limits.js";
+import { codeOf, formatError } from "../core/errors.js";
 import { logger } from "../core/trace.js";
 import { ReloadRejectedError } from "../runtime/errors.js";
 import { configFromXds, type ConfigFromXds } from "../xds/from-xds.js";
@@ -193,8 +194,8 @@ export class XdsFollower {
       if (this.applied?.xds === this.latest && this.applied.listener === this.listener) return;
       await this.applyNow(target);
     }).catch((err: unknown) => {
-      logger.error({ err: (err as Error).message }, "xds update failed");
-      this.io.err(`${this.opts.command}: xds update failed, keeping the running config: ${(err as Error).message}`);
+      logger.error({ err: (err as Error).message, code: codeOf(err) }, "xds update failed");
+      this.io.err(`${this.opts.command}: xds update failed, keeping the running config: ${formatError(err)}`);
     });
   }
 

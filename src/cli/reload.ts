@@ -11,6 +11,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { formatProblem } from "../config/diagnostics.js";
 import { loadConfigFiles, type ConfigOverrides } from "../config/load.js";
+import { codeOf } from "../core/errors.js";
 import { logger, tracer } from "../core/trace.js";
 import type { ProxyConfig } from "../config/types.js";
 import type { Proxy } from "../proxy/proxy.js";
@@ -116,12 +117,12 @@ export class ConfigReloader {
         if (event === "rename" && !sameInode(dir, ino)) this.rewatch(dir, w);
       });
       w.on("error", (err) => {
-        logger.warn({ dir, err: err.message }, "config watch failed; watching again");
+        logger.warn({ dir, err: err.message, code: codeOf(err) }, "config watch failed; watching again");
         this.rewatch(dir, w);
       });
       this.watchers.set(dir, w);
     } catch (err: unknown) {
-      logger.warn({ dir, err: (err as Error).message }, "cannot watch config directory; SIGHUP still reloads");
+      logger.warn({ dir, err: (err as Error).message, code: codeOf(err) }, "cannot watch config directory; SIGHUP still reloads");
     }
   }
 
@@ -162,7 +163,7 @@ export class ConfigReloader {
   reload(reason: string, force: boolean): Promise<void> {
     const run = this.queue.then(() => this.reloadNow(reason, force));
     this.queue = run.catch((err: unknown) => {
-      logger.error({ err: (err as Error).message }, "config reload failed");
+      logger.error({ err: (err as Error).message, code: codeOf(err) }, "config reload failed");
     });
     return this.queue;
   }
