@@ -3,7 +3,8 @@
 // it can end gives the client a gRPC status, and the counters are released exactly once.
 import type { LbEndpoint, PickRequest } from "../balancer/types.js";
 import type { RetryCondition, RetryPolicy } from "../config/types.js";
-import { grpcStatusOfHttp, Status, type StatusCode, SluiceError } from "../core/status.js";
+import { SluiceError } from "../core/errors.js";
+import { grpcStatusOfHttp, Status, type StatusCode } from "../core/status.js";
 import { tracer } from "../core/trace.js";
 import { RefusedStream } from "../transport/refused-stream.js";
 import { H2Code, h2CodeName, type Headers, type ServerStream, type Stream, type StreamListener } from "../transport/types.js";
@@ -270,7 +271,7 @@ export class Forwarder implements PickRequest {
             : result instanceof EndpointGone
               ? ResponseFlag.NO_HEALTHY_UPSTREAM
               : ResponseFlag.UPSTREAM_OVERFLOW; // the pool's other refusal: http1MaxPendingRequests
-        this.failLocal(result.code, this.withRefusal(result.message), flag);
+        this.failLocal(result.grpcStatus ?? Status.UNAVAILABLE, this.withRefusal(result.message), flag);
         return;
       }
       this.openUpstream(result);

@@ -8,6 +8,7 @@ import { logger, tracer } from "../core/trace.js";
 import type { ProxyConfig } from "../config/types.js";
 import type { ConfigSnapshot, Rejection, SnapshotSink } from "./config-source.js";
 import type { Io } from "./io.js";
+import { codeOf } from "../core/errors.js";
 
 const trace = tracer("reload");
 
@@ -62,7 +63,7 @@ export class ConfigApplier implements SnapshotSink {
   reject(r: Rejection): void {
     this.io.err(`${this.command}: ${r.what}, keeping the running config: ${r.why}`);
     for (const line of r.details) this.io.err(line);
-    logger.error(r.logFields, r.logMessage);
+    logger.error({ ...r.logFields, code: r.error.code }, r.logMessage);
   }
 
   private async applyNow(snapshot: ConfigSnapshot): Promise<boolean> {
@@ -77,7 +78,7 @@ export class ConfigApplier implements SnapshotSink {
     } catch (err: unknown) {
       const what = snapshot.updates.map((u) => u.name).join(" and ") || "config update";
       const message = err instanceof Error ? err.message : String(err);
-      logger.error({ updates: snapshot.updates.map((u) => u.logFields), digest: snapshot.digest, err: message }, "config update failed");
+      logger.error({ updates: snapshot.updates.map((u) => u.logFields), digest: snapshot.digest, err: message, code: codeOf(err) }, "config update failed");
       this.io.err(`${this.command}: ${what} failed, keeping the running config: ${message}`);
       return false;
     }

@@ -4,6 +4,7 @@
 // or says why one cannot be applied. The supervisor never knows which source it runs with:
 // a new source is a new implementation of this interface and a line of wiring in cli/.
 import type { ProxyConfig } from "../config/types.js";
+import type { SluiceError } from "../core/errors.js";
 
 export interface ConfigSource {
   /**
@@ -60,6 +61,8 @@ export interface Rejection {
   readonly why: string;
   /** Lines printed after it as they are: every problem, as `sluice validate` prints it. */
   readonly details: readonly string[];
+  /** The cause, whose stable code (docs/errors.md) the log line carries. */
+  readonly error: SluiceError;
   readonly logMessage: string;
   readonly logFields: Readonly<Record<string, unknown>>;
 }

@@ -6,6 +6,7 @@
 import { statSync, watch, type FSWatcher } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { logger, tracer } from "../core/trace.js";
+import { codeOf } from "../core/errors.js";
 
 const trace = tracer("reload");
 
@@ -58,12 +59,12 @@ export class ConfigWatch {
         if (event === "rename" && !sameInode(dir, ino)) this.rewatch(dir, w);
       });
       w.on("error", (err) => {
-        logger.warn({ dir, err: err.message }, "config watch failed; watching again");
+        logger.warn({ dir, err: err.message, code: codeOf(err) }, "config watch failed; watching again");
         this.rewatch(dir, w);
       });
       this.watchers.set(dir, w);
     } catch (err: unknown) {
-      logger.warn({ dir, err: (err as Error).message }, "cannot watch config directory; SIGHUP still reloads");
+      logger.warn({ dir, err: (err as Error).message, code: codeOf(err) }, "cannot watch config directory; SIGHUP still reloads");
     }
   }
 

@@ -16,6 +16,8 @@ import { configDigest } from "./config-digest.js";
 import type { ConfigSnapshot, ConfigSource, SnapshotSink, SnapshotUpdate, SourceStart } from "./config-source.js";
 import { ConfigWatch } from "./config-watch.js";
 import type { Io } from "./io.js";
+import { codeOf, InvalidStateError } from "../core/errors.js";
+import { ConfigInvalidError, ReloadRejectedError } from "./errors.js";
 
 const trace = tracer("reload");
 
@@ -45,7 +47,7 @@ export class FileSource implements ConfigSource {
   constructor(private readonly opts: FileSourceOptions) {}
 
   start(sink: SnapshotSink): Promise<SourceStart | undefined> {
-    if (this.state.t !== "idle") throw new Error(`file source already ${this.state.t}`);
+    if (this.state.t !== "idle") throw new InvalidStateError(`file source already ${this.state.t}`);
     const watch = new ConfigWatch(this.opts.files, () => void this.reload("file change", false), this.opts.debounceMs);
     this.transition({ t: "started", sink, watch });
     // Watching before the first read: an edit made from now on is seen, however long the load
@@ -111,7 +113,7 @@ export class FileSource implements ConfigSource {
   /** Loads the files and gives the config to the sink; `force` loads them even when their texts did not change. */
   private reload(reason: string, force: boolean): Promise<unknown> {
     return this.enqueue(() => this.reloadNow(reason, force)).catch((err: unknown) => {
-      logger.error({ err: (err as Error).message }, "config reload failed");
+      logger.error({ err: (err as Error).message, code: codeOf(err) }, "config reload failed");
     });
   }
 
@@ -135,6 +137,7 @@ export class FileSource implements ConfigSource {
         what: `config reload (${reason}) rejected`,
         why: `${problems.length} problem${problems.length === 1 ? "" : "s"}`,
         details: [...problems, ...result.warnings.map((w) => `warning: ${formatProblem(w)}`)],
+        error: new ConfigInvalidError(`config reload (${reason}) rejected: ${problems.join("; ")}`),
         logMessage: "config reload rejected; the running config stays",
         logFields: { reason, problems },
       });
@@ -147,6 +150,7 @@ export class FileSource implements ConfigSource {
         what: "config reload rejected",
         why,
         details: [],
+        error: new ReloadRejectedError(`config reload rejected: ${why}`),
         logMessage: "config reload failed",
         logFields: { err: `config reload rejected: ${why}` },
       });

@@ -22,6 +22,8 @@ import type { ConfigSource, Rejection, SnapshotSink, SnapshotUpdate, SourceStart
 import { FileSource } from "./file-source.js";
 import type { Io } from "./io.js";
 import { PENDING_CLUSTER, PENDING_HOST, PENDING_HOSTS } from "./xds-pending.js";
+import { codeOf, InvalidStateError } from "../core/errors.js";
+import { XdsUnmappableError } from "./errors.js";
 
 const trace = tracer("xds_source");
 
@@ -95,7 +97,7 @@ export class XdsSource implements ConfigSource {
   }
 
   async start(sink: SnapshotSink): Promise<SourceStart | undefined> {
-    if (this.state.t !== "idle") throw new Error(`xds source already ${this.state.t}`);
+    if (this.state.t !== "idle") throw new InvalidStateError(`xds source already ${this.state.t}`);
     const { io, command, server, initialWaitMs } = this.opts;
     this.transition({ t: "waiting", sink });
     const listener = await this.opts.listener.start(this.listenerSink);
@@ -185,6 +187,7 @@ export class XdsSource implements ConfigSource {
         what: `xds update #${n} not applied`,
         why: `the control plane's resources ${mapped.failed}`,
         details: [],
+        error: new XdsUnmappableError(`the control plane's resources ${mapped.failed}`),
         logMessage: "xds snapshot not applied",
         logFields: { snapshot: n, err: mapped.failed },
       });
@@ -229,7 +232,7 @@ export class XdsSource implements ConfigSource {
   private enqueue(fn: () => Promise<boolean>): Promise<boolean> {
     const run = this.chain.then(() => (this.state.t === "following" ? fn() : false));
     this.chain = run.catch((err: unknown) => {
-      logger.error({ err: (err as Error).message }, "xds update failed");
+      logger.error({ err: (err as Error).message, code: codeOf(err) }, "xds update failed");
     });
     return run;
   }
@@ -255,7 +258,7 @@ export class XdsSource implements ConfigSource {
 
   private compose(): ProxyConfig {
     const listener = this.listener;
-    if (listener === undefined) throw new Error("xds source: no listener settings before start()");
+    if (listener === undefined) throw new InvalidStateError("xds source: no listener settings before start()");
     const xds = this.latest;
     const clusters = xds === null ? new Map([[PENDING_CLUSTER.name, PENDING_CLUSTER]]) : xds.clusters;
     const virtualHosts = xds === null ? PENDING_HOSTS : xds.virtualHosts;

@@ -10,6 +10,7 @@ import type { ProxyConfig } from "../../src/config/types.js";
 import type { ConfigSnapshot, ConfigSource, SnapshotSink, SourceStart } from "../../src/runtime/config-source.js";
 import { Supervisor } from "../../src/runtime/supervisor.js";
 import { listenerYaml, serviceEntryYaml, startPods, type Pod } from "../support/cluster.js";
+import { ConfigInvalidError } from "../../src/runtime/errors.js";
 
 function configOf(pod: Pod): ProxyConfig {
   // No admin server: tests run side by side, and none takes the default port.
@@ -88,7 +89,14 @@ test("a config given while the proxy starts applies once it serves; a rejected o
     assert.ok(lines.out.includes("scripted source started"), "the source's start lines follow the listening line");
     assert.deepEqual(ports(supervisor), [pods[1]!.port]);
 
-    source.sink!.reject({ what: "test update #2 rejected", why: "1 problem", details: ["test.yaml:3 spec: bad"], logMessage: "rejected", logFields: {} });
+    source.sink!.reject({
+      what: "test update #2 rejected",
+      why: "1 problem",
+      details: ["test.yaml:3 spec: bad"],
+      error: new ConfigInvalidError("bad"),
+      logMessage: "rejected",
+      logFields: {},
+    });
     assert.deepEqual(lines.err.slice(-2), ["sluice proxy: test update #2 rejected, keeping the running config: 1 problem", "test.yaml:3 spec: bad"]);
     assert.deepEqual(ports(supervisor), [pods[1]!.port]);
 
