@@ -63,7 +63,7 @@ export interface ClusterView {
 export function clustersView(proxy: Proxy, stats: RpcStats, sampler: Sampler | undefined): { clusters: ClusterView[] } {
   const clusters: ClusterView[] = [];
   for (const c of proxy.clusterRuntimes()) {
-    const od = c.outlierDetector;
+    const od = proxy.outlierDetector(c.name) ?? null;
     const counts = stats.clusters.get(c.name);
     const latest = sampler?.latest(c.name);
     const lb = c.config.policy.loadBalancer;

@@ -276,21 +276,21 @@ export const METRICS: readonly Row[] = [
     help: "Ejections made by outlier detection",
     type: "counter",
     labels: CLUSTER,
-    collect: (emit, src) => forEachCluster(src, (c, l) => emit(l, c.outlierDetector?.ejectionsTotal ?? 0)),
+    collect: (emit, src) => forEachCluster(src, (c, l) => emit(l, src.proxy.outlierDetector(c.name)?.ejectionsTotal ?? 0)),
   },
   {
     name: "envoy_cluster_outlier_detection_ejections_active",
     help: "Endpoints ejected now",
     type: "gauge",
     labels: CLUSTER,
-    collect: (emit, src) => forEachCluster(src, (c, l) => emit(l, c.outlierDetector?.activeEjections ?? 0)),
+    collect: (emit, src) => forEachCluster(src, (c, l) => emit(l, src.proxy.outlierDetector(c.name)?.activeEjections ?? 0)),
   },
   {
     name: "envoy_cluster_outlier_detection_ejections_overflow",
     help: "Ejections refused by maxEjectionPercent",
     type: "counter",
     labels: CLUSTER,
-    collect: (emit, src) => forEachCluster(src, (c, l) => emit(l, c.outlierDetector?.ejectionsOverflow ?? 0)),
+    collect: (emit, src) => forEachCluster(src, (c, l) => emit(l, src.proxy.outlierDetector(c.name)?.ejectionsOverflow ?? 0)),
   },
   {
     name: "sluice_cluster_outlier_ejections_total",
@@ -299,7 +299,7 @@ export const METRICS: readonly Row[] = [
     labels: [...CLUSTER, "reason"],
     collect: (emit, src) =>
       forEachCluster(src, (c, l) => {
-        const by = c.outlierDetector?.ejectionsByReason;
+        const by = src.proxy.outlierDetector(c.name)?.ejectionsByReason;
         if (by !== undefined) for (const [reason, n] of Object.entries(by)) emit({ ...l, reason }, n);
       }),
   },

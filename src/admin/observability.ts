@@ -4,11 +4,12 @@
 import type { DestinationStream } from "pino";
 import type { Registry } from "prom-client";
 import { systemClock, type Clock } from "../core/clock.js";
+import { InvalidStateError } from "../core/errors.js";
 import { logger } from "../core/trace.js";
 import type { RpcOutcome } from "../proxy/forwarder.js";
 import type { ProxyConfig } from "../config/types.js";
 import { Proxy, type ProxyDeps } from "../proxy/proxy.js";
-import type { AttemptObserver } from "../upstream/attempt.js";
+import type { OutcomeObserver } from "../balancer/outcome.js";
 import { AccessLog } from "./access-log.js";
 import { AdminServer } from "./admin-server.js";
 import { ImbalanceWatcher, type ImbalanceReport } from "./imbalance-warning.js";
@@ -46,11 +47,11 @@ export class Observability {
   };
 
   /** For ProxyDeps.attemptObserver: per-endpoint counts of every attempt. */
-  readonly attemptObserver = (cluster: string): AttemptObserver => {
+  readonly attemptObserver = (cluster: string): OutcomeObserver => {
     const counts = this.stats.attemptObserver(cluster);
     return {
-      attemptEnded: (endpoint, end, grpcStatus, durationMs) => {
-        if (this.sampler !== undefined) counts.attemptEnded(endpoint, end, grpcStatus, durationMs);
+      attemptEnded: (outcome) => {
+        if (this.sampler !== undefined) counts.attemptEnded(outcome);
       },
     };
   };
@@ -66,7 +67,7 @@ export class Observability {
    */
   async startAdmin(): Promise<{ host: string; port: number } | undefined> {
     const proxy = this.proxy;
-    if (proxy === undefined) throw new Error("Observability.attach(proxy) first");
+    if (proxy === undefined) throw new InvalidStateError("Observability.attach(proxy) first");
     const where = proxy.config.listener.admin;
     if (where === null || this.stopped) return undefined;
     const clock = this.deps.clock ?? systemClock;

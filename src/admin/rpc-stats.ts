@@ -4,7 +4,7 @@
 import { httpStatusOfGrpc } from "../core/status.js";
 import type { RpcOutcome } from "../proxy/forwarder.js";
 import { RESPONSE_FLAG_COUNT, type ResponseFlag } from "../proxy/response-flags.js";
-import { AttemptEnd, type AttemptObserver } from "../upstream/attempt.js";
+import { AttemptEnd, type OutcomeObserver } from "../balancer/outcome.js";
 
 /**
  * Envoy's default histogram buckets (ms), which Istio's istio_request_duration_milliseconds
@@ -123,9 +123,9 @@ export class RpcStats {
    * are attempts that ended in a 5xx (through the grpc-status table), a failed connect, a
    * reset or a timeout. A client's cancel is no endpoint's error.
    */
-  attemptObserver(cluster: string): AttemptObserver {
+  attemptObserver(cluster: string): OutcomeObserver {
     return {
-      attemptEnded: (endpoint, end, grpcStatus) => {
+      attemptEnded: ({ endpoint, end, grpcStatus }) => {
         let c = this.clusters.get(cluster);
         if (c === undefined) {
           c = new ClusterRpcStats(cluster);

@@ -21,7 +21,8 @@
 import { randomInt } from "../core/random.js";
 import { httpStatusOfGrpc } from "../core/status.js";
 import { endpointResults, NO_HEALTHY_UPSTREAM, noHealthyUpstreamPicker } from "./results.js";
-import type { CallOutcome, LbEndpoint, Picker, PickResult, PolicyDeps, PolicyFactory } from "./types.js";
+import { AttemptEnd, type AttemptOutcome, type OutcomeObserver } from "./outcome.js";
+import type { LbEndpoint, Picker, PickResult, PolicyDeps, PolicyFactory } from "./types.js";
 
 export const DEFAULT_PEAK_EWMA_DECAY_MS = 10_000;
 export const DEFAULT_PEAK_EWMA_RTT_MS = 30;
@@ -107,17 +108,21 @@ export function peakEwmaPolicy(deps: PolicyDeps, options: PeakEwmaOptions = {}):
     };
   };
 
-  const onCallEnded = (outcome: CallOutcome): void => {
+  const attemptEnded = (outcome: AttemptOutcome): void => {
+    // The client's cancel says nothing of the endpoint's speed.
+    if (outcome.end === AttemptEnd.CANCELLED) return;
     // Calls to endpoints no longer in the set are of no use to any future pick.
     const estimate = estimates.get(outcome.endpoint.key);
     if (estimate === undefined) return;
     const now = clock.now();
-    let sample = outcome.latencyMs;
+    let sample = outcome.durationMs;
     // A failure is no cheap answer: an endpoint failing fast (UNAVAILABLE in a millisecond)
     // would otherwise look like the fastest one and draw ever more calls (a black hole).
     // Each server-side failure at least doubles its estimate (never below defaultRtt).
-    if (httpStatusOfGrpc(outcome.status) >= 500) sample = Math.max(sample, FAILURE_PENALTY * Math.max(estimate.read(now), defaultRttMs));
+    if (outcome.end !== AttemptEnd.RESPONSE || httpStatusOfGrpc(outcome.grpcStatus) >= 500)
+      sample = Math.max(sample, FAILURE_PENALTY * Math.max(estimate.read(now), defaultRttMs));
     estimate.update(now, sample);
   };
-  return Object.assign(build, { onCallEnded });
+  const outcomes: OutcomeObserver = { attemptEnded };
+  return Object.assign(build, { outcomes });
 }

@@ -6,6 +6,7 @@
 import type { Clock } from "../core/clock.js";
 import type { Random } from "../core/random.js";
 import type { StatusCode } from "../core/status.js";
+import type { OutcomeObserver } from "./outcome.js";
 
 /** Live counters the data path keeps per endpoint; pickers only read them. */
 export interface LoadCounters {
@@ -67,17 +68,6 @@ export interface PolicyDeps {
 }
 
 /**
- * How one call to an endpoint went, as the data path reports it once the call ends.
- * `latencyMs` runs from the call being started on the endpoint to its status.
- */
-export interface CallOutcome {
-  readonly endpoint: LbEndpoint;
-  readonly latencyMs: number;
-  /** The gRPC status code the call ended with. */
-  readonly status: number;
-}
-
-/**
  * A policy: given the usable (healthy, non-ejected) endpoints, build a picker.
  * Called whenever the endpoint set or health changes; pickers are replaced, not mutated.
  */
@@ -85,8 +75,8 @@ export interface PolicyFactory {
   (endpoints: readonly LbEndpoint[]): Picker;
   /**
    * Optional feedback for policies that learn from outcomes (peak EWMA keeps a latency
-   * estimate per endpoint across pickers). The data path calls it for every finished call;
-   * policies that only read the live load counters leave it unset.
+   * estimate per endpoint across pickers). The data path reports every finished attempt to
+   * it; policies that only read the live load counters leave it unset.
    */
-  readonly onCallEnded?: (outcome: CallOutcome) => void;
+  readonly outcomes?: OutcomeObserver;
 }

@@ -4,8 +4,8 @@
 // snapshot (or the last failure) at once. When the stream is back after a failure, every
 // channel hears the current snapshot again, so none keeps saying the control plane is away.
 import os from "node:os";
-import { AdsClient } from "../xds/ads-client.js";
-import type { XdsResources } from "../xds/xds-resources.js";
+import { AdsClient } from "../xds-client/ads-client.js";
+import type { XdsResources } from "../xds-client/decoded-resources.js";
 
 export interface WatchSubscriber {
   /** A consistent snapshot (the first, or a change). */

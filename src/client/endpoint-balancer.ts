@@ -187,7 +187,7 @@ export class EndpointBalancer implements LoadBalancer {
         this.picker,
         ready.map((c) => ({ endpoint: c.endpoint, picker: c.leaf.getPicker() })),
         () => this.deps.clock?.now() ?? performance.now(),
-        this.policy.onCallEnded,
+        this.policy.outcomes,
       );
       this.publish(State.READY, picker, null);
     } else {

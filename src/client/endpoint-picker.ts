@@ -5,7 +5,8 @@
 // call that really starts on the endpoint: grpc-js calls onCallStarted only once the
 // stream exists, and onCallEnded only after onCallStarted, so the counter cannot leak.
 import * as grpc from "@grpc/grpc-js";
-import type { CallOutcome, LbEndpoint, Picker, PickRequest } from "../balancer/types.js";
+import { AttemptEnd, type OutcomeObserver } from "../balancer/outcome.js";
+import type { LbEndpoint, Picker, PickRequest } from "../balancer/types.js";
 
 type GrpcPicker = grpc.experimental.Picker;
 type PickArgs = grpc.experimental.PickArgs;
@@ -47,7 +48,7 @@ export class EndpointPicker implements GrpcPicker {
     private readonly picker: Picker,
     ready: readonly ReadyEndpoint[],
     private readonly now: () => number,
-    private readonly onCallEnded: ((outcome: CallOutcome) => void) | undefined,
+    private readonly outcomes: OutcomeObserver | undefined,
   ) {
     for (const r of ready) this.leaves.set(r.endpoint.key, r.picker);
   }
@@ -87,7 +88,7 @@ export class EndpointPicker implements GrpcPicker {
     const inner = leaf.pick(args);
     if (inner.pickResultType !== PickResultType.COMPLETE) return inner;
     const load = endpoint.load;
-    const feedback = this.onCallEnded;
+    const feedback = this.outcomes;
     const now = this.now;
     let startedAt = -1;
     return {
@@ -100,7 +101,8 @@ export class EndpointPicker implements GrpcPicker {
       onCallEnded: (code, details, metadata) => {
         if (startedAt >= 0) {
           load.activeRequests--;
-          feedback?.({ endpoint, latencyMs: now() - startedAt, status: code });
+          // grpc-js reports every end as a status (a cancel too, which peak EWMA reads as such).
+          feedback?.attemptEnded({ endpoint, end: AttemptEnd.RESPONSE, grpcStatus: code, durationMs: now() - startedAt });
           startedAt = -1;
         }
         inner.onCallEnded?.(code, details, metadata);

@@ -22,8 +22,8 @@ import { formatDuration } from "../config/duration.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { Status } from "../core/status.js";
 import { tracer } from "../core/trace.js";
+import { AttemptEnd } from "../balancer/outcome.js";
 import { OutlierDetector, type EjectionTarget } from "../resilience/outlier-detector.js";
-import { AttemptEnd } from "../upstream/attempt.js";
 import { FieldReader } from "./config-fields.js";
 
 export const SLUICE_OUTLIER_POLICY = "sluice_outlier";
@@ -335,7 +335,7 @@ class SluiceOutlierBalancer implements experimental.LoadBalancer, EjectionTarget
 
   private callEnded(key: string, code: number): void {
     if (this.destroyed || this.detector === null || !countsAgainstServer(code)) return;
-    this.detector.attemptEnded({ key }, AttemptEnd.RESPONSE, code, 0);
+    this.detector.attemptEnded({ endpoint: { key }, end: AttemptEnd.RESPONSE, grpcStatus: code, durationMs: 0 });
   }
 }
 

@@ -2,9 +2,9 @@
 // name, mapped back by configFromXds(): the one reverse mapping of xDS that `sluice proxy
 // --xds` also runs, so a sluice:/// channel balances a DestinationRule as the proxy does.
 import type { Cluster } from "../config/types.js";
-import { clusterIdentity } from "../xds/from-xds-cluster.js";
-import { configFromXds } from "../xds/from-xds.js";
-import type { XdsResources } from "../xds/xds-resources.js";
+import { clusterIdentity } from "../xds-client/from-xds-cluster.js";
+import { configFromXds } from "../xds-client/from-xds.js";
+import type { XdsResources } from "../xds-client/decoded-resources.js";
 
 export interface MappedCluster {
   /** null when the cluster cannot be mapped (its problems say why). */

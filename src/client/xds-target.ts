@@ -4,8 +4,8 @@
 // weighted clusters: one channel balances over one cluster) -> the cluster's
 // ClusterLoadAssignment (its endpoints and policy are then mapped by configFromXds(), in
 // xds-cluster.ts). Pure; a string says what is missing, for the channel's status.
-import { httpConnectionManager, edsName } from "../xds/ads-client.js";
-import type { DecodedResource, XdsResources } from "../xds/xds-resources.js";
+import { httpConnectionManager, edsName } from "../xds-client/ads-client.js";
+import type { DecodedResource, XdsResources } from "../xds-client/decoded-resources.js";
 
 export interface XdsTarget {
   /** The xDS cluster name (`outbound|PORT|SUBSET|HOST`). */

@@ -7,8 +7,9 @@ export type Limit = number;
 
 export type ProxyMode = "request" | "connection";
 
-/** Which HTTP/2 implementation carries the traffic: sluice's own frame-level one, or node:http2. */
-export type TransportKind = "h2" | "node";
+/** Which HTTP/2 implementation carries the traffic: the transport defines the kinds. */
+export type { TransportKind } from "../transport/types.js";
+import type { TransportKind } from "../transport/types.js";
 
 export type SimpleLb = "LEAST_REQUEST" | "ROUND_ROBIN" | "RANDOM" | "PASSTHROUGH";
 

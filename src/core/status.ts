@@ -1,5 +1,5 @@
 // gRPC status codes, their names, and the HTTP code Envoy maps each to (used by outlier
-// detection and metrics). One error type carries a status, a message and a cause.
+// detection and metrics). An error a gRPC client sees carries one as `grpcStatus` (errors.ts).
 
 export const Status = {
   OK: 0,
@@ -54,15 +54,5 @@ export function grpcStatusOfHttp(httpStatus: number): StatusCode {
       return Status.UNAVAILABLE;
     default:
       return Status.UNKNOWN;
-  }
-}
-
-/** An error that is a gRPC status: what a client of sluice will see. */
-export class SluiceError extends Error {
-  readonly code: StatusCode;
-  constructor(code: StatusCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "SluiceError";
-    this.code = code;
   }
 }

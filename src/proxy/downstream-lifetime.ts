@@ -10,40 +10,11 @@
 import type { DownstreamSettings } from "../config/types.js";
 import type { Clock, TimerHandle } from "../core/clock.js";
 import type { Random } from "../core/random.js";
+import { allowedPingIntervalMs, jitteredAge, MAX_PING_STRIKES } from "../core/keepalive.js";
 import { logger, tracer } from "../core/trace.js";
 import { H2Code, type ServerConnection } from "../transport/types.js";
 
 const trace = tracer("lifetime");
-
-/** Strikes forgiven before GOAWAY: the third early ping closes the connection (grpc-go, grpc-java). */
-const MAX_PING_STRIKES = 2;
-/** Without an RPC in flight (and permitWithoutCalls false) a client may ping this often (gRFC A8). */
-const NO_CALLS_PING_INTERVAL_MS = 2 * 60 * 60_000;
-/** maxConnectionAge is spread by +-10% so connections opened together do not all cycle together. */
-const AGE_JITTER = 0.1;
-
-/**
- * When a client pinging every `pingEveryMs` on an otherwise silent connection gets GOAWAY
- * too_many_pings, in ms from the connection's start, when pings under `allowedMs` apart are
- * strikes (onPing's rule: an on-time ping moves the mark but forgives no strike); null if never.
- * For `sluice analyze`'s explanation.
- */
-export function tooManyPingsAfter(pingEveryMs: number, allowedMs: number): number | null {
-  if (!(pingEveryMs > 0) || pingEveryMs >= allowedMs) return null;
-  let lastValid = 0;
-  let strikes = 0;
-  for (let k = 1; k <= 10_000; k++) {
-    const t = k * pingEveryMs;
-    if (t - lastValid >= allowedMs) lastValid = t;
-    else if (++strikes > MAX_PING_STRIKES) return t;
-  }
-  return null;
-}
-
-/** When a connection opened now reaches maxConnectionAge: the age +-10% (gRFC A9). The simulator uses it too. */
-export function jitteredAge(ageMs: number, random: Random): number {
-  return ageMs * (1 - AGE_JITTER + 2 * AGE_JITTER * random());
-}
 
 /**
  * What happened to a connection, for tests and (later) the admin server: a client's ping and
@@ -157,7 +128,7 @@ export class DownstreamLifetime {
       st.lastValidPingAt = now;
     } else {
       const ka = this.settings.keepalive;
-      const allowed = conn.activeStreams > 0 || ka.permitWithoutCalls ? ka.minPingIntervalMs : Math.max(ka.minPingIntervalMs, NO_CALLS_PING_INTERVAL_MS);
+      const allowed = allowedPingIntervalMs(conn.activeStreams, ka.minPingIntervalMs, ka.permitWithoutCalls);
       // Measured from the last acceptable ping, or from the connection's start (grpc-java).
       if (now - st.lastValidPingAt >= allowed) st.lastValidPingAt = now;
       else st.strikes++;

@@ -3,11 +3,12 @@
 // it can end gives the client a gRPC status, and the counters are released exactly once.
 import type { LbEndpoint, PickRequest } from "../balancer/types.js";
 import type { RetryCondition, RetryPolicy } from "../config/types.js";
-import { grpcStatusOfHttp, Status, type StatusCode, SluiceError } from "../core/status.js";
+import { SluiceError } from "../core/errors.js";
+import { grpcStatusOfHttp, Status, type StatusCode } from "../core/status.js";
 import { tracer } from "../core/trace.js";
 import { RefusedStream } from "../transport/refused-stream.js";
 import { H2Code, h2CodeName, type Headers, type ServerStream, type Stream, type StreamListener } from "../transport/types.js";
-import { AttemptEnd } from "../upstream/attempt.js";
+import { AttemptEnd } from "../balancer/outcome.js";
 import type { ClusterRuntime } from "../upstream/cluster.js";
 import { ConnectFailure, EndpointGone, type AcquireCallback, type EndpointPool, type PooledConnection } from "../upstream/endpoint-pool.js";
 import { statusTrailers, trailersOnly } from "./grpc-wire.js";
@@ -239,7 +240,7 @@ export class Forwarder implements PickRequest {
     this.endpoint = endpoint;
     endpoint.load.activeRequests++;
     this.onEndpoint = true;
-    if (this.cluster.attemptObservers.length > 0) this.attemptStart = performance.now();
+    if (this.cluster.observed) this.attemptStart = this.cluster.clock.now();
     const pool = this.cluster.pool(endpoint);
     this.pool = pool;
     const ready = pool.tryAcquire();
@@ -270,7 +271,7 @@ export class Forwarder implements PickRequest {
             : result instanceof EndpointGone
               ? ResponseFlag.NO_HEALTHY_UPSTREAM
               : ResponseFlag.UPSTREAM_OVERFLOW; // the pool's other refusal: http1MaxPendingRequests
-        this.failLocal(result.code, this.withRefusal(result.message), flag);
+        this.failLocal(result.grpcStatus ?? Status.UNAVAILABLE, this.withRefusal(result.message), flag);
         return;
       }
       this.openUpstream(result);
@@ -391,10 +392,9 @@ export class Forwarder implements PickRequest {
 
   /** Tells the cluster's observers how the attempt on the current endpoint ended. */
   private attemptEnded(end: AttemptEnd, grpcStatus: number): void {
-    const observers = this.cluster.attemptObservers;
-    if (observers.length === 0) return;
-    const duration = performance.now() - this.attemptStart;
-    for (const o of observers) o.attemptEnded(this.endpoint!, end, grpcStatus, duration);
+    const cluster = this.cluster;
+    if (!cluster.observed) return;
+    cluster.attemptEnded({ endpoint: this.endpoint!, end, grpcStatus, durationMs: cluster.clock.now() - this.attemptStart });
   }
 
   private onPerTryTimeout(): void {

@@ -9,9 +9,9 @@ import { logger } from "../core/trace.js";
 import type { EndpointSource } from "../discovery/types.js";
 import { createClientTransport, createServerTransport } from "../transport/create.js";
 import type { ClientTransport, ServerConnection, ServerHandlers, ServerStream, ServerTransport } from "../transport/types.js";
-import type { AttemptObserver } from "../upstream/attempt.js";
+import type { OutcomeObserver } from "../balancer/outcome.js";
 import { ClusterRuntime } from "../upstream/cluster.js";
-import { ConnectionPins } from "./connection-pins.js";
+import { ConnectionPins } from "../balancer/connection-pins.js";
 import { DownstreamLifetime, type LifetimeEvent } from "./downstream-lifetime.js";
 import { Forwarder, type ForwardHooks, type RpcOutcome } from "./forwarder.js";
 import { isGrpcPath, parseGrpcTimeout, trailersOnly } from "./grpc-wire.js";
@@ -21,6 +21,8 @@ import { Router } from "./router.js";
 import { createEndpointSource } from "../discovery/create.js";
 import { createPolicy, registerBuiltins } from "../balancer/registry.js";
 import type { HealthChecker } from "../resilience/health-checker.js";
+import { ClusterGuards } from "../resilience/cluster-guards.js";
+import type { OutlierDetector } from "../resilience/outlier-detector.js";
 import { ResponseFlag } from "./response-flags.js";
 
 /** The cluster name the RPC-end hook gets for a request no route took (Istio's "unknown" destination). */
@@ -36,7 +38,7 @@ export interface ProxyDeps {
   /** Called when each RPC ends (tests, stats). */
   readonly onRpcEnd?: (outcome: RpcOutcome) => void;
   /** An observer of every attempt on each cluster's endpoints (per-endpoint stats), by cluster name. */
-  readonly attemptObserver?: (cluster: string) => AttemptObserver;
+  readonly attemptObserver?: (cluster: string) => OutcomeObserver;
   /** Endpoint sources by cluster (tests inject; default from the cluster's resolution). */
   readonly endpointSource?: (cluster: Cluster) => EndpointSource;
   /** Called on downstream connection lifetime events: pings, idle, age, keepalive (tests, stats). */
@@ -50,13 +52,13 @@ interface ClusterDeps {
   readonly clock: Clock;
   readonly transport: ClientTransport;
   readonly endpointSource: ((cluster: Cluster) => EndpointSource) | undefined;
-  readonly attemptObserver: ((cluster: string) => AttemptObserver) | undefined;
+  readonly attemptObserver: ((cluster: string) => OutcomeObserver) | undefined;
 }
 
 export class Proxy {
   private readonly clusters = new Map<string, ClusterRuntime>();
-  /** Active health checkers by cluster name (only clusters of the hosts spec.healthCheck covers). */
-  private readonly healthCheckers = new Map<string, HealthChecker>();
+  /** Outlier detection and health checks attached to each cluster, by cluster name. */
+  private readonly guards = new Map<string, ClusterGuards>();
   private router: Router;
   private readonly server: ServerTransport;
   private readonly listener: Listener;
@@ -132,9 +134,9 @@ export class Proxy {
     // Like Envoy's cluster warming: listen only once every cluster has its first endpoint set
     // (DNS sources always deliver their first round, resolved or not).
     await this.attachHealthCheckers(this.clusters, this.config);
-    await Promise.all([...this.clusters.values()].map((c) => c.start()));
+    await Promise.all([...this.clusters.values()].map((c) => this.startCluster(c)));
     // Envoy's warming waits for the first health check of every host, too (each bounded by the timeout).
-    await Promise.all([...this.healthCheckers.values()].map((h) => h.warm()));
+    await Promise.all([...this.guards.values()].map((g) => g.warm()));
     const { host, port } = this.config.listener.listen;
     this.address = listenFd === undefined ? await this.listener.listen(host, port) : await this.listener.listenFd(listenFd);
     logger.info({ listen: this.address, mode: this.config.listener.mode, clusters: [...this.clusters.keys()] }, "sluice proxy listening");
@@ -164,14 +166,13 @@ export class Proxy {
     const started = new Map<string, ClusterRuntime>();
     for (const name of plan.added) started.set(name, this.newCluster(config.clusters.get(name)!, config));
     await this.attachHealthCheckers(started, config);
-    await Promise.all([...started.values()].map((c) => c.start()));
+    await Promise.all([...started.values()].map((c) => this.startCluster(c)));
     // As at start: the new clusters' endpoints have their first health check before routes use them.
-    const checkers = [...started.keys()].flatMap((name) => this.healthCheckers.get(name) ?? []);
-    await Promise.all(checkers.map((h) => h.warm()));
+    await Promise.all([...started.keys()].flatMap((name) => this.guards.get(name)?.warm() ?? []));
     if (this.stopping) {
       // Stopped while the new clusters warmed: they never served, nothing else changes.
       for (const [name, c] of started) {
-        this.stopHealthChecker(name);
+        this.stopGuards(name);
         c.stop();
       }
       return plan;
@@ -184,11 +185,12 @@ export class Proxy {
       if (cluster === undefined || (what.length === 0 && !everyCluster)) continue;
       const source = needsNewSource(what) ? this.sourceFor(cluster) : undefined;
       runtime.reconfigure(cluster, this.policyFor(cluster, config), source, config.listener.upstream.keepalive);
+      if (what.includes("outlierDetection")) this.guards.get(name)?.outlierSettingsChanged();
     }
     for (const [name, runtime] of started) this.clusters.set(name, runtime);
     this.router = new Router(config.virtualHosts, config.listener.defaultHost, this.clusterDeps.random);
     for (const name of plan.removed) {
-      this.stopHealthChecker(name);
+      this.stopGuards(name);
       this.clusters.get(name)?.retire();
       this.clusters.delete(name);
     }
@@ -197,9 +199,15 @@ export class Proxy {
     return plan;
   }
 
-  private stopHealthChecker(cluster: string): void {
-    this.healthCheckers.get(cluster)?.stop();
-    this.healthCheckers.delete(cluster);
+  private stopGuards(cluster: string): void {
+    this.guards.get(cluster)?.stop();
+    this.guards.delete(cluster);
+  }
+
+  /** Starts discovery and the cluster's outlier detection (resolves once the cluster is warm). */
+  private startCluster(c: ClusterRuntime): Promise<void> {
+    this.guards.get(c.name)?.start();
+    return c.start();
   }
 
   private newCluster(cluster: Cluster, config: ProxyConfig): ClusterRuntime {
@@ -208,10 +216,13 @@ export class Proxy {
       clock,
       random,
       keepalive: config.listener.upstream.keepalive,
-      latencyOutlier: config.listener.latencyOutlier,
     });
+    this.guards.set(
+      cluster.name,
+      new ClusterGuards(runtime, { clock, latencyOutlier: config.listener.latencyOutlier, keepalive: config.listener.upstream.keepalive }),
+    );
     const observer = this.clusterDeps.attemptObserver?.(cluster.name);
-    if (observer !== undefined) runtime.attemptObservers.push(observer);
+    if (observer !== undefined) runtime.observe(observer);
     return runtime;
   }
 
@@ -224,10 +235,9 @@ export class Proxy {
   private async attachHealthCheckers(clusters: ReadonlyMap<string, ClusterRuntime>, config: ProxyConfig): Promise<void> {
     const hc = config.listener.healthCheck;
     if (hc === null) return;
-    const { HealthChecker } = await import("../resilience/health-checker.js");
     for (const [name, runtime] of clusters) {
       if (hc.hosts !== null && !hc.hosts.includes(runtime.config.host)) continue;
-      this.healthCheckers.set(name, new HealthChecker(runtime, hc, { clock: this.clusterDeps.clock, keepalive: config.listener.upstream.keepalive }));
+      await this.guards.get(name)?.checkHealth(hc);
     }
   }
 
@@ -259,7 +269,7 @@ export class Proxy {
     }, graceMs);
     await closed;
     clearTimeout(timer);
-    for (const h of this.healthCheckers.values()) h.stop();
+    for (const g of this.guards.values()) g.stop();
     for (const c of this.clusters.values()) c.stop();
   }
 
@@ -284,7 +294,12 @@ export class Proxy {
 
   /** The cluster's active health checker, when spec.healthCheck covers its host. */
   healthChecker(name: string): HealthChecker | undefined {
-    return this.healthCheckers.get(name);
+    return this.guards.get(name)?.healthChecker ?? undefined;
+  }
+
+  /** The cluster's outlier detector, when its DestinationRule sets outlierDetection (its counters feed metrics). */
+  outlierDetector(name: string): OutlierDetector | undefined {
+    return this.guards.get(name)?.outlierDetector ?? undefined;
   }
 
   /**

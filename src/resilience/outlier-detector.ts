@@ -27,12 +27,11 @@
 //   happens on an interval tick, as in Envoy) and runs the latency rule.
 // Not in Envoy: the optional latency rule (LatencyOutlierSettings), and no jitter on the
 // ejection time (Envoy's max_ejection_time_jitter defaults to 0; Istio has no field).
-import type { LbEndpoint } from "../balancer/types.js";
 import type { LatencyOutlierSettings, OutlierDetectionSettings } from "../config/types.js";
 import type { Clock, TimerHandle } from "../core/clock.js";
 import { tracer } from "../core/trace.js";
 import { httpStatusOfGrpc } from "../core/status.js";
-import { AttemptEnd, type AttemptObserver } from "../upstream/attempt.js";
+import { AttemptEnd, type AttemptOutcome, type OutcomeObserver } from "../balancer/outcome.js";
 import { LatencyHistogram } from "./latency-histogram.js";
 
 const trace = tracer("outlier");
@@ -72,7 +71,7 @@ interface HostState {
   readonly latency: LatencyHistogram | null;
 }
 
-export class OutlierDetector implements AttemptObserver {
+export class OutlierDetector implements OutcomeObserver {
   /** Ejections made, by any rule (Envoy's ejections_enforced_total). */
   ejectionsTotal = 0;
   /** Ejections refused by maxEjectionPercent (Envoy's ejections_overflow). */
@@ -138,11 +137,11 @@ export class OutlierDetector implements AttemptObserver {
     }
   }
 
-  /** Only the endpoint's key is read, so sluice/client's policy can pass `{ key }`. */
-  attemptEnded(endpoint: Pick<LbEndpoint, "key">, end: AttemptEnd, grpcStatus: number, durationMs: number): void {
+  attemptEnded(outcome: AttemptOutcome): void {
+    const { end, grpcStatus, durationMs } = outcome;
     // The client's cancel says nothing about the backend (Envoy reports no result for it).
     if (end === AttemptEnd.CANCELLED) return;
-    const key = endpoint.key;
+    const key = outcome.endpoint.key;
     const h = this.host(key);
     if (h.latency !== null && (end === AttemptEnd.RESPONSE || end === AttemptEnd.TIMEOUT)) h.latency.record(durationMs);
     const split = this.settings.splitExternalLocalOriginErrors;

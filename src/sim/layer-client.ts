@@ -85,7 +85,7 @@ export class ClientLayer implements Balancing {
 
   send = (rpc: SimRpc): void => {
     const cluster = this.channelCluster(rpc.channel);
-    forward(this.ctx, cluster, undefined, rpc, this.policies.get(rpc.channel)?.onCallEnded);
+    forward(this.ctx, cluster, undefined, rpc, this.policies.get(rpc.channel)?.outcomes);
   };
 
   connectionsPerBackend(count: number): number[] {

@@ -1,7 +1,7 @@
 // sluice proxy as a balancing layer: request mode (every RPC balanced) and connection mode
 // (pins and cycling, the proxy's own ConnectionPins).
-import { ConnectionPins } from "../proxy/connection-pins.js";
-import { jitteredAge } from "../proxy/downstream-lifetime.js";
+import { ConnectionPins } from "../balancer/connection-pins.js";
+import { jitteredAge } from "../core/keepalive.js";
 import type { ClusterRuntime } from "../upstream/cluster.js";
 import type { SimBackend } from "./backend.js";
 import { SimSource, type Balancing, type SimChannel, type SimContext, type SimRpc } from "./layer.js";

@@ -2,27 +2,21 @@
 // the registry, sending an RPC the way the proxy's forwarder does, and opening a channel's
 // connection.
 import { createPolicy } from "../balancer/registry.js";
-import type { CallOutcome, LbEndpoint, PolicyFactory } from "../balancer/types.js";
+import { AttemptEnd, type AttemptOutcome, type OutcomeObserver } from "../balancer/outcome.js";
+import type { LbEndpoint, PolicyFactory } from "../balancer/types.js";
 import type { Cluster, LoadBalancerSettings } from "../config/types.js";
 import { Status } from "../core/status.js";
-import type { ClientTransport } from "../transport/types.js";
-import { AttemptEnd } from "../upstream/attempt.js";
+import { ClusterGuards } from "../resilience/cluster-guards.js";
 import { ClusterRuntime } from "../upstream/cluster.js";
 import type { SimChannel, SimContext, SimRpc, SimSource } from "./layer.js";
 
-/** The simulator opens no sockets: a cluster that tried would be a bug here. */
-export const NO_TRANSPORT: ClientTransport = {
-  connect() {
-    throw new Error("the simulator opens no connections");
-  },
-};
-
+/**
+ * A cluster that balances only (the simulator opens no connections), with outlier detection
+ * attached as the proxy attaches it. Its guards live as long as the simulation's virtual clock.
+ */
 export function clusterRuntime(ctx: SimContext, cluster: Cluster, policy: PolicyFactory, source: SimSource): ClusterRuntime {
-  const runtime = new ClusterRuntime(cluster, policy, source, NO_TRANSPORT, {
-    clock: ctx.clock,
-    random: ctx.random,
-    latencyOutlier: ctx.config.listener.latencyOutlier,
-  });
+  const runtime = new ClusterRuntime(cluster, policy, source, null, { clock: ctx.clock, random: ctx.random });
+  new ClusterGuards(runtime, { clock: ctx.clock, latencyOutlier: ctx.config.listener.latencyOutlier }).start();
   void runtime.start();
   return runtime;
 }
@@ -40,13 +34,7 @@ export function describePolicy(settings: LoadBalancerSettings): string {
  * Sends an RPC the way the proxy's forwarder does: the http2MaxRequests circuit breaker, the
  * pick (unless pinned), the load counters while it runs, every outlier observer told of its end.
  */
-export function forward(
-  ctx: SimContext,
-  cluster: ClusterRuntime,
-  pinned: LbEndpoint | undefined,
-  rpc: SimRpc,
-  feedback?: (outcome: CallOutcome) => void,
-): void {
+export function forward(ctx: SimContext, cluster: ClusterRuntime, pinned: LbEndpoint | undefined, rpc: SimRpc, feedback?: OutcomeObserver): void {
   if (cluster.active >= cluster.http2MaxRequests) {
     cluster.overflows++;
     rpc.finish(-1, "overflow (http2MaxRequests)");
@@ -68,7 +56,7 @@ export function forward(
  * The RPC on `endpoint`: counted while it runs; the cluster's observers (outlier detection)
  * hear how it ended, and so does `feedback` (a policy that learns from latency: peak EWMA).
  */
-export function sendTo(ctx: SimContext, cluster: ClusterRuntime, endpoint: LbEndpoint, rpc: SimRpc, feedback?: (outcome: CallOutcome) => void): void {
+export function sendTo(ctx: SimContext, cluster: ClusterRuntime, endpoint: LbEndpoint, rpc: SimRpc, feedback?: OutcomeObserver): void {
   const backend = ctx.backends.get(endpoint.key);
   if (backend === undefined) {
     // PASSTHROUGH picks the address in :authority, which no simulated backend has.
@@ -84,8 +72,9 @@ export function sendTo(ctx: SimContext, cluster: ClusterRuntime, endpoint: LbEnd
     cluster.active--;
     endpoint.load.activeRequests--;
     const ms = clock.now() - t0;
-    for (const o of cluster.attemptObservers) o.attemptEnded(endpoint, AttemptEnd.RESPONSE, status, ms);
-    feedback?.({ endpoint, latencyMs: ms, status });
+    const outcome: AttemptOutcome = { endpoint, end: AttemptEnd.RESPONSE, grpcStatus: status, durationMs: ms };
+    cluster.attemptEnded(outcome);
+    feedback?.attemptEnded(outcome);
     rpc.finish(backend.index, status === Status.OK ? null : "UNAVAILABLE from the backend");
   });
 }

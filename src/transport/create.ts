@@ -1,10 +1,9 @@
 // Picks the HTTP/2 implementation for both sides of the proxy.
-import type { TransportKind } from "../config/types.js";
 import { H2ClientTransport } from "./h2/client.js";
 import { H2Server } from "./h2/server.js";
 import { NodeClientTransport } from "./node/client.js";
 import { NodeH2Server } from "./node/server.js";
-import type { ClientTransport, ServerHandlers, ServerTransport, ServerTransportOptions } from "./types.js";
+import type { ClientTransport, ServerHandlers, ServerTransport, ServerTransportOptions, TransportKind } from "./types.js";
 
 export function createServerTransport(kind: TransportKind, options: ServerTransportOptions, handlers: ServerHandlers): ServerTransport {
   switch (kind) {

@@ -4,6 +4,9 @@
 // without touching them.
 import type { Socket } from "node:net";
 
+/** Which HTTP/2 implementation carries the traffic: sluice's own frame-level one, or node:http2. */
+export type TransportKind = "h2" | "node";
+
 /** Header block: lower-case names; repeated fields as arrays (node:http2's shape). */
 export type Headers = Record<string, string | string[] | undefined>;
 

@@ -1,16 +1,15 @@
 // Runtime state of one cluster: its endpoints (with live load counters), the current
 // picker, one connection pool per endpoint, and the active-request circuit breaker.
 import { EventEmitter } from "node:events";
-import { isDeepStrictEqual } from "node:util";
 import type { LbEndpoint, Picker, PickRequest, PickResult, PolicyFactory } from "../balancer/types.js";
-import type { Cluster, LatencyOutlierSettings, PingSettings } from "../config/types.js";
+import type { Cluster, PingSettings } from "../config/types.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { systemRandom, type Random } from "../core/random.js";
 import { tracer } from "../core/trace.js";
 import type { EndpointSource, ResolvedEndpoint } from "../discovery/types.js";
-import { OutlierDetector } from "../resilience/outlier-detector.js";
 import type { ClientTransport } from "../transport/types.js";
-import type { AttemptObserver } from "./attempt.js";
+import type { AttemptOutcome, OutcomeObserver } from "../balancer/outcome.js";
+import { InternalError } from "../core/errors.js";
 import { EndpointPool, PoolState, type PendingBudget, type PoolSettings } from "./endpoint-pool.js";
 
 const trace = tracer("cluster");
@@ -58,16 +57,12 @@ export class ClusterRuntime {
    * added endpoints then hold from their very first pick (health checks start them unhealthy).
    */
   readonly events = new EventEmitter();
-  /** Told of every attempt's end (outlier detection, metrics). */
-  readonly attemptObservers: AttemptObserver[] = [];
+  /** The outcome channel: told of every attempt's end (outlier detection, metrics). Replaced, never mutated. */
+  private observers: readonly OutcomeObserver[] = [];
   /** Exclusions by endpoint key; endpoints without an entry are healthy. */
   private readonly health = new Map<string, Health>();
   /** True while too few endpoints are healthy (minHealthPercent): balancing ignores health. */
   panic = false;
-  /** Present when the DestinationRule sets outlierDetection; its counters feed metrics. */
-  outlierDetector: OutlierDetector | null;
-  private readonly latencyOutlier: LatencyOutlierSettings | null;
-  private started = false;
   /** Set by retire(): pools made from now on retire once their request is done. */
   private retired = false;
   /** While "endpoints" listeners run, setExcluded leaves the picker to setEndpoints. */
@@ -78,13 +73,12 @@ export class ClusterRuntime {
     public config: Cluster,
     private policy: PolicyFactory,
     private source: EndpointSource,
-    private readonly transport: ClientTransport,
+    /** How connections are opened; null for a cluster that only balances (the simulator), which has no pools. */
+    private readonly transport: ClientTransport | null,
     deps: {
       readonly clock?: Clock;
       readonly random?: Random;
       readonly keepalive?: PingSettings;
-      /** sluice's latency outlier rule (Proxy resource); only with outlierDetection. */
-      readonly latencyOutlier?: LatencyOutlierSettings | null;
     } = {},
   ) {
     this.pending = { limit: config.policy.connectionPool.http.http1MaxPendingRequests, count: 0, overflows: 0 };
@@ -96,33 +90,32 @@ export class ClusterRuntime {
       random: deps.random ?? systemRandom,
     };
     this.picker = policy([]);
-    this.latencyOutlier = deps.latencyOutlier ?? null;
-    this.outlierDetector = this.newOutlierDetector();
   }
 
-  /** A detector for the config's outlierDetection (null without one), told of every attempt. */
-  private newOutlierDetector(): OutlierDetector | null {
-    const od = this.config.policy.outlierDetection;
-    if (od === null) return null;
-    const target = {
-      endpointKeys: (): string[] => this.endpoints.map((e) => e.key),
-      setEjected: (key: string, ejected: boolean, why: string): void => this.setExcluded(key, "ejected", ejected, why),
+  /**
+   * Subscribes to the outcome channel: every attempt's end on this cluster's endpoints.
+   * Outlier detection and metrics attach this way from outside; returns the unsubscribe.
+   */
+  observe(observer: OutcomeObserver): () => void {
+    this.observers = [...this.observers, observer];
+    return () => {
+      this.observers = this.observers.filter((o) => o !== observer);
     };
-    const detector = new OutlierDetector(od, this.latencyOutlier, target, this.poolSettings.clock, this.config.name);
-    this.attemptObservers.push(detector);
-    return detector;
   }
 
-  /** New outlierDetection settings (a reload): the old detector stops and readmits what it ejected. */
-  private replaceOutlierDetector(): void {
-    const old = this.outlierDetector;
-    if (old !== null) {
-      old.stop();
-      this.attemptObservers.splice(this.attemptObservers.indexOf(old), 1);
-      for (const e of this.endpoints) this.setExcluded(e.key, "ejected", false, "outlierDetection changed by a reload");
-    }
-    this.outlierDetector = this.newOutlierDetector();
-    if (this.started) this.outlierDetector?.start();
+  /** Whether anyone listens to outcomes (the data path times attempts only then). */
+  get observed(): boolean {
+    return this.observers.length > 0;
+  }
+
+  /** Reports an attempt's end to every observer. */
+  attemptEnded(outcome: AttemptOutcome): void {
+    for (const o of this.observers) o.attemptEnded(outcome);
+  }
+
+  /** The injected clock (attempt durations, the data path's timers). */
+  get clock(): Clock {
+    return this.poolSettings.clock;
   }
 
   get name(): string {
@@ -146,8 +139,6 @@ export class ClusterRuntime {
 
   /** Starts discovery; resolves once the first endpoint set arrived (the cluster is warm). */
   start(): Promise<void> {
-    this.started = true;
-    this.outlierDetector?.start();
     return new Promise((warm) => {
       this.source.start((resolved) => {
         this.setEndpoints(resolved);
@@ -163,9 +154,7 @@ export class ClusterRuntime {
    * Open connections and RPCs in flight carry on.
    */
   reconfigure(config: Cluster, policy: PolicyFactory, source: EndpointSource | undefined, keepalive: PingSettings): void {
-    const outlierChanged = !isDeepStrictEqual(this.config.policy.outlierDetection, config.policy.outlierDetection);
     this.config = config;
-    if (outlierChanged) this.replaceOutlierDetector();
     this.policy = policy;
     this.pending.limit = config.policy.connectionPool.http.http1MaxPendingRequests;
     this.poolSettings = { ...this.poolSettings, ...poolLimits(config), keepalive };
@@ -190,12 +179,10 @@ export class ClusterRuntime {
   retire(): void {
     this.retired = true;
     this.source.stop();
-    this.outlierDetector?.stop();
     for (const pool of this.pools.values()) pool.retireWhenIdle();
   }
 
   stop(): void {
-    this.outlierDetector?.stop();
     this.source.stop();
     for (const pool of this.pools.values()) pool.close();
     this.pools.clear();
@@ -307,11 +294,13 @@ export class ClusterRuntime {
   pool(endpoint: LbEndpoint): EndpointPool {
     let pool = this.pools.get(endpoint.key);
     if (pool === undefined) {
+      const transport = this.transport;
+      if (transport === null) throw new InternalError(`cluster ${this.name} balances only: it opens no connections`);
       const key = endpoint.key;
       if (!this.passthrough && !this.current.has(key)) {
         // The endpoint has left the cluster (a pick made before an update): a retired pool,
         // kept nowhere, whose acquire answers EndpointGone, so the request is picked again.
-        const gone = new EndpointPool(endpoint.address, endpoint.port, this.poolSettings, this.transport);
+        const gone = new EndpointPool(endpoint.address, endpoint.port, this.poolSettings, transport);
         gone.retire();
         return gone;
       }
@@ -321,7 +310,7 @@ export class ClusterRuntime {
           this.events.emit("endpoint-state", key, to, why);
         },
       };
-      pool = new EndpointPool(endpoint.address, endpoint.port, { ...this.poolSettings, observer }, this.transport);
+      pool = new EndpointPool(endpoint.address, endpoint.port, { ...this.poolSettings, observer }, transport);
       this.pools.set(endpoint.key, pool);
       if (this.retired) pool.retireWhenIdle(false);
     }
@@ -354,7 +343,6 @@ export class ClusterRuntime {
       if (old === undefined) added.push(endpoint);
       previous.delete(key);
     }
-    this.outlierDetector?.forget(previous.keys());
     for (const gone of previous.keys()) this.health.delete(gone);
     this.endpoints = next;
     this.current = new Set(next.map((e) => e.key));

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { PRUNE_AFTER_MS, RpcStats } from "../../src/admin/rpc-stats.js";
 import type { LbEndpoint } from "../../src/balancer/types.js";
 import type { RpcOutcome } from "../../src/proxy/forwarder.js";
-import { AttemptEnd } from "../../src/upstream/attempt.js";
+import { AttemptEnd } from "../../src/balancer/outcome.js";
 import { ResponseFlag } from "../../src/proxy/response-flags.js";
 
 const outcome = (cluster: string, endpoint: string | null, status = 0): RpcOutcome => ({
@@ -34,26 +34,26 @@ test("per endpoint every attempt counts; errors are 5xx, failed connects, resets
   const stats = new RpcStats();
   const a = stats.attemptObserver("a|1|");
   const e = endpoint("10.0.0.1:1");
-  a.attemptEnded(e, AttemptEnd.RESPONSE, 0, 1);
-  a.attemptEnded(e, AttemptEnd.RESPONSE, 5, 1); // NOT_FOUND: 404, not an error
-  a.attemptEnded(e, AttemptEnd.RESPONSE, 14, 1); // UNAVAILABLE: 503
-  a.attemptEnded(e, AttemptEnd.CONNECT_FAILURE, -1, 1);
-  a.attemptEnded(e, AttemptEnd.TIMEOUT, -1, 1);
+  a.attemptEnded({ endpoint: e, end: AttemptEnd.RESPONSE, grpcStatus: 0, durationMs: 1 });
+  a.attemptEnded({ endpoint: e, end: AttemptEnd.RESPONSE, grpcStatus: 5, durationMs: 1 }); // NOT_FOUND: 404, not an error
+  a.attemptEnded({ endpoint: e, end: AttemptEnd.RESPONSE, grpcStatus: 14, durationMs: 1 }); // UNAVAILABLE: 503
+  a.attemptEnded({ endpoint: e, end: AttemptEnd.CONNECT_FAILURE, grpcStatus: -1, durationMs: 1 });
+  a.attemptEnded({ endpoint: e, end: AttemptEnd.TIMEOUT, grpcStatus: -1, durationMs: 1 });
   assert.deepEqual(stats.clusters.get("a|1|")!.endpoints.get(e.key), { total: 5, errors: 3, absentSince: null });
 });
 
 test("a client's cancel counts as an attempt, not as an error", () => {
   const stats = new RpcStats();
   const e = endpoint("10.0.0.1:1");
-  stats.attemptObserver("a|1|").attemptEnded(e, AttemptEnd.CANCELLED, -1, 1);
+  stats.attemptObserver("a|1|").attemptEnded({ endpoint: e, end: AttemptEnd.CANCELLED, grpcStatus: -1, durationMs: 1 });
   assert.deepEqual(stats.clusters.get("a|1|")!.endpoints.get(e.key), { total: 1, errors: 0, absentSince: null });
 });
 
 test("prune forgets clusters and endpoints PRUNE_AFTER_MS after they left; one that comes back sooner keeps counting up", () => {
   const stats = new RpcStats();
   const a = stats.attemptObserver("a|1|");
-  for (const key of ["10.0.0.1:1", "10.0.0.2:1"]) a.attemptEnded(endpoint(key), AttemptEnd.RESPONSE, 0, 1);
-  stats.attemptObserver("b|1|").attemptEnded(endpoint("10.0.0.3:1"), AttemptEnd.RESPONSE, 0, 1);
+  for (const key of ["10.0.0.1:1", "10.0.0.2:1"]) a.attemptEnded({ endpoint: endpoint(key), end: AttemptEnd.RESPONSE, grpcStatus: 0, durationMs: 1 });
+  stats.attemptObserver("b|1|").attemptEnded({ endpoint: endpoint("10.0.0.3:1"), end: AttemptEnd.RESPONSE, grpcStatus: 0, durationMs: 1 });
   const onlySecond = new Map([["a|1|", new Set(["10.0.0.2:1"])]]);
   const both = new Map([["a|1|", new Set(["10.0.0.1:1", "10.0.0.2:1"])]]);
   // 10.0.0.1 flaps: gone for a while, back before the grace ends: its count goes on from 1.
@@ -62,7 +62,7 @@ test("prune forgets clusters and endpoints PRUNE_AFTER_MS after they left; one t
   assert.equal(stats.endpointTotal("a|1|", "10.0.0.1:1"), 1);
   assert.equal(stats.endpointTotal("b|1|", "10.0.0.3:1"), 1);
   stats.prune(both, PRUNE_AFTER_MS);
-  a.attemptEnded(endpoint("10.0.0.1:1"), AttemptEnd.RESPONSE, 0, 1);
+  a.attemptEnded({ endpoint: endpoint("10.0.0.1:1"), end: AttemptEnd.RESPONSE, grpcStatus: 0, durationMs: 1 });
   assert.equal(stats.endpointTotal("a|1|", "10.0.0.1:1"), 2);
   // Gone for good: forgotten once the grace has passed since it left (b since the first prune).
   stats.prune(onlySecond, PRUNE_AFTER_MS + 1);

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { peakEwmaPolicy, RttEstimate } from "../../src/balancer/peak-ewma.js";
 import { ManualClock } from "../../src/core/clock.js";
 import { Status } from "../../src/core/status.js";
+import { AttemptEnd } from "../../src/balancer/outcome.js";
 import { assertShares, makeDeps, makeEndpoints, pickKey, shares } from "./fixtures.js";
 
 const near = (got: number, want: number, what: string): void => assert.ok(Math.abs(got - want) < 1e-9, `${what}: got ${got}, want ${want}`);
@@ -51,7 +52,7 @@ test("a slow endpoint loses every comparison, and P2C samples two distinct endpo
   const endpoints = makeEndpoints([1, 1, 1]);
   const policy = peakEwmaPolicy(makeDeps(3, { clock }));
   const picker = policy(endpoints);
-  policy.onCallEnded?.({ endpoint: endpoints[0]!, latencyMs: 500, status: 0 });
+  policy.outcomes?.attemptEnded({ endpoint: endpoints[0]!, end: AttemptEnd.RESPONSE, grpcStatus: 0, durationMs: 500 });
   // Endpoint 0 costs 500, the others 30: it loses every comparison it is in.
   assertShares(shares(picker, endpoints, 30_000), [0, 0.5, 0.5], 0.015, "one slow endpoint");
 });
@@ -61,7 +62,7 @@ test("in-flight calls multiply the cost: a fast endpoint with many calls in flig
   const endpoints = makeEndpoints([1, 1]);
   const policy = peakEwmaPolicy(makeDeps(3, { clock }));
   const picker = policy(endpoints);
-  policy.onCallEnded?.({ endpoint: endpoints[1]!, latencyMs: 60, status: 0 }); // 60 vs 30 default
+  policy.outcomes?.attemptEnded({ endpoint: endpoints[1]!, end: AttemptEnd.RESPONSE, grpcStatus: 0, durationMs: 60 }); // 60 vs 30 default
   assert.equal(pickKey(picker), endpoints[0]!.key);
   endpoints[0]!.load.activeRequests = 2; // 30 * 3 = 90 > 60 * 1
   assert.equal(pickKey(picker), endpoints[1]!.key);
@@ -72,7 +73,7 @@ test("estimates survive a picker rebuild; an endpoint that leaves and returns st
   const endpoints = makeEndpoints([1, 1]);
   const policy = peakEwmaPolicy(makeDeps(3, { clock }));
   policy(endpoints);
-  policy.onCallEnded?.({ endpoint: endpoints[0]!, latencyMs: 500, status: 0 });
+  policy.outcomes?.attemptEnded({ endpoint: endpoints[0]!, end: AttemptEnd.RESPONSE, grpcStatus: 0, durationMs: 500 });
   assert.equal(pickKey(policy(endpoints)), endpoints[1]!.key, "rebuilt picker still knows endpoint 0 is slow");
   policy([endpoints[1]!]);
   const back = policy(endpoints);
@@ -87,13 +88,13 @@ test("a slow endpoint's estimate decays, so it is probed again after a few decay
   const endpoints = makeEndpoints([1, 1]);
   const policy = peakEwmaPolicy(makeDeps(3, { clock }), { decayMs: 1000, defaultRttMs: 30 });
   const picker = policy(endpoints);
-  policy.onCallEnded?.({ endpoint: endpoints[0]!, latencyMs: 300, status: 0 });
-  policy.onCallEnded?.({ endpoint: endpoints[1]!, latencyMs: 10, status: 0 });
+  policy.outcomes?.attemptEnded({ endpoint: endpoints[0]!, end: AttemptEnd.RESPONSE, grpcStatus: 0, durationMs: 300 });
+  policy.outcomes?.attemptEnded({ endpoint: endpoints[1]!, end: AttemptEnd.RESPONSE, grpcStatus: 0, durationMs: 10 });
   assert.equal(pickKey(picker), endpoints[1]!.key);
   // Both estimates decay towards 0 at the same rate: 300 e^-t vs ~10 e^-t keep their
   // order; a fresh fast sample on endpoint 1 after a long quiet time raises it above 0's.
   clock.advance(5000);
-  policy.onCallEnded?.({ endpoint: endpoints[1]!, latencyMs: 10, status: 0 });
+  policy.outcomes?.attemptEnded({ endpoint: endpoints[1]!, end: AttemptEnd.RESPONSE, grpcStatus: 0, durationMs: 10 });
   assert.equal(pickKey(picker), endpoints[0]!.key);
 });
 
@@ -104,15 +105,15 @@ test("an endpoint that fails fast is no black hole: each server-side failure at 
   const picker = policy(endpoints);
   clock.advance(100_000); // long after the estimates began: new samples weigh fully
   // The healthy ones answer in 20 ms; endpoint 0 answers UNAVAILABLE in half a millisecond.
-  for (const e of endpoints.slice(1)) policy.onCallEnded?.({ endpoint: e, latencyMs: 20, status: Status.OK });
-  policy.onCallEnded?.({ endpoint: endpoints[0]!, latencyMs: 0.5, status: Status.UNAVAILABLE });
+  for (const e of endpoints.slice(1)) policy.outcomes?.attemptEnded({ endpoint: e, end: AttemptEnd.RESPONSE, grpcStatus: Status.OK, durationMs: 20 });
+  policy.outcomes?.attemptEnded({ endpoint: endpoints[0]!, end: AttemptEnd.RESPONSE, grpcStatus: Status.UNAVAILABLE, durationMs: 0.5 });
   // 2 x the 30 ms default: 60 ms, above the healthy 20 ms, so it loses every comparison.
   assertShares(shares(picker, endpoints, 30_000), [0, 0.5, 0.5], 0.015, "fast failures");
   // A client-side-looking status (NOT_FOUND, a 404) is an answer like any other.
   const other = peakEwmaPolicy(makeDeps(3, { clock }));
   const otherPicker = other(endpoints);
   clock.advance(100_000);
-  for (const e of endpoints.slice(1)) other.onCallEnded?.({ endpoint: e, latencyMs: 20, status: Status.OK });
-  other.onCallEnded?.({ endpoint: endpoints[0]!, latencyMs: 0.5, status: Status.NOT_FOUND });
+  for (const e of endpoints.slice(1)) other.outcomes?.attemptEnded({ endpoint: e, end: AttemptEnd.RESPONSE, grpcStatus: Status.OK, durationMs: 20 });
+  other.outcomes?.attemptEnded({ endpoint: endpoints[0]!, end: AttemptEnd.RESPONSE, grpcStatus: Status.NOT_FOUND, durationMs: 0.5 });
   assert.ok(shares(otherPicker, endpoints, 30_000)[0]! > 0.4, "a fast NOT_FOUND still draws calls");
 });

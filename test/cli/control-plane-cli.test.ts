@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import * as grpc from "@grpc/grpc-js";
-import { adsClientConstructor, lrsClientConstructor, TYPE_URL, unpackAny } from "../../src/xds/protos.js";
+import { adsClientConstructor, lrsClientConstructor, TYPE_URL, unpackAny } from "../../src/xds-proto/protos.js";
 import { CLI, endWith, runCli, tempFile } from "../support/cli.js";
 import { serviceEntryYaml } from "../support/cluster.js";
 import { Output, replaceFile } from "../support/lines.js";

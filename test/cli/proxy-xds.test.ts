@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import { callUnary, echoClient } from "../../src/demo/echo-client.js";
-import { AdsServer } from "../../src/xds/ads-server.js";
+import { AdsServer } from "../../src/xds-server/ads-server.js";
 import { runCli, tempFile } from "../support/cli.js";
 import { deadPort, destinationRuleYaml, listenerYaml, parseConfig, serviceEntryYaml, startPods, type Pod } from "../support/cluster.js";
 import { spawnSluice, type Sluice } from "../support/lines.js";

@@ -6,9 +6,9 @@ import assert from "node:assert/strict";
 import type { experimental, ServiceConfig } from "@grpc/grpc-js";
 import { register } from "../../src/client/register.js";
 import { SluiceResolver } from "../../src/client/sluice-resolver.js";
-import { AdsServer } from "../../src/xds/ads-server.js";
-import { buildResources } from "../../src/xds/resources.js";
-import { packAny, TYPE_URL, unpackAny } from "../../src/xds/protos.js";
+import { AdsServer } from "../../src/xds-server/ads-server.js";
+import { buildResources } from "../../src/xds-server/to-xds.js";
+import { packAny, TYPE_URL, unpackAny } from "../../src/xds-proto/protos.js";
 import { destinationRuleYaml, parseConfig, serviceEntryYaml } from "../support/cluster.js";
 
 register();

@@ -1,18 +1,23 @@
 // sluice:///HOST with real grpc-js channels, real echo pods and sluice's ADS server in
 // process: balancing over a ServiceEntry's endpoints, a pushed endpoint reaching the channel
 // without a failed call, a pushed consistentHash DestinationRule making one header value
-// stick to one pod, the control plane's loss keeping the addresses, and the status a channel
-// gets when no control plane is configured.
+// stick to one pod, the control plane's loss keeping the addresses, the status a channel
+// gets when no control plane is configured, and a destroyed resolver staying silent and
+// leaving the shared ADS watch.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
+import { EventEmitter } from "node:events";
 import type * as grpc from "@grpc/grpc-js";
 import { register } from "../../src/client/register.js";
-import { setControlPlane, CONTROL_PLANE_ENV } from "../../src/client/sluice-resolver.js";
-import { AdsServer, type AckEvent } from "../../src/xds/ads-server.js";
-import { TYPE_URL } from "../../src/xds/protos.js";
+import { watchListener } from "../../src/client/control-plane-watch.js";
+import { setControlPlane, CONTROL_PLANE_ENV, SluiceResolver } from "../../src/client/sluice-resolver.js";
+import { AdsServer, type AckEvent } from "../../src/xds-server/ads-server.js";
+import { TYPE_URL } from "../../src/xds-proto/protos.js";
 import { callUnary, echoClient } from "../../src/demo/echo-client.js";
+import { SluiceError } from "../../src/core/errors.js";
 import { Status } from "../../src/core/status.js";
 import { deadPort, destinationRuleYaml, parseConfig, serviceEntryYaml, startPods, type Pod } from "../support/cluster.js";
+import { waitFor } from "../support/events.js";
 import { callPod, count } from "./support.js";
 
 register();
@@ -232,8 +237,48 @@ test("register({ controlPlane }) that is not host:port throws INVALID_ARGUMENT",
   for (const bad of ["nope", "host:", ":15010", "host:99999"]) {
     assert.throws(
       () => register({ controlPlane: bad }),
-      (e: unknown) => e instanceof Error && "code" in e && e.code === Status.INVALID_ARGUMENT && /must be host:port/.test(e.message),
+      (e: unknown) => e instanceof SluiceError && e.grpcStatus === Status.INVALID_ARGUMENT && /must be host:port/.test(e.message),
       bad,
     );
+  }
+});
+
+test("a destroyed sluice:/// resolver never calls its listener again, even if asked to resolve", async () => {
+  const ads = new AdsServer(parseConfig(serviceEntryYaml("echo", [7021])));
+  const port = await ads.start("127.0.0.1", 0);
+  const uri: grpc.experimental.GrpcUri = { scheme: "sluice", authority: `127.0.0.1:${port}`, path: "echo" };
+  let destroyedCalls = 0;
+  const destroyed = new SluiceResolver(uri, () => (destroyedCalls++, true), {});
+  const live = new EventEmitter();
+  const other = new SluiceResolver(uri, (r) => (live.emit("resolved", r), true), {});
+  try {
+    destroyed.updateResolution();
+    destroyed.destroy();
+    destroyed.updateResolution();
+    const resolved = waitFor<[grpc.experimental.StatusOr<unknown>]>(live, "resolved");
+    other.updateResolution();
+    const [r] = await resolved;
+    assert.equal(r.ok, true);
+    // Deliveries to the shared watch's subscribers are done; a report would come on the next turn at the latest.
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(destroyedCalls, 0);
+    // Nor does it hold a subscription: once the live one leaves, the shared ADS stream closes,
+    // so a new watcher opens a new stream (a leaked subscriber would have kept the old one).
+    const streams = new Set<number>();
+    ads.on("sent", (e: { stream: number }) => streams.add(e.stream));
+    other.destroy();
+    const before = new Set(streams);
+    const probe = new EventEmitter();
+    const release = watchListener(`127.0.0.1:${port}`, "echo", { update: () => probe.emit("update"), streamEnded: () => undefined });
+    await waitFor(probe, "update");
+    release();
+    assert.ok(
+      [...streams].some((id) => !before.has(id)),
+      "the probe's snapshot came on a new stream",
+    );
+  } finally {
+    other.destroy();
+    await ads.stop();
   }
 });

@@ -12,7 +12,7 @@ import { EventEmitter, once } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import { callUnary } from "../../src/demo/echo-client.js";
 import type { LbEndpoint } from "../../src/balancer/types.js";
-import { AttemptEnd } from "../../src/upstream/attempt.js";
+import { AttemptEnd } from "../../src/balancer/outcome.js";
 import type { ClusterRuntime } from "../../src/upstream/cluster.js";
 import { PoolState } from "../../src/upstream/endpoint-pool.js";
 import { killChildPod, startChildPod, type ChildPod } from "../support/child-pod.js";
@@ -162,13 +162,14 @@ for (const transport of TEST_TRANSPORTS)
       let armed = new Set<number>();
       // Every stream a dying connection took down, per pod.
       const resets: Array<{ readonly port: number; readonly at: number }> = [];
-      cluster.attemptObservers.push({
-        attemptEnded: (endpoint: LbEndpoint, end: AttemptEnd) => {
+      cluster.observe({
+        attemptEnded: ({ endpoint, end }) => {
           if (end !== AttemptEnd.RESET) return;
-          resets.push({ port: endpoint.port, at: performance.now() });
-          if (!armed.has(endpoint.port)) return;
-          armed.delete(endpoint.port);
-          snapshots.set(endpoint.port, inFlight(cluster, pods));
+          const port = Number(endpoint.key.slice(endpoint.key.lastIndexOf(":") + 1));
+          resets.push({ port, at: performance.now() });
+          if (!armed.has(port)) return;
+          armed.delete(port);
+          snapshots.set(port, inFlight(cluster, pods));
         },
       });
       const load = new Load(Array.from({ length: CLIENTS }, () => h.newClient()));

@@ -7,6 +7,7 @@ import * as grpc from "@grpc/grpc-js";
 import { ManualClock } from "../../src/core/clock.js";
 import type { TransportKind } from "../../src/config/types.js";
 import { callUnary } from "../../src/demo/echo-client.js";
+import type { Proxy } from "../../src/proxy/proxy.js";
 import type { ClusterRuntime } from "../../src/upstream/cluster.js";
 import { destinationRuleYaml, listenerYaml, serviceEntryYaml } from "../support/cluster.js";
 import { proxyWithPods } from "../support/proxy-with-pods.js";
@@ -15,6 +16,7 @@ import { TEST_TRANSPORTS } from "../support/transports.js";
 
 interface Setup {
   readonly clock: ManualClock;
+  readonly proxy: Proxy;
   readonly cluster: ClusterRuntime;
   readonly good: ScriptedPod[];
   readonly bad: ScriptedPod[];
@@ -42,6 +44,7 @@ async function setup(t: TestContext, transport: TransportKind, goodPods: number,
   });
   return {
     clock,
+    proxy: h.proxy,
     cluster: h.cluster(),
     good: h.pods.slice(0, goodPods),
     bad: h.pods.slice(goodPods),
@@ -98,7 +101,7 @@ for (const transport of TEST_TRANSPORTS)
       // Back in the rotation it fails again, and is ejected for 2 x 30 s.
       assert.equal(await failuresUntilEjected(), 5);
       assert.equal(bad.calls, 10);
-      assert.equal(s.cluster.outlierDetector?.ejection(badKey)?.forMs, 60_000);
+      assert.equal(s.proxy.outlierDetector("echo|50051|")?.ejection(badKey)?.forMs, 60_000);
       s.clock.advance(59_999);
       before = goodRpcs();
       assert.deepEqual(await s.calls(30), new Array<number>(30).fill(0));
@@ -108,8 +111,8 @@ for (const transport of TEST_TRANSPORTS)
       assert.equal(s.cluster.isExcluded(badKey, "ejected"), false);
 
       assert.deepEqual(events, ["ejected true bad at 0", "ejected false bad at 30000", "ejected true bad at 30000", "ejected false bad at 90000"]);
-      const d = s.cluster.outlierDetector;
-      assert.ok(d !== null);
+      const d = s.proxy.outlierDetector("echo|50051|");
+      assert.ok(d !== undefined);
       assert.equal(d.timesEjected(badKey), 2);
       assert.equal(d.ejectionsTotal, 2);
       assert.equal(d.ejectionsByReason["consecutive-5xx"], 2);

@@ -114,6 +114,7 @@ test("a reload that removes a cluster still serves the RPCs waiting in its pools
   const toA = proxy.newClient({ "grpc.default_authority": "a" });
   assert.equal((await callUnary(toA, Buffer.from("warm"))).code, 0);
   const cluster = proxy.proxy.cluster("a|50051|")!;
+  const detector = proxy.proxy.outlierDetector("a|50051|")!;
   const began = new Promise<void>((resolve) => p1.stats.events.once("begin", () => resolve()));
   const slow = callUnary(toA, Buffer.from("slow"), md({ "x-echo-delay-ms": "300" }));
   await began;
@@ -125,5 +126,5 @@ test("a reload that removes a cluster still serves the RPCs waiting in its pools
   assert.equal(s.code, 0, s.details);
   assert.equal(q.code, 0, `the queued RPC: ${q.details}`);
   assert.equal(p1.stats.rpcs, 3);
-  assert.equal((cluster.outlierDetector as unknown as { timer: unknown }).timer, undefined, "the retired cluster's detector stopped");
+  assert.equal((detector as unknown as { timer: unknown }).timer, undefined, "the retired cluster's detector stopped");
 });

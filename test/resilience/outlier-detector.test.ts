@@ -7,7 +7,7 @@ import type { LatencyOutlierSettings, OutlierDetectionSettings } from "../../src
 import { ManualClock } from "../../src/core/clock.js";
 import { Status } from "../../src/core/status.js";
 import { medianWithout, OutlierDetector, type EjectionTarget } from "../../src/resilience/outlier-detector.js";
-import { AttemptEnd } from "../../src/upstream/attempt.js";
+import { AttemptEnd } from "../../src/balancer/outcome.js";
 
 class FakeCluster implements EjectionTarget {
   readonly ejected = new Set<string>();
@@ -56,10 +56,10 @@ function setup(settings: Partial<OutlierDetectionSettings> = {}, hosts = 3, late
     d,
     keys,
     respond(i, status, times = 1, ms = 1) {
-      for (let n = 0; n < times; n++) d.attemptEnded(endpoints[i]!, AttemptEnd.RESPONSE, status, ms);
+      for (let n = 0; n < times; n++) d.attemptEnded({ endpoint: endpoints[i]!, end: AttemptEnd.RESPONSE, grpcStatus: status, durationMs: ms });
     },
     fail(i, end, times = 1, ms = 1) {
-      for (let n = 0; n < times; n++) d.attemptEnded(endpoints[i]!, end, -1, ms);
+      for (let n = 0; n < times; n++) d.attemptEnded({ endpoint: endpoints[i]!, end, grpcStatus: -1, durationMs: ms });
     },
     isEjected: (i) => cluster.ejected.has(keys[i]!),
   };

@@ -1,4 +1,4 @@
-"""A grpcio (C-core) client on ONE channel to an xds:/// target, for test/xds/grpcio-xds.test.ts.
+"""A grpcio (C-core) client on ONE channel to an xds:/// target, for test/xds-server/grpcio-xds.test.ts.
 
 Usage: python3 xds_echo_client.py TARGET   (GRPC_XDS_BOOTSTRAP names the bootstrap file)
 

@@ -6,7 +6,7 @@
 import { recommendedChannelOptions } from "../../client/channel-options.js";
 import { formatDuration } from "../../config/duration.js";
 import { MAX_TIMER_MS } from "../../core/clock.js";
-import { tooManyPingsAfter } from "../../proxy/downstream-lifetime.js";
+import { tooManyPingsAfter } from "../../core/keepalive.js";
 import type { Finding } from "../finding.js";
 import type { RuleContext, RuleResult } from "../rule.js";
 import type { ClientOptions } from "../client-options.js";

@@ -1,0 +1,102 @@
+// Connection mode (the seed document's model): each downstream connection is pinned to one
+// endpoint per cluster, picked on the connection's first RPC to that cluster; LEAST_CONN
+// compares the connections pinned to each endpoint; after maxRequestsPerConnection RPCs the
+// connection is sent GOAWAY so that the client reconnects and is balanced again. The proxy
+// and the simulator both run this one implementation.
+import type { LbEndpoint, PickRequest, PickResult } from "./types.js";
+import { tracer } from "../core/trace.js";
+
+const trace = tracer("proxy");
+
+/** What pinning needs of a cluster (ClusterRuntime has it). */
+export interface PinnableCluster {
+  readonly name: string;
+  /** True while too few endpoints are healthy: balancing ignores health. */
+  readonly panic: boolean;
+  isCurrent(endpoint: LbEndpoint): boolean;
+  isHealthy(key: string): boolean;
+  pick(request: PickRequest): PickResult;
+}
+
+/** State kept per downstream connection. */
+interface PinState {
+  streams: number;
+  /** The endpoint each cluster is pinned to for this connection. */
+  readonly pins: Map<PinnableCluster, LbEndpoint>;
+  /**
+   * Whether the pins count in their endpoints' activeConnections, which LEAST_CONN compares:
+   * until the connection is sent GOAWAY. A draining connection takes no new RPCs, so it no
+   * longer loads its endpoint; were it still counted, the client's replacement connection
+   * would shun the pod it just left and a 1/1/1 spread would keep reshuffling.
+   */
+  counted: boolean;
+}
+
+export class ConnectionPins {
+  private readonly connections = new Map<number, PinState>();
+  /** Envoy's downstream_cx_max_requests_reached: connections sent GOAWAY at maxRequestsPerConnection. */
+  cycled = 0;
+
+  /**
+   * The endpoint this connection's RPC to `cluster` goes to: its pin, picked again when the
+   * pinned endpoint left the cluster or was taken out of balancing while others remain.
+   * Undefined when the cluster has nothing to pick now (the caller balances the RPC on its
+   * own, queueing or failing as in request mode).
+   */
+  endpointFor(connId: number, cluster: PinnableCluster, request: PickRequest): LbEndpoint | undefined {
+    let state = this.connections.get(connId);
+    if (state === undefined) {
+      state = { streams: 0, pins: new Map(), counted: true };
+      this.connections.set(connId, state);
+    }
+    let pinned = state.pins.get(cluster);
+    if (pinned !== undefined && (!cluster.isCurrent(pinned) || (!cluster.isHealthy(pinned.key) && !cluster.panic))) {
+      if (state.counted) pinned.load.activeConnections--;
+      state.pins.delete(cluster);
+      pinned = undefined;
+    }
+    if (pinned === undefined) {
+      const pick = cluster.pick(request);
+      if (pick.kind === "endpoint") {
+        pinned = pick.endpoint;
+        if (state.counted) pinned.load.activeConnections++;
+        state.pins.set(cluster, pinned);
+        trace("connection pinned", { conn: connId, cluster: cluster.name, endpoint: pinned.key, connections: pinned.load.activeConnections });
+      }
+    }
+    return pinned;
+  }
+
+  /**
+   * Counts one RPC on the connection; true when it was the connection's `limit`th (0 = no
+   * limit): the connection is unpinned now, and the caller sends it GOAWAY.
+   */
+  countStream(connId: number, limit: number): boolean {
+    const state = this.connections.get(connId);
+    if (state === undefined) return false;
+    state.streams++;
+    if (limit <= 0 || state.streams !== limit) return false;
+    this.cycled++;
+    trace("downstream connection cycled", { conn: connId, streams: state.streams });
+    // Before the GOAWAY goes out, so the client's reconnection is balanced without this one.
+    this.unpin(connId);
+    return true;
+  }
+
+  /** The connection's pins stop counting in their endpoints' load (it drains or closes). */
+  unpin(connId: number): void {
+    const state = this.connections.get(connId);
+    if (state === undefined || !state.counted) return;
+    state.counted = false;
+    for (const endpoint of state.pins.values()) {
+      endpoint.load.activeConnections--;
+      trace("connection unpinned", { conn: connId, endpoint: endpoint.key, connections: endpoint.load.activeConnections });
+    }
+  }
+
+  /** The connection closed: unpinned and forgotten. */
+  closed(connId: number): void {
+    this.unpin(connId);
+    this.connections.delete(connId);
+  }
+}

@@ -1,0 +1,221 @@
+// The proof with a client sluice did not write, in another language: Python's grpcio (gRPC
+// C-core, which has its own xDS client) dials xds:///echo with a GRPC_XDS_BOOTSTRAP file that
+// points at sluice's ADS server, and spreads its calls over the ServiceEntry's endpoints.
+// The client is test/support/xds_echo_client.py on /usr/bin/python3 (Debian's python3-grpcio;
+// SLUICE_PYTHON overrides); without grpc there, the tests skip and say so.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { AdsServer, type AckEvent } from "../../src/xds-server/ads-server.js";
+import { TYPE_URL } from "../../src/xds-proto/protos.js";
+import { destinationRuleYaml, parseConfig, serviceEntryYaml, startPods, type Pod } from "../support/cluster.js";
+import { repoPath } from "../support/paths.js";
+
+const PYTHON = process.env["SLUICE_PYTHON"] || "/usr/bin/python3";
+const CLIENT = repoPath("test/support/xds_echo_client.py");
+const NODE_ID = "grpcio-test";
+
+/** grpcio's version, or why the tests cannot run. */
+function grpcioVersion(): { version: string } | { skip: string } {
+  const r = spawnSync(PYTHON, ["-c", "import grpc; print(grpc.__version__)"], { encoding: "utf8", timeout: 10_000 });
+  if (r.status === 0) return { version: r.stdout.trim() };
+  return { skip: `${PYTHON} cannot import grpc: install the Debian package python3-grpcio (.ci/run does)` };
+}
+
+const grpcio = grpcioVersion();
+const skip = "skip" in grpcio ? grpcio.skip : false;
+
+interface Batch {
+  readonly pods: (string | null)[];
+  readonly errors: string[];
+}
+
+/** One xds_echo_client.py process: one grpcio channel to `target`, driven batch by batch. */
+class PythonXdsClient {
+  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly lines: AsyncIterator<string>;
+  private stderr = "";
+  private readonly limit: NodeJS.Timeout;
+  private readonly closed: Promise<[number | null, NodeJS.Signals | null]>;
+
+  constructor(target: string, bootstrap: string, env: Record<string, string> = {}) {
+    // Between batches no RPC is in flight, and grpcio then reads the ADS stream (a pushed
+    // update) only on its backup poller, every 5 s by default: poll every 100 ms instead.
+    const polling = { GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS: "100" };
+    this.child = spawn(PYTHON, ["-u", CLIENT, target], { env: { ...process.env, ...polling, GRPC_XDS_BOOTSTRAP: bootstrap, ...env } });
+    this.closed = once(this.child, "close") as Promise<[number | null, NodeJS.Signals | null]>;
+    this.child.stderr.on("data", (c: Buffer) => (this.stderr += c.toString()));
+    this.lines = createInterface({ input: this.child.stdout })[Symbol.asyncIterator]();
+    // A hung channel fails the test instead of hanging the file.
+    this.limit = setTimeout(() => this.child.kill("SIGKILL"), 60_000);
+  }
+
+  /** `n` unary calls one after another on the channel; which pod answered each. */
+  async calls(n: number, metadata: Record<string, string> = {}): Promise<Batch> {
+    this.child.stdin.write(JSON.stringify({ calls: n, metadata: Object.entries(metadata) }) + "\n");
+    const line = await this.lines.next();
+    if (line.done === true) {
+      const [code, signal] = await this.closed;
+      throw new Error(`xds_echo_client.py exited (${String(code ?? signal)}): ${this.stderr}`);
+    }
+    return JSON.parse(line.value) as Batch;
+  }
+
+  /** Batches of `n` calls until one reaches `pod`; fails after `batches`. */
+  async callsUntil(pod: string, n: number, batches: number): Promise<void> {
+    for (let i = 0; i < batches; i++) {
+      const b = await this.calls(n);
+      assert.deepEqual(b.errors, []);
+      if (b.pods.includes(pod)) return;
+    }
+    assert.fail(`no call reached ${pod} in ${batches * n} calls`);
+  }
+
+  async close(): Promise<void> {
+    this.child.stdin.end();
+    const [code, signal] = await this.closed;
+    clearTimeout(this.limit);
+    assert.equal(code, 0, `xds_echo_client.py exited (${String(code ?? signal)}): ${this.stderr}`);
+  }
+}
+
+function counts(pods: readonly (string | null)[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const p of pods) out[String(p)] = (out[String(p)] ?? 0) + 1;
+  return out;
+}
+
+/** Resolves on the first ACK of `typeUrl` at `version` from NODE_ID. */
+function acked(ads: AdsServer, typeUrl: string, version: string): Promise<AckEvent> {
+  return new Promise((resolve) => {
+    const onAck = (e: AckEvent): void => {
+      if (e.nodeId !== NODE_ID || e.typeUrl !== typeUrl || e.version !== version) return;
+      ads.off("ack", onAck);
+      resolve(e);
+    };
+    ads.on("ack", onAck);
+  });
+}
+
+describe(`grpcio${"version" in grpcio ? ` ${grpcio.version}` : ""} (C-core xDS) -> sluice's ADS server`, { skip, timeout: 120_000 }, () => {
+  let pods: Pod[];
+  let dir: string;
+  const yamlFor = (ps: readonly Pod[], dr = ""): string =>
+    serviceEntryYaml(
+      "echo",
+      ps.map((p) => p.port),
+    ) + (dr === "" ? "" : `\n---\n${destinationRuleYaml("echo", dr)}`);
+
+  /** Starts an ADS server on `yaml` and writes a bootstrap for it; returns both. */
+  async function control(yaml: string, name: string): Promise<{ ads: AdsServer; bootstrap: string }> {
+    const ads = new AdsServer(parseConfig(yaml));
+    const port = await ads.start("127.0.0.1", 0);
+    const bootstrap = join(dir, `${name}.json`);
+    writeFileSync(
+      bootstrap,
+      JSON.stringify({
+        xds_servers: [{ server_uri: `127.0.0.1:${port}`, channel_creds: [{ type: "insecure" }], server_features: ["xds_v3"] }],
+        node: { id: NODE_ID },
+      }),
+    );
+    return { ads, bootstrap };
+  }
+
+  before(async () => {
+    pods = await startPods(4);
+    dir = mkdtempSync(join(tmpdir(), "sluice-grpcio-xds-"));
+  });
+
+  after(async () => {
+    for (const p of pods ?? []) await p.stop();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("ROUND_ROBIN: xds:///echo spreads calls evenly over the 3 endpoints and follows a pushed endpoint change", async () => {
+    const three = pods.slice(0, 3);
+    const { ads, bootstrap } = await control(yamlFor(three, "    loadBalancer: { simple: ROUND_ROBIN }"), "round-robin");
+    const client = new PythonXdsClient("xds:///echo", bootstrap);
+    try {
+      // round_robin picks among READY subchannels: once each pod answered, all three are.
+      for (const pod of ["pod-1", "pod-2", "pod-3"]) await client.callsUntil(pod, 10, 5);
+      const spread = await client.calls(30);
+      assert.deepEqual(spread.errors, []);
+      assert.deepEqual(counts(spread.pods), { "pod-1": 10, "pod-2": 10, "pod-3": 10 });
+
+      const [stream, ...others] = ads.streamStates();
+      assert.equal(others.length, 0, "one ADS stream");
+      assert.ok(stream?.t === "open");
+      assert.equal(stream.nodeId, NODE_ID);
+      for (const t of [TYPE_URL.listener, TYPE_URL.route, TYPE_URL.cluster, TYPE_URL.endpoint]) {
+        assert.equal(stream.types.get(t)?.accepted, "1", `${t} ACKed`);
+      }
+
+      // pod-3 leaves, pod-4 joins: only the ClusterLoadAssignment changes.
+      const edsAcked = acked(ads, TYPE_URL.endpoint, "2");
+      ads.update(parseConfig(yamlFor([pods[0]!, pods[1]!, pods[3]!], "    loadBalancer: { simple: ROUND_ROBIN }")));
+      await edsAcked;
+      await client.callsUntil("pod-4", 10, 5);
+      for (const pod of ["pod-1", "pod-2"]) await client.callsUntil(pod, 10, 5);
+      const after = await client.calls(30);
+      assert.deepEqual(after.errors, []);
+      assert.deepEqual(counts(after.pods), { "pod-1": 10, "pod-2": 10, "pod-4": 10 });
+      assert.deepEqual(
+        ads.streamStates().map((s) => s.id),
+        [stream.id],
+        "same ADS stream",
+      );
+    } finally {
+      await client.close();
+      await ads.stop();
+    }
+  });
+
+  // grpcio before 1.55 reads only lb_policy (gRFC A52 was behind GRPC_EXPERIMENTAL_XDS_CUSTOM_LB_CONFIG)
+  // and rejected lb_policy LEAST_REQUEST ("LB policy is not supported"): sluice says ROUND_ROBIN
+  // there and LeastRequest in load_balancing_policy, so every version takes the default policy.
+  test("the default policy (LeastRequest then RoundRobin in load_balancing_policy, lb_policy ROUND_ROBIN) reaches all 3 endpoints, no client setting needed", async () => {
+    const { ads, bootstrap } = await control(yamlFor(pods.slice(0, 3)), "default");
+    const nacks: string[] = [];
+    ads.on("nack", (e) => nacks.push(`${e.typeUrl}: ${e.message}`));
+    const client = new PythonXdsClient("xds:///echo", bootstrap);
+    try {
+      for (const pod of ["pod-1", "pod-2", "pod-3"]) await client.callsUntil(pod, 10, 5);
+      const b = await client.calls(30);
+      assert.deepEqual(b.errors, []);
+      assert.deepEqual(Object.keys(counts(b.pods)).sort(), ["pod-1", "pod-2", "pod-3"]);
+      assert.deepEqual(nacks, []);
+      const stream = ads.streamStates()[0];
+      assert.ok(stream?.t === "open");
+      assert.equal(stream.types.get(TYPE_URL.cluster)?.accepted, "1", "Cluster ACKed");
+    } finally {
+      await client.close();
+      await ads.stop();
+    }
+  });
+
+  test("control plane down: an open channel keeps balancing on its last config; a new one fails UNAVAILABLE", async () => {
+    const { ads, bootstrap } = await control(yamlFor(pods.slice(0, 3), "    loadBalancer: { simple: ROUND_ROBIN }"), "down");
+    const client = new PythonXdsClient("xds:///echo", bootstrap);
+    let late: PythonXdsClient | undefined;
+    try {
+      for (const pod of ["pod-1", "pod-2", "pod-3"]) await client.callsUntil(pod, 10, 5);
+      await ads.stop();
+      const b = await client.calls(30);
+      assert.deepEqual(b.errors, []);
+      assert.deepEqual(counts(b.pods), { "pod-1": 10, "pod-2": 10, "pod-3": 10 });
+      late = new PythonXdsClient("xds:///echo", bootstrap);
+      const first = await late.calls(1);
+      assert.equal(first.errors.length, 1);
+      assert.match(first.errors[0] ?? "", /^UNAVAILABLE: .*127\.0\.0\.1:\d+/, "names the control plane it cannot reach");
+    } finally {
+      await client.close();
+      await late?.close();
+      await ads.stop();
+    }
+  });
+});
