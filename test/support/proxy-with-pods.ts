@@ -32,7 +32,7 @@ export interface ProxySetup<P extends Backend, R extends RunningProxy = RunningP
   readonly deps?: ProxyDeps | ((pods: readonly P[]) => ProxyDeps);
   /** The client's channel options; its authority is "echo" unless they set another. */
   readonly client?: grpc.ChannelOptions;
-  /** Starts the proxy on the YAML: by default startProxy (the Proxy alone); startAdminProxy's wiring adds the admin server. */
+  /** Starts the proxy on the YAML: by default startProxy (the Proxy alone); withAdmin() (support/admin.ts) adds its admin server. */
   readonly start?: (yaml: string, deps: ProxyDeps) => Promise<R>;
 }
 
