@@ -191,7 +191,7 @@ export function fairShareMarkdown(rows: readonly FairShareRow[]): string {
     "",
     `- method: ${L.pods} grpc-js echo pods (src/demo/echo-service.ts, ${L.delayMs} ms of work per RPC) and ${L.clients} grpc-js clients with ONE channel each, ${L.inFlight} RPCs in flight per channel,` +
       " in one process pinned to core 0 (bench/fair-share-load.ts); sluice (default policy LEAST_REQUEST, which compares pinned connections in connection mode) in a process of its own pinned to core 1 (bench/proxy-host.ts)," +
-      " a fresh one per row. Endpoints are added at runtime through an injected EndpointSource fed over the proxy process's stdin (the proxy code is sluice's; only discovery is replaced, as test/proxy/balancing.test.ts does)." +
+      " a fresh one per row. Endpoints are added at runtime through an injected EndpointSource fed over the proxy process's stdin (the proxy code is sluice's; only discovery is replaced, as test/proxy/endpoint-updates.test.ts does)." +
       ` Clients start ${(L.warmupMs / 2 / L.clients).toFixed(0)} ms apart during an uncounted ${L.warmupMs / 1000} s warm-up (so connection mode's cycles are not in step).` +
       ` The proxy starts with pod-1 only; ${L.beforeMs / 1000} s after the warm-up its endpoint set becomes all ${L.pods} pods and the run goes on for ${L.afterMs / 1000} s.` +
       ` Each completed RPC is counted by the pod that served it (x-pod response header) in ${L.bucketMs} ms buckets.` +

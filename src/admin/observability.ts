@@ -4,6 +4,7 @@
 import type { DestinationStream } from "pino";
 import type { Registry } from "prom-client";
 import { systemClock, type Clock } from "../core/clock.js";
+import { InvalidStateError } from "../core/errors.js";
 import { logger } from "../core/trace.js";
 import type { RpcOutcome } from "../proxy/rpc-outcome.js";
 import type { ProxyConfig } from "../config/types.js";
@@ -66,7 +67,7 @@ export class Observability {
    */
   async startAdmin(): Promise<{ host: string; port: number } | undefined> {
     const proxy = this.proxy;
-    if (proxy === undefined) throw new Error("Observability.attach(proxy) first");
+    if (proxy === undefined) throw new InvalidStateError("Observability.attach(proxy) first");
     const where = proxy.config.listener.admin;
     if (where === null || this.stopped) return undefined;
     const clock = this.deps.clock ?? systemClock;

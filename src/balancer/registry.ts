@@ -2,6 +2,7 @@
 // calls each policy's setup()): importing a policy file registers nothing, so a program
 // gets exactly the policies it wires up, and tests can see an empty registry.
 import type { LoadBalancerSettings } from "../config/types.js";
+import { ErrorCode, InvalidArgumentError, SluiceError } from "../core/errors.js";
 import { leastRequestPolicy } from "./least-request.js";
 import { maglevPolicy } from "./maglev.js";
 import { passthroughPolicy } from "./passthrough.js";
@@ -12,6 +13,12 @@ import type { PolicyDeps, PolicyFactory } from "./types.js";
 
 /** Builds a policy from validated settings; throws if the settings are not for it. */
 export type PolicyBuilder = (settings: LoadBalancerSettings, deps: PolicyDeps) => PolicyFactory;
+
+/** No policy is registered under the name a cluster's settings call for (or none at all: registerBuiltins() was not called). */
+export class UnknownPolicyError extends SluiceError {
+  override readonly name = "UnknownPolicyError";
+  readonly code = ErrorCode.UNKNOWN_POLICY;
+}
 
 const builders = new Map<string, PolicyBuilder>();
 
@@ -36,13 +43,13 @@ export function registerBuiltins(): void {
   registerPolicy("PASSTHROUGH", (_settings, deps) => passthroughPolicy(deps));
   registerPolicy("RING_HASH", (settings, deps) => {
     if (settings.kind !== "consistentHash" || settings.algorithm.kind !== "ringHash") {
-      throw new Error(`RING_HASH needs consistentHash ringHash settings, got ${describe(settings)}`);
+      throw new InvalidArgumentError(`RING_HASH needs consistentHash ringHash settings, got ${describe(settings)}`);
     }
     return ringHashPolicy(deps, { key: settings.key, minimumRingSize: settings.algorithm.minimumRingSize });
   });
   registerPolicy("MAGLEV", (settings, deps) => {
     if (settings.kind !== "consistentHash" || settings.algorithm.kind !== "maglev") {
-      throw new Error(`MAGLEV needs consistentHash maglev settings, got ${describe(settings)}`);
+      throw new InvalidArgumentError(`MAGLEV needs consistentHash maglev settings, got ${describe(settings)}`);
     }
     return maglevPolicy(deps, { key: settings.key, tableSize: settings.algorithm.tableSize });
   });
@@ -55,11 +62,11 @@ export function registerBuiltins(): void {
 export function createPolicy(settings: LoadBalancerSettings, deps: PolicyDeps): PolicyFactory {
   const name = policyName(settings);
   if (builders.size === 0) {
-    throw new Error(`no load-balancing policies are registered (wanted ${name}): call registerBuiltins() at startup`);
+    throw new UnknownPolicyError(`no load-balancing policies are registered (wanted ${name}): call registerBuiltins() at startup`);
   }
   const builder = builders.get(name);
   if (builder === undefined) {
-    throw new Error(`unknown load-balancing policy ${name}; registered: ${registeredPolicies().join(", ")}`);
+    throw new UnknownPolicyError(`unknown load-balancing policy ${name}; registered: ${registeredPolicies().join(", ")}`);
   }
   return builder(settings, deps);
 }

@@ -2,14 +2,13 @@
 // gRPC clients (DNS ServiceEntries resolved here, served as addresses); reloads on SIGHUP and when its files change, pushing what changed to every
 // subscribed client; SIGINT/SIGTERM end the streams and exit. With --weights-from-load it
 // also serves LRS and pushes endpoint weights learned from the clients' load reports.
-import { formatProblem } from "../config/diagnostics.js";
 import { HOST_PORT_HELP, parseHostPort } from "../config/host-port.js";
-import { loadConfigFiles } from "../config/load.js";
 import { DURATION_HELP, formatDuration, parseDuration } from "../config/duration.js";
+import { ConfigApplier } from "../runtime/config-applier.js";
+import { FileSource } from "../runtime/file-source.js";
 import { AdsServer } from "../xds-server/ads-server.js";
 import { DnsEndpoints } from "../xds-server/dns-endpoints.js";
 import type { Io } from "./io.js";
-import { ConfigReloader, type ReloadTarget } from "./reload.js";
 
 export interface ControlPlaneOptions {
   readonly config: string[];
@@ -42,39 +41,37 @@ export async function controlPlaneCommand(opts: ControlPlaneOptions, io: Io): Pr
     }
     intervalMs = Math.round(d.ms);
   }
-  const initialTexts = await ConfigReloader.readTexts(opts.config);
-  const result = await loadConfigFiles(opts.config);
-  const warnings = result.ok ? result.config.warnings : result.warnings;
-  for (const w of warnings) io.err(`warning: ${formatProblem(w)}`);
-  if (!result.ok) {
-    for (const p of result.problems) io.err(formatProblem(p));
-    return 1;
-  }
+  // The files are watched from here on; what changes before the ADS server serves is pushed once it does.
+  const source = new FileSource({ files: opts.config, overrides: {}, command: COMMAND, io });
+  const applier = new ConfigApplier(COMMAND, io);
+  const start = await source.start(applier);
+  if (start === undefined) return 1;
+  const config = start.snapshot.config;
   // DNS ServiceEntries are served with the addresses their names resolve to, pushed as they change.
   const serving: { ads?: AdsServer } = {};
   const dns = new DnsEndpoints({ onChange: (resolved) => serving.ads?.update(resolved) });
-  dns.set(result.config);
+  dns.set(config);
   await dns.firstRound();
-  const ads = new AdsServer(dns.set(result.config), opts.weightsFromLoad === true ? { weightsFromLoad: { intervalMs } } : {});
+  const ads = new AdsServer(dns.set(config), opts.weightsFromLoad === true ? { weightsFromLoad: { intervalMs } } : {});
   serving.ads = ads;
   let port: number;
   try {
     port = await ads.start(listen.host, listen.port);
   } catch (err) {
+    source.stop();
     dns.stop();
     io.err(`${COMMAND}: cannot listen on ${opts.listen}: ${(err as Error).message}`);
     return 1;
   }
-  const target: ReloadTarget = {
-    command: COMMAND,
-    apply(config) {
-      const changed = ads.update(dns.set(config)).map((t) => t.slice(t.lastIndexOf(".") + 1));
+  applier.attach({
+    apply(next) {
+      const changed = ads.update(dns.set(next)).map((t) => t.slice(t.lastIndexOf(".") + 1));
       const summary = changed.length === 0 ? "no changes" : `pushed ${changed.join(", ")} (${describeCounts(ads)})`;
       return Promise.resolve({ summary, noop: changed.length === 0, warnings: [], fields: { changed } });
     },
-  };
-  const reloader = new ConfigReloader(opts.config, {}, target, io);
-  await reloader.start(initialTexts);
+  });
+  // Handled for good: SIGHUP must not kill the process (Node's default), even while it stops.
+  process.on("SIGHUP", () => source.reread("SIGHUP"));
   const host = listen.host.includes(":") ? `[${listen.host}]` : listen.host;
   const lrs = opts.weightsFromLoad === true ? `; LRS: endpoint weights from load reports every ${formatDuration(intervalMs)}` : "";
   io.out(`${COMMAND} serving ADS on ${host}:${port} (${describeCounts(ads)})${lrs}`);
@@ -83,7 +80,8 @@ export async function controlPlaneCommand(opts: ControlPlaneOptions, io: Io): Pr
     process.once("SIGINT", () => resolve("SIGINT"));
     process.once("SIGTERM", () => resolve("SIGTERM"));
   });
-  reloader.close();
+  source.stop();
+  applier.close();
   dns.stop();
   io.err(`${COMMAND}: ${signal}: closing the ADS streams`);
   await ads.stop();

@@ -7,11 +7,12 @@
 // the clients end up spread evenly. Without it they stay on pod 1 (the document's Challenge 1).
 import { observedProxy } from "../admin/observability.js";
 import type { Cluster, ProxyConfig } from "../config/types.js";
+import { InvalidArgumentError } from "../core/errors.js";
 import { callUnary, echoClient } from "../demo/echo-client.js";
 import type { PodStats } from "../demo/echo-service.js";
 import { ManualEndpointSource } from "../discovery/manual.js";
 import type { ResolvedEndpoint } from "../discovery/types.js";
-import { dashboardLine } from "./admin-start.js";
+import { dashboardLine } from "../runtime/admin-start.js";
 import type { Io } from "./io.js";
 
 /** A local backend pod of the demo. */
@@ -32,7 +33,7 @@ export async function connectionStory(
   io: Io,
 ): Promise<number> {
   const first = pods[0];
-  if (first === undefined) throw new Error("the story needs at least one pod");
+  if (first === undefined) throw new InvalidArgumentError("the story needs at least one pod");
   const clusters = [...config.clusters.values()];
   // Every cluster starts with pod 1 only; the other pods join in step 2.
   const sources = new Map<Cluster, ManualEndpointSource>();

@@ -14,7 +14,7 @@ import { FAILING_POD_AFTER_MS, failingPodOptions } from "../demo/failing-pod.js"
 import type { ProxyConfig } from "../config/types.js";
 import { observedProxy } from "../admin/observability.js";
 import { connectionStory, type DemoPod } from "./demo-story.js";
-import { dashboardLine } from "./admin-start.js";
+import { dashboardLine } from "../runtime/admin-start.js";
 import type { Io } from "./io.js";
 
 export interface DemoOptions {

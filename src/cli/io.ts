@@ -1,5 +1,3 @@
-// Where a command writes its lines (stdout and stderr; tests capture them).
-export interface Io {
-  out(line: string): void;
-  err(line: string): void;
-}
+// Where a command writes its lines (stdout and stderr; tests capture them). The runtime owns
+// the type: it prints the proxy's lines.
+export type { Io } from "../runtime/io.js";

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // sluice command line: one file per command; this one only wires them to commander.
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { formatError, InternalError, SluiceError } from "../core/errors.js";
 import { proxyCommand, type ProxyOptions } from "./proxy.js";
 import type { AnalyzeCliOptions } from "./analyze.js";
 import { validateCommand } from "./validate.js";
@@ -139,20 +140,29 @@ function collect(value: string, previous: string[]): string[] {
 
 function parseFd(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`must be a file descriptor number, got "${value}"`);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`must be a file descriptor number, got "${value}"`);
   return n;
 }
 
 function parseNonNegative(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`must be a non-negative integer, got "${value}"`);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`must be a non-negative integer, got "${value}"`);
   return n;
 }
 
 function parsePositive(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`must be a positive integer, got "${value}"`);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`must be a positive integer, got "${value}"`);
   return n;
 }
 
-await program.parseAsync(process.argv);
+// Option values that do not parse throw commander's InvalidArgumentError, which commander
+// reports with the option's name. A SluiceError a command did not handle is one line with
+// its code; a bug in sluice (InternalError) and anything else keep node's report and stack.
+try {
+  await program.parseAsync(process.argv);
+} catch (err: unknown) {
+  if (!(err instanceof SluiceError) || err instanceof InternalError) throw err;
+  io.err(`sluice: ${formatError(err)}`);
+  process.exitCode = 1;
+}

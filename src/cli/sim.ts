@@ -6,6 +6,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { SingleBar } from "cli-progress";
 import { formatProblem } from "../config/diagnostics.js";
+import { formatError } from "../core/errors.js";
 import { loadConfigFilesReport, loadConfigText } from "../config/load.js";
 import type { Cluster, LoadResult, ProxyConfig } from "../config/types.js";
 import { formatSummary, seriesCsv, summaryCsv } from "../sim/report.js";
@@ -38,7 +39,7 @@ export async function simCommand(opts: SimCommandOptions, io: Io): Promise<numbe
     scenario = await resolveScenario(opts.scenario);
   } catch (err) {
     if (!(err instanceof ScenarioError)) throw err;
-    io.err(err.message);
+    io.err(formatError(err));
     return 1;
   }
   if (opts.seed !== undefined) scenario = { ...scenario, seed: opts.seed };
@@ -75,7 +76,7 @@ export async function simCommand(opts: SimCommandOptions, io: Io): Promise<numbe
     run = simulate({ scenario, config: loaded.config, cluster, layer, onProgress: (f) => bar?.update(Math.round(f * 1000)) });
   } catch (err) {
     bar?.stop();
-    io.err(`sluice sim: scenario ${scenario.name}: ${(err as Error).message}`);
+    io.err(`sluice sim: scenario ${scenario.name}: ${formatError(err)}`);
     return 1;
   }
   bar?.stop();

@@ -22,7 +22,7 @@
 //     (C-core/Java keepalive_permit_without_calls, Go PermitWithoutStream); otherwise
 //     an idle connection's pings would each be a strike under the 2-hour rule.
 import type { ChannelOptions } from "@grpc/grpc-js";
-import { SluiceError, Status } from "../core/status.js";
+import { InvalidArgumentError } from "../core/errors.js";
 
 /** gRPC servers' default minimum interval between received pings (A8): 5 minutes. */
 export const DEFAULT_SERVER_MIN_PING_INTERVAL_MS = 5 * 60_000;
@@ -46,7 +46,7 @@ export interface KeepaliveServerPolicy {
 
 function positiveMs(name: string, value: number): number {
   if (!Number.isInteger(value) || value <= 0) {
-    throw new SluiceError(Status.INVALID_ARGUMENT, `recommendedChannelOptions: ${name} must be a whole number of milliseconds > 0, got ${value}`);
+    throw new InvalidArgumentError(`recommendedChannelOptions: ${name} must be a whole number of milliseconds > 0, got ${value}`);
   }
   return value;
 }

@@ -4,7 +4,7 @@
 // (sluice_outlier, max_requests_per_connection).
 //
 // Every problem is collected, each naming its field and the bad value, and all are thrown at
-// once as one ConfigError (an INVALID_ARGUMENT SluiceError). grpc-js shows only the message
+// once as one ConfigError (a SluiceError, grpcStatus INVALID_ARGUMENT). grpc-js shows only the message
 // of what createFromJson throws, as `Error: <policy>: <message>`, so the message carries no
 // policy name of its own. Unknown fields are errors, with a hint: the policy's own (a
 // removed or unsupported field), else the camelCase spelling when the field is the
@@ -12,7 +12,8 @@
 import { experimental } from "@grpc/grpc-js";
 import { describe } from "../config/diagnostics.js";
 import { parseDuration } from "../config/duration.js";
-import { SluiceError, Status } from "../core/status.js";
+import { ErrorCode, SluiceError } from "../core/errors.js";
+import { Status } from "../core/status.js";
 import { logger } from "../core/trace.js";
 
 /** Policies' configs already warned about, as "<policy>: <message>". */
@@ -20,13 +21,16 @@ const warned = new Set<string>();
 
 /** A rejected LB policy config: every problem found, as an INVALID_ARGUMENT status. */
 export class ConfigError extends SluiceError {
+  override readonly name = "ConfigError";
+  readonly code = ErrorCode.LB_CONFIG;
+  override readonly grpcStatus = Status.INVALID_ARGUMENT;
+
   constructor(
     readonly policy: string,
     readonly problems: readonly string[],
   ) {
     // No policy prefix: grpc-js puts "<policy>: " in front of whatever a config throws.
-    super(Status.INVALID_ARGUMENT, problems.join("; "));
-    this.name = "ConfigError";
+    super(problems.join("; "));
   }
 }
 

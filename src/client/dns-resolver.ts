@@ -41,7 +41,8 @@ import { isIP } from "node:net";
 import { experimental, type ChannelOptions } from "@grpc/grpc-js";
 import { systemClock, type Clock, type TimerHandle } from "../core/clock.js";
 import { systemRandom, type Random } from "../core/random.js";
-import { SluiceError, Status } from "../core/status.js";
+import { ErrorCode, InvalidArgumentError, SluiceError } from "../core/errors.js";
+import { Status } from "../core/status.js";
 import { logger, tracer } from "../core/trace.js";
 import { DEFAULT_DNS_LOOKUP_TIMEOUT_MS, systemDnsResolver } from "../discovery/dns.js";
 import {
@@ -67,6 +68,29 @@ const KNOWN_OPTIONS = new Set([DNS_REFRESH_INTERVAL_OPTION]);
 const BACKOFF_INITIAL_MS = 1000;
 const BACKOFF_MULTIPLIER = 1.6;
 const BACKOFF_JITTER = 0.2;
+
+// Why a resolution failed; each reaches the channel as an UNAVAILABLE resolution error.
+
+/** The name has no A or AAAA records, or none of its answers is an IP address. */
+export class DnsNoAddressesError extends SluiceError {
+  override readonly name = "DnsNoAddressesError";
+  readonly code = ErrorCode.DNS_NO_ADDRESSES;
+  override readonly grpcStatus = Status.UNAVAILABLE;
+}
+
+/** A lookup took longer than its budget. */
+export class DnsTimeoutError extends SluiceError {
+  override readonly name = "DnsTimeoutError";
+  readonly code = ErrorCode.DNS_TIMEOUT;
+  override readonly grpcStatus = Status.UNAVAILABLE;
+}
+
+/** The channel's load balancer refused the resolved endpoint list. */
+export class EndpointsRejectedError extends SluiceError {
+  override readonly name = "EndpointsRejectedError";
+  readonly code = ErrorCode.ENDPOINTS_REJECTED;
+  override readonly grpcStatus = Status.UNAVAILABLE;
+}
 
 /** A lookup's addresses and the lowest TTL among them (undefined: the source gives none). */
 export interface AddressAnswer {
@@ -106,7 +130,7 @@ export function cAresLookup(server: string | undefined, fallbackToSystem: boolea
     }
     // One family failing while the other answered keeps the answer (grpc-js does too).
     if (records.length === 0 && failures.length > 0) throw failures[0];
-    if (records.length === 0) throw new SluiceError(Status.UNAVAILABLE, `no A or AAAA records for ${host}`);
+    if (records.length === 0) throw new DnsNoAddressesError(`no A or AAAA records for ${host}`);
     return { addresses: records.map((r) => r.address), ttlSeconds: Math.min(...records.map((r) => r.ttl)) };
   };
   return {
@@ -192,7 +216,7 @@ const MIN_TTL_REFRESH_MS = 1000;
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new SluiceError(Status.UNAVAILABLE, `${what} took over ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(new DnsTimeoutError(`${what} took over ${ms} ms`)), ms);
     timer.unref();
   });
   return Promise.race([p, expired]).finally(() => clearTimeout(timer));
@@ -203,7 +227,7 @@ export function dnsResolverClass(deps: DnsResolverDeps = defaultDeps): ResolverC
   return class SluiceDnsResolver implements experimental.Resolver {
     private state: State = { t: "idle" };
     private readonly target: Target;
-    private readonly timing: Timing | SluiceError;
+    private readonly timing: Timing | InvalidArgumentError;
     private readonly text: string;
     /** Bumped by destroy(): results of lookups started before are dropped. */
     private generation = 0;
@@ -221,11 +245,11 @@ export function dnsResolverClass(deps: DnsResolverDeps = defaultDeps): ResolverC
     ) {
       this.text = experimental.uriToString(uri);
       this.target = parseTarget(uri, deps.lookupFor);
-      let timing: Timing | SluiceError;
+      let timing: Timing | InvalidArgumentError;
       try {
         timing = readTiming(options);
       } catch (error: unknown) {
-        if (!(error instanceof SluiceError)) throw error;
+        if (!(error instanceof InvalidArgumentError)) throw error;
         timing = error;
       }
       this.timing = timing;
@@ -270,7 +294,7 @@ export function dnsResolverClass(deps: DnsResolverDeps = defaultDeps): ResolverC
     }
 
     private floorMs(): number {
-      return this.timing instanceof SluiceError ? 0 : this.timing.floorMs;
+      return this.timing instanceof InvalidArgumentError ? 0 : this.timing.floorMs;
     }
 
     private transition(to: State): void {
@@ -290,13 +314,13 @@ export function dnsResolverClass(deps: DnsResolverDeps = defaultDeps): ResolverC
       this.transition({ t: "resolving", startedAt, generation });
       const current = (): boolean => this.state.t === "resolving" && this.state.generation === generation && this.generation === generation;
       const target = this.target;
-      if (this.timing instanceof SluiceError || target.t !== "name") {
+      if (this.timing instanceof InvalidArgumentError || target.t !== "name") {
         // Nothing to look up: report once, asynchronously (grpc-js never expects a
         // listener call from inside the constructor or updateResolution()).
         setImmediate(() => {
           if (!current()) return;
           this.transition({ t: "idle" });
-          if (this.timing instanceof SluiceError) this.report(resolutionError(`${this.text}: ${this.timing.message}`), "");
+          if (this.timing instanceof InvalidArgumentError) this.report(resolutionError(`${this.text}: ${this.timing.message}`), "");
           else if (target.t === "bad") this.report(resolutionError(target.details), "");
           else if (target.t === "ip") this.report({ ok: true, value: target.endpoints }, target.endpoints.map(key).join(","));
         });
@@ -318,7 +342,7 @@ export function dnsResolverClass(deps: DnsResolverDeps = defaultDeps): ResolverC
     private succeeded(target: Target & { t: "name" }, timing: Timing, startedAt: number, answer: AddressAnswer): void {
       const addresses = [...new Set(answer.addresses.filter((a) => isIP(a) !== 0))];
       if (addresses.length === 0) {
-        this.failed(timing, new SluiceError(Status.UNAVAILABLE, `no usable addresses for ${target.host}`));
+        this.failed(timing, new DnsNoAddressesError(`no usable addresses for ${target.host}`));
         return;
       }
       this.failures = 0;
@@ -335,7 +359,7 @@ export function dnsResolverClass(deps: DnsResolverDeps = defaultDeps): ResolverC
       if (!accepted) {
         // The LB rejected the list (grpc-js: treat as a failure); report it again next time.
         this.reported = undefined;
-        this.failed(timing, new SluiceError(Status.UNAVAILABLE, "the load balancer rejected the resolved endpoints"), false);
+        this.failed(timing, new EndpointsRejectedError("the load balancer rejected the resolved endpoints"), false);
         return;
       }
       this.schedule(startedAt + next - deps.clock.now());

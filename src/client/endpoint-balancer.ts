@@ -12,7 +12,7 @@
 // even while it retries (A48), so a channel whose backends are all down fails calls fast
 // instead of queueing them on every retry. grpc-js's pick_first leaf already reports it
 // that way (it stays TRANSIENT_FAILURE through its reconnect attempts, gRFC A62), so the
-// leaf's reported state is used as is (test/client/endpoint-states.test.ts checks it).
+// leaf's reported state is used as is (test/client/endpoint-balancer.test.ts checks it).
 // The sluice picker is rebuilt only when the READY set (or the config) changes: a ring
 // hash or a peak EWMA table is not rebuilt for every connectivity blip elsewhere.
 import * as grpc from "@grpc/grpc-js";

@@ -7,6 +7,7 @@
 //   });
 export { register, SLUICE_LB_POLICIES, type RegisterOptions } from "./register.js";
 export { ConfigError } from "./config-fields.js";
+export { ErrorCode, InvalidArgumentError, SluiceError } from "../core/errors.js";
 export { LEAST_REQUEST, LeastRequestConfig, MAX_CHOICE_COUNT } from "./least-request.js";
 export { PEAK_EWMA, PeakEwmaConfig } from "./peak-ewma.js";
 export { RING_HASH, RingHashConfig } from "./ring-hash.js";

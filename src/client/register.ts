@@ -27,7 +27,7 @@ export const SLUICE_LB_POLICIES: readonly string[] = [LEAST_REQUEST, PEAK_EWMA, 
 
 let registered = false;
 
-/** Throws an INVALID_ARGUMENT SluiceError for a controlPlane that is not host:port. */
+/** Throws an InvalidArgumentError (grpcStatus INVALID_ARGUMENT) for a controlPlane that is not host:port. */
 export function register(options: RegisterOptions = {}): void {
   if (options.controlPlane !== undefined) setControlPlane(options.controlPlane);
   if (registered) return;

@@ -1,7 +1,8 @@
 // What sluice's grpc-js resolvers (dns-resolver.ts, static-resolver.ts) share: gRPC
 // statuses for resolution failures, endpoint values, and reading numeric channel options.
 import { Metadata, type ChannelOptions, type experimental } from "@grpc/grpc-js";
-import { SluiceError, Status, type StatusCode } from "../core/status.js";
+import { InvalidArgumentError } from "../core/errors.js";
+import { Status, type StatusCode } from "../core/status.js";
 
 /** gRPC's default port when a target names none (naming.md: 443, as for https). */
 export const DEFAULT_GRPC_PORT = 443;
@@ -27,14 +28,14 @@ export function endpointsOf(hosts: readonly string[], port: number): EndpointLis
 
 /**
  * A channel option that is a non-negative whole number of milliseconds; `fallback` when
- * unset. A wrong type or value throws a SluiceError naming the option, which the resolver
+ * unset. A wrong type or value throws an InvalidArgumentError naming the option, which the resolver
  * reports as the resolution error (every call then says what is wrong).
  */
 export function msOption(options: ChannelOptions, name: string, fallback: number, min = 0): number {
   const raw: unknown = options[name];
   if (raw === undefined) return fallback;
   if (typeof raw !== "number" || !Number.isInteger(raw) || raw < min) {
-    throw new SluiceError(Status.INVALID_ARGUMENT, `channel option ${name} must be a whole number of milliseconds >= ${min}, got ${JSON.stringify(raw)}`);
+    throw new InvalidArgumentError(`channel option ${name} must be a whole number of milliseconds >= ${min}, got ${JSON.stringify(raw)}`);
   }
   return raw;
 }

@@ -11,7 +11,7 @@
 //   3. the SLUICE_CONTROL_PLANE environment variable
 // With none, every call fails UNAVAILABLE saying how to set one.
 import { experimental, type ChannelOptions } from "@grpc/grpc-js";
-import { SluiceError, Status } from "../core/status.js";
+import { InvalidArgumentError } from "../core/errors.js";
 import { logger, tracer } from "../core/trace.js";
 import type { XdsResources } from "../xds-client/decoded-resources.js";
 import { watchListener } from "./control-plane-watch.js";
@@ -39,7 +39,7 @@ export function checkControlPlane(address: string): string | null {
 export function setControlPlane(address: string | null): void {
   if (address !== null) {
     const problem = checkControlPlane(address);
-    if (problem !== null) throw new SluiceError(Status.INVALID_ARGUMENT, `register(): ${problem}`);
+    if (problem !== null) throw new InvalidArgumentError(`register(): ${problem}`);
   }
   registeredControlPlane = address;
 }

@@ -2,6 +2,7 @@
 // known, checks the value, reports a problem (file, line, field path) instead of throwing,
 // and warns once for fields support.ts marks "warn". `finish()` then reports every key no
 // accessor asked for as unknown, with a "did you mean" hint from the keys that were asked for.
+import { InternalError } from "../core/errors.js";
 import { closest, describe, type Diagnostics } from "./diagnostics.js";
 import { DURATION_HELP, parseDuration } from "./duration.js";
 import { INT32_MAX } from "./limits.js";
@@ -352,7 +353,7 @@ export class MapReader {
   private rowFor(schemaPath: string): SupportRow {
     const row = supportOf(this.ctx.kind, schemaPath);
     // A parser reading a field the table does not list is a bug in sluice, not in the config.
-    if (row === undefined) throw new Error(`support.ts has no row for ${this.ctx.kind} ${schemaPath}`);
+    if (row === undefined) throw new InternalError(`support.ts has no row for ${this.ctx.kind} ${schemaPath}`);
     return row;
   }
 }

@@ -1,5 +1,5 @@
 // gRPC status codes, their names, and the HTTP code Envoy maps each to (used by outlier
-// detection and metrics). One error type carries a status, a message and a cause.
+// detection and metrics). An error a gRPC client sees carries one as `grpcStatus` (errors.ts).
 
 export const Status = {
   OK: 0,
@@ -72,14 +72,4 @@ export const STATUS_OF_RESET: ReadonlyMap<number, { readonly name: string; reado
 /** The status for an upstream RST_STREAM code after the response began (STATUS_OF_RESET, else INTERNAL). */
 export function statusOfReset(code: number): StatusCode {
   return STATUS_OF_RESET.get(code)?.status ?? Status.INTERNAL;
-}
-
-/** An error that is a gRPC status: what a client of sluice will see. */
-export class SluiceError extends Error {
-  readonly code: StatusCode;
-  constructor(code: StatusCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "SluiceError";
-    this.code = code;
-  }
 }

@@ -10,6 +10,7 @@ import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import type { Endpoint } from "../config/types.js";
 import { systemClock, type Clock, type TimerHandle } from "../core/clock.js";
+import { InvalidStateError } from "../core/errors.js";
 import { logger, tracer } from "../core/trace.js";
 import type { EndpointSource, ResolvedEndpoint } from "./types.js";
 
@@ -82,7 +83,7 @@ export class DnsEndpointSource implements EndpointSource {
 
   /** Starts the first round at once; the first completed round always emits, even if empty. */
   start(onUpdate: Listener): void {
-    if (this.state.t !== "idle") throw new Error(`dns source ${this.label} already ${this.state.t}`);
+    if (this.state.t !== "idle") throw new InvalidStateError(`dns source ${this.label} already ${this.state.t}`);
     this.resolve(onUpdate);
   }
 

@@ -7,7 +7,8 @@ import { AttemptEnd } from "../balancer/outcome.js";
 import type { LbEndpoint, PickRequest } from "../balancer/types.js";
 import type { RetryPolicy } from "../config/types.js";
 import { MAX_TIMER_MS, type TimerHandle } from "../core/clock.js";
-import { grpcStatusOfHttp, Status, type StatusCode, SluiceError, statusOfReset } from "../core/status.js";
+import { SluiceError } from "../core/errors.js";
+import { grpcStatusOfHttp, Status, type StatusCode, statusOfReset } from "../core/status.js";
 import { tracer } from "../core/trace.js";
 import { CONNECT_FAILURE, decideRetry, mayReplay, pickUntried, REFUSED_STREAM, RESET, TIMEOUT, type Failure, type Retry } from "../resilience/retry-policy.js";
 import { RefusedStream } from "../transport/refused-stream.js";
@@ -152,7 +153,7 @@ export class Forwarder implements ClientEvents, BackendEvents {
           : result instanceof EndpointGone
             ? ResponseFlag.NO_HEALTHY_UPSTREAM
             : ResponseFlag.UPSTREAM_OVERFLOW; // the pool's other refusal: http1MaxPendingRequests
-      this.failLocal(result.code, this.withRefusal(result.message), flag);
+      this.failLocal(result.grpcStatus ?? Status.UNAVAILABLE, this.withRefusal(result.message), flag);
       return;
     }
     this.openUpstream(connecting.pool, result);

@@ -4,6 +4,7 @@
 // grpc-health-check package; this file only issues calls and reports how they ended.
 import * as grpc from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
+import { ProtoMissingError } from "../core/errors.js";
 
 /** HealthCheckResponse.ServingStatus as the package decodes it (enum names). */
 export type ServingStatus = "UNKNOWN" | "SERVING" | "NOT_SERVING" | "SERVICE_UNKNOWN";
@@ -30,7 +31,7 @@ const WATCH = method("Watch");
 
 function method(name: string): grpc.MethodDefinition<object, object> {
   const m = healthService[name];
-  if (m === undefined) throw new Error(`grpc-health-check has no grpc.health.v1.Health/${name}`);
+  if (m === undefined) throw new ProtoMissingError(`grpc-health-check has no grpc.health.v1.Health/${name}`);
   return m;
 }
 

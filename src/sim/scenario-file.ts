@@ -3,11 +3,16 @@
 import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
 import { parseDuration } from "../config/duration.js";
+import { ErrorCode, SluiceError } from "../core/errors.js";
 import { meanOf } from "./distribution.js";
 import { BASE, SCENARIOS } from "./scenarios.js";
 import { CLIENT_POLICIES, LAYERS, type BackendEvent, type ClientLoad, type ClientPolicy, type Distribution, type Layer, type Scenario } from "./scenario.js";
 
-export class ScenarioError extends Error {}
+/** A scenario that cannot be run: not found, not YAML or JSON, a bad field, or past a run-size limit. */
+export class ScenarioError extends SluiceError {
+  override readonly name = "ScenarioError";
+  readonly code = ErrorCode.SCENARIO_INVALID;
+}
 
 /** Time-series buckets per run: enough for an hour in 100 ms buckets, and charts that still render. */
 const MAX_BUCKETS = 100_000;
@@ -27,7 +32,7 @@ export async function resolveScenario(nameOrFile: string): Promise<Scenario> {
     text = await readFile(nameOrFile, "utf8");
   } catch (err) {
     const names = Object.keys(SCENARIOS).join(", ");
-    throw new ScenarioError(`${nameOrFile}: neither a built-in scenario (${names}) nor a readable file (${(err as Error).message})`);
+    throw new ScenarioError(`${nameOrFile}: neither a built-in scenario (${names}) nor a readable file (${(err as Error).message})`, { cause: err });
   }
   return parseScenario(text, nameOrFile);
 }
@@ -37,7 +42,7 @@ export function parseScenario(text: string, file: string): Scenario {
   try {
     doc = parseYaml(text);
   } catch (err) {
-    throw new ScenarioError(`${file}: not YAML or JSON: ${(err as Error).message}`);
+    throw new ScenarioError(`${file}: not YAML or JSON: ${(err as Error).message}`, { cause: err });
   }
   if (!isTree(doc)) throw new ScenarioError(`${file}: a scenario is a mapping (name, duration, clients, backends, events, ...)`);
   const r = new Reader(file);

@@ -1,6 +1,7 @@
 // One simulation run: clients send RPCs through a balancing layer to backends, on a virtual
 // clock, while the scenario's events add, remove, slow down or break backends.
 import type { Cluster, ProxyConfig } from "../config/types.js";
+import { ErrorCode, SluiceError } from "../core/errors.js";
 import { seededRandom, type Random } from "../core/random.js";
 import { SimBackend } from "./backend.js";
 import { sampler } from "./distribution.js";
@@ -33,6 +34,18 @@ export interface SimRun {
   readonly endMs: number;
 }
 
+/** An event names a backend the run does not have at that moment (never added, or already removed). */
+export class ScenarioEventError extends SluiceError {
+  override readonly name = "ScenarioEventError";
+  readonly code = ErrorCode.SCENARIO_EVENT;
+}
+
+/** The run would hold more state than the simulator allows (the client layer's channel x backend views). */
+export class SimulationTooLargeError extends SluiceError {
+  override readonly name = "SimulationTooLargeError";
+  readonly code = ErrorCode.SIM_TOO_LARGE;
+}
+
 /** Channels x backends the client layer may hold (each a ClusterRuntime entry). */
 const MAX_CLIENT_VIEWS = 2_000_000;
 
@@ -46,7 +59,7 @@ export function simulate(opts: SimOptions): SimRun {
     const backendsEver = scenario.backends.count + scenario.events.reduce((n, e) => n + (e.kind === "add" ? e.count : e.kind === "restart" ? 1 : 0), 0);
     const views = scenario.clients.count * scenario.clients.channelsEach * backendsEver;
     if (views > MAX_CLIENT_VIEWS)
-      throw new Error(
+      throw new SimulationTooLargeError(
         `the client layer would hold ${views.toLocaleString("en-US")} channel x backend views; at most ${MAX_CLIENT_VIEWS.toLocaleString("en-US")} (fewer channels or backends)`,
       );
   }
@@ -81,9 +94,11 @@ export function simulate(opts: SimOptions): SimRun {
   const alive = (): SimBackend[] => backends.filter((b) => b.alive);
   const named = (name: string): SimBackend => {
     const b = backends.find((x) => x.name === name);
-    if (b === undefined) throw new Error(`scenario ${scenario.name}: no backend ${name} at ${clock.now() / 1000}s`);
+    if (b === undefined) throw new ScenarioEventError(`scenario ${scenario.name}: no backend ${name} at ${clock.now() / 1000}s`);
     if (b.removedAt !== null)
-      throw new Error(`scenario ${scenario.name}: ${name} was removed at ${b.removedAt / 1000}s; nothing can happen to it at ${clock.now() / 1000}s`);
+      throw new ScenarioEventError(
+        `scenario ${scenario.name}: ${name} was removed at ${b.removedAt / 1000}s; nothing can happen to it at ${clock.now() / 1000}s`,
+      );
     return b;
   };
   const remove = (b: SimBackend): void => {

@@ -10,7 +10,7 @@ import type { EndpointSource, ResolvedEndpoint } from "../discovery/types.js";
 import type { ClientTransport } from "../transport/types.js";
 import { ClusterAdmission, type Admission, type ClusterStats, type RetryStats } from "./admission.js";
 import type { AttemptOutcome, OutcomeObserver } from "../balancer/outcome.js";
-import { SluiceError, Status } from "../core/status.js";
+import { InternalError } from "../core/errors.js";
 import { EndpointPool, PoolState, type PendingBudget, type PoolSettings } from "./endpoint-pool.js";
 
 const trace = tracer("cluster");
@@ -303,7 +303,7 @@ export class ClusterRuntime {
     let pool = this.pools.get(endpoint.key);
     if (pool === undefined) {
       const transport = this.transport;
-      if (transport === null) throw new SluiceError(Status.INTERNAL, `cluster ${this.name} balances only: it opens no connections`);
+      if (transport === null) throw new InternalError(`cluster ${this.name} balances only: it opens no connections`);
       const key = endpoint.key;
       if (!this.passthrough && !this.current.has(key)) {
         // The endpoint has left the cluster (a pick made before an update): a retired pool,

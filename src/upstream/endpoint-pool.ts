@@ -14,7 +14,8 @@
 // tcp.maxConnectionDuration retire connections the same graceful way.
 import type { Clock, TimerHandle } from "../core/clock.js";
 import type { Random } from "../core/random.js";
-import { Status, SluiceError } from "../core/status.js";
+import { ErrorCode, SluiceError } from "../core/errors.js";
+import { Status } from "../core/status.js";
 import { logger, tracer } from "../core/trace.js";
 import type { ClientConnection, ClientTransport, Headers, Stream, StreamListener } from "../transport/types.js";
 import { Backoff } from "../core/backoff.js";
@@ -113,10 +114,25 @@ export class PooledConnection {
 }
 
 /** A request's connection could not be made: it never reached the backend (safe to retry elsewhere). */
-export class ConnectFailure extends SluiceError {}
+export class ConnectFailure extends SluiceError {
+  override readonly name = "ConnectFailure";
+  readonly code = ErrorCode.CONNECT_FAILURE;
+  override readonly grpcStatus = Status.UNAVAILABLE;
+}
 
 /** The endpoint left the cluster (or the pool closed) before the request got a connection: nothing was sent. */
-export class EndpointGone extends SluiceError {}
+export class EndpointGone extends SluiceError {
+  override readonly name = "EndpointGone";
+  readonly code = ErrorCode.ENDPOINT_GONE;
+  override readonly grpcStatus = Status.UNAVAILABLE;
+}
+
+/** The endpoint's pending-request queue is full (http1MaxPendingRequests): refused without waiting. */
+export class PendingOverflow extends SluiceError {
+  override readonly name = "PendingOverflow";
+  readonly code = ErrorCode.PENDING_OVERFLOW;
+  override readonly grpcStatus = Status.UNAVAILABLE;
+}
 
 export type AcquireCallback = (conn: PooledConnection | SluiceError) => void;
 
@@ -198,14 +214,12 @@ export class EndpointPool {
   acquire(cb: AcquireCallback): void {
     const ready = this.findReady();
     if (ready !== undefined) return cb(ready);
-    if (this.poolState === PoolState.SHUTDOWN) return cb(new EndpointGone(Status.UNAVAILABLE, "upstream endpoint removed"));
+    if (this.poolState === PoolState.SHUTDOWN) return cb(new EndpointGone("upstream endpoint removed"));
     if (this.poolState === PoolState.TRANSIENT_FAILURE) return cb(this.backingOff());
     const pending = this.settings.pending;
     if (pending.count >= pending.limit) {
       pending.overflows++;
-      return cb(
-        new SluiceError(Status.UNAVAILABLE, `upstream overflow: http1MaxPendingRequests limit (${pending.limit}) reached for ${this.settings.cluster}`),
-      );
+      return cb(new PendingOverflow(`upstream overflow: http1MaxPendingRequests limit (${pending.limit}) reached for ${this.settings.cluster}`));
     }
     pending.count++;
     this.waiters.push(cb);
@@ -257,13 +271,13 @@ export class EndpointPool {
       pc.transition("DRAINING", "endpoint removed");
       if (pc.active === 0) pc.conn.drain();
     }
-    this.failWaiters(new EndpointGone(Status.UNAVAILABLE, "upstream endpoint removed"));
+    this.failWaiters(new EndpointGone("upstream endpoint removed"));
   }
 
   close(): void {
     this.shutdown("pool closed");
     for (const pc of [...this.connections]) pc.conn.destroy();
-    this.failWaiters(new EndpointGone(Status.UNAVAILABLE, "upstream pool closed"));
+    this.failWaiters(new EndpointGone("upstream pool closed"));
   }
 
   /** Forgets a waiter whose RPC ended before a connection came. */
@@ -283,7 +297,7 @@ export class EndpointPool {
   }
 
   private backingOff(): SluiceError {
-    return new ConnectFailure(Status.UNAVAILABLE, `upstream connect error: ${this.lastFailure} (reconnecting with backoff)`);
+    return new ConnectFailure(`upstream connect error: ${this.lastFailure} (reconnecting with backoff)`);
   }
 
   private liveCount(): number {
@@ -383,7 +397,7 @@ export class EndpointPool {
         this.backoffTimer = clock.setTimer(waitMs, () => this.onBackoffOver());
       }
       this.refresh(`connect failed: ${this.lastFailure}`);
-      this.failWaiters(new ConnectFailure(Status.UNAVAILABLE, `upstream connect error: ${this.lastFailure}`, { cause: error }));
+      this.failWaiters(new ConnectFailure(`upstream connect error: ${this.lastFailure}`, { cause: error }));
       return;
     }
     this.refresh(`connection ${pc.id} closed`);
@@ -478,6 +492,7 @@ export class EndpointPool {
 
 function describeConnectError(error: Error | undefined): string {
   if (error === undefined) return "connection closed before it was ready";
-  const code = (error as NodeJS.ErrnoException).code;
+  // A SluiceError's code names its class, not an errno: its message says it all.
+  const code = error instanceof SluiceError ? undefined : (error as NodeJS.ErrnoException).code;
   return code !== undefined ? `${code} (${error.message})` : error.message;
 }

@@ -16,6 +16,7 @@
 import { EventEmitter } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import { systemClock, type Clock, type TimerHandle } from "../core/clock.js";
+import { InternalError, ProtoMissingError } from "../core/errors.js";
 import { systemRandom, type Random } from "../core/random.js";
 import { Status } from "../core/status.js";
 import { logger, tracer } from "../core/trace.js";
@@ -155,7 +156,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
 
   private state(t: TypeUrl): TypeState {
     const s = this.types.get(t);
-    if (s === undefined) throw new Error(`unknown type ${t}`);
+    if (s === undefined) throw new InternalError(`unknown type ${t}`);
     return s;
   }
 
@@ -163,7 +164,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
     const client = this.client;
     if (client === null || this.connection.t === "closed") return;
     const fn = (client as unknown as Record<string, (() => AdsCall) | undefined>)["StreamAggregatedResources"];
-    if (fn === undefined) throw new Error("the ADS client has no StreamAggregatedResources");
+    if (fn === undefined) throw new ProtoMissingError("the ADS client has no StreamAggregatedResources");
     this.backoff.attempt(this.clock.now(), 0);
     const call = fn.call(client);
     this.connection = { t: "streaming", call, connected: false };

@@ -8,6 +8,7 @@ import { createRequire } from "node:module";
 import protobuf from "protobufjs";
 import * as protoLoader from "@grpc/proto-loader";
 import * as grpc from "@grpc/grpc-js";
+import { ProtoMissingError } from "../core/errors.js";
 
 const require = createRequire(import.meta.url);
 
@@ -150,9 +151,9 @@ export function lrsClientConstructor(): grpc.ServiceClientConstructor {
 function lookup(pkg: grpc.GrpcObject, name: string): grpc.ServiceClientConstructor {
   let node: unknown = pkg;
   for (const part of name.split(".")) {
-    if (typeof node !== "object" && typeof node !== "function") throw new Error(`${name} not found in the xDS protos`);
+    if (typeof node !== "object" && typeof node !== "function") throw new ProtoMissingError(`${name} not found in the xDS protos`);
     node = (node as Record<string, unknown>)[part];
   }
-  if (typeof node !== "function" || !("service" in node)) throw new Error(`${name} is not a service`);
+  if (typeof node !== "function" || !("service" in node)) throw new ProtoMissingError(`${name} is not a service`);
   return node as grpc.ServiceClientConstructor;
 }

@@ -39,21 +39,22 @@ test("malformed JSON is a client-options-error with its line, not an exception",
   assert.match(f?.reason ?? "", /^not valid JSON: /);
 });
 
-test("wrong shapes and types are errors naming the option", () => {
-  for (const [text, path, reason] of [
-    ["42", "", /must be a JSON object of channel options/],
-    ['{"grpc.keepalive_time_ms": "30s"}', "grpc.keepalive_time_ms", /must be an integer number of milliseconds, got "30s"/],
-    ['{"grpc.keepalive_permit_without_calls": 2}', "grpc.keepalive_permit_without_calls", /must be 0 or 1, got 2/],
-    ['{"grpc.service_config": "{not json"}', "grpc.service_config", /its string is not valid JSON/],
-    ['{"loadBalancingConfig": {"round_robin": {}}}', "loadBalancingConfig", /must be a list/],
-    ['{"grpc.service_config": "{\\"loadBalancingConfig\\": [{}]}"}', "loadBalancingConfig[0]", /exactly one policy name/],
-  ] as const) {
+// Wrong shapes and types are errors naming the option.
+for (const [text, path, reason] of [
+  ["42", "", /must be a JSON object of channel options/],
+  ['{"grpc.keepalive_time_ms": "30s"}', "grpc.keepalive_time_ms", /must be an integer number of milliseconds, got "30s"/],
+  ['{"grpc.keepalive_permit_without_calls": 2}', "grpc.keepalive_permit_without_calls", /must be 0 or 1, got 2/],
+  ['{"grpc.service_config": "{not json"}', "grpc.service_config", /its string is not valid JSON/],
+  ['{"loadBalancingConfig": {"round_robin": {}}}', "loadBalancingConfig", /must be a list/],
+  ['{"grpc.service_config": "{\\"loadBalancingConfig\\": [{}]}"}', "loadBalancingConfig[0]", /exactly one policy name/],
+] as const) {
+  test(`client options ${text}: an error at ${JSON.stringify(path)}, ${reason.source}`, () => {
     const r = parseClientOptions("c.json", text);
     assert.equal(r.ok, false, text);
     assert.equal(r.findings[0]?.path, path, text);
     assert.match(r.findings[0]?.reason ?? "", reason, text);
-  }
-});
+  });
+}
 
 test("a service config, alone or in grpc.service_config, gives its policy names", () => {
   const alone = parseClientOptions("sc.json", '{"loadBalancingConfig": [{"round_robin": {}}]}');

@@ -129,13 +129,14 @@ test("maxRequestsPerConnection: 1 in connection mode: the reason carries the cos
   );
 });
 
-test("--concurrency takes whole numbers only (0x10, 1e3 and 0.5 are refused)", async () => {
-  for (const v of ["0x10", "1e3", "0.5"]) {
+// --concurrency takes whole numbers only.
+for (const v of ["0x10", "1e3", "0.5"]) {
+  test(`--concurrency ${v} is refused: whole numbers only`, async () => {
     const r = await runCli(["analyze", SEED, "--concurrency", v]);
     assert.equal(r.code, 2, v);
     assert.match(r.stderr, /--concurrency: must be a whole number > 0/);
-  }
-});
+  });
+}
 
 test("--concurrency HOST= naming no service in the config is an error (exit 2), not a check silently skipped", async () => {
   const r = await runCli(["analyze", SEED, "--concurrency", "grpc-servce=1000"]);

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { CLI, runCli } from "../support/cli.js";
+import { CLI, endWith, runCli } from "../support/cli.js";
 
 /**
  * Each pod's share (%) of all RPCs so far, from the totals column of the last per-pod table:
@@ -30,8 +30,9 @@ test("sluice demo --pods 4 --clients 2: every pod gets a fair share, no RPC fail
   assert.match(r.stdout, /sluice demo: dashboard at http:\/\/127\.0\.0\.1:\d+\/ \(metrics at http:\/\/127\.0\.0\.1:\d+\/metrics\)/);
 });
 
-test("sluice demo stops cleanly on Ctrl-C (SIGINT)", async () => {
+test("sluice demo stops cleanly on Ctrl-C (SIGINT)", async (t) => {
   const child = spawn(process.execPath, [CLI, "demo"], { stdio: ["ignore", "pipe", "pipe"] });
+  endWith(t, child, "SIGKILL"); // only if the test failed before its SIGINT ended the demo
   let out = "";
   await new Promise<void>((resolve) => {
     child.stdout.on("data", (c: Buffer) => {

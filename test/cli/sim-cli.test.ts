@@ -68,6 +68,7 @@ test("bad input: an unknown scenario, a broken scenario file, a broken config, a
   const unknown = await runCli(["sim", "--scenario", "nope"]);
   assert.equal(unknown.code, 1);
   assert.match(unknown.stderr, /nope: neither a built-in scenario \(seed, scale-out, slow-pod, failing-pod, rolling-restart\) nor a readable file/);
+  assert.match(unknown.stderr, /^error \[SLUICE_ERR_SCENARIO_INVALID\]: nope: /m, "the error's code");
   const broken = await runCli(["sim", "--scenario", tempFile("s.yaml", "duration: soon\n")]);
   assert.equal(broken.code, 1);
   assert.match(broken.stderr, /s\.yaml: duration: must be a duration/);
@@ -80,6 +81,7 @@ test("bad input: an unknown scenario, a broken scenario file, a broken config, a
   const missing = await runCli(["sim", "--scenario", tempFile("m.yaml", "duration: 5s\nevents: [{ at: 1s, slow: pod-9, factor: 2 }]\n")]);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /sluice sim: scenario custom: .*no backend pod-9/);
+  assert.match(missing.stderr, /error \[SLUICE_ERR_SCENARIO_EVENT\]: /, "the error's code");
   assert.doesNotMatch(missing.stderr, /at .*\.js:\d+/, "no stack trace");
   const gone = await runCli([
     "sim",
@@ -102,4 +104,12 @@ test("bad input: an unknown scenario, a broken scenario file, a broken config, a
   ]);
   assert.equal(wide.code, 1);
   assert.match(wide.stderr, /the client layer would hold 200,000,000 channel x backend views; at most 2,000,000/);
+  assert.match(wide.stderr, /error \[SLUICE_ERR_SIM_TOO_LARGE\]: /, "the error's code");
+});
+
+test("a bad option value: commander names the option, exit 1, no stack trace", async () => {
+  const r = await runCli(["sim", "--scenario", "seed", "--seed", "x"]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /error: option '--seed <n>' argument 'x' is invalid\. must be a non-negative integer, got "x"/);
+  assert.doesNotMatch(r.stderr, /at .*\.js:\d+/, "no stack trace");
 });

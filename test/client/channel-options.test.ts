@@ -5,7 +5,7 @@
 // as grpc-js's "rejected by server because of excess pings" error log, the channel leaving
 // READY and its call failing. The first is watched for a fixed window (two of
 // its keepalive periods): proving that something does not happen takes a bounded wait.
-import { after, before, test } from "node:test";
+import { after, before, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { once } from "node:events";
@@ -14,6 +14,7 @@ import * as grpc from "@grpc/grpc-js";
 import { DEFAULT_SERVER_MIN_PING_INTERVAL_MS, recommendedChannelOptions } from "../../src/client/channel-options.js";
 import { watchState, type StateChange } from "../../src/client/watch-state.js";
 import { repoPath } from "../support/paths.js";
+import { defer } from "../support/teardown.js";
 import { pythonWithGrpc } from "../interop/support/tools.js";
 import { within } from "../interop/support/wait.js";
 
@@ -67,13 +68,17 @@ function excessPingsLogged(): Promise<void> {
 }
 
 /** A channel with `options`, READY, holding one open call; what happens to it is recorded. */
-async function holdingChannel(options: grpc.ChannelOptions): Promise<{
+async function holdingChannel(
+  t: TestContext,
+  options: grpc.ChannelOptions,
+): Promise<{
   client: grpc.Client;
   changes: StateChange[];
   status: Promise<grpc.StatusObject>;
   call: grpc.ClientDuplexStream<Buffer, Buffer>;
 }> {
   const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1, ...options });
+  defer(t, () => client.close());
   const changes: StateChange[] = [];
   const ready = new Promise<void>((resolve) => {
     watchState(client, (c) => {
@@ -104,40 +109,35 @@ test("the defaults assume the servers' 5 minute minimum and no pings without cal
   assert.throws(() => recommendedChannelOptions({ serverMinPingInterval: 0 }), /serverMinPingInterval must be a whole number of milliseconds > 0, got 0/);
 });
 
-test("recommended keepalive stays connected; a 200 ms keepalive earns GOAWAY too_many_pings", { timeout: 20_000 }, async () => {
+test("recommended keepalive stays connected; a 200 ms keepalive earns GOAWAY too_many_pings", { timeout: 20_000 }, async (t) => {
   const recommended = recommendedChannelOptions({ serverMinPingInterval: MIN_PING_INTERVAL_MS });
-  const good = await holdingChannel(recommended);
-  const bad = await holdingChannel({ "grpc.keepalive_time_ms": 200, "grpc.keepalive_timeout_ms": 5000 });
+  const good = await holdingChannel(t, recommended);
+  const bad = await holdingChannel(t, { "grpc.keepalive_time_ms": 200, "grpc.keepalive_timeout_ms": 5000 });
   const window = 2 * Number(recommended["grpc.keepalive_time_ms"]) + 500;
   const windowEnd = new Promise<void>((resolve) => setTimeout(resolve, window));
-  try {
-    await within(5000, "GOAWAY too_many_pings for the 200 ms keepalive", excessPingsLogged());
-    const badStatus = await within(5000, "the aggressive channel's call ends", bad.status);
-    // C-core resets the open stream with ENHANCE_YOUR_CALM, which grpc-js maps to
-    // RESOURCE_EXHAUSTED "Bandwidth exhausted or memory limit exceeded": a misleading
-    // status for a keepalive setting, one more reason to get it right.
-    assert.equal(badStatus.code, grpc.status.RESOURCE_EXHAUSTED, badStatus.details);
-    assert.ok(
-      bad.changes.some((c) => c.from === "READY"),
-      `aggressive channel never left READY: ${JSON.stringify(bad.changes)}`,
-    );
+  await within(5000, "GOAWAY too_many_pings for the 200 ms keepalive", excessPingsLogged());
+  const badStatus = await within(5000, "the aggressive channel's call ends", bad.status);
+  // C-core resets the open stream with ENHANCE_YOUR_CALM, which grpc-js maps to
+  // RESOURCE_EXHAUSTED "Bandwidth exhausted or memory limit exceeded": a misleading
+  // status for a keepalive setting, one more reason to get it right.
+  assert.equal(badStatus.code, grpc.status.RESOURCE_EXHAUSTED, badStatus.details);
+  assert.ok(
+    bad.changes.some((c) => c.from === "READY"),
+    `aggressive channel never left READY: ${JSON.stringify(bad.changes)}`,
+  );
 
-    await windowEnd;
-    assert.deepEqual(
-      good.changes,
-      [
-        { from: "IDLE", to: "CONNECTING" },
-        { from: "CONNECTING", to: "READY" },
-      ],
-      "the recommended channel left READY",
-    );
-    assert.equal(logged.filter((l) => l.includes("excess pings")).length, 1, `logged: ${logged.join("\n")}`);
-    // Its call is still open: ending it now ends it OK.
-    good.call.end();
-    const goodStatus = await within(5000, "the recommended channel's call ends", good.status);
-    assert.equal(goodStatus.code, grpc.status.OK, goodStatus.details);
-  } finally {
-    good.client.close();
-    bad.client.close();
-  }
+  await windowEnd;
+  assert.deepEqual(
+    good.changes,
+    [
+      { from: "IDLE", to: "CONNECTING" },
+      { from: "CONNECTING", to: "READY" },
+    ],
+    "the recommended channel left READY",
+  );
+  assert.equal(logged.filter((l) => l.includes("excess pings")).length, 1, `logged: ${logged.join("\n")}`);
+  // Its call is still open: ending it now ends it OK.
+  good.call.end();
+  const goodStatus = await within(5000, "the recommended channel's call ends", good.status);
+  assert.equal(goodStatus.code, grpc.status.OK, goodStatus.details);
 });

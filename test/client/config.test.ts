@@ -7,7 +7,8 @@ import * as grpc from "@grpc/grpc-js";
 import { ConfigError } from "../../src/client/config-fields.js";
 import { LeastRequestConfig } from "../../src/client/least-request.js";
 import { register } from "../../src/client/register.js";
-import { SluiceError, Status } from "../../src/core/status.js";
+import { SluiceError } from "../../src/core/errors.js";
+import { Status } from "../../src/core/status.js";
 
 register();
 
@@ -76,7 +77,7 @@ test("a policy's createFromJson throws a ConfigError: an INVALID_ARGUMENT status
     (e: unknown) => {
       assert.ok(e instanceof ConfigError);
       assert.ok(e instanceof SluiceError);
-      assert.equal(e.code, Status.INVALID_ARGUMENT);
+      assert.equal(e.grpcStatus, Status.INVALID_ARGUMENT);
       assert.equal(e.policy, "least_request");
       assert.deepEqual(e.problems, [
         'unknown field "choice_count" (use "choiceCount": service config JSON names are camelCase); known fields: choiceCount',

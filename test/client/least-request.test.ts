@@ -6,7 +6,9 @@ import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { register } from "../../src/client/register.js";
 import type { Pod } from "../support/cluster.js";
-import { lbClient, startCall, startPodsWithDelays, stopAll } from "./support.js";
+import { echo, hang } from "../support/scripted-pods.js";
+import { defer } from "../support/teardown.js";
+import { balancedPods, startCall } from "./support.js";
 
 register();
 
@@ -51,40 +53,31 @@ async function release(held: readonly Call[]): Promise<void> {
   for (const h of held) assert.equal(await h.done, grpc.status.CANCELLED);
 }
 
-/** Cancels whatever is still in flight (after a failed assertion), then stops everything. */
-async function teardown(client: grpc.Client, pods: readonly Pod[]): Promise<void> {
+/** Cancels whatever is still in flight (after a failed assertion), so that the pods can stop. */
+async function cancelStarted(): Promise<void> {
   for (const c of started) c.cancel();
   await Promise.all([...started].map((c) => c.done));
   started.clear();
-  await stopAll(client, pods);
 }
 
-test("least_request sends no new calls to a pod holding one in flight, and uses it again once the call ends", async () => {
-  const pods = await startPodsWithDelays(2, [600_000]); // pod-1 holds every call until cancelled
-  const client = lbClient(pods, { least_request: { choiceCount: 2 } });
-  try {
-    // Ties between idle pods go either way, so pod-1 gets the first call only by chance;
-    // once it holds one, pod-2 (idle again after each call) always wins.
-    const held = await sequentialCalls(client, pods, 20);
-    assert.equal(held.length, 1, `pod-1 got ${held.length} of 20 calls while holding`);
-    await release(held);
-    // The cancelled call ended, so pod-1 counts as idle again and eventually gets one.
-    const again = await sequentialCalls(client, pods, 20);
-    assert.equal(again.length, 1, `after release pod-1 got ${again.length} of 20 calls`);
-    await release(again);
-  } finally {
-    await teardown(client, pods);
-  }
+test("least_request sends no new calls to a pod holding one in flight, and uses it again once the call ends", async (t) => {
+  const { pods, client } = await balancedPods(t, [hang, echo], { least_request: { choiceCount: 2 } }); // pod-1 holds every call until cancelled
+  defer(t, cancelStarted);
+  // Ties between idle pods go either way, so pod-1 gets the first call only by chance;
+  // once it holds one, pod-2 (idle again after each call) always wins.
+  const held = await sequentialCalls(client, pods, 20);
+  assert.equal(held.length, 1, `pod-1 got ${held.length} of 20 calls while holding`);
+  await release(held);
+  // The cancelled call ended, so pod-1 counts as idle again and eventually gets one.
+  const again = await sequentialCalls(client, pods, 20);
+  assert.equal(again.length, 1, `after release pod-1 got ${again.length} of 20 calls`);
+  await release(again);
 });
 
-test("round_robin (grpc-js's own, unchanged by register()) keeps sending calls to the pod holding them", async () => {
-  const pods = await startPodsWithDelays(2, [600_000]);
-  const client = lbClient(pods, { round_robin: {} });
-  try {
-    const held = await sequentialCalls(client, pods, 20);
-    assert.ok(held.length >= 5, `round_robin gave pod-1 only ${held.length} of 20 calls`);
-    await release(held);
-  } finally {
-    await teardown(client, pods);
-  }
+test("round_robin (grpc-js's own, unchanged by register()) keeps sending calls to the pod holding them", async (t) => {
+  const { pods, client } = await balancedPods(t, [hang, echo], { round_robin: {} });
+  defer(t, cancelStarted);
+  const held = await sequentialCalls(client, pods, 20);
+  assert.ok(held.length >= 5, `round_robin gave pod-1 only ${held.length} of 20 calls`);
+  await release(held);
 });

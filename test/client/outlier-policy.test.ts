@@ -6,7 +6,8 @@ import * as grpc from "@grpc/grpc-js";
 import { ManualClock } from "../../src/core/clock.js";
 import { Status } from "../../src/core/status.js";
 import { registerSluiceOutlier, SLUICE_CLOCK_OPTION, SLUICE_OUTLIER_POLICY } from "../../src/client/outlier-policy.js";
-import { callTimes, cancelledCall, policyClient, rpcs, startFlakyPods, warmUp } from "./policy-harness.js";
+import { echo, hang, scriptedPods } from "../support/scripted-pods.js";
+import { callTimes, cancelledCall, failing, ipv4Target, policyClient, rpcs, warmUp } from "./support.js";
 
 registerSluiceOutlier();
 registerSluiceOutlier(); // idempotent
@@ -16,165 +17,131 @@ function outlier(fields: Record<string, unknown>, child: object = { round_robin:
 }
 
 describe("sluice_outlier over round_robin", () => {
-  test("a pod failing UNAVAILABLE is ejected at its 5th consecutive failure, gets nothing while ejected, and is readmitted after baseEjectionTime", async () => {
-    const { pods, failing, target, stop } = await startFlakyPods(3);
+  test("a pod failing UNAVAILABLE is ejected at its 5th consecutive failure, gets nothing while ejected, and is readmitted after baseEjectionTime", async (t) => {
+    const pods = await scriptedPods(t, 3);
     const clock = new ManualClock();
     // Istio's defaults otherwise: maxEjectionPercent 10 still ejects one host of three.
-    const client = policyClient(target, outlier({}), { [SLUICE_CLOCK_OPTION]: clock });
-    try {
+    const client = policyClient(t, ipv4Target(pods), outlier({}), { [SLUICE_CLOCK_OPTION]: clock });
+    await warmUp(client, pods);
+    pods[2]!.script = failing;
+    const base = rpcs(pods);
+    // round_robin over three READY pods: every third call lands on pod-3.
+    const results = await callTimes(client, 15);
+    assert.equal(results.filter((r) => r.code === Status.UNAVAILABLE).length, 5);
+    assert.equal(pods[2]!.stats.rpcs - base[2]!, 5);
+
+    const whileEjected = rpcs(pods);
+    const more = await callTimes(client, 30);
+    assert.ok(
+      more.every((r) => r.code === Status.OK),
+      "every call avoided the ejected pod",
+    );
+    assert.equal(pods[2]!.stats.rpcs, whileEjected[2], "the ejected pod got nothing");
+    assert.equal(pods[0]!.stats.rpcs - whileEjected[0]!, 15);
+
+    // Still ejected just before the 30 s ejection ends (readmission happens on an interval tick).
+    pods[2]!.script = echo;
+    clock.advance(29_999);
+    await callTimes(client, 6);
+    assert.equal(pods[2]!.stats.rpcs, whileEjected[2]);
+    clock.advance(1);
+    const after = rpcs(pods);
+    const back = await callTimes(client, 6);
+    assert.ok(back.every((r) => r.code === Status.OK));
+    assert.equal(pods[2]!.stats.rpcs - after[2]!, 2, "readmitted: pod-3 takes its third again");
+  });
+
+  // With two of three pods failing, 10% ejects one (at least one host), 100% both, 0 none.
+  for (const c of [
+    { maxEjectionPercent: 10, ejected: 1 },
+    { maxEjectionPercent: 100, ejected: 2 },
+    { maxEjectionPercent: 0, ejected: 0 },
+  ]) {
+    test(`maxEjectionPercent ${c.maxEjectionPercent}: with two of three pods failing, ${c.ejected} ejected`, async (t) => {
+      const pods = await scriptedPods(t, 3);
+      const client = policyClient(t, ipv4Target(pods), outlier({ maxEjectionPercent: c.maxEjectionPercent }), { [SLUICE_CLOCK_OPTION]: new ManualClock() });
       await warmUp(client, pods);
-      failing.add(2);
+      pods[1]!.script = failing;
+      pods[2]!.script = failing;
       const base = rpcs(pods);
-      // round_robin over three READY pods: every third call lands on pod-3.
-      const results = await callTimes(client, 15);
-      assert.equal(results.filter((r) => r.code === Status.UNAVAILABLE).length, 5);
-      assert.equal(pods[2]!.stats.rpcs - base[2]!, 5);
+      await callTimes(client, 30);
+      // Each failing pod saw 5 failures within its first 15 calls; an ejected one stopped there.
+      const served = [1, 2].map((i) => pods[i]!.stats.rpcs - base[i]!);
+      const ejected = served.filter((n) => n === 5).length;
+      assert.equal(ejected, c.ejected, `maxEjectionPercent ${c.maxEjectionPercent}: calls to the failing pods ${served.join(", ")}`);
+    });
+  }
 
-      const whileEjected = rpcs(pods);
-      const more = await callTimes(client, 30);
-      assert.ok(
-        more.every((r) => r.code === Status.OK),
-        "every call avoided the ejected pod",
-      );
-      assert.equal(pods[2]!.stats.rpcs, whileEjected[2], "the ejected pod got nothing");
-      assert.equal(pods[0]!.stats.rpcs - whileEjected[0]!, 15);
-
-      // Still ejected just before the 30 s ejection ends (readmission happens on an interval tick).
-      failing.delete(2);
-      clock.advance(29_999);
-      await callTimes(client, 6);
-      assert.equal(pods[2]!.stats.rpcs, whileEjected[2]);
-      clock.advance(1);
-      const after = rpcs(pods);
-      const back = await callTimes(client, 6);
-      assert.ok(back.every((r) => r.code === Status.OK));
-      assert.equal(pods[2]!.stats.rpcs - after[2]!, 2, "readmitted: pod-3 takes its third again");
-    } finally {
-      client.close();
-      await stop();
-    }
-  });
-
-  test("maxEjectionPercent: with two of three pods failing, 10% ejects one (at least one host), 100% both, 0 none", async () => {
-    const cases = [
-      { maxEjectionPercent: 10, ejected: 1 },
-      { maxEjectionPercent: 100, ejected: 2 },
-      { maxEjectionPercent: 0, ejected: 0 },
-    ];
-    for (const c of cases) {
-      const { pods, failing, target, stop } = await startFlakyPods(3);
-      const client = policyClient(target, outlier({ maxEjectionPercent: c.maxEjectionPercent }), { [SLUICE_CLOCK_OPTION]: new ManualClock() });
-      try {
-        await warmUp(client, pods);
-        failing.add(1);
-        failing.add(2);
-        const base = rpcs(pods);
-        await callTimes(client, 30);
-        // Each failing pod saw 5 failures within its first 15 calls; an ejected one stopped there.
-        const served = [1, 2].map((i) => pods[i]!.stats.rpcs - base[i]!);
-        const ejected = served.filter((n) => n === 5).length;
-        assert.equal(ejected, c.ejected, `maxEjectionPercent ${c.maxEjectionPercent}: calls to the failing pods ${served.join(", ")}`);
-      } finally {
-        client.close();
-        await stop();
-      }
-    }
-  });
-
-  test("consecutiveGatewayErrors ejects on UNAVAILABLE (503) alone when 5xx counting is off", async () => {
-    const { pods, failing, target, stop } = await startFlakyPods(3);
-    const client = policyClient(target, outlier({ consecutive5xxErrors: 0, consecutiveGatewayErrors: 3, maxEjectionPercent: 100 }), {
+  test("consecutiveGatewayErrors ejects on UNAVAILABLE (503) alone when 5xx counting is off", async (t) => {
+    const pods = await scriptedPods(t, 3);
+    const client = policyClient(t, ipv4Target(pods), outlier({ consecutive5xxErrors: 0, consecutiveGatewayErrors: 3, maxEjectionPercent: 100 }), {
       [SLUICE_CLOCK_OPTION]: new ManualClock(),
     });
-    try {
-      await warmUp(client, pods);
-      failing.add(0);
-      const base = rpcs(pods);
-      await callTimes(client, 21);
-      assert.equal(pods[0]!.stats.rpcs - base[0]!, 3);
-    } finally {
-      client.close();
-      await stop();
-    }
+    await warmUp(client, pods);
+    pods[0]!.script = failing;
+    const base = rpcs(pods);
+    await callTimes(client, 21);
+    assert.equal(pods[0]!.stats.rpcs - base[0]!, 3);
   });
 
-  test("a call the caller cancelled neither counts as a failure nor resets the count", async () => {
-    const { pods, failing, target, stop } = await startFlakyPods(3);
-    const client = policyClient(target, outlier({ maxEjectionPercent: 100 }), { [SLUICE_CLOCK_OPTION]: new ManualClock() });
-    try {
-      await warmUp(client, pods);
-      failing.add(2);
-      await callTimes(client, 12); // pod-3: 4 failures
-      for (let i = 0; i < 3; i++) assert.equal(await cancelledCall(client, pods), Status.CANCELLED); // one lands on pod-3
-      await callTimes(client, 3); // pod-3: 5th failure
-      const ejectedAt = rpcs(pods);
-      await callTimes(client, 9);
-      assert.equal(pods[2]!.stats.rpcs, ejectedAt[2], "ejected: the cancellation did not reset the count");
-    } finally {
-      client.close();
-      await stop();
-    }
+  test("a call the caller cancelled neither counts as a failure nor resets the count", async (t) => {
+    const pods = await scriptedPods(t, 3);
+    const client = policyClient(t, ipv4Target(pods), outlier({ maxEjectionPercent: 100 }), { [SLUICE_CLOCK_OPTION]: new ManualClock() });
+    await warmUp(client, pods);
+    pods[2]!.script = failing;
+    await callTimes(client, 12); // pod-3: 4 failures
+    for (let i = 0; i < 3; i++) assert.equal(await cancelledCall(client, pods), Status.CANCELLED); // one lands on pod-3
+    await callTimes(client, 3); // pod-3: 5th failure
+    const ejectedAt = rpcs(pods);
+    await callTimes(client, 9);
+    assert.equal(pods[2]!.stats.rpcs, ejectedAt[2], "ejected: the cancellation did not reset the count");
   });
 
-  test("a pod that takes calls and never answers is ejected after 5 calls that ran out of deadline (Envoy counts its own timeouts as 504)", async () => {
-    const { pods, hanging, target, stop } = await startFlakyPods(3);
-    const client = policyClient(target, outlier({}), { [SLUICE_CLOCK_OPTION]: new ManualClock() });
-    try {
-      await warmUp(client, pods);
-      hanging.add(1);
-      const base = rpcs(pods);
-      const results: number[] = [];
-      for (let i = 0; i < 15; i++) results.push((await callTimes(client, 1, undefined, { deadline: Date.now() + 250 }))[0]!.code);
-      assert.equal(results.filter((c) => c === Status.DEADLINE_EXCEEDED).length, 5);
-      const ejectedAt = rpcs(pods);
-      assert.equal(ejectedAt[1]! - base[1]!, 5);
-      const after = await callTimes(client, 9, undefined, { deadline: Date.now() + 5000 });
-      assert.ok(after.every((r) => r.code === Status.OK));
-      assert.equal(pods[1]!.stats.rpcs, ejectedAt[1]);
-    } finally {
-      client.close();
-      await stop();
-    }
+  test("a pod that takes calls and never answers is ejected after 5 calls that ran out of deadline (Envoy counts its own timeouts as 504)", async (t) => {
+    const pods = await scriptedPods(t, 3);
+    const client = policyClient(t, ipv4Target(pods), outlier({}), { [SLUICE_CLOCK_OPTION]: new ManualClock() });
+    await warmUp(client, pods);
+    pods[1]!.script = hang;
+    const base = rpcs(pods);
+    const results: number[] = [];
+    for (let i = 0; i < 15; i++) results.push((await callTimes(client, 1, undefined, { deadline: Date.now() + 250 }))[0]!.code);
+    assert.equal(results.filter((c) => c === Status.DEADLINE_EXCEEDED).length, 5);
+    const ejectedAt = rpcs(pods);
+    assert.equal(ejectedAt[1]! - base[1]!, 5);
+    const after = await callTimes(client, 9, undefined, { deadline: Date.now() + 5000 });
+    assert.ok(after.every((r) => r.code === Status.OK));
+    assert.equal(pods[1]!.stats.rpcs, ejectedAt[1]);
   });
 
-  test("wraps pick_first too: its only pod is ejected, calls fail fast with UNAVAILABLE, readmitted later", async () => {
-    const { pods, failing, target, stop } = await startFlakyPods(1);
+  test("wraps pick_first too: its only pod is ejected, calls fail fast with UNAVAILABLE, readmitted later", async (t) => {
+    const pods = await scriptedPods(t, 1);
     const clock = new ManualClock();
-    const client = policyClient(target, outlier({ consecutive5xxErrors: 2 }, { pick_first: {} }), { [SLUICE_CLOCK_OPTION]: clock });
-    try {
-      await warmUp(client, pods);
-      failing.add(0);
-      await callTimes(client, 2);
-      const ejectedAt = pods[0]!.stats.rpcs;
-      const r = await callTimes(client, 3);
-      assert.ok(r.every((x) => x.code === Status.UNAVAILABLE));
-      assert.equal(pods[0]!.stats.rpcs, ejectedAt, "no call reached the ejected pod");
-      failing.delete(0);
-      clock.advance(30_000);
-      const back = await callTimes(client, 2);
-      assert.deepEqual(
-        back.map((x) => x.code),
-        [Status.OK, Status.OK],
-      );
-    } finally {
-      client.close();
-      await stop();
-    }
+    const client = policyClient(t, ipv4Target(pods), outlier({ consecutive5xxErrors: 2 }, { pick_first: {} }), { [SLUICE_CLOCK_OPTION]: clock });
+    await warmUp(client, pods);
+    pods[0]!.script = failing;
+    await callTimes(client, 2);
+    const ejectedAt = pods[0]!.stats.rpcs;
+    const r = await callTimes(client, 3);
+    assert.ok(r.every((x) => x.code === Status.UNAVAILABLE));
+    assert.equal(pods[0]!.stats.rpcs, ejectedAt, "no call reached the ejected pod");
+    pods[0]!.script = echo;
+    clock.advance(30_000);
+    const back = await callTimes(client, 2);
+    assert.deepEqual(
+      back.map((x) => x.code),
+      [Status.OK, Status.OK],
+    );
   });
 
-  test("the interval timer runs on the injected clock and stops when the channel closes", async () => {
-    const { pods, target, stop } = await startFlakyPods(2);
+  test("the interval timer runs on the injected clock and stops when the channel closes", async (t) => {
+    const pods = await scriptedPods(t, 2);
     const clock = new ManualClock();
-    const client = policyClient(target, outlier({}), { [SLUICE_CLOCK_OPTION]: clock });
-    try {
-      await warmUp(client, pods);
-      assert.equal(clock.pendingTimers(), 1);
-      clock.advance(100_000);
-      assert.equal(clock.pendingTimers(), 1);
-    } finally {
-      client.close();
-      await stop();
-    }
+    const client = policyClient(t, ipv4Target(pods), outlier({}), { [SLUICE_CLOCK_OPTION]: clock });
+    await warmUp(client, pods);
+    assert.equal(clock.pendingTimers(), 1);
+    clock.advance(100_000);
+    assert.equal(clock.pendingTimers(), 1);
+    client.close();
     assert.equal(clock.pendingTimers(), 0);
   });
 });

@@ -3,9 +3,10 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { experimental } from "@grpc/grpc-js";
-import { callUnary, echoClient } from "../../src/demo/echo-client.js";
+import { callUnary } from "../../src/demo/echo-client.js";
 import { startEchoServer } from "../../src/demo/echo-service.js";
 import { registerSluiceResolvers } from "../../src/client/resolvers.js";
+import { clientFor } from "../support/calls.js";
 import type { Pod } from "../support/cluster.js";
 import { startDnsmasq, type Dnsmasq } from "./support/dnsmasq.js";
 
@@ -42,37 +43,25 @@ test("dns targets, the seed's among them, get sluice's resolver", () => {
   assert.equal(resolverClassFor("static:///10.0.0.1:1"), "StaticResolver");
 });
 
-test("the seed's example target and service config reach a pod through a DNS server", async () => {
-  const client = echoClient(`${dns.authority}${SEED_NAME}:${pod.port}`, { "grpc.service_config": SEED_SERVICE_CONFIG });
-  try {
-    const r = await callUnary(client, Buffer.from("x"), undefined, { deadline: Date.now() + 5000 });
-    assert.equal(r.code, 0, r.details);
-    assert.deepEqual(r.headers?.get("x-pod"), ["pod-1"]);
-  } finally {
-    client.close();
-  }
+test("the seed's example target and service config reach a pod through a DNS server", async (t) => {
+  const client = clientFor(t, `${dns.authority}${SEED_NAME}:${pod.port}`, { "grpc.service_config": SEED_SERVICE_CONFIG });
+  const r = await callUnary(client, Buffer.from("x"), undefined, { deadline: Date.now() + 5000 });
+  assert.equal(r.code, 0, r.details);
+  assert.deepEqual(r.headers?.get("x-pod"), ["pod-1"]);
 });
 
-test("without an authority, names the system resolver knows (/etc/hosts: localhost) resolve; schemeless targets too", async () => {
+test("without an authority, names the system resolver knows (/etc/hosts: localhost) resolve; schemeless targets too", async (t) => {
   for (const target of [`dns:///localhost:${pod.port}`, `localhost:${pod.port}`]) {
-    const client = echoClient(target);
-    try {
-      const r = await callUnary(client, Buffer.from("x"), undefined, { deadline: Date.now() + 5000 });
-      assert.equal(r.code, 0, `${target}: ${r.details}`);
-    } finally {
-      client.close();
-    }
+    const client = clientFor(t, target);
+    const r = await callUnary(client, Buffer.from("x"), undefined, { deadline: Date.now() + 5000 });
+    assert.equal(r.code, 0, `${target}: ${r.details}`);
   }
 });
 
-test("a name the DNS server does not know fails calls with UNAVAILABLE naming the target", async () => {
+test("a name the DNS server does not know fails calls with UNAVAILABLE naming the target", async (t) => {
   const target = `${dns.authority}nowhere.test:1`;
-  const client = echoClient(target);
-  try {
-    const r = await callUnary(client, Buffer.from("x"), undefined, { deadline: Date.now() + 10_000 });
-    assert.equal(r.code, 14, r.details);
-    assert.match(r.details, new RegExp(`DNS resolution failed for ${target.replace(/[./]/g, "\\$&")}: `));
-  } finally {
-    client.close();
-  }
+  const client = clientFor(t, target);
+  const r = await callUnary(client, Buffer.from("x"), undefined, { deadline: Date.now() + 10_000 });
+  assert.equal(r.code, 14, r.details);
+  assert.match(r.details, new RegExp(`DNS resolution failed for ${target.replace(/[./]/g, "\\$&")}: `));
 });

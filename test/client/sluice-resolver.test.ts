@@ -14,6 +14,7 @@ import { setControlPlane, CONTROL_PLANE_ENV, SluiceResolver } from "../../src/cl
 import { AdsServer, type AckEvent } from "../../src/xds-server/ads-server.js";
 import { TYPE_URL } from "../../src/xds-proto/protos.js";
 import { callUnary, echoClient } from "../../src/demo/echo-client.js";
+import { SluiceError } from "../../src/core/errors.js";
 import { Status } from "../../src/core/status.js";
 import { deadPort, destinationRuleYaml, parseConfig, serviceEntryYaml, startPods, type Pod } from "../support/cluster.js";
 import { waitFor } from "../support/events.js";
@@ -236,7 +237,7 @@ test("register({ controlPlane }) that is not host:port throws INVALID_ARGUMENT",
   for (const bad of ["nope", "host:", ":15010", "host:99999"]) {
     assert.throws(
       () => register({ controlPlane: bad }),
-      (e: unknown) => e instanceof Error && "code" in e && e.code === Status.INVALID_ARGUMENT && /must be host:port/.test(e.message),
+      (e: unknown) => e instanceof SluiceError && e.grpcStatus === Status.INVALID_ARGUMENT && /must be host:port/.test(e.message),
       bad,
     );
   }

@@ -1,9 +1,10 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { experimental } from "@grpc/grpc-js";
-import { callUnary, echoClient } from "../../src/demo/echo-client.js";
+import { callUnary } from "../../src/demo/echo-client.js";
 import { parseStaticTarget, StaticResolver } from "../../src/client/static-resolver.js";
 import { registerSluiceResolvers } from "../../src/client/resolvers.js";
+import { clientFor } from "../support/calls.js";
 import { startPods, type Pod } from "../support/cluster.js";
 
 const ROUND_ROBIN = JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] });
@@ -84,33 +85,25 @@ describe("static resolver in a channel", { timeout: 20_000 }, () => {
     for (const p of pods) await p.stop();
   });
 
-  test("round_robin spreads calls over the listed endpoints", async () => {
-    const client = echoClient(`static:///${pods.map((p) => `127.0.0.1:${p.port}`).join(",")}`, { "grpc.service_config": ROUND_ROBIN });
-    try {
-      // Until both connections are READY, round_robin uses the one that is.
-      const start = pods.map((p) => p.stats.rpcs);
-      for (let i = 0; i < 50 && pods.some((p, j) => p.stats.rpcs === start[j]); i++) {
-        assert.equal((await callUnary(client, Buffer.from("x"))).code, 0);
-      }
-      const before = pods.map((p) => p.stats.rpcs);
-      for (let i = 0; i < 10; i++) assert.equal((await callUnary(client, Buffer.from("x"))).code, 0);
-      assert.deepEqual(
-        pods.map((p, i) => p.stats.rpcs - before[i]!),
-        [5, 5],
-      );
-    } finally {
-      client.close();
+  test("round_robin spreads calls over the listed endpoints", async (t) => {
+    const client = clientFor(t, `static:///${pods.map((p) => `127.0.0.1:${p.port}`).join(",")}`, { "grpc.service_config": ROUND_ROBIN });
+    // Until both connections are READY, round_robin uses the one that is.
+    const start = pods.map((p) => p.stats.rpcs);
+    for (let i = 0; i < 50 && pods.some((p, j) => p.stats.rpcs === start[j]); i++) {
+      assert.equal((await callUnary(client, Buffer.from("x"))).code, 0);
     }
+    const before = pods.map((p) => p.stats.rpcs);
+    for (let i = 0; i < 10; i++) assert.equal((await callUnary(client, Buffer.from("x"))).code, 0);
+    assert.deepEqual(
+      pods.map((p, i) => p.stats.rpcs - before[i]!),
+      [5, 5],
+    );
   });
 
-  test("a bad target fails calls with UNAVAILABLE saying what is wrong", async () => {
-    const client = echoClient("static:///echo.test:1,127.0.0.1:99999");
-    try {
-      const r = await callUnary(client, Buffer.from("x"), undefined, { deadline: Date.now() + 5000 });
-      assert.equal(r.code, 14, r.details);
-      assert.match(r.details, /bad static target static:\/\/\/echo.test:1,127.0.0.1:99999: entry 1 .* is not an IP address .*; entry 2 .*expected ip:port/);
-    } finally {
-      client.close();
-    }
+  test("a bad target fails calls with UNAVAILABLE saying what is wrong", async (t) => {
+    const client = clientFor(t, "static:///echo.test:1,127.0.0.1:99999");
+    const r = await callUnary(client, Buffer.from("x"), undefined, { deadline: Date.now() + 5000 });
+    assert.equal(r.code, 14, r.details);
+    assert.match(r.details, /bad static target static:\/\/\/echo.test:1,127.0.0.1:99999: entry 1 .* is not an IP address .*; entry 2 .*expected ip:port/);
   });
 });

@@ -69,24 +69,24 @@ test("set values are parsed: limits, durations, 0 = unset for Istio's int32 limi
   });
 });
 
-test("simple LB names: LEAST_CONN and UNSPECIFIED normalize to LEAST_REQUEST, LEAST_CONN with a deprecation warning", () => {
-  const cases: [string, string, boolean][] = [
-    ["LEAST_CONN", "LEAST_REQUEST", true],
-    ["UNSPECIFIED", "LEAST_REQUEST", false],
-    ["LEAST_REQUEST", "LEAST_REQUEST", false],
-    ["ROUND_ROBIN", "ROUND_ROBIN", false],
-    ["RANDOM", "RANDOM", false],
-    ["PASSTHROUGH", "PASSTHROUGH", false],
-  ];
-  for (const [written, policy, deprecated] of cases) {
+// Simple LB names: LEAST_CONN and UNSPECIFIED normalize to LEAST_REQUEST, LEAST_CONN with a deprecation warning.
+for (const [written, policy, deprecated] of [
+  ["LEAST_CONN", "LEAST_REQUEST", true],
+  ["UNSPECIFIED", "LEAST_REQUEST", false],
+  ["LEAST_REQUEST", "LEAST_REQUEST", false],
+  ["ROUND_ROBIN", "ROUND_ROBIN", false],
+  ["RANDOM", "RANDOM", false],
+  ["PASSTHROUGH", "PASSTHROUGH", false],
+] as const) {
+  test(`simple LB name ${written} is ${policy}${deprecated ? ", with a deprecation warning" : ""}`, () => {
     const r = load(withPolicy(`    loadBalancer: {simple: ${written}}\n`));
     assert.ok(r.ok, written);
     assert.deepEqual(defaultCluster(r.config).policy.loadBalancer, { kind: "simple", policy }, written);
     const w = r.config.warnings.filter((x) => /deprecated alias/.test(x.message));
     assert.equal(w.length, deprecated ? 1 : 0, written);
     if (deprecated) assert.equal(w[0]!.path, "spec.trafficPolicy.loadBalancer.simple");
-  }
-});
+  });
+}
 
 test("an unknown LB name lists the allowed ones, with a hint when close", () => {
   const p = oneProblem(withPolicy("    loadBalancer: {simple: LEAST_REQUESTS}\n"), /simple/);
@@ -139,27 +139,31 @@ test("consistentHash needs exactly one key and at most one algorithm; maglev tab
   oneProblem(withPolicy("    loadBalancer: {simple: RANDOM, consistentHash: {useSourceIp: true}}\n"), /set either simple or consistentHash, not both/);
 });
 
-test("limits must be integers in range: negative and non-integer values are problems", () => {
-  const cases: [string, RegExp][] = [
-    ["tcp: {maxConnections: -1}", /tcp\.maxConnections: must be an integer >= 0, got -1/],
-    ["http: {http2MaxRequests: 1.5}", /http\.http2MaxRequests: must be an integer >= 0, got 1\.5/],
-    ["http: {maxRequestsPerConnection: -5}", /maxRequestsPerConnection: must be an integer >= 0, got -5/],
-    ['http: {maxRetries: "3"}', /maxRetries: must be an integer >= 0, got "3"/],
-    ["http: {maxConcurrentStreams: 3000000000}", /maxConcurrentStreams: must be an integer from 0 to 2147483647, got 3000000000/],
-    ["http: {http1MaxPendingRequests: true}", /http1MaxPendingRequests: must be an integer >= 0, got true/],
-  ];
-  for (const [yaml, pattern] of cases) oneProblem(withPolicy(`    connectionPool: {${yaml}}\n`), pattern);
-});
+// Limits must be integers in range: negative and non-integer values are problems.
+for (const [yaml, pattern] of [
+  ["tcp: {maxConnections: -1}", /tcp\.maxConnections: must be an integer >= 0, got -1/],
+  ["http: {http2MaxRequests: 1.5}", /http\.http2MaxRequests: must be an integer >= 0, got 1\.5/],
+  ["http: {maxRequestsPerConnection: -5}", /maxRequestsPerConnection: must be an integer >= 0, got -5/],
+  ['http: {maxRetries: "3"}', /maxRetries: must be an integer >= 0, got "3"/],
+  ["http: {maxConcurrentStreams: 3000000000}", /maxConcurrentStreams: must be an integer from 0 to 2147483647, got 3000000000/],
+  ["http: {http1MaxPendingRequests: true}", /http1MaxPendingRequests: must be an integer >= 0, got true/],
+] as const) {
+  test(`connectionPool {${yaml}} is a problem: a limit must be an integer in range`, () => {
+    oneProblem(withPolicy(`    connectionPool: {${yaml}}\n`), pattern);
+  });
+}
 
-test("durations in fields: no unit, bad unit, below 1ms, negative", () => {
-  const cases: [string, RegExp][] = [
-    ["10", /connectTimeout: must be a duration like .*, got 10 \(add a unit, e\.g\. "10s"\)/],
-    ["1x", /connectTimeout: must be a duration like .*, got "1x"/],
-    ["0.5ms", /connectTimeout: must be >= 1ms, got "0\.5ms"/],
-    ["-1s", /connectTimeout: must be >= 1ms, got "-1s"/],
-  ];
-  for (const [value, pattern] of cases) oneProblem(withPolicy(`    connectionPool: {tcp: {connectTimeout: ${value}}}\n`), pattern);
-});
+// Durations in fields: no unit, bad unit, below 1ms, negative.
+for (const [value, pattern] of [
+  ["10", /connectTimeout: must be a duration like .*, got 10 \(add a unit, e\.g\. "10s"\)/],
+  ["1x", /connectTimeout: must be a duration like .*, got "1x"/],
+  ["0.5ms", /connectTimeout: must be >= 1ms, got "0\.5ms"/],
+  ["-1s", /connectTimeout: must be >= 1ms, got "-1s"/],
+] as const) {
+  test(`connectTimeout ${value} is a problem: not a duration of 1ms or more`, () => {
+    oneProblem(withPolicy(`    connectionPool: {tcp: {connectTimeout: ${value}}}\n`), pattern);
+  });
+}
 
 test("percentages are 0-100", () => {
   oneProblem(withPolicy("    outlierDetection: {maxEjectionPercent: 101}\n"), /maxEjectionPercent: must be an integer from 0 to 100, got 101/);

@@ -4,32 +4,23 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import type * as grpc from "@grpc/grpc-js";
-import { callBidi, callClientStream, callServerStream, callUnary, echoClient } from "../../src/demo/echo-client.js";
-import { listenerYaml, md, serviceEntryYaml, startPods, startProxy, type Pod, type RunningProxy } from "../support/cluster.js";
+import { callBidi, callClientStream, callServerStream, callUnary } from "../../src/demo/echo-client.js";
+import { md } from "../support/cluster.js";
+import { clientFor } from "../support/calls.js";
+import { proxyWithPods } from "../support/proxy-with-pods.js";
+import { Teardown } from "../support/teardown.js";
 import { TEST_TRANSPORTS } from "../support/transports.js";
 
 for (const transport of TEST_TRANSPORTS)
   describe(`transport ${transport}`, () => {
     describe("request-mode forwarding", () => {
-      let pods: Pod[];
-      let proxy: RunningProxy;
+      const suite = new Teardown();
+      after(() => suite.run());
       let client: grpc.Client;
+      let target: string;
 
       before(async () => {
-        pods = await startPods(1);
-        proxy = await startProxy(
-          `${listenerYaml("", transport)}\n---\n${serviceEntryYaml(
-            "echo",
-            pods.map((p) => p.port),
-          )}`,
-        );
-        client = echoClient(proxy.target);
-      });
-
-      after(async () => {
-        client.close();
-        await proxy.stop();
-        for (const p of pods) await p.stop();
+        ({ client, target } = await proxyWithPods(suite, { transport }));
       });
 
       test("unary: message bytes, ASCII and -bin metadata, headers and trailers pass through", async () => {
@@ -103,16 +94,12 @@ for (const transport of TEST_TRANSPORTS)
         assert.deepEqual(r.headers?.get("x-echo-z"), ["z"]);
       });
 
-      test("compressed messages (grpc-encoding gzip, compressed flag) pass through untouched", async () => {
-        const gz = echoClient(proxy.target, { "grpc.default_compression_algorithm": 2 });
-        try {
-          const payload = Buffer.alloc(100_000, "compressible ");
-          const r = await callUnary(gz, payload);
-          assert.equal(r.code, 0, r.details);
-          assert.ok(r.response?.equals(payload));
-        } finally {
-          gz.close();
-        }
+      test("compressed messages (grpc-encoding gzip, compressed flag) pass through untouched", async (t) => {
+        const gz = clientFor(t, target, { "grpc.default_compression_algorithm": 2 });
+        const payload = Buffer.alloc(100_000, "compressible ");
+        const r = await callUnary(gz, payload);
+        assert.equal(r.code, 0, r.details);
+        assert.ok(r.response?.equals(payload));
       });
     });
   });

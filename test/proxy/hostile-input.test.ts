@@ -6,7 +6,7 @@
 // failures.test.ts. Here: what reaches a proxy in the field.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { readdirSync, readFileSync } from "node:fs";
 import http2 from "node:http2";
@@ -14,12 +14,16 @@ import net from "node:net";
 import { createInterface } from "node:readline";
 import tls from "node:tls";
 import * as grpc from "@grpc/grpc-js";
-import { callUnary, echoClient } from "../../src/demo/echo-client.js";
+import { callUnary } from "../../src/demo/echo-client.js";
 import { echoService } from "../../src/demo/echo-service.js";
 import { Flag, FrameType } from "../../src/transport/h2/frames/constants.js";
 import { H2Code } from "../../src/transport/types.js";
-import { listenerYaml, md, serviceEntryYaml, startPods, startProxy, type Pod, type RunningProxy } from "../support/cluster.js";
-import { currentRss, spawnProxy, tempFile } from "../support/cli.js";
+import { currentRss, endWith, spawnProxy, tempFile } from "../support/cli.js";
+import { md, serviceEntryYaml } from "../support/cluster.js";
+import { clientFor } from "../support/calls.js";
+import { proxyWithPods, type ProxyWithPods } from "../support/proxy-with-pods.js";
+import { scriptedPods, type ScriptedPod } from "../support/scripted-pods.js";
+import { Teardown } from "../support/teardown.js";
 import { repoPath } from "../support/paths.js";
 import { TEST_TRANSPORTS } from "../support/transports.js";
 import { CLIENT_PRELUDE, frame, u32 } from "../transport/h2/frames/helpers.js";
@@ -132,22 +136,15 @@ function goawayCode(c: RawClient): string | undefined {
 
 for (const transport of TEST_TRANSPORTS)
   describe(`transport ${transport}: hostile input`, () => {
-    let pods: Pod[];
-    let proxy: RunningProxy;
+    const suite = new Teardown();
+    after(() => suite.run());
+    let proxy: ProxyWithPods;
+    let pods: ScriptedPod[];
     let client: grpc.Client;
 
     before(async () => {
-      pods = await startPods(1);
-      proxy = await startProxy(`${listenerYaml("", transport)}\n---\n${serviceEntryYaml("echo", [pods[0]!.port])}`, {
-        downstreamTimeouts: { prefaceMs: PREFACE_MS, frameReadMs: FRAME_READ_MS },
-      });
-      client = echoClient(proxy.target, { "grpc.default_authority": "echo" });
-    });
-
-    after(async () => {
-      client.close();
-      await proxy.stop();
-      for (const p of pods) await p.stop();
+      proxy = await proxyWithPods(suite, { transport, deps: { downstreamTimeouts: { prefaceMs: PREFACE_MS, frameReadMs: FRAME_READ_MS } } });
+      ({ pods, client } = proxy);
     });
 
     /** The proxy still serves the long-lived grpc-js client. */
@@ -364,37 +361,33 @@ for (const transport of TEST_TRANSPORTS)
     });
 
     test("rapid reset (CVE-2023-44487): the flooding connection is cut, the backend is spared, throughput after is normal", async (t) => {
-      const load = Array.from({ length: 4 }, () => echoClient(proxy.target, { "grpc.default_authority": "echo" }));
-      try {
-        await rpcsIn(load, 200); // warm up: connections and JIT
-        const before = await rpcsIn(load, 1000);
-        const rpcsBefore = pods[0]!.stats.rpcs;
-        const c = await RawClient.connect(hostPort(proxy.target).port);
-        let sent = 0;
-        for (let batch = 0; batch < 20 && !c.socket.destroyed && c.goaway() === undefined; batch++) {
-          for (let i = 0; i < 500; i++) {
-            const id = 1 + 2 * sent++;
-            c.request(id, false, { ":authority": "echo" });
-            c.writer.rstStream(id, H2Code.CANCEL);
-          }
-          c.flush();
-          await new Promise<void>((resolve) => setImmediate(resolve)); // let the proxy read and answer
+      const load = Array.from({ length: 4 }, () => clientFor(t, proxy.target, { "grpc.default_authority": "echo" }));
+      await rpcsIn(load, 200); // warm up: connections and JIT
+      const before = await rpcsIn(load, 1000);
+      const rpcsBefore = pods[0]!.stats.rpcs;
+      const c = await RawClient.connect(hostPort(proxy.target).port);
+      let sent = 0;
+      for (let batch = 0; batch < 20 && !c.socket.destroyed && c.goaway() === undefined; batch++) {
+        for (let i = 0; i < 500; i++) {
+          const id = 1 + 2 * sent++;
+          c.request(id, false, { ":authority": "echo" });
+          c.writer.rstStream(id, H2Code.CANCEL);
         }
-        await c.until((e) => e.some((l) => l.startsWith("GOAWAY")));
-        const code = goawayCode(c);
-        c.close();
-        const reachedBackend = pods[0]!.stats.rpcs - rpcsBefore;
-        const afterCount = await rpcsIn(load, 1000);
-        t.diagnostic(
-          `${sent} streams opened and reset; GOAWAY ${code}; ${reachedBackend} reached the backend; RPCs per second before ${before}, after ${afterCount}`,
-        );
-        // nghttp2's reset-rate limit ends the session; node:http2 reports it as INTERNAL_ERROR.
-        assert.equal(code, transport === "node" ? "INTERNAL_ERROR" : "ENHANCE_YOUR_CALM");
-        assert.ok(reachedBackend <= 1100, `${reachedBackend} cancelled streams reached the backend`);
-        assert.ok(afterCount >= before * 0.4, `throughput fell from ${before} to ${afterCount} RPCs per second`);
-      } finally {
-        for (const c of load) c.close();
+        c.flush();
+        await new Promise<void>((resolve) => setImmediate(resolve)); // let the proxy read and answer
       }
+      await c.until((e) => e.some((l) => l.startsWith("GOAWAY")));
+      const code = goawayCode(c);
+      c.close();
+      const reachedBackend = pods[0]!.stats.rpcs - rpcsBefore;
+      const afterCount = await rpcsIn(load, 1000);
+      t.diagnostic(
+        `${sent} streams opened and reset; GOAWAY ${code}; ${reachedBackend} reached the backend; RPCs per second before ${before}, after ${afterCount}`,
+      );
+      // nghttp2's reset-rate limit ends the session; node:http2 reports it as INTERNAL_ERROR.
+      assert.equal(code, transport === "node" ? "INTERNAL_ERROR" : "ENHANCE_YOUR_CALM");
+      assert.ok(reachedBackend <= 1100, `${reachedBackend} cancelled streams reached the backend`);
+      assert.ok(afterCount >= before * 0.4, `throughput fell from ${before} to ${afterCount} RPCs per second`);
     });
   });
 
@@ -404,57 +397,49 @@ const IDLE_CONNECTIONS = 10_000;
 for (const transport of TEST_TRANSPORTS)
   describe(`transport ${transport}: ${IDLE_CONNECTIONS} idle connections`, () => {
     test("the proxy (a child process) holds them all, serves RPCs beside them, and lets them go", async (t) => {
-      const pods = await startPods(1);
+      const pods = await scriptedPods(t, 1);
       const file = tempFile("cfg.yaml", serviceEntryYaml("echo", [pods[0]!.port]));
       const { child, port } = await spawnProxy(["-c", file, "--listen", "127.0.0.1:0", "--transport", transport]);
+      endWith(t, child);
       const pid = child.pid!;
       const read = (p: string): string => readFileSync(p, "utf8");
       const fds = (): number => readdirSync(`/proc/${pid}/fd`).length;
-      const client = echoClient(`127.0.0.1:${port}`, { "grpc.default_authority": "echo" });
-      let holder: ChildProcess | undefined;
-      try {
-        // The fd limit must fit them: the proxy inherits ours.
-        const limit = Number(/Max open files\s+(\d+)/.exec(read(`/proc/${pid}/limits`))?.[1]);
-        assert.ok(limit > IDLE_CONNECTIONS + 100, `the proxy may open only ${limit} files (ulimit -n)`);
-        assert.equal((await callUnary(client, Buffer.from("warm"))).code, 0);
-        const rssBefore = currentRss(pid, read);
-        const fdsBefore = fds();
-        const t0 = performance.now();
-        holder = spawn(process.execPath, [repoPath("dist/bench/idle-conns.js"), `127.0.0.1:${port}`, String(IDLE_CONNECTIONS)], {
-          stdio: ["ignore", "pipe", "inherit"],
-        });
-        const [line] = (await Promise.race([
-          once(createInterface({ input: holder.stdout! }), "line"),
-          once(holder, "exit").then(([code]) => assert.fail(`idle-conns exited with ${String(code)}`)),
-        ])) as [string];
-        const ready = JSON.parse(line) as { ready: number; handshakeSeconds: number };
-        const handshakeMs = performance.now() - t0;
-        const rssAfter = currentRss(pid, read);
-        const held = fds() - fdsBefore;
-        // Every handshake completed (SETTINGS both ways) and the proxy still holds each socket.
-        assert.equal(ready.ready, IDLE_CONNECTIONS);
-        assert.ok(held >= IDLE_CONNECTIONS, `the proxy holds ${held} more fds`);
-        const perConnection = (rssAfter - rssBefore) / IDLE_CONNECTIONS;
-        t.diagnostic(
-          `${transport}: ${IDLE_CONNECTIONS} idle connections in ${(handshakeMs / 1000).toFixed(1)} s; proxy RSS ${(rssBefore / 1048576).toFixed(1)} -> ${(rssAfter / 1048576).toFixed(1)} MB: ` +
-            `${(perConnection / 1024).toFixed(1)} KiB per idle connection (no forced GC: handshake garbage included)`,
-        );
-        // Generous: node:http2 sessions cost ~25 KiB each, the h2 transport's ~10 (docs/BENCHMARKS.md).
-        assert.ok(perConnection < 64 * 1024, `${perConnection} bytes per idle connection`);
-        // Beside them, the proxy serves as before.
-        for (let i = 0; i < 20; i++) assert.equal((await callUnary(client, Buffer.from(`beside ${i}`))).code, 0);
-        // All of them gone at once: the proxy closes its side of each, and still serves.
-        const gone = once(holder, "exit");
-        holder.kill("SIGKILL");
-        await gone;
-        assert.equal((await callUnary(client, Buffer.from("after"))).code, 0);
-      } finally {
-        holder?.kill("SIGKILL");
-        client.close();
-        const exited = once(child, "exit");
-        child.kill("SIGTERM");
-        await exited;
-        await pods[0]!.stop();
-      }
+      const client = clientFor(t, `127.0.0.1:${port}`, { "grpc.default_authority": "echo" });
+      // The fd limit must fit them: the proxy inherits ours.
+      const limit = Number(/Max open files\s+(\d+)/.exec(read(`/proc/${pid}/limits`))?.[1]);
+      assert.ok(limit > IDLE_CONNECTIONS + 100, `the proxy may open only ${limit} files (ulimit -n)`);
+      assert.equal((await callUnary(client, Buffer.from("warm"))).code, 0);
+      const rssBefore = currentRss(pid, read);
+      const fdsBefore = fds();
+      const t0 = performance.now();
+      const holder = spawn(process.execPath, [repoPath("dist/bench/idle-conns.js"), `127.0.0.1:${port}`, String(IDLE_CONNECTIONS)], {
+        stdio: ["ignore", "pipe", "inherit"],
+      });
+      endWith(t, holder, "SIGKILL");
+      const [line] = (await Promise.race([
+        once(createInterface({ input: holder.stdout }), "line"),
+        once(holder, "exit").then(([code]) => assert.fail(`idle-conns exited with ${String(code)}`)),
+      ])) as [string];
+      const ready = JSON.parse(line) as { ready: number; handshakeSeconds: number };
+      const handshakeMs = performance.now() - t0;
+      const rssAfter = currentRss(pid, read);
+      const held = fds() - fdsBefore;
+      // Every handshake completed (SETTINGS both ways) and the proxy still holds each socket.
+      assert.equal(ready.ready, IDLE_CONNECTIONS);
+      assert.ok(held >= IDLE_CONNECTIONS, `the proxy holds ${held} more fds`);
+      const perConnection = (rssAfter - rssBefore) / IDLE_CONNECTIONS;
+      t.diagnostic(
+        `${transport}: ${IDLE_CONNECTIONS} idle connections in ${(handshakeMs / 1000).toFixed(1)} s; proxy RSS ${(rssBefore / 1048576).toFixed(1)} -> ${(rssAfter / 1048576).toFixed(1)} MB: ` +
+          `${(perConnection / 1024).toFixed(1)} KiB per idle connection (no forced GC: handshake garbage included)`,
+      );
+      // Generous: node:http2 sessions cost ~25 KiB each, the h2 transport's ~10 (docs/BENCHMARKS.md).
+      assert.ok(perConnection < 64 * 1024, `${perConnection} bytes per idle connection`);
+      // Beside them, the proxy serves as before.
+      for (let i = 0; i < 20; i++) assert.equal((await callUnary(client, Buffer.from(`beside ${i}`))).code, 0);
+      // All of them gone at once: the proxy closes its side of each, and still serves.
+      const gone = once(holder, "exit");
+      holder.kill("SIGKILL");
+      await gone;
+      assert.equal((await callUnary(client, Buffer.from("after"))).code, 0);
     });
   });

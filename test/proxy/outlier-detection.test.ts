@@ -1,88 +1,58 @@
 // Outlier detection end to end: real grpc-js backends behind the proxy, time driven by an
 // injected ManualClock. Ejection happens as the failing attempt ends, before the client
 // sees the response, so each call's outcome is settled when the next one starts.
-import { describe, test } from "node:test";
+import { describe, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { ManualClock } from "../../src/core/clock.js";
-import { callUnary, echoClient } from "../../src/demo/echo-client.js";
-import { echoService } from "../../src/demo/echo-service.js";
+import type { TransportKind } from "../../src/config/types.js";
+import { callUnary } from "../../src/demo/echo-client.js";
+import type { Proxy } from "../../src/proxy/proxy.js";
 import type { ClusterRuntime } from "../../src/upstream/cluster.js";
-import { destinationRuleYaml, listenerYaml, serviceEntryYaml, startPods, startProxy, type Pod, type RunningProxy } from "../support/cluster.js";
+import { destinationRuleYaml, listenerYaml, serviceEntryYaml } from "../support/cluster.js";
+import { proxyWithPods } from "../support/proxy-with-pods.js";
+import { echo, fail, type ScriptedPod } from "../support/scripted-pods.js";
 import { TEST_TRANSPORTS } from "../support/transports.js";
-
-/** A backend that answers every call with UNAVAILABLE, counting them. */
-interface FailingPod {
-  readonly port: number;
-  calls: number;
-  stop(): Promise<void>;
-}
-
-async function startFailingPod(): Promise<FailingPod> {
-  const server = new grpc.Server();
-  const pod = {
-    port: 0,
-    calls: 0,
-    stop: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
-  };
-  server.addService(echoService, {
-    unary: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
-      pod.calls++;
-      cb({ code: grpc.status.UNAVAILABLE, details: "this pod is failing" });
-    },
-  });
-  pod.port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
-  });
-  return pod;
-}
 
 interface Setup {
   readonly clock: ManualClock;
-  readonly proxy: RunningProxy;
+  readonly proxy: Proxy;
   readonly cluster: ClusterRuntime;
-  readonly good: Pod[];
-  readonly bad: FailingPod[];
+  readonly good: ScriptedPod[];
+  readonly bad: ScriptedPod[];
   readonly client: grpc.Client;
   /** Unary calls one after another; the statuses seen. */
   calls(n: number): Promise<number[]>;
-  stop(): Promise<void>;
 }
 
-async function setup(transport: "h2" | "node", goodPods: number, badPods: number, outlierDetection: string): Promise<Setup> {
+/** `goodPods` echo pods, then `badPods` answering UNAVAILABLE to every call, behind a proxy on a ManualClock. */
+async function setup(t: TestContext, transport: TransportKind, goodPods: number, badPods: number, outlierDetection: string): Promise<Setup> {
   const clock = new ManualClock();
-  const good = await startPods(goodPods);
-  const bad: FailingPod[] = [];
-  for (let i = 0; i < badPods; i++) bad.push(await startFailingPod());
-  const ports = [...good.map((p) => p.port), ...bad.map((p) => p.port)];
-  const yaml = [
-    listenerYaml("", transport),
-    serviceEntryYaml("echo", ports),
-    // Round robin, so every endpoint in the picker gets its turn in a sequence of calls.
-    destinationRuleYaml("echo", `    loadBalancer: { simple: ROUND_ROBIN }\n    outlierDetection: ${outlierDetection}\n`),
-    // Retries off, so each failing attempt reaches the client (Istio's default policy would
-    // retry it on a good pod; the detector sees the attempt either way).
-    "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: echo }\nspec:\n  hosts: [echo]\n  http:\n  - retries: { attempts: 0 }\n    route: [{ destination: { host: echo } }]",
-  ].join("\n---\n");
-  const proxy = await startProxy(yaml, { clock });
-  const cluster = proxy.proxy.cluster("echo|50051|")!;
-  const client = echoClient(proxy.target);
+  const failing = fail(grpc.status.UNAVAILABLE, "this pod is failing");
+  const h = await proxyWithPods(t, {
+    pods: [...Array.from({ length: goodPods }, () => echo), ...Array.from({ length: badPods }, () => failing)],
+    config: (ports) => [
+      listenerYaml("", transport),
+      serviceEntryYaml("echo", ports),
+      // Round robin, so every endpoint in the picker gets its turn in a sequence of calls.
+      destinationRuleYaml("echo", `    loadBalancer: { simple: ROUND_ROBIN }\n    outlierDetection: ${outlierDetection}\n`),
+      // Retries off, so each failing attempt reaches the client (Istio's default policy would
+      // retry it on a good pod; the detector sees the attempt either way).
+      "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: echo }\nspec:\n  hosts: [echo]\n  http:\n  - retries: { attempts: 0 }\n    route: [{ destination: { host: echo } }]",
+    ],
+    deps: { clock },
+  });
   return {
     clock,
-    proxy,
-    cluster,
-    good,
-    bad,
-    client,
+    proxy: h.proxy,
+    cluster: h.cluster(),
+    good: h.pods.slice(0, goodPods),
+    bad: h.pods.slice(goodPods),
+    client: h.client,
     async calls(n) {
       const codes: number[] = [];
-      for (let i = 0; i < n; i++) codes.push((await callUnary(client, Buffer.from("x"))).code);
+      for (let i = 0; i < n; i++) codes.push((await callUnary(h.client, Buffer.from("x"))).code);
       return codes;
-    },
-    async stop() {
-      client.close();
-      await proxy.stop();
-      for (const p of [...good, ...bad]) await p.stop();
     },
   };
 }
@@ -91,8 +61,8 @@ const keyOf = (port: number): string => `127.0.0.1:${port}`;
 
 for (const transport of TEST_TRANSPORTS)
   describe(`transport ${transport}`, () => {
-    test("one of 3 backends fails every call: ejected at once, no traffic while ejected, back after baseEjectionTime, then ejected twice as long", async () => {
-      const s = await setup(transport, 2, 1, "{ consecutive5xxErrors: 5, interval: 10s, baseEjectionTime: 30s }");
+    test("one of 3 backends fails every call: ejected at once, no traffic while ejected, back after baseEjectionTime, then ejected twice as long", async (t) => {
+      const s = await setup(t, transport, 2, 1, "{ consecutive5xxErrors: 5, interval: 10s, baseEjectionTime: 30s }");
       const bad = s.bad[0]!;
       const badKey = keyOf(bad.port);
       const events: string[] = [];
@@ -109,79 +79,71 @@ for (const transport of TEST_TRANSPORTS)
         return failed;
       };
       const goodRpcs = (): number => s.good.reduce((sum, p) => sum + p.stats.rpcs, 0);
-      try {
-        // Every third call reaches the bad pod; its 5th failure in a row ejects it, with no
-        // time passing at all (Istio's default maxEjectionPercent 10 still allows one of 3).
-        assert.equal(await failuresUntilEjected(), 5);
-        assert.equal(bad.calls, 5);
-        assert.deepEqual(events, ["ejected true bad at 0"]);
+      // Every third call reaches the bad pod; its 5th failure in a row ejects it, with no
+      // time passing at all (Istio's default maxEjectionPercent 10 still allows one of 3).
+      assert.equal(await failuresUntilEjected(), 5);
+      assert.equal(bad.calls, 5);
+      assert.deepEqual(events, ["ejected true bad at 0"]);
 
-        // Ejected: it gets nothing, and every call succeeds.
-        let before = goodRpcs();
-        assert.deepEqual(await s.calls(30), new Array<number>(30).fill(0));
-        assert.equal(bad.calls, 5);
-        assert.equal(goodRpcs() - before, 30);
+      // Ejected: it gets nothing, and every call succeeds.
+      let before = goodRpcs();
+      assert.deepEqual(await s.calls(30), new Array<number>(30).fill(0));
+      assert.equal(bad.calls, 5);
+      assert.equal(goodRpcs() - before, 30);
 
-        // Readmitted on the interval tick once 30 s have passed, not before.
-        s.clock.advance(29_999);
-        assert.equal(s.cluster.isExcluded(badKey, "ejected"), true);
-        s.clock.advance(1);
-        assert.equal(s.cluster.isExcluded(badKey, "ejected"), false);
-        assert.equal(events[1], "ejected false bad at 30000");
+      // Readmitted on the interval tick once 30 s have passed, not before.
+      s.clock.advance(29_999);
+      assert.equal(s.cluster.isExcluded(badKey, "ejected"), true);
+      s.clock.advance(1);
+      assert.equal(s.cluster.isExcluded(badKey, "ejected"), false);
+      assert.equal(events[1], "ejected false bad at 30000");
 
-        // Back in the rotation it fails again, and is ejected for 2 x 30 s.
-        assert.equal(await failuresUntilEjected(), 5);
-        assert.equal(bad.calls, 10);
-        assert.equal(s.proxy.proxy.outlierDetector("echo|50051|")?.ejection(badKey)?.forMs, 60_000);
-        s.clock.advance(59_999);
-        before = goodRpcs();
-        assert.deepEqual(await s.calls(30), new Array<number>(30).fill(0));
-        assert.equal(bad.calls, 10);
-        assert.equal(goodRpcs() - before, 30);
-        s.clock.advance(1);
-        assert.equal(s.cluster.isExcluded(badKey, "ejected"), false);
+      // Back in the rotation it fails again, and is ejected for 2 x 30 s.
+      assert.equal(await failuresUntilEjected(), 5);
+      assert.equal(bad.calls, 10);
+      assert.equal(s.proxy.outlierDetector("echo|50051|")?.ejection(badKey)?.forMs, 60_000);
+      s.clock.advance(59_999);
+      before = goodRpcs();
+      assert.deepEqual(await s.calls(30), new Array<number>(30).fill(0));
+      assert.equal(bad.calls, 10);
+      assert.equal(goodRpcs() - before, 30);
+      s.clock.advance(1);
+      assert.equal(s.cluster.isExcluded(badKey, "ejected"), false);
 
-        assert.deepEqual(events, ["ejected true bad at 0", "ejected false bad at 30000", "ejected true bad at 30000", "ejected false bad at 90000"]);
-        const d = s.proxy.proxy.outlierDetector("echo|50051|");
-        assert.ok(d !== undefined);
-        assert.equal(d.timesEjected(badKey), 2);
-        assert.equal(d.ejectionsTotal, 2);
-        assert.equal(d.ejectionsByReason["consecutive-5xx"], 2);
-        assert.equal(d.activeEjections, 0);
-      } finally {
-        await s.stop();
-      }
+      assert.deepEqual(events, ["ejected true bad at 0", "ejected false bad at 30000", "ejected true bad at 30000", "ejected false bad at 90000"]);
+      const d = s.proxy.outlierDetector("echo|50051|");
+      assert.ok(d !== undefined);
+      assert.equal(d.timesEjected(badKey), 2);
+      assert.equal(d.ejectionsTotal, 2);
+      assert.equal(d.ejectionsByReason["consecutive-5xx"], 2);
+      assert.equal(d.activeEjections, 0);
     });
 
     for (const [minHealthPercent, panic] of [
       [50, true],
       [0, false],
     ] as const) {
-      test(`minHealthPercent ${minHealthPercent}: with 2 of 3 endpoints ejected, ${panic ? "panic: balancing over all of them again" : "the healthy one takes everything"}`, async () => {
-        const s = await setup(transport, 1, 2, `{ consecutive5xxErrors: 1, maxEjectionPercent: 100, minHealthPercent: ${minHealthPercent} }`);
+      test(`minHealthPercent ${minHealthPercent}: with 2 of 3 endpoints ejected, ${panic ? "panic: balancing over all of them again" : "the healthy one takes everything"}`, async (t) => {
+        const s = await setup(t, transport, 1, 2, `{ consecutive5xxErrors: 1, maxEjectionPercent: 100, minHealthPercent: ${minHealthPercent} }`);
         const badKeys = s.bad.map((p) => keyOf(p.port));
         const badCalls = (): number => s.bad.reduce((sum, p) => sum + p.calls, 0);
-        try {
-          for (let n = 0; !badKeys.every((k) => s.cluster.isExcluded(k, "ejected")); n++) {
-            assert.ok(n < 100, "the failing pods were never both ejected");
-            await s.calls(1);
-            // One ejected of 3 leaves 67% healthy: no panic yet either way.
-            if (badKeys.filter((k) => s.cluster.isExcluded(k, "ejected")).length === 1) assert.equal(s.cluster.panic, false);
-          }
+        for (let n = 0; !badKeys.every((k) => s.cluster.isExcluded(k, "ejected")); n++) {
+          assert.ok(n < 100, "the failing pods were never both ejected");
+          await s.calls(1);
+          // One ejected of 3 leaves 67% healthy: no panic yet either way.
+          if (badKeys.filter((k) => s.cluster.isExcluded(k, "ejected")).length === 1) assert.equal(s.cluster.panic, false);
+        }
+        assert.equal(badCalls(), 2);
+        assert.equal(s.cluster.panic, panic);
+        const before = s.good[0]!.stats.rpcs;
+        const codes = await s.calls(30);
+        if (panic) {
+          // Round robin over all three: the ejected (failing) pods get their thirds.
+          assert.equal(badCalls(), 2 + 20);
+          assert.equal(codes.filter((c) => c === 0).length, 10);
+        } else {
           assert.equal(badCalls(), 2);
-          assert.equal(s.cluster.panic, panic);
-          const before = s.good[0]!.stats.rpcs;
-          const codes = await s.calls(30);
-          if (panic) {
-            // Round robin over all three: the ejected (failing) pods get their thirds.
-            assert.equal(badCalls(), 2 + 20);
-            assert.equal(codes.filter((c) => c === 0).length, 10);
-          } else {
-            assert.equal(badCalls(), 2);
-            assert.equal(s.good[0]!.stats.rpcs - before, 30);
-          }
-        } finally {
-          await s.stop();
+          assert.equal(s.good[0]!.stats.rpcs - before, 30);
         }
       });
     }

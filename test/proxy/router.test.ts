@@ -6,17 +6,19 @@ import { ISTIO_DEFAULT_RETRY } from "../../src/config/retry.js";
 import { seededRandom } from "../../src/core/random.js";
 import { Router, stripPort } from "../../src/proxy/router.js";
 
-test("stripPort handles names, IPv4, bracketed and bare IPv6", () => {
-  const cases: [string, string][] = [
-    ["grpc-service", "grpc-service"],
-    ["grpc-service:50051", "grpc-service"],
-    ["10.0.0.1:80", "10.0.0.1"],
-    ["[::1]:8080", "::1"],
-    ["[::1]", "::1"],
-    ["::1", "::1"],
-  ];
-  for (const [input, want] of cases) assert.equal(stripPort(input), want, input);
-});
+// stripPort handles names, IPv4, bracketed and bare IPv6.
+for (const [input, want] of [
+  ["grpc-service", "grpc-service"],
+  ["grpc-service:50051", "grpc-service"],
+  ["10.0.0.1:80", "10.0.0.1"],
+  ["[::1]:8080", "::1"],
+  ["[::1]", "::1"],
+  ["::1", "::1"],
+] as const) {
+  test(`stripPort(${JSON.stringify(input)}) is ${JSON.stringify(want)}`, () => {
+    assert.equal(stripPort(input), want, input);
+  });
+}
 
 const hosts: VirtualHost[] = [
   {

@@ -3,13 +3,19 @@
 // the same parameters; the shares after the new pods come and the time to balance must agree
 // within 15%.
 //
-// Scaled to run in seconds, and made to be measurable: 12 clients of one channel each send
-// 50 RPC/s on a fixed schedule (uniform arrivals) and start one after another over 4 s, so
-// that with maxRequestsPerConnection 200 their connections cycle every 4 s, one every 333 ms
-// (not all at once). New pods come at 7.8 s, just before a cycle round; each pod answers after
-// 2 ms. LEAST_CONN in connection mode then moves one connection per cycle to the emptiest
-// pod, so the time to balance is a few cycles long (1 s for scale-out, 2.6 s for seed):
-// many 100 ms buckets, so that 15% means something.
+// Scaled to be measurable: 12 clients of one channel each send 50 RPC/s on a fixed schedule
+// (uniform arrivals) and start one after another over 4 s, so that with
+// maxRequestsPerConnection 200 their connections cycle every 4 s, one every 333 ms (not all
+// at once). New pods come at 7.8 s, just before a cycle round; each pod answers after 2 ms.
+// LEAST_CONN in connection mode then moves one connection per cycle to the emptiest pod, so
+// the time to balance is a few cycles long (1 s for scale-out, 2.6 s for seed): many 100 ms
+// buckets, so that 15% means something.
+//
+// Both runs are in scenario time: the live run sends the RPCs in the order of their
+// scheduled times, adds the pods between the RPCs due before and after 7.8 s, and records
+// each RPC at its scheduled time (live-run.ts says why), so timer lag on a loaded machine
+// cannot move a connection cycle across the add or a bucket boundary. What is compared is
+// what the proxy and grpc-js did with that schedule against what the simulator says they do.
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import type { Scenario } from "../../src/sim/scenario.js";
@@ -69,7 +75,7 @@ async function compare(t: TestContext, scenario: Scenario): Promise<{ live: SimS
   assert.equal(liveRun.failed, 0, "no live RPC failed");
   const table = (s: SimSummary): string => s.backends.map((b) => `${b.name} ${(100 * b.share).toFixed(1)}% t90=${b.timeTo90Ms}`).join(", ");
   const detail = `\n  live: ${table(live)}; balanced after ${live.timeToBalanceMs}\n  sim:  ${table(sim)}; balanced after ${sim.timeToBalanceMs}`;
-  t.diagnostic(detail);
+  t.diagnostic(`${detail}\n  live run: ${liveRun.rounds} rounds of RPCs`);
   assert.deepEqual(
     live.backends.map((b) => b.name),
     sim.backends.map((b) => b.name),

@@ -89,3 +89,8 @@ export function sampleValue(samples: readonly Sample[], name: string, labels: Re
   assert.equal(found.length, 1, `${name}${JSON.stringify(labels)}: ${found.length} samples (${JSON.stringify(found)})`);
   return found[0]!.value;
 }
+
+/** A `start` for proxyWithPods: the proxy with its admin server (the config must set spec.admin, port 0). */
+export function withAdmin(deps: ObservabilityDeps = {}): (yaml: string, proxyDeps: ProxyDeps) => Promise<AdminProxy> {
+  return (yaml, proxyDeps) => startAdminProxy(yaml, deps, proxyDeps);
+}

@@ -5,6 +5,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { repoPath } from "./paths.js";
+import { defer, type Owner } from "./teardown.js";
 
 export const CLI = repoPath("dist/src/cli/main.js");
 
@@ -56,4 +57,17 @@ export function currentRss(pid: number, read: (path: string) => string): number 
 /** Tests run side by side: none takes the default admin port 127.0.0.1:15000 unless it asks for an admin server. */
 export function withoutDefaultAdmin(args: readonly string[]): string[] {
   return args.includes("--admin") ? [...args] : [...args, "--admin", "none"];
+}
+
+/**
+ * Ends `child` when `owner` ends, unless it has exited by then: `signal` (SIGTERM by default),
+ * then waits for its exit.
+ */
+export function endWith(owner: Owner, child: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): void {
+  defer(owner, async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, "exit");
+    child.kill(signal);
+    await exited;
+  });
 }

@@ -105,6 +105,7 @@ export function md(entries: Record<string, string | Buffer>): grpc.Metadata {
 /**
  * Starts `pods` echo pods and a proxy on the YAML that `yaml` builds from their ports, runs
  * `body`, then stops everything (the proxy first, so its teardown sees every connection close).
+ * New tests use proxyWithPods (proxy-with-pods.ts): scripted pods, teardown at the test's end.
  */
 export async function withProxy(
   pods: number,

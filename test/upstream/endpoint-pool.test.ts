@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { EventEmitter, once } from "node:events";
 import { ManualClock } from "../../src/core/clock.js";
 import { seededRandom } from "../../src/core/random.js";
-import { Status, SluiceError } from "../../src/core/status.js";
+import { SluiceError } from "../../src/core/errors.js";
+import { Status } from "../../src/core/status.js";
 import { createClientTransport } from "../../src/transport/create.js";
 import type { ClientTransport, StreamListener } from "../../src/transport/types.js";
 import { ConnectFailure, EndpointPool, PoolState, type PendingBudget, type PooledConnection, type PoolSettings } from "../../src/upstream/endpoint-pool.js";
@@ -170,7 +171,7 @@ for (const kind of TEST_TRANSPORTS) {
       assert.equal(pending.count, 2);
       const d = await acquire(pool);
       assert.ok(d instanceof SluiceError && !(d instanceof ConnectFailure));
-      assert.equal(d.code, Status.UNAVAILABLE);
+      assert.equal(d.grpcStatus, Status.UNAVAILABLE);
       assert.equal(d.message, "upstream overflow: http1MaxPendingRequests limit (2) reached for test");
       assert.equal(pending.overflows, 1);
       pool.release(a); // b gets the stream slot

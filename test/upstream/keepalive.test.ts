@@ -10,7 +10,7 @@ import { createInterface } from "node:readline";
 import * as grpc from "@grpc/grpc-js";
 import { ManualClock } from "../../src/core/clock.js";
 import { seededRandom } from "../../src/core/random.js";
-import { SluiceError } from "../../src/core/status.js";
+import { SluiceError } from "../../src/core/errors.js";
 import { callUnary, echoClient } from "../../src/demo/echo-client.js";
 import { createClientTransport } from "../../src/transport/create.js";
 import { ConnectFailure, EndpointPool, PoolState, type PoolSettings } from "../../src/upstream/endpoint-pool.js";

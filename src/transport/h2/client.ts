@@ -1,6 +1,8 @@
 // sluice's own HTTP/2 client role: connections from the proxy to backends.
 import net from "node:net";
+import { InternalError } from "../../core/errors.js";
 import { tracer } from "../../core/trace.js";
+import { ConnectTimeoutError } from "../errors.js";
 import { RefusedStream } from "../refused-stream.js";
 import {
   H2Code,
@@ -36,7 +38,7 @@ export class H2ClientConnection extends H2Connection implements ClientConnection
     this.target = `${target.host}:${target.port}`;
     this.connectTimer = setTimeout(() => {
       this.connectTimer = undefined;
-      this.socket.destroy(new Error(`connect timeout after ${target.connectTimeoutMs}ms`));
+      this.socket.destroy(new ConnectTimeoutError(`connect timeout after ${target.connectTimeoutMs}ms`));
     }, target.connectTimeoutMs);
     this.connectTimer.unref();
     // Written now, sent once connected: the magic, our SETTINGS, the connection window.
@@ -71,7 +73,7 @@ export class H2ClientConnection extends H2Connection implements ClientConnection
   }
 
   protected createPeerStream(): H2Stream {
-    throw new Error("a client connection accepts no streams"); // unreachable: onHeaders checks the role
+    throw new InternalError("a client connection accepts no streams"); // unreachable: onHeaders checks the role
   }
 
   protected onPeerStream(): void {

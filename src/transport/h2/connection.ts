@@ -8,6 +8,7 @@
 import type { OnReadOpts } from "node:net";
 import type { Duplex } from "node:stream";
 import { logger, tracer } from "../../core/trace.js";
+import { Http2ConnectionError } from "../errors.js";
 import { H2Code, h2CodeName, type Headers } from "../types.js";
 import { scheduleFlush, type Flushable } from "./flush.js";
 import { Limit, SettingDefault, SettingId } from "./frames/constants.js";
@@ -392,7 +393,11 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
     this.flush();
     const socket = this.socket;
     setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();
-    this.terminate(new Error(`HTTP/2 ${h2CodeName(code)}: ${message}`), code, `${this.side} connection error ${h2CodeName(code)}: ${message}`);
+    this.terminate(
+      new Http2ConnectionError(`HTTP/2 ${h2CodeName(code)}: ${message}`, code),
+      code,
+      `${this.side} connection error ${h2CodeName(code)}: ${message}`,
+    );
   }
 
   onSocketData(chunk: Buffer): void {

@@ -1,6 +1,7 @@
 // Upstream HTTP/2 connections on node:http2.
 import http2 from "node:http2";
 import { tracer } from "../../core/trace.js";
+import { ConnectTimeoutError } from "../errors.js";
 import type { ClientConnection, ClientConnectionListener, ClientTransport, Headers, Stream, StreamListener } from "../types.js";
 import { RefusedStream } from "../refused-stream.js";
 import { NodeClientStream } from "./client-stream.js";
@@ -32,7 +33,7 @@ class NodeClientConnection implements ClientConnection {
     });
     const session = this.session;
     this.connectTimer = setTimeout(() => {
-      this.fail(new Error(`connect timeout after ${target.connectTimeoutMs}ms`));
+      this.fail(new ConnectTimeoutError(`connect timeout after ${target.connectTimeoutMs}ms`));
     }, target.connectTimeoutMs);
     this.connectTimer.unref();
     session.once("remoteSettings", () => {

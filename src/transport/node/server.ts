@@ -4,6 +4,7 @@ import http2 from "node:http2";
 import type { Socket } from "node:net";
 import { tracer } from "../../core/trace.js";
 import { normalizeAddress } from "../address.js";
+import { Http2ConnectionError } from "../errors.js";
 import { h2CodeName, type ServerConnection, type ServerHandlers, type ServerTransport, type ServerTransportOptions } from "../types.js";
 import { SessionPings } from "./ping.js";
 import { NodeServerStream, type StreamOwner } from "./server-stream.js";
@@ -55,7 +56,7 @@ class NodeServerConnection implements ServerConnection, StreamOwner {
     // Last stream id 0: node puts in the last one it processed. destroy() then resets the
     // streams and sends a second GOAWAY with the same code (without debug data).
     session.goaway(code, 0, Buffer.from(debug.slice(0, MAX_DEBUG_DATA), "latin1"));
-    session.destroy(new Error(`sent GOAWAY ${h2CodeName(code)}: ${debug}`), code);
+    session.destroy(new Http2ConnectionError(`sent GOAWAY ${h2CodeName(code)}: ${debug}`, code), code);
     const socket = this.socket;
     setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();
   }

@@ -4,6 +4,7 @@
 // the dynamic table; values unique per request are not indexed, so they do not push the
 // repeating ones out; credentials are never indexed (section 7.1.3).
 
+import { InvalidStateError } from "../../../core/errors.js";
 import { DynamicTable, entrySize } from "./dynamic-table.js";
 import { huffmanEncode, huffmanEncodedLength } from "./huffman.js";
 import { encodeInteger } from "./integer.js";
@@ -261,7 +262,7 @@ export class HpackEncoder {
 
   /** The shared buffer, while this encoder's block is the one in it. */
   private scratch(): Buffer {
-    if (this.block !== blocksStarted) throw new Error("HPACK block read or extended after another encoder started one (or before startBlock)");
+    if (this.block !== blocksStarted) throw new InvalidStateError("HPACK block read or extended after another encoder started one (or before startBlock)");
     return scratch;
   }
 }

@@ -2,6 +2,7 @@
 // COMPRESSION_ERROR (RFC 9113 section 4.3), except where `tableInSync` says the decoder
 // finished the block and its dynamic table still matches the peer's encoder: then a
 // stream-level refusal (e.g. an oversized header list) is enough.
+import { ErrorCode, SluiceError } from "../../../core/errors.js";
 
 /** Why a header block was rejected; one value per test case in the malformed-input table. */
 export type HpackErrorReason =
@@ -19,8 +20,9 @@ export type HpackErrorReason =
   | "header_list_too_large" // sum of 32 + name + value over the configured maximum
   | "decoder_failed"; // a previous error left this decoder unusable
 
-export class HpackError extends Error {
+export class HpackError extends SluiceError {
   override readonly name = "HpackError";
+  readonly code = ErrorCode.HPACK;
   constructor(
     readonly reason: HpackErrorReason,
     message: string,

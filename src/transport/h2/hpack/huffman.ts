@@ -7,6 +7,7 @@
 // string costs one table load per input byte, no per-bit branching and no allocation but
 // the result string.
 
+import { InternalError } from "../../../core/errors.js";
 import { HpackError } from "./errors.js";
 import { HUFFMAN_CODES, HUFFMAN_LENGTHS } from "./huffman-table.js";
 
@@ -43,7 +44,7 @@ function buildDecodeTables(): DecodeTables {
     }
     child[node * 2 + (code & 1)] = -(sym + 1);
   }
-  if (nodes !== 256) throw new Error(`Huffman table is not a complete code (${nodes} internal nodes)`);
+  if (nodes !== 256) throw new InternalError(`Huffman table is not a complete code (${nodes} internal nodes)`);
 
   const accepting = new Uint8Array(256);
   let onesPath = 0;

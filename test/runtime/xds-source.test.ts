@@ -1,6 +1,8 @@
-// XdsFollower, in process with a fake ADS source and a recording reload target: the pending
-// config before any snapshot, snapshots and file reloads composed in order (neither undoes
-// the other), --default-host checked against the control plane's hosts, and the lines printed.
+// The xDS source, in process with a fake ADS client, a fake listener source and a recording
+// reload target behind a real applier: the pending config before any snapshot, snapshots and
+// listener reloads composed in order (neither undoes the other), --default-host checked
+// against the control plane's hosts, and the lines printed. (A listener reload whose files
+// gain a ServiceEntry is rejected by the file source: test/runtime/file-source.test.ts.)
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
@@ -8,16 +10,41 @@ import type { ProxyConfig } from "../../src/config/types.js";
 import { buildResources } from "../../src/xds-server/to-xds.js";
 import { TYPE_URL, unpackAny } from "../../src/xds-proto/protos.js";
 import type { XdsResources } from "../../src/xds-client/decoded-resources.js";
-import type { AppliedReload, ReloadTarget } from "../../src/cli/reload.js";
-import { configDigest, PENDING_HOST, XdsFollower } from "../../src/cli/proxy-xds.js";
+import { ConfigApplier, type AppliedReload, type ReloadTarget } from "../../src/runtime/config-applier.js";
+import { configDigest } from "../../src/runtime/config-digest.js";
+import type { ConfigSource, SnapshotSink, SourceStart } from "../../src/runtime/config-source.js";
+import { PENDING_HOST } from "../../src/runtime/xds-pending.js";
+import { XdsSource } from "../../src/runtime/xds-source.js";
 import { configFromXds } from "../../src/xds-client/from-xds.js";
 import { parseConfig, serviceEntryYaml, listenerYaml } from "../support/cluster.js";
 
-class FakeSource extends EventEmitter {
+class FakeAds extends EventEmitter {
   closed = false;
   start(): void {}
   close(): void {
     this.closed = true;
+  }
+}
+
+/** The listener settings of listenerYaml(), and a file reload when a test calls reload(). */
+class FakeListener implements ConfigSource {
+  private sink: SnapshotSink | undefined;
+  stopped = false;
+  start(sink: SnapshotSink): Promise<SourceStart> {
+    this.sink = sink;
+    return Promise.resolve({ snapshot: { config: parseConfig(listenerYaml()), digest: "-", updates: [] }, lines: [] });
+  }
+  reread(): void {}
+  stop(): void {
+    this.stopped = true;
+  }
+  /** A file reload with `config`'s listener settings, as the file source gives it. */
+  reload(config: ProxyConfig, n: number): Promise<boolean> {
+    return this.sink!.apply({
+      config,
+      digest: "-",
+      updates: [{ name: `config reload #${n}`, description: "file change", logMessage: "config reloaded", logFields: { reload: n } }],
+    });
   }
 }
 
@@ -30,7 +57,6 @@ function snapshot(yaml: string): XdsResources {
 
 /** A target that records each config and finishes each apply only when told to. */
 class Target implements ReloadTarget {
-  readonly command = "sluice proxy";
   readonly applied: ProxyConfig[] = [];
   private readonly gates: (() => void)[] = [];
   hold = false;
@@ -56,33 +82,47 @@ class Target implements ReloadTarget {
   }
 }
 
-function lines(): { out: string[]; err: string[]; io: { out(l: string): void; err(l: string): void } } {
+type Io = { out(l: string): void; err(l: string): void };
+
+function lines(): { out: string[]; err: string[]; io: Io } {
   const out: string[] = [];
   const err: string[] = [];
   return { out, err, io: { out: (l) => out.push(l), err: (l) => err.push(l) } };
 }
 
-const LISTENER = parseConfig(listenerYaml()).listener;
+/** An xDS source on fake ADS and listener sources; its sink, an applier, applies nothing until a test attaches a target. */
+function xds(
+  io: Io,
+  server: string,
+  opts: { defaultHost?: string; initialWaitMs?: number } = {},
+): { ads: FakeAds; listener: FakeListener; source: XdsSource; applier: ConfigApplier } {
+  const ads = new FakeAds();
+  const listener = new FakeListener();
+  const source = new XdsSource({ ads, listener, server, defaultHost: opts.defaultHost, initialWaitMs: opts.initialWaitMs ?? 1, command: "sluice proxy", io });
+  return { ads, listener, source, applier: new ConfigApplier("sluice proxy", io) };
+}
+
 const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 test("before the first snapshot every RPC routes to a cluster with no endpoints; the first snapshot replaces it", async () => {
-  const source = new FakeSource();
-  const { io, out } = lines();
-  const follower = new XdsFollower(source, LISTENER, { server: "cp:15010", defaultHost: undefined, command: "sluice proxy" }, io);
-  assert.equal(await follower.waitForFirst(1), false);
-  const pending = follower.config();
+  const { io, out, err } = lines();
+  const { ads, source, applier } = xds(io, "cp:15010");
+  const start = await source.start(applier);
+  assert.ok(start !== undefined);
+  assert.deepEqual(err, ["sluice proxy: no config from the control plane at cp:15010 within 1ms; starting with none (RPCs get UNAVAILABLE) and still trying"]);
+  const pending = start.snapshot.config;
   assert.equal(pending.listener.defaultHost, PENDING_HOST);
   assert.deepEqual(
     [...pending.clusters.values()].map((c) => [c.name, c.endpoints.length]),
     [[`${PENDING_HOST}|0|`, 0]],
   );
-  assert.match(follower.describeStart(), /no config from the control plane at cp:15010 yet/);
+  assert.match(start.lines.join("\n"), /no config from the control plane at cp:15010 yet/);
 
   const target = new Target();
-  follower.attach(target);
+  applier.attach(target);
   await flush();
   assert.equal(target.applied.length, 0, "nothing new to apply");
-  source.emit("update", snapshot(serviceEntryYaml("echo", [7001, 7002])));
+  ads.emit("update", snapshot(serviceEntryYaml("echo", [7001, 7002])));
   await flush();
   assert.equal(target.applied.length, 1);
   const cfg = target.applied[0]!;
@@ -93,27 +133,25 @@ test("before the first snapshot every RPC routes to a cluster with no endpoints;
 });
 
 test("a file reload and snapshots apply one at a time, each with the latest of both", async () => {
-  const source = new FakeSource();
-  const { io, err } = lines();
-  const follower = new XdsFollower(source, LISTENER, { server: "cp", defaultHost: undefined, command: "sluice proxy" }, io);
-  source.emit("update", snapshot(serviceEntryYaml("echo", [7001])));
-  assert.equal(await follower.waitForFirst(1000), true);
-  follower.config();
+  const { io, out } = lines();
+  const { ads, listener, source, applier } = xds(io, "cp", { initialWaitMs: 1000 });
+  ads.emit("update", snapshot(serviceEntryYaml("echo", [7001])));
+  const start = await source.start(applier);
+  assert.match(start?.lines.join("\n") ?? "", /xds update #1 in force/, "the first snapshot came within the wait");
   const target = new Target();
   target.hold = true;
-  follower.attach(target);
-  source.emit("update", snapshot(serviceEntryYaml("echo", [7001, 7002])));
+  applier.attach(target);
+  ads.emit("update", snapshot(serviceEntryYaml("echo", [7001, 7002])));
   await flush();
   // While that apply is in progress: a file reload (access log on), then another snapshot.
-  const fileTarget = follower.fileTarget(target);
-  const withLog = { ...parseConfig(listenerYaml("  accessLog: true\n")) };
-  const fileApplied = fileTarget.apply(withLog);
-  source.emit("update", snapshot(serviceEntryYaml("echo", [7001, 7002, 7003])));
+  const withLog = parseConfig(listenerYaml("  accessLog: true\n"));
+  const fileApplied = listener.reload(withLog, 1);
+  ads.emit("update", snapshot(serviceEntryYaml("echo", [7001, 7002, 7003])));
   for (let i = 0; i < 4; i++) {
     target.release();
     await flush();
   }
-  await fileApplied;
+  assert.equal(await fileApplied, true);
   assert.equal(target.maxInFlight, 1, "no apply begins before the one before it has finished");
   assert.ok(target.applied.length >= 2);
   const last = target.applied.at(-1)!;
@@ -124,37 +162,29 @@ test("a file reload and snapshots apply one at a time, each with the latest of b
     "the latest snapshot stays",
   );
   assert.ok(target.applied.length <= 3, `queued updates coalesce (${target.applied.length} applies)`);
-
-  // A file that gains a ServiceEntry is not applied: clusters come from the control plane.
-  // The rejection is said on stderr, and the apply fails (so no "reload applied" line follows).
-  const before = target.applied.length;
-  await assert.rejects(fileTarget.apply(parseConfig(serviceEntryYaml("other", [7009]))), /config reload rejected/);
-  assert.deepEqual(
-    err.filter((l) => /rejected/.test(l)),
-    [
-      "sluice proxy: config reload rejected, keeping the running config: with --xds the config files may hold only the Proxy resource (clusters and routes come from the control plane)",
-    ],
+  assert.ok(
+    out.some((l) => l.startsWith("sluice proxy: config reload #1 applied (file change): ")),
+    "the file reload is announced",
   );
-  assert.equal(target.applied.length, before);
 });
 
 test("--default-host is used while the control plane routes it, and warned about (once) when it does not", async () => {
-  const source = new FakeSource();
   const { io, err } = lines();
-  const follower = new XdsFollower(source, LISTENER, { server: "cp", defaultHost: "Other", command: "sluice proxy" }, io);
+  const { ads, source, applier } = xds(io, "cp", { defaultHost: "Other" });
   const target = new Target();
-  follower.config();
-  follower.attach(target);
+  await source.start(applier);
+  applier.attach(target);
+  const mark = err.length; // after "no config ... within 1ms"
   const two = `${serviceEntryYaml("echo", [7001])}\n---\n${serviceEntryYaml("other", [7002])}`;
-  source.emit("update", snapshot(two));
+  ads.emit("update", snapshot(two));
   await flush();
   assert.equal(target.applied.at(-1)?.listener.defaultHost, "other");
-  source.emit("update", snapshot(serviceEntryYaml("echo", [7001])));
+  ads.emit("update", snapshot(serviceEntryYaml("echo", [7001])));
   await flush();
-  source.emit("update", snapshot(serviceEntryYaml("echo", [7001, 7003])));
+  ads.emit("update", snapshot(serviceEntryYaml("echo", [7001, 7003])));
   await flush();
   assert.equal(target.applied.at(-1)?.listener.defaultHost, null);
-  assert.deepEqual(err, [
+  assert.deepEqual(err.slice(mark), [
     "warning: sluice proxy: --default-host other is not a host the control plane routes (hosts: echo); requests for other hosts get UNIMPLEMENTED",
   ]);
 });
@@ -167,34 +197,35 @@ test("the config digest is the same for the same clusters and routes, whatever o
   assert.notEqual(configDigest(a), configDigest(c));
 });
 
-test("connection changes are reported; a disconnect keeps the config; close() closes the source", () => {
-  const source = new FakeSource();
+test("connection changes are reported; a disconnect keeps the config; stop() closes the ADS client and the listener source", async () => {
   const { io, err } = lines();
-  const follower = new XdsFollower(source, LISTENER, { server: "cp:1", defaultHost: undefined, command: "sluice proxy" }, io);
-  source.emit("connection", "disconnected");
+  const { ads, listener, source, applier } = xds(io, "cp:1");
+  ads.emit("connection", "disconnected");
   assert.deepEqual(err, [], "never connected: nothing lost");
-  source.emit("connection", "connected");
-  source.emit("update", snapshot(serviceEntryYaml("echo", [7001])));
-  source.emit("connection", "disconnected");
-  source.emit("nack", { typeUrl: "type.googleapis.com/envoy.config.cluster.v3.Cluster", version: "3", message: "bad" });
+  ads.emit("connection", "connected");
+  ads.emit("update", snapshot(serviceEntryYaml("echo", [7001])));
+  await source.start(applier);
+  ads.emit("connection", "disconnected");
+  ads.emit("nack", { typeUrl: "type.googleapis.com/envoy.config.cluster.v3.Cluster", version: "3", message: "bad" });
   assert.deepEqual(err, [
     "sluice proxy: connected to the control plane at cp:1",
     "sluice proxy: lost the control plane at cp:1; keeping the config in force, reconnecting",
     "warning: sluice proxy: rejected Cluster version 3 from the control plane: bad",
   ]);
-  assert.deepEqual([...follower.config().clusters.keys()], ["echo|50051|"]);
-  follower.close();
-  assert.equal(source.closed, true);
+  assert.deepEqual([...source.config().clusters.keys()], ["echo|50051|"]);
+  source.stop();
+  assert.equal(ads.closed, true);
+  assert.equal(listener.stopped, true);
 });
 
 test("a snapshot that cannot be mapped is not applied: the running config stays, and the failure is said", async () => {
-  const source = new FakeSource();
   const { io, err, out } = lines();
-  const follower = new XdsFollower(source, LISTENER, { server: "cp", defaultHost: undefined, command: "sluice proxy" }, io);
-  follower.config();
+  const { ads, source, applier } = xds(io, "cp");
+  await source.start(applier);
   const target = new Target();
-  follower.attach(target);
-  source.emit("update", snapshot(serviceEntryYaml("echo", [7001])));
+  applier.attach(target);
+  const mark = err.length; // after "no config ... within 1ms"
+  ads.emit("update", snapshot(serviceEntryYaml("echo", [7001])));
   await flush();
   assert.equal(target.applied.length, 1);
   const good = snapshot(serviceEntryYaml("echo", [7001]));
@@ -204,21 +235,22 @@ test("a snapshot that cannot be mapped is not applied: the running config stays,
       throw new Error("boom");
     },
   });
-  source.emit("update", { ...good, clusters: new Map([...good.clusters, ["evil", evil]]) });
+  ads.emit("update", { ...good, clusters: new Map([...good.clusters, ["evil", evil]]) });
   await flush();
   assert.equal(target.applied.length, 1, "nothing applied");
-  assert.deepEqual([...follower.config().clusters.keys()], ["echo|50051|"], "the last good snapshot is still the one in force");
-  assert.deepEqual(err, ["sluice proxy: xds update #2 not applied, keeping the running config: the control plane's resources cannot be mapped: boom"]);
+  assert.deepEqual([...source.config().clusters.keys()], ["echo|50051|"], "the last good snapshot is still the one in force");
+  assert.deepEqual(err.slice(mark), [
+    "sluice proxy: xds update #2 not applied, keeping the running config: the control plane's resources cannot be mapped: boom",
+  ]);
   assert.equal(out.length, 1);
 });
 
-test("close() is no lost control plane: nothing about reconnecting is printed", () => {
-  const source = new FakeSource();
+test("stop() is no lost control plane: nothing about reconnecting is printed", () => {
   const { io, err } = lines();
-  const follower = new XdsFollower(source, LISTENER, { server: "cp:1", defaultHost: undefined, command: "sluice proxy" }, io);
-  source.emit("connection", "connected");
-  follower.close();
+  const { ads, source } = xds(io, "cp:1");
+  ads.emit("connection", "connected");
+  source.stop();
   // The ADS client reports its stream ending as it closes.
-  source.emit("connection", "disconnected");
+  ads.emit("connection", "disconnected");
   assert.deepEqual(err, ["sluice proxy: connected to the control plane at cp:1"]);
 });

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { once } from "node:events";
 import { Observability } from "../../src/admin/observability.js";
-import { startAdminServer } from "../../src/cli/admin-start.js";
+import { startAdminServer } from "../../src/runtime/admin-start.js";
 import { Proxy } from "../../src/proxy/proxy.js";
 import { listenerYaml, parseConfig, serviceEntryYaml } from "../support/cluster.js";
 

@@ -12,6 +12,7 @@
 // clients that reconnect after the GOAWAY reach the new process. If the new process fails
 // (a bad config, a crash) the old one keeps serving and says why.
 import { spawn, type ChildProcess } from "node:child_process";
+import { codeOf } from "../core/errors.js";
 import { logger } from "../core/trace.js";
 
 /** How long a successor may take to load its config and warm its clusters. */
@@ -25,6 +26,11 @@ export interface ReadyMessage {
 
 /** Set in a successor's environment to its predecessor's pid. */
 const PREDECESSOR_ENV = "SLUICE_TAKEOVER_FROM";
+
+/** Whether handOver() started this process (on `listenFd`): it then replaces a proxy that serves, and must not do so without a config. */
+export function isSuccessor(listenFd: number | undefined): boolean {
+  return listenFd !== undefined && process.env[PREDECESSOR_ENV] !== undefined;
+}
 
 /** The inherited listening socket's descriptor in the successor. */
 export const INHERITED_FD = 3;
@@ -86,7 +92,7 @@ export function announceReady(): void {
   if (predecessor === undefined || process.send === undefined) return;
   const message: ReadyMessage = { sluice: "ready", pid: process.pid };
   process.send(message, (err: Error | null) => {
-    if (err !== null) logger.warn({ err: err.message }, "could not tell the previous sluice we are ready");
+    if (err !== null) logger.warn({ err: err.message, code: codeOf(err) }, "could not tell the previous sluice we are ready");
     if (process.connected) process.disconnect();
   });
 }
