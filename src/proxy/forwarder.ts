@@ -8,7 +8,7 @@ import type { LbEndpoint, PickRequest } from "../balancer/types.js";
 import type { RetryPolicy } from "../config/types.js";
 import { MAX_TIMER_MS, type TimerHandle } from "../core/clock.js";
 import { SluiceError } from "../core/errors.js";
-import { grpcStatusOfHttp, Status, type StatusCode, statusOfReset } from "../core/status.js";
+import { grpcStatusOfHttp, Status } from "../core/status.js";
 import { tracer } from "../core/trace.js";
 import { CONNECT_FAILURE, decideRetry, mayReplay, pickUntried, REFUSED_STREAM, RESET, TIMEOUT, type Failure, type Retry } from "../resilience/retry-policy.js";
 import { RefusedStream } from "../transport/refused-stream.js";
@@ -16,6 +16,17 @@ import { H2Code, h2CodeName, type Headers, type ServerStream } from "../transpor
 import type { Admission } from "../upstream/admission.js";
 import type { ClusterRuntime } from "../upstream/cluster.js";
 import { ConnectFailure, EndpointGone, type EndpointPool, type PooledConnection } from "../upstream/endpoint-pool.js";
+import {
+  DEADLINE_EXCEEDED,
+  NO_TRAILERS,
+  overflow,
+  perTryTimeout,
+  pickFailure,
+  poolRefusal,
+  resetDetail,
+  resetStatus,
+  type LocalStatus,
+} from "./local-status.js";
 import { ClientSide, type ClientEvents } from "./client-side.js";
 import { grpcStatusOf, statusTrailers, trailersOnly } from "./grpc-wire.js";
 import { ResponseFlag } from "./response-flags.js";
@@ -72,14 +83,7 @@ export class Forwarder implements ClientEvents, BackendEvents {
   start(deadlineMs: number | undefined, endpoint?: LbEndpoint): void {
     const cluster = this.cluster;
     this.admission = cluster.admit();
-    if (this.admission === null) {
-      this.failLocal(
-        Status.UNAVAILABLE,
-        `upstream overflow: http2MaxRequests limit (${cluster.http2MaxRequests}) reached for ${cluster.name}`,
-        ResponseFlag.UPSTREAM_OVERFLOW,
-      );
-      return;
-    }
+    if (this.admission === null) return this.failLocal(overflow(cluster.http2MaxRequests, cluster.name));
     let chosen = endpoint;
     this.pinned = endpoint !== undefined;
     if (chosen === undefined) {
@@ -99,13 +103,9 @@ export class Forwarder implements ClientEvents, BackendEvents {
   /** The balancer's choice, or undefined after answering the client itself. */
   private pickEndpoint(): LbEndpoint | undefined {
     const pick = this.cluster.pick(this.client);
-    if (pick.kind !== "endpoint") {
-      // UH only for "no endpoint to pick"; another status is the policy's own answer.
-      const flag = pick.kind === "fail" && pick.status !== Status.UNAVAILABLE ? ResponseFlag.NONE : ResponseFlag.NO_HEALTHY_UPSTREAM;
-      this.failLocal(pick.kind === "fail" ? pick.status : Status.UNAVAILABLE, pick.kind === "fail" ? pick.message : "no healthy upstream", flag);
-      return undefined;
-    }
-    return pick.endpoint;
+    if (pick.kind === "endpoint") return pick.endpoint;
+    this.failLocal(pickFailure(pick));
+    return undefined;
   }
 
   /** Whether this attempt is a retry or a replay (the client's data was paused meanwhile, and goes again). */
@@ -146,16 +146,7 @@ export class Forwarder implements ClientEvents, BackendEvents {
       // The balancer now passes over this endpoint while it backs off.
       if (this.retryAfter(CONNECT_FAILURE, result.message)) return;
     }
-    if (result instanceof SluiceError) {
-      const flag =
-        result instanceof ConnectFailure
-          ? ResponseFlag.UPSTREAM_CONNECTION_FAILURE
-          : result instanceof EndpointGone
-            ? ResponseFlag.NO_HEALTHY_UPSTREAM
-            : ResponseFlag.UPSTREAM_OVERFLOW; // the pool's other refusal: http1MaxPendingRequests
-      this.failLocal(result.grpcStatus ?? Status.UNAVAILABLE, this.withRefusal(result.message), flag);
-      return;
-    }
+    if (result instanceof SluiceError) return this.failLocal(poolRefusal(result, this.withRefusal(result.message)));
     this.openUpstream(connecting.pool, result);
     this.ds.resume();
   }
@@ -193,9 +184,7 @@ export class Forwarder implements ClientEvents, BackendEvents {
     trace("transparent retry", { cluster: this.cluster.name, endpoint: this.endpoint!.key, attempt: admission.transparentRetries, reason });
     this.leaveAttempt(false);
     // The endpoint may have left the cluster: pick again even in connection mode.
-    const last = this.endpoint!;
-    const next = this.pinned && this.cluster.isCurrent(last) ? last : this.pickEndpoint();
-    if (next !== undefined) this.connect(next);
+    this.connectNext(this.pinned, false);
     return true;
   }
 
@@ -238,15 +227,23 @@ export class Forwarder implements ClientEvents, BackendEvents {
   private afterBackoff(backoff: Backoff, retry: Retry): void {
     if (this.phase !== backoff) return;
     this.phase = IDLE;
-    // Connection mode stays on its endpoint, unless that left the cluster during the backoff.
+    this.connectNext(retry.pinned, retry.avoidTried);
+  }
+
+  /**
+   * The next attempt: connection mode stays on its endpoint unless that left the cluster
+   * meanwhile; otherwise the balancer picks again, an endpoint not tried yet when `avoidTried`.
+   */
+  private connectNext(pinned: boolean, avoidTried: boolean): void {
     const last = this.endpoint!;
+    const cluster = this.cluster;
     let next: LbEndpoint | undefined;
-    if (retry.pinned && this.cluster.isCurrent(last)) next = last;
-    else if (retry.avoidTried)
+    if (pinned && cluster.isCurrent(last)) next = last;
+    else if (avoidTried)
       next = pickUntried(
         () => this.pickEndpoint(),
         this.tried!,
-        (tried) => this.cluster.untried(tried),
+        (tried) => cluster.untried(tried),
       );
     else next = this.pickEndpoint();
     if (next !== undefined) this.connect(next);
@@ -271,9 +268,7 @@ export class Forwarder implements ClientEvents, BackendEvents {
     this.attemptEnded(AttemptEnd.TIMEOUT, -1);
     if (this.retryAfter(TIMEOUT, message, true)) return;
     side.stream.reset(H2Code.CANCEL);
-    // Envoy's 504 "upstream request timeout", which a gRPC client gets as UNAVAILABLE: the
-    // call's own deadline has not passed, so DEADLINE_EXCEEDED would mislead.
-    this.failLocal(Status.UNAVAILABLE, this.withRefusal(message), ResponseFlag.UPSTREAM_REQUEST_TIMEOUT);
+    this.failLocal(perTryTimeout(this.withRefusal(message)));
   }
 
   private onDeadline(): void {
@@ -283,11 +278,11 @@ export class Forwarder implements ClientEvents, BackendEvents {
       this.attemptEnded(AttemptEnd.TIMEOUT, -1);
       phase.stream.reset(H2Code.CANCEL);
     }
-    this.failLocal(Status.DEADLINE_EXCEEDED, "deadline exceeded (grpc-timeout or route timeout) in sluice proxy", ResponseFlag.UPSTREAM_REQUEST_TIMEOUT);
+    this.failLocal(DEADLINE_EXCEEDED);
   }
 
-  /** Ends the RPC with a status of the proxy's own. */
-  private failLocal(code: StatusCode, message: string, flag: ResponseFlag): void {
+  /** Ends the RPC with a status of the proxy's own (local-status.ts says which). */
+  private failLocal({ code, message, flag }: LocalStatus): void {
     trace("local status", { cluster: this.cluster.name, code, message });
     const ds = this.ds;
     if (!ds.closed) {
@@ -410,7 +405,7 @@ export class Forwarder implements ClientEvents, BackendEvents {
   onBackendEnd(side: UpstreamSide): void {
     if (this.phase !== side) return;
     this.attemptEnded(AttemptEnd.RESET, -1);
-    this.failLocal(Status.INTERNAL, "upstream ended the stream without trailers", ResponseFlag.UPSTREAM_PROTOCOL_ERROR);
+    this.failLocal(NO_TRAILERS);
   }
 
   onBackendReset(side: UpstreamSide, code: number, reason: string, connectionLost: boolean): void {
@@ -420,12 +415,9 @@ export class Forwarder implements ClientEvents, BackendEvents {
     const refused = code === H2Code.REFUSED_STREAM;
     // A refused stream was not processed (RFC 9113 8.7): not the endpoint's failure.
     if (!refused) this.attemptEnded(AttemptEnd.RESET, -1);
-    const detail = `${reason}${this.ds.responded ? "" : " before response"}: ${h2CodeName(code)} from ${this.endpoint!.key}`;
+    const detail = resetDetail(reason, this.ds.responded, code, this.endpoint!.key);
     if (this.retryAfter(refused ? REFUSED_STREAM : RESET, detail)) return;
-    // A lost connection, a refused stream, or any reset before the response is UNAVAILABLE
-    // (retryable, a gateway error); a reset mid-response maps as grpc-js maps RST_STREAM.
-    const status = connectionLost || refused || !this.ds.responded ? Status.UNAVAILABLE : statusOfReset(code);
-    this.failLocal(status, this.withRefusal(detail), connectionLost ? ResponseFlag.UPSTREAM_CONNECTION_TERMINATION : ResponseFlag.UPSTREAM_REMOTE_RESET);
+    this.failLocal(resetStatus(code, connectionLost, this.ds.responded, this.withRefusal(detail)));
   }
 
   onBackendDrain(side: UpstreamSide): void {
