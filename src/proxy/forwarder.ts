@@ -57,8 +57,6 @@ export class Forwarder implements ClientEvents, BackendEvents {
   private notRetried: string | undefined;
   /** Connection mode: the downstream connection's endpoint, kept on retries. */
   private pinned = false;
-  /** When the current attempt started (ms), for its observers. */
-  private attemptStart = 0;
   /** When the RPC began (ms), for the RPC-end hook's duration: read only when there is a hook. */
   private readonly startedAt: number;
   private responseBytes = 0;
@@ -118,7 +116,6 @@ export class Forwarder implements ClientEvents, BackendEvents {
   private connect(endpoint: LbEndpoint): void {
     this.endpoint = endpoint;
     this.admission!.enter(endpoint);
-    if (this.cluster.observed) this.attemptStart = this.cluster.clock.now();
     const pool = this.cluster.pool(endpoint);
     const ready = pool.tryAcquire();
     if (ready !== undefined) {
@@ -142,7 +139,7 @@ export class Forwarder implements ClientEvents, BackendEvents {
       // Never sent: try again at once, re-picking (connection mode re-pins on the next stream).
       if (this.replayTransparently(result.message)) return;
     } else if (result instanceof ConnectFailure) {
-      this.attemptEnded(AttemptEnd.CONNECT_FAILURE, -1);
+      this.admission!.attemptEnded(AttemptEnd.CONNECT_FAILURE, -1);
       // The balancer now passes over this endpoint while it backs off.
       if (this.retryAfter(CONNECT_FAILURE, result.message)) return;
     }
@@ -254,18 +251,11 @@ export class Forwarder implements ClientEvents, BackendEvents {
     return this.notRetried === undefined ? message : `${message}; ${this.notRetried}`;
   }
 
-  /** Tells the cluster's observers how the attempt on the current endpoint ended. */
-  private attemptEnded(end: AttemptEnd, grpcStatus: number): void {
-    const cluster = this.cluster;
-    if (!cluster.observed) return;
-    cluster.attemptEnded({ endpoint: this.endpoint!, end, grpcStatus, durationMs: cluster.clock.now() - this.attemptStart });
-  }
-
   private onPerTryTimeout(side: UpstreamSide): void {
     if (this.phase !== side) return;
     side.tryTimer = undefined;
     const message = `upstream per-try timeout (${this.retry.perTryTimeoutMs} ms) on ${this.endpoint!.key}`;
-    this.attemptEnded(AttemptEnd.TIMEOUT, -1);
+    this.admission!.attemptEnded(AttemptEnd.TIMEOUT, -1);
     if (this.retryAfter(TIMEOUT, message, true)) return;
     side.stream.reset(H2Code.CANCEL);
     this.failLocal(perTryTimeout(this.withRefusal(message)));
@@ -275,7 +265,7 @@ export class Forwarder implements ClientEvents, BackendEvents {
     const phase = this.phase;
     if (phase.t === "done") return;
     if (phase.t === "open") {
-      this.attemptEnded(AttemptEnd.TIMEOUT, -1);
+      this.admission!.attemptEnded(AttemptEnd.TIMEOUT, -1);
       phase.stream.reset(H2Code.CANCEL);
     }
     this.failLocal(DEADLINE_EXCEEDED);
@@ -345,7 +335,7 @@ export class Forwarder implements ClientEvents, BackendEvents {
     if (phase.t === "done") return;
     trace("client cancelled", { cluster: this.cluster.name, code: h2CodeName(code) });
     if (phase.t === "open") {
-      this.attemptEnded(AttemptEnd.CANCELLED, -1);
+      this.admission!.attemptEnded(AttemptEnd.CANCELLED, -1);
       phase.stream.reset(H2Code.CANCEL);
     }
     this.finish(Status.CANCELLED, false, ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
@@ -364,7 +354,7 @@ export class Forwarder implements ClientEvents, BackendEvents {
     if (endStream) {
       // Trailers-only: the whole answer is here, so a retriable status can still be retried.
       const status = grpcStatusOf(headers);
-      this.attemptEnded(AttemptEnd.RESPONSE, status ?? -1);
+      this.admission!.attemptEnded(AttemptEnd.RESPONSE, status ?? -1);
       if (
         this.client.replayable &&
         this.retryAfter({ kind: "response", grpcStatus: status ?? -1, httpStatus }, `grpc-status ${status} (:status ${httpStatus})`)
@@ -374,7 +364,7 @@ export class Forwarder implements ClientEvents, BackendEvents {
       // Not a gRPC answer (a proxy or server error page): retriable by its :status.
       if (this.retryAfter({ kind: "response", grpcStatus: -1, httpStatus }, `:status ${httpStatus}`, true)) {
         // Reported here only when retried; an answer passed on is reported when it ends.
-        this.attemptEnded(AttemptEnd.RESPONSE, grpcStatusOfHttp(httpStatus));
+        this.admission!.attemptEnded(AttemptEnd.RESPONSE, grpcStatusOfHttp(httpStatus));
         return;
       }
     }
@@ -398,13 +388,13 @@ export class Forwarder implements ClientEvents, BackendEvents {
     if (this.phase !== side) return;
     this.ds.end(trailers);
     const status = grpcStatusOf(trailers);
-    this.attemptEnded(AttemptEnd.RESPONSE, status ?? -1);
+    this.admission!.attemptEnded(AttemptEnd.RESPONSE, status ?? -1);
     this.finish(status, false, ResponseFlag.NONE);
   }
 
   onBackendEnd(side: UpstreamSide): void {
     if (this.phase !== side) return;
-    this.attemptEnded(AttemptEnd.RESET, -1);
+    this.admission!.attemptEnded(AttemptEnd.RESET, -1);
     this.failLocal(NO_TRAILERS);
   }
 
@@ -414,7 +404,7 @@ export class Forwarder implements ClientEvents, BackendEvents {
     if (side.stream instanceof RefusedStream && this.replayTransparently(reason)) return;
     const refused = code === H2Code.REFUSED_STREAM;
     // A refused stream was not processed (RFC 9113 8.7): not the endpoint's failure.
-    if (!refused) this.attemptEnded(AttemptEnd.RESET, -1);
+    if (!refused) this.admission!.attemptEnded(AttemptEnd.RESET, -1);
     const detail = resetDetail(reason, this.ds.responded, code, this.endpoint!.key);
     if (this.retryAfter(refused ? REFUSED_STREAM : RESET, detail)) return;
     this.failLocal(resetStatus(code, connectionLost, this.ds.responded, this.withRefusal(detail)));

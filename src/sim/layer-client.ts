@@ -1,7 +1,6 @@
 // Client-side balancing (sluice/client in grpc-js) as a balancing layer: each channel has its
 // own policy and its own view of the load.
 import { peakEwmaPolicy } from "../balancer/peak-ewma.js";
-import type { PolicyFactory } from "../balancer/types.js";
 import type { Cluster, LoadBalancerSettings } from "../config/types.js";
 import type { ClusterRuntime } from "../upstream/cluster.js";
 import type { SimBackend } from "./backend.js";
@@ -26,7 +25,6 @@ export class ClientLayer implements Balancing {
   readonly policyName: string;
   private readonly channels: SimChannel[] = [];
   /** Each channel's policy, for the ones that learn from call outcomes (peak EWMA). */
-  private readonly policies = new Map<SimChannel, PolicyFactory>();
   private current: readonly SimBackend[] = [];
   /** When each backend reaches the channels' resolvers. */
   private readonly visibleAt = new Map<SimBackend, number>();
@@ -51,7 +49,6 @@ export class ClientLayer implements Balancing {
         name === "peak_ewma"
           ? peakEwmaPolicy({ random: ctx.random, loadMetric: "activeRequests", choiceCount: ctx.config.listener.leastRequestChoiceCount, clock: ctx.clock })
           : policyOf(ctx, CLIENT_LB[name], "activeRequests");
-      this.policies.set(channel, policy);
       channel.cluster = clusterRuntime(this.ctx, this.channelConfig, policy, channel.source);
       this.channels.push(channel);
     }
@@ -85,7 +82,7 @@ export class ClientLayer implements Balancing {
 
   send = (rpc: SimRpc): void => {
     const cluster = this.channelCluster(rpc.channel);
-    forward(this.ctx, cluster, undefined, rpc, this.policies.get(rpc.channel)?.outcomes);
+    forward(this.ctx, cluster, undefined, rpc);
   };
 
   connectionsPerBackend(count: number): number[] {

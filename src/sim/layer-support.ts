@@ -2,7 +2,7 @@
 // the registry, sending an RPC through the cluster's admission as the proxy's forwarder does,
 // and opening a channel's connection.
 import { createPolicy } from "../balancer/registry.js";
-import { AttemptEnd, type AttemptOutcome, type OutcomeObserver } from "../balancer/outcome.js";
+import { AttemptEnd } from "../balancer/outcome.js";
 import type { LbEndpoint, PolicyFactory } from "../balancer/types.js";
 import type { Cluster, LoadBalancerSettings } from "../config/types.js";
 import { Status } from "../core/status.js";
@@ -33,10 +33,10 @@ export function describePolicy(settings: LoadBalancerSettings): string {
 /**
  * Sends an RPC the way the proxy's forwarder does, through the same admission: the
  * http2MaxRequests circuit breaker, the pick (unless pinned), the counts while it runs and
- * their release when it ends; the cluster's observers (outlier detection) hear how it ended,
- * and so does `feedback` (a policy that learns from latency: peak EWMA).
+ * their release when it ends; the cluster's outcome channel hears how it ended (outlier
+ * detection, and a policy that learns from latency: peak EWMA).
  */
-export function forward(ctx: SimContext, cluster: ClusterRuntime, pinned: LbEndpoint | undefined, rpc: SimRpc, feedback?: OutcomeObserver): void {
+export function forward(ctx: SimContext, cluster: ClusterRuntime, pinned: LbEndpoint | undefined, rpc: SimRpc): void {
   const admission = cluster.admit();
   if (admission === null) {
     rpc.finish(-1, "overflow (http2MaxRequests)");
@@ -59,17 +59,11 @@ export function forward(ctx: SimContext, cluster: ClusterRuntime, pinned: LbEndp
     rpc.finish(-1, `picked ${endpoint.key}, which is no simulated backend`);
     return;
   }
-  const clock = ctx.clock;
-  const t0 = clock.now();
-  const on = endpoint;
-  admission.enter(on);
-  ctx.recorder.sent(backend.index, t0);
+  admission.enter(endpoint);
+  ctx.recorder.sent(backend.index, ctx.clock.now());
   backend.serve((status) => {
+    admission.attemptEnded(AttemptEnd.RESPONSE, status);
     admission.end(true);
-    const ms = clock.now() - t0;
-    const outcome: AttemptOutcome = { endpoint: on, end: AttemptEnd.RESPONSE, grpcStatus: status, durationMs: ms };
-    cluster.attemptEnded(outcome);
-    feedback?.attemptEnded(outcome);
     rpc.finish(backend.index, status === Status.OK ? null : "UNAVAILABLE from the backend");
   });
 }

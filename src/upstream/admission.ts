@@ -3,11 +3,14 @@
 // the RPC runs, the Admission counts it on the endpoint of each attempt (the balancers'
 // activeRequests), holds a retry slot from its first retry (maxRetries / retryBudget), and
 // counts its retries; its one end() releases all of it exactly once, whatever happened
-// before. The proxy's forwarder and the simulator both admit RPCs here, so they count alike.
+// before. It also times each attempt and reports how it ended to the cluster's outcome
+// channel. The proxy's forwarder and the simulator both admit RPCs here, so they count alike.
 //
 // The cluster's counters are written in this file only; everyone else reads ClusterStats.
+import type { AttemptEnd, AttemptOutcome } from "../balancer/outcome.js";
 import type { LbEndpoint } from "../balancer/types.js";
 import type { Cluster } from "../config/types.js";
+import type { Clock } from "../core/clock.js";
 import type { PendingBudget } from "./endpoint-pool.js";
 
 /**
@@ -43,6 +46,10 @@ export interface AdmissionSource {
   readonly config: Cluster;
   /** Requests waiting for a connection: the retry budget is a share of active and waiting ones. */
   readonly pending: PendingBudget;
+  readonly clock: Clock;
+  /** Whether anyone listens to attempt outcomes (attempts are timed only then). */
+  readonly observed: boolean;
+  attemptEnded(outcome: AttemptOutcome): void;
 }
 
 /**
@@ -75,7 +82,7 @@ export class ClusterAdmission {
       return null;
     }
     counts.active++;
-    return new Admission(counts, this);
+    return new Admission(counts, this, this.cluster);
   }
 
   /**
@@ -105,6 +112,9 @@ export class ClusterAdmission {
 export class Admission {
   /** The endpoint whose activeRequests counts this RPC now (during an attempt), or null. */
   private onEndpoint: LbEndpoint | null = null;
+  /** The current or last attempt's endpoint, and when that attempt started (only while observed). */
+  private attemptEndpoint: LbEndpoint | null = null;
+  private attemptStart = 0;
   private hasRetrySlot = false;
   /** A retry retryOn covered was denied: whatever ends the RPC then is no retry success. */
   private denied = false;
@@ -117,6 +127,7 @@ export class Admission {
   constructor(
     private readonly counts: Counts,
     private readonly cluster: ClusterAdmission,
+    private readonly outcomes: AdmissionSource,
   ) {}
 
   get retries(): number {
@@ -138,6 +149,19 @@ export class Admission {
     this.leave();
     endpoint.load.activeRequests++;
     this.onEndpoint = endpoint;
+    this.attemptEndpoint = endpoint;
+    if (this.outcomes.observed) this.attemptStart = this.outcomes.clock.now();
+  }
+
+  /**
+   * Tells the cluster's outcome channel how the current (or last) attempt ended. `grpcStatus`
+   * is the backend's for RESPONSE (-1 when it sent none), else -1.
+   */
+  attemptEnded(end: AttemptEnd, grpcStatus: number): void {
+    const source = this.outcomes;
+    const endpoint = this.attemptEndpoint;
+    if (!source.observed || endpoint === null) return;
+    source.attemptEnded({ endpoint, end, grpcStatus, durationMs: source.clock.now() - this.attemptStart });
   }
 
   /** The attempt is over: its endpoint no longer counts the RPC. */

@@ -50,6 +50,8 @@ export class ClusterRuntime {
   readonly events = new EventEmitter();
   /** The outcome channel: told of every attempt's end (outlier detection, metrics). Replaced, never mutated. */
   private observers: readonly OutcomeObserver[] = [];
+  /** A policy that learns from outcomes (peak EWMA) listens on the channel too, until a reload replaces it. */
+  private unobservePolicy: (() => void) | undefined;
   /** Exclusions by endpoint key; endpoints without an entry are healthy. */
   private readonly health = new Map<string, Health>();
   /** True while too few endpoints are healthy (minHealthPercent): balancing ignores health. */
@@ -82,6 +84,7 @@ export class ClusterRuntime {
       random: deps.random ?? systemRandom,
     };
     this.picker = policy([]);
+    this.unobservePolicy = policy.outcomes === undefined ? undefined : this.observe(policy.outcomes);
   }
 
   /**
@@ -180,6 +183,10 @@ export class ClusterRuntime {
    */
   reconfigure(config: Cluster, policy: PolicyFactory, source: EndpointSource | undefined, keepalive: PingSettings): void {
     this.config = config;
+    if (policy !== this.policy) {
+      this.unobservePolicy?.();
+      this.unobservePolicy = policy.outcomes === undefined ? undefined : this.observe(policy.outcomes);
+    }
     this.policy = policy;
     this.pending.limit = config.policy.connectionPool.http.http1MaxPendingRequests;
     this.poolSettings = { ...this.poolSettings, ...poolLimits(config), keepalive };

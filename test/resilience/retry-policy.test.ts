@@ -2,6 +2,7 @@
 // failures retryOn covers, what stops a retry (a response on its way, the buffer, the
 // attempts, the cluster's limit), the backoff's bounds, where a retry goes, and the
 // transparent replay of requests never sent.
+import { ManualClock } from "../../src/core/clock.js";
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { LbEndpoint } from "../../src/balancer/types.js";
@@ -274,6 +275,9 @@ describe("the cluster's retry limit, as the forwarder asks it (upstream's admiss
         },
       },
       pending: { limit: Infinity, count: 0, overflows: 0 },
+      clock: new ManualClock(),
+      observed: false,
+      attemptEnded: () => undefined,
     });
   const rows: readonly { rule: string; cluster: ClusterAdmission; active: number; retrying: number; expect: Outcome; told?: string }[] = [
     { rule: "maxRetries: one more RPC may retry under the limit", cluster: cluster({ maxRetries: 2 }, null), active: 10, retrying: 1, expect: "retry" },

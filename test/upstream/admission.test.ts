@@ -4,7 +4,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { AttemptEnd, type AttemptOutcome } from "../../src/balancer/outcome.js";
 import type { LbEndpoint } from "../../src/balancer/types.js";
+import { ManualClock } from "../../src/core/clock.js";
 import { DEFAULT_CONNECTION_POOL, DEFAULT_LOAD_BALANCER } from "../../src/config/limits.js";
 import type { Cluster, ConnectionPoolSettings, RetryBudget } from "../../src/config/types.js";
 import { ClusterAdmission, type Admission, type AdmissionSource } from "../../src/upstream/admission.js";
@@ -24,7 +26,7 @@ function source(http: Partial<ConnectionPoolSettings["http"]> = {}, retryBudget:
       retryBudget,
     },
   };
-  return { config, pending: { limit: Infinity, count: 0, overflows: 0 } };
+  return { config, pending: { limit: Infinity, count: 0, overflows: 0 }, clock: new ManualClock(), observed: false, attemptEnded: () => undefined };
 }
 
 function endpoint(key: string): LbEndpoint {
@@ -206,4 +208,29 @@ test("whatever the order of calls, counts never go negative, and once every RPC 
       assert.ok(s.retry.successes <= 3);
     }),
   );
+});
+
+test("an attempt is timed from enter() and reported to the outcome channel against its endpoint, even after leave(); nothing is timed while no one listens", () => {
+  const clock = new ManualClock();
+  const heard: AttemptOutcome[] = [];
+  const observed = { ...source(), clock, observed: true, attemptEnded: (o: AttemptOutcome) => void heard.push(o) };
+  const a = new ClusterAdmission(observed).admit()!;
+  const [e1, e2] = [endpoint("10.0.0.1:1"), endpoint("10.0.0.2:1")];
+  a.enter(e1);
+  clock.advance(30);
+  a.attemptEnded(AttemptEnd.CONNECT_FAILURE, -1);
+  a.enter(e2);
+  clock.advance(5);
+  a.leave();
+  clock.advance(2);
+  a.attemptEnded(AttemptEnd.RESPONSE, 14);
+  a.end(false);
+  assert.deepEqual(heard, [
+    { endpoint: e1, end: AttemptEnd.CONNECT_FAILURE, grpcStatus: -1, durationMs: 30 },
+    { endpoint: e2, end: AttemptEnd.RESPONSE, grpcStatus: 14, durationMs: 7 },
+  ]);
+  const quiet = new ClusterAdmission({ ...observed, observed: false }).admit()!;
+  quiet.enter(e1);
+  quiet.attemptEnded(AttemptEnd.RESPONSE, 0);
+  assert.equal(heard.length, 2, "no one listens: nothing reported");
 });
