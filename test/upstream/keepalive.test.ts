@@ -48,10 +48,10 @@ for (const kind of TEST_TRANSPORTS) {
     assert.ok(!(conn instanceof SluiceError));
     assert.equal(pool.state, PoolState.READY);
     // Answered: nothing changes, through several intervals (each ACK arms the next ping).
-    const pinged = (conn as { conn: { ping: (cb: (ok: boolean) => void, t: number) => void } }).conn;
+    const pinged = (conn as { conn: { ping: (cb: (ok: boolean) => void, timeoutMs: number) => void } }).conn;
     const ping = pinged.ping.bind(pinged);
     const acks = new EventEmitter();
-    pinged.ping = (cb, t) => ping((ok) => (acks.emit("ack", ok), cb(ok)), t);
+    pinged.ping = (cb, timeoutMs) => ping((ok) => (acks.emit("ack", ok), cb(ok)), timeoutMs);
     for (let i = 0; i < 3; i++) {
       const acked = once(acks, "ack");
       clock.advance(30_000);

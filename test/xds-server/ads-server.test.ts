@@ -1,7 +1,7 @@
 // The ADS protocol as the server plays it, driven by a raw DiscoveryRequest stream: answers
 // to subscriptions, ACK/NACK bookkeeping, stale nonces, pushes only to subscribers, and
 // malformed requests as gRPC statuses.
-import { test, type TestContext } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import type * as grpc from "@grpc/grpc-js";
@@ -10,14 +10,15 @@ import { adsClientConstructor, TYPE_URL, unpackAny } from "../../src/xds-proto/p
 import { RawStream, serveAds, stubClient } from "../support/ads.js";
 import { Status } from "../../src/core/status.js";
 import { parseConfig, serviceEntryYaml } from "../support/cluster.js";
+import type { Owner } from "../support/teardown.js";
 
 const CLUSTER = "outbound|50051||echo";
 const yaml = (ports: number[]): string => serviceEntryYaml("echo", ports);
 
 /** sluice's ADS server on two endpoints and a stub client of it, both closed when the test ends. */
-async function adsAndClient(t: TestContext): Promise<{ ads: AdsServer; client: grpc.Client }> {
-  const { ads, address } = await serveAds(t, parseConfig(yaml([7001, 7002])));
-  return { ads, client: stubClient(t, adsClientConstructor(), address) };
+async function adsAndClient(owner: Owner): Promise<{ ads: AdsServer; client: grpc.Client }> {
+  const { ads, address } = await serveAds(owner, parseConfig(yaml([7001, 7002])));
+  return { ads, client: stubClient(owner, adsClientConstructor(), address) };
 }
 
 test("a subscription is answered with the named resources, version and nonce; the ACK is recorded", async (t) => {

@@ -3,7 +3,7 @@
 // points at sluice's ADS server, and spreads its calls over the ServiceEntry's endpoints.
 // The client is test/support/xds_echo_client.py on /usr/bin/python3 (Debian's python3-grpcio;
 // SLUICE_PYTHON overrides); without grpc there, the tests skip and say so.
-import { after, before, describe, test, type TestContext } from "node:test";
+import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { once } from "node:events";
@@ -121,8 +121,8 @@ describe(`grpcio${"version" in grpcio ? ` ${grpcio.version}` : ""} (C-core xDS) 
     ) + (dr === "" ? "" : `\n---\n${destinationRuleYaml("echo", dr)}`);
 
   /** Starts an ADS server on `yaml` (stopped when the test ends) and writes a bootstrap for it; returns both. */
-  async function control(t: TestContext, yaml: string, name: string): Promise<{ ads: AdsServer; bootstrap: string }> {
-    const { ads, port } = await serveAds(t, parseConfig(yaml));
+  async function control(owner: Owner, yaml: string, name: string): Promise<{ ads: AdsServer; bootstrap: string }> {
+    const { ads, port } = await serveAds(owner, parseConfig(yaml));
     const bootstrap = join(dir, `${name}.json`);
     writeFileSync(
       bootstrap,
@@ -158,8 +158,8 @@ describe(`grpcio${"version" in grpcio ? ` ${grpcio.version}` : ""} (C-core xDS) 
     assert.equal(others.length, 0, "one ADS stream");
     assert.ok(stream?.t === "open");
     assert.equal(stream.nodeId, NODE_ID);
-    for (const t of [TYPE_URL.listener, TYPE_URL.route, TYPE_URL.cluster, TYPE_URL.endpoint]) {
-      assert.equal(stream.types.get(t)?.accepted, "1", `${t} ACKed`);
+    for (const type of [TYPE_URL.listener, TYPE_URL.route, TYPE_URL.cluster, TYPE_URL.endpoint]) {
+      assert.equal(stream.types.get(type)?.accepted, "1", `${type} ACKed`);
     }
 
     // pod-3 leaves, pod-4 joins: only the ClusterLoadAssignment changes.
