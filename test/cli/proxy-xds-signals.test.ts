@@ -5,9 +5,12 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import * as grpc from "@grpc/grpc-js";
-import { callUnary, echoClient } from "../../src/demo/echo-client.js";
-import { AdsServer } from "../../src/xds-server/ads-server.js";
-import { parseConfig, serviceEntryYaml, startPods } from "../support/cluster.js";
+import { callUnary } from "../../src/demo/echo-client.js";
+import { serveAds } from "../support/ads.js";
+import { clientFor } from "../support/calls.js";
+import { endWith } from "../support/cli.js";
+import { parseConfig, serviceEntryYaml } from "../support/cluster.js";
+import { scriptedPods } from "../support/scripted-pods.js";
 import { spawnSluice, type Sluice } from "../support/lines.js";
 
 /** Waits for `pattern` on the proxy's stderr, failing at once if the proxy exits first. */
@@ -22,9 +25,10 @@ function errLine(proxy: Sluice, pattern: RegExp): Promise<RegExpExecArray> {
   return Promise.race([proxy.err.waitFor(pattern), exited]);
 }
 
-test("SIGHUP with --xds and no -c files: nothing to reload, and the proxy keeps serving", async () => {
-  const pods = await startPods(1);
-  const ads = new AdsServer(
+test("SIGHUP with --xds and no -c files: nothing to reload, and the proxy keeps serving", async (t) => {
+  const pods = await scriptedPods(t, 1);
+  const { address } = await serveAds(
+    t,
     parseConfig(
       serviceEntryYaml(
         "echo",
@@ -32,31 +36,25 @@ test("SIGHUP with --xds and no -c files: nothing to reload, and the proxy keeps 
       ),
     ),
   );
-  const adsPort = await ads.start("127.0.0.1", 0);
-  const proxy = await spawnSluice(["--xds", `127.0.0.1:${adsPort}`, "--listen", "127.0.0.1:0"]);
-  const client = echoClient(`127.0.0.1:${proxy.port}`);
-  try {
-    await proxy.out.waitFor(/xds update #\d+ in force/);
-    proxy.child.kill("SIGHUP");
-    await errLine(proxy, /SIGHUP: nothing to reload \(no -c files; clusters and routes come from the control plane at 127\.0\.0\.1:\d+\); still serving/);
-    const r = await callUnary(client, Buffer.from("hi"));
-    assert.equal(r.code, grpc.status.OK, r.details);
-    assert.equal(proxy.child.exitCode, null);
-    const exited = once(proxy.child, "exit");
-    proxy.child.kill("SIGTERM");
-    assert.deepEqual(await exited, [0, null]);
-    assert.doesNotMatch(proxy.err.text, /lost the control plane/, "closing the control-plane stream at drain is no loss");
-  } finally {
-    client.close();
-    if (proxy.child.exitCode === null) proxy.child.kill("SIGKILL");
-    await ads.stop();
-    for (const p of pods) await p.stop();
-  }
+  const proxy = await spawnSluice(["--xds", address, "--listen", "127.0.0.1:0"]);
+  endWith(t, proxy.child, "SIGKILL");
+  const client = clientFor(t, `127.0.0.1:${proxy.port}`);
+  await proxy.out.waitFor(/xds update #\d+ in force/);
+  proxy.child.kill("SIGHUP");
+  await errLine(proxy, /SIGHUP: nothing to reload \(no -c files; clusters and routes come from the control plane at 127\.0\.0\.1:\d+\); still serving/);
+  const r = await callUnary(client, Buffer.from("hi"));
+  assert.equal(r.code, grpc.status.OK, r.details);
+  assert.equal(proxy.child.exitCode, null);
+  const exited = once(proxy.child, "exit");
+  proxy.child.kill("SIGTERM");
+  assert.deepEqual(await exited, [0, null]);
+  assert.doesNotMatch(proxy.err.text, /lost the control plane/, "closing the control-plane stream at drain is no loss");
 });
 
-test("SIGUSR2 while the control plane is down: the successor gets no config, exits, and the running proxy keeps serving", async () => {
-  const pods = await startPods(1);
-  const ads = new AdsServer(
+test("SIGUSR2 while the control plane is down: the successor gets no config, exits, and the running proxy keeps serving", async (t) => {
+  const pods = await scriptedPods(t, 1);
+  const { ads, address } = await serveAds(
+    t,
     parseConfig(
       serviceEntryYaml(
         "echo",
@@ -64,26 +62,20 @@ test("SIGUSR2 while the control plane is down: the successor gets no config, exi
       ),
     ),
   );
-  const adsPort = await ads.start("127.0.0.1", 0);
-  const proxy = await spawnSluice(["--xds", `127.0.0.1:${adsPort}`, "--xds-initial-wait", "300ms", "--listen", "127.0.0.1:0"]);
-  const client = echoClient(`127.0.0.1:${proxy.port}`);
-  try {
-    // With a 300ms initial wait a loaded machine may start the proxy before the first config
-    // comes ("applied" then, not "in force"): either way it serves the control plane's config.
-    await proxy.out.waitFor(/xds update #\d+ (in force|applied)/);
-    await ads.stop();
-    await proxy.err.waitFor(/lost the control plane/);
-    proxy.child.kill("SIGUSR2");
-    await errLine(proxy, /no config from the control plane at 127\.0\.0\.1:\d+ within 300ms; not taking over \(the running proxy keeps serving\)/);
-    await errLine(proxy, /takeover failed, still serving: pid \d+ exited before it was ready \(code 1\)/);
-    const r = await callUnary(client, Buffer.from("hi"));
-    assert.equal(r.code, grpc.status.OK, r.details);
-    const exited = once(proxy.child, "exit");
-    proxy.child.kill("SIGTERM");
-    assert.deepEqual(await exited, [0, null]);
-  } finally {
-    client.close();
-    if (proxy.child.exitCode === null) proxy.child.kill("SIGKILL");
-    for (const p of pods) await p.stop();
-  }
+  const proxy = await spawnSluice(["--xds", address, "--xds-initial-wait", "300ms", "--listen", "127.0.0.1:0"]);
+  endWith(t, proxy.child, "SIGKILL");
+  const client = clientFor(t, `127.0.0.1:${proxy.port}`);
+  // With a 300ms initial wait a loaded machine may start the proxy before the first config
+  // comes ("applied" then, not "in force"): either way it serves the control plane's config.
+  await proxy.out.waitFor(/xds update #\d+ (in force|applied)/);
+  await ads.stop();
+  await proxy.err.waitFor(/lost the control plane/);
+  proxy.child.kill("SIGUSR2");
+  await errLine(proxy, /no config from the control plane at 127\.0\.0\.1:\d+ within 300ms; not taking over \(the running proxy keeps serving\)/);
+  await errLine(proxy, /takeover failed, still serving: pid \d+ exited before it was ready \(code 1\)/);
+  const r = await callUnary(client, Buffer.from("hi"));
+  assert.equal(r.code, grpc.status.OK, r.details);
+  const exited = once(proxy.child, "exit");
+  proxy.child.kill("SIGTERM");
+  assert.deepEqual(await exited, [0, null]);
 });

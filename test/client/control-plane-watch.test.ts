@@ -4,17 +4,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
-import { AdsServer } from "../../src/xds-server/ads-server.js";
 import { watchListener } from "../../src/client/control-plane-watch.js";
 import { parseConfig, serviceEntryYaml } from "../support/cluster.js";
+import { serveAds } from "../support/ads.js";
 import { waitFor } from "../support/events.js";
+import { defer } from "../support/teardown.js";
 
 const echo = (ports: number[]): string => serviceEntryYaml("echo", ports);
 
-test("the shared watch: after the control plane comes back unchanged, its subscribers hear the snapshot again (no stale failure)", async () => {
+test("the shared watch: after the control plane comes back unchanged, its subscribers hear the snapshot again (no stale failure)", async (t) => {
   const config = parseConfig(echo([7011]));
-  const ads = new AdsServer(config);
-  const port = await ads.start("127.0.0.1", 0);
+  const { ads, port } = await serveAds(t, config);
   const events: string[] = [];
   const seen = new EventEmitter();
   const release = watchListener(`127.0.0.1:${port}`, "echo", {
@@ -31,29 +31,21 @@ test("the shared watch: after the control plane comes back unchanged, its subscr
       seen.emit("event", "reconnected");
     },
   });
-  let ads2: AdsServer | null = null;
-  try {
-    if (!events.includes("update")) await waitFor(seen, "event", (e: string) => e === "update");
-    const ended = waitFor(seen, "event", (e: string) => e === "streamEnded");
-    await ads.stop();
-    await ended;
-    // The same config again: nothing changed, so the ADS client has no new update of its own.
-    ads2 = new AdsServer(config);
-    const back = waitFor(seen, "event", (e: string) => e === "reconnected");
-    await ads2.start("127.0.0.1", port);
-    await back;
-    const afterFailure = events.slice(events.lastIndexOf("streamEnded") + 1);
-    assert.deepEqual(afterFailure.slice(0, 2), ["update", "reconnected"], events.join(","));
-  } finally {
-    release();
-    await ads2?.stop();
-  }
+  defer(t, release);
+  if (!events.includes("update")) await waitFor(seen, "event", (e: string) => e === "update");
+  const ended = waitFor(seen, "event", (e: string) => e === "streamEnded");
+  await ads.stop();
+  await ended;
+  // The same config again: nothing changed, so the ADS client has no new update of its own.
+  const back = waitFor(seen, "event", (e: string) => e === "reconnected");
+  await serveAds(t, config, port);
+  await back;
+  const afterFailure = events.slice(events.lastIndexOf("streamEnded") + 1);
+  assert.deepEqual(afterFailure.slice(0, 2), ["update", "reconnected"], events.join(","));
 });
 
-test("the shared watch: a subscriber that leaves during another's delivery hears nothing more", async () => {
-  const ads = new AdsServer(parseConfig(echo([7031])));
-  const port = await ads.start("127.0.0.1", 0);
-  const server = `127.0.0.1:${port}`;
+test("the shared watch: a subscriber that leaves during another's delivery hears nothing more", async (t) => {
+  const { address: server } = await serveAds(t, parseConfig(echo([7031])));
   const heard: string[] = [];
   const done = new EventEmitter();
   let releaseB: () => void = () => undefined;
@@ -66,12 +58,8 @@ test("the shared watch: a subscriber that leaves during another's delivery hears
     },
     streamEnded: () => undefined,
   });
+  defer(t, releaseA);
   releaseB = watchListener(server, "echo", { update: () => heard.push("B"), streamEnded: () => undefined });
-  try {
-    await waitFor(done, "delivered");
-    assert.deepEqual(heard, ["A"]);
-  } finally {
-    releaseA();
-    await ads.stop();
-  }
+  await waitFor(done, "delivered");
+  assert.deepEqual(heard, ["A"]);
 });

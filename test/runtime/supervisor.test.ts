@@ -9,7 +9,9 @@ import { loadConfigText } from "../../src/config/load.js";
 import type { ProxyConfig } from "../../src/config/types.js";
 import type { ConfigSnapshot, ConfigSource, SnapshotSink, SourceStart } from "../../src/runtime/config-source.js";
 import { Supervisor } from "../../src/runtime/supervisor.js";
-import { listenerYaml, serviceEntryYaml, startPods, type Pod } from "../support/cluster.js";
+import { listenerYaml, serviceEntryYaml, type Pod } from "../support/cluster.js";
+import { scriptedPods } from "../support/scripted-pods.js";
+import { defer } from "../support/teardown.js";
 import { ConfigInvalidError } from "../../src/runtime/errors.js";
 
 function configOf(pod: Pod): ProxyConfig {
@@ -74,44 +76,45 @@ const ports = (s: Supervisor): number[] =>
     .endpointList()
     .map((e) => e.port);
 
-test("a config given while the proxy starts applies once it serves; a rejected one keeps the running config; SIGHUP rereads; SIGTERM drains, exit 0", async () => {
-  const pods = await startPods(2);
+test("a config given while the proxy starts applies once it serves; a rejected one keeps the running config; SIGHUP rereads; SIGTERM drains, exit 0", async (t) => {
+  const pods = await scriptedPods(t, 2);
   const source = new ScriptedSource(configOf(pods[0]!), snapshotOf(configOf(pods[1]!), 1));
   const lines = capture();
   const signals = new EventEmitter();
   const supervisor = new Supervisor({ source, io: lines.io, signals });
-  try {
-    const applied = lines.next(/^sluice proxy: test update #1 applied \(scripted\): /);
-    const exit = supervisor.run();
-    await applied;
-    assert.equal(await source.duringStart, true);
-    assert.match(lines.out[0] ?? "", /^sluice proxy listening on 127\.0\.0\.1:\d+ \(mode request, transport h2\)$/);
-    assert.ok(lines.out.includes("scripted source started"), "the source's start lines follow the listening line");
-    assert.deepEqual(ports(supervisor), [pods[1]!.port]);
+  const applied = lines.next(/^sluice proxy: test update #1 applied \(scripted\): /);
+  const exit = supervisor.run();
+  // A test that fails before its SIGTERM still drains the proxy (before the pods stop).
+  defer(t, async () => {
+    if (supervisor.proxy !== undefined) signals.emit("SIGTERM", "SIGTERM");
+    await exit;
+  });
+  await applied;
+  assert.equal(await source.duringStart, true);
+  assert.match(lines.out[0] ?? "", /^sluice proxy listening on 127\.0\.0\.1:\d+ \(mode request, transport h2\)$/);
+  assert.ok(lines.out.includes("scripted source started"), "the source's start lines follow the listening line");
+  assert.deepEqual(ports(supervisor), [pods[1]!.port]);
 
-    source.sink!.reject({
-      what: "test update #2 rejected",
-      why: "1 problem",
-      details: ["test.yaml:3 spec: bad"],
-      error: new ConfigInvalidError("bad"),
-      logMessage: "rejected",
-      logFields: {},
-    });
-    assert.deepEqual(lines.err.slice(-2), ["sluice proxy: test update #2 rejected, keeping the running config: 1 problem", "test.yaml:3 spec: bad"]);
-    assert.deepEqual(ports(supervisor), [pods[1]!.port]);
+  source.sink!.reject({
+    what: "test update #2 rejected",
+    why: "1 problem",
+    details: ["test.yaml:3 spec: bad"],
+    error: new ConfigInvalidError("bad"),
+    logMessage: "rejected",
+    logFields: {},
+  });
+  assert.deepEqual(lines.err.slice(-2), ["sluice proxy: test update #2 rejected, keeping the running config: 1 problem", "test.yaml:3 spec: bad"]);
+  assert.deepEqual(ports(supervisor), [pods[1]!.port]);
 
-    signals.emit("SIGHUP", "SIGHUP");
-    assert.deepEqual(source.rereads, ["SIGHUP"]);
+  signals.emit("SIGHUP", "SIGHUP");
+  assert.deepEqual(source.rereads, ["SIGHUP"]);
 
-    signals.emit("SIGTERM", "SIGTERM");
-    assert.equal(await exit, 0);
-    assert.equal(source.stopped, true);
-    assert.deepEqual(lines.err.slice(-2), ["sluice proxy: SIGTERM: draining (RPCs in flight get up to 5s)", "sluice proxy: drained, exiting"]);
-    assert.equal(supervisor.proxy, undefined);
-    assert.equal(await source.sink!.apply(snapshotOf(configOf(pods[0]!), 3)), false, "nothing is applied after the drain");
-  } finally {
-    for (const p of pods) await p.stop();
-  }
+  signals.emit("SIGTERM", "SIGTERM");
+  assert.equal(await exit, 0);
+  assert.equal(source.stopped, true);
+  assert.deepEqual(lines.err.slice(-2), ["sluice proxy: SIGTERM: draining (RPCs in flight get up to 5s)", "sluice proxy: drained, exiting"]);
+  assert.equal(supervisor.proxy, undefined);
+  assert.equal(await source.sink!.apply(snapshotOf(configOf(pods[0]!), 3)), false, "nothing is applied after the drain");
 });
 
 test("a source with no config to start with: run() resolves 1 and nothing listens", async () => {

@@ -1,5 +1,34 @@
-// A raw ADS stream for tests: DiscoveryRequests out, DiscoveryResponses in order.
-import type * as grpc from "@grpc/grpc-js";
+// sluice's ADS server as tests serve it (stopped when the test ends), stub clients of its
+// services, and a raw ADS stream: DiscoveryRequests out, DiscoveryResponses in order.
+import * as grpc from "@grpc/grpc-js";
+import type { ProxyConfig } from "../../src/config/types.js";
+import { AdsServer } from "../../src/xds-server/ads-server.js";
+import { defer, type Owner } from "./teardown.js";
+
+export interface ServedAds {
+  readonly ads: AdsServer;
+  readonly port: number;
+  /** 127.0.0.1:PORT, as clients name the control plane. */
+  readonly address: string;
+}
+
+/**
+ * Serves `config` (a new AdsServer on it, or a server the test set up itself) on
+ * 127.0.0.1:`port` (0: any free port); stopped when `owner` ends, if the test has not stopped it.
+ */
+export async function serveAds(owner: Owner, config: ProxyConfig | AdsServer, port = 0): Promise<ServedAds> {
+  const ads = config instanceof AdsServer ? config : new AdsServer(config);
+  defer(owner, () => ads.stop());
+  const bound = await ads.start("127.0.0.1", port);
+  return { ads, port: bound, address: `127.0.0.1:${bound}` };
+}
+
+/** A client of `service` (adsClientConstructor(), lrsClientConstructor()) at `address`, closed when `owner` ends. */
+export function stubClient(owner: Owner, service: grpc.ServiceClientConstructor, address: string): grpc.Client {
+  const client = new service(address, grpc.credentials.createInsecure());
+  defer(owner, () => client.close());
+  return client;
+}
 
 export interface Response {
   readonly version_info: string;

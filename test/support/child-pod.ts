@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { repoPath } from "./paths.js";
+import { defer, type Owner } from "./teardown.js";
 
 export interface ChildPod {
   readonly name: string;
@@ -39,4 +40,11 @@ export async function killChildPod(pod: ChildPod): Promise<void> {
   pod.child.kill("SIGCONT");
   pod.child.kill("SIGKILL");
   await exited;
+}
+
+/** startChildPod, killed (SIGCONT, then SIGKILL) when `owner` ends. */
+export async function childPod(owner: Owner, name: string, port = 0): Promise<ChildPod> {
+  const pod = await startChildPod(name, port);
+  defer(owner, () => killChildPod(pod));
+  return pod;
 }

@@ -1,13 +1,20 @@
 // Runs the built `sluice` CLI as a child process.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { repoPath } from "./paths.js";
 import { defer, type Owner } from "./teardown.js";
 
 export const CLI = repoPath("dist/src/cli/main.js");
+
+/** A new directory under the system's temporary one, removed (with what is in it) when `owner` ends. */
+export function tempDir(owner: Owner, prefix = "sluice-test-"): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  defer(owner, () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
 
 export function tempFile(name: string, text: string): string {
   const dir = mkdtempSync(join(tmpdir(), "sluice-test-"));

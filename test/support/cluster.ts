@@ -101,23 +101,3 @@ export function md(entries: Record<string, string | Buffer>): grpc.Metadata {
   for (const [k, v] of Object.entries(entries)) m.add(k, v);
   return m;
 }
-
-/**
- * Starts `pods` echo pods and a proxy on the YAML that `yaml` builds from their ports, runs
- * `body`, then stops everything (the proxy first, so its teardown sees every connection close).
- * New tests use proxyWithPods (proxy-with-pods.ts): scripted pods, teardown at the test's end.
- */
-export async function withProxy(
-  pods: number,
-  yaml: (ports: number[]) => string,
-  body: (proxy: RunningProxy, pods: Pod[]) => Promise<void> | void,
-): Promise<void> {
-  const started = await startPods(pods);
-  const proxy = await startProxy(yaml(started.map((p) => p.port)));
-  try {
-    await body(proxy, started);
-  } finally {
-    await proxy.stop();
-    for (const p of started) await p.stop();
-  }
-}

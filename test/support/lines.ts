@@ -1,13 +1,15 @@
 // Output of a spawned `sluice` read as it comes, so tests wait for the line that says a thing
 // happened (a reload applied, a drain begun) instead of sleeping; and a steady RPC load that
 // records every outcome.
+import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { EventEmitter } from "node:events";
+import { EventEmitter, once } from "node:events";
 import { renameSync, writeFileSync } from "node:fs";
 import type { Readable } from "node:stream";
 import type * as grpc from "@grpc/grpc-js";
 import { callUnary } from "../../src/demo/echo-client.js";
 import { CLI, withoutDefaultAdmin } from "./cli.js";
+import { defer, type Owner } from "./teardown.js";
 
 /** Everything a stream printed so far; waitFor() resolves once a pattern appears past a mark. */
 export class Output {
@@ -66,6 +68,21 @@ export async function spawnSluice(args: string[]): Promise<Sluice> {
   const exited = new Promise<never>((_, reject) => child.once("exit", (code) => reject(new Error(`sluice exited with ${code}: ${err.text}`))));
   const m = await Promise.race([out.waitFor(/listening on [^\s]+:(\d+)/), exited]);
   return { child, port: Number(m[1]), out, err };
+}
+
+/** SIGTERM, then its exit code (at once if it has exited already; null if a signal ended it). */
+export async function stopSluice(s: Sluice): Promise<number | null> {
+  if (s.child.exitCode === null && s.child.signalCode === null) {
+    const exited = once(s.child, "exit");
+    s.child.kill("SIGTERM");
+    await exited;
+  }
+  return s.child.exitCode;
+}
+
+/** When `owner` ends: stops `sluice` (SIGTERM: a drain) and fails the test unless it exits with 0. */
+export function exitsCleanly(owner: Owner, sluice: Sluice): void {
+  defer(owner, async () => assert.equal(await stopSluice(sluice), 0, sluice.err.text));
 }
 
 /** Replaces a file the way editors do: write a new file, rename it over the old one. */

@@ -17,7 +17,8 @@ import {
   type ServerStream,
   type StreamListener,
 } from "../../src/transport/types.js";
-import { RawClient } from "./h2/support.js";
+import { defer, type Owner } from "../support/teardown.js";
+import { http2Client, RawClient } from "./h2/support.js";
 import { frame } from "./h2/frames/helpers.js";
 import { TEST_TRANSPORTS } from "../support/transports.js";
 
@@ -42,11 +43,10 @@ interface ServerSide {
   pings: number;
   streamCloses: number;
   readonly events: { on(f: () => void): void };
-  close(): Promise<void>;
 }
 
-/** A server transport of `kind` on loopback whose streams get 200 and are held open. */
-async function startServer(kind: TransportKind): Promise<ServerSide> {
+/** A server transport of `kind` on loopback whose streams get 200 and are held open; closed when `owner` ends. */
+async function startServer(owner: Owner, kind: TransportKind): Promise<ServerSide> {
   const waiting: Array<(c: ServerConnection) => void> = [];
   const arrived: ServerConnection[] = [];
   const closes = new Map<ServerConnection, () => void>();
@@ -69,7 +69,6 @@ async function startServer(kind: TransportKind): Promise<ServerSide> {
     pings: 0,
     streamCloses: 0,
     events: { on: (f) => listeners.push(f) },
-    close: () => Promise.resolve(),
   };
   const handlers: ServerHandlers = {
     onConnection: (c) => {
@@ -107,14 +106,12 @@ async function startServer(kind: TransportKind): Promise<ServerSide> {
     transport.accept(socket);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return Object.assign(side, {
-    port: (server.address() as AddressInfo).port,
-    close: async () => {
-      transport.destroyAll();
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+  defer(owner, async () => {
+    transport.destroyAll();
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
   });
+  return Object.assign(side, { port: (server.address() as AddressInfo).port });
 }
 
 /** Resolves once `pred` holds, re-checked on every server event. */
@@ -135,125 +132,102 @@ function grpcRequest(session: http2.ClientHttp2Session): http2.ClientHttp2Stream
 for (const kind of TEST_TRANSPORTS)
   describe(`transport ${kind}`, () => {
     describe("server connection", () => {
-      test("ping: a peer's ACK resolves true; the peer's own PINGs reach onPing", async () => {
-        const side = await startServer(kind);
-        const client = http2.connect(`http://127.0.0.1:${side.port}`);
-        try {
-          const conn = await side.nextConnection();
-          assert.equal(await pingResult(conn, 5000), true);
-          await new Promise<void>((resolve, reject) => client.ping((err) => (err === null ? resolve() : reject(err))));
-          await until(side, () => side.pings === 1);
-        } finally {
-          client.destroy();
-          await side.close();
-        }
+      test("ping: a peer's ACK resolves true; the peer's own PINGs reach onPing", async (t) => {
+        const side = await startServer(t, kind);
+        const client = http2Client(t, side.port);
+        const conn = await side.nextConnection();
+        assert.equal(await pingResult(conn, 5000), true);
+        await new Promise<void>((resolve, reject) => client.ping((err) => (err === null ? resolve() : reject(err))));
+        await until(side, () => side.pings === 1);
       });
 
-      test("ping: no ACK within the timeout resolves false; a connection closing first resolves false at once", async () => {
-        const side = await startServer(kind);
-        try {
-          const raw = await RawClient.connect(side.port); // records frames, answers none
-          const conn = await side.nextConnection();
-          const started = performance.now();
-          assert.equal(await pingResult(conn, 50), false);
-          assert.ok(performance.now() - started >= 45);
-          await raw.until((e) => e.some((l) => l.startsWith("PING ack=false")));
-          const pending = pingResult(conn, 60_000);
-          raw.close();
-          assert.equal(await pending, false);
-          assert.equal(await pingResult(conn, 60_000), false, "a closed connection");
-        } finally {
-          await side.close();
-        }
+      test("ping: no ACK within the timeout resolves false; a connection closing first resolves false at once", async (t) => {
+        const side = await startServer(t, kind);
+        const raw = await RawClient.connect(side.port); // records frames, answers none
+        const conn = await side.nextConnection();
+        const started = performance.now();
+        assert.equal(await pingResult(conn, 50), false);
+        assert.ok(performance.now() - started >= 45);
+        await raw.until((e) => e.some((l) => l.startsWith("PING ack=false")));
+        const pending = pingResult(conn, 60_000);
+        raw.close();
+        assert.equal(await pending, false);
+        assert.equal(await pingResult(conn, 60_000), false, "a closed connection");
       });
 
-      test("ping works while the connection drains", async () => {
-        const side = await startServer(kind);
-        const client = http2.connect(`http://127.0.0.1:${side.port}`);
-        try {
-          const conn = await side.nextConnection();
-          const s = grpcRequest(client);
-          await until(side, () => side.streams.length === 1);
-          conn.drain();
-          await new Promise<void>((resolve) => client.once("goaway", () => resolve()));
-          assert.equal(await pingResult(conn, 5000), true);
-          s.close();
-          await side.closed(conn);
-        } finally {
-          client.destroy();
-          await side.close();
-        }
+      test("ping works while the connection drains", async (t) => {
+        const side = await startServer(t, kind);
+        const client = http2Client(t, side.port);
+        const conn = await side.nextConnection();
+        const s = grpcRequest(client);
+        await until(side, () => side.streams.length === 1);
+        conn.drain();
+        await new Promise<void>((resolve) => client.once("goaway", () => resolve()));
+        assert.equal(await pingResult(conn, 5000), true);
+        s.close();
+        await side.closed(conn);
       });
 
-      test("activeStreams, onStreamClose and headersOrDataSent follow the streams", async () => {
-        const side = await startServer(kind);
-        const client = http2.connect(`http://127.0.0.1:${side.port}`);
-        try {
-          const conn = await side.nextConnection();
-          assert.equal(conn.activeStreams, 0);
-          const before = conn.headersOrDataSent;
-          const a = grpcRequest(client);
-          const b = grpcRequest(client);
-          await until(side, () => side.streams.length === 2);
-          assert.equal(conn.activeStreams, 2);
-          assert.ok(conn.headersOrDataSent > before, "response headers counted");
-          a.close(http2.constants.NGHTTP2_CANCEL);
-          await until(side, () => side.streamCloses === 1);
-          assert.equal(conn.activeStreams, 1);
-          const sent = conn.headersOrDataSent;
-          side.streams[1]!.write(Buffer.from([0, 0, 0, 0, 0]));
-          side.streams[1]!.end({ "grpc-status": "0" });
-          assert.ok(conn.headersOrDataSent > sent, "data and trailers counted");
-          b.end();
-          await until(side, () => side.streamCloses === 2);
-          assert.equal(conn.activeStreams, 0);
-        } finally {
-          client.destroy();
-          await side.close();
-        }
+      test("activeStreams, onStreamClose and headersOrDataSent follow the streams", async (t) => {
+        const side = await startServer(t, kind);
+        const client = http2Client(t, side.port);
+        const conn = await side.nextConnection();
+        assert.equal(conn.activeStreams, 0);
+        const before = conn.headersOrDataSent;
+        const a = grpcRequest(client);
+        const b = grpcRequest(client);
+        await until(side, () => side.streams.length === 2);
+        assert.equal(conn.activeStreams, 2);
+        assert.ok(conn.headersOrDataSent > before, "response headers counted");
+        a.close(http2.constants.NGHTTP2_CANCEL);
+        await until(side, () => side.streamCloses === 1);
+        assert.equal(conn.activeStreams, 1);
+        const sent = conn.headersOrDataSent;
+        side.streams[1]!.write(Buffer.from([0, 0, 0, 0, 0]));
+        side.streams[1]!.end({ "grpc-status": "0" });
+        assert.ok(conn.headersOrDataSent > sent, "data and trailers counted");
+        b.end();
+        await until(side, () => side.streamCloses === 2);
+        assert.equal(conn.activeStreams, 0);
       });
 
-      test("goaway: our code and debug data, then close; open streams are reset", async () => {
-        const side = await startServer(kind);
-        try {
-          const raw = await RawClient.connect(side.port);
-          const conn = await side.nextConnection();
-          raw.request(1);
-          raw.flush();
-          await until(side, () => side.streams.length === 1);
-          conn.goaway(H2Code.ENHANCE_YOUR_CALM, "too_many_pings");
-          await raw.closed;
-          await side.closed(conn);
-          assert.equal(raw.goaway(), `GOAWAY last=1 ENHANCE_YOUR_CALM ${Buffer.from("too_many_pings").toString("hex")}`, raw.events.join("\n"));
-          assert.equal(side.resets[0]?.lost, true);
-        } finally {
-          await side.close();
-        }
+      test("goaway: our code and debug data, then close; open streams are reset", async (t) => {
+        const side = await startServer(t, kind);
+        const raw = await RawClient.connect(side.port);
+        const conn = await side.nextConnection();
+        raw.request(1);
+        raw.flush();
+        await until(side, () => side.streams.length === 1);
+        conn.goaway(H2Code.ENHANCE_YOUR_CALM, "too_many_pings");
+        await raw.closed;
+        await side.closed(conn);
+        assert.equal(raw.goaway(), `GOAWAY last=1 ENHANCE_YOUR_CALM ${Buffer.from("too_many_pings").toString("hex")}`, raw.events.join("\n"));
+        assert.equal(side.resets[0]?.lost, true);
       });
     });
 
     describe("server connection destroy", () => {
-      test("destroy: closes the socket at once; open streams are reset as connection lost", async () => {
-        const side = await startServer(kind);
-        try {
-          const raw = await RawClient.connect(side.port);
-          const conn = await side.nextConnection();
-          raw.request(1);
-          raw.flush();
-          await until(side, () => side.streams.length === 1);
-          conn.destroy();
-          await raw.closed;
-          await side.closed(conn);
-          assert.equal(side.resets[0]?.lost, true);
-        } finally {
-          await side.close();
-        }
+      test("destroy: closes the socket at once; open streams are reset as connection lost", async (t) => {
+        const side = await startServer(t, kind);
+        const raw = await RawClient.connect(side.port);
+        const conn = await side.nextConnection();
+        raw.request(1);
+        raw.flush();
+        await until(side, () => side.streams.length === 1);
+        conn.destroy();
+        await raw.closed;
+        await side.closed(conn);
+        assert.equal(side.resets[0]?.lost, true);
       });
     });
 
     describe("client connection", () => {
-      /** A node:http2 server for the client role, or (`mute`) a raw one that sends SETTINGS and then ignores everything. */
-      async function withBackend(mute: boolean, body: (conn: ClientConnection, closed: Promise<void>) => Promise<void>): Promise<void> {
+      /**
+       * A connection of the client role, ready, to a node:http2 server, or (`mute`) to a raw one
+       * that sends SETTINGS and then ignores everything; `closed` resolves when it closes. When
+       * `owner` ends the connection is destroyed (its close awaited), then the server.
+       */
+      async function backend(owner: Owner, mute: boolean): Promise<{ conn: ClientConnection; closed: Promise<void> }> {
         const h2server = http2.createServer();
         h2server.on("stream", (s: http2.ServerHttp2Stream) => {
           s.on("error", () => undefined);
@@ -268,6 +242,11 @@ for (const kind of TEST_TRANSPORTS)
             })
           : h2server;
         await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+        defer(owner, async () => {
+          for (const s of sockets) s.destroy();
+          if (!mute) h2server.close();
+          await new Promise<void>((resolve) => server.close(() => resolve()));
+        });
         const port = (server.address() as AddressInfo).port;
         let ready!: () => void;
         const isReady = new Promise<void>((resolve) => (ready = resolve));
@@ -277,31 +256,25 @@ for (const kind of TEST_TRANSPORTS)
           { host: "127.0.0.1", port, connectTimeoutMs: 5000 },
           { onReady: () => ready(), onGoaway: () => undefined, onClose: () => closed() },
         );
-        try {
-          await isReady;
-          await body(conn, isClosed);
-        } finally {
+        defer(owner, async () => {
           conn.destroy();
           await isClosed;
-          for (const s of sockets) s.destroy();
-          if (!mute) h2server.close();
-          await new Promise<void>((resolve) => server.close(() => resolve()));
-        }
+        });
+        await isReady;
+        return { conn, closed: isClosed };
       }
 
-      test("ping: true when the backend answers, also while draining; false when it does not", async () => {
-        await withBackend(false, async (conn, closed) => {
-          assert.equal(await pingResult(conn, 5000), true);
-          const s = conn.open({ ":method": "POST", ":path": "/x.Y/Z", ":scheme": "http", ":authority": "b", "content-type": "application/grpc" }, QUIET);
-          conn.drain();
-          assert.equal(await pingResult(conn, 5000), true);
-          s.reset(H2Code.CANCEL);
-          await closed;
-          assert.equal(await pingResult(conn, 5000), false, "a closed connection");
-        });
-        await withBackend(true, async (conn) => {
-          assert.equal(await pingResult(conn, 50), false);
-        });
+      test("ping: true when the backend answers, also while draining; false when it does not", async (t) => {
+        const { conn, closed } = await backend(t, false);
+        assert.equal(await pingResult(conn, 5000), true);
+        const s = conn.open({ ":method": "POST", ":path": "/x.Y/Z", ":scheme": "http", ":authority": "b", "content-type": "application/grpc" }, QUIET);
+        conn.drain();
+        assert.equal(await pingResult(conn, 5000), true);
+        s.reset(H2Code.CANCEL);
+        await closed;
+        assert.equal(await pingResult(conn, 5000), false, "a closed connection");
+        const mute = await backend(t, true);
+        assert.equal(await pingResult(mute.conn, 50), false);
       });
     });
   });

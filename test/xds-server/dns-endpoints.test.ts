@@ -5,13 +5,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import * as grpc from "@grpc/grpc-js";
-import { AdsServer } from "../../src/xds-server/ads-server.js";
+import type { AdsServer } from "../../src/xds-server/ads-server.js";
 import { DnsEndpoints } from "../../src/xds-server/dns-endpoints.js";
 import { adsClientConstructor, TYPE_URL, unpackAny } from "../../src/xds-proto/protos.js";
 import { ManualClock } from "../../src/core/clock.js";
 import type { ProxyConfig } from "../../src/config/types.js";
-import { RawStream } from "../support/ads.js";
+import { RawStream, serveAds, stubClient } from "../support/ads.js";
+import { defer } from "../support/teardown.js";
 import { parseConfig, serviceEntryYaml } from "../support/cluster.js";
 
 const CLUSTER = "outbound|50051||echo.example";
@@ -49,7 +49,7 @@ function scriptedResolver(): { answers: Map<string, string[] | Error>; lookups: 
   };
 }
 
-test("a DNS ServiceEntry is served with the addresses its names resolve to, and a changed answer is pushed", async () => {
+test("a DNS ServiceEntry is served with the addresses its names resolve to, and a changed answer is pushed", async (t) => {
   const clock = new ManualClock();
   const dns = scriptedResolver();
   dns.answers.set("pods.echo.example", ["10.0.0.2", "10.0.0.1"]);
@@ -57,48 +57,42 @@ test("a DNS ServiceEntry is served with the addresses its names resolve to, and 
   const serving: { ads?: AdsServer } = {};
   const changes: ProxyConfig[] = [];
   const endpoints = new DnsEndpoints({ clock, resolver: dns.resolve, refreshMs: 1000, onChange: (c) => (changes.push(c), serving.ads?.update(c)) });
+  defer(t, () => endpoints.stop());
   const before = endpoints.set(config);
   assert.deepEqual(before.clusters.get("echo.example|50051|")?.endpoints, [], "nothing is served for a DNS cluster before its first answer");
   await endpoints.firstRound();
-  const ads = new AdsServer(endpoints.set(config));
+  const { ads, address } = await serveAds(t, endpoints.set(config));
   serving.ads = ads;
-  const port = await ads.start("127.0.0.1", 0);
-  const client = new (adsClientConstructor())(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-  try {
-    const s = new RawStream(client);
-    s.send({ type_url: TYPE_URL.endpoint, resource_names: [CLUSTER] });
-    const first = await s.next();
-    assert.deepEqual(socketAddresses(unpackAny(first.resources[0] ?? { type_url: "", value: Buffer.alloc(0) })), [
-      "10.0.0.1:50051",
-      "10.0.0.2:50051",
-      "10.0.0.9:50051",
-    ]);
-    s.send({ type_url: TYPE_URL.endpoint, resource_names: [CLUSTER], response_nonce: first.nonce, version_info: first.version_info });
-    await once(ads, "ack");
+  const client = stubClient(t, adsClientConstructor(), address);
+  const s = new RawStream(client);
+  s.send({ type_url: TYPE_URL.endpoint, resource_names: [CLUSTER] });
+  const first = await s.next();
+  assert.deepEqual(socketAddresses(unpackAny(first.resources[0] ?? { type_url: "", value: Buffer.alloc(0) })), [
+    "10.0.0.1:50051",
+    "10.0.0.2:50051",
+    "10.0.0.9:50051",
+  ]);
+  s.send({ type_url: TYPE_URL.endpoint, resource_names: [CLUSTER], response_nonce: first.nonce, version_info: first.version_info });
+  await once(ads, "ack");
 
-    // The next round answers differently: the new set is pushed.
-    dns.answers.set("pods.echo.example", ["10.0.0.3"]);
-    clock.advance(1000);
-    const pushed = await s.next();
-    assert.equal(pushed.version_info, "2");
-    assert.deepEqual(socketAddresses(unpackAny(pushed.resources[0] ?? { type_url: "", value: Buffer.alloc(0) })), ["10.0.0.3:50051", "10.0.0.9:50051"]);
-    s.send({ type_url: TYPE_URL.endpoint, resource_names: [CLUSTER], response_nonce: pushed.nonce, version_info: pushed.version_info });
-    await once(ads, "ack");
+  // The next round answers differently: the new set is pushed.
+  dns.answers.set("pods.echo.example", ["10.0.0.3"]);
+  clock.advance(1000);
+  const pushed = await s.next();
+  assert.equal(pushed.version_info, "2");
+  assert.deepEqual(socketAddresses(unpackAny(pushed.resources[0] ?? { type_url: "", value: Buffer.alloc(0) })), ["10.0.0.3:50051", "10.0.0.9:50051"]);
+  s.send({ type_url: TYPE_URL.endpoint, resource_names: [CLUSTER], response_nonce: pushed.nonce, version_info: pushed.version_info });
+  await once(ads, "ack");
 
-    // A failed lookup keeps the last good answer: no change, nothing pushed.
-    const changesBefore = changes.length;
-    dns.answers.set("pods.echo.example", new Error("SERVFAIL"));
-    clock.advance(1000);
-    await new Promise((resolve) => setImmediate(resolve));
-    assert.equal(changes.length, changesBefore, "a failed lookup is no change");
-    assert.ok(s.idle);
-    s.call.end();
-    await s.ended;
-  } finally {
-    client.close();
-    endpoints.stop();
-    await ads.stop();
-  }
+  // A failed lookup keeps the last good answer: no change, nothing pushed.
+  const changesBefore = changes.length;
+  dns.answers.set("pods.echo.example", new Error("SERVFAIL"));
+  clock.advance(1000);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(changes.length, changesBefore, "a failed lookup is no change");
+  assert.ok(s.idle);
+  s.call.end();
+  await s.ended;
 });
 
 test("a reload keeps the sources of unchanged DNS clusters and stops those that went", async () => {

@@ -11,10 +11,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { AdsServer, type AckEvent } from "../../src/xds-server/ads-server.js";
+import type { AckEvent, AdsServer } from "../../src/xds-server/ads-server.js";
 import { TYPE_URL } from "../../src/xds-proto/protos.js";
 import { destinationRuleYaml, parseConfig, serviceEntryYaml, startPods, type Pod } from "../support/cluster.js";
 import { repoPath } from "../support/paths.js";
+import { serveAds } from "../support/ads.js";
+import { defer, type Owner } from "../support/teardown.js";
 
 const PYTHON = process.env["SLUICE_PYTHON"] || "/usr/bin/python3";
 const CLIENT = repoPath("test/support/xds_echo_client.py");
@@ -84,6 +86,13 @@ class PythonXdsClient {
   }
 }
 
+/** A PythonXdsClient closed when `owner` ends (its close asserts a clean exit). */
+function pythonClient(owner: Owner, target: string, bootstrap: string): PythonXdsClient {
+  const client = new PythonXdsClient(target, bootstrap);
+  defer(owner, () => client.close());
+  return client;
+}
+
 function counts(pods: readonly (string | null)[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const p of pods) out[String(p)] = (out[String(p)] ?? 0) + 1;
@@ -111,10 +120,9 @@ describe(`grpcio${"version" in grpcio ? ` ${grpcio.version}` : ""} (C-core xDS) 
       ps.map((p) => p.port),
     ) + (dr === "" ? "" : `\n---\n${destinationRuleYaml("echo", dr)}`);
 
-  /** Starts an ADS server on `yaml` and writes a bootstrap for it; returns both. */
-  async function control(yaml: string, name: string): Promise<{ ads: AdsServer; bootstrap: string }> {
-    const ads = new AdsServer(parseConfig(yaml));
-    const port = await ads.start("127.0.0.1", 0);
+  /** Starts an ADS server on `yaml` (stopped when the test ends) and writes a bootstrap for it; returns both. */
+  async function control(owner: Owner, yaml: string, name: string): Promise<{ ads: AdsServer; bootstrap: string }> {
+    const { ads, port } = await serveAds(owner, parseConfig(yaml));
     const bootstrap = join(dir, `${name}.json`);
     writeFileSync(
       bootstrap,
@@ -136,86 +144,69 @@ describe(`grpcio${"version" in grpcio ? ` ${grpcio.version}` : ""} (C-core xDS) 
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
 
-  test("ROUND_ROBIN: xds:///echo spreads calls evenly over the 3 endpoints and follows a pushed endpoint change", async () => {
+  test("ROUND_ROBIN: xds:///echo spreads calls evenly over the 3 endpoints and follows a pushed endpoint change", async (t) => {
     const three = pods.slice(0, 3);
-    const { ads, bootstrap } = await control(yamlFor(three, "    loadBalancer: { simple: ROUND_ROBIN }"), "round-robin");
-    const client = new PythonXdsClient("xds:///echo", bootstrap);
-    try {
-      // round_robin picks among READY subchannels: once each pod answered, all three are.
-      for (const pod of ["pod-1", "pod-2", "pod-3"]) await client.callsUntil(pod, 10, 5);
-      const spread = await client.calls(30);
-      assert.deepEqual(spread.errors, []);
-      assert.deepEqual(counts(spread.pods), { "pod-1": 10, "pod-2": 10, "pod-3": 10 });
+    const { ads, bootstrap } = await control(t, yamlFor(three, "    loadBalancer: { simple: ROUND_ROBIN }"), "round-robin");
+    const client = pythonClient(t, "xds:///echo", bootstrap);
+    // round_robin picks among READY subchannels: once each pod answered, all three are.
+    for (const pod of ["pod-1", "pod-2", "pod-3"]) await client.callsUntil(pod, 10, 5);
+    const spread = await client.calls(30);
+    assert.deepEqual(spread.errors, []);
+    assert.deepEqual(counts(spread.pods), { "pod-1": 10, "pod-2": 10, "pod-3": 10 });
 
-      const [stream, ...others] = ads.streamStates();
-      assert.equal(others.length, 0, "one ADS stream");
-      assert.ok(stream?.t === "open");
-      assert.equal(stream.nodeId, NODE_ID);
-      for (const t of [TYPE_URL.listener, TYPE_URL.route, TYPE_URL.cluster, TYPE_URL.endpoint]) {
-        assert.equal(stream.types.get(t)?.accepted, "1", `${t} ACKed`);
-      }
-
-      // pod-3 leaves, pod-4 joins: only the ClusterLoadAssignment changes.
-      const edsAcked = acked(ads, TYPE_URL.endpoint, "2");
-      ads.update(parseConfig(yamlFor([pods[0]!, pods[1]!, pods[3]!], "    loadBalancer: { simple: ROUND_ROBIN }")));
-      await edsAcked;
-      await client.callsUntil("pod-4", 10, 5);
-      for (const pod of ["pod-1", "pod-2"]) await client.callsUntil(pod, 10, 5);
-      const after = await client.calls(30);
-      assert.deepEqual(after.errors, []);
-      assert.deepEqual(counts(after.pods), { "pod-1": 10, "pod-2": 10, "pod-4": 10 });
-      assert.deepEqual(
-        ads.streamStates().map((s) => s.id),
-        [stream.id],
-        "same ADS stream",
-      );
-    } finally {
-      await client.close();
-      await ads.stop();
+    const [stream, ...others] = ads.streamStates();
+    assert.equal(others.length, 0, "one ADS stream");
+    assert.ok(stream?.t === "open");
+    assert.equal(stream.nodeId, NODE_ID);
+    for (const type of [TYPE_URL.listener, TYPE_URL.route, TYPE_URL.cluster, TYPE_URL.endpoint]) {
+      assert.equal(stream.types.get(type)?.accepted, "1", `${type} ACKed`);
     }
+
+    // pod-3 leaves, pod-4 joins: only the ClusterLoadAssignment changes.
+    const edsAcked = acked(ads, TYPE_URL.endpoint, "2");
+    ads.update(parseConfig(yamlFor([pods[0]!, pods[1]!, pods[3]!], "    loadBalancer: { simple: ROUND_ROBIN }")));
+    await edsAcked;
+    await client.callsUntil("pod-4", 10, 5);
+    for (const pod of ["pod-1", "pod-2"]) await client.callsUntil(pod, 10, 5);
+    const after = await client.calls(30);
+    assert.deepEqual(after.errors, []);
+    assert.deepEqual(counts(after.pods), { "pod-1": 10, "pod-2": 10, "pod-4": 10 });
+    assert.deepEqual(
+      ads.streamStates().map((s) => s.id),
+      [stream.id],
+      "same ADS stream",
+    );
   });
 
   // grpcio before 1.55 reads only lb_policy (gRFC A52 was behind GRPC_EXPERIMENTAL_XDS_CUSTOM_LB_CONFIG)
   // and rejected lb_policy LEAST_REQUEST ("LB policy is not supported"): sluice says ROUND_ROBIN
   // there and LeastRequest in load_balancing_policy, so every version takes the default policy.
-  test("the default policy (LeastRequest then RoundRobin in load_balancing_policy, lb_policy ROUND_ROBIN) reaches all 3 endpoints, no client setting needed", async () => {
-    const { ads, bootstrap } = await control(yamlFor(pods.slice(0, 3)), "default");
+  test("the default policy (LeastRequest then RoundRobin in load_balancing_policy, lb_policy ROUND_ROBIN) reaches all 3 endpoints, no client setting needed", async (t) => {
+    const { ads, bootstrap } = await control(t, yamlFor(pods.slice(0, 3)), "default");
     const nacks: string[] = [];
     ads.on("nack", (e) => nacks.push(`${e.typeUrl}: ${e.message}`));
-    const client = new PythonXdsClient("xds:///echo", bootstrap);
-    try {
-      for (const pod of ["pod-1", "pod-2", "pod-3"]) await client.callsUntil(pod, 10, 5);
-      const b = await client.calls(30);
-      assert.deepEqual(b.errors, []);
-      assert.deepEqual(Object.keys(counts(b.pods)).sort(), ["pod-1", "pod-2", "pod-3"]);
-      assert.deepEqual(nacks, []);
-      const stream = ads.streamStates()[0];
-      assert.ok(stream?.t === "open");
-      assert.equal(stream.types.get(TYPE_URL.cluster)?.accepted, "1", "Cluster ACKed");
-    } finally {
-      await client.close();
-      await ads.stop();
-    }
+    const client = pythonClient(t, "xds:///echo", bootstrap);
+    for (const pod of ["pod-1", "pod-2", "pod-3"]) await client.callsUntil(pod, 10, 5);
+    const b = await client.calls(30);
+    assert.deepEqual(b.errors, []);
+    assert.deepEqual(Object.keys(counts(b.pods)).sort(), ["pod-1", "pod-2", "pod-3"]);
+    assert.deepEqual(nacks, []);
+    const stream = ads.streamStates()[0];
+    assert.ok(stream?.t === "open");
+    assert.equal(stream.types.get(TYPE_URL.cluster)?.accepted, "1", "Cluster ACKed");
   });
 
-  test("control plane down: an open channel keeps balancing on its last config; a new one fails UNAVAILABLE", async () => {
-    const { ads, bootstrap } = await control(yamlFor(pods.slice(0, 3), "    loadBalancer: { simple: ROUND_ROBIN }"), "down");
-    const client = new PythonXdsClient("xds:///echo", bootstrap);
-    let late: PythonXdsClient | undefined;
-    try {
-      for (const pod of ["pod-1", "pod-2", "pod-3"]) await client.callsUntil(pod, 10, 5);
-      await ads.stop();
-      const b = await client.calls(30);
-      assert.deepEqual(b.errors, []);
-      assert.deepEqual(counts(b.pods), { "pod-1": 10, "pod-2": 10, "pod-3": 10 });
-      late = new PythonXdsClient("xds:///echo", bootstrap);
-      const first = await late.calls(1);
-      assert.equal(first.errors.length, 1);
-      assert.match(first.errors[0] ?? "", /^UNAVAILABLE: .*127\.0\.0\.1:\d+/, "names the control plane it cannot reach");
-    } finally {
-      await client.close();
-      await late?.close();
-      await ads.stop();
-    }
+  test("control plane down: an open channel keeps balancing on its last config; a new one fails UNAVAILABLE", async (t) => {
+    const { ads, bootstrap } = await control(t, yamlFor(pods.slice(0, 3), "    loadBalancer: { simple: ROUND_ROBIN }"), "down");
+    const client = pythonClient(t, "xds:///echo", bootstrap);
+    for (const pod of ["pod-1", "pod-2", "pod-3"]) await client.callsUntil(pod, 10, 5);
+    await ads.stop();
+    const b = await client.calls(30);
+    assert.deepEqual(b.errors, []);
+    assert.deepEqual(counts(b.pods), { "pod-1": 10, "pod-2": 10, "pod-3": 10 });
+    const late = pythonClient(t, "xds:///echo", bootstrap);
+    const first = await late.calls(1);
+    assert.equal(first.errors.length, 1);
+    assert.match(first.errors[0] ?? "", /^UNAVAILABLE: .*127\.0\.0\.1:\d+/, "names the control plane it cannot reach");
   });
 });

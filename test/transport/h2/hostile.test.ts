@@ -7,7 +7,7 @@ import http2 from "node:http2";
 import { Flag, FrameType, SettingId } from "../../../src/transport/h2/frames/constants.js";
 import { H2Code } from "../../../src/transport/types.js";
 import { frame, u32 } from "./frames/helpers.js";
-import { nextServerClose, RawClient, startH2Server, type TestServer } from "./support.js";
+import { h2Server, nextServerClose, RawClient, startH2Server, type TestServer } from "./support.js";
 
 /** A well-behaved client: one gRPC-shaped echo over node:http2. */
 async function goodRequest(port: number, body = Buffer.from("hello")): Promise<{ status: string; echoed: Buffer; grpcStatus: string }> {
@@ -366,11 +366,7 @@ describe("frame-read timeout (slowloris)", () => {
   });
 });
 
-test("the echo helper itself answers a well-behaved client", async () => {
-  const server = await startH2Server();
-  try {
-    assert.deepEqual(await goodRequest(server.port), { status: "200", echoed: Buffer.from("hello"), grpcStatus: "0" });
-  } finally {
-    await server.close();
-  }
+test("the echo helper itself answers a well-behaved client", async (t) => {
+  const server = await h2Server(t);
+  assert.deepEqual(await goodRequest(server.port), { status: "200", echoed: Buffer.from("hello"), grpcStatus: "0" });
 });

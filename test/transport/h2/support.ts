@@ -1,6 +1,7 @@
 // For tests of sluice's HTTP/2 connections: an H2Server on loopback with an echo handler
 // (what a proxy's downstream side sees), and a raw client that writes hand-made frames and
 // records every frame the server sends back.
+import http2 from "node:http2";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
 import { FrameReader } from "../../../src/transport/h2/frames/reader.js";
@@ -9,6 +10,7 @@ import type { H2ConnectionOptions } from "../../../src/transport/h2/connection.j
 import { H2Server } from "../../../src/transport/h2/server.js";
 import { HpackEncoder } from "../../../src/transport/h2/hpack/index.js";
 import type { Headers, ServerHandlers, ServerStream, StreamListener } from "../../../src/transport/types.js";
+import { defer, type Owner } from "../../support/teardown.js";
 import { CLIENT_PRELUDE, Recorder } from "./frames/helpers.js";
 
 export interface ServerLog {
@@ -99,6 +101,25 @@ export async function startH2Server(
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** startH2Server, closed when `owner` ends. */
+export async function h2Server(
+  owner: Owner,
+  tuning: Partial<H2ConnectionOptions> = {},
+  handlers?: (log: ServerLog) => ServerHandlers,
+  options?: { initialWindowSize: number; maxConcurrentStreams: number },
+): Promise<TestServer> {
+  const server = await startH2Server(tuning, handlers, options);
+  defer(owner, () => server.close());
+  return server;
+}
+
+/** A node:http2 client session to 127.0.0.1:`port`, destroyed when `owner` ends. */
+export function http2Client(owner: Owner, port: number): http2.ClientHttp2Session {
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  defer(owner, () => session.destroy());
+  return session;
 }
 
 /** A client that speaks frames by hand. */

@@ -4,10 +4,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import http2 from "node:http2";
 import { FrameWriter } from "../../../../src/transport/h2/frames/writer.js";
 import { SHARED_SLAB_POOL, SlabPool } from "../../../../src/transport/h2/frames/slab-pool.js";
-import { startH2Server } from "../support.js";
+import { h2Server, http2Client } from "../support.js";
 
 function slabOf(out: Buffer | Buffer[]): ArrayBufferLike {
   assert.ok(Buffer.isBuffer(out));
@@ -60,20 +59,15 @@ test("release keeps a slab with pending output; the pool stays bounded and takes
   assert.equal(pool.size, 1);
 });
 
-test("a connection that goes idle after a response hands its written-out slab to the shared pool", async () => {
-  const server = await startH2Server();
-  const client = http2.connect(`http://127.0.0.1:${server.port}`);
-  try {
-    const before = SHARED_SLAB_POOL.size;
-    const req = client.request({ ":method": "POST", ":path": "/x/y", "content-type": "application/grpc", te: "trailers" });
-    req.end(Buffer.from([0, 0, 0, 0, 1, 7]));
-    req.resume();
-    await once(req, "close");
-    // The server wrote the response and has no stream left: its slab went back to the pool
-    // (no connection took one from it meanwhile in this process).
-    assert.ok(SHARED_SLAB_POOL.size > before, `pool size ${SHARED_SLAB_POOL.size}, was ${before}`);
-  } finally {
-    client.destroy();
-    await server.close();
-  }
+test("a connection that goes idle after a response hands its written-out slab to the shared pool", async (t) => {
+  const server = await h2Server(t);
+  const client = http2Client(t, server.port);
+  const before = SHARED_SLAB_POOL.size;
+  const req = client.request({ ":method": "POST", ":path": "/x/y", "content-type": "application/grpc", te: "trailers" });
+  req.end(Buffer.from([0, 0, 0, 0, 1, 7]));
+  req.resume();
+  await once(req, "close");
+  // The server wrote the response and has no stream left: its slab went back to the pool
+  // (no connection took one from it meanwhile in this process).
+  assert.ok(SHARED_SLAB_POOL.size > before, `pool size ${SHARED_SLAB_POOL.size}, was ${before}`);
 });
