@@ -4,7 +4,7 @@
 import { httpStatusOfGrpc } from "../core/status.js";
 import type { RpcOutcome } from "../proxy/rpc-outcome.js";
 import { RESPONSE_FLAG_COUNT, type ResponseFlag } from "../proxy/response-flags.js";
-import { AttemptEnd, type OutcomeObserver } from "../balancer/outcome.js";
+import { AttemptEnd, causeOf, type OutcomeObserver } from "../balancer/outcome.js";
 
 /**
  * Envoy's default histogram buckets (ms), which Istio's istio_request_duration_milliseconds
@@ -137,7 +137,7 @@ export class RpcStats {
           c.endpoints.set(endpoint.key, e);
         }
         e.total++;
-        if (end === AttemptEnd.CANCELLED) return;
+        if (causeOf(end) === "client") return;
         if (end !== AttemptEnd.RESPONSE || grpcStatus < 0 || httpStatusOfGrpc(grpcStatus) >= 500) e.errors++;
       },
     };

@@ -21,7 +21,7 @@
 import { randomInt } from "../core/random.js";
 import { httpStatusOfGrpc } from "../core/status.js";
 import { endpointResults, NO_HEALTHY_UPSTREAM, noHealthyUpstreamPicker } from "./results.js";
-import { AttemptEnd, type AttemptOutcome, type OutcomeObserver } from "./outcome.js";
+import { AttemptEnd, causeOf, type AttemptOutcome, type OutcomeObserver } from "./outcome.js";
 import type { LbEndpoint, Picker, PickResult, PolicyDeps, PolicyFactory } from "./types.js";
 
 export const DEFAULT_PEAK_EWMA_DECAY_MS = 10_000;
@@ -110,7 +110,7 @@ export function peakEwmaPolicy(deps: PolicyDeps, options: PeakEwmaOptions = {}):
 
   const attemptEnded = (outcome: AttemptOutcome): void => {
     // The client's cancel says nothing of the endpoint's speed.
-    if (outcome.end === AttemptEnd.CANCELLED) return;
+    if (causeOf(outcome.end) === "client") return;
     // Calls to endpoints no longer in the set are of no use to any future pick.
     const estimate = estimates.get(outcome.endpoint.key);
     if (estimate === undefined) return;

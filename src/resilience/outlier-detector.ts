@@ -31,7 +31,7 @@ import type { LatencyOutlierSettings, OutlierDetectionSettings } from "../config
 import type { Clock, TimerHandle } from "../core/clock.js";
 import { tracer } from "../core/trace.js";
 import { httpStatusOfGrpc } from "../core/status.js";
-import { AttemptEnd, type AttemptOutcome, type OutcomeObserver } from "../balancer/outcome.js";
+import { AttemptEnd, causeOf, type AttemptOutcome, type OutcomeObserver } from "../balancer/outcome.js";
 import { LatencyHistogram } from "./latency-histogram.js";
 
 const trace = tracer("outlier");
@@ -140,7 +140,7 @@ export class OutlierDetector implements OutcomeObserver {
   attemptEnded(outcome: AttemptOutcome): void {
     const { end, grpcStatus, durationMs } = outcome;
     // The client's cancel says nothing about the backend (Envoy reports no result for it).
-    if (end === AttemptEnd.CANCELLED) return;
+    if (causeOf(end) === "client") return;
     const key = outcome.endpoint.key;
     const h = this.host(key);
     if (h.latency !== null && (end === AttemptEnd.RESPONSE || end === AttemptEnd.TIMEOUT)) h.latency.record(durationMs);
