@@ -8,7 +8,7 @@ import { systemRandom, type Random } from "../core/random.js";
 import { tracer } from "../core/trace.js";
 import type { EndpointSource, ResolvedEndpoint } from "../discovery/types.js";
 import type { ClientTransport } from "../transport/types.js";
-import { ClusterAdmission, type Admission, type ClusterStats, type RetryStats } from "./admission.js";
+import { ClusterAdmission, type Admission, type ClusterStats } from "./admission.js";
 import type { AttemptOutcome, OutcomeObserver } from "../balancer/outcome.js";
 import { InternalError } from "../core/errors.js";
 import { EndpointPool, PoolState, type PendingBudget, type PoolSettings } from "./endpoint-pool.js";
@@ -139,26 +139,6 @@ export class ClusterRuntime {
   /** The request counts: in flight, refused, retrying, retries. */
   get stats(): ClusterStats {
     return this.admission.stats;
-  }
-
-  /** RPCs in flight (stats.active). */
-  get active(): number {
-    return this.admission.stats.active;
-  }
-
-  /** RPCs refused by the circuit breaker (stats.overflows). */
-  get overflows(): number {
-    return this.admission.stats.overflows;
-  }
-
-  /** RPCs holding a retry slot (stats.activeRetries). */
-  get activeRetries(): number {
-    return this.admission.stats.activeRetries;
-  }
-
-  /** Envoy's retry counters (stats.retry). */
-  get retryStats(): RetryStats {
-    return this.admission.stats.retry;
   }
 
   get http2MaxRequests(): number {

@@ -296,7 +296,7 @@ test("/ready: 503 while the clusters warm, 200 once listening, 503 from the star
   // An RPC in flight keeps the drain going while /ready is asked.
   const inFlight = callUnary(client, payload, md({ "x-echo-delay-ms": "300" }));
   await new Promise<void>((resolve) => {
-    const check = (): void => (proxy.cluster(CLUSTER)!.active > 0 ? resolve() : void setImmediate(check));
+    const check = (): void => (proxy.cluster(CLUSTER)!.stats.active > 0 ? resolve() : void setImmediate(check));
     check();
   });
   const stopped = proxy.stop(5000);

@@ -126,7 +126,7 @@ spec:
         const r = await callUnary(c, Buffer.from("x"));
         assert.equal(r.code, grpc.status.UNAVAILABLE);
         assert.match(r.details, /http2MaxRequests limit \(1\)/);
-        assert.equal(h.proxy.cluster("limited|50051|")?.overflows, 1);
+        assert.equal(h.proxy.cluster("limited|50051|")?.stats.overflows, 1);
         const ended = once(h.pods[0]!.stats.events, "end");
         slow.cancel();
         await ended;
@@ -285,7 +285,7 @@ spec:
         // The waiting RPCs move to a new connection (the backend still holds them): their deadline ends them.
         for (const w of await Promise.all(waiting)) assert.equal(w.code, grpc.status.DEADLINE_EXCEEDED);
         await threeEnded; // the proxy saw each RPC end (the clients' cancels reach it after their statuses)
-        assert.equal(h.cluster("up|50051|").active, 0);
+        assert.equal(h.cluster("up|50051|").stats.active, 0);
       });
     });
 

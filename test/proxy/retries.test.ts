@@ -56,10 +56,10 @@ for (const transport of TEST_TRANSPORTS)
       );
       assert.equal(ok.stats.rpcs, 20);
       assert.ok(bad.calls >= 5, `the failing backend saw ${bad.calls} calls`);
-      const stats = h.cluster().retryStats;
+      const stats = h.cluster().stats.retry;
       assert.equal(stats.retries, bad.calls, "one retry per failed attempt");
       assert.equal(stats.successes, bad.calls);
-      assert.equal(h.cluster().activeRetries, 0);
+      assert.equal(h.cluster().stats.activeRetries, 0);
     });
 
     test("retryOn decides: a status not in it goes back to the client after one attempt", async (t) => {
@@ -73,7 +73,7 @@ for (const transport of TEST_TRANSPORTS)
       const [again] = await sequential(h.client, 1);
       assert.equal(again!.code, grpc.status.INTERNAL);
       assert.equal(bad.calls, 1 + 4, "INTERNAL is in retryOn: the first try and 3 retries");
-      const stats = h.cluster().retryStats;
+      const stats = h.cluster().stats.retry;
       assert.equal(stats.retries, 3);
       assert.equal(stats.limitExceeded, 1);
       assert.equal(stats.successes, 0);
@@ -88,7 +88,7 @@ for (const transport of TEST_TRANSPORTS)
         const [r] = await sequential(h.client, 1);
         assert.equal(r!.code, grpc.status.UNAVAILABLE);
         assert.match(r!.details, /upstream connect error/);
-        assert.equal(h.cluster().retryStats.retries, expected, retries);
+        assert.equal(h.cluster().stats.retry.retries, expected, retries);
       });
     }
 
@@ -103,7 +103,7 @@ for (const transport of TEST_TRANSPORTS)
       const [trailersOnly] = await sequential(h.client, 1, { "x-echo-status": "14", "x-echo-trailers-only": "1" });
       assert.equal(trailersOnly!.code, grpc.status.UNAVAILABLE);
       assert.equal(ok.stats.rpcs - before, 3, "the default policy: the first try and 2 retries");
-      assert.equal(h.cluster().retryStats.limitExceeded, 1);
+      assert.equal(h.cluster().stats.retry.limitExceeded, 1);
     });
 
     for (const row of [
@@ -164,7 +164,7 @@ for (const transport of TEST_TRANSPORTS)
         assert.equal(r.code, grpc.status.OK, `user-${i}: ${r.details}`);
       }
       assert.ok(bad.calls > 0, "some keys hash to the failing endpoint");
-      assert.equal(h.cluster().retryStats.retries, bad.calls);
+      assert.equal(h.cluster().stats.retry.retries, bad.calls);
     });
 
     test("perTryTimeout: a stuck attempt is cut and retried elsewhere when retryOn covers it", async (t) => {
@@ -173,7 +173,7 @@ for (const transport of TEST_TRANSPORTS)
       const results = await Promise.all([callUnary(h.client, Buffer.from("a")), callUnary(h.client, Buffer.from("b"))]);
       for (const r of results) assert.equal(r.code, grpc.status.OK, r.details);
       assert.equal(stuck.calls, 1);
-      assert.equal(h.cluster().retryStats.retries, 1);
+      assert.equal(h.cluster().stats.retry.retries, 1);
     });
 
     test("perTryTimeout under Istio's default retryOn: a stuck attempt ends UNAVAILABLE (Envoy's 504), not retried", async (t) => {
@@ -205,7 +205,7 @@ for (const transport of TEST_TRANSPORTS)
         assert.deepEqual(r.response, request);
       }
       assert.ok(badCalls >= 2, `the 503 backend saw ${badCalls} calls`);
-      assert.equal(h.cluster().retryStats.retries, badCalls);
+      assert.equal(h.cluster().stats.retry.retries, badCalls);
     });
 
     for (const [name, limit] of [
@@ -230,13 +230,13 @@ for (const transport of TEST_TRANSPORTS)
         // The backend's own answer reaches the client as it was (the refusal is counted).
         for (const r of refused) assert.equal(r.details, "scripted UNAVAILABLE");
         const cluster = h.cluster();
-        assert.equal(cluster.retryStats.overflows, 3);
-        assert.equal(cluster.activeRetries, 1);
+        assert.equal(cluster.stats.retry.overflows, 3);
+        assert.equal(cluster.stats.activeRetries, 1);
         for (const call of waiting.splice(0)) call.echo();
         await Promise.all(pending);
         assert.equal(refused.length, 3);
-        assert.equal(cluster.retryStats.successes, 1);
-        assert.equal(cluster.activeRetries, 0);
+        assert.equal(cluster.stats.retry.successes, 1);
+        assert.equal(cluster.stats.activeRetries, 0);
       });
     }
   });
