@@ -9,7 +9,7 @@ import type { TransportKind } from "../../src/config/types.js";
 import { callUnary } from "../../src/demo/echo-client.js";
 import type { Proxy } from "../../src/proxy/proxy.js";
 import type { ClusterRuntime } from "../../src/upstream/cluster.js";
-import { destinationRuleYaml, listenerYaml, serviceEntryYaml } from "../support/cluster.js";
+import { destinationRuleYaml, listenerYaml, parseConfig, serviceEntryYaml } from "../support/cluster.js";
 import { proxyWithPods } from "../support/proxy-with-pods.js";
 import { echo, fail, type ScriptedPod } from "../support/scripted-pods.js";
 import { TEST_TRANSPORTS } from "../support/transports.js";
@@ -23,25 +23,29 @@ interface Setup {
   readonly client: grpc.Client;
   /** Unary calls one after another; the statuses seen. */
   calls(n: number): Promise<number[]>;
+  /** Reloads the same config with other outlierDetection settings. */
+  reload(outlierDetection: string): Promise<unknown>;
 }
 
 /** `goodPods` echo pods, then `badPods` answering UNAVAILABLE to every call, behind a proxy on a ManualClock. */
 async function setup(t: TestContext, transport: TransportKind, goodPods: number, badPods: number, outlierDetection: string): Promise<Setup> {
   const clock = new ManualClock();
   const failing = fail(grpc.status.UNAVAILABLE, "this pod is failing");
+  const yaml = (ports: readonly number[], outlierDetection: string): string[] => [
+    listenerYaml("", transport),
+    serviceEntryYaml("echo", ports),
+    // Round robin, so every endpoint in the picker gets its turn in a sequence of calls.
+    destinationRuleYaml("echo", `    loadBalancer: { simple: ROUND_ROBIN }\n    outlierDetection: ${outlierDetection}\n`),
+    // Retries off, so each failing attempt reaches the client (Istio's default policy would
+    // retry it on a good pod; the detector sees the attempt either way).
+    "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: echo }\nspec:\n  hosts: [echo]\n  http:\n  - retries: { attempts: 0 }\n    route: [{ destination: { host: echo } }]",
+  ];
   const h = await proxyWithPods(t, {
     pods: [...Array.from({ length: goodPods }, () => echo), ...Array.from({ length: badPods }, () => failing)],
-    config: (ports) => [
-      listenerYaml("", transport),
-      serviceEntryYaml("echo", ports),
-      // Round robin, so every endpoint in the picker gets its turn in a sequence of calls.
-      destinationRuleYaml("echo", `    loadBalancer: { simple: ROUND_ROBIN }\n    outlierDetection: ${outlierDetection}\n`),
-      // Retries off, so each failing attempt reaches the client (Istio's default policy would
-      // retry it on a good pod; the detector sees the attempt either way).
-      "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: echo }\nspec:\n  hosts: [echo]\n  http:\n  - retries: { attempts: 0 }\n    route: [{ destination: { host: echo } }]",
-    ],
+    config: (ports) => yaml(ports, outlierDetection),
     deps: { clock },
   });
+  const ports = h.pods.map((p) => p.port);
   return {
     clock,
     proxy: h.proxy,
@@ -54,6 +58,7 @@ async function setup(t: TestContext, transport: TransportKind, goodPods: number,
       for (let i = 0; i < n; i++) codes.push((await callUnary(h.client, Buffer.from("x"))).code);
       return codes;
     },
+    reload: (od) => h.proxy.reconfigure(parseConfig(yaml(ports, od).join("\n---\n"))),
   };
 }
 
@@ -147,4 +152,21 @@ for (const transport of TEST_TRANSPORTS)
         }
       });
     }
+
+    test("a reload that changes outlierDetection readmits what the old detector ejected, and the new settings eject from then on", async (t) => {
+      const s = await setup(t, transport, 2, 1, "{ consecutive5xxErrors: 5, interval: 10s, baseEjectionTime: 30s }");
+      const bad = s.bad[0]!;
+      const badKey = keyOf(bad.port);
+      const old = s.proxy.outlierDetector("echo|50051|")!;
+      while (!s.cluster.isExcluded(badKey, "ejected")) await s.calls(1);
+      assert.equal(bad.calls, 5);
+      await s.reload("{ consecutive5xxErrors: 2, interval: 10s, baseEjectionTime: 30s }");
+      assert.equal(s.cluster.isExcluded(badKey, "ejected"), false, "readmitted by the reload, with no time passing");
+      const detector = s.proxy.outlierDetector("echo|50051|")!;
+      assert.notEqual(detector, old, "a new detector with the new settings");
+      assert.equal((old as unknown as { timer: unknown }).timer, undefined, "the old detector stopped");
+      while (!s.cluster.isExcluded(badKey, "ejected")) await s.calls(1);
+      assert.equal(bad.calls, 7, "ejected at the 2nd failure in a row under the new settings");
+      assert.equal(detector.ejectionsTotal, 1);
+    });
   });

@@ -3,9 +3,13 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { Status } from "../../src/core/status.js";
-import { callUnary } from "../../src/demo/echo-client.js";
+import { callUnary, echoClient } from "../../src/demo/echo-client.js";
 import { startEchoServer } from "../../src/demo/echo-service.js";
-import type { Pod } from "./cluster.js";
+import { after } from "node:test";
+import * as xds from "@grpc/grpc-js-xds";
+import { AdsServer, type AdsServerOptions } from "../../src/xds-server/ads-server.js";
+import { bootstrapGrpcJsXds } from "./ads.js";
+import { parseConfig, serviceEntryYaml, type Pod } from "./cluster.js";
 
 /** Holds every response's status for `ms`: the backend's own service time, whatever the request. */
 function serviceTime(ms: number): grpc.ServerInterceptor {
@@ -77,4 +81,38 @@ export class SteadyLoad {
 export function thirdPodShare(counts: ReadonlyMap<string, number>): number {
   const fast = ((counts.get("pod-1") ?? 0) + (counts.get("pod-2") ?? 0)) / 2;
   return (counts.get("pod-3") ?? 0) / fast;
+}
+
+/**
+ * The load-weighting setup, for a test file of its own (grpc-js-xds's bootstrap is global):
+ * echo pods answering after `delaysMs`, sluice's control plane serving them as `echo` with
+ * `options`, grpc-js-xds bootstrapped to it as `nodeId`, and a steady load on xds:///echo.
+ * All of it stops when the file's tests end.
+ */
+export async function xdsEchoUnderLoad(
+  delaysMs: readonly number[],
+  options: AdsServerOptions,
+  nodeId: string,
+): Promise<{ pods: Pod[]; ads: AdsServer; load: SteadyLoad }> {
+  const pods = await startTimedPods(delaysMs);
+  const ads = new AdsServer(
+    parseConfig(
+      serviceEntryYaml(
+        "echo",
+        pods.map((p) => p.port),
+      ),
+    ),
+    options,
+  );
+  bootstrapGrpcJsXds(await ads.start("127.0.0.1", 0), nodeId);
+  xds.register();
+  const client = echoClient("xds:///echo");
+  const load = new SteadyLoad(client, 12);
+  after(async () => {
+    await load.stop();
+    client.close();
+    await ads.stop();
+    for (const p of pods) await p.stop();
+  });
+  return { pods, ads, load };
 }

@@ -3,41 +3,17 @@
 // plane; one of three backends answers twice as slowly; the learned weights, pushed in EDS,
 // give it about half the calls of each fast one (grpc-js-xds-unweighted.test.ts: without the
 // option, an equal share). Runs in its own process: grpc-js-xds's bootstrap is global.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import * as xds from "@grpc/grpc-js-xds";
-import { AdsServer, type WeightsEvent } from "../../src/xds-server/ads-server.js";
+import type { WeightsEvent } from "../../src/xds-server/ads-server.js";
 import { xdsClusterName } from "../../src/xds-server/to-xds.js";
 import { TYPE_URL } from "../../src/xds-proto/protos.js";
-import { echoClient } from "../../src/demo/echo-client.js";
-import { parseConfig, serviceEntryYaml } from "../support/cluster.js";
-import { bootstrapGrpcJsXds } from "../support/ads.js";
-import { SteadyLoad, startTimedPods, thirdPodShare } from "../support/xds-load.js";
+import { thirdPodShare, xdsEchoUnderLoad } from "../support/xds-load.js";
 
 const CLUSTER = xdsClusterName({ host: "echo", port: 50051, subset: null });
 
-const pods = await startTimedPods([40, 40, 80]);
+const { pods, ads, load } = await xdsEchoUnderLoad([40, 40, 80], { weightsFromLoad: { intervalMs: 200 } }, "sluice-lrs-test");
 const key = (i: number): string => `127.0.0.1:${pods[i]?.port}`;
-const ads = new AdsServer(
-  parseConfig(
-    serviceEntryYaml(
-      "echo",
-      pods.map((p) => p.port),
-    ),
-  ),
-  { weightsFromLoad: { intervalMs: 200 } },
-);
-bootstrapGrpcJsXds(await ads.start("127.0.0.1", 0), "sluice-lrs-test");
-xds.register();
-const client = echoClient("xds:///echo");
-const load = new SteadyLoad(client, 12);
-
-after(async () => {
-  await load.stop();
-  client.close();
-  await ads.stop();
-  for (const p of pods) await p.stop();
-});
 
 /** The slow endpoint's weight as a fraction of the fast ones' mean, once the fast ones agree within 20%; else null. */
 function slowWeight(e: WeightsEvent): number | null {
