@@ -1,8 +1,8 @@
 // One RPC's way through the proxy: route, balance, get an upstream stream, then move
 // bytes both ways with backpressure until trailers, a reset, or the deadline. Every way
 // it can end gives the client a gRPC status. Whether and where to retry is the retry
-// policy's (resilience/retry-policy.ts); the counts the RPC holds are its Admission's,
-// released by its one end(); here are the plumbing and the phase (rpc-phase.ts).
+// policy's, asked through the RPC's Attempts (attempts.ts); the counts the RPC holds are its
+// Admission's, released by its one end(); here are the plumbing and the phase (rpc-phase.ts).
 import { AttemptEnd } from "../balancer/outcome.js";
 import type { LbEndpoint, PickRequest } from "../balancer/types.js";
 import type { RetryPolicy } from "../config/types.js";
@@ -10,23 +10,14 @@ import { MAX_TIMER_MS, type TimerHandle } from "../core/clock.js";
 import { SluiceError } from "../core/errors.js";
 import { grpcStatusOfHttp, Status } from "../core/status.js";
 import { tracer } from "../core/trace.js";
-import { CONNECT_FAILURE, decideRetry, mayReplay, pickUntried, REFUSED_STREAM, RESET, TIMEOUT, type Failure, type Retry } from "../resilience/retry-policy.js";
+import { CONNECT_FAILURE, REFUSED_STREAM, RESET, TIMEOUT, type Failure, type Retry } from "../resilience/retry-policy.js";
 import { RefusedStream } from "../transport/refused-stream.js";
 import { H2Code, h2CodeName, type Headers, type ServerStream } from "../transport/types.js";
 import type { Admission } from "../upstream/admission.js";
 import type { ClusterRuntime } from "../upstream/cluster.js";
 import { ConnectFailure, EndpointGone, type EndpointPool, type PooledConnection } from "../upstream/endpoint-pool.js";
-import {
-  DEADLINE_EXCEEDED,
-  NO_TRAILERS,
-  overflow,
-  perTryTimeout,
-  pickFailure,
-  poolRefusal,
-  resetDetail,
-  resetStatus,
-  type LocalStatus,
-} from "./local-status.js";
+import { DEADLINE_EXCEEDED, NO_TRAILERS, overflow, perTryTimeout, poolRefusal, resetDetail, resetStatus, type LocalStatus } from "./local-status.js";
+import { Attempts, isEndpoint, type NextAttempt } from "./attempts.js";
 import { ClientSide, type ClientEvents } from "./client-side.js";
 import { grpcStatusOf, statusTrailers, trailersOnly } from "./grpc-wire.js";
 import { ResponseFlag } from "./response-flags.js";
@@ -43,20 +34,12 @@ export interface ForwardHooks {
 
 export class Forwarder implements ClientEvents, BackendEvents {
   private phase: Phase = IDLE;
-  /** The counts the RPC holds on its cluster; null until admitted (or when refused). */
-  private admission: Admission | null = null;
-  /** The current attempt's endpoint, or the last one's. */
-  private endpoint: LbEndpoint | undefined;
+  /** Where each attempt goes and whether another follows; holds the RPC's Admission. Undefined until admitted. */
+  private attempts: Attempts | undefined;
   /** The deadline: grpc-timeout or the route timeout. */
   private deadline: TimerHandle | undefined;
   /** The client's stream's listener, the request as the balancer sees it, and as sent so far. */
   private readonly client: ClientSide;
-  /** Endpoints tried so far (retries go elsewhere when they can). */
-  private tried: LbEndpoint[] | undefined;
-  /** Why a retry was refused (maxRetries, budget), told to the client with the failure. */
-  private notRetried: string | undefined;
-  /** Connection mode: the downstream connection's endpoint, kept on retries. */
-  private pinned = false;
   /** When the RPC began (ms), for the RPC-end hook's duration: read only when there is a hook. */
   private readonly startedAt: number;
   private responseBytes = 0;
@@ -77,51 +60,39 @@ export class Forwarder implements ClientEvents, BackendEvents {
     return this.client;
   }
 
-  /** Starts the RPC. `deadlineMs` is the smaller of grpc-timeout and the route timeout. */
-  start(deadlineMs: number | undefined, endpoint?: LbEndpoint): void {
+  /** The counts the RPC holds on its cluster (once admitted). */
+  private get admission(): Admission {
+    return this.attempts!.admission;
+  }
+
+  /** Starts the RPC. `deadlineMs` is the smaller of grpc-timeout and the route timeout; `pinned`: connection mode's endpoint. */
+  start(deadlineMs: number | undefined, pinned?: LbEndpoint): void {
     const cluster = this.cluster;
-    this.admission = cluster.admit();
-    if (this.admission === null) return this.failLocal(overflow(cluster.http2MaxRequests, cluster.name));
-    let chosen = endpoint;
-    this.pinned = endpoint !== undefined;
-    if (chosen === undefined) {
-      chosen = this.pickEndpoint();
-      if (chosen === undefined) return;
-    }
+    const admission = cluster.admit();
+    if (admission === null) return this.failLocal(overflow(cluster.http2MaxRequests, cluster.name));
+    this.attempts = new Attempts(cluster, this.client, admission, this.retry, pinned);
+    const first = this.attempts.first();
+    if (!isEndpoint(first)) return this.failLocal(first);
     // Beyond setTimeout's range (~24.8 days): treat as no deadline.
     if (deadlineMs !== undefined && deadlineMs <= MAX_TIMER_MS) {
       this.deadline = cluster.clock.setTimer(deadlineMs, () => this.onDeadline());
     }
-    this.connect(chosen);
+    this.connect(first);
     // After connect: attaching delivers data the client already sent, which needs the
     // upstream stream (or the pause connect() applies while it waits for one).
     this.ds.attach(this.client);
   }
 
-  /** The balancer's choice, or undefined after answering the client itself. */
-  private pickEndpoint(): LbEndpoint | undefined {
-    const pick = this.cluster.pick(this.client);
-    if (pick.kind === "endpoint") return pick.endpoint;
-    this.failLocal(pickFailure(pick));
-    return undefined;
-  }
-
-  /** Whether this attempt is a retry or a replay (the client's data was paused meanwhile, and goes again). */
-  private get isRetry(): boolean {
-    const a = this.admission!;
-    return a.retries + a.transparentRetries > 0;
-  }
-
-  /** Starts an attempt on `endpoint`: a stream at once when a connection has room, else in the pool's queue. */
-  private connect(endpoint: LbEndpoint): void {
-    this.endpoint = endpoint;
-    this.admission!.enter(endpoint);
-    const pool = this.cluster.pool(endpoint);
+  /** Starts an attempt on the endpoint given: a stream at once when a connection has room, else in the pool's queue. */
+  private connect(next: NextAttempt): void {
+    if (!isEndpoint(next)) return this.failLocal(next);
+    this.attempts!.enter(next);
+    const pool = this.cluster.pool(next);
     const ready = pool.tryAcquire();
     if (ready !== undefined) {
       // The common case: a connection has room now, so no need to hold the client's data.
       this.openUpstream(pool, ready);
-      if (this.isRetry) this.ds.resume(); // paused while the retry waited
+      if (this.attempts!.isRetry) this.ds.resume(); // paused while the retry waited
       return;
     }
     // Hold the client's data until the upstream stream exists; flow control holds the rest.
@@ -139,11 +110,11 @@ export class Forwarder implements ClientEvents, BackendEvents {
       // Never sent: try again at once, re-picking (connection mode re-pins on the next stream).
       if (this.replayTransparently(result.message)) return;
     } else if (result instanceof ConnectFailure) {
-      this.admission!.attemptEnded(AttemptEnd.CONNECT_FAILURE, -1);
+      this.admission.attemptEnded(AttemptEnd.CONNECT_FAILURE, -1);
       // The balancer now passes over this endpoint while it backs off.
       if (this.retryAfter(CONNECT_FAILURE, result.message)) return;
     }
-    if (result instanceof SluiceError) return this.failLocal(poolRefusal(result, this.withRefusal(result.message)));
+    if (result instanceof SluiceError) return this.failLocal(poolRefusal(result, this.attempts!.withRefusal(result.message)));
     this.openUpstream(connecting.pool, result);
     this.ds.resume();
   }
@@ -156,7 +127,7 @@ export class Forwarder implements ClientEvents, BackendEvents {
     if (perTry !== null && perTry <= MAX_TIMER_MS) side.tryTimer = this.cluster.clock.setTimer(perTry, () => this.onPerTryTimeout(side));
     const stream = pool.openStream(conn, this.ds.headers, side);
     side.stream = stream;
-    if (this.isRetry) this.client.replayTo(stream);
+    if (this.attempts!.isRetry) this.client.replayTo(stream);
   }
 
   /** Lets go of the current attempt (its place in the pool's queue, or its stream and connection), then of its endpoint's count. */
@@ -170,53 +141,28 @@ export class Forwarder implements ClientEvents, BackendEvents {
       phase.pool.release(phase.conn);
     }
     this.phase = IDLE;
-    this.admission!.leave();
+    this.admission.leave();
   }
 
   /** A request no backend saw: replayed at once, elsewhere if balancing. False when it may not be. */
   private replayTransparently(reason: string): boolean {
-    const admission = this.admission!;
-    if (!mayReplay(this.client.replayable, this.ds.responded, admission.transparentRetries)) return false;
-    admission.replayed();
-    trace("transparent retry", { cluster: this.cluster.name, endpoint: this.endpoint!.key, attempt: admission.transparentRetries, reason });
+    const attempts = this.attempts!;
+    if (!attempts.replay(this.ds.responded, reason)) return false;
     this.leaveAttempt(false);
     // The endpoint may have left the cluster: pick again even in connection mode.
-    this.connectNext(this.pinned, false);
+    this.connect(attempts.next(attempts.isPinned, false));
     return true;
   }
 
-  /**
-   * The route's retry policy: retries the failed attempt after a backoff when the policy says
-   * so (resilience/retry-policy.ts). False when the caller must fail the RPC.
-   */
+  /** Retries the failed attempt after a backoff when the retry policy says so; false when the caller must fail the RPC. */
   private retryAfter(failure: Failure, reason: string, streamOpen = false): boolean {
     if (this.phase.t === "done") return false;
-    const admission = this.admission!;
-    const decision = decideRetry(
-      {
-        failure,
-        policy: this.retry,
-        replayable: this.client.replayable,
-        responded: this.ds.responded,
-        retries: admission.retries,
-        holdsRetrySlot: admission.holdsRetrySlot,
-        budgetRefusal: admission.retryRefusal(),
-        pinned: this.pinned,
-      },
-      this.cluster.random,
-    );
-    if (decision.kind === "fail") {
-      if (decision.reason !== "not-replayable" && decision.reason !== "not-covered") admission.retryDenied(decision.reason);
-      if (decision.told !== undefined) this.notRetried = decision.told;
-      return false;
-    }
-    admission.retried();
-    trace("retry", { cluster: this.cluster.name, endpoint: this.endpoint!.key, retry: admission.retries, reason });
-    (this.tried ??= []).push(this.endpoint!);
+    const retry = this.attempts!.retry(failure, this.ds.responded, reason);
+    if (retry === undefined) return false;
     this.leaveAttempt(streamOpen);
     // Hold the client's data during the backoff; flow control holds the rest.
     this.ds.pause();
-    const backoff: Backoff = { t: "backoff", timer: this.cluster.clock.setTimer(decision.delayMs, () => this.afterBackoff(backoff, decision)) };
+    const backoff: Backoff = { t: "backoff", timer: this.cluster.clock.setTimer(retry.delayMs, () => this.afterBackoff(backoff, retry)) };
     this.phase = backoff;
     return true;
   }
@@ -224,53 +170,28 @@ export class Forwarder implements ClientEvents, BackendEvents {
   private afterBackoff(backoff: Backoff, retry: Retry): void {
     if (this.phase !== backoff) return;
     this.phase = IDLE;
-    this.connectNext(retry.pinned, retry.avoidTried);
-  }
-
-  /**
-   * The next attempt: connection mode stays on its endpoint unless that left the cluster
-   * meanwhile; otherwise the balancer picks again, an endpoint not tried yet when `avoidTried`.
-   */
-  private connectNext(pinned: boolean, avoidTried: boolean): void {
-    const last = this.endpoint!;
-    const cluster = this.cluster;
-    let next: LbEndpoint | undefined;
-    if (pinned && cluster.isCurrent(last)) next = last;
-    else if (avoidTried)
-      next = pickUntried(
-        () => this.pickEndpoint(),
-        this.tried!,
-        (tried) => cluster.untried(tried),
-      );
-    else next = this.pickEndpoint();
-    if (next !== undefined) this.connect(next);
-  }
-
-  /** A refused retry's reason joins the failure the client gets. */
-  private withRefusal(message: string): string {
-    return this.notRetried === undefined ? message : `${message}; ${this.notRetried}`;
+    this.connect(this.attempts!.next(retry.pinned, retry.avoidTried));
   }
 
   private onPerTryTimeout(side: UpstreamSide): void {
     if (this.phase !== side) return;
     side.tryTimer = undefined;
-    const message = `upstream per-try timeout (${this.retry.perTryTimeoutMs} ms) on ${this.endpoint!.key}`;
-    this.admission!.attemptEnded(AttemptEnd.TIMEOUT, -1);
+    const message = `upstream per-try timeout (${this.retry.perTryTimeoutMs} ms) on ${this.attempts!.endpoint!.key}`;
+    this.admission.attemptEnded(AttemptEnd.TIMEOUT, -1);
     if (this.retryAfter(TIMEOUT, message, true)) return;
     side.stream.reset(H2Code.CANCEL);
-    this.failLocal(perTryTimeout(this.withRefusal(message)));
+    this.failLocal(perTryTimeout(this.attempts!.withRefusal(message)));
   }
 
   private onDeadline(): void {
     const phase = this.phase;
     if (phase.t === "done") return;
     if (phase.t === "open") {
-      this.admission!.attemptEnded(AttemptEnd.TIMEOUT, -1);
+      this.admission.attemptEnded(AttemptEnd.TIMEOUT, -1);
       phase.stream.reset(H2Code.CANCEL);
     }
     this.failLocal(DEADLINE_EXCEEDED);
   }
-
   /** Ends the RPC with a status of the proxy's own (local-status.ts says which). */
   private failLocal({ code, message, flag }: LocalStatus): void {
     trace("local status", { cluster: this.cluster.name, code, message });
@@ -294,13 +215,13 @@ export class Forwarder implements ClientEvents, BackendEvents {
     // Whatever the client still sends is dropped: node only frees a server stream once its
     // readable side ends, which a paused stream never does.
     if (!this.ds.closed) this.ds.resume();
-    this.admission?.end(!local);
+    this.attempts?.admission.end(!local);
     if (phase.t === "open") phase.pool.release(phase.conn);
     const onEnd = this.hooks.onEnd;
     if (onEnd !== undefined) {
       onEnd({
         cluster: this.cluster.name,
-        endpoint: this.endpoint?.key ?? null,
+        endpoint: this.attempts?.endpoint?.key ?? null,
         status,
         local,
         durationMs: this.cluster.clock.now() - this.startedAt,
@@ -308,7 +229,7 @@ export class Forwarder implements ClientEvents, BackendEvents {
         responseBytes: this.responseBytes,
         authority: this.client.authority,
         path: this.client.path,
-        retries: this.admission?.retries ?? 0,
+        retries: this.attempts?.admission.retries ?? 0,
         flag,
       });
     }
@@ -335,7 +256,7 @@ export class Forwarder implements ClientEvents, BackendEvents {
     if (phase.t === "done") return;
     trace("client cancelled", { cluster: this.cluster.name, code: h2CodeName(code) });
     if (phase.t === "open") {
-      this.admission!.attemptEnded(AttemptEnd.CANCELLED, -1);
+      this.admission.attemptEnded(AttemptEnd.CANCELLED, -1);
       phase.stream.reset(H2Code.CANCEL);
     }
     this.finish(Status.CANCELLED, false, ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
@@ -354,7 +275,7 @@ export class Forwarder implements ClientEvents, BackendEvents {
     if (endStream) {
       // Trailers-only: the whole answer is here, so a retriable status can still be retried.
       const status = grpcStatusOf(headers);
-      this.admission!.attemptEnded(AttemptEnd.RESPONSE, status ?? -1);
+      this.admission.attemptEnded(AttemptEnd.RESPONSE, status ?? -1);
       if (
         this.client.replayable &&
         this.retryAfter({ kind: "response", grpcStatus: status ?? -1, httpStatus }, `grpc-status ${status} (:status ${httpStatus})`)
@@ -364,7 +285,7 @@ export class Forwarder implements ClientEvents, BackendEvents {
       // Not a gRPC answer (a proxy or server error page): retriable by its :status.
       if (this.retryAfter({ kind: "response", grpcStatus: -1, httpStatus }, `:status ${httpStatus}`, true)) {
         // Reported here only when retried; an answer passed on is reported when it ends.
-        this.admission!.attemptEnded(AttemptEnd.RESPONSE, grpcStatusOfHttp(httpStatus));
+        this.admission.attemptEnded(AttemptEnd.RESPONSE, grpcStatusOfHttp(httpStatus));
         return;
       }
     }
@@ -388,13 +309,13 @@ export class Forwarder implements ClientEvents, BackendEvents {
     if (this.phase !== side) return;
     this.ds.end(trailers);
     const status = grpcStatusOf(trailers);
-    this.admission!.attemptEnded(AttemptEnd.RESPONSE, status ?? -1);
+    this.admission.attemptEnded(AttemptEnd.RESPONSE, status ?? -1);
     this.finish(status, false, ResponseFlag.NONE);
   }
 
   onBackendEnd(side: UpstreamSide): void {
     if (this.phase !== side) return;
-    this.admission!.attemptEnded(AttemptEnd.RESET, -1);
+    this.admission.attemptEnded(AttemptEnd.RESET, -1);
     this.failLocal(NO_TRAILERS);
   }
 
@@ -404,10 +325,10 @@ export class Forwarder implements ClientEvents, BackendEvents {
     if (side.stream instanceof RefusedStream && this.replayTransparently(reason)) return;
     const refused = code === H2Code.REFUSED_STREAM;
     // A refused stream was not processed (RFC 9113 8.7): not the endpoint's failure.
-    if (!refused) this.admission!.attemptEnded(AttemptEnd.RESET, -1);
-    const detail = resetDetail(reason, this.ds.responded, code, this.endpoint!.key);
+    if (!refused) this.admission.attemptEnded(AttemptEnd.RESET, -1);
+    const detail = resetDetail(reason, this.ds.responded, code, this.attempts!.endpoint!.key);
     if (this.retryAfter(refused ? REFUSED_STREAM : RESET, detail)) return;
-    this.failLocal(resetStatus(code, connectionLost, this.ds.responded, this.withRefusal(detail)));
+    this.failLocal(resetStatus(code, connectionLost, this.ds.responded, this.attempts!.withRefusal(detail)));
   }
 
   onBackendDrain(side: UpstreamSide): void {
