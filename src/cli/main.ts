@@ -5,6 +5,7 @@ import { formatError, InternalError, SluiceError } from "../core/errors.js";
 import { proxyCommand, type ProxyOptions } from "./proxy.js";
 import type { AnalyzeCliOptions } from "./analyze.js";
 import { validateCommand } from "./validate.js";
+import { packageVersion } from "./version.js";
 import type { ClientPolicy, Layer } from "../sim/scenario.js";
 
 const io = {
@@ -14,6 +15,7 @@ const io = {
 
 const program = new Command();
 program.name("sluice").description("Keeps gRPC load evenly spread across backends although gRPC holds HTTP/2 connections open for hours.").showHelpAfterError();
+program.version(packageVersion(), "-V, --version", "print sluice's version");
 
 program
   .command("proxy")
