@@ -32,6 +32,13 @@ export const DEFAULT_DOWNSTREAM = {
   maxConnectionAgeMs: null,
   maxConnectionAgeGraceMs: null,
   maxConnectionIdleMs: null,
+  // Streams one client connection may hold open. gRPC clients carry a whole channel's RPCs on
+  // one connection and the servers they know advertise no limit (grpc-go, node:http2), so
+  // the browser-sized defaults of HAProxy (100), nginx (128) and Go's net/http2 (250) would
+  // queue RPCs in the client; Envoy's 2^31-1 leaves per-connection work unbounded (a SETTINGS
+  // change or a GOAWAY walks every stream). 1,000 is far above one channel's usual concurrency
+  // and bounds what one connection can hold.
+  maxConcurrentStreams: 1000,
 } as const;
 
 /** gRFC A8 client defaults: no pings unless configured; 20 s for an answer. */
@@ -152,6 +159,7 @@ export function buildListener(
       maxConnectionAgeMs: first?.maxConnectionAgeMs ?? d.maxConnectionAgeMs,
       maxConnectionAgeGraceMs: first?.maxConnectionAgeGraceMs ?? d.maxConnectionAgeGraceMs,
       maxConnectionIdleMs: first?.maxConnectionIdleMs ?? d.maxConnectionIdleMs,
+      maxConcurrentStreams: first?.maxConcurrentStreams ?? d.maxConcurrentStreams,
     },
     upstream: {
       keepalive: {

@@ -28,6 +28,7 @@ export interface ParsedProxy {
   readonly maxConnectionAgeMs?: number;
   readonly maxConnectionAgeGraceMs?: number;
   readonly maxConnectionIdleMs?: number;
+  readonly maxConcurrentStreams?: number;
   readonly upstreamKeepalive: {
     readonly timeMs?: number;
     readonly timeoutMs?: number;
@@ -85,6 +86,8 @@ export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProx
   const maxConnectionAgeMs = downstream?.duration("maxConnectionAge");
   const maxConnectionAgeGraceMs = downstream?.duration("maxConnectionAgeGrace");
   const maxConnectionIdleMs = downstream?.duration("maxConnectionIdle");
+  // HTTP/2 caps the setting at 2^31-1; 0 would refuse every stream.
+  const maxConcurrentStreams = downstream?.int("maxConcurrentStreams", { min: 1, max: 0x7fffffff });
   downstream?.finish();
   const upstream = r.map("upstream");
   const uka = upstream?.map("keepalive");
@@ -129,6 +132,7 @@ export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProx
     maxConnectionAgeMs,
     maxConnectionAgeGraceMs,
     maxConnectionIdleMs,
+    maxConcurrentStreams,
     upstreamKeepalive: dropUndefined(upstreamKeepalive),
     choiceCount,
     retryBufferLimit,

@@ -252,6 +252,7 @@ const PROXY: readonly RowSpec[] = [
   ["spec.downstream.maxConnectionAge", S, "+-10% jitter; default none"],
   ["spec.downstream.maxConnectionAgeGrace", S, "default none: in-flight RPCs may take as long as they need"],
   ["spec.downstream.maxConnectionIdle", S, "default none"],
+  ["spec.downstream.maxConcurrentStreams", S, "default 1000"],
   ["spec.upstream", S],
   ["spec.upstream.keepalive", S],
   ["spec.upstream.keepalive.time", S, "default: no pings"],

@@ -204,6 +204,8 @@ export interface DownstreamSettings {
   readonly maxConnectionAgeMs: number | null;
   readonly maxConnectionAgeGraceMs: number | null;
   readonly maxConnectionIdleMs: number | null;
+  /** SETTINGS_MAX_CONCURRENT_STREAMS advertised to clients: streams one connection may hold open (more are refused). */
+  readonly maxConcurrentStreams: number;
 }
 
 /** Connections from the proxy to backends (what Istio's DestinationRule has no field for). */

@@ -122,7 +122,7 @@ export class Proxy {
       kind,
       {
         initialWindowSize: STREAM_WINDOW,
-        maxConcurrentStreams: 0x7fffffff,
+        maxConcurrentStreams: config.listener.downstream.maxConcurrentStreams,
         ...(timeouts?.frameReadMs !== undefined && { frameReadTimeoutMs: timeouts.frameReadMs }),
       },
       handlers,

@@ -14,6 +14,7 @@ import { scheduleFlush, type Flushable } from "./flush.js";
 import { Limit, SettingDefault, SettingId } from "./frames/constants.js";
 import type { ConnectionError, StreamError } from "./frames/errors.js";
 import type { FrameHandler } from "./frames/handler.js";
+import { FrameBudget } from "./frame-budget.js";
 import { FrameReader } from "./frames/reader.js";
 import { settingId, settingsCount, settingValue } from "./frames/settings.js";
 import { FrameWriter } from "./frames/writer.js";
@@ -77,6 +78,13 @@ const MAX_EMPTY_DATA_RUN = 100;
 const PREMATURE_RESET_MIN = 100;
 /** ...once they are at least this share of the streams it opened. */
 const PREMATURE_RESET_RATIO = 0.5;
+/**
+ * SETTINGS a peer may send: a burst, then a few a second. Peers send one at the start and
+ * seldom another (grpc-go raises its window by SETTINGS as its BDP estimate grows, a handful
+ * of times); each costs an ACK and may move every stream's window.
+ */
+const SETTINGS_BURST = 100;
+const SETTINGS_PER_SECOND = 10;
 /** After a connection error, how long the peer gets to read our GOAWAY. */
 const CLOSE_LINGER_MS = 2000;
 const MAX_DEBUG_DATA = 256;
@@ -110,6 +118,10 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
   private recvWindow: number = SettingDefault.INITIAL_WINDOW_SIZE;
   private recvUnacked = 0;
   peerInitialWindow: number = SettingDefault.INITIAL_WINDOW_SIZE;
+  /** peerInitialWindow less its first value: what every stream's window has moved by (see H2Stream.sendCredit). */
+  initialWindowShift = 0;
+  /** At least the largest sendCredit a WINDOW_UPDATE gave a stream: below the limit, a SETTINGS change need not look at any stream. */
+  private maxSendCredit: number = SettingDefault.INITIAL_WINDOW_SIZE;
   protected peerMaxConcurrent: number = SettingDefault.MAX_CONCURRENT_STREAMS;
   private peerSettingsSeen = false;
   private settingsTimer: NodeJS.Timeout | undefined;
@@ -147,6 +159,7 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
   private emptyDataRun = 0;
   private streamsOpenedByPeer = 0;
   private prematureResets = 0;
+  private readonly settingsBudget = new FrameBudget(SETTINGS_BURST, SETTINGS_PER_SECOND, performance.now());
 
   /**
    * `directReads`: the socket was made with directReadOptions() (net.Socket's `onread`), so
@@ -259,7 +272,7 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
   writeData(stream: H2Stream, data: Buffer, endStream: boolean): void {
     this.headersOrDataSent++;
     this.writer.data(stream.id, data, endStream);
-    stream.sendWindow -= data.length;
+    stream.sendCredit -= data.length;
     this.sendWindow -= data.length;
     this.dirty();
   }
@@ -596,6 +609,9 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
   }
 
   onSettings(params: Buffer): void {
+    if (!this.settingsBudget.take(performance.now())) {
+      return this.connectionError(H2Code.ENHANCE_YOUR_CALM, `more than ${SETTINGS_BURST} SETTINGS frames at once or ${SETTINGS_PER_SECOND} a second`);
+    }
     const n = settingsCount(params);
     for (let i = 0; i < n; i++) {
       const value = settingValue(params, i);
@@ -626,20 +642,36 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
     }
   }
 
-  /** Section 6.9.2: a new initial window shifts every stream's send window by the difference. */
+  /**
+   * Section 6.9.2: a new initial window shifts every stream's send window by the difference,
+   * through the one shift the streams' windows are relative to: the work does not grow with
+   * the streams a peer holds open, however often it flips the setting. Only when some stream
+   * could overflow (a WINDOW_UPDATE took it near 2^31-1) are the streams looked at.
+   */
   private changeInitialWindow(value: number): boolean {
     const delta = value - this.peerInitialWindow;
     this.peerInitialWindow = value;
     if (delta === 0) return true;
-    for (const s of this.streams.snapshot()) {
-      s.sendWindow += delta;
-      if (s.sendWindow > Limit.MAX_WINDOW_SIZE) {
-        this.connectionError(H2Code.FLOW_CONTROL_ERROR, "SETTINGS_INITIAL_WINDOW_SIZE change overflows a stream window");
-        return false;
+    this.initialWindowShift += delta;
+    if (this.maxSendCredit + this.initialWindowShift > Limit.MAX_WINDOW_SIZE && this.someWindowOverflows()) {
+      this.connectionError(H2Code.FLOW_CONTROL_ERROR, "SETTINGS_INITIAL_WINDOW_SIZE change overflows a stream window");
+      return false;
+    }
+    if (delta > 0) {
+      for (const s of this.pendingSend) {
+        if (this.sendWindow <= 0) break;
+        this.pump(s);
       }
     }
-    if (delta > 0) for (const s of this.pendingSend) this.pump(s);
     return true;
+  }
+
+  /** Whether a stream's window is above 2^31-1; refreshes the bound it is checked against. */
+  private someWindowOverflows(): boolean {
+    let max: number = SettingDefault.INITIAL_WINDOW_SIZE;
+    for (const s of this.streams.snapshot()) if (s.sendCredit > max) max = s.sendCredit;
+    this.maxSendCredit = max;
+    return max + this.initialWindowShift > Limit.MAX_WINDOW_SIZE;
   }
 
   onSettingsAck(): void {
@@ -693,8 +725,9 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
       if (this.isIdle(streamId)) this.connectionError(H2Code.PROTOCOL_ERROR, `WINDOW_UPDATE on idle stream ${streamId}`);
       return;
     }
-    s.sendWindow += increment;
+    s.sendCredit += increment;
     if (s.sendWindow > Limit.MAX_WINDOW_SIZE) return this.streamError(s, H2Code.FLOW_CONTROL_ERROR, "stream window above 2^31-1");
+    if (s.sendCredit > this.maxSendCredit) this.maxSendCredit = s.sendCredit;
     this.pump(s);
   }
 

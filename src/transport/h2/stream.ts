@@ -17,6 +17,8 @@ export interface StreamHost {
   readonly isServer: boolean;
   /** The connection-level send window (section 6.9.1). */
   readonly sendWindow: number;
+  /** How far the peer's SETTINGS_INITIAL_WINDOW_SIZE has moved since the connection began (each stream's window moves with it). */
+  readonly initialWindowShift: number;
   /** The socket has more buffered than we like: writers should wait for onDrain. */
   readonly socketBlocked: boolean;
   /** DATA; the caller has checked both windows; the host charges them. */
@@ -56,8 +58,12 @@ const EMPTY = Buffer.alloc(0);
 export class H2Stream {
   state: StreamState;
   listener: StreamListener | undefined;
-  /** Octets the peer lets us send on this stream (may go negative after a SETTINGS change). */
-  sendWindow: number;
+  /**
+   * The stream's send window less the connection's initialWindowShift: a SETTINGS change
+   * of the initial window moves every stream's window (section 6.9.2) by moving the shift
+   * alone, O(1) however many streams are open.
+   */
+  sendCredit: number;
   /** Octets we still let the peer send; recvUnacked of it consumed but not yet granted back. */
   recvWindow: number;
   recvUnacked = 0;
@@ -93,8 +99,13 @@ export class H2Stream {
     recvWindow: number,
   ) {
     this.state = state;
-    this.sendWindow = sendWindow;
+    this.sendCredit = sendWindow - host.initialWindowShift;
     this.recvWindow = recvWindow;
+  }
+
+  /** Octets the peer lets us send on this stream (may go negative after a SETTINGS change). */
+  get sendWindow(): number {
+    return this.sendCredit + this.host.initialWindowShift;
   }
 
   get closed(): boolean {
