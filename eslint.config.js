@@ -31,4 +31,15 @@ export default tseslint.config(
       "@typescript-eslint/no-non-null-assertion": "off",
     },
   },
+  {
+    // examples/*.mjs are run as they are (`node examples/call.mjs`), outside the TypeScript
+    // project: linted as plain JavaScript, and they print.
+    files: ["examples/**/*.mjs"],
+    ...tseslint.configs.disableTypeChecked,
+  },
+  {
+    files: ["examples/**/*.mjs"],
+    languageOptions: { globals: { console: "readonly", process: "readonly", Buffer: "readonly", setTimeout: "readonly" } },
+    rules: { "no-console": "off" },
+  },
 );

@@ -7,13 +7,14 @@ import { runCli, tempFile } from "../support/cli.js";
 import { repoPath } from "../support/paths.js";
 
 const SEED = repoPath("examples/seed.yaml");
-/** The seed with LEAST_REQUEST: nothing to report. */
-const CLEAN = tempFile("clean.yaml", readFileSync(SEED, "utf8").replace("simple: LEAST_CONN", "simple: LEAST_REQUEST"));
+/** The one example about the deprecated alias. */
+const ALIAS = repoPath("examples/least-conn-alias.yaml");
+/** The seed (LEAST_REQUEST): nothing to report. */
+const CLEAN = SEED;
 /** The seed in connection mode without maxRequestsPerConnection. */
 const STICKY = tempFile(
   "sticky.yaml",
   readFileSync(SEED, "utf8")
-    .replace("simple: LEAST_CONN", "simple: LEAST_REQUEST")
     .replace(/ *maxRequestsPerConnection: 100.*\n/, "")
     .replace("listen: 127.0.0.1:15001", "listen: 127.0.0.1:15001\n  mode: connection"),
 );
@@ -33,13 +34,13 @@ test("a clean config: exit 0, 'ok', and the rules that need more input say so", 
   assert.equal(r.stderr, "");
 });
 
-test("the seed config: exit 1 with one block for LEAST_CONN (rule, file:line path, reason, fix)", async () => {
-  const r = await runCli(["analyze", SEED]);
+test("LEAST_CONN: exit 1 with one block (rule, file:line path, reason, fix)", async () => {
+  const r = await runCli(["analyze", ALIAS]);
   assert.equal(r.code, 1, r.stderr);
   assert.match(
     r.stdout,
     new RegExp(
-      `^warning\\[least-conn-deprecated\\] ${SEED.replace(/[.]/g, "\\.")}:13 spec\\.trafficPolicy\\.loadBalancer\\.simple\\n  reason: LEAST_CONN is a deprecated alias.*\\n  fix: .*\\n {6}simple: LEAST_REQUEST$`,
+      `^warning\\[least-conn-deprecated\\] ${ALIAS.replace(/[.]/g, "\\.")}:15 spec\\.trafficPolicy\\.loadBalancer\\.simple\\n  reason: LEAST_CONN is a deprecated alias.*\\n  fix: .*\\n {6}simple: LEAST_REQUEST$`,
       "m",
     ),
   );
@@ -114,7 +115,6 @@ test("maxRequestsPerConnection: 1 in connection mode: the reason carries the cos
   const file = tempFile(
     "reuse.yaml",
     readFileSync(SEED, "utf8")
-      .replace("simple: LEAST_CONN", "simple: LEAST_REQUEST")
       .replace("maxRequestsPerConnection: 100", "maxRequestsPerConnection: 1")
       .replace("listen: 127.0.0.1:15001", "listen: 127.0.0.1:15001\n  mode: connection"),
   );

@@ -1,4 +1,4 @@
-// `sluice demo` end to end: the README's `npm start`.
+// `sluice demo` end to end: what `npm start` runs (docs/demo.md).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";

@@ -1,5 +1,5 @@
 // The support table is the single source for warnings and docs: check that the parsers read
-// every field it lists, that each "warn" field warns, and that README.md agrees with it.
+// every field it lists, that each "warn" field warns, and that docs/configuration.md agrees with it.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -82,8 +82,8 @@ test("each warn field present at the top of its subtree warns once; supported fi
   }
 });
 
-test("README.md lists every row of the support table with its status, and no others", () => {
-  const doc = readFileSync(repoPath("README.md"), "utf8");
+test("docs/configuration.md lists every row of the support table with its status, and no others", () => {
+  const doc = readFileSync(repoPath("docs/configuration.md"), "utf8");
   const status = (s: SupportRow["status"]): string => (s === "supported" ? "supported" : "accepted with warning");
   const label = (r: SupportRow): string => (r.value === undefined ? `\`${r.path}\`` : `\`${r.path}\` = \`${r.value}\``);
   const expected = SUPPORT_TABLE.map((r) => `| ${r.kind} | ${label(r)} | ${status(r.status)} |`);
@@ -91,6 +91,6 @@ test("README.md lists every row of the support table with its status, and no oth
     .split("\n")
     .filter((l) => /^\| (DestinationRule|ServiceEntry|VirtualService|Proxy) \| `/.test(l))
     .map((l) => l.split(" | ").slice(0, 3).join(" | ") + " |");
-  for (const e of expected) assert.ok(docRows.includes(e), `README.md lacks the row: ${e}`);
-  assert.equal(docRows.length, expected.length, "README.md lists rows that support.ts does not have");
+  for (const e of expected) assert.ok(docRows.includes(e), `docs/configuration.md lacks the row: ${e}`);
+  assert.equal(docRows.length, expected.length, "docs/configuration.md lists rows that support.ts does not have");
 });

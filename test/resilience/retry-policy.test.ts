@@ -1,4 +1,4 @@
-// The retry rules README.md's "Retries" section states, one table row per rule: which
+// The retry rules docs/resilience.md's "Retries" section states, one table row per rule: which
 // failures retryOn covers, what stops a retry (a response on its way, the buffer, the
 // attempts, the cluster's limit), the backoff's bounds, where a retry goes, and the
 // transparent replay of requests never sent.
