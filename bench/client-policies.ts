@@ -17,7 +17,7 @@ import { register } from "../src/client/register.js";
 import { callUnary, echoClient } from "../src/demo/echo-client.js";
 import { startEchoServer } from "../src/demo/echo-service.js";
 import { slowPodOptions } from "../src/demo/slow-pod.js";
-import { appendSection, gitCommit, machineInfo, pct } from "./report.js";
+import { appendSection, gitCommit, machineInfo, pct, resultsFile } from "./report.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 const PODS = 3;
@@ -144,7 +144,7 @@ async function main(): Promise<void> {
   }
   const text = section(results, durationS);
   console.log(`\n${text}`);
-  if (write) appendSection(join(here, "../../docs/BENCHMARKS.md"), text);
+  if (write) appendSection(resultsFile(join(here, "../..")), text);
 }
 
 await main();

@@ -1,8 +1,9 @@
-// Turns one benchmark run into a dated Markdown section for docs/BENCHMARKS.md (appended,
+// Turns one benchmark run into a dated Markdown section for bench/results/DATE.md (appended,
 // earlier runs kept), and prints the same to stdout.
 import { spawnSync } from "node:child_process";
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
+import { basename, dirname, join } from "node:path";
 import type { H2loadResult, RequestLatency } from "./h2load.js";
 import type { LatencyResult } from "./latency.js";
 
@@ -353,15 +354,20 @@ function scenarioLines(info: RunInfo, results: readonly ScenarioResult[]): strin
   return lines;
 }
 
-const HEADER = `# sluice benchmarks
+/** The day's file of raw runs (bench/results/YYYY-MM-DD.md, UTC) under the repository root; docs/BENCHMARKS.md summarises them by hand. */
+export function resultsFile(repoRoot: string, now = new Date()): string {
+  return join(repoRoot, "bench", "results", `${now.toISOString().slice(0, 10)}.md`);
+}
 
-Written by \`npm run bench\` (bench/run.ts); every run appends a dated section below, with the
-machine, the tool versions and the baselines (no proxy, nginx, HAProxy) measured in the same
-run. Only compare figures within one section: the machine and the code change between runs.
-
-`;
-
+/** Appends a dated section to the day's results file, which starts with a header saying what it holds. */
 export function appendSection(file: string, section: string): void {
-  if (!existsSync(file)) writeFileSync(file, HEADER);
+  if (!existsSync(file)) {
+    mkdirSync(dirname(file), { recursive: true });
+    const day = basename(file, ".md");
+    writeFileSync(
+      file,
+      `# sluice benchmark runs: ${day}\n\nWritten by \`npm run bench\`, \`bench:client\` and \`bench:sim\`: each run appends a dated section with the\nmachine, the tool versions and the baselines (no proxy, nginx, HAProxy) measured in the same run.\nOnly compare figures within one section. docs/BENCHMARKS.md summarises the latest.\n\n`,
+    );
+  }
   appendFileSync(file, `${section}\n`);
 }

@@ -5,7 +5,7 @@
 // proxy), peak RSS, and memory per idle client connection (a fresh proxy holding
 // --idle-conns idle HTTP/2 connections). "sluice" runs its own HTTP/2 transport,
 // "sluice-node" the node:http2 one (the oracle). Appends the figures and the issue's targets
-// (met / NOT met) to docs/BENCHMARKS.md. Two more passes, each a section of its own: the
+// (met / NOT met) to bench/results/DATE.md. Two more passes, each a section of its own: the
 // cost of maxRequestsPerConnection N = 1, 10, 100, 1000 against unlimited
 // (bench/max-requests.ts), and the time a newly added backend takes to reach its fair share
 // in request and connection mode (bench/fair-share.ts).
@@ -32,7 +32,7 @@ import type { LatencyResult } from "./latency.js";
 import { maxRequestsMarkdown, maxRequestsPass } from "./max-requests.js";
 import { busySeconds, cpuPressureUs, cpuSeconds, killAll, killChildrenOnExit, loadavg1, peakRss, runToEnd, stop, tasksetAvailable } from "./procs.js";
 import { loadProfile, profileMarkdown, summarize } from "./profile.js";
-import { appendSection, gitCommit, machineInfo, markdown, type RunInfo, type ScenarioResult } from "./report.js";
+import { appendSection, gitCommit, machineInfo, markdown, resultsFile, type RunInfo, type ScenarioResult } from "./report.js";
 import {
   detectTools,
   echoModulePath,
@@ -403,7 +403,7 @@ async function main(): Promise<void> {
   const section = markdown(info, results, profile, passes);
   console.log(section);
   if (opts.write) {
-    const file = join(repoRoot, "docs/BENCHMARKS.md");
+    const file = resultsFile(repoRoot);
     appendSection(file, section);
     console.error(`bench: appended to ${file}`);
   }

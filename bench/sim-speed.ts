@@ -1,7 +1,7 @@
 // `npm run bench:sim`: how fast the simulator runs. The issue's target: one simulated hour
 // of 3 clients x 1,000 RPS finishes in under 30 s on this machine. For each balancing layer,
-// the scale-out scenario stretched to an hour (a 4th pod added at 20 s) runs with the seed
-// document's DestinationRule; wall time, events per second and peak RSS are recorded.
+// the scale-out scenario stretched to an hour (a 4th pod added at 20 s) runs with
+// examples/seed.yaml's DestinationRule; wall time, events per second and peak RSS are recorded.
 //
 //   npm run bench:sim -- [--hours 1] [--no-write]
 import { readFileSync } from "node:fs";
@@ -13,7 +13,7 @@ import { LAYERS, type Layer } from "../src/sim/scenario.js";
 import { SCENARIOS } from "../src/sim/scenarios.js";
 import { simulate } from "../src/sim/simulation.js";
 import { summarize } from "../src/sim/summary.js";
-import { appendSection, gitCommit, machineInfo } from "./report.js";
+import { appendSection, gitCommit, machineInfo, resultsFile } from "./report.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 const TARGET_S = 30;
@@ -66,7 +66,7 @@ function main(): void {
   ];
   const text = lines.join("\n");
   console.log(`\n${text}`);
-  if (write) appendSection(join(here, "../../docs/BENCHMARKS.md"), text);
+  if (write) appendSection(resultsFile(join(here, "../..")), text);
 }
 
 main();
