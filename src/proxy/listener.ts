@@ -1,8 +1,11 @@
 // The downstream TCP listener. It reads a connection's first bytes: the HTTP/2 preface goes
-// to the HTTP/2 server; anything else (HTTP/1.1 most often) gets a clear HTTP error and is
-// closed, so a misdirected client learns what is wrong instead of seeing a dropped socket.
+// to the HTTP/2 server; an HTTP/1.x request gets a clear HTTP error and is closed, so a
+// misdirected client learns what is wrong instead of seeing a dropped socket; other bytes get
+// HTTP/2's answer to a bad preface, GOAWAY PROTOCOL_ERROR.
 import net from "node:net";
 import { tracer } from "../core/trace.js";
+import { FrameWriter } from "../transport/h2/frames/writer.js";
+import { H2Code } from "../transport/types.js";
 
 const trace = tracer("listener");
 
@@ -18,6 +21,19 @@ const HTTP1_RESPONSE =
   `content-length: ${Buffer.byteLength(HTTP1_BODY)}\r\n` +
   "connection: close\r\n\r\n" +
   HTTP1_BODY;
+
+/** How an HTTP/1.x request starts: a method and a space. */
+const HTTP1_REQUEST_LINE = /^(GET|HEAD|POST|PUT|DELETE|CONNECT|OPTIONS|TRACE|PATCH) /;
+/** Octets enough to tell an HTTP/1.x request line from other bytes. */
+const HTTP1_SNIFF = 8;
+
+/** A connection error for a client preface that is neither HTTP/2's nor HTTP/1.x (RFC 9113 3.4): GOAWAY PROTOCOL_ERROR. */
+function badPrefaceGoaway(): Buffer {
+  const w = new FrameWriter();
+  w.goaway(0, H2Code.PROTOCOL_ERROR, Buffer.from("invalid connection preface", "latin1"));
+  const out = w.take();
+  return Array.isArray(out) ? Buffer.concat(out) : out;
+}
 
 function onSocketError(err: Error): void {
   trace("socket error", { err: err.message });
@@ -60,6 +76,8 @@ export class Listener {
       const n = Math.min(seen.length, PREFACE.length);
       const matches = seen.subarray(0, n).equals(PREFACE.subarray(0, n));
       if (matches && n < PREFACE.length) return; // not decided yet
+      // Not HTTP/2: an HTTP/1.x request line gets an HTTP answer, once enough of it is here.
+      if (!matches && seen.length < HTTP1_SNIFF && !seen.includes(0x20)) return;
       clearTimeout(timer);
       socket.off("data", onData);
       socket.off("close", onClose);
@@ -69,8 +87,9 @@ export class Listener {
         onHttp2(socket);
         return;
       }
-      trace("not HTTP/2", { peer: socket.remoteAddress });
-      socket.end(HTTP1_RESPONSE);
+      const http1 = HTTP1_REQUEST_LINE.test(seen.toString("latin1", 0, 16));
+      trace("not HTTP/2", { peer: socket.remoteAddress, http1 });
+      socket.end(http1 ? HTTP1_RESPONSE : badPrefaceGoaway());
     };
     const onClose = (): void => clearTimeout(timer);
     socket.on("data", onData);

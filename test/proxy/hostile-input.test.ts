@@ -162,18 +162,21 @@ for (const transport of TEST_TRANSPORTS)
         s.on("error", resolve);
       });
       t.diagnostic(`TLS client error: ${err.message}`);
-      // It reads the plain-text HTTP/1.1 505 as a TLS record: "wrong version number" (or a reset).
-      assert.match(err.message, /wrong version number|ECONNRESET|socket disconnected|packet length too long/);
+      // It reads the GOAWAY (a bad preface) as a TLS record: "wrong version number" (or a reset).
+      assert.match(err.message, /wrong version number|ECONNRESET|socket disconnected|packet length too long|unexpected eof/i);
       await stillServes();
     });
 
-    test("garbage before any preface: a plain-text 505 and a close", async () => {
+    test("garbage before any preface (not HTTP/1.x either): GOAWAY PROTOCOL_ERROR and a close (RFC 9113 3.4)", async () => {
       const sock = await rawSocket(proxy.target);
-      let reply = "";
-      sock.on("data", (c: Buffer) => (reply += c.toString("latin1")));
+      const chunks: Buffer[] = [];
+      sock.on("data", (c: Buffer) => chunks.push(c));
       sock.write(Buffer.from([0x00, 0xff, 0x13, 0x37, ...Buffer.alloc(60, 0xaa)]));
       await closed(sock);
-      assert.match(reply, /^HTTP\/1\.1 505 /);
+      const reply = Buffer.concat(chunks);
+      // One frame: type 7 (GOAWAY) on stream 0, last stream 0, error code 1 (PROTOCOL_ERROR).
+      assert.deepEqual([reply[3], reply.readUInt32BE(5), reply.readUInt32BE(9), reply.readUInt32BE(13)], [7, 0, 0, 1]);
+      assert.equal(reply.length, 9 + reply.readUIntBE(0, 3));
       await stillServes();
     });
 

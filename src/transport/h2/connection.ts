@@ -14,6 +14,7 @@ import { scheduleFlush, type Flushable } from "./flush.js";
 import { Limit, SettingDefault, SettingId } from "./frames/constants.js";
 import type { ConnectionError, StreamError } from "./frames/errors.js";
 import type { FrameHandler } from "./frames/handler.js";
+import { ClosedBy, ClosedStreams } from "./closed-streams.js";
 import { FrameBudget } from "./frame-budget.js";
 import { FrameReader } from "./frames/reader.js";
 import { settingId, settingsCount, settingValue } from "./frames/settings.js";
@@ -88,8 +89,6 @@ const SETTINGS_PER_SECOND = 10;
 /** After a connection error, how long the peer gets to read our GOAWAY. */
 const CLOSE_LINGER_MS = 2000;
 const MAX_DEBUG_DATA = 256;
-/** How many reset stream ids we remember to excuse frames already in flight. */
-const RECENT_RESETS = 128;
 
 /** A PING we sent and await the ACK of; its payload is the 8-octet big-endian `seq`. */
 interface PendingPing {
@@ -145,8 +144,8 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
   /** The peer's GOAWAY last-stream-id, -1 until one arrives. */
   protected peerGoawayLast = -1;
 
-  /** Streams we reset lately: the peer may still send frames it wrote before seeing it. */
-  private recentlyReset: Set<number> = NONE;
+  /** Streams closed lately, and how: what a late frame on one of them means. */
+  private readonly closedStreams = new ClosedStreams();
 
   /** Our PINGs awaiting their ACK (keepalive: rarely more than one). */
   private pings: PendingPing[] = NONE_PINGS;
@@ -288,10 +287,7 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
     if (this.phase === CLOSED) return;
     this.writer.rstStream(streamId, code);
     this.dirty();
-    if (this.recentlyReset === NONE) this.recentlyReset = new Set();
-    const recent = this.recentlyReset;
-    recent.add(streamId);
-    if (recent.size > RECENT_RESETS) recent.delete(recent.values().next().value!);
+    this.closedStreams.add(streamId, ClosedBy.US_RESET);
   }
 
   waitForWindow(stream: H2Stream): void {
@@ -333,6 +329,7 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
     this.pendingSend.delete(stream);
     this.drainWaiters.delete(stream);
     if (this.phase === CLOSED) return; // terminate() is closing every stream: nothing to report
+    this.closedStreams.add(stream.id, ClosedBy.ENDED);
     this.onStreamClosed();
     if (this.phase === DRAINING && this.streams.size === 0) this.closeGracefully();
   }
@@ -501,11 +498,19 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
     if (s === undefined) {
       this.grantConnection(flowLength);
       if (this.isIdle(streamId)) return this.connectionError(H2Code.PROTOCOL_ERROR, `DATA on idle stream ${streamId}`);
-      return; // a stream we closed: frames in flight when we reset it are ignored (section 5.1)
+      return this.frameOnClosedStream(streamId, "DATA");
     }
     if (!s.canReceive) {
       this.grantConnection(flowLength);
       return this.streamError(s, H2Code.STREAM_CLOSED, "DATA after END_STREAM");
+    }
+    if (s.contentLength >= 0) {
+      // Section 8.1.1: the DATA must add up to content-length, exactly.
+      s.contentReceived += data.length;
+      if (s.contentReceived > s.contentLength || (endStream && s.contentReceived !== s.contentLength)) {
+        this.grantConnection(flowLength);
+        return this.streamError(s, H2Code.PROTOCOL_ERROR, `content-length ${s.contentLength}, DATA ${endStream ? "of" : "past"} ${s.contentReceived} octets`);
+      }
     }
     if (!this.isServer && !s.gotResponse) {
       this.grantConnection(flowLength);
@@ -526,12 +531,12 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
       if (this.isServer && (streamId & 1) === 1 && streamId > this.lastPeerStreamId) return this.newPeerStream(streamId, block, endStream);
       if (this.isIdle(streamId)) return this.connectionError(H2Code.PROTOCOL_ERROR, `HEADERS on idle stream ${streamId}`);
       if (this.decodeOrFail(block, BlockKind.TRAILERS) === undefined) return; // decoded all the same: the HPACK table must stay in step
-      // Trailers racing our reset are expected. A client reusing a lower id is not (section
-      // 5.1.1); backends' late HEADERS after our cancels are tolerated whatever their age.
-      if (this.isServer && !this.recentlyReset.has(streamId)) {
+      // Trailers racing our reset are expected. A client reusing an id it skipped is not
+      // (section 5.1.1); backends' late HEADERS after our cancels are tolerated whatever their age.
+      if (this.isServer && this.closedStreams.lookup(streamId) === ClosedBy.UNKNOWN) {
         return this.connectionError(H2Code.PROTOCOL_ERROR, `HEADERS on closed or skipped stream ${streamId}`);
       }
-      return;
+      return this.frameOnClosedStream(streamId, "HEADERS");
     }
     const isResponse = !this.isServer && !s.gotResponse;
     const headers = this.decodeOrFail(block, isResponse ? BlockKind.RESPONSE : BlockKind.TRAILERS);
@@ -548,7 +553,24 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
       return s.receiveResponse(headers, endStream);
     }
     if (!endStream) return this.streamError(s, H2Code.PROTOCOL_ERROR, "trailers without END_STREAM");
+    if (s.contentLength >= 0 && s.contentReceived !== s.contentLength) {
+      return this.streamError(s, H2Code.PROTOCOL_ERROR, `content-length ${s.contentLength}, DATA of ${s.contentReceived} octets`);
+    }
     s.receiveTrailers(headers);
+  }
+
+  /**
+   * DATA or HEADERS on a stream that is no longer open (section 5.1). Sent before our reset
+   * reached the peer: ignored. After the peer ended or reset the stream itself, or long after
+   * it closed: RST_STREAM STREAM_CLOSED, once (the stream then counts as reset by us). A
+   * backend's late frames are ignored unless it had ended the stream itself.
+   */
+  private frameOnClosedStream(streamId: number, what: string): void {
+    const how = this.closedStreams.lookup(streamId);
+    if (how === ClosedBy.US_RESET || (!this.isServer && how === ClosedBy.UNKNOWN)) return;
+    trace("frame on closed stream", { conn: this.connectionId, stream: streamId, frame: what });
+    this.writeRst(streamId, H2Code.STREAM_CLOSED);
+    this.countAck();
   }
 
   /** Decodes a block; undefined after a connection error (the HPACK state is lost). */
@@ -582,7 +604,14 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
       this.writeRst(id, H2Code.REFUSED_STREAM);
       return this.countPrematureReset();
     }
+    const contentLength = parseContentLength(headers["content-length"]);
+    if (contentLength === undefined || (endStream && contentLength > 0)) {
+      trace("malformed request", { conn: this.connectionId, stream: id, problem: "content-length" });
+      this.writeRst(id, H2Code.PROTOCOL_ERROR);
+      return this.countPrematureReset();
+    }
     const s = this.createPeerStream(id, headers);
+    s.contentLength = contentLength;
     this.streams.set(id, s);
     if (endStream) s.receiveData(EMPTY, true);
     this.onPeerStream(s);
@@ -775,9 +804,12 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
     const s = this.streams.get(error.streamId);
     if (s !== undefined) return this.streamError(s, error.code, error.message);
     // No RST_STREAM on an idle stream (section 6.4): the error takes the connection instead
-    // (section 5.4.1 allows it). A closed stream gets no more frames from us but PRIORITY
-    // (section 5.1), so the frame is dropped like any other on a closed stream.
-    if (this.isIdle(error.streamId)) this.connectionError(error.code, `${error.message} (idle stream ${error.streamId})`);
+    // (section 5.4.1 allows it). On a stream closed lately (a bad PRIORITY, a WINDOW_UPDATE of
+    // 0 after the response), the stream error is still the answer, once.
+    if (this.isIdle(error.streamId)) return this.connectionError(error.code, `${error.message} (idle stream ${error.streamId})`);
+    if (this.closedStreams.lookup(error.streamId) === ClosedBy.US_RESET) return;
+    this.writeRst(error.streamId, error.code);
+    this.countAck();
   }
 
   onConnectionError(error: ConnectionError): void {
@@ -787,6 +819,13 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** A request's content-length: -1 when absent, undefined when not one non-negative decimal number (a malformed request, section 8.1.1). */
+function parseContentLength(value: string | string[] | undefined): number | undefined {
+  if (value === undefined) return -1;
+  if (typeof value !== "string" || !/^\d{1,15}$/.test(value)) return undefined;
+  return Number(value);
+}
 
 /** The shared empty set a connection's rarely used sets start as; never added to. */
 const NONE: Set<never> = new Set();

@@ -69,6 +69,9 @@ export class H2Stream {
   recvUnacked = 0;
   /** Client role: final response headers seen (later HEADERS are trailers). */
   gotResponse = false;
+  /** Server role: the request's content-length, -1 without one; and the DATA octets received, checked against it. */
+  contentLength = -1;
+  contentReceived = 0;
 
   // Send side: data waiting for window, then how to end.
   private out: Buffer[] = [];
@@ -243,14 +246,11 @@ export class H2Stream {
       this.transition(StreamState.CLOSED, "both sides ended");
       return;
     }
+    // Server role, a complete response while the request is still coming: the stream stays
+    // half-closed (local) until the client ends it (gRPC clients then cancel at once), its
+    // DATA read and dropped, every frame still checked as RFC 9113 says. Section 8.1 allows
+    // a RST_STREAM NO_ERROR instead, but frames after our reset could no longer be checked.
     this.transition(StreamState.HALF_CLOSED_LOCAL, "we ended");
-    if (this.host.isServer) {
-      // A complete response while the request is still coming: ask the client to stop
-      // sending (section 8.1), which also frees the stream at once.
-      this.host.writeRst(this.id, H2Code.NO_ERROR);
-      this.transition(StreamState.CLOSED, "response complete before request");
-      this.dropInbox();
-    }
   }
 
   /** Response (or request) headers; `endStream` with it means nothing else follows. */

@@ -202,6 +202,24 @@ const ALLOWANCES: readonly Allowance[] = [
     },
   },
   {
+    // Section 5.1: DATA or HEADERS on a stream the peer ended or reset MUST be a stream error
+    // STREAM_CLOSED, and sluice answers a stream error found on a stream it closed lately (a
+    // bad PRIORITY, a WINDOW_UPDATE of 0 after the response) with RST_STREAM once, as
+    // h2spec checks. nghttp2 ignores frames on streams it has closed.
+    name: "frame on a closed stream: sluice answers RST_STREAM once, node ignores it (section 5.1)",
+    applies: (a, h2, node) => {
+      const codes = [H2Code.STREAM_CLOSED, ...ESCALATED.filter((e) => e.when(a)).map((e) => e.code), H2Code.FRAME_SIZE_ERROR];
+      const rsts = rstsOf(h2);
+      if (rsts.length !== 1 || !codes.includes(rsts[0]!.code)) return false;
+      return sameStep(
+        h2.filter((o) => o.k !== "rst-frame"),
+        node,
+      )
+        ? "same"
+        : false;
+    },
+  },
+  {
     // Section 6.7 defines no error for a PING ACK that answers nothing; sluice ignores it.
     // node:http2 closes the connection (GOAWAY INTERNAL_ERROR), which no section asks for:
     // node is stricter than the RFC.

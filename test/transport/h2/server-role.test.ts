@@ -49,7 +49,7 @@ test("data held for a paused stream that is then reset gives its connection wind
   c.close();
 });
 
-test("a complete response while the request is still open ends with RST_STREAM NO_ERROR", async (t) => {
+test("a complete response while the request is still open: the stream stays half-closed until the client ends it, its DATA read and dropped", async (t) => {
   const server = await h2Server(t, {}, (log) => ({
     onConnection: () => void log.connections++,
     onConnectionClose: () => void log.closed++,
@@ -68,14 +68,21 @@ test("a complete response while the request is still open ends with RST_STREAM N
   const c = await RawClient.connect(server.port);
   c.request(1);
   c.flush();
-  await c.until((e) => e.some((l) => l.startsWith("RST_STREAM s=1")));
-  const i = c.events.findIndex((l) => l.startsWith("HEADERS s=1 end=true"));
-  assert.ok(i >= 0 && c.events[i + 1] === "RST_STREAM s=1 NO_ERROR", c.events.join("\n"));
-  // DATA the client had in flight is ignored, not an error.
-  c.writer.data(1, Buffer.from("late"), true);
+  await c.until((e) => e.some((l) => l.startsWith("HEADERS s=1 end=true")));
+  // More request DATA is taken (window granted back), no reset; a second HEADERS without
+  // END_STREAM is still a stream error, as on any open stream (RFC 9113 8.1).
+  c.writer.data(1, Buffer.alloc(40_000, 1), false);
   c.writer.ping(Buffer.alloc(8, 2), false);
   c.flush();
   await c.until((e) => e.some((l) => l.startsWith("PING ack=true")));
+  assert.deepEqual(
+    c.events.filter((l) => l.startsWith("RST_STREAM")),
+    [],
+  );
+  c.writer.headers(1, c.headerBlock({ "x-late": "1" }), false);
+  c.flush();
+  await c.until((e) => e.some((l) => l.startsWith("RST_STREAM s=1")));
+  assert.ok(c.events.includes("RST_STREAM s=1 PROTOCOL_ERROR"), c.events.join("\n"));
   assert.equal(c.goaway(), undefined);
   c.close();
 });
