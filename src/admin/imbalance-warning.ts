@@ -1,6 +1,7 @@
-// The seed document's "watch for connection imbalances": when a destination's request rate
-// stays skewed (busiest endpoint over threshold x the mean) for the window, one warning
-// naming the destination and its endpoints; another only after it was even again.
+// Watching for connection imbalance (pinned connections leave some endpoints busy, others
+// idle): when a destination's request rate stays skewed (busiest endpoint over threshold x
+// the mean) for the window, one warning naming the destination and its endpoints; another
+// only after it was even again.
 import type { ImbalanceWarningSettings } from "../config/types.js";
 import type { DestinationSample } from "./sampler.js";
 

@@ -1,8 +1,8 @@
-// Connection mode (the seed document's model): each downstream connection is pinned to one
-// endpoint per cluster, picked on the connection's first RPC to that cluster; LEAST_CONN
-// compares the connections pinned to each endpoint; after maxRequestsPerConnection RPCs the
-// connection is sent GOAWAY so that the client reconnects and is balanced again. The proxy
-// and the simulator both run this one implementation.
+// Connection mode (the model the common Istio recipe for gRPC assumes): each downstream
+// connection is pinned to one endpoint per cluster, picked on the connection's first RPC to
+// that cluster; LEAST_CONN compares the connections pinned to each endpoint; after
+// maxRequestsPerConnection RPCs the connection is sent GOAWAY so that the client reconnects
+// and is balanced again. The proxy and the simulator both run this one implementation.
 import type { LbEndpoint, PickRequest, PickResult } from "./types.js";
 import { tracer } from "../core/trace.js";
 

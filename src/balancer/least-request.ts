@@ -5,10 +5,10 @@
 // replacement, as Envoy) and take the least loaded; ties go to the first sampled. When
 // choiceCount >= the number of endpoints, Envoy scans them all instead; ties in the scan
 // are broken uniformly at random so they do not always favour one endpoint.
-// By connections it always scans: the seed document's LEAST_CONN sends each new connection
-// to the backend with the fewest, and a pick per connection (not per RPC) makes O(n) cheap.
-// Sampling would leave the spread to chance: with 3 pods, P2C misses the empty one 4/9 of
-// the time.
+// By connections it always scans: Istio's LEAST_CONN (an alias of LEAST_REQUEST) sends each
+// new connection to the backend with the fewest, and a pick per connection (not per RPC)
+// makes O(n) cheap. Sampling would leave the spread to chance: with 3 pods, P2C misses the
+// empty one 4/9 of the time.
 //
 // Unequal weights: weighted random choice over effective weights
 // weight / (load + 1)^activeRequestBias (Envoy's active_request_bias, default 1.0). This

@@ -6,8 +6,7 @@
 //
 // gRPC keeps one HTTP/2 connection per address for hours, so whatever spread the balancer
 // (or a layer-4 load balancer, or Kubernetes' Service) chose when it connected stays frozen;
-// cycling connections after N calls re-opens that choice regularly (the seed document,
-// grpc-connection-management.md). Without failing a call:
+// cycling connections after N calls re-opens that choice regularly. Without failing a call:
 // - the child sees one stable subchannel per address (a "view"); beneath it sit
 //   generations of real subchannels for that address;
 // - once N calls have started on the active generation's connection, a new subchannel is

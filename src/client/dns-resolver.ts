@@ -35,7 +35,8 @@
 // ignore an error once they have endpoints, so channels see the same thing.)
 // Service config from TXT records (gRFC A2): not supported, unlike grpc-js's resolver.
 // It is rarely deployed and grpc-java leaves it off by default; channels take their
-// service config from the `grpc.service_config` option, as the seed's example does.
+// service config from the `grpc.service_config` option, as the usual client-side balancing
+// setup (`{ loadBalancingConfig: [{ round_robin: {} }] }`) does.
 import { promises as dnsPromises } from "node:dns";
 import { isIP } from "node:net";
 import { experimental, type ChannelOptions } from "@grpc/grpc-js";

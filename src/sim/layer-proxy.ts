@@ -54,7 +54,8 @@ export class ProxyConnectionLayer implements Balancing {
   constructor(private readonly ctx: SimContext) {
     const lb = ctx.cluster.policy.loadBalancer;
     this.policyName = describePolicy(lb);
-    // Here LEAST_REQUEST compares the connections pinned to each endpoint: the seed document's LEAST_CONN.
+    // Here LEAST_REQUEST compares the connections pinned to each endpoint: least connections, as
+    // the name LEAST_CONN (Istio's alias of LEAST_REQUEST) says.
     if (this.policyName === "LEAST_REQUEST") this.policyName = "LEAST_REQUEST on pinned connections (LEAST_CONN)";
     this.limit = ctx.cluster.policy.connectionPool.http.maxRequestsPerConnection;
     this.cluster = clusterRuntime(ctx, ctx.cluster, policyOf(ctx, lb, "activeConnections"), this.source);

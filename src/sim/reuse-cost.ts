@@ -1,7 +1,8 @@
 // What `maxRequestsPerConnection: 1` costs in connection mode, measured by the simulator for
-// `sluice analyze`: the simulator's own traffic through the cluster's policy in connection mode, once with the cluster as
-// configured and once with connections reused for 100 RPCs (the seed document's value), and
-// what differs: connections opened per second and the latency RPCs see while they wait for them.
+// `sluice analyze`: the simulator's own traffic through the cluster's policy in connection
+// mode, once with the cluster as configured and once with connections reused for 100 RPCs
+// (examples/seed.yaml's maxRequestsPerConnection), and what differs: connections opened per
+// second and the latency RPCs see while they wait for them.
 import type { Cluster, ProxyConfig } from "../config/types.js";
 import type { Scenario } from "./scenario.js";
 import { SCENARIOS } from "./scenarios.js";

@@ -49,9 +49,10 @@ export type BackendEvent =
   | { readonly atMs: number; readonly kind: "restart"; readonly backend: string; readonly downMs: number };
 
 /**
- * Where balancing happens: sluice proxy balancing every RPC, or every connection (the seed
- * document's model); gRPC's client-side balancing in each channel; or plain L4 (kube-proxy:
- * a connection is pinned to a random backend for its life, the document's Challenge 1).
+ * Where balancing happens: sluice proxy balancing every RPC, or every connection (connection
+ * mode, the model the common Istio recipe for gRPC assumes); gRPC's client-side balancing in
+ * each channel; or plain L4 (kube-proxy: a connection is pinned to a random backend for its
+ * life, so a long-lived connection stays on the backend it first reached).
  */
 export type Layer = "proxy-request" | "proxy-connection" | "client" | "l4";
 export const LAYERS: readonly Layer[] = ["proxy-request", "proxy-connection", "client", "l4"];

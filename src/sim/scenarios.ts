@@ -1,4 +1,5 @@
-// The built-in scenarios: the seed document's story and the events operators tune for.
+// The built-in scenarios: the connection-mode story of examples/seed.yaml (three clients pinned
+// to pod 1, pods 2 and 3 join later) and the events operators tune for.
 import type { Scenario } from "./scenario.js";
 
 /** What every built-in scenario starts from: 3 clients x 1,000 RPS on 3 pods. */
@@ -22,8 +23,8 @@ export const SCENARIOS: Readonly<Record<string, Scenario>> = {
     ...BASE,
     name: "seed",
     description:
-      "The seed document's three diagrams: three clients connect while only pod 1 is up (all on pod 1); pods 2 and 3 come up at 1s; " +
-      "connections cycle at maxRequestsPerConnection and LEAST_CONN sends each new one to the pod with the fewest.",
+      "Pinned connections rebalanced by cycling: three clients connect while only pod 1 is up (all on pod 1); pods 2 and 3 come up at 1s; " +
+      "connections cycle at maxRequestsPerConnection and LEAST_REQUEST sends each new one to the pod with the fewest.",
     durationMs: 20_000,
     bucketMs: 250,
     backends: { ...BASE.backends, count: 1 },

@@ -146,8 +146,8 @@ test("max-requests-below-concurrency: only with --concurrency (an info note othe
   assert.deepEqual(analyzeText({ dr: dr(100) }, { concurrency: new Map([["other-service", 500]]) }).findings, []);
 });
 
-test("keepalive-too-frequent: the seed document's client options against the proxy's default policy; the recommended options are silent", () => {
-  const seedClient = parseClientOptions(
+test("keepalive-too-frequent: the commonly recommended client keepalive (30s pings, also without calls) against the proxy's default policy; the recommended options are silent", () => {
+  const commonClient = parseClientOptions(
     "client.json",
     `{
   "grpc.keepalive_time_ms": 30000,
@@ -155,8 +155,8 @@ test("keepalive-too-frequent: the seed document's client options against the pro
   "grpc.keepalive_permit_without_calls": 1
 }`,
   );
-  assert.ok(seedClient.ok);
-  const { findings } = analyzeText({}, { client: seedClient.options });
+  assert.ok(commonClient.ok);
+  const { findings } = analyzeText({}, { client: commonClient.options });
   const f = only(findings, "keepalive-too-frequent");
   assert.deepEqual(
     f.map((x) => [x.file, x.line, x.path]),

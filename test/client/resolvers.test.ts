@@ -10,9 +10,9 @@ import { clientFor } from "../support/calls.js";
 import type { Pod } from "../support/cluster.js";
 import { startDnsmasq, type Dnsmasq } from "./support/dnsmasq.js";
 
-/** The seed document's client-side balancing example (grpc-connection-management.md). */
-const SEED_NAME = "service.namespace.svc.cluster.local";
-const SEED_SERVICE_CONFIG = JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] });
+/** The usual client-side balancing setup: a Kubernetes headless Service's name, round_robin in the service config. */
+const SERVICE_NAME = "service.namespace.svc.cluster.local";
+const ROUND_ROBIN_SERVICE_CONFIG = JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] });
 
 let pod: Pod;
 let dns: Dnsmasq;
@@ -21,7 +21,7 @@ before(async () => {
   registerSluiceResolvers();
   registerSluiceResolvers();
   pod = await startEchoServer("pod-1", "127.0.0.1", 0);
-  dns = await startDnsmasq([["127.0.0.1", SEED_NAME]], 30);
+  dns = await startDnsmasq([["127.0.0.1", SERVICE_NAME]], 30);
 });
 
 after(async () => {
@@ -36,15 +36,15 @@ function resolverClassFor(target: string): string {
   return resolver.constructor.name;
 }
 
-test("dns targets, the seed's among them, get sluice's resolver", () => {
-  assert.equal(resolverClassFor(`dns:///${SEED_NAME}:50051`), "SluiceDnsResolver");
+test("dns targets, a Kubernetes Service name among them, get sluice's resolver", () => {
+  assert.equal(resolverClassFor(`dns:///${SERVICE_NAME}:50051`), "SluiceDnsResolver");
   assert.equal(resolverClassFor("dns:///echo.default.svc:50051"), "SluiceDnsResolver");
   assert.equal(resolverClassFor("dns://10.0.0.10:53/echo:50051"), "SluiceDnsResolver");
   assert.equal(resolverClassFor("static:///10.0.0.1:1"), "StaticResolver");
 });
 
-test("the seed's example target and service config reach a pod through a DNS server", async (t) => {
-  const client = clientFor(t, `${dns.authority}${SEED_NAME}:${pod.port}`, { "grpc.service_config": SEED_SERVICE_CONFIG });
+test("a Kubernetes Service name with round_robin in the service config reaches a pod through a DNS server", async (t) => {
+  const client = clientFor(t, `${dns.authority}${SERVICE_NAME}:${pod.port}`, { "grpc.service_config": ROUND_ROBIN_SERVICE_CONFIG });
   const r = await callUnary(client, Buffer.from("x"), undefined, { deadline: Date.now() + 5000 });
   assert.equal(r.code, 0, r.details);
   assert.deepEqual(r.headers?.get("x-pod"), ["pod-1"]);

@@ -1,6 +1,6 @@
-// The seed document's Challenge 1 solved in request mode: clients that each hold ONE
-// long-lived channel still spread their RPCs evenly over every backend, because the proxy
-// balances each RPC. (Connection mode, where the proxy balances connections and cycles them,
+// Connection stickiness (a long-lived connection stays on the backend it first reached) solved
+// in request mode: clients that each hold ONE long-lived channel still spread their RPCs
+// evenly over every backend, because the proxy balances each RPC. (Connection mode, where the proxy balances connections and cycles them,
 // is in connection-mode.test.ts.)
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";

@@ -1,11 +1,11 @@
 // Connection mode: the proxy balances each downstream connection, pinning it to an endpoint
 // (LEAST_CONN counts pinned connections), and cycles it after maxRequestsPerConnection with a
-// GOAWAY, so that clients holding one channel each still spread out. The seed document's
-// story ("How maxRequestsPerConnection Works") end to end: three clients with one channel
-// each all pin to pod 1, the only pod at first; pods 2 and 3 join. With
-// maxRequestsPerConnection: 100 every connection is cycled after 100 RPCs and LEAST_CONN sends
-// the reconnection to the pod with the fewest pinned connections, so the clients end up one
-// per pod. Without it they stay on pod 1 (the document's Challenge 1).
+// GOAWAY, so that clients holding one channel each still spread out. The connection-mode
+// story end to end: three clients with one channel each all pin to pod 1, the only pod at
+// first; pods 2 and 3 join. With maxRequestsPerConnection: 100 (examples/seed.yaml's value)
+// every connection is cycled after 100 RPCs and LEAST_CONN sends the reconnection to the pod
+// with the fewest pinned connections, so the clients end up one per pod. Without it they stay
+// on pod 1 (connection stickiness: a long-lived connection stays on the backend it first reached).
 import { describe, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import type * as grpc from "@grpc/grpc-js";
@@ -179,7 +179,7 @@ for (const transport of TEST_TRANSPORTS)
       assert.equal((await stream.end()).code, 0);
     });
 
-    test("the document's story: 3 clients pinned to pod 1, pods 2 and 3 join, maxRequestsPerConnection 100 -> after 2,000 RPCs per client 1/1/1, no RPC failed", async (t) => {
+    test("the connection-mode story: 3 clients pinned to pod 1, pods 2 and 3 join, maxRequestsPerConnection 100 -> after 2,000 RPCs per client 1/1/1, no RPC failed", async (t) => {
       const { h, cs } = await story(t, transport, maxRequestsPerConnection(100));
       assert.deepEqual(await sequential(cs, RPCS_PER_CLIENT), []);
       // Each client's last connection carries 1 RPC (2,001 in all): open, pinned, not cycled yet.
@@ -190,7 +190,7 @@ for (const transport of TEST_TRANSPORTS)
       for (const p of h.pods) assert.ok(p.stats.rpcs >= 1000, `${p.stats.name} served only ${p.stats.rpcs} RPCs`);
     });
 
-    test("Challenge 1 (connection stickiness): without maxRequestsPerConnection the 3 clients stay on pod 1 (3/0/0) after 2,000 RPCs each", async (t) => {
+    test("connection stickiness: without maxRequestsPerConnection the 3 clients stay on pod 1 (3/0/0) after 2,000 RPCs each", async (t) => {
       const { h, cs } = await story(t, transport, "");
       assert.deepEqual(await sequential(cs, RPCS_PER_CLIENT), []);
       assert.deepEqual(pinned(h), [3, 0, 0]);

@@ -1,4 +1,4 @@
-// Configs for simulator tests: the seed document's DestinationRule, or one with the traffic
+// Configs for simulator tests: examples/seed.yaml's DestinationRule, or one with the traffic
 // policy given, around a service the simulator fills with its own backends.
 import { readFileSync } from "node:fs";
 import { loadConfigText } from "../../src/config/load.js";

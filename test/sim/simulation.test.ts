@@ -1,6 +1,6 @@
 // The simulator runs the proxy's own balancing code on a virtual clock: these tests replay
-// the seed document's story and the other built-in scenarios and check what each layer and
-// policy must show.
+// the connection-mode story (scenario `seed`: three clients pinned to pod 1, pods 2 and 3 join
+// later) and the other built-in scenarios and check what each layer and policy must show.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Layer, Scenario } from "../../src/sim/scenario.js";
@@ -40,7 +40,7 @@ test("seed, proxy in connection mode: all on pod 1 until pods 2 and 3 come; cycl
   assert.ok(Math.abs(s.connectionsPerS - 30) < 1.5, String(s.connectionsPerS));
 });
 
-test("seed through plain L4: the connections stay on pod 1 for life (Challenge 1); pods 2 and 3 never get an RPC", () => {
+test("seed through plain L4: the connections stay on pod 1 for life (connection stickiness); pods 2 and 3 never get an RPC", () => {
   const s = run(SCENARIOS["seed"]!, "l4");
   assert.equal(share(s, "pod-1"), 1);
   assert.equal(s.timeToBalanceMs, null);

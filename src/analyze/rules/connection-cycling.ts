@@ -1,8 +1,8 @@
-// Connection reuse and cycling, from the seed document:
+// Connection reuse and cycling:
 // - connection-mode-no-cycling: in `mode: connection` each downstream connection is pinned
 //   to one endpoint for its whole life; without maxRequestsPerConnection (or the Proxy's
 //   downstream.maxConnectionAge) nothing ever ends it, so nothing is ever rebalanced
-//   (Challenge 1: connection stickiness; new pods get no traffic from existing clients).
+//   (connection stickiness: new pods get no traffic from existing clients).
 // - reuse-disabled: maxRequestsPerConnection 1 opens a new HTTP/2 connection per RPC.
 import { formatDuration } from "../../config/duration.js";
 import type { Finding } from "../finding.js";
@@ -10,7 +10,7 @@ import { clusterWarning, endpointCounts, perHost, type RuleContext, type RuleRes
 import { policyFix } from "../fix-text.js";
 import { groupByLocation } from "../locate.js";
 
-/** The seed document's value: a connection serves 100 RPCs, then the client reconnects and is balanced again. */
+/** examples/seed.yaml's value: a connection serves 100 RPCs, then the client reconnects and is balanced again. */
 export const SUGGESTED_MAX_REQUESTS_PER_CONNECTION = 100;
 
 const FIELD = ["http", "maxRequestsPerConnection"] as const;
@@ -35,7 +35,7 @@ export function connectionCyclingRule(ctx: RuleContext): RuleResult {
         clusters,
         `mode: connection pins each client connection to one of the ${endpointCounts(clusters)} for the connection's whole life, ` +
           `and nothing here ever ends one: maxRequestsPerConnection is 0 (unlimited) and the Proxy sets no downstream.maxConnectionAge${durationNote}. ` +
-          "A long-lived gRPC channel is never balanced again: endpoints added later (new pods) get no traffic from existing clients, and a busy client stays on one endpoint (the seed document's Challenge 1)",
+          "A long-lived gRPC channel is never balanced again: endpoints added later (new pods) get no traffic from existing clients, and a busy client stays on one endpoint (connection stickiness)",
         policyFix(loc, first.host, "connectionPool", FIELD, SUGGESTED_MAX_REQUESTS_PER_CONNECTION) +
           `\n(after ${SUGGESTED_MAX_REQUESTS_PER_CONNECTION} RPCs the proxy sends GOAWAY, RPCs in flight finish, and the client's new connection is pinned to the least-loaded endpoint; or set the Proxy's spec.downstream.maxConnectionAge to cycle by time)`,
       ),
