@@ -187,13 +187,15 @@ test("docs/operations.md's admin path table lists every path the admin server se
 });
 
 test("the README names every Debian package .ci/run installs", () => {
-  const install = /apt-get install -y --no-install-recommends (.*)$/m.exec(readFileSync(repoPath(".ci/run"), "utf8"));
+  // The install line may go on over continuation lines.
+  const script = readFileSync(repoPath(".ci/run"), "utf8").replace(/\\\n\s*/g, " ");
+  const install = /apt-get install -y --no-install-recommends (.*)$/m.exec(script);
   assert.ok(install !== null);
   const readme = readFileSync(repoPath("README.md"), "utf8");
   const packages = install[1]!.trim().split(/\s+/);
+  assert.ok(packages.length >= 4, packages.join(" "));
   for (const p of packages) assert.ok(readme.includes(`\`${p}\``), `README.md does not name ${p}`);
-  const counts = ["one", "two", "three", "four", "five", "six"];
-  assert.match(readme, new RegExp(`installs all ${counts[packages.length - 1]}\\b`));
+  assert.match(readme, /`\.ci\/run` installs them all/);
 });
 
 // ---- Commands ------------------------------------------------------------------------------

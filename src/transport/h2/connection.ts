@@ -562,13 +562,15 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
   /**
    * DATA or HEADERS on a stream that is no longer open (section 5.1). Sent before our reset
    * reached the peer: ignored. After the peer ended or reset the stream itself, or long after
-   * it closed: RST_STREAM STREAM_CLOSED, once (the stream then counts as reset by us). A
-   * backend's late frames are ignored unless it had ended the stream itself.
+   * it closed: STREAM_CLOSED, for DATA a stream error, once (the stream then counts as reset
+   * by us); for HEADERS, which would reopen a finished request, the connection's. A backend's
+   * late frames are ignored unless it had ended the stream itself.
    */
-  private frameOnClosedStream(streamId: number, what: string): void {
+  private frameOnClosedStream(streamId: number, what: "DATA" | "HEADERS"): void {
     const how = this.closedStreams.lookup(streamId);
     if (how === ClosedBy.US_RESET || (!this.isServer && how === ClosedBy.UNKNOWN)) return;
     trace("frame on closed stream", { conn: this.connectionId, stream: streamId, frame: what });
+    if (what === "HEADERS") return this.connectionError(H2Code.STREAM_CLOSED, `HEADERS on closed stream ${streamId}`);
     this.writeRst(streamId, H2Code.STREAM_CLOSED);
     this.countAck();
   }
