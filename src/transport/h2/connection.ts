@@ -80,6 +80,20 @@ const PREMATURE_RESET_MIN = 100;
 /** ...once they are at least this share of the streams it opened. */
 const PREMATURE_RESET_RATIO = 0.5;
 /**
+ * Whatever the share (a flood padded with cheap requests keeps it low): resets a connection
+ * may cause, a burst, then so many a second. A client cancelling a few hundred RPCs a second
+ * on one connection stays inside it.
+ */
+const RESET_BURST = 1000;
+const RESET_PER_SECOND = 200;
+/**
+ * Frames that cost work and change nothing (after Envoy's limits): PRIORITY, frames of unknown
+ * type and RST_STREAM on a closed stream, at most 100 per stream opened (plus 100) in all;
+ * WINDOW_UPDATE, at most 5 + 2 x (streams opened + 10 per HEADERS or DATA frame we sent).
+ */
+const IGNORED_PER_STREAM = 100;
+const WINDOW_UPDATES_PER_FRAME_SENT = 10;
+/**
  * SETTINGS a peer may send: a burst, then a few a second. Peers send one at the start and
  * seldom another (grpc-go raises its window by SETTINGS as its BDP estimate grows, a handful
  * of times); each costs an ACK and may move every stream's window.
@@ -158,6 +172,9 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
   private emptyDataRun = 0;
   private streamsOpenedByPeer = 0;
   private prematureResets = 0;
+  private readonly resetBudget = new FrameBudget(RESET_BURST, RESET_PER_SECOND, performance.now());
+  private ignoredFrames = 0;
+  private windowUpdates = 0;
   private readonly settingsBudget = new FrameBudget(SETTINGS_BURST, SETTINGS_PER_SECOND, performance.now());
 
   /**
@@ -479,6 +496,9 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
   /** Rapid reset: the peer opens streams only to cancel them (or to have them refused). */
   private countPrematureReset(): void {
     this.prematureResets++;
+    if (!this.resetBudget.take(performance.now())) {
+      return this.connectionError(H2Code.ENHANCE_YOUR_CALM, `streams reset before completion: over ${RESET_BURST} at once or ${RESET_PER_SECOND} a second`);
+    }
     if (this.prematureResets >= PREMATURE_RESET_MIN && this.prematureResets >= this.streamsOpenedByPeer * PREMATURE_RESET_RATIO) {
       this.connectionError(H2Code.ENHANCE_YOUR_CALM, `${this.prematureResets} of ${this.streamsOpenedByPeer} streams reset before completion`);
     }
@@ -624,15 +644,33 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
     this.connectionError(H2Code.PROTOCOL_ERROR, "PUSH_PROMISE although push is disabled");
   }
 
+  /** Streams opened on this connection, by either side: what the frame allowances grow with. */
+  private get streamsOpened(): number {
+    return this.streamsOpenedByPeer + (this.nextStreamId >>> 1);
+  }
+
+  /** A frame that changes nothing: allowed in proportion to the streams opened. */
+  private countIgnored(what: string): void {
+    if (++this.ignoredFrames > IGNORED_PER_STREAM * (1 + this.streamsOpened)) {
+      this.connectionError(H2Code.ENHANCE_YOUR_CALM, `flood of frames that change nothing (${this.ignoredFrames} for ${this.streamsOpened} streams; the last ${what})`);
+    }
+  }
+
   onPriority(): void {
-    // RFC 9113 deprecates priority signals; sluice accepts and ignores them.
+    // RFC 9113 deprecates priority signals; sluice accepts and ignores them, up to a point.
+    this.countIgnored("PRIORITY");
+  }
+
+  onUnknownFrame(type: number): void {
+    // Section 5.5: frames of unknown type are ignored, up to a point.
+    this.countIgnored(`type ${type}`);
   }
 
   onRstStream(streamId: number, code: number): void {
     const s = this.streams.get(streamId);
     if (s === undefined) {
-      if (this.isIdle(streamId)) this.connectionError(H2Code.PROTOCOL_ERROR, `RST_STREAM on idle stream ${streamId}`);
-      return;
+      if (this.isIdle(streamId)) return this.connectionError(H2Code.PROTOCOL_ERROR, `RST_STREAM on idle stream ${streamId}`);
+      return this.countIgnored("RST_STREAM on a closed stream");
     }
     if (this.isServer) this.countPrematureReset();
     if (this.phase === CLOSED) return;
@@ -742,6 +780,9 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
   }
 
   onWindowUpdate(streamId: number, increment: number): void {
+    if (++this.windowUpdates > 5 + 2 * (this.streamsOpened + WINDOW_UPDATES_PER_FRAME_SENT * this.headersOrDataSent)) {
+      return this.connectionError(H2Code.ENHANCE_YOUR_CALM, `flood of WINDOW_UPDATE frames (${this.windowUpdates} for ${this.headersOrDataSent} frames sent)`);
+    }
     if (streamId === 0) {
       this.sendWindow += increment;
       if (this.sendWindow > Limit.MAX_WINDOW_SIZE) return this.connectionError(H2Code.FLOW_CONTROL_ERROR, "connection window above 2^31-1");

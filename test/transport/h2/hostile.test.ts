@@ -116,6 +116,68 @@ describe("hostile peers", () => {
     c.close();
   });
 
+  /** Writes `frames` in one go; resolves with the GOAWAY's code once the server cuts the connection. */
+  async function cutOffBy(frames: Buffer[], prelude?: (c: RawClient) => Promise<void>): Promise<string | undefined> {
+    const c = await RawClient.connect(server.port);
+    await prelude?.(c);
+    c.socket.write(Buffer.concat(frames));
+    await c.until((e) => e.some((l) => l.startsWith("GOAWAY")));
+    await c.closed;
+    return goawayCode(c);
+  }
+
+  test("PRIORITY flood: past 100 per stream opened, GOAWAY ENHANCE_YOUR_CALM", async () => {
+    const priority = frame(FrameType.PRIORITY, 0, 3, [0, 0, 0, 0, 15]);
+    assert.equal(await cutOffBy(Array.from({ length: 5000 }, () => priority)), "ENHANCE_YOUR_CALM");
+    await goodStillWorks();
+  });
+
+  test("frames of unknown type, flooded: GOAWAY ENHANCE_YOUR_CALM", async () => {
+    const unknown = frame(0xfa, 0, 0, Buffer.alloc(8));
+    assert.equal(await cutOffBy(Array.from({ length: 5000 }, () => unknown)), "ENHANCE_YOUR_CALM");
+    await goodStillWorks();
+  });
+
+  test("WINDOW_UPDATE flood with nothing sent: GOAWAY ENHANCE_YOUR_CALM", async () => {
+    const update = frame(FrameType.WINDOW_UPDATE, 0, 0, u32(1));
+    assert.equal(await cutOffBy(Array.from({ length: 5000 }, () => update)), "ENHANCE_YOUR_CALM");
+    await goodStillWorks();
+  });
+
+  test("RST_STREAM again and again on a finished stream: GOAWAY ENHANCE_YOUR_CALM", async () => {
+    const rst = frame(FrameType.RST_STREAM, 0, 1, u32(H2Code.CANCEL));
+    const code = await cutOffBy(
+      Array.from({ length: 5000 }, () => rst),
+      async (c) => {
+        c.request(1, true);
+        c.flush();
+        await c.until((e) => e.some((l) => /^HEADERS s=1 end=true/.test(l)));
+      },
+    );
+    assert.equal(code, "ENHANCE_YOUR_CALM");
+    await goodStillWorks();
+  });
+
+  test("rapid reset padded with honest requests (a third reset, under the 50% share): cut off by the reset budget", async () => {
+    const before = server.log.streams;
+    const c = await RawClient.connect(server.port);
+    // 3,000 streams, one in three cancelled at once: 1,000 resets, then more.
+    for (let i = 0; i < 4500; i++) {
+      const id = 1 + 2 * i;
+      if (i % 3 === 0) {
+        c.request(id);
+        c.writer.rstStream(id, H2Code.CANCEL);
+      } else c.request(id, true);
+    }
+    c.flush();
+    await c.until((e) => e.some((l) => l.startsWith("GOAWAY")));
+    assert.equal(goawayCode(c), "ENHANCE_YOUR_CALM");
+    await c.closed;
+    const seen = server.log.streams - before;
+    assert.ok(seen < 4500, `the connection was cut before all its streams: ${seen} handled`);
+    await goodStillWorks();
+  });
+
   /**
    * Writes `frameBytes` x 1000 per write until the server stops taking them; then reads what it
    * said. The flood server waits minutes for a SETTINGS ACK and for a stalled socket, so only
