@@ -652,7 +652,10 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
   /** A frame that changes nothing: allowed in proportion to the streams opened. */
   private countIgnored(what: string): void {
     if (++this.ignoredFrames > IGNORED_PER_STREAM * (1 + this.streamsOpened)) {
-      this.connectionError(H2Code.ENHANCE_YOUR_CALM, `flood of frames that change nothing (${this.ignoredFrames} for ${this.streamsOpened} streams; the last ${what})`);
+      this.connectionError(
+        H2Code.ENHANCE_YOUR_CALM,
+        `flood of frames that change nothing (${this.ignoredFrames} for ${this.streamsOpened} streams; the last ${what})`,
+      );
     }
   }
 
