@@ -1,7 +1,8 @@
 // `sluice demo`: N local backend pods, the proxy loaded with examples/seed.yaml (its
 // ServiceEntry pointed at the pods started here), and M clients that each hold ONE
-// long-lived channel, as in the seed document. Request mode runs until stopped and prints a
-// per-pod table every second; connection mode replays the document's story (demo-story.ts).
+// long-lived channel, as gRPC clients do. Request mode runs until stopped and prints a
+// per-pod table every second; connection mode replays how connection cycling spreads
+// pinned connections (demo-story.ts).
 import { readFile } from "node:fs/promises";
 import * as grpc from "@grpc/grpc-js";
 import { parseAllDocuments } from "yaml";

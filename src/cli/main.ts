@@ -113,7 +113,7 @@ program
   .addOption(
     choiceOption(
       "--mode <mode>",
-      "request: every RPC balanced, a per-pod table every second until stopped; connection: the seed document's story, connections pinned to pod 1 spread by cycling",
+      "request: every RPC balanced, a per-pod table every second until stopped; connection: clients pinned to pod 1, spread over every pod by connection cycling (maxRequestsPerConnection)",
       ["request", "connection"],
     ).default("request"),
   )
@@ -153,7 +153,7 @@ program
 
 program
   .command("sim")
-  .description("simulate how a config spreads load, on a virtual clock, with the proxy's own balancing code (the seed document's DestinationRule without -c)")
+  .description("simulate how a config spreads load, on a virtual clock, with the proxy's own balancing code (examples/seed.yaml's DestinationRule without -c)")
   .option("-c, --config <file>", "YAML config file (repeatable); its DestinationRule's policy is simulated", repeatable(nonEmpty), [])
   .requiredOption(
     "--scenario <name|file>",

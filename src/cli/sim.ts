@@ -1,5 +1,5 @@
 // `sluice sim [-c config.yaml ...] --scenario NAME|FILE [--layer L] [--out DIR]`: runs a
-// scenario on the virtual clock with the config's traffic policy (the seed document's
+// scenario on the virtual clock with the config's traffic policy (examples/seed.yaml's
 // DestinationRule without -c) and prints how the load spread; --out writes the series as CSV
 // and charts as SVG and PNG.
 import { mkdir, readFile, writeFile } from "node:fs/promises";

@@ -20,7 +20,7 @@ import type { XdsResources } from "../xds-client/decoded-resources.js";
 import { configDigest } from "./config-digest.js";
 import type { ConfigSource, Rejection, SnapshotSink, SnapshotUpdate, SourceStart } from "./config-source.js";
 import { FileSource } from "./file-source.js";
-import { announce } from "./events.js";
+import { announce, type LifecycleEvent } from "./events.js";
 import type { Io } from "./io.js";
 import { PENDING_CLUSTER, PENDING_HOST, PENDING_HOSTS } from "./xds-pending.js";
 import { codeOf, InvalidStateError } from "../core/errors.js";
@@ -135,14 +135,21 @@ export class XdsSource implements ConfigSource {
     this.transition({ t: "following", sink });
     this.inForce = { xds: this.latest, listener: this.listener, snapshot: this.snapshots };
     const config = this.compose();
-    const started = this.describeStart(this.inForce);
+    const xds = this.inForce.xds;
     // Updates that came meanwhile apply now (to the sink, which holds them until the proxy serves).
     this.openChain();
-    const event =
-      this.inForce.xds === null
-        ? { level: "warn" as const, event: "serving without config from the control plane", fields: { server } }
-        : { event: "xds config in force", fields: { server, snapshot: this.inForce.snapshot, digest: configDigest(this.inForce.xds) } };
-    return { snapshot: { config, digest: configDigest(config), updates: [] }, events: [{ ...event, line: `${command}: ${started}` }] };
+    // Without a first snapshot there is nothing more to say: the wait's warning said it.
+    const events: LifecycleEvent[] =
+      xds === null
+        ? []
+        : [
+            {
+              event: "xds config in force",
+              fields: { server, snapshot: this.inForce.snapshot, digest: configDigest(xds) },
+              line: `${command}: xds update #${this.inForce.snapshot} in force (${describeCounts(xds)})`,
+            },
+          ];
+    return { snapshot: { config, digest: configDigest(config), updates: [] }, events };
   }
 
   reread(reason: string): void {
@@ -183,11 +190,6 @@ export class XdsSource implements ConfigSource {
         resolve(true);
       });
     });
-  }
-
-  private describeStart(inForce: InForce): string {
-    if (inForce.xds === null) return `no config from the control plane at ${this.opts.server} yet: RPCs get UNAVAILABLE until it arrives`;
-    return `xds update #${inForce.snapshot} in force (${describeCounts(inForce.xds)})`;
   }
 
   private onUpdate(resources: XdsResources): void {
