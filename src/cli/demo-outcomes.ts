@@ -16,8 +16,8 @@ export function watchEjections(proxy: Proxy, podOf: (endpointKey: string) => str
   for (const cluster of proxy.clusterRuntimes()) {
     const onHealth = (key: string, exclusion: Exclusion, excluded: boolean, why: string): void => {
       const pod = podOf(key);
-      const fields = { cluster: cluster.name, endpoint: key, pod, exclusion, why };
       if (exclusion === "ejected") {
+        const fields = { cluster: cluster.name, endpoint: key, pod, why };
         const ejection = proxy.outlierDetector(cluster.name)?.ejection(key) ?? null;
         announce(io, {
           event: excluded ? "endpoint ejected" : "endpoint readmitted",
@@ -30,13 +30,10 @@ export function watchEjections(proxy: Proxy, podOf: (endpointKey: string) => str
                 : `sluice demo: ${pod} readmitted (its ejection time passed): it takes RPCs again`,
         });
       } else {
-        announce(io, {
-          event: excluded ? "endpoint failed its health checks" : "endpoint passed its health checks",
-          fields,
-          line: excluded
-            ? `sluice demo: ${pod} failed its health checks: no RPCs go to it`
-            : `sluice demo: ${pod} passed its health checks: it takes RPCs again`,
-        });
+        // The line only: the health checker logs its own record of the change (src/resilience/health-checker.ts).
+        io.out(
+          excluded ? `sluice demo: ${pod} failed its health checks: no RPCs go to it` : `sluice demo: ${pod} passed its health checks: it takes RPCs again`,
+        );
       }
     };
     cluster.events.on("endpoint-health", onHealth);
