@@ -33,7 +33,7 @@ test("sluice sim --scenario seed prints the per-backend table; --out writes CSV,
   for (const pod of ["pod-1", "pod-2", "pod-3"]) assert.ok(svg.includes(pod), `legend names ${pod}`);
 });
 
-test("--format json is one JSON document on stdout; --layer l4 shows Challenge 1", async () => {
+test("--format json is one JSON document on stdout; --layer l4 shows connections staying where they were balanced once", async () => {
   const r = await runCli(["sim", "--scenario", "seed", "--layer", "l4", "--format", "json"]);
   assert.equal(r.code, 0, r.stderr);
   const s = JSON.parse(r.stdout) as { layer: string; timeToBalanceMs: number | null; backends: { share: number }[] };
