@@ -8,6 +8,7 @@ import type { Proxy } from "../proxy/proxy.js";
 import { clustersView } from "./clusters-view.js";
 import { configDump } from "./config-dump.js";
 import { serveDashboard } from "./dashboard.js";
+import { envoyStats, formatEnvoyStats } from "./envoy-stats.js";
 import type { RpcStats } from "./rpc-stats.js";
 import type { Sampler } from "./sampler.js";
 
@@ -23,6 +24,9 @@ export const ADMIN_PATHS: Readonly<Record<string, string>> = {
   "/": "HTML: the dashboard (charts of /history, endpoints from /clusters)",
   "/paths": "JSON: this list",
   "/metrics": "Prometheus text format",
+  "/stats/prometheus": "the same as /metrics, at the path Istio's sidecars are scraped on",
+  "/stats":
+    "text: the counters and gauges of /metrics as Envoy lists its stats, one `name: value` line each (cluster.<name>.upstream_rq_total...); ?filter=<regex>, ?usedonly (non-zero only), ?format=json or prometheus",
   "/clusters": "JSON: each destination's endpoints now (state, connections, active requests, ejection, rps)",
   "/history":
     "JSON: per destination and endpoint, 1 s samples of rps (10 s window), active requests and connections over the last 5 minutes, as columns; ?since=<epoch ms> for newer ones only",
@@ -75,7 +79,11 @@ export class AdminServer {
     const { proxy, stats, sampler, registry } = this.deps;
     switch (url.pathname) {
       case "/metrics":
+      case "/stats/prometheus":
         send(res, 200, registry.contentType, await registry.metrics());
+        return;
+      case "/stats":
+        await this.stats(url, res);
         return;
       case "/clusters":
         sendJson(res, 200, clustersView(proxy, stats, sampler));
@@ -103,6 +111,41 @@ export class AdminServer {
         if (await serveDashboard(url.pathname, res)) return;
         sendJson(res, 404, { paths: ADMIN_PATHS });
     }
+  }
+
+  /** Envoy's GET /stats, with the query parameters its users reach for first: filter, usedonly, format. */
+  private async stats(url: URL, res: ServerResponse): Promise<void> {
+    const { proxy, stats, sampler, registry } = this.deps;
+    const format = url.searchParams.get("format") ?? "text";
+    if (format === "prometheus") {
+      send(res, 200, registry.contentType, await registry.metrics());
+      return;
+    }
+    if (format !== "text" && format !== "json") {
+      send(res, 400, "text/plain", `admin: /stats: format must be text, json or prometheus, got ${JSON.stringify(format)}\n`);
+      return;
+    }
+    const filter = filterOf(url);
+    if (filter instanceof Error) {
+      send(res, 400, "text/plain", `admin: /stats: filter is not a regular expression: ${filter.message}\n`);
+      return;
+    }
+    // Envoy's "used" is "ever written"; a value that is not 0 is the nearest sluice keeps.
+    const usedOnly = url.searchParams.has("usedonly");
+    const shown = envoyStats({ proxy, stats, sampler }).filter((s) => (filter === undefined || filter.test(s.name)) && (!usedOnly || s.value !== 0));
+    if (format === "json") sendJson(res, 200, { stats: shown });
+    else send(res, 200, "text/plain; charset=utf-8", formatEnvoyStats(shown));
+  }
+}
+
+/** A `filter` query parameter as a regular expression; undefined when absent, an Error when it does not compile. */
+function filterOf(url: URL): RegExp | Error | undefined {
+  const filter = url.searchParams.get("filter");
+  if (filter === null) return undefined;
+  try {
+    return new RegExp(filter);
+  } catch (err) {
+    return err as Error;
   }
 }
 

@@ -9,6 +9,7 @@ import type { Finding, RuleId } from "../analyze/finding.js";
 import { COMMAND_LINE, formatProblem } from "../config/diagnostics.js";
 import { loadConfigFilesReport, loadConfigSources, type ConfigSource } from "../config/load.js";
 import { perHost } from "../analyze/rule.js";
+import { parsePerHost, PER_HOST_HELP } from "./flags.js";
 import type { Io } from "./io.js";
 
 export interface AnalyzeCliOptions {
@@ -131,22 +132,20 @@ export function formatFinding(f: Finding): string {
 function perHostFlag(flag: string, values: readonly string[], errors: Finding[]): Map<string, number> {
   const map = new Map<string, number>();
   for (const v of values) {
-    const eq = v.lastIndexOf("=");
-    const host = eq < 0 ? "*" : v.slice(0, eq).trim().toLowerCase();
-    const digits = (eq < 0 ? v : v.slice(eq + 1)).trim();
-    const n = /^\d+$/.test(digits) ? Number(digits) : NaN;
-    if (host === "" || !Number.isSafeInteger(n) || n <= 0) {
+    // The CLI refused a bad one already (flags.ts); a caller in process gets the same rule as a finding.
+    const parsed = parsePerHost(v);
+    if (parsed === undefined) {
       errors.push(
         commandLineError(
           "usage-error",
           COMMAND_LINE,
-          `${flag}: must be a whole number > 0, or HOST=NUMBER, got ${JSON.stringify(v)}`,
+          `${flag}: must be ${PER_HOST_HELP}, got ${JSON.stringify(v)}`,
           `e.g. ${flag} 500 or ${flag} grpc-service=500`,
         ),
       );
       continue;
     }
-    map.set(host, n);
+    map.set(parsed.host, parsed.n);
   }
   return map;
 }

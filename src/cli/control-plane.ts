@@ -2,20 +2,24 @@
 // gRPC clients (DNS ServiceEntries resolved here, served as addresses); reloads on SIGHUP and when its files change, pushing what changed to every
 // subscribed client; SIGINT/SIGTERM end the streams and exit. With --weights-from-load it
 // also serves LRS and pushes endpoint weights learned from the clients' load reports.
-import { HOST_PORT_HELP, parseHostPort } from "../config/host-port.js";
-import { DURATION_HELP, formatDuration, parseDuration } from "../config/duration.js";
+import { parseHostPort } from "../config/host-port.js";
+import { formatDuration } from "../config/duration.js";
+import { InvalidArgumentError } from "../core/errors.js";
 import { ConfigApplier } from "../runtime/config-applier.js";
+import { announce } from "../runtime/events.js";
 import { FileSource } from "../runtime/file-source.js";
 import { AdsServer } from "../xds-server/ads-server.js";
 import { DnsEndpoints } from "../xds-server/dns-endpoints.js";
 import type { Io } from "./io.js";
 
+/** The flags, parsed and checked (main.ts: flags.ts's parsers and the rules between them). */
 export interface ControlPlaneOptions {
   readonly config: string[];
+  /** host:port. */
   readonly listen: string;
   readonly weightsFromLoad?: boolean;
-  /** How often clients report load (LRS); default 1s. Only with weightsFromLoad. */
-  readonly loadReportInterval?: string;
+  /** How often clients report load (LRS), in ms; default 1s. Only with weightsFromLoad. */
+  readonly loadReportInterval?: number;
 }
 
 const DEFAULT_LOAD_REPORT_INTERVAL_MS = 1000;
@@ -24,23 +28,8 @@ const COMMAND = "sluice control-plane";
 
 export async function controlPlaneCommand(opts: ControlPlaneOptions, io: Io): Promise<number> {
   const listen = parseHostPort(opts.listen);
-  if (listen === undefined) {
-    io.err(`${COMMAND}: --listen: must be ${HOST_PORT_HELP}, got "${opts.listen}"`);
-    return 1;
-  }
-  let intervalMs = DEFAULT_LOAD_REPORT_INTERVAL_MS;
-  if (opts.loadReportInterval !== undefined) {
-    if (opts.weightsFromLoad !== true) {
-      io.err(`${COMMAND}: --load-report-interval only applies with --weights-from-load`);
-      return 1;
-    }
-    const d = parseDuration(opts.loadReportInterval);
-    if (!d.ok) {
-      io.err(`${COMMAND}: --load-report-interval: ${d.reason}, got "${opts.loadReportInterval}" (${DURATION_HELP})`);
-      return 1;
-    }
-    intervalMs = Math.round(d.ms);
-  }
+  if (listen === undefined) throw new InvalidArgumentError(`--listen: not host:port: "${opts.listen}"`); // main.ts checked it
+  const intervalMs = Math.max(1, Math.round(opts.loadReportInterval ?? DEFAULT_LOAD_REPORT_INTERVAL_MS));
   // The files are watched from here on; what changes before the ADS server serves is pushed once it does.
   const source = new FileSource({ files: opts.config, overrides: {}, command: COMMAND, io });
   const applier = new ConfigApplier(COMMAND, io);
@@ -74,7 +63,11 @@ export async function controlPlaneCommand(opts: ControlPlaneOptions, io: Io): Pr
   process.on("SIGHUP", () => source.reread("SIGHUP"));
   const host = listen.host.includes(":") ? `[${listen.host}]` : listen.host;
   const lrs = opts.weightsFromLoad === true ? `; LRS: endpoint weights from load reports every ${formatDuration(intervalMs)}` : "";
-  io.out(`${COMMAND} serving ADS on ${host}:${port} (${describeCounts(ads)})${lrs}`);
+  announce(io, {
+    event: "control plane serving",
+    fields: { listen: `${host}:${port}`, resources: ads.counts(), ...(opts.weightsFromLoad === true && { loadReportIntervalMs: intervalMs }) },
+    line: `${COMMAND} serving ADS on ${host}:${port} (${describeCounts(ads)})${lrs}`,
+  });
 
   const signal = await new Promise<string>((resolve) => {
     process.once("SIGINT", () => resolve("SIGINT"));
@@ -83,7 +76,7 @@ export async function controlPlaneCommand(opts: ControlPlaneOptions, io: Io): Pr
   source.stop();
   applier.close();
   dns.stop();
-  io.err(`${COMMAND}: ${signal}: closing the ADS streams`);
+  announce(io, { event: "control plane stopping", fields: { signal }, line: `${COMMAND}: ${signal}: closing the ADS streams` });
   await ads.stop();
   return 0;
 }

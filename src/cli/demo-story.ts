@@ -1,10 +1,10 @@
-// `sluice demo --mode connection`: the seed document's story ("How maxRequestsPerConnection
-// Works") replayed on local pods. Pod 1 is alone in the cluster when each client (one
+// `sluice demo --mode connection`: how maxRequestsPerConnection spreads long-lived
+// connections, replayed on local pods. Pod 1 is alone in the cluster when each client (one
 // channel each) sends its first RPC, so every connection is pinned to it; then the other
 // pods join and each client sends 2,000 more RPCs, one after another. With
 // maxRequestsPerConnection (seed.yaml: 100) the proxy sends GOAWAY after that many RPCs on a
 // connection, and LEAST_CONN pins the client's new connection to the pod with the fewest:
-// the clients end up spread evenly. Without it they stay on pod 1 (the document's Challenge 1).
+// the clients end up spread evenly. Without it they stay on pod 1: a connection is balanced once, when it opens.
 import { observedProxy } from "../admin/observability.js";
 import type { Cluster, ProxyConfig } from "../config/types.js";
 import { InvalidArgumentError } from "../core/errors.js";
@@ -142,7 +142,7 @@ function verdict(spread: readonly number[], pods: readonly DemoPod[], clientCoun
   const even = isEven(spread, clientCount);
   const where = `pinned connections ${spread.join("/")} (${pods.map((p) => p.stats.name).join("/")})`;
   if (even) return `sluice demo: the spread became even: ${where}`;
-  const why = limit === 0 ? "; without maxRequestsPerConnection no connection is cycled, so none moves (the seed document's Challenge 1)" : "";
+  const why = limit === 0 ? "; without maxRequestsPerConnection no connection is cycled, so none moves: a connection is balanced once, when it opens" : "";
   return `sluice demo: the spread did NOT become even: ${where}${why}`;
 }
 

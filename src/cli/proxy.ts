@@ -1,7 +1,6 @@
 // `sluice proxy`: the flags turned into a config source (files, or a control plane with
 // --xds) and a supervisor that runs the proxy on it (src/runtime/: reload, drain, takeover).
-import { DURATION_HELP, parseDuration } from "../config/duration.js";
-import { HOST_PORT_HELP, parseHostPort } from "../config/host-port.js";
+import { formatDuration } from "../config/duration.js";
 import type { ConfigOverrides } from "../config/load.js";
 import type { ConfigSource } from "../runtime/config-source.js";
 import { FileSource } from "../runtime/file-source.js";
@@ -9,18 +8,21 @@ import { Supervisor } from "../runtime/supervisor.js";
 import { isSuccessor } from "../runtime/takeover.js";
 import type { Io } from "./io.js";
 
+/** The flags, parsed and checked (main.ts: flags.ts's parsers and the rules between them). */
 export interface ProxyOptions {
   readonly config: string[];
   /** Clusters and routes from this control plane (host:port) instead of the -c files. */
   readonly xds?: string;
   readonly xdsNodeId?: string;
-  readonly xdsInitialWait?: string;
+  /** ms; only with xds. */
+  readonly xdsInitialWait?: number;
   readonly listen?: string;
   readonly admin?: string;
   readonly mode?: string;
   readonly transport?: string;
   readonly defaultHost?: string;
-  readonly drainTimeout?: string;
+  /** ms. */
+  readonly drainTimeout?: number;
   /** Accept on this inherited listening socket (a takeover, or systemd socket activation). */
   readonly listenFd?: number;
   /** Written with our pid once we listen (a successor overwrites it). */
@@ -29,7 +31,7 @@ export interface ProxyOptions {
 
 const COMMAND = "sluice proxy";
 /** Envoy's initial_fetch_timeout. */
-const DEFAULT_INITIAL_WAIT = "15s";
+export const DEFAULT_INITIAL_WAIT_MS = 15_000;
 
 export async function proxyCommand(opts: ProxyOptions, io: Io): Promise<number> {
   const source = await configSource(opts, io);
@@ -44,7 +46,7 @@ async function configSource(opts: ProxyOptions, io: Io): Promise<ConfigSource | 
     ...(opts.mode !== undefined ? { mode: opts.mode } : {}),
     ...(opts.transport !== undefined ? { transport: opts.transport } : {}),
     ...(opts.defaultHost !== undefined ? { defaultHost: opts.defaultHost } : {}),
-    ...(opts.drainTimeout !== undefined ? { drainTimeout: opts.drainTimeout } : {}),
+    ...(opts.drainTimeout !== undefined ? { drainTimeout: formatDuration(opts.drainTimeout) } : {}),
   };
   if (opts.xds === undefined) {
     if (opts.config.length === 0) {
@@ -53,21 +55,12 @@ async function configSource(opts: ProxyOptions, io: Io): Promise<ConfigSource | 
     }
     return new FileSource({ files: opts.config, overrides, command: COMMAND, io });
   }
-  if (parseHostPort(opts.xds) === undefined) {
-    io.err(`${COMMAND}: --xds: must be ${HOST_PORT_HELP}, got "${opts.xds}"`);
-    return undefined;
-  }
-  const wait = parseDuration(opts.xdsInitialWait ?? DEFAULT_INITIAL_WAIT);
-  if (!wait.ok) {
-    io.err(`${COMMAND}: --xds-initial-wait: must be ${DURATION_HELP}, got "${opts.xdsInitialWait}"`);
-    return undefined;
-  }
   // Loaded on use: the xDS protos and grpc-js cost a file-configured proxy nothing.
   const { xdsSource } = await import("../runtime/xds-source.js");
   return xdsSource({
     server: opts.xds,
     nodeId: opts.xdsNodeId,
-    initialWaitMs: wait.ms,
+    initialWaitMs: opts.xdsInitialWait ?? DEFAULT_INITIAL_WAIT_MS,
     files: opts.config,
     overrides,
     successor: isSuccessor(opts.listenFd),

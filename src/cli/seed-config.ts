@@ -1,4 +1,4 @@
-// Where examples/seed.yaml (the seed document's DestinationRule around three pods) is, from
+// Where examples/seed.yaml (the DestinationRule commonly recommended for gRPC, around three pods) is, from
 // the built file's place in dist/src/cli.
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";

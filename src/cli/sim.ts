@@ -1,5 +1,5 @@
 // `sluice sim [-c config.yaml ...] --scenario NAME|FILE [--layer L] [--out DIR]`: runs a
-// scenario on the virtual clock with the config's traffic policy (the seed document's
+// scenario on the virtual clock with the config's traffic policy (examples/seed.yaml's
 // DestinationRule without -c) and prints how the load spread; --out writes the series as CSV
 // and charts as SVG and PNG.
 import { mkdir, readFile, writeFile } from "node:fs/promises";
@@ -43,7 +43,14 @@ export async function simCommand(opts: SimCommandOptions, io: Io): Promise<numbe
     return 1;
   }
   if (opts.seed !== undefined) scenario = { ...scenario, seed: opts.seed };
-  if (opts.clientPolicy !== undefined) scenario = { ...scenario, clientPolicy: opts.clientPolicy };
+  if (opts.clientPolicy !== undefined) {
+    // main.ts refused it beside another --layer; here the scenario's own layer is known.
+    if ((opts.layer ?? scenario.layer) !== "client") {
+      io.err(`sluice sim: --client-policy only applies with --layer client (scenario ${scenario.name} runs on layer ${scenario.layer})`);
+      return 1;
+    }
+    scenario = { ...scenario, clientPolicy: opts.clientPolicy };
+  }
   const loaded = await loadConfig(opts.config);
   if (!loaded.ok) {
     for (const p of loaded.problems) io.err(formatProblem(p));

@@ -9,7 +9,20 @@ const enabled = new Set(
     .filter((s) => s.length > 0),
 );
 
-const sink = pino({ level: "trace", base: null }, pino.destination(2));
+/**
+ * Log and trace records go to fd 2 as pino writes them (one JSON object a line), or as the
+ * writer set by setLogWriter() turns them (the runtime's --log-format text).
+ */
+const stderr = pino.destination(2);
+let writeRecord = (record: string): void => void stderr.write(record);
+const records = { write: (record: string): void => writeRecord(record) };
+
+/** Every later log and trace record goes through `write` (a JSON line in), which writes to fd 2 with `stderr`. */
+export function setLogWriter(write: (record: string, stderr: (text: string) => void) => void): void {
+  writeRecord = (record) => write(record, (text) => void stderr.write(text));
+}
+
+const sink = pino({ level: "trace", base: null }, records);
 
 export interface Tracer {
   readonly on: boolean;
@@ -26,5 +39,5 @@ export function tracer(name: string): Tracer {
   return fn;
 }
 
-/** Operational log lines (warnings, lifecycle), JSON on stderr. */
-export const logger = pino({ level: process.env["SLUICE_LOG_LEVEL"] ?? "info", base: null }, pino.destination(2));
+/** Operational log lines (warnings, lifecycle), JSON on stderr unless setLogWriter() says otherwise. */
+export const logger = pino({ level: process.env["SLUICE_LOG_LEVEL"] ?? "info", base: null }, records);

@@ -4,6 +4,7 @@
 // a reason to refuse traffic; a configured address that cannot be bound is an error.
 import type { Observability } from "../admin/observability.js";
 import type { AdminAddress } from "../config/types.js";
+import { announce } from "./events.js";
 import type { Io } from "./io.js";
 
 /** A takeover successor retries the admin port this often until its predecessor frees it... */
@@ -26,12 +27,15 @@ export async function startAdminServer(
   const configured = where?.configured === true;
   /** Serving without the admin server: a warning for the default address, an error for one asked for. */
   const without = (why: string): void =>
-    io.err(
-      configured
+    announce(io, {
+      level: configured ? "error" : "warn",
+      event: "admin server not started; serving without it",
+      fields: { admin: `${where?.host}:${where?.port}`, err: why },
+      line: configured
         ? `sluice proxy: cannot start the admin server: ${why}; serving without it`
         : `warning: the admin server's default address ${where?.host}:${where?.port} is not usable (${why}); ` +
-            'running without it. Set spec.admin or --admin to another port (0: any free one), or "none"',
-    );
+          'running without it. Set spec.admin or --admin to another port (0: any free one), or "none"',
+    });
   try {
     return { ok: true, address: await observability.startAdmin(), cancel };
   } catch (err) {
@@ -42,7 +46,7 @@ export async function startAdminServer(
       const retry = (): void => {
         retryTimer = setTimeout(() => {
           observability.startAdmin().then(
-            (a) => a !== undefined && io.out(`sluice proxy admin on ${adminUrl(a)}`),
+            (a) => a !== undefined && announceAdmin(io, a),
             (e2: NodeJS.ErrnoException) => {
               // Only a port the predecessor still holds is worth waiting for, and not for ever.
               if (e2.code === "EADDRINUSE" && Date.now() < giveUpAt) retry();
@@ -62,6 +66,11 @@ export async function startAdminServer(
     io.err(`sluice proxy: cannot start the admin server: ${e.message}`);
     return { ok: false };
   }
+}
+
+/** The admin server listens: its line (which scripts read the URL from) and its log record. */
+export function announceAdmin(io: Io, a: { host: string; port: number }): void {
+  announce(io, { event: "admin server listening", fields: { admin: adminUrl(a) }, line: `sluice proxy admin on ${adminUrl(a)}` });
 }
 
 /** The admin server's base URL (IPv6 hosts in brackets). */

@@ -2,13 +2,14 @@
 // plane's ADS server), one snapshot at a time, in order. A rejected config never reaches it:
 // the running one stays and every problem is said. Nothing is applied before attach(), when
 // the proxy serves (a change made while it started is applied then), nor after close(), at
-// drain. Each applied snapshot is logged with what changed, and announced by the line that
-// tests and scripts wait for.
-import { logger, tracer } from "../core/trace.js";
+// drain. Each applied snapshot is announced (events.ts): the line that tests and scripts wait
+// for, and the log record with what changed.
+import { tracer } from "../core/trace.js";
 import type { ProxyConfig } from "../config/types.js";
 import type { ConfigSnapshot, Rejection, SnapshotSink } from "./config-source.js";
 import type { Io } from "./io.js";
 import { codeOf } from "../core/errors.js";
+import { announce } from "./events.js";
 
 const trace = tracer("reload");
 
@@ -21,7 +22,7 @@ export interface AppliedReload {
   /** Printed after "<name> applied (<description>): ". */
   readonly summary: string;
   readonly noop: boolean;
-  /** Printed as `warning: ...` lines. */
+  /** Printed as `warning: ...` lines after the applied line (the log record has them in `fields`). */
   readonly warnings: readonly string[];
   /** Logged with each update the snapshot brought. */
   readonly fields: Readonly<Record<string, unknown>>;
@@ -61,9 +62,13 @@ export class ConfigApplier implements SnapshotSink {
   }
 
   reject(r: Rejection): void {
-    this.io.err(`${this.command}: ${r.what}, keeping the running config: ${r.why}`);
-    for (const line of r.details) this.io.err(line);
-    logger.error({ ...r.logFields, code: r.error.code }, r.logMessage);
+    announce(this.io, {
+      level: "error",
+      event: r.logMessage,
+      fields: { ...r.logFields, code: r.error.code },
+      line: `${this.command}: ${r.what}, keeping the running config: ${r.why}`,
+      details: r.details,
+    });
   }
 
   private async applyNow(snapshot: ConfigSnapshot): Promise<boolean> {
@@ -78,15 +83,33 @@ export class ConfigApplier implements SnapshotSink {
     } catch (err: unknown) {
       const what = snapshot.updates.map((u) => u.name).join(" and ") || "config update";
       const message = err instanceof Error ? err.message : String(err);
-      logger.error({ updates: snapshot.updates.map((u) => u.logFields), digest: snapshot.digest, err: message, code: codeOf(err) }, "config update failed");
-      this.io.err(`${this.command}: ${what} failed, keeping the running config: ${message}`);
+      announce(this.io, {
+        level: "error",
+        event: "config update failed",
+        fields: { updates: snapshot.updates.map((u) => u.logFields), digest: snapshot.digest, err: message, code: codeOf(err) },
+        line: `${this.command}: ${what} failed, keeping the running config: ${message}`,
+      });
       return false;
     }
-    for (const w of applied.warnings) this.io.err(`warning: ${w}`);
-    for (const u of snapshot.updates) {
-      logger.info({ ...u.logFields, digest: snapshot.digest, ...applied.fields }, applied.noop ? `${u.logMessage}: no changes` : u.logMessage);
-      // The line tests and scripts wait for: the new config is in force after it.
-      this.io.out(`${this.command}: ${u.name} applied (${u.description}): ${applied.summary}`);
+    const warnings = applied.warnings.map((w) => `warning: ${w}`);
+    snapshot.updates.forEach((u, i) => {
+      // The line tests and scripts wait for: the new config is in force after it. The
+      // warnings follow the last update's line (they are about the config, not one update).
+      announce(this.io, {
+        event: applied.noop ? `${u.logMessage}: no changes` : u.logMessage,
+        fields: { ...u.logFields, digest: snapshot.digest, ...applied.fields },
+        line: `${this.command}: ${u.name} applied (${u.description}): ${applied.summary}`,
+        details: i === snapshot.updates.length - 1 ? warnings : [],
+      });
+    });
+    if (snapshot.updates.length === 0 && warnings.length > 0) {
+      announce(this.io, {
+        level: "warn",
+        event: "config applied with warnings",
+        fields: { digest: snapshot.digest, warnings: applied.warnings },
+        line: warnings[0]!,
+        details: warnings.slice(1),
+      });
     }
     return true;
   }

@@ -5,6 +5,7 @@
 // a new source is a new implementation of this interface and a line of wiring in cli/.
 import type { ProxyConfig } from "../config/types.js";
 import type { SluiceError } from "../core/errors.js";
+import type { LifecycleEvent } from "./events.js";
 
 export interface ConfigSource {
   /**
@@ -21,8 +22,8 @@ export interface ConfigSource {
 
 export interface SourceStart {
   readonly snapshot: ConfigSnapshot;
-  /** Printed after the listening line: what the source started with, when that needs saying. */
-  readonly lines: readonly string[];
+  /** Announced after the listening line: what the source started with, when that needs saying. */
+  readonly events: readonly LifecycleEvent[];
 }
 
 /** One config, whole, as a source gives it. */

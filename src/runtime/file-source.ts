@@ -15,8 +15,10 @@ import { logger, tracer } from "../core/trace.js";
 import { configDigest } from "./config-digest.js";
 import type { ConfigSnapshot, ConfigSource, SnapshotSink, SnapshotUpdate, SourceStart } from "./config-source.js";
 import { ConfigWatch } from "./config-watch.js";
+import { announce } from "./events.js";
 import type { Io } from "./io.js";
 import { codeOf, InvalidStateError } from "../core/errors.js";
+import type { Warning } from "../config/types.js";
 import { ConfigInvalidError, ReloadRejectedError } from "./errors.js";
 
 const trace = tracer("reload");
@@ -65,9 +67,11 @@ export class FileSource implements ConfigSource {
     if (this.state.t === "idle") return trace("reread before start: ignored", { reason });
     if (this.state.t === "started" && this.opts.files.length === 0 && this.opts.listenerOnly !== undefined) {
       // Not a reason to die (Node's default for SIGHUP), nor to go quiet.
-      this.opts.io.err(
-        `${this.opts.command}: ${reason}: nothing to reload (no -c files; clusters and routes come from the control plane at ${this.opts.listenerOnly.server}); still serving`,
-      );
+      announce(this.opts.io, {
+        event: "config reload: nothing to reload",
+        fields: { reason },
+        line: `${this.opts.command}: ${reason}: nothing to reload (no -c files; clusters and routes come from the control plane at ${this.opts.listenerOnly.server}); still serving`,
+      });
       return;
     }
     void this.reload(reason, true);
@@ -85,9 +89,9 @@ export class FileSource implements ConfigSource {
     const report = files.length === 0 && listenerOnly !== undefined ? loadConfigSources([], overrides) : await loadConfigFilesReport(files, overrides);
     if (listenerOnly !== undefined && !this.proxyResourceOnly(report)) return undefined;
     const result = report.result;
-    const warnings = result.ok ? result.config.warnings : result.warnings;
-    for (const w of warnings) io.err(`warning: ${formatProblem(w)}`);
     if (!result.ok) {
+      // The command cannot run: every problem and warning on stderr, as `sluice validate` prints them.
+      for (const w of result.warnings) io.err(`warning: ${formatProblem(w)}`);
       for (const p of result.problems) io.err(formatProblem(p));
       if (listenerOnly !== undefined) {
         io.err(
@@ -96,7 +100,18 @@ export class FileSource implements ConfigSource {
       }
       return undefined;
     }
-    return { snapshot: snapshotOf(result.config, []), lines: [] };
+    for (const w of result.config.warnings) this.warn(w);
+    return { snapshot: snapshotOf(result.config, []), events: [] };
+  }
+
+  /** A config warning, as `sluice validate` prints it, once the config is in use. */
+  private warn(w: Warning): void {
+    announce(this.opts.io, {
+      level: "warn",
+      event: "config warning",
+      fields: { file: w.file, line: w.line, path: w.path, warning: w.message },
+      line: `warning: ${formatProblem(w)}`,
+    });
   }
 
   /** With --xds, the files give the listener only: a ServiceEntry, DestinationRule or VirtualService there is an error. */
@@ -113,12 +128,18 @@ export class FileSource implements ConfigSource {
   /** Loads the files and gives the config to the sink; `force` loads them even when their texts did not change. */
   private reload(reason: string, force: boolean): Promise<unknown> {
     return this.enqueue(() => this.reloadNow(reason, force)).catch((err: unknown) => {
-      logger.error({ err: (err as Error).message, code: codeOf(err) }, "config reload failed");
+      announce(this.opts.io, {
+        level: "error",
+        event: "config reload failed",
+        fields: { reason, err: (err as Error).message, code: codeOf(err) },
+        line: `${this.opts.command}: config reload (${reason}) failed, keeping the running config: ${(err as Error).message}`,
+      });
     });
   }
 
   private async reloadNow(reason: string, force: boolean): Promise<void> {
     if (this.state.t !== "started") {
+      // Said in the log only: the drain's own lines tell people the process is on its way out.
       logger.info({ reason }, "config reload ignored: draining");
       return;
     }
@@ -143,7 +164,7 @@ export class FileSource implements ConfigSource {
       });
       return;
     }
-    for (const w of result.config.warnings) this.opts.io.err(`warning: ${formatProblem(w)}`);
+    for (const w of result.config.warnings) this.warn(w);
     if (this.opts.listenerOnly !== undefined && (result.config.clusters.size > 0 || result.config.virtualHosts.length > 0)) {
       const why = "with --xds the config files may hold only the Proxy resource (clusters and routes come from the control plane)";
       state.sink.reject({

@@ -15,9 +15,10 @@ import { formatDuration } from "../config/duration.js";
 import { observedProxy, type Observability } from "../admin/observability.js";
 import { tracer } from "../core/trace.js";
 import type { Proxy } from "../proxy/proxy.js";
-import { adminUrl, startAdminServer, type AdminStart } from "./admin-start.js";
+import { announceAdmin, startAdminServer, type AdminStart } from "./admin-start.js";
 import { ConfigApplier } from "./config-applier.js";
 import type { ConfigSource } from "./config-source.js";
+import { announce } from "./events.js";
 import type { Io } from "./io.js";
 import { removePidFile, writePidFile } from "./pid-file.js";
 import { proxyReloadTarget } from "./proxy-target.js";
@@ -100,12 +101,25 @@ export class Supervisor {
       await observability.stop();
       return this.stop(1);
     }
+    if (pidFile !== undefined) {
+      try {
+        writePidFile(pidFile);
+      } catch (err) {
+        // Asked for and not written: whatever reads it (a service manager, a script) would act on a stale or missing pid.
+        io.err(`${COMMAND}: cannot write the pid file: ${(err as Error).message}`);
+        source.stop();
+        admin.cancel();
+        await proxy.stop(0);
+        await observability.stop();
+        return this.stop(1);
+      }
+    }
     // Applying (and watching, and following the control plane) before the listening line: a change made after it is never missed.
     this.applier.attach(proxyReloadTarget(proxy));
-    if (pidFile !== undefined) writePidFile(pidFile);
+    // The line only: the proxy logs its own "sluice proxy listening" record (src/proxy/proxy.ts).
     io.out(`${COMMAND} listening on ${address.host}:${address.port} (mode ${config.listener.mode}, transport ${config.listener.transport})`);
-    if (admin.address !== undefined) io.out(`${COMMAND} admin on ${adminUrl(admin.address)}`);
-    for (const line of start.lines) io.out(line);
+    if (admin.address !== undefined) announceAdmin(io, admin.address);
+    for (const event of start.events) announce(io, event);
     announceReady();
 
     const running: Running = { proxy, observability, admin };
@@ -134,21 +148,21 @@ export class Supervisor {
     const { io } = this.opts;
     const fd = running.proxy.listeningFd();
     if (fd === undefined) {
-      io.err(`${COMMAND}: SIGUSR2: no listening socket to hand over`);
+      announce(io, { level: "warn", event: "takeover refused: no listening socket", line: `${COMMAND}: SIGUSR2: no listening socket to hand over` });
       return;
     }
     this.transition({ t: "handing-over", running });
-    io.err(`${COMMAND}: SIGUSR2: starting a successor on the listening socket`);
+    announce(io, { event: "takeover started", line: `${COMMAND}: SIGUSR2: starting a successor on the listening socket` });
     void handOver(fd).then((r) => {
       if (this.phase.t !== "handing-over") return; // SIGTERM meanwhile: already draining
       if (r.ok) {
-        io.err(`${COMMAND}: handed over to pid ${r.pid}`);
+        announce(io, { event: "handed over", fields: { successor: r.pid }, line: `${COMMAND}: handed over to pid ${r.pid}` });
         // The successor takes the admin port over (it retries until it is free).
         void running.observability.stop();
         void this.drain(running, `handed over to pid ${r.pid}`).then(drained);
       } else {
         this.transition({ t: "serving", running });
-        io.err(`${COMMAND}: takeover failed, still serving: ${r.reason}`);
+        announce(io, { level: "error", event: "takeover failed", fields: { err: r.reason }, line: `${COMMAND}: takeover failed, still serving: ${r.reason}` });
       }
     });
   }
@@ -161,9 +175,13 @@ export class Supervisor {
     const ms = running.proxy.config.listener.drainTimeoutMs;
     // Stop first: the listening socket is closed by the time the line is out.
     const stopped = running.proxy.stop(ms);
-    io.err(`${COMMAND}: ${why}: draining (RPCs in flight get up to ${formatDuration(ms)})`);
+    announce(io, {
+      event: "drain started",
+      fields: { why, drainTimeoutMs: ms },
+      line: `${COMMAND}: ${why}: draining (RPCs in flight get up to ${formatDuration(ms)})`,
+    });
     await stopped;
-    io.err(`${COMMAND}: drained, exiting`);
+    announce(io, { event: "drained", line: `${COMMAND}: drained, exiting` });
   }
 
   private stop(exitCode: number): number {

@@ -20,6 +20,7 @@ import type { XdsResources } from "../xds-client/decoded-resources.js";
 import { configDigest } from "./config-digest.js";
 import type { ConfigSource, Rejection, SnapshotSink, SnapshotUpdate, SourceStart } from "./config-source.js";
 import { FileSource } from "./file-source.js";
+import { announce, type LifecycleEvent } from "./events.js";
 import type { Io } from "./io.js";
 import { PENDING_CLUSTER, PENDING_HOST, PENDING_HOSTS } from "./xds-pending.js";
 import { codeOf, InvalidStateError } from "../core/errors.js";
@@ -91,9 +92,15 @@ export class XdsSource implements ConfigSource {
     const { ads, io, command } = opts;
     ads.on("update", (r) => this.onUpdate(r));
     ads.on("connection", (state) => this.onConnection(state));
-    ads.on("nack", (n) =>
-      io.err(`warning: ${command}: rejected ${n.typeUrl.slice(n.typeUrl.lastIndexOf(".") + 1)} version ${n.version} from the control plane: ${n.message}`),
-    );
+    ads.on("nack", (n) => {
+      const type = n.typeUrl.slice(n.typeUrl.lastIndexOf(".") + 1);
+      announce(io, {
+        level: "warn",
+        event: "xds resources rejected (NACK)",
+        fields: { type, version: n.version, err: n.message },
+        line: `warning: ${command}: rejected ${type} version ${n.version} from the control plane: ${n.message}`,
+      });
+    });
   }
 
   async start(sink: SnapshotSink): Promise<SourceStart | undefined> {
@@ -116,19 +123,33 @@ export class XdsSource implements ConfigSource {
         this.stop();
         return undefined;
       }
-      io.err(
-        `${command}: no config from the control plane at ${server} within ${formatDuration(initialWaitMs)}; starting with none (RPCs get UNAVAILABLE) and still trying`,
-      );
+      announce(io, {
+        level: "warn",
+        event: "no config from the control plane yet; starting with none",
+        fields: { server, initialWaitMs },
+        line: `${command}: no config from the control plane at ${server} within ${formatDuration(initialWaitMs)}; starting with none (RPCs get UNAVAILABLE) and still trying`,
+      });
     }
     // stop() meanwhile (`as`: the awaits above may have changed the state).
     if ((this.state as XdsSourceState).t !== "waiting") return undefined;
     this.transition({ t: "following", sink });
     this.inForce = { xds: this.latest, listener: this.listener, snapshot: this.snapshots };
     const config = this.compose();
-    const started = this.describeStart(this.inForce);
+    const xds = this.inForce.xds;
     // Updates that came meanwhile apply now (to the sink, which holds them until the proxy serves).
     this.openChain();
-    return { snapshot: { config, digest: configDigest(config), updates: [] }, lines: [`${command}: ${started}`] };
+    // Without a first snapshot there is nothing more to say: the wait's warning said it.
+    const events: LifecycleEvent[] =
+      xds === null
+        ? []
+        : [
+            {
+              event: "xds config in force",
+              fields: { server, snapshot: this.inForce.snapshot, digest: configDigest(xds) },
+              line: `${command}: xds update #${this.inForce.snapshot} in force (${describeCounts(xds)})`,
+            },
+          ];
+    return { snapshot: { config, digest: configDigest(config), updates: [] }, events };
   }
 
   reread(reason: string): void {
@@ -171,11 +192,6 @@ export class XdsSource implements ConfigSource {
     });
   }
 
-  private describeStart(inForce: InForce): string {
-    if (inForce.xds === null) return `no config from the control plane at ${this.opts.server} yet: RPCs get UNAVAILABLE until it arrives`;
-    return `xds update #${inForce.snapshot} in force (${describeCounts(inForce.xds)})`;
-  }
-
   private onUpdate(resources: XdsResources): void {
     if (this.state.t === "stopped") return;
     const { io, command } = this.opts;
@@ -197,7 +213,8 @@ export class XdsSource implements ConfigSource {
     const problems = mapped.problems.join("\n");
     if (problems !== this.lastProblems) {
       this.lastProblems = problems;
-      for (const p of mapped.problems) io.err(`warning: ${command}: xds: ${p}`);
+      for (const p of mapped.problems)
+        announce(io, { level: "warn", event: "xds resource not mapped", fields: { snapshot: n, problem: p }, line: `warning: ${command}: xds: ${p}` });
     }
     logger.info({ snapshot: n, clusters: mapped.clusters.size, virtualHosts: mapped.virtualHosts.length, problems: mapped.problems.length }, "xds snapshot");
     for (const w of this.firstWaiters.splice(0)) w();
@@ -214,11 +231,16 @@ export class XdsSource implements ConfigSource {
     const { io, command, server } = this.opts;
     if (state === "connected") {
       this.connected = true;
-      io.err(`${command}: connected to the control plane at ${server}`);
+      announce(io, { event: "control plane connected", fields: { server }, line: `${command}: connected to the control plane at ${server}` });
     } else if (this.connected) {
       this.connected = false;
       const kept = this.latest === null ? "still waiting for a first config" : "keeping the config in force";
-      io.err(`${command}: lost the control plane at ${server}; ${kept}, reconnecting`);
+      announce(io, {
+        level: "warn",
+        event: "control plane lost",
+        fields: { server },
+        line: `${command}: lost the control plane at ${server}; ${kept}, reconnecting`,
+      });
     }
   }
 
@@ -232,7 +254,13 @@ export class XdsSource implements ConfigSource {
   private enqueue(fn: () => Promise<boolean>): Promise<boolean> {
     const run = this.chain.then(() => (this.state.t === "following" ? fn() : false));
     this.chain = run.catch((err: unknown) => {
-      logger.error({ err: (err as Error).message, code: codeOf(err) }, "xds update failed");
+      const { io, command } = this.opts;
+      announce(io, {
+        level: "error",
+        event: "xds update failed",
+        fields: { err: (err as Error).message, code: codeOf(err) },
+        line: `${command}: xds update failed, keeping the running config: ${(err as Error).message}`,
+      });
     });
     return run;
   }
@@ -275,7 +303,13 @@ export class XdsSource implements ConfigSource {
       : `--default-host ${wanted} is not a host the control plane routes (${domains.length === 0 ? "it routes none" : `hosts: ${domains.join(", ")}`}); requests for other hosts get UNIMPLEMENTED`;
     if (warning !== this.lastDefaultHostWarning) {
       this.lastDefaultHostWarning = warning;
-      if (warning !== "") this.opts.io.err(`warning: ${this.opts.command}: ${warning}`);
+      if (warning !== "")
+        announce(this.opts.io, {
+          level: "warn",
+          event: "default host not routed",
+          fields: { defaultHost: wanted },
+          line: `warning: ${this.opts.command}: ${warning}`,
+        });
     }
     return warning === "" ? wanted : null;
   }

@@ -66,7 +66,7 @@ test("sluice proxy with no admin address: the admin server on 127.0.0.1:15000, o
     const check = (): void => {
       if (
         /sluice proxy admin on http:\/\/127\.0\.0\.1:15000\/\n/.test(out) ||
-        (/listening on/.test(out) && /default address 127\.0\.0\.1:15000 is not usable/.test(err))
+        (/listening on/.test(out) && /default address 127\.0\.0\.1:15000 is not usable/.test(out))
       )
         resolve();
     };
@@ -77,7 +77,7 @@ test("sluice proxy with no admin address: the admin server on 127.0.0.1:15000, o
   await seen;
   // Either way the proxy serves; when it owns the port, its admin server answers there.
   if (/admin on/.test(out)) {
-    assert.doesNotMatch(err, /in use/);
+    assert.doesNotMatch(out, /in use/);
     assert.equal((await fetch("http://127.0.0.1:15000/healthz")).status, 200);
   }
   const [, port] = /listening on 127\.0\.0\.1:(\d+)/.exec(out) ?? [];

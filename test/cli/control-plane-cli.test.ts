@@ -46,9 +46,9 @@ test("sluice control-plane serves ADS, pushes a file edit, rejects a bad one, an
   assert.deepEqual(endpointPorts(pushed), [7001, 7003]);
   await out.waitFor(/config reload #1 applied \(file change\): pushed ClusterLoadAssignment/, mark);
 
-  mark = err.mark();
+  mark = out.mark();
   replaceFile(file, "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: x }\nspec:\n  host: nowhere\n");
-  await err.waitFor(/config reload \(file change\) rejected, keeping the running config/, mark);
+  await out.waitFor(/config reload \(file change\) rejected, keeping the running config/, mark);
   // Still served: a fresh subscription gets the last good endpoints.
   s.send({ type_url: TYPE_URL.endpoint, resource_names: [CLUSTER], response_nonce: "" });
   assert.deepEqual(endpointPorts(await s.next()), [7001, 7003]);

@@ -93,9 +93,9 @@ test("two proxies follow one control plane: both serve its backends, and an upda
   }
 
   // Control plane gone: each proxy says so and keeps serving the last config.
-  const errMarks = proxies.map((p) => p.err.mark());
+  const lostMarks = proxies.map((p) => p.out.mark());
   await ads.stop();
-  for (const [i, p] of proxies.entries()) await p.err.waitFor(/lost the control plane at [^;]+; keeping the config in force, reconnecting/, errMarks[i]);
+  for (const [i, p] of proxies.entries()) await p.out.waitFor(/lost the control plane at [^;]+; keeping the config in force, reconnecting/, lostMarks[i]);
   for (const c of clients) assert.deepEqual([...(await podsReached(c, 3))].sort(), ["pod-1", "pod-2", "pod-3"]);
 });
 
@@ -106,7 +106,7 @@ test("an unreachable control plane: the proxy listens after --xds-initial-wait, 
   defer(t, () => ads.stop());
   const proxy = await spawnSluice(["--xds", `127.0.0.1:${port}`, "--xds-initial-wait", "100ms", "--listen", "127.0.0.1:0"]);
   exitsCleanly(t, proxy);
-  await proxy.err.waitFor(/no config from the control plane at 127\.0\.0\.1:\d+ within 100ms; starting with none \(RPCs get UNAVAILABLE\) and still trying/);
+  await proxy.out.waitFor(/no config from the control plane at 127\.0\.0\.1:\d+ within 100ms; starting with none \(RPCs get UNAVAILABLE\) and still trying/);
   const client = clientFor(t, `127.0.0.1:${proxy.port}`);
   const before = await callUnary(client, Buffer.from("hi"));
   assert.equal(before.code, grpc.status.UNAVAILABLE, before.details);

@@ -86,7 +86,7 @@ for (const transport of TEST_TRANSPORTS)
       assert.ok(load.outcomes.length >= 850, `${load.outcomes.length} RPCs`);
       // Every pod served under both configs: the reloads changed balancing, not the pod set.
       for (const p of pods) assert.ok(p.stats.rpcs > 0, p.stats.name);
-      assert.doesNotMatch(sluice.err.text, /needs a restart|rejected/);
+      assert.doesNotMatch(sluice.out.text, /needs a restart|rejected/);
     });
   });
 
@@ -132,16 +132,17 @@ test("an invalid config file keeps the running config and prints every problem a
   const bad = configYaml(pods, { weights: [1, 1], policy: "ROUND_ROBIN" }, transport)
     .replace("simple: ROUND_ROBIN", "simple: ROUND_ROBIN_PLEASE")
     .replace("listen: 127.0.0.1:0", "listen: nowhere");
-  const mark = sluice.err.mark();
+  const mark = sluice.out.mark();
+  const logMark = sluice.err.mark();
   writeFileSync(file, bad);
-  const m = await sluice.err.waitFor(/config reload \(file change\) rejected, keeping the running config: (\d+) problems\n/, mark);
+  const m = await sluice.out.waitFor(/config reload \(file change\) rejected, keeping the running config: (\d+) problems\n/, mark);
   assert.equal(Number(m[1]), 2);
   const validate = await runCli(["validate", file]);
   assert.equal(validate.code, 1);
   const problems = validate.stderr.split("\n").filter((l) => l.startsWith(file));
   assert.equal(problems.length, 2);
-  await sluice.err.waitFor(/"config reload rejected; the running config stays"/, mark);
-  for (const p of problems) assert.ok(sluice.err.text.slice(mark).includes(`${p}\n`), `proxy did not print: ${p}`);
+  await sluice.err.waitFor(/"config reload rejected; the running config stays"/, logMark);
+  for (const p of problems) assert.ok(sluice.out.text.slice(mark).includes(`${p}\n`), `proxy did not print: ${p}`);
 
   // The running config stays: round robin over all three pods.
   const served = new Set<string>();
@@ -154,7 +155,7 @@ test("an invalid config file keeps the running config and prints every problem a
 
   // SIGHUP retries the same bad file (and rejects it again); fixing the file applies it.
   sluice.child.kill("SIGHUP");
-  await sluice.err.waitFor(/config reload \(SIGHUP\) rejected/, mark);
+  await sluice.out.waitFor(/config reload \(SIGHUP\) rejected/, mark);
   replaceFile(file, configYaml(pods, { weights: [1, 1], policy: "ROUND_ROBIN" }, transport));
   const ok = await sluice.out.waitFor(reloaded(1));
   assert.equal(ok[1], "file change");
@@ -172,11 +173,11 @@ test("SIGHUP reloads unchanged files (reported as no changes); listen and transp
   sluice.child.kill("SIGHUP");
   const m = await sluice.out.waitFor(reloaded(1));
   assert.deepEqual([m[1], m[2]], ["SIGHUP", "no changes"]);
-  const mark = sluice.err.mark();
+  const mark = sluice.out.mark();
   replaceFile(file, configYaml(pods, { weights: [1], policy: "ROUND_ROBIN" }, other).replace("listen: 127.0.0.1:0", "listen: 127.0.0.1:1"));
   const r = await sluice.out.waitFor(reloaded(2));
   assert.match(r[2]!, /needs a restart \(not applied\): listen: 127\.0\.0\.1:0 -> 127\.0\.0\.1:1; transport: "\w+" -> "\w+"/);
-  await sluice.err.waitFor(/warning: listen changed; it needs a restart/, mark);
-  await sluice.err.waitFor(/warning: transport changed; it needs a restart/, mark);
+  await sluice.out.waitFor(/warning: listen changed; it needs a restart/, mark);
+  await sluice.out.waitFor(/warning: transport changed; it needs a restart/, mark);
   assert.equal((await callUnary(client, Buffer.from("x"))).code, 0, "still serving on the old port");
 });

@@ -68,7 +68,7 @@ for (const transport of TEST_TRANSPORTS)
       for (const c of cs) for (let i = 0; i < 10; i++) calls.push(callUnary(c, Buffer.from(`rpc-${calls.length}`), md({ "x-echo-delay-ms": "1500" })));
       await inFlightAtPods(pods, 50);
       sluice.child.kill("SIGTERM");
-      await sluice.err.waitFor(/SIGTERM: draining \(RPCs in flight get up to 30s\)/);
+      await sluice.out.waitFor(/SIGTERM: draining \(RPCs in flight get up to 30s\)/);
       assert.equal(await connectError(sluice.port), "ECONNREFUSED", "still accepting after SIGTERM");
       const results = await Promise.all(calls);
       assert.deepEqual(
@@ -76,7 +76,7 @@ for (const transport of TEST_TRANSPORTS)
         [],
       );
       assert.deepEqual(await exited, [0, null]);
-      assert.match(sluice.err.text, /drained, exiting/);
+      assert.match(sluice.out.text, /drained, exiting/);
     });
 
     test("the drain timeout bounds a drain: RPCs still running after --drain-timeout are cut, and the exit code is 0", async (t) => {
@@ -89,7 +89,7 @@ for (const transport of TEST_TRANSPORTS)
       await inFlightAtPods(pods, 5);
       const started = performance.now();
       sluice.child.kill("SIGTERM");
-      await sluice.err.waitFor(/SIGTERM: draining \(RPCs in flight get up to 300ms\)/);
+      await sluice.out.waitFor(/SIGTERM: draining \(RPCs in flight get up to 300ms\)/);
       assert.deepEqual(await exited, [0, null]);
       const results = await Promise.all(calls);
       assert.ok(performance.now() - started < 10_000, "the drain outlived its timeout");
@@ -123,7 +123,7 @@ for (const transport of TEST_TRANSPORTS)
       await load.completions(300);
       const mark = first.out.mark();
       first.child.kill("SIGUSR2");
-      successor = Number((await first.err.waitFor(/handed over to pid (\d+)\n/))[1]);
+      successor = Number((await first.out.waitFor(/handed over to pid (\d+)\n/))[1]);
       assert.notEqual(successor, first.child.pid);
       // The successor listens on the same port: the very socket the first one listened on.
       await first.out.waitFor(new RegExp(`sluice proxy listening on 127\\.0\\.0\\.1:${first.port} `), mark);
@@ -134,13 +134,13 @@ for (const transport of TEST_TRANSPORTS)
       load.phase = 1; // the first sluice is gone: from here on the successor serves everything
       await load.completions(300);
       // The successor hands over in turn (it was started with --listen-fd 3 itself).
-      const mark2 = first.err.mark();
+      const mark2 = first.out.mark();
       process.kill(successor, "SIGUSR2");
-      const third = Number((await first.err.waitFor(/handed over to pid (\d+)\n/, mark2))[1]);
+      const third = Number((await first.out.waitFor(/handed over to pid (\d+)\n/, mark2))[1]);
       const second = successor;
       successor = third;
       assert.notEqual(third, second);
-      await first.err.waitFor(/drained, exiting\n/, mark2); // the second one's last words
+      await first.out.waitFor(/drained, exiting\n/, mark2); // the second one's last words
       assert.equal(readFileSync(pidFile, "utf8").trim(), String(third));
       load.phase = 2;
       await load.completions(300);
@@ -159,11 +159,12 @@ test("a takeover whose successor cannot start (its config became invalid) leaves
   const client = clientFor(t, `127.0.0.1:${first.port}`, { "grpc.default_authority": "echo" });
   // Invalid for the successor; the running sluice rejects the reload and keeps its config.
   writeFileSync(file, readFileSync(file, "utf8").replace("resolution: STATIC", "resolution: STATICALLY"));
-  await first.err.waitFor(/config reload \(file change\) rejected/);
+  await first.out.waitFor(/config reload \(file change\) rejected/);
   const mark = first.err.mark();
   first.child.kill("SIGUSR2");
-  const m = await first.err.waitFor(/takeover failed, still serving: pid \d+ exited before it was ready \(code 1\)\n/, mark);
+  const m = await first.out.waitFor(/takeover failed, still serving: pid \d+ exited before it was ready \(code 1\)\n/);
   assert.ok(m.index >= 0);
+  // The successor could not start: it says why on stderr (which it shares with the first one).
   assert.match(first.err.text.slice(mark), /spec\.resolution: must be one of/);
   assert.equal((await callUnary(client, Buffer.from("x"))).code, 0);
   assert.equal(first.child.exitCode, null);
@@ -178,7 +179,7 @@ test("a second signal while draining (SIGUSR2, SIGTERM, SIGINT) does not kill th
   const call = callUnary(client, Buffer.from("x"), md({ "x-echo-delay-ms": "1000" }));
   await inFlightAtPods(pods, 1);
   sluice.child.kill("SIGTERM");
-  await sluice.err.waitFor(/draining/);
+  await sluice.out.waitFor(/draining/);
   for (const signal of ["SIGUSR2", "SIGTERM", "SIGINT"] as const) sluice.child.kill(signal);
   const r = await call;
   assert.equal(r.code, grpc.status.OK, r.details);

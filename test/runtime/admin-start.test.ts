@@ -45,7 +45,7 @@ test("admin port taken: the default address warns and runs without it; a configu
   assert.match(
     lines[0]!,
     new RegExp(
-      `^err: warning: the admin server's default address 127\\.0\\.0\\.1:${held.port} is not usable \\(in use, by another sluice\\?\\); running without it`,
+      `^out: warning: the admin server's default address 127\\.0\\.0\\.1:${held.port} is not usable \\(in use, by another sluice\\?\\); running without it`,
     ),
   );
 
@@ -83,7 +83,7 @@ test("admin port still taken after a takeover's wait: the successor stops retryi
   const lines: string[] = [];
   let said!: () => void;
   const gaveUp = new Promise<void>((resolve) => (said = resolve));
-  const io = { out: (l: string) => lines.push(l), err: (l: string) => (lines.push(l), said()) };
+  const io = { out: (l: string) => (lines.push(l), said()), err: (l: string) => lines.push(l) };
   const { observability, proxy } = observed(t, held.port);
   const r = await startAdminServer(observability, proxy.config.listener.admin, true, io, 5, 50);
   assert.ok(r.ok);

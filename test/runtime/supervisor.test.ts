@@ -41,7 +41,10 @@ class ScriptedSource implements ConfigSource {
     this.sink = sink;
     if (this.first === undefined) return Promise.resolve(undefined);
     if (this.whileStarting !== undefined) this.duringStart = sink.apply(this.whileStarting);
-    return Promise.resolve({ snapshot: { config: this.first, digest: "d0", updates: [] }, lines: ["scripted source started"] });
+    return Promise.resolve({
+      snapshot: { config: this.first, digest: "d0", updates: [] },
+      events: [{ event: "scripted source started", line: "scripted source started" }],
+    });
   }
   reread(reason: string): void {
     this.rereads.push(reason);
@@ -103,7 +106,7 @@ test("a config given while the proxy starts applies once it serves; a rejected o
     logMessage: "rejected",
     logFields: {},
   });
-  assert.deepEqual(lines.err.slice(-2), ["sluice proxy: test update #2 rejected, keeping the running config: 1 problem", "test.yaml:3 spec: bad"]);
+  assert.deepEqual(lines.out.slice(-2), ["sluice proxy: test update #2 rejected, keeping the running config: 1 problem", "test.yaml:3 spec: bad"]);
   assert.deepEqual(ports(supervisor), [pods[1]!.port]);
 
   signals.emit("SIGHUP", "SIGHUP");
@@ -112,7 +115,7 @@ test("a config given while the proxy starts applies once it serves; a rejected o
   signals.emit("SIGTERM", "SIGTERM");
   assert.equal(await exit, 0);
   assert.equal(source.stopped, true);
-  assert.deepEqual(lines.err.slice(-2), ["sluice proxy: SIGTERM: draining (RPCs in flight get up to 5s)", "sluice proxy: drained, exiting"]);
+  assert.deepEqual(lines.out.slice(-2), ["sluice proxy: SIGTERM: draining (RPCs in flight get up to 5s)", "sluice proxy: drained, exiting"]);
   assert.equal(supervisor.proxy, undefined);
   assert.equal(await source.sink!.apply(snapshotOf(configOf(pods[0]!), 3)), false, "nothing is applied after the drain");
 });

@@ -32,7 +32,7 @@ class FakeListener implements ConfigSource {
   stopped = false;
   start(sink: SnapshotSink): Promise<SourceStart> {
     this.sink = sink;
-    return Promise.resolve({ snapshot: { config: parseConfig(listenerYaml()), digest: "-", updates: [] }, lines: [] });
+    return Promise.resolve({ snapshot: { config: parseConfig(listenerYaml()), digest: "-", updates: [] }, events: [] });
   }
   reread(): void {}
   stop(): void {
@@ -105,18 +105,20 @@ function xds(
 const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 test("before the first snapshot every RPC routes to a cluster with no endpoints; the first snapshot replaces it", async () => {
-  const { io, out, err } = lines();
+  const { io, out } = lines();
   const { ads, source, applier } = xds(io, "cp:15010");
   const start = await source.start(applier);
   assert.ok(start !== undefined);
-  assert.deepEqual(err, ["sluice proxy: no config from the control plane at cp:15010 within 1ms; starting with none (RPCs get UNAVAILABLE) and still trying"]);
+  assert.deepEqual(out.splice(0), [
+    "sluice proxy: no config from the control plane at cp:15010 within 1ms; starting with none (RPCs get UNAVAILABLE) and still trying",
+  ]);
   const pending = start.snapshot.config;
   assert.equal(pending.listener.defaultHost, PENDING_HOST);
   assert.deepEqual(
     [...pending.clusters.values()].map((c) => [c.name, c.endpoints.length]),
     [[`${PENDING_HOST}|0|`, 0]],
   );
-  assert.match(start.lines.join("\n"), /no config from the control plane at cp:15010 yet/);
+  assert.deepEqual(start.events, [], "the wait's warning said it: nothing more to say once listening");
 
   const target = new Target();
   applier.attach(target);
@@ -137,7 +139,7 @@ test("a file reload and snapshots apply one at a time, each with the latest of b
   const { ads, listener, source, applier } = xds(io, "cp", { initialWaitMs: 1000 });
   ads.emit("update", snapshot(serviceEntryYaml("echo", [7001])));
   const start = await source.start(applier);
-  assert.match(start?.lines.join("\n") ?? "", /xds update #1 in force/, "the first snapshot came within the wait");
+  assert.match(start?.events.map((e) => e.line).join("\n") ?? "", /xds update #1 in force/, "the first snapshot came within the wait");
   const target = new Target();
   target.hold = true;
   applier.attach(target);
@@ -169,12 +171,12 @@ test("a file reload and snapshots apply one at a time, each with the latest of b
 });
 
 test("--default-host is used while the control plane routes it, and warned about (once) when it does not", async () => {
-  const { io, err } = lines();
+  const { io, out } = lines();
   const { ads, source, applier } = xds(io, "cp", { defaultHost: "Other" });
   const target = new Target();
   await source.start(applier);
   applier.attach(target);
-  const mark = err.length; // after "no config ... within 1ms"
+  const mark = out.length; // after "no config ... within 1ms"
   const two = `${serviceEntryYaml("echo", [7001])}\n---\n${serviceEntryYaml("other", [7002])}`;
   ads.emit("update", snapshot(two));
   await flush();
@@ -184,9 +186,10 @@ test("--default-host is used while the control plane routes it, and warned about
   ads.emit("update", snapshot(serviceEntryYaml("echo", [7001, 7003])));
   await flush();
   assert.equal(target.applied.at(-1)?.listener.defaultHost, null);
-  assert.deepEqual(err.slice(mark), [
-    "warning: sluice proxy: --default-host other is not a host the control plane routes (hosts: echo); requests for other hosts get UNIMPLEMENTED",
-  ]);
+  assert.deepEqual(
+    out.slice(mark).filter((l) => l.startsWith("warning:")),
+    ["warning: sluice proxy: --default-host other is not a host the control plane routes (hosts: echo); requests for other hosts get UNIMPLEMENTED"],
+  );
 });
 
 test("the config digest is the same for the same clusters and routes, whatever order they came in, and differs otherwise", () => {
@@ -198,16 +201,16 @@ test("the config digest is the same for the same clusters and routes, whatever o
 });
 
 test("connection changes are reported; a disconnect keeps the config; stop() closes the ADS client and the listener source", async () => {
-  const { io, err } = lines();
+  const { io, out } = lines();
   const { ads, listener, source, applier } = xds(io, "cp:1");
   ads.emit("connection", "disconnected");
-  assert.deepEqual(err, [], "never connected: nothing lost");
+  assert.deepEqual(out, [], "never connected: nothing lost");
   ads.emit("connection", "connected");
   ads.emit("update", snapshot(serviceEntryYaml("echo", [7001])));
   await source.start(applier);
   ads.emit("connection", "disconnected");
   ads.emit("nack", { typeUrl: "type.googleapis.com/envoy.config.cluster.v3.Cluster", version: "3", message: "bad" });
-  assert.deepEqual(err, [
+  assert.deepEqual(out, [
     "sluice proxy: connected to the control plane at cp:1",
     "sluice proxy: lost the control plane at cp:1; keeping the config in force, reconnecting",
     "warning: sluice proxy: rejected Cluster version 3 from the control plane: bad",
@@ -219,12 +222,12 @@ test("connection changes are reported; a disconnect keeps the config; stop() clo
 });
 
 test("a snapshot that cannot be mapped is not applied: the running config stays, and the failure is said", async () => {
-  const { io, err, out } = lines();
+  const { io, out } = lines();
   const { ads, source, applier } = xds(io, "cp");
   await source.start(applier);
   const target = new Target();
   applier.attach(target);
-  const mark = err.length; // after "no config ... within 1ms"
+  const mark = out.length; // after "no config ... within 1ms"
   ads.emit("update", snapshot(serviceEntryYaml("echo", [7001])));
   await flush();
   assert.equal(target.applied.length, 1);
@@ -239,18 +242,18 @@ test("a snapshot that cannot be mapped is not applied: the running config stays,
   await flush();
   assert.equal(target.applied.length, 1, "nothing applied");
   assert.deepEqual([...source.config().clusters.keys()], ["echo|50051|"], "the last good snapshot is still the one in force");
-  assert.deepEqual(err.slice(mark), [
+  assert.deepEqual(out.slice(mark).slice(1), [
     "sluice proxy: xds update #2 not applied, keeping the running config: the control plane's resources cannot be mapped: boom",
   ]);
-  assert.equal(out.length, 1);
+  assert.match(out[mark] ?? "", /^sluice proxy: xds update #1 applied /);
 });
 
 test("stop() is no lost control plane: nothing about reconnecting is printed", () => {
-  const { io, err } = lines();
+  const { io, out } = lines();
   const { ads, source } = xds(io, "cp:1");
   ads.emit("connection", "connected");
   source.stop();
   // The ADS client reports its stream ending as it closes.
   ads.emit("connection", "disconnected");
-  assert.deepEqual(err, ["sluice proxy: connected to the control plane at cp:1"]);
+  assert.deepEqual(out, ["sluice proxy: connected to the control plane at cp:1"]);
 });
