@@ -61,6 +61,11 @@ export async function controlPlaneCommand(opts: ControlPlaneOptions, io: Io): Pr
   });
   // Handled for good: SIGHUP must not kill the process (Node's default), even while it stops.
   process.on("SIGHUP", () => source.reread("SIGHUP"));
+  // Handlers before the serving line: whoever reads it may signal at once.
+  const signal = new Promise<string>((resolve) => {
+    process.once("SIGINT", () => resolve("SIGINT"));
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+  });
   const host = listen.host.includes(":") ? `[${listen.host}]` : listen.host;
   const lrs = opts.weightsFromLoad === true ? `; LRS: endpoint weights from load reports every ${formatDuration(intervalMs)}` : "";
   announce(io, {
@@ -69,14 +74,11 @@ export async function controlPlaneCommand(opts: ControlPlaneOptions, io: Io): Pr
     line: `${COMMAND} serving ADS on ${host}:${port} (${describeCounts(ads)})${lrs}`,
   });
 
-  const signal = await new Promise<string>((resolve) => {
-    process.once("SIGINT", () => resolve("SIGINT"));
-    process.once("SIGTERM", () => resolve("SIGTERM"));
-  });
+  const stoppedBy = await signal;
   source.stop();
   applier.close();
   dns.stop();
-  announce(io, { event: "control plane stopping", fields: { signal }, line: `${COMMAND}: ${signal}: closing the ADS streams` });
+  announce(io, { event: "control plane stopping", fields: { signal: stoppedBy }, line: `${COMMAND}: ${stoppedBy}: closing the ADS streams` });
   await ads.stop();
   return 0;
 }

@@ -116,12 +116,6 @@ export class Supervisor {
     }
     // Applying (and watching, and following the control plane) before the listening line: a change made after it is never missed.
     this.applier.attach(proxyReloadTarget(proxy));
-    // The line only: the proxy logs its own "sluice proxy listening" record (src/proxy/proxy.ts).
-    io.out(`${COMMAND} listening on ${address.host}:${address.port} (mode ${config.listener.mode}, transport ${config.listener.transport})`);
-    if (admin.address !== undefined) announceAdmin(io, admin.address);
-    for (const event of start.events) announce(io, event);
-    announceReady();
-
     const running: Running = { proxy, observability, admin };
     const drained = new Promise<void>((resolve) => {
       this.transition({ t: "serving", running });
@@ -134,6 +128,12 @@ export class Supervisor {
       this.signals.on("SIGTERM", onStop);
       this.signals.on("SIGUSR2", () => this.takeOver(running, resolve));
     });
+    // After the signal handlers: whoever reads the line may signal at once, and must get a drain, not Node's default kill.
+    // The line only: the proxy logs its own "sluice proxy listening" record (src/proxy/proxy.ts).
+    io.out(`${COMMAND} listening on ${address.host}:${address.port} (mode ${config.listener.mode}, transport ${config.listener.transport})`);
+    if (admin.address !== undefined) announceAdmin(io, admin.address);
+    for (const event of start.events) announce(io, event);
+    announceReady();
     await drained;
     // After the drain: /ready answered 503 throughout it.
     admin.cancel();
