@@ -9,6 +9,7 @@ import { clustersView } from "./clusters-view.js";
 import { configDump } from "./config-dump.js";
 import { serveDashboard } from "./dashboard.js";
 import { envoyStats, formatEnvoyStats } from "./envoy-stats.js";
+import { hostAllowed } from "./host-guard.js";
 import type { RpcStats } from "./rpc-stats.js";
 import type { Sampler } from "./sampler.js";
 
@@ -38,6 +39,8 @@ export const ADMIN_PATHS: Readonly<Record<string, string>> = {
 export class AdminServer {
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
+  /** The address listened on (what a request's Host must name); set by listen(). */
+  private boundHost = "127.0.0.1";
 
   constructor(private readonly deps: AdminDeps) {
     this.server = createServer((req, res) => {
@@ -58,6 +61,7 @@ export class AdminServer {
       this.server.listen(port, host, () => {
         this.server.off("error", reject);
         const a = this.server.address() as AddressInfo;
+        this.boundHost = a.address;
         resolve({ host: a.address, port: a.port });
       });
     });
@@ -72,6 +76,15 @@ export class AdminServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://admin");
+    if (!hostAllowed(req.headers.host, this.boundHost)) {
+      send(
+        res,
+        403,
+        "text/plain",
+        `admin: Host ${JSON.stringify(req.headers.host)} does not name this server (${this.boundHost}); use its address or a loopback name\n`,
+      );
+      return;
+    }
     if (req.method !== "GET" && req.method !== "HEAD") {
       send(res, 405, "text/plain", "admin: GET only\n");
       return;
