@@ -26,6 +26,12 @@ import { DONE, IDLE, UpstreamSide, type Backoff, type BackendEvents, type Connec
 
 const trace = tracer("forward");
 
+/** An RPC's deadline (ms from its start), and whether it is the client's grpc-timeout rather than the route's timeout. */
+export interface RpcDeadline {
+  readonly ms: number;
+  readonly byClient: boolean;
+}
+
 export interface ForwardHooks {
   readonly onEnd: ((outcome: RpcOutcome) => void) | undefined;
   /** Request bytes kept for a retry; past it the RPC is no longer retried. */
@@ -38,6 +44,8 @@ export class Forwarder implements ClientEvents, BackendEvents {
   private attempts: Attempts | undefined;
   /** The deadline: grpc-timeout or the route timeout. */
   private deadline: TimerHandle | undefined;
+  /** The deadline is the client's (its grpc-timeout): its passing is the client giving up, not the backend failing. */
+  private clientDeadline = false;
   /** The client's stream's listener, the request as the balancer sees it, and as sent so far. */
   private readonly client: ClientSide;
   /** When the RPC began (ms), for the RPC-end hook's duration: read only when there is a hook. */
@@ -65,8 +73,11 @@ export class Forwarder implements ClientEvents, BackendEvents {
     return this.attempts!.admission;
   }
 
-  /** Starts the RPC. `deadlineMs` is the smaller of grpc-timeout and the route timeout; `pinned`: connection mode's endpoint. */
-  start(deadlineMs: number | undefined, pinned?: LbEndpoint): void {
+  /**
+   * Starts the RPC. `deadline`: the smaller of grpc-timeout and the route timeout, and whether
+   * it is the client's; `pinned`: connection mode's endpoint.
+   */
+  start(deadline: RpcDeadline | undefined, pinned?: LbEndpoint): void {
     const cluster = this.cluster;
     const admission = cluster.admit();
     if (admission === null) return this.failLocal(overflow(cluster.http2MaxRequests, cluster.name));
@@ -74,8 +85,9 @@ export class Forwarder implements ClientEvents, BackendEvents {
     const first = this.attempts.first();
     if (!isEndpoint(first)) return this.failLocal(first);
     // Beyond setTimeout's range (~24.8 days): treat as no deadline.
-    if (deadlineMs !== undefined && deadlineMs <= MAX_TIMER_MS) {
-      this.deadline = cluster.clock.setTimer(deadlineMs, () => this.onDeadline());
+    if (deadline !== undefined && deadline.ms <= MAX_TIMER_MS) {
+      this.clientDeadline = deadline.byClient;
+      this.deadline = cluster.clock.setTimer(deadline.ms, () => this.onDeadline());
     }
     this.connect(first);
     // After connect: attaching delivers data the client already sent, which needs the
@@ -187,7 +199,8 @@ export class Forwarder implements ClientEvents, BackendEvents {
     const phase = this.phase;
     if (phase.t === "done") return;
     if (phase.t === "open") {
-      this.admission.attemptEnded(AttemptEnd.TIMEOUT, -1);
+      // The client's own deadline is the client giving up (outlier detection does not count it); the route's is the backend's slowness.
+      this.admission.attemptEnded(this.clientDeadline ? AttemptEnd.CANCELLED : AttemptEnd.TIMEOUT, -1);
       phase.stream.reset(H2Code.CANCEL);
     }
     this.failLocal(DEADLINE_EXCEEDED);

@@ -13,7 +13,7 @@ import type { OutcomeObserver } from "../balancer/outcome.js";
 import { ClusterRuntime } from "../upstream/cluster.js";
 import { ConnectionPins } from "../balancer/connection-pins.js";
 import { DownstreamLifetime, type LifetimeEvent } from "./downstream-lifetime.js";
-import { Forwarder, type ForwardHooks } from "./forwarder.js";
+import { Forwarder, type ForwardHooks, type RpcDeadline } from "./forwarder.js";
 import type { RpcOutcome } from "./rpc-outcome.js";
 import { isGrpcPath, parseGrpcTimeout, trailersOnly } from "./grpc-wire.js";
 import { Listener } from "./listener.js";
@@ -367,7 +367,7 @@ export class Proxy {
       );
       return;
     }
-    const deadline = minDefined(timeout, route.timeoutMs ?? undefined);
+    const deadline = rpcDeadline(timeout, route.timeoutMs);
     const forwarder = new Forwarder(ds, cluster, conn.remoteAddress, this.hooks, route.retry);
     if (this.config.listener.mode === "connection") {
       forwarder.start(deadline, this.pins.endpointFor(conn.id, cluster, forwarder.request));
@@ -388,8 +388,9 @@ function firstValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-function minDefined(a: number | undefined, b: number | undefined): number | undefined {
-  if (a === undefined) return b;
-  if (b === undefined) return a;
-  return Math.min(a, b);
+/** The sooner of the client's grpc-timeout and the route's timeout, and whose it is (a tie is the client's). */
+function rpcDeadline(grpcTimeoutMs: number | undefined, routeTimeoutMs: number | null): RpcDeadline | undefined {
+  if (grpcTimeoutMs === undefined) return routeTimeoutMs === null ? undefined : { ms: routeTimeoutMs, byClient: false };
+  if (routeTimeoutMs !== null && routeTimeoutMs < grpcTimeoutMs) return { ms: routeTimeoutMs, byClient: false };
+  return { ms: grpcTimeoutMs, byClient: true };
 }

@@ -184,6 +184,10 @@ function checkRecord(record: Headers, kind: BlockKind): string | undefined {
       const path = record[":path"];
       if (path === undefined || path === "") return "request without :path";
     }
+    // Section 8.3.1 lets a request without authority through; nghttp2 (node:http2, so every
+    // grpc-js and node server) refuses it, and a backend's refusal would count against the
+    // backend. Refused here as node:http2 refuses it, before any backend sees it.
+    if (record[":authority"] === undefined && record["host"] === undefined) return "request without :authority or host";
   } else if (kind === BlockKind.RESPONSE) {
     const status = record[":status"];
     if (typeof status !== "string" || !/^[1-9]\d\d$/.test(status)) return `response with bad :status ${String(status)}`;

@@ -33,7 +33,7 @@ export type IdChoice = "next" | "skip" | "even" | "reuse" | "lower" | "zero";
 
 /**
  * What is wrong with a request's header block, if anything ("no-authority" is unusual rather
- * than wrong: section 8.3.1 makes :authority optional).
+ * than wrong: section 8.3.1 makes :authority optional; both transports refuse it as nghttp2 does).
  */
 export type FieldFault =
   | "none"
