@@ -126,6 +126,13 @@ export const METRICS: readonly Row[] = [
     collect: (emit, { proxy }) => emit({}, proxy.connectionsAccepted - proxy.connectionsClosed),
   },
   {
+    name: "envoy_listener_downstream_cx_overflow",
+    help: "Downstream connections closed as they arrived: downstream.maxConnections were open",
+    type: "counter",
+    labels: [],
+    collect: (emit, { proxy }) => emit({}, proxy.connectionsOverflowed),
+  },
+  {
     name: "envoy_http_downstream_cx_max_requests_reached",
     help: "Downstream connections sent GOAWAY at maxRequestsPerConnection (connection mode)",
     type: "counter",

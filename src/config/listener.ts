@@ -31,7 +31,9 @@ export const DEFAULT_DOWNSTREAM = {
   keepalive: { timeMs: null, timeoutMs: 20_000, minPingIntervalMs: 300_000, permitWithoutCalls: false },
   maxConnectionAgeMs: null,
   maxConnectionAgeGraceMs: null,
-  maxConnectionIdleMs: null,
+  // Envoy's HTTP connection manager closes a connection without requests after an hour by
+  // default: an abandoned connection does not hold its memory and its place in maxConnections forever.
+  maxConnectionIdleMs: 3_600_000,
   // Streams one client connection may hold open. gRPC clients carry a whole channel's RPCs on
   // one connection and the servers they know advertise no limit (grpc-go, node:http2), so
   // the browser-sized defaults of HAProxy (100), nginx (128) and Go's net/http2 (250) would
@@ -39,6 +41,10 @@ export const DEFAULT_DOWNSTREAM = {
   // change or a GOAWAY walks every stream). 1,000 is far above one channel's usual concurrency
   // and bounds what one connection can hold.
   maxConcurrentStreams: 1000,
+  // Client connections at once. An idle connection costs ~7 KB, so 10,000 hold ~70 MB; one
+  // client opening connection after connection cannot take the process's file descriptors
+  // (Envoy leaves this to its overload manager, HAProxy to maxconn).
+  maxConnections: 10_000,
 } as const;
 
 /** gRFC A8 client defaults: no pings unless configured; 20 s for an answer. */
@@ -158,8 +164,10 @@ export function buildListener(
       },
       maxConnectionAgeMs: first?.maxConnectionAgeMs ?? d.maxConnectionAgeMs,
       maxConnectionAgeGraceMs: first?.maxConnectionAgeGraceMs ?? d.maxConnectionAgeGraceMs,
-      maxConnectionIdleMs: first?.maxConnectionIdleMs ?? d.maxConnectionIdleMs,
+      // 0s: no idle timeout (the default is an hour).
+      maxConnectionIdleMs: first?.maxConnectionIdleMs === 0 ? null : (first?.maxConnectionIdleMs ?? d.maxConnectionIdleMs),
       maxConcurrentStreams: first?.maxConcurrentStreams ?? d.maxConcurrentStreams,
+      maxConnections: first?.maxConnections ?? d.maxConnections,
     },
     upstream: {
       keepalive: {

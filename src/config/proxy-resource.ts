@@ -29,6 +29,7 @@ export interface ParsedProxy {
   readonly maxConnectionAgeGraceMs?: number;
   readonly maxConnectionIdleMs?: number;
   readonly maxConcurrentStreams?: number;
+  readonly maxConnections?: number;
   readonly upstreamKeepalive: {
     readonly timeMs?: number;
     readonly timeoutMs?: number;
@@ -88,6 +89,7 @@ export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProx
   const maxConnectionIdleMs = downstream?.duration("maxConnectionIdle");
   // HTTP/2 caps the setting at 2^31-1; 0 would refuse every stream.
   const maxConcurrentStreams = downstream?.int("maxConcurrentStreams", { min: 1, max: 0x7fffffff });
+  const maxConnections = downstream?.int("maxConnections", { min: 1, max: 10_000_000 });
   downstream?.finish();
   const upstream = r.map("upstream");
   const uka = upstream?.map("keepalive");
@@ -133,6 +135,7 @@ export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProx
     maxConnectionAgeGraceMs,
     maxConnectionIdleMs,
     maxConcurrentStreams,
+    maxConnections,
     upstreamKeepalive: dropUndefined(upstreamKeepalive),
     choiceCount,
     retryBufferLimit,

@@ -206,6 +206,8 @@ export interface DownstreamSettings {
   readonly maxConnectionIdleMs: number | null;
   /** SETTINGS_MAX_CONCURRENT_STREAMS advertised to clients: streams one connection may hold open (more are refused). */
   readonly maxConcurrentStreams: number;
+  /** Client connections open at once; one more is closed as it arrives. */
+  readonly maxConnections: number;
 }
 
 /** Connections from the proxy to backends (what Istio's DestinationRule has no field for). */

@@ -42,10 +42,14 @@ function onSocketError(err: Error): void {
 export class Listener {
   private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
+  /** Envoy's downstream_cx_overflow: connections closed as they arrived, maxConnections being open. */
+  overflows = 0;
 
   constructor(
     onHttp2: (socket: net.Socket) => void,
     private readonly prefaceTimeoutMs = PREFACE_TIMEOUT_MS,
+    /** Client connections open at once (downstream.maxConnections); one more is closed at once. */
+    maxConnections = Infinity,
   ) {
     const sockets = this.sockets;
     // Listeners shared by all sockets: no closures kept per connection.
@@ -53,6 +57,13 @@ export class Listener {
       sockets.delete(this);
     }
     this.server = net.createServer({ noDelay: true }, (socket) => {
+      if (sockets.size >= maxConnections) {
+        this.overflows++;
+        trace("connection refused: maxConnections", { peer: socket.remoteAddress, open: sockets.size });
+        socket.on("error", onSocketError);
+        socket.destroy();
+        return;
+      }
       sockets.add(socket);
       socket.on("close", onClose);
       socket.on("error", onSocketError);

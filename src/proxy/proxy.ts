@@ -72,6 +72,11 @@ export class Proxy {
   private address: { host: string; port: number } | undefined;
   /** Downstream connections accepted since start, and closed since start. */
   connectionsAccepted = 0;
+
+  /** Envoy's downstream_cx_overflow: client connections closed as they arrived, downstream.maxConnections being open. */
+  get connectionsOverflowed(): number {
+    return this.listener.overflows;
+  }
   connectionsClosed = 0;
   /** Envoy's downstream_cx_max_requests_reached: connections sent GOAWAY at maxRequestsPerConnection. */
   get connectionsCycled(): number {
@@ -127,7 +132,7 @@ export class Proxy {
       },
       handlers,
     );
-    this.listener = new Listener((socket) => this.server.accept(socket), timeouts?.prefaceMs);
+    this.listener = new Listener((socket) => this.server.accept(socket), timeouts?.prefaceMs, config.listener.downstream.maxConnections);
   }
 
   /** `listenFd`: accept on this inherited listening socket instead of binding the configured address. */
