@@ -1,8 +1,11 @@
 // A client connection that commits an HTTP/2 connection error is closed, on each transport,
-// and its socket with it: no descriptor is left behind however many such connections come.
-// node:http2 needed help here: after most connection errors nghttp2 sends GOAWAY and stops
-// reading, node is told nothing, and the socket stayed open (CLOSE-WAIT once the client had
-// gone) until the file limit was reached (src/transport/node/dead-sessions.ts).
+// and its socket with it: no descriptor is left behind however many such connections come,
+// nor when the client never closes its side. node:http2 needed help here: after most
+// connection errors nghttp2 sends GOAWAY and stops reading, node is told nothing, and the
+// socket stayed open (CLOSE-WAIT once the client had gone) until the file limit was reached
+// (src/transport/node/dead-sessions.ts). And a client that sent HTTP/1.x or other bytes that
+// are not the preface, got its answer and then kept its side open, held the proxy's socket
+// in FIN-WAIT-2 (src/transport/close-after-fin.ts).
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
@@ -18,6 +21,8 @@ const CONNECTIONS = 200;
 const CLOSE_BOUND_MS = 30_000;
 /** After the client saw the close: the h2 transport lets a peer read its GOAWAY for 2 s before it lets go. */
 const RELEASE_BOUND_MS = 10_000;
+/** For clients that never close: the proxy waits 5 s after its FIN (close-after-fin.ts). */
+const HALF_OPEN_BOUND_MS = 20_000;
 
 /** Connection errors that nghttp2 answers with GOAWAY alone, and one it reports to node. */
 const ERRORS: readonly { readonly name: string; readonly bytes: Buffer }[] = [
@@ -76,6 +81,36 @@ describe("client connections that commit a connection error", () => {
       assert.ok(heldSocketCount() <= before, `sockets held: ${before} before, ${heldSocketCount()} after`);
       // And it still serves.
       assert.equal((await callUnary(client, Buffer.from("after"))).code, 0);
+    });
+  }
+});
+
+describe("client connections that get an error answer and never close their side", () => {
+  for (const transport of TEST_TRANSPORTS) {
+    test(`${transport}: the proxy lets go of them all the same`, async (t) => {
+      const { target } = await proxyWithPods(t, { transport });
+      const port = Number(target.split(":")[1]);
+      const first = [
+        Buffer.from("GET / HTTP/1.1\r\nhost: echo\r\n\r\n", "latin1"), // a 505 page, then the proxy's FIN
+        Buffer.from("not the HTTP/2 preface at all", "latin1"), // GOAWAY PROTOCOL_ERROR, then the proxy's FIN
+        ...ERRORS.map((e) => Buffer.concat([CLIENT_PRELUDE, e.bytes])),
+      ];
+      const ports = new Set<number>();
+      const socks: net.Socket[] = [];
+      t.after(() => {
+        for (const sock of socks) sock.destroy();
+      });
+      for (const bytes of first) {
+        const sock = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true });
+        socks.push(sock);
+        sock.on("error", () => undefined);
+        await new Promise<void>((resolve) => sock.once("connect", () => resolve()));
+        ports.add(sock.localPort!);
+        sock.resume(); // reads the answer and the proxy's FIN, and never ends its own side
+        sock.write(bytes);
+      }
+      const held = await untilNoneHeld(proxySide(port, ports), HALF_OPEN_BOUND_MS);
+      assert.deepEqual(held, [], `the proxy still holds ${describeSockets(held)} of ${first.length} connections`);
     });
   }
 });
