@@ -21,7 +21,14 @@ export interface EndpointView {
   /** Present while ejected: why, and for how long (ms) from when (the proxy's monotonic ms). */
   readonly ejection: { readonly reason: string; readonly forMs: number } | null;
   readonly timesEjected: number;
+  /** Upstream connections open or opening, the draining ones included (upstream_cx_active). */
   readonly connections: number;
+  /**
+   * Of those, the ones retired (the backend's GOAWAY, maxConnectionDuration, idle timeout,
+   * maxRequestsPerConnection) that only finish their streams: they take no new stream and do
+   * not count against tcp.maxConnections.
+   */
+  readonly drainingConnections: number;
   readonly connectionsOpened: number;
   readonly pinnedConnections: number;
   readonly activeRequests: number;
@@ -107,6 +114,7 @@ export function clustersView(proxy: Proxy, stats: RpcStats, sampler: Sampler | u
           ejection: ejection === null ? null : { reason: ejection.reason, forMs: ejection.forMs },
           timesEjected: od?.timesEjected(e.key) ?? 0,
           connections: pool?.connectionCount ?? 0,
+          drainingConnections: pool?.drainingConnectionCount ?? 0,
           connectionsOpened: pool?.connectionsOpened ?? 0,
           pinnedConnections: e.load.activeConnections,
           activeRequests: e.load.activeRequests,

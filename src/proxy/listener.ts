@@ -4,6 +4,7 @@
 // HTTP/2's answer to a bad preface, GOAWAY PROTOCOL_ERROR.
 import net from "node:net";
 import { tracer } from "../core/trace.js";
+import { destroyAfterFin } from "../transport/close-after-fin.js";
 import { FrameWriter } from "../transport/h2/frames/writer.js";
 import { H2Code } from "../transport/types.js";
 
@@ -101,6 +102,7 @@ export class Listener {
       const http1 = HTTP1_REQUEST_LINE.test(seen.toString("latin1", 0, 16));
       trace("not HTTP/2", { peer: socket.remoteAddress, http1 });
       socket.end(http1 ? HTTP1_RESPONSE : badPrefaceGoaway());
+      destroyAfterFin(socket); // a client that never closes its side must not keep the socket
     };
     const onClose = (): void => clearTimeout(timer);
     socket.on("data", onData);

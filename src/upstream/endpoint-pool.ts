@@ -10,8 +10,13 @@
 // min(peer MAX_CONCURRENT_STREAMS, http.maxConcurrentStreams, streams left before cycling)
 // streams, up to tcp.maxConnections connections; past that, requests wait in a queue bounded
 // by http1MaxPendingRequests (counted per cluster). After maxRequestsPerConnection streams a
-// connection takes no more and closes once its in-flight streams finish; idle timeouts and
-// tcp.maxConnectionDuration retire connections the same graceful way.
+// connection takes no more and closes once its in-flight streams finish; idle timeouts,
+// tcp.maxConnectionDuration and the backend's GOAWAY retire connections the same graceful way.
+// A retired (draining) connection takes no new stream, so it does not count against
+// tcp.maxConnections: a backend that sends GOAWAY and leaves its side open must not use up the
+// limit and leave every new request waiting. Draining connections stay bounded all the same:
+// each holds at least one stream in flight (http2MaxRequests bounds those), and the transport
+// closes it once its last stream ends (h2/connection.ts; close-after-fin.ts bounds the close).
 import type { Clock, TimerHandle } from "../core/clock.js";
 import type { Random } from "../core/random.js";
 import { ErrorCode, SluiceError } from "../core/errors.js";
@@ -197,9 +202,18 @@ export class EndpointPool {
     this.transition(to, why);
   }
 
-  /** Connections open or opening. */
+  /** Connections open or opening, draining ones included (Envoy's upstream_cx_active). */
   get connectionCount(): number {
-    return this.liveCount();
+    let n = 0;
+    for (const c of this.connections) if (c.state !== "CLOSED") n++;
+    return n;
+  }
+
+  /** Connections retired (GOAWAY, age, idle, request limit) that wait for their streams to end. */
+  get drainingConnectionCount(): number {
+    let n = 0;
+    for (const c of this.connections) if (c.state === "DRAINING") n++;
+    return n;
   }
 
   /** A READY connection with room for one stream right now, if there is one. */
@@ -231,7 +245,7 @@ export class EndpointPool {
     pc.active++;
     pc.opened++;
     const limit = this.settings.maxRequestsPerConnection;
-    if (limit > 0 && pc.opened >= limit) pc.transition("DRAINING", "maxRequestsPerConnection reached");
+    if (limit > 0 && pc.opened >= limit) this.startDraining(pc, "maxRequestsPerConnection reached");
     return pc.conn.open(headers, listener);
   }
 
@@ -300,9 +314,10 @@ export class EndpointPool {
     return new ConnectFailure(`upstream connect error: ${this.lastFailure} (reconnecting with backoff)`);
   }
 
-  private liveCount(): number {
+  /** Connections that count against tcp.maxConnections: opening or taking streams (not draining). */
+  private usableCount(): number {
     let n = 0;
-    for (const c of this.connections) if (c.state !== "CLOSED") n++;
+    for (const c of this.connections) if (c.state === "CONNECTING" || c.state === "READY") n++;
     return n;
   }
 
@@ -343,7 +358,7 @@ export class EndpointPool {
     let connecting = 0;
     for (const c of this.connections) if (c.state === "CONNECTING") connecting++;
     let needed = Math.max(1, Math.ceil(this.waiters.length / perConnection)) - connecting;
-    while (needed-- > 0 && this.liveCount() < s.maxConnections) this.openConnection();
+    while (needed-- > 0 && this.usableCount() < s.maxConnections) this.openConnection();
   }
 
   private openConnection(): void {
@@ -365,7 +380,10 @@ export class EndpointPool {
           this.serveWaiters(pc);
           if (pc.active === 0 && this.waiters.length === 0) this.armIdle(pc);
         },
-        onGoaway: () => pc.transition("DRAINING", "peer sent GOAWAY"),
+        onGoaway: () => {
+          // Requests waiting need another connection, which this one no longer keeps from opening.
+          if (this.startDraining(pc, "peer sent GOAWAY") && this.waiters.length > 0) this.openForWaiters();
+        },
         onClose: (error) => this.onConnectionClosed(pc, error),
       },
     );
@@ -404,6 +422,17 @@ export class EndpointPool {
     if (this.waiters.length > 0) this.openForWaiters();
   }
 
+  /**
+   * `pc` takes no new stream from now on (GOAWAY, age, idle or request limit): the endpoint's
+   * state follows (READY only while another connection is), and the connection no longer
+   * counts against tcp.maxConnections.
+   */
+  private startDraining(pc: PooledConnection, why: string): boolean {
+    if (!pc.transition("DRAINING", why)) return false;
+    this.refresh(`connection ${pc.id} draining (${why})`);
+    return true;
+  }
+
   /** gRPC goes back to IDLE after the backoff; a request waiting (or the next one) connects. */
   private onBackoffOver(): void {
     this.backoffTimer = undefined;
@@ -428,7 +457,7 @@ export class EndpointPool {
       if (pc.active > 0 || pc.state !== "READY") return;
       const left = this.settings.idleTimeoutMs - (this.settings.clock.now() - pc.idleSince);
       if (left > 0) return this.scheduleIdleCheck(pc, left);
-      pc.transition("DRAINING", "idle timeout");
+      this.startDraining(pc, "idle timeout");
       pc.conn.drain();
     });
   }
@@ -438,7 +467,7 @@ export class EndpointPool {
     if (max === null) return;
     pc.ageTimer = this.settings.clock.setTimer(max, () => {
       pc.ageTimer = undefined;
-      if (!pc.transition("DRAINING", "maxConnectionDuration reached")) return;
+      if (!this.startDraining(pc, "maxConnectionDuration reached")) return;
       if (pc.active === 0) pc.conn.drain();
       // Requests still waiting need another connection.
       if (this.waiters.length > 0) this.openForWaiters();

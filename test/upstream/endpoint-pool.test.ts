@@ -242,4 +242,37 @@ for (const kind of TEST_TRANSPORTS) {
       await server.close();
     }
   });
+  test(`${kind}: a draining connection does not count against maxConnections, and no longer makes the endpoint READY`, async () => {
+    const clock = new ManualClock();
+    const server = await startH2Server();
+    const watch = observed();
+    const pool = new EndpointPool(
+      "127.0.0.1",
+      server.port,
+      settings(clock, { maxConnections: 1, maxConnectionDurationMs: 60_000, observer: watch.observer }),
+      createClientTransport(kind, { initialWindowSize: 1 << 20 }),
+    );
+    try {
+      const a = await acquire(pool);
+      assert.ok(!(a instanceof SluiceError));
+      const s = pool.openStream(a, REQUEST, QUIET); // held open: the connection cannot close yet
+      clock.advance(60_000); // retired by age, as by a backend's GOAWAY
+      assert.deepEqual([pool.state, pool.connectionCount, pool.drainingConnectionCount], [PoolState.IDLE, 1, 1]);
+      const next = acquire(pool);
+      // At the limit of 1, but the one open connection is draining: a new one opens at once.
+      assert.deepEqual([pool.state, pool.connectionCount, pool.drainingConnectionCount], [PoolState.CONNECTING, 2, 1]);
+      const b = await next;
+      assert.ok(!(b instanceof SluiceError));
+      assert.notEqual(b.id, a.id);
+      assert.equal(pool.state, PoolState.READY);
+      const oldClosed = once(watch.events, "closed");
+      s.end();
+      pool.release(a);
+      await oldClosed;
+      assert.deepEqual([pool.state, pool.connectionCount, pool.drainingConnectionCount], [PoolState.READY, 1, 0]);
+    } finally {
+      pool.close();
+      await server.close();
+    }
+  });
 }

@@ -8,6 +8,7 @@
 import type { OnReadOpts } from "node:net";
 import type { Duplex } from "node:stream";
 import { logger, tracer } from "../../core/trace.js";
+import { destroyAfterFin, FIN_LINGER_MS } from "../close-after-fin.js";
 import { Http2ConnectionError } from "../errors.js";
 import { H2Code, h2CodeName, type Headers } from "../types.js";
 import { scheduleFlush, type Flushable } from "./flush.js";
@@ -267,6 +268,8 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
     if (this.endAfterFlush) {
       this.endAfterFlush = false;
       socket.end();
+      // A peer that never closes its side (node:http2 after its GOAWAY) must not hold the socket.
+      destroyAfterFin(socket, FIN_LINGER_MS, this.options.sendStallTimeoutMs);
     }
   }
 

@@ -1,6 +1,8 @@
 // Upstream HTTP/2 connections on node:http2.
 import http2 from "node:http2";
+import net from "node:net";
 import { tracer } from "../../core/trace.js";
+import { destroyAfterFin } from "../close-after-fin.js";
 import { ConnectTimeoutError } from "../errors.js";
 import type { ClientConnection, ClientConnectionListener, ClientTransport, Headers, Stream, StreamListener } from "../types.js";
 import { RefusedStream } from "../refused-stream.js";
@@ -27,9 +29,15 @@ class NodeClientConnection implements ClientConnection {
     private readonly listener: ClientConnectionListener,
   ) {
     const host = target.host.includes(":") ? `[${target.host}]` : target.host;
+    // Our own socket (session.socket is a proxy that refuses destroy()): node ends it after a
+    // GOAWAY once the streams are done, and then waits for the peer's FIN, which a node:http2
+    // backend never sends.
+    const socket = net.connect({ host: target.host, port: target.port, noDelay: true });
+    destroyAfterFin(socket);
     this.session = http2.connect(`http://${host}:${target.port}`, {
       settings: { initialWindowSize: options.initialWindowSize, enablePush: false },
       maxSessionMemory: 64,
+      createConnection: () => socket,
     });
     const session = this.session;
     this.connectTimer = setTimeout(() => {

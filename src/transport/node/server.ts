@@ -4,8 +4,10 @@ import http2 from "node:http2";
 import type { Socket } from "node:net";
 import { tracer } from "../../core/trace.js";
 import { normalizeAddress } from "../address.js";
+import { destroyAfterFin } from "../close-after-fin.js";
 import { Http2ConnectionError } from "../errors.js";
 import { h2CodeName, type ServerConnection, type ServerHandlers, type ServerTransport, type ServerTransportOptions } from "../types.js";
+import { DeadSessionSweep, type Swept } from "./dead-sessions.js";
 import { SessionPings } from "./ping.js";
 import { NodeServerStream, type StreamOwner } from "./server-stream.js";
 
@@ -17,7 +19,7 @@ const MAX_DEBUG_DATA = 256;
 
 let nextConnectionId = 1;
 
-class NodeServerConnection implements ServerConnection, StreamOwner {
+class NodeServerConnection implements ServerConnection, StreamOwner, Swept {
   readonly id = nextConnectionId++;
   readonly remoteAddress: string;
   readonly remotePort: number;
@@ -26,8 +28,8 @@ class NodeServerConnection implements ServerConnection, StreamOwner {
   private pings: SessionPings | undefined;
 
   constructor(
-    private readonly session: http2.ServerHttp2Session,
-    private readonly socket: Socket,
+    readonly session: http2.ServerHttp2Session,
+    readonly socket: Socket,
     private readonly handlers: ServerHandlers,
   ) {
     this.remoteAddress = normalizeAddress(socket.remoteAddress ?? "");
@@ -80,6 +82,8 @@ class NodeServerConnection implements ServerConnection, StreamOwner {
 export class NodeH2Server implements ServerTransport {
   private readonly server: http2.Http2Server;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
+  /** Sessions nghttp2 ended after a protocol error, which node would keep open for ever. */
+  private readonly dead = new DeadSessionSweep();
   /** The socket being handed to node: `session.socket` is a proxy that refuses destroy(). */
   private accepting: Socket | undefined;
 
@@ -95,10 +99,14 @@ export class NodeH2Server implements ServerTransport {
       const socket = this.accepting ?? session.socket;
       const conn = new NodeServerConnection(session, socket, handlers);
       this.sessions.add(session);
+      this.dead.add(conn);
+      // node ends the socket after a graceful close and waits for the client's FIN, which may never come.
+      destroyAfterFin(socket);
       trace("connection open", { id: conn.id, peer: `${conn.remoteAddress}:${conn.remotePort}` });
       session.on("error", (err: Error) => trace("session error", { id: conn.id, err: err.message }));
       session.on("close", () => {
         this.sessions.delete(session);
+        this.dead.remove(conn);
         conn.closed();
         trace("connection closed", { id: conn.id });
         handlers.onConnectionClose(conn);
