@@ -16,8 +16,8 @@ const PART = /(\d+(?:\.\d*)?|\.\d+)(ms|us|µs|ns|h|m|s)/y;
 
 export const DURATION_HELP = 'a duration like "10s", "1.5s", "500ms", "30m" or "1h" (>= 1ms)';
 
-/** Milliseconds, or a reason the text is not a valid duration. */
-export function parseDuration(text: string): { ok: true; ms: number } | { ok: false; reason: string } {
+/** Milliseconds, or a reason the text is not a valid duration. `zeroMeansOff`: "0s" is valid (a setting it turns off). */
+export function parseDuration(text: string, zeroMeansOff = false): { ok: true; ms: number } | { ok: false; reason: string } {
   const s = text.trim();
   if (s.startsWith("-")) return { ok: false, reason: "must be >= 1ms" };
   let at = s.startsWith("+") ? 1 : 0;
@@ -31,7 +31,8 @@ export function parseDuration(text: string): { ok: true; ms: number } | { ok: fa
     at = PART.lastIndex;
   }
   if (!Number.isFinite(ms)) return { ok: false, reason: `must be ${DURATION_HELP}` };
-  if (ms < 1) return { ok: false, reason: "must be >= 1ms" };
+  if (ms === 0 && zeroMeansOff) return { ok: true, ms };
+  if (ms < 1) return { ok: false, reason: zeroMeansOff ? "must be 0s (off) or >= 1ms" : "must be >= 1ms" };
   return { ok: true, ms };
 }
 

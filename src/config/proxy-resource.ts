@@ -86,7 +86,7 @@ export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProx
   ka?.finish();
   const maxConnectionAgeMs = downstream?.duration("maxConnectionAge");
   const maxConnectionAgeGraceMs = downstream?.duration("maxConnectionAgeGrace");
-  const maxConnectionIdleMs = downstream?.duration("maxConnectionIdle");
+  const maxConnectionIdleMs = downstream?.duration("maxConnectionIdle", true);
   // HTTP/2 caps the setting at 2^31-1; 0 would refuse every stream.
   const maxConcurrentStreams = downstream?.int("maxConcurrentStreams", { min: 1, max: 0x7fffffff });
   const maxConnections = downstream?.int("maxConnections", { min: 1, max: 10_000_000 });

@@ -154,7 +154,8 @@ export class MapReader {
   }
 
   /** Milliseconds. */
-  duration(key: string): number | undefined {
+  /** A duration in ms; with `zeroMeansOff`, "0s" is valid too (and gives 0). */
+  duration(key: string, zeroMeansOff = false): number | undefined {
     const v = this.scalar(key, false);
     if (v === undefined) return undefined;
     if (typeof v.value !== "string") {
@@ -162,7 +163,7 @@ export class MapReader {
       this.error(key, `must be ${DURATION_HELP}, got ${describe(v.value)}${unitHint}`);
       return undefined;
     }
-    const d = parseDuration(v.value);
+    const d = parseDuration(v.value, zeroMeansOff);
     if (!d.ok) {
       this.error(key, `${d.reason}, got ${describe(v.value)}`);
       return undefined;

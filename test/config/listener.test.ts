@@ -92,6 +92,16 @@ test("every Proxy field is parsed", () => {
   assert.deepEqual(c.warnings, []);
 });
 
+test("downstream limits: an hour's idle timeout unless set, 0s turns it off; maxConnections and maxConcurrentStreams at least 1", () => {
+  const ds = (spec: string) => mustLoad(docs(SERVICE_ENTRY, proxy(spec))).listener.downstream;
+  assert.equal(ds("  mode: request\n").maxConnectionIdleMs, 3_600_000);
+  assert.equal(ds("  downstream: {maxConnectionIdle: 0s}\n").maxConnectionIdleMs, null);
+  assert.equal(ds("  downstream: {maxConnectionIdle: 90s}\n").maxConnectionIdleMs, 90_000);
+  oneProblem(docs(SERVICE_ENTRY, proxy("  downstream: {maxConnectionAge: 0s}\n")), /maxConnectionAge: must be >= 1ms/);
+  oneProblem(docs(SERVICE_ENTRY, proxy("  downstream: {maxConnections: 0}\n")), /maxConnections/);
+  oneProblem(docs(SERVICE_ENTRY, proxy("  downstream: {maxConcurrentStreams: 0}\n")), /maxConcurrentStreams/);
+});
+
 test("imbalanceWarning: fields default alone; the threshold must be over 1", () => {
   const iw = (spec: string): unknown => mustLoad(docs(SERVICE_ENTRY, proxy(spec))).listener.imbalanceWarning;
   assert.deepEqual(iw("  imbalanceWarning: {window: 5s}\n"), { threshold: 1.5, windowMs: 5000 });

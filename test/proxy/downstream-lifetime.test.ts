@@ -57,7 +57,10 @@ interface Setup extends ProxyWithPods {
 /** One echo pod behind a proxy whose Proxy resource gets `downstream` (YAML under spec.downstream). */
 async function setup(t: TestContext, transport: TransportKind, downstream: string, deps: ProxyDeps = {}): Promise<Setup> {
   const events = new Events();
-  const spec = downstream === "" ? "" : `  downstream:\n${downstream.replace(/^/gm, "    ")}\n`;
+  // The hour-long idle timeout of the defaults is off unless a test sets one: its events would
+  // join the story of the tests about the other rules (whose clocks move by hours).
+  const settings = downstream.includes("maxConnectionIdle") ? downstream : [downstream, "maxConnectionIdle: 0s"].filter((l) => l !== "").join("\n");
+  const spec = `  downstream:\n${settings.replace(/^/gm, "    ")}\n`;
   const h = await proxyWithPods(t, {
     config: (ports) => [listenerYaml(spec, transport), serviceEntryYaml("echo", ports)],
     deps: { random: () => 0.5, onLifetimeEvent: events.hook, ...deps },

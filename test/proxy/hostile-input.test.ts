@@ -401,7 +401,9 @@ for (const transport of TEST_TRANSPORTS)
   describe(`transport ${transport}: ${IDLE_CONNECTIONS} idle connections`, () => {
     test("the proxy (a child process) holds them all, serves RPCs beside them, and lets them go", async (t) => {
       const pods = await scriptedPods(t, 1);
-      const file = tempFile("cfg.yaml", serviceEntryYaml("echo", [pods[0]!.port]));
+      // Room for them all beside the client: the default downstream.maxConnections is 10,000.
+      const limits = "apiVersion: sluice.dev/v1alpha1\nkind: Proxy\nmetadata: { name: p }\nspec:\n  downstream: { maxConnections: 20000 }\n";
+      const file = tempFile("cfg.yaml", `${serviceEntryYaml("echo", [pods[0]!.port])}---\n${limits}`);
       const { child, port } = await spawnProxy(["-c", file, "--listen", "127.0.0.1:0", "--transport", transport]);
       endWith(t, child);
       const pid = child.pid!;
