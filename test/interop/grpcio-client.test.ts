@@ -20,7 +20,9 @@ function withoutDate(o: CallOutcome): CallOutcome {
 }
 
 for (const transport of TEST_TRANSPORTS) {
-  describe(`grpcio client -> sluice (${transport}) -> grpc-js`, { timeout: 20_000 }, () => {
+  // No time budget for the whole suite: its five Python client runs take up to 10 s each on a
+  // loaded machine; each run has its own limit (runPythonClient), which turns a hang into a failure.
+  describe(`grpcio client -> sluice (${transport}) -> grpc-js`, () => {
     let pod: Pod;
     let proxy: RunningProxy;
     let targets: string[];
