@@ -50,6 +50,8 @@ export interface ClusterView {
     readonly transparent: number;
     readonly active: number;
   };
+  /** Connection mode: downstream connections moved off their pinned endpoint, by reason. */
+  readonly pinMoves: { readonly left: number; readonly excluded: number; readonly unreachable: number };
   readonly outlierDetection: {
     readonly ejectionsTotal: number;
     readonly ejectionsActive: number;
@@ -78,6 +80,7 @@ export function clustersView(proxy: Proxy, stats: RpcStats, sampler: Sampler | u
       pendingRequests: c.pending.count,
       overflows: { http2MaxRequests: c.stats.overflows, http1MaxPendingRequests: c.pending.overflows },
       retries: { ...c.stats.retry, active: c.stats.activeRetries },
+      pinMoves: { ...c.stats.pinMoves },
       outlierDetection:
         od === null
           ? null

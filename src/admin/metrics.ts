@@ -272,6 +272,16 @@ export const METRICS: readonly Row[] = [
     collect: (emit, src) => forEachCluster(src, (c, l) => emit(l, c.stats.retry.transparent)),
   },
   {
+    name: "sluice_cluster_pin_moves_total",
+    help: "Connection mode: downstream connections moved off their pinned endpoint, by reason: left (the cluster), excluded (ejected or unhealthy), unreachable (TRANSIENT_FAILURE)",
+    type: "counter",
+    labels: [...CLUSTER, "reason"],
+    collect: (emit, src) =>
+      forEachCluster(src, (c, l) => {
+        for (const [reason, n] of Object.entries(c.stats.pinMoves)) emit({ ...l, reason }, n);
+      }),
+  },
+  {
     name: "envoy_cluster_outlier_detection_ejections_enforced_total",
     help: "Ejections made by outlier detection",
     type: "counter",

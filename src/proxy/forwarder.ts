@@ -4,7 +4,8 @@
 // policy's, asked through the RPC's Attempts (attempts.ts); the counts the RPC holds are its
 // Admission's, released by its one end(); here are the plumbing and the phase (rpc-phase.ts).
 import { AttemptEnd } from "../balancer/outcome.js";
-import type { LbEndpoint, PickRequest } from "../balancer/types.js";
+import type { Pin } from "../balancer/connection-pins.js";
+import type { PickRequest } from "../balancer/types.js";
 import type { RetryPolicy } from "../config/types.js";
 import { MAX_TIMER_MS, type TimerHandle } from "../core/clock.js";
 import { SluiceError } from "../core/errors.js";
@@ -65,12 +66,12 @@ export class Forwarder implements ClientEvents, BackendEvents {
     return this.attempts!.admission;
   }
 
-  /** Starts the RPC. `deadlineMs` is the smaller of grpc-timeout and the route timeout; `pinned`: connection mode's endpoint. */
-  start(deadlineMs: number | undefined, pinned?: LbEndpoint): void {
+  /** Starts the RPC. `deadlineMs` is the smaller of grpc-timeout and the route timeout; `pin`: connection mode's pin. */
+  start(deadlineMs: number | undefined, pin?: Pin): void {
     const cluster = this.cluster;
     const admission = cluster.admit();
     if (admission === null) return this.failLocal(overflow(cluster.http2MaxRequests, cluster.name));
-    this.attempts = new Attempts(cluster, this.client, admission, this.retry, pinned);
+    this.attempts = new Attempts(cluster, this.client, admission, this.retry, pin);
     const first = this.attempts.first();
     if (!isEndpoint(first)) return this.failLocal(first);
     // Beyond setTimeout's range (~24.8 days): treat as no deadline.
@@ -107,11 +108,14 @@ export class Forwarder implements ClientEvents, BackendEvents {
     if (this.phase !== connecting) return;
     this.phase = IDLE; // the pool has let go of the waiter
     if (result instanceof EndpointGone) {
-      // Never sent: try again at once, re-picking (connection mode re-pins on the next stream).
+      // Never sent: try again at once, re-picking (connection mode: the pin moves).
       if (this.replayTransparently(result.message)) return;
     } else if (result instanceof ConnectFailure) {
       this.admission.attemptEnded(AttemptEnd.CONNECT_FAILURE, -1);
-      // The balancer now passes over this endpoint while it backs off.
+      // The balancer now passes over this endpoint while it backs off. Connection mode: the
+      // connection's pin moves off it, and the request, never sent, goes along at once, as a
+      // request-mode pick would never have chosen an endpoint in TRANSIENT_FAILURE.
+      if (this.attempts!.isPinned && this.replayTransparently(result.message)) return;
       if (this.retryAfter(CONNECT_FAILURE, result.message)) return;
     }
     if (result instanceof SluiceError) return this.failLocal(poolRefusal(result, this.attempts!.withRefusal(result.message)));
@@ -149,7 +153,7 @@ export class Forwarder implements ClientEvents, BackendEvents {
     const attempts = this.attempts!;
     if (!attempts.replay(this.ds.responded, reason)) return false;
     this.leaveAttempt(false);
-    // The endpoint may have left the cluster: pick again even in connection mode.
+    // Connection mode: the pin, moved if its endpoint left or cannot be reached.
     this.connect(attempts.next(attempts.isPinned, false));
     return true;
   }

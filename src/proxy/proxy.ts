@@ -370,7 +370,7 @@ export class Proxy {
     const deadline = minDefined(timeout, route.timeoutMs ?? undefined);
     const forwarder = new Forwarder(ds, cluster, conn.remoteAddress, this.hooks, route.retry);
     if (this.config.listener.mode === "connection") {
-      forwarder.start(deadline, this.pins.endpointFor(conn.id, cluster, forwarder.request));
+      forwarder.start(deadline, this.pins.pinFor(conn.id, cluster, forwarder.request));
       if (this.pins.countStream(conn.id, cluster.config.policy.connectionPool.http.maxRequestsPerConnection)) conn.drain();
       return;
     }

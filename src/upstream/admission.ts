@@ -8,6 +8,7 @@
 //
 // The cluster's counters are written in this file only; everyone else reads ClusterStats.
 import type { AttemptEnd, AttemptOutcome } from "../balancer/outcome.js";
+import type { PinMove } from "../balancer/connection-pins.js";
 import type { LbEndpoint } from "../balancer/types.js";
 import type { Cluster } from "../config/types.js";
 import type { Clock } from "../core/clock.js";
@@ -27,6 +28,14 @@ export interface RetryStats {
   readonly transparent: number;
 }
 
+/**
+ * Connection mode: downstream connections whose pin to this cluster moved to another endpoint,
+ * by why the pinned one could no longer be picked: it left the cluster, it was excluded
+ * (ejected or failing health checks), or it could not be reached (TRANSIENT_FAILURE, or a
+ * connect that failed before the request was sent).
+ */
+export type PinMoveStats = { readonly [why in PinMove]: number };
+
 /** A cluster's request counts, read-only outside this file (metrics, admin, tests). */
 export interface ClusterStats {
   /** RPCs admitted and not ended: the http2MaxRequests circuit breaker counts these. */
@@ -36,10 +45,14 @@ export interface ClusterStats {
   /** RPCs holding a retry slot (from their first retry to their end): maxRetries or the retry budget bound these. */
   readonly activeRetries: number;
   readonly retry: RetryStats;
+  readonly pinMoves: PinMoveStats;
 }
 
 type Writable<T> = { -readonly [K in keyof T]: T[K] };
-type Counts = Writable<Omit<ClusterStats, "retry">> & { readonly retry: Writable<RetryStats> };
+type Counts = Writable<Omit<ClusterStats, "retry" | "pinMoves">> & {
+  readonly retry: Writable<RetryStats>;
+  readonly pinMoves: Writable<PinMoveStats>;
+};
 
 /** What admission reads of its cluster, at each use: a reload's new limits apply from the next RPC. */
 export interface AdmissionSource {
@@ -66,6 +79,7 @@ export class ClusterAdmission {
     overflows: 0,
     activeRetries: 0,
     retry: { retries: 0, successes: 0, overflows: 0, limitExceeded: 0, transparent: 0 },
+    pinMoves: { left: 0, excluded: 0, unreachable: 0 },
   };
 
   constructor(private readonly cluster: AdmissionSource) {}
@@ -83,6 +97,11 @@ export class ClusterAdmission {
     }
     counts.active++;
     return new Admission(counts, this, this.cluster);
+  }
+
+  /** Connection mode: a downstream connection's pin to this cluster moved (see PinMoveStats). */
+  pinMoved(why: PinMove): void {
+    this.counts.pinMoves[why]++;
   }
 
   /**
