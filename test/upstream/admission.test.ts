@@ -99,6 +99,7 @@ test("after end() nothing is taken again: no endpoint count, no retry slot, no r
     overflows: 0,
     activeRetries: 0,
     retry: { retries: 0, successes: 0, overflows: 0, limitExceeded: 0, transparent: 0 },
+    pinMoves: { left: 0, excluded: 0, unreachable: 0 },
   });
   assert.equal(e.load.activeRequests, 0);
 });
