@@ -75,7 +75,7 @@ for (const transport of TEST_TRANSPORTS)
         source.set([at(h.pods[0]!.port)]);
         const results = await Promise.all(calls);
         assert.deepEqual(
-          results.filter((r) => r.code !== grpc.status.OK).map((r) => r.details),
+          results.filter((r) => r.code !== Number(grpc.status.OK)).map((r) => r.details),
           [],
         );
         assert.equal(h.pods[0]!.stats.rpcs, 20);
