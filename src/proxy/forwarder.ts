@@ -31,6 +31,8 @@ export interface ForwardHooks {
   readonly onEnd: ((outcome: RpcOutcome) => void) | undefined;
   /** Request bytes kept for a retry; past it the RPC is no longer retried. */
   readonly retryBufferLimit: number;
+  /** The same over all the RPCs of a cluster (each cluster counts its own). */
+  readonly retryBufferBudget: number;
 }
 
 export class Forwarder implements ClientEvents, BackendEvents {
@@ -53,7 +55,7 @@ export class Forwarder implements ClientEvents, BackendEvents {
     private readonly retry: RetryPolicy,
   ) {
     this.startedAt = hooks.onEnd === undefined ? 0 : cluster.clock.now();
-    this.client = new ClientSide(this, ds, sourceIp, hooks.retryBufferLimit);
+    this.client = new ClientSide(this, ds, sourceIp);
   }
 
   /** What the balancer reads of the request (hash policies: headers, source IP). */
@@ -240,6 +242,15 @@ export class Forwarder implements ClientEvents, BackendEvents {
   }
 
   // --- client events, via the ClientSide ---
+
+  keepForReplay(bytes: number): boolean {
+    const hooks = this.hooks;
+    return this.attempts?.admission.keepForReplay(bytes, hooks.retryBufferLimit, hooks.retryBufferBudget) ?? false;
+  }
+
+  replayDropped(): void {
+    this.attempts?.admission.dropReplay();
+  }
 
   onClientData(chunk: Buffer): void {
     const phase = this.phase;
