@@ -57,6 +57,10 @@ export interface ClusterView {
     readonly transparent: number;
     readonly active: number;
   };
+  /** Request bytes kept for retries now, and requests no longer kept by the limit they met. */
+  readonly retryBuffer: { readonly bytes: number; readonly overLimit: number; readonly overBudget: number };
+  /** Connection mode: downstream connections moved off their pinned endpoint, by reason. */
+  readonly pinMoves: { readonly left: number; readonly excluded: number; readonly unreachable: number };
   readonly outlierDetection: {
     readonly ejectionsTotal: number;
     readonly ejectionsActive: number;
@@ -85,6 +89,8 @@ export function clustersView(proxy: Proxy, stats: RpcStats, sampler: Sampler | u
       pendingRequests: c.pending.count,
       overflows: { http2MaxRequests: c.stats.overflows, http1MaxPendingRequests: c.pending.overflows },
       retries: { ...c.stats.retry, active: c.stats.activeRetries },
+      retryBuffer: { ...c.stats.replayBuffer },
+      pinMoves: { ...c.stats.pinMoves },
       outlierDetection:
         od === null
           ? null

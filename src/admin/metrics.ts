@@ -279,6 +279,41 @@ export const METRICS: readonly Row[] = [
     collect: (emit, src) => forEachCluster(src, (c, l) => emit(l, c.stats.retry.transparent)),
   },
   {
+    name: "envoy_cluster_retry_or_shadow_abandoned",
+    help: "Requests no longer kept for a retry (so not retried) because they met retryBufferLimit or the cluster's retryBufferBudget",
+    type: "counter",
+    labels: CLUSTER,
+    collect: (emit, src) => forEachCluster(src, (c, l) => emit(l, c.stats.replayBuffer.overLimit + c.stats.replayBuffer.overBudget)),
+  },
+  {
+    name: "sluice_cluster_retry_buffer_abandoned_total",
+    help: "Requests no longer kept for a retry, by the limit they met: retryBufferLimit (the request's own) or retryBufferBudget (the cluster's)",
+    type: "counter",
+    labels: [...CLUSTER, "limit"],
+    collect: (emit, src) =>
+      forEachCluster(src, (c, l) => {
+        emit({ ...l, limit: "retryBufferLimit" }, c.stats.replayBuffer.overLimit);
+        emit({ ...l, limit: "retryBufferBudget" }, c.stats.replayBuffer.overBudget);
+      }),
+  },
+  {
+    name: "sluice_cluster_retry_buffer_bytes",
+    help: "Request bytes the cluster's RPCs keep now so that a retry can replay them (at most retryBufferBudget)",
+    type: "gauge",
+    labels: CLUSTER,
+    collect: (emit, src) => forEachCluster(src, (c, l) => emit(l, c.stats.replayBuffer.bytes)),
+  },
+  {
+    name: "sluice_cluster_pin_moves_total",
+    help: "Connection mode: downstream connections moved off their pinned endpoint, by reason: left (the cluster), excluded (ejected or unhealthy), unreachable (TRANSIENT_FAILURE)",
+    type: "counter",
+    labels: [...CLUSTER, "reason"],
+    collect: (emit, src) =>
+      forEachCluster(src, (c, l) => {
+        for (const [reason, n] of Object.entries(c.stats.pinMoves)) emit({ ...l, reason }, n);
+      }),
+  },
+  {
     name: "envoy_cluster_outlier_detection_ejections_enforced_total",
     help: "Ejections made by outlier detection",
     type: "counter",

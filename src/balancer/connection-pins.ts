@@ -2,11 +2,19 @@
 // connection is pinned to one endpoint per cluster, picked on the connection's first RPC to
 // that cluster; LEAST_CONN compares the connections pinned to each endpoint; after
 // maxRequestsPerConnection RPCs the connection is sent GOAWAY so that the client reconnects
-// and is balanced again. The proxy and the simulator both run this one implementation.
+// and is balanced again. A pin moves when the balancer would no longer pick its endpoint (it
+// left, was excluded, or cannot be reached), as a request-mode pick passes such endpoints
+// over. The proxy and the simulator both run this one implementation.
 import type { LbEndpoint, PickRequest, PickResult } from "./types.js";
 import { tracer } from "../core/trace.js";
 
 const trace = tracer("proxy");
+
+/**
+ * Why a pin moved off its endpoint: the endpoint left the cluster; it was excluded (ejected,
+ * or failing health checks, outside panic); or it could not be reached (TRANSIENT_FAILURE).
+ */
+export type PinMove = "left" | "excluded" | "unreachable";
 
 /** What pinning needs of a cluster (ClusterRuntime has it). */
 export interface PinnableCluster {
@@ -15,7 +23,21 @@ export interface PinnableCluster {
   readonly panic: boolean;
   isCurrent(endpoint: LbEndpoint): boolean;
   isHealthy(key: string): boolean;
+  /** Whether the picker could choose this endpoint now (in the cluster, not excluded, reachable unless none is). */
+  isPickable(endpoint: LbEndpoint): boolean;
   pick(request: PickRequest): PickResult;
+  /** A pin moved to another endpoint (the cluster counts it). */
+  pinMoved(why: PinMove): void;
+}
+
+/**
+ * One downstream connection's pin to one cluster, as the RPCs on that connection hold it:
+ * each attempt asks for the endpoint again, so an attempt after the pin moved (or after
+ * its endpoint became unreachable) goes where the connection goes now.
+ */
+export interface Pin {
+  /** The connection's endpoint now (moved first if it can no longer be picked); undefined when the cluster has nothing to pick, or the connection closed. */
+  endpoint(): LbEndpoint | undefined;
 }
 
 /** State kept per downstream connection. */
@@ -49,22 +71,45 @@ export class ConnectionPins {
       state = { streams: 0, pins: new Map(), counted: true };
       this.connections.set(connId, state);
     }
-    let pinned = state.pins.get(cluster);
-    if (pinned !== undefined && (!cluster.isCurrent(pinned) || (!cluster.isHealthy(pinned.key) && !cluster.panic))) {
+    return this.resolve(connId, state, cluster, request);
+  }
+
+  /**
+   * The pin an RPC starting on the connection holds (the connection is tracked from now on,
+   * as by endpointFor): its attempts ask it for their endpoint.
+   */
+  pinFor(connId: number, cluster: PinnableCluster, request: PickRequest): Pin {
+    if (!this.connections.has(connId)) this.connections.set(connId, { streams: 0, pins: new Map(), counted: true });
+    return {
+      endpoint: () => {
+        const state = this.connections.get(connId);
+        // Closed meanwhile: the RPC's next attempt is balanced on its own.
+        return state === undefined ? undefined : this.resolve(connId, state, cluster, request);
+      },
+    };
+  }
+
+  /** The connection's endpoint in the cluster: its pin, moved when the picker would no longer choose it. */
+  private resolve(connId: number, state: PinState, cluster: PinnableCluster, request: PickRequest): LbEndpoint | undefined {
+    const pinned = state.pins.get(cluster);
+    if (pinned !== undefined && cluster.isPickable(pinned)) return pinned;
+    let moved: PinMove | undefined;
+    if (pinned !== undefined) {
+      moved = !cluster.isCurrent(pinned) ? "left" : !cluster.isHealthy(pinned.key) && !cluster.panic ? "excluded" : "unreachable";
       if (state.counted) pinned.load.activeConnections--;
       state.pins.delete(cluster);
-      pinned = undefined;
+      trace("connection unpinned", { conn: connId, cluster: cluster.name, endpoint: pinned.key, why: moved });
     }
-    if (pinned === undefined) {
-      const pick = cluster.pick(request);
-      if (pick.kind === "endpoint") {
-        pinned = pick.endpoint;
-        if (state.counted) pinned.load.activeConnections++;
-        state.pins.set(cluster, pinned);
-        trace("connection pinned", { conn: connId, cluster: cluster.name, endpoint: pinned.key, connections: pinned.load.activeConnections });
-      }
-    }
-    return pinned;
+    const pick = cluster.pick(request);
+    if (pick.kind !== "endpoint") return undefined;
+    const next = pick.endpoint;
+    if (state.counted) next.load.activeConnections++;
+    state.pins.set(cluster, next);
+    trace("connection pinned", { conn: connId, cluster: cluster.name, endpoint: next.key, connections: next.load.activeConnections });
+    // A move is counted once the connection lands on another endpoint. (PASSTHROUGH picks each
+    // RPC's endpoint from its :authority, outside the cluster's set: it lands where it was.)
+    if (moved !== undefined && next.key !== pinned!.key) cluster.pinMoved(moved);
+    return next;
   }
 
   /**

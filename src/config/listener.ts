@@ -4,7 +4,7 @@
 import { COMMAND_LINE, describe, type Diagnostics } from "./diagnostics.js";
 import { DURATION_HELP, parseDuration } from "./duration.js";
 import { ADMIN_ADDRESS_HELP, DEFAULT_ADMIN, HOST_PORT_HELP, parseAdminAddress, parseHostPort, type HostPort } from "./host-port.js";
-import { DEFAULT_RETRY_BUFFER_LIMIT } from "./retry.js";
+import { DEFAULT_RETRY_BUFFER_BUDGET, DEFAULT_RETRY_BUFFER_LIMIT } from "./retry.js";
 import { resolveHost } from "./hosts.js";
 import { PROXY_MODES, TRANSPORTS, type ParsedHealthCheck, type ParsedProxy } from "./proxy-resource.js";
 import type { ResourceMeta } from "./resource-meta.js";
@@ -177,6 +177,7 @@ export function buildListener(
     },
     leastRequestChoiceCount: first?.choiceCount ?? DEFAULT_CHOICE_COUNT,
     retryBufferLimit: first?.retryBufferLimit ?? DEFAULT_RETRY_BUFFER_LIMIT,
+    retryBufferBudget: first?.retryBufferBudget ?? DEFAULT_RETRY_BUFFER_BUDGET,
     latencyOutlier: first?.latencyOutlier ?? null,
     healthCheck: first?.healthCheck === undefined ? null : buildHealthCheck(first.healthCheck, first.meta, definedHosts, diag),
     drainTimeoutMs,

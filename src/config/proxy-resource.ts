@@ -36,6 +36,7 @@ export interface ParsedProxy {
   };
   readonly choiceCount?: number;
   readonly retryBufferLimit?: number;
+  readonly retryBufferBudget?: number;
   /** spec.outlierDetection.latency, defaults applied; absent = off. */
   readonly latencyOutlier?: LatencyOutlierSettings;
   readonly healthCheck?: ParsedHealthCheck;
@@ -108,6 +109,8 @@ export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProx
   lr?.finish();
   // Request bytes kept so a retry can replay them (Envoy's per_request_buffer_limit_bytes).
   const retryBufferLimit = r.int("retryBufferLimit", { min: 0, max: 64 * 1024 * 1024 });
+  // The same bytes over all of a cluster's RPCs (gRPC's channel-wide retryBufferSize).
+  const retryBufferBudget = r.int("retryBufferBudget", { min: 0, max: 1024 * 1024 * 1024 });
   const latencyOutlier = parseLatencyOutlier(r);
   const healthCheck = parseHealthCheck(r.map("healthCheck"));
   const drainTimeoutMs = r.duration("drainTimeout");
@@ -139,6 +142,7 @@ export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProx
     upstreamKeepalive: dropUndefined(upstreamKeepalive),
     choiceCount,
     retryBufferLimit,
+    retryBufferBudget,
     latencyOutlier,
     healthCheck,
     drainTimeoutMs,

@@ -47,6 +47,16 @@ export const ISTIO_DEFAULT_RETRY: RetryPolicy = {
 /** Default bytes of request kept for a retry (the Proxy resource's retryBufferLimit). */
 export const DEFAULT_RETRY_BUFFER_LIMIT = 64 * 1024;
 
+/**
+ * Default bytes of request kept for retries per cluster (the Proxy resource's
+ * retryBufferBudget): 16 MiB, the channel-wide retry buffer of grpc-java and grpc-js
+ * (retryBufferSize), a cluster being to the proxy what a channel is to a gRPC client. With
+ * the 64 KiB per-RPC limit it keeps 256 large requests at once, and tens of thousands of
+ * typical small ones; beyond that a burst of large requests is forwarded unbuffered (not
+ * retried) rather than held in memory.
+ */
+export const DEFAULT_RETRY_BUFFER_BUDGET = 16 * 1024 * 1024;
+
 /** Envoy's retry budget defaults (20% of active requests, at least 3 concurrent retries). */
 export const DEFAULT_RETRY_BUDGET: RetryBudget = { percent: 20, minRetryConcurrency: 3 };
 

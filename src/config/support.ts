@@ -261,6 +261,7 @@ const PROXY: readonly RowSpec[] = [
   ["spec.leastRequest", S],
   ["spec.leastRequest.choiceCount", S],
   ["spec.retryBufferLimit", S, "bytes of request kept for retries; default 65536"],
+  ["spec.retryBufferBudget", S, "bytes of request kept for retries per cluster; default 16777216"],
   ["spec.outlierDetection", S],
   ["spec.outlierDetection.latency", S, "sluice's latency outlier rule, off unless set; for clusters whose DestinationRule has outlierDetection"],
   ["spec.outlierDetection.latency.factor", S, "default 3, > 1"],

@@ -255,6 +255,11 @@ export interface ListenerSettings {
   readonly leastRequestChoiceCount: number;
   /** Request bytes kept for a retry; an RPC whose request outgrows it is no longer retried. */
   readonly retryBufferLimit: number;
+  /**
+   * Request bytes kept for retries over all the RPCs of one cluster (each cluster has its
+   * own); an RPC whose next bytes would pass it is no longer kept, nor retried.
+   */
+  readonly retryBufferBudget: number;
   /** null = off (the default). */
   readonly latencyOutlier: LatencyOutlierSettings | null;
   /** null = no active health checks (the default, as in Istio). */

@@ -2,6 +2,7 @@
 // endpoints tried, the retry policy's answer to a failed attempt (resilience/retry-policy.ts)
 // with its stats counted on the RPC's Admission, and where the next attempt goes. The
 // forwarder asks; it keeps the streams, the timers and the phase.
+import type { Pin } from "../balancer/connection-pins.js";
 import type { LbEndpoint, PickRequest } from "../balancer/types.js";
 import type { RetryPolicy } from "../config/types.js";
 import { tracer } from "../core/trace.js";
@@ -13,7 +14,7 @@ import { pickFailure, type LocalStatus } from "./local-status.js";
 const trace = tracer("forward");
 
 /** What the attempts use of their cluster: its balancer, its members, its random source. */
-export type AttemptsCluster = Pick<ClusterRuntime, "name" | "random" | "pick" | "isCurrent" | "untried">;
+export type AttemptsCluster = Pick<ClusterRuntime, "name" | "random" | "pick" | "untried">;
 
 /** The request as the balancer reads it, and whether it is still kept whole for a replay (the ClientSide). */
 export interface AttemptsRequest extends PickRequest {
@@ -41,13 +42,13 @@ export class Attempts {
     private readonly client: AttemptsRequest,
     readonly admission: Admission,
     private readonly policy: RetryPolicy,
-    /** Connection mode: the downstream connection's endpoint, kept on retries. */
-    private readonly pinned: LbEndpoint | undefined,
+    /** Connection mode: the downstream connection's pin, kept on retries (it moves as the connection does). */
+    private readonly pin: Pin | undefined,
   ) {}
 
   /** The first attempt's endpoint: the pinned one, else the balancer's choice, else why there is none. */
   first(): NextAttempt {
-    return this.pinned ?? this.pick();
+    return this.pin?.endpoint() ?? this.pick();
   }
 
   /** Records that an attempt goes to `endpoint` (its activeRequests count is held meanwhile). */
@@ -56,9 +57,9 @@ export class Attempts {
     this.admission.enter(endpoint);
   }
 
-  /** Connection mode: attempts stay on the downstream connection's endpoint while it is in the cluster. */
+  /** Connection mode: attempts go to the downstream connection's endpoint while the balancer could pick it. */
   get isPinned(): boolean {
-    return this.pinned !== undefined;
+    return this.pin !== undefined;
   }
 
   /** Whether this attempt is a retry or a replay (the client's data then goes again). */
@@ -103,13 +104,16 @@ export class Attempts {
   }
 
   /**
-   * The next attempt's endpoint: connection mode stays on its endpoint unless that left the
-   * cluster meanwhile; otherwise the balancer picks again, an endpoint not tried yet when `avoidTried`.
+   * The next attempt's endpoint: connection mode's pin (moved first when its endpoint left the
+   * cluster, was excluded or cannot be reached meanwhile); otherwise the balancer picks again,
+   * an endpoint not tried yet when `avoidTried`.
    */
   next(pinned: boolean, avoidTried: boolean): NextAttempt {
-    const last = this.endpoint!;
     const cluster = this.cluster;
-    if (pinned && cluster.isCurrent(last)) return last;
+    if (pinned) {
+      const endpoint = this.pin?.endpoint();
+      if (endpoint !== undefined) return endpoint;
+    }
     if (!avoidTried) return this.pick();
     let refusal: LocalStatus | undefined;
     const pick = (): LbEndpoint | undefined => {

@@ -6,6 +6,10 @@ import type { PickRequest } from "../balancer/types.js";
 import type { ServerStream, Stream, StreamListener } from "../transport/types.js";
 
 export interface ClientEvents {
+  /** Whether `bytes` more of the request may be kept for a replay (the RPC's limit and its cluster's budget). */
+  keepForReplay(bytes: number): boolean;
+  /** The request is no longer kept: what was kept leaves the cluster's budget. */
+  replayDropped(): void;
   onClientData(chunk: Buffer): void;
   onClientEnd(): void;
   onClientReset(code: number): void;
@@ -17,7 +21,7 @@ export class ClientSide implements StreamListener, PickRequest {
   bytes = 0;
   /** The client has finished sending. */
   ended = false;
-  /** A retry is still possible: no response passed to the client, and the request so far fits the buffer. */
+  /** A retry is still possible: no response passed to the client, and the request so far is kept whole. */
   replayable = true;
   /** The request so far, while replayable (created with the first chunk). */
   private chunks: Buffer[] | undefined;
@@ -26,8 +30,6 @@ export class ClientSide implements StreamListener, PickRequest {
     private readonly f: ClientEvents,
     private readonly ds: ServerStream,
     readonly sourceIp: string,
-    /** Request bytes kept for a retry (the Proxy resource's retryBufferLimit). */
-    private readonly bufferLimit: number,
   ) {}
 
   // PickRequest, read lazily by hash policies.
@@ -42,18 +44,20 @@ export class ClientSide implements StreamListener, PickRequest {
     return (this.ds.headers[":authority"] as string | undefined) ?? "";
   }
 
-  /** A chunk of the request: counted, and kept for a retry while the request fits the buffer. */
+  /** A chunk of the request: counted, and kept for a retry while the retry buffer's limits allow. */
   record(chunk: Buffer): void {
     this.bytes += chunk.length;
     if (!this.replayable) return;
-    if (this.bytes <= this.bufferLimit) (this.chunks ??= []).push(chunk);
-    else this.noReplay(); // too much to replay: no retry from now on
+    if (this.f.keepForReplay(chunk.length)) (this.chunks ??= []).push(chunk);
+    else this.noReplay(); // too much to keep: no retry from now on
   }
 
-  /** No retry from now on (the response begins, or the request outgrew the buffer). */
+  /** No retry from now on (the response begins, or the request is no longer kept). */
   noReplay(): void {
+    if (!this.replayable) return;
     this.replayable = false;
     this.chunks = undefined;
+    this.f.replayDropped();
   }
 
   /** A retry's new stream gets what the client sent so far, and its end if it came. */

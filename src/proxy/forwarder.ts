@@ -4,7 +4,8 @@
 // policy's, asked through the RPC's Attempts (attempts.ts); the counts the RPC holds are its
 // Admission's, released by its one end(); here are the plumbing and the phase (rpc-phase.ts).
 import { AttemptEnd } from "../balancer/outcome.js";
-import type { LbEndpoint, PickRequest } from "../balancer/types.js";
+import type { Pin } from "../balancer/connection-pins.js";
+import type { PickRequest } from "../balancer/types.js";
 import type { RetryPolicy } from "../config/types.js";
 import { MAX_TIMER_MS, type TimerHandle } from "../core/clock.js";
 import { SluiceError } from "../core/errors.js";
@@ -36,6 +37,8 @@ export interface ForwardHooks {
   readonly onEnd: ((outcome: RpcOutcome) => void) | undefined;
   /** Request bytes kept for a retry; past it the RPC is no longer retried. */
   readonly retryBufferLimit: number;
+  /** The same over all the RPCs of a cluster (each cluster counts its own). */
+  readonly retryBufferBudget: number;
 }
 
 export class Forwarder implements ClientEvents, BackendEvents {
@@ -60,7 +63,7 @@ export class Forwarder implements ClientEvents, BackendEvents {
     private readonly retry: RetryPolicy,
   ) {
     this.startedAt = hooks.onEnd === undefined ? 0 : cluster.clock.now();
-    this.client = new ClientSide(this, ds, sourceIp, hooks.retryBufferLimit);
+    this.client = new ClientSide(this, ds, sourceIp);
   }
 
   /** What the balancer reads of the request (hash policies: headers, source IP). */
@@ -75,13 +78,13 @@ export class Forwarder implements ClientEvents, BackendEvents {
 
   /**
    * Starts the RPC. `deadline`: the smaller of grpc-timeout and the route timeout, and whether
-   * it is the client's; `pinned`: connection mode's endpoint.
+   * it is the client's; `pin`: connection mode's pin.
    */
-  start(deadline: RpcDeadline | undefined, pinned?: LbEndpoint): void {
+  start(deadline: RpcDeadline | undefined, pin?: Pin): void {
     const cluster = this.cluster;
     const admission = cluster.admit();
     if (admission === null) return this.failLocal(overflow(cluster.http2MaxRequests, cluster.name));
-    this.attempts = new Attempts(cluster, this.client, admission, this.retry, pinned);
+    this.attempts = new Attempts(cluster, this.client, admission, this.retry, pin);
     const first = this.attempts.first();
     if (!isEndpoint(first)) return this.failLocal(first);
     // Beyond setTimeout's range (~24.8 days): treat as no deadline.
@@ -119,11 +122,14 @@ export class Forwarder implements ClientEvents, BackendEvents {
     if (this.phase !== connecting) return;
     this.phase = IDLE; // the pool has let go of the waiter
     if (result instanceof EndpointGone) {
-      // Never sent: try again at once, re-picking (connection mode re-pins on the next stream).
+      // Never sent: try again at once, re-picking (connection mode: the pin moves).
       if (this.replayTransparently(result.message)) return;
     } else if (result instanceof ConnectFailure) {
       this.admission.attemptEnded(AttemptEnd.CONNECT_FAILURE, -1);
-      // The balancer now passes over this endpoint while it backs off.
+      // The balancer now passes over this endpoint while it backs off. Connection mode: the
+      // connection's pin moves off it, and the request, never sent, goes along at once, as a
+      // request-mode pick would never have chosen an endpoint in TRANSIENT_FAILURE.
+      if (this.attempts!.isPinned && this.replayTransparently(result.message)) return;
       if (this.retryAfter(CONNECT_FAILURE, result.message)) return;
     }
     if (result instanceof SluiceError) return this.failLocal(poolRefusal(result, this.attempts!.withRefusal(result.message)));
@@ -161,7 +167,7 @@ export class Forwarder implements ClientEvents, BackendEvents {
     const attempts = this.attempts!;
     if (!attempts.replay(this.ds.responded, reason)) return false;
     this.leaveAttempt(false);
-    // The endpoint may have left the cluster: pick again even in connection mode.
+    // Connection mode: the pin, moved if its endpoint left or cannot be reached.
     this.connect(attempts.next(attempts.isPinned, false));
     return true;
   }
@@ -249,6 +255,15 @@ export class Forwarder implements ClientEvents, BackendEvents {
   }
 
   // --- client events, via the ClientSide ---
+
+  keepForReplay(bytes: number): boolean {
+    const hooks = this.hooks;
+    return this.attempts?.admission.keepForReplay(bytes, hooks.retryBufferLimit, hooks.retryBufferBudget) ?? false;
+  }
+
+  replayDropped(): void {
+    this.attempts?.admission.dropReplay();
+  }
 
   onClientData(chunk: Buffer): void {
     const phase = this.phase;

@@ -102,7 +102,7 @@ export class Proxy {
     this.clusterDeps = { random, clock, transport, endpointSource: deps.endpointSource, attemptObserver: deps.attemptObserver };
     for (const cluster of config.clusters.values()) this.clusters.set(cluster.name, this.newCluster(cluster, config));
     this.router = new Router(config.virtualHosts, config.listener.defaultHost, random);
-    this.hooks = { onEnd: deps.onRpcEnd, retryBufferLimit: config.listener.retryBufferLimit };
+    this.hooks = hooksOf(config, deps.onRpcEnd);
     const onLifetimeEvent = deps.onLifetimeEvent;
     const lifetime = new DownstreamLifetime(config.listener.downstream, clock, random, (event) => {
       // GOAWAY (idle, max age) or a close on the way: the connection stops loading its endpoints.
@@ -200,7 +200,7 @@ export class Proxy {
       this.clusters.get(name)?.retire();
       this.clusters.delete(name);
     }
-    this.hooks = { onEnd: this.hooks.onEnd, retryBufferLimit: config.listener.retryBufferLimit };
+    this.hooks = hooksOf(config, this.hooks.onEnd);
     this.config = config;
     return plan;
   }
@@ -375,7 +375,7 @@ export class Proxy {
     const deadline = rpcDeadline(timeout, route.timeoutMs);
     const forwarder = new Forwarder(ds, cluster, conn.remoteAddress, this.hooks, route.retry);
     if (this.config.listener.mode === "connection") {
-      forwarder.start(deadline, this.pins.endpointFor(conn.id, cluster, forwarder.request));
+      forwarder.start(deadline, this.pins.pinFor(conn.id, cluster, forwarder.request));
       if (this.pins.countStream(conn.id, cluster.config.policy.connectionPool.http.maxRequestsPerConnection)) conn.drain();
       return;
     }
@@ -387,6 +387,12 @@ export class Proxy {
     this.lifetime.onConnectionClose(conn);
     this.pins.closed(conn.id);
   }
+}
+
+/** What every RPC started under `config` shares: the RPC-end hook and the retry buffer's limits. */
+function hooksOf(config: ProxyConfig, onEnd: ((outcome: RpcOutcome) => void) | undefined): ForwardHooks {
+  const { retryBufferLimit, retryBufferBudget } = config.listener;
+  return { onEnd, retryBufferLimit, retryBufferBudget };
 }
 
 function firstValue(v: string | string[] | undefined): string | undefined {

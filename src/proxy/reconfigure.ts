@@ -44,6 +44,7 @@ const LIVE = [
   "leastRequestChoiceCount",
   "drainTimeoutMs",
   "retryBufferLimit",
+  "retryBufferBudget",
   "accessLog",
   "imbalanceWarning",
 ] as const satisfies readonly (keyof ListenerSettings)[];

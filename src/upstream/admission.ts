@@ -1,13 +1,15 @@
 // Every count an RPC holds on its cluster, taken and released in one place. The cluster
 // admits an RPC (the http2MaxRequests circuit breaker) and hands back an Admission; while
 // the RPC runs, the Admission counts it on the endpoint of each attempt (the balancers'
-// activeRequests), holds a retry slot from its first retry (maxRetries / retryBudget), and
-// counts its retries; its one end() releases all of it exactly once, whatever happened
+// activeRequests), holds a retry slot from its first retry (maxRetries / retryBudget), counts
+// its retries, and holds the request bytes it keeps for a replay against the cluster's
+// budget (retryBufferBudget); its one end() releases all of it exactly once, whatever happened
 // before. It also times each attempt and reports how it ended to the cluster's outcome
 // channel. The proxy's forwarder and the simulator both admit RPCs here, so they count alike.
 //
 // The cluster's counters are written in this file only; everyone else reads ClusterStats.
 import type { AttemptEnd, AttemptOutcome } from "../balancer/outcome.js";
+import type { PinMove } from "../balancer/connection-pins.js";
 import type { LbEndpoint } from "../balancer/types.js";
 import type { Cluster } from "../config/types.js";
 import type { Clock } from "../core/clock.js";
@@ -27,6 +29,27 @@ export interface RetryStats {
   readonly transparent: number;
 }
 
+/**
+ * Connection mode: downstream connections whose pin to this cluster moved to another endpoint,
+ * by why the pinned one could no longer be picked: it left the cluster, it was excluded
+ * (ejected or failing health checks), or it could not be reached (TRANSIENT_FAILURE, or a
+ * connect that failed before the request was sent).
+ */
+export type PinMoveStats = { readonly [why in PinMove]: number };
+
+/**
+ * Request bytes the cluster's RPCs keep so that a retry can replay them, from their first
+ * byte to the response headers: `bytes` now, at most the Proxy resource's retryBufferBudget.
+ * Requests no longer kept (and so not retried from then on), by the limit they met: their own
+ * retryBufferLimit (`overLimit`), or the cluster's budget (`overBudget`); Envoy counts both
+ * as retry_or_shadow_abandoned.
+ */
+export interface ReplayBufferStats {
+  readonly bytes: number;
+  readonly overLimit: number;
+  readonly overBudget: number;
+}
+
 /** A cluster's request counts, read-only outside this file (metrics, admin, tests). */
 export interface ClusterStats {
   /** RPCs admitted and not ended: the http2MaxRequests circuit breaker counts these. */
@@ -36,10 +59,16 @@ export interface ClusterStats {
   /** RPCs holding a retry slot (from their first retry to their end): maxRetries or the retry budget bound these. */
   readonly activeRetries: number;
   readonly retry: RetryStats;
+  readonly pinMoves: PinMoveStats;
+  readonly replayBuffer: ReplayBufferStats;
 }
 
 type Writable<T> = { -readonly [K in keyof T]: T[K] };
-type Counts = Writable<Omit<ClusterStats, "retry">> & { readonly retry: Writable<RetryStats> };
+type Counts = Writable<Omit<ClusterStats, "retry" | "pinMoves" | "replayBuffer">> & {
+  readonly retry: Writable<RetryStats>;
+  readonly pinMoves: Writable<PinMoveStats>;
+  readonly replayBuffer: Writable<ReplayBufferStats>;
+};
 
 /** What admission reads of its cluster, at each use: a reload's new limits apply from the next RPC. */
 export interface AdmissionSource {
@@ -66,6 +95,8 @@ export class ClusterAdmission {
     overflows: 0,
     activeRetries: 0,
     retry: { retries: 0, successes: 0, overflows: 0, limitExceeded: 0, transparent: 0 },
+    pinMoves: { left: 0, excluded: 0, unreachable: 0 },
+    replayBuffer: { bytes: 0, overLimit: 0, overBudget: 0 },
   };
 
   constructor(private readonly cluster: AdmissionSource) {}
@@ -83,6 +114,11 @@ export class ClusterAdmission {
     }
     counts.active++;
     return new Admission(counts, this, this.cluster);
+  }
+
+  /** Connection mode: a downstream connection's pin to this cluster moved (see PinMoveStats). */
+  pinMoved(why: PinMove): void {
+    this.counts.pinMoves[why]++;
   }
 
   /**
@@ -122,6 +158,8 @@ export class Admission {
   /** Retries under the route's policy, and replays of requests never sent. */
   private retryCount = 0;
   private replayCount = 0;
+  /** Request bytes kept for a replay (counted in the cluster's replayBuffer.bytes until let go of). */
+  private keptBytes = 0;
 
   /** Made by ClusterAdmission.admit(), which has counted the RPC as active. */
   constructor(
@@ -204,6 +242,32 @@ export class Admission {
   }
 
   /**
+   * The RPC keeps `bytes` more of its request for a replay, if that stays within its own
+   * `limit` (retryBufferLimit) and within the cluster's `budget` (retryBufferBudget) over all
+   * its RPCs. False when it may not: the RPC lets go of what it kept (it is not retried from
+   * now on), counted by the limit it met.
+   */
+  keepForReplay(bytes: number, limit: number, budget: number): boolean {
+    if (this.ended) return false;
+    const buffer = this.counts.replayBuffer;
+    const over = this.keptBytes + bytes > limit ? "overLimit" : buffer.bytes + bytes > budget ? "overBudget" : undefined;
+    if (over !== undefined) {
+      buffer[over]++;
+      this.dropReplay();
+      return false;
+    }
+    this.keptBytes += bytes;
+    buffer.bytes += bytes;
+    return true;
+  }
+
+  /** The request is no longer kept for a replay (the response began, or a limit was met): its bytes leave the budget. */
+  dropReplay(): void {
+    this.counts.replayBuffer.bytes -= this.keptBytes;
+    this.keptBytes = 0;
+  }
+
+  /**
    * The RPC is over: every count it holds is released. `answered`: the backend's answer went
    * to the client (not a status of the proxy's own); after a retry that is a retry success,
    * unless a later retry was denied. Later calls do nothing.
@@ -218,5 +282,6 @@ export class Admission {
       if (answered && !this.denied) counts.retry.successes++;
     }
     this.leave();
+    this.dropReplay();
   }
 }

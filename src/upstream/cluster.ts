@@ -10,6 +10,7 @@ import type { EndpointSource, ResolvedEndpoint } from "../discovery/types.js";
 import type { ClientTransport } from "../transport/types.js";
 import { ClusterAdmission, type Admission, type ClusterStats } from "./admission.js";
 import type { AttemptOutcome, OutcomeObserver } from "../balancer/outcome.js";
+import type { PinMove } from "../balancer/connection-pins.js";
 import { InternalError } from "../core/errors.js";
 import { EndpointPool, PoolState, type PendingBudget, type PoolSettings } from "./endpoint-pool.js";
 
@@ -34,8 +35,9 @@ export class ClusterRuntime {
   /** Keys of the endpoints in the cluster now. */
   private current = new Set<string>();
   private picker: Picker;
-  /** The endpoints the current picker chooses among. */
+  /** The endpoints the current picker chooses among, and their keys. */
   private pickable: readonly LbEndpoint[] = [];
+  private pickableKeys: ReadonlySet<string> = new Set();
   private readonly pools = new Map<string, EndpointPool>();
   private poolSettings: PoolSettings;
   /** Requests waiting for an upstream connection, over all endpoints (http1MaxPendingRequests). */
@@ -227,7 +229,22 @@ export class ClusterRuntime {
     }
     const working = candidates.filter((e) => this.pools.get(e.key)?.state !== PoolState.TRANSIENT_FAILURE);
     this.pickable = working.length > 0 ? working : candidates;
+    this.pickableKeys = new Set(this.pickable.map((e) => e.key));
     this.picker = this.policy(this.pickable);
+  }
+
+  /**
+   * Whether the picker could choose this endpoint now: in the cluster, healthy (or in panic),
+   * and not failing to connect (unless every candidate is). Connection mode moves a pin off an
+   * endpoint that is not, as a request-mode pick passes it over.
+   */
+  isPickable(endpoint: LbEndpoint): boolean {
+    return this.pickableKeys.has(endpoint.key);
+  }
+
+  /** Connection mode: a downstream connection's pin moved off one of the cluster's endpoints (counted in stats.pinMoves). */
+  pinMoved(why: PinMove): void {
+    this.admission.pinMoved(why);
   }
 
   /**

@@ -415,6 +415,9 @@ export class EndpointPool {
         this.backoffTimer = clock.setTimer(waitMs, () => this.onBackoffOver());
       }
       this.refresh(`connect failed: ${this.lastFailure}`);
+      // Another attempt still in progress may yet serve the requests waiting (they were
+      // spread over parallel connects, not given one each): they fail with the last one.
+      if (this.connections.some((c) => c.state === "CONNECTING")) return;
       this.failWaiters(new ConnectFailure(`upstream connect error: ${this.lastFailure}`, { cause: error }));
       return;
     }

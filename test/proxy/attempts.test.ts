@@ -3,6 +3,7 @@
 // away from the endpoints tried, a refused retry's reason told with the failure.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import type { Pin } from "../../src/balancer/connection-pins.js";
 import type { LbEndpoint, PickResult } from "../../src/balancer/types.js";
 import { DEFAULT_CONNECTION_POOL, DEFAULT_LOAD_BALANCER } from "../../src/config/limits.js";
 import { ISTIO_DEFAULT_RETRY } from "../../src/config/retry.js";
@@ -30,13 +31,18 @@ function cluster(picks: readonly (LbEndpoint | "none")[], members: readonly LbEn
       const next = picks[Math.min(i++, picks.length - 1)]!;
       return next === "none" ? { kind: "queue" } : { kind: "endpoint", endpoint: next };
     },
-    isCurrent: (e) => members.includes(e),
     untried: (tried) => members.find((e) => !tried.includes(e)),
   };
   return c;
 }
 
-function attempts(c: AttemptsCluster, pinned?: LbEndpoint, maxRetries = 10): Attempts {
+/** Connection mode's pin, as the RPC sees it: the endpoint the connection is on now (its moves are connection-pins.ts's). */
+function pinAt(...endpoints: readonly (LbEndpoint | undefined)[]): Pin {
+  let i = 0;
+  return { endpoint: () => endpoints[Math.min(i++, endpoints.length - 1)] };
+}
+
+function attempts(c: AttemptsCluster, pinned?: LbEndpoint | Pin, maxRetries = 10): Attempts {
   const admission = new ClusterAdmission({
     config: {
       name: "echo",
@@ -58,7 +64,7 @@ function attempts(c: AttemptsCluster, pinned?: LbEndpoint, maxRetries = 10): Att
     attemptEnded: () => undefined,
   }).admit()!;
   const request = { replayable: true, header: () => undefined, path: "/echo.Echo/Say", authority: "echo", sourceIp: "127.0.0.1" };
-  return new Attempts(c, request, admission, ISTIO_DEFAULT_RETRY, pinned);
+  return new Attempts(c, request, admission, ISTIO_DEFAULT_RETRY, pinned === undefined || "endpoint" in pinned ? pinned : pinAt(pinned));
 }
 
 function key(next: NextAttempt): string {
@@ -91,13 +97,16 @@ test("a retry goes to an endpoint not tried yet; the balancer's failure during t
   assert.equal(retried([A, "none"]), `status ${Status.UNAVAILABLE} ${ResponseFlag.NO_HEALTHY_UPSTREAM}`, "the balancer has nothing: fail, not loop");
 });
 
-test("connection mode: a retry stays on the pinned endpoint while it is in the cluster, and re-picks once it left", () => {
+test("connection mode: a retry goes where the connection's pin is now; with no pin left (connection closed) the balancer picks", () => {
   const stay = attempts(cluster([B]), A);
   stay.enter(A);
   assert.equal(key(stay.next(true, false)), "a:1");
-  const gone = attempts(cluster([B], [B, C]), A);
-  gone.enter(A);
-  assert.equal(key(gone.next(true, false)), "b:1");
+  const moved = attempts(cluster([B]), pinAt(A, C));
+  moved.enter(moved.first() as LbEndpoint);
+  assert.equal(key(moved.next(true, false)), "c:1", "the pin moved (its endpoint could no longer be picked)");
+  const closed = attempts(cluster([B]), pinAt(A, undefined));
+  closed.enter(closed.first() as LbEndpoint);
+  assert.equal(key(closed.next(true, false)), "b:1");
 });
 
 test("a retry the cluster's maxRetries refuses is not made, and its reason joins the client's failure message", () => {

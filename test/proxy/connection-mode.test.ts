@@ -10,17 +10,24 @@ import { describe, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import type * as grpc from "@grpc/grpc-js";
 import type { TransportKind } from "../../src/config/types.js";
+import { BACKOFF } from "../../src/core/backoff.js";
 import { ManualClock } from "../../src/core/clock.js";
 import { seededRandom } from "../../src/core/random.js";
 import { callUnary } from "../../src/demo/echo-client.js";
+import { startEchoServer } from "../../src/demo/echo-service.js";
 import { ManualEndpointSource } from "../../src/discovery/manual.js";
 import type { ResolvedEndpoint } from "../../src/discovery/types.js";
 import { bidi, drive } from "../support/calls.js";
-import { destinationRuleYaml, listenerYaml, serviceEntryYaml, type Pod } from "../support/cluster.js";
+import { deadPort, destinationRuleYaml, listenerYaml, serviceEntryYaml, type Pod } from "../support/cluster.js";
 import { proxyWithPods, type ProxyWithPods } from "../support/proxy-with-pods.js";
+import { stopPods } from "../support/scripted-pods.js";
+import { defer } from "../support/teardown.js";
 import { TEST_TRANSPORTS } from "../support/transports.js";
 
 const RPCS_PER_CLIENT = 2000;
+/** A deadline no RPC comes near unless it is lost (then the test fails instead of waiting forever). */
+const RPC_DEADLINE_MS = 20_000;
+const withDeadline = (): grpc.CallOptions => ({ deadline: Date.now() + RPC_DEADLINE_MS });
 
 function leastConn(connectionPool = ""): string {
   return destinationRuleYaml("echo", `    loadBalancer: { simple: LEAST_CONN }\n${connectionPool}`);
@@ -46,6 +53,26 @@ async function sequential(cs: readonly grpc.Client[], n: number): Promise<string
       for (let i = 0; i < n; i++) {
         const r = await callUnary(c, Buffer.from("x"));
         if (r.code !== 0) failures.push(`client ${ci + 1} RPC ${i + 1}: ${r.code} ${r.details}`);
+      }
+    }),
+  );
+  return failures;
+}
+
+/**
+ * `sequential` for tests whose proxy runs on a manual clock, where a retry's backoff would
+ * wait forever: each RPC has a deadline of its own (the client's timer, in real time), and
+ * each client stops at its first failure.
+ */
+async function sequentialWithDeadline(cs: readonly grpc.Client[], n: number): Promise<string[]> {
+  const failures: string[] = [];
+  await Promise.all(
+    cs.map(async (c, ci) => {
+      for (let i = 0; i < n; i++) {
+        const r = await callUnary(c, Buffer.from("x"), undefined, { deadline: Date.now() + RPC_DEADLINE_MS });
+        if (r.code === 0) continue;
+        failures.push(`client ${ci + 1} RPC ${i + 1}: ${r.code} ${r.details}`);
+        return;
       }
     }),
   );
@@ -200,5 +227,84 @@ for (const transport of TEST_TRANSPORTS)
       );
       assert.equal(h.proxy.connectionsCycled, 0);
       assert.equal(h.proxy.connectionsAccepted, 3);
+    });
+
+    test("the story with pods 2 and 3 in the cluster before they are up: every connection pinned to them moves, no RPC fails; once up they take their share", async (t) => {
+      // Pods 2 and 3 come up later on these ports; stopped after the proxy (deferred before it).
+      const late: Pod[] = [];
+      defer(t, () => stopPods(late));
+      const latePorts = [await deadPort(), await deadPort()];
+      const clock = new ManualClock();
+      let source: ManualEndpointSource | undefined;
+      const h = await proxyWithPods(t, {
+        pods: 1,
+        config: (ports) => [listenerYaml("  mode: connection", transport), serviceEntryYaml("echo", ports), leastConn(maxRequestsPerConnection(100))],
+        deps: (pods) => {
+          source = new ManualEndpointSource([endpointOf(pods[0]!)]);
+          return { endpointSource: () => source!, clock };
+        },
+      });
+      const cs = [h.client, h.newClient(), h.newClient()];
+      assert.deepEqual(await sequentialWithDeadline(cs, 1), []);
+      const lateEndpoints = latePorts.map((port): ResolvedEndpoint => ({ address: "127.0.0.1", port, weight: 1, labels: {} }));
+      source!.set([endpointOf(h.pods[0]!), ...lateEndpoints]);
+      // Each reconnection is pinned by LEAST_CONN to pod 2 or 3 (no connection there yet),
+      // which refuses it: the connection moves to pod 1, its RPC with it.
+      assert.deepEqual(await sequentialWithDeadline(cs, 300), []);
+      const moves = h.cluster().stats.pinMoves;
+      assert.ok(moves.unreachable >= 2, `pins moved off the pods not up yet: ${JSON.stringify(moves)}`);
+      assert.equal(h.pods[0]!.stats.rpcs, 3 * 301, "pod 1 served every RPC while the others were down");
+      // The pods come up; the backoff of their failed connects ends (time is the test's).
+      for (const [i, port] of latePorts.entries()) late.push(await startEchoServer(`pod-${i + 2}`, "127.0.0.1", port));
+      clock.advance(BACKOFF.INITIAL_MS);
+      assert.deepEqual(await sequentialWithDeadline(cs, 300), []);
+      for (const p of late) assert.ok(p.stats.rpcs >= 100, `${p.stats.name} served only ${p.stats.rpcs} RPCs once up`);
+    });
+
+    test("a connection pinned to a pod that goes away moves to another pod: no RPC fails, and the pod is not tried again while it backs off", async (t) => {
+      const clock = new ManualClock();
+      const h = await proxyWithPods(t, {
+        pods: 2,
+        config: (ports) => [listenerYaml("  mode: connection", transport), serviceEntryYaml("echo", ports), leastConn()],
+        deps: { clock },
+      });
+      const podOf = (r: { headers?: grpc.Metadata | undefined }): string => String(r.headers?.get("x-pod")[0]);
+      const first = await callUnary(h.client, Buffer.from("x"), undefined, withDeadline());
+      assert.equal(first.code, 0);
+      const gone = h.pods.find((p) => p.stats.name === podOf(first))!;
+      const other = h.pods.find((p) => p !== gone)!;
+      // A second connection, pinned to the other pod by LEAST_CONN; then a third one pinned to
+      // the first pod (LEAST_CONN breaks the tie at random: a fourth goes there if the third did not).
+      assert.equal(podOf(await callUnary(h.newClient(), Buffer.from("x"), undefined, withDeadline())), other.stats.name);
+      let third = h.newClient();
+      if (podOf(await callUnary(third, Buffer.from("x"), undefined, withDeadline())) !== gone.stats.name) {
+        third = h.newClient();
+        assert.equal(podOf(await callUnary(third, Buffer.from("x"), undefined, withDeadline())), gone.stats.name);
+      }
+      // The pod goes away (still in the cluster): once the proxy saw its connection close...
+      const cluster = h.cluster();
+      const endpoint = cluster.endpointList().find((e) => e.port === gone.port)!;
+      const idle = new Promise<void>((resolve) => {
+        const onState = (key: string, state: string): void => {
+          if (key !== endpoint.key || state !== "IDLE") return;
+          cluster.events.off("endpoint-state", onState);
+          resolve();
+        };
+        cluster.events.on("endpoint-state", onState);
+      });
+      gone.server.forceShutdown();
+      await idle;
+      // ...the first connection's next RPC fails to connect before anything was sent: it moves.
+      const moved = await callUnary(h.client, Buffer.from("x"), undefined, withDeadline());
+      assert.equal(moved.code, 0, moved.details);
+      assert.equal(podOf(moved), other.stats.name);
+      const opened = cluster.existingPool(endpoint.key)!.connectionsOpened;
+      // The third connection, pinned there too, moves without trying: the pod is backing off.
+      const skipped = await callUnary(third, Buffer.from("x"), undefined, withDeadline());
+      assert.equal(skipped.code, 0, skipped.details);
+      assert.equal(podOf(skipped), other.stats.name);
+      assert.equal(cluster.existingPool(endpoint.key)!.connectionsOpened, opened, "no connect to the pod backing off");
+      assert.deepEqual(cluster.stats.pinMoves, { left: 0, excluded: 0, unreachable: 2 });
+      assert.equal(endpoint.load.activeConnections, 0, "no connection is pinned to the pod gone");
     });
   });

@@ -52,6 +52,37 @@ for (const transport of TEST_TRANSPORTS)
       });
     }
 
+    for (const mode of ["request", "connection"] as const) {
+      // The endpoint's pool retires: the requests it fails were never sent, and replay whatever the route's retry policy.
+      test(`${mode} mode, retries off: 20 requests waiting on an endpoint that leaves are all replayed on the one that replaces it`, async (t) => {
+        const silent = await silentListener();
+        defer(t, () => silent.close());
+        const source = new ManualEndpointSource([at(silent.port)]);
+        const noRetries =
+          "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: echo }\nspec:\n  hosts: [echo]\n  http:\n  - retries: { attempts: 0 }\n    route: [{ destination: { host: echo } }]";
+        const h = await proxyWithPods(t, {
+          config: () => [listenerYaml(`  mode: ${mode}\n`, transport), serviceEntryYaml("echo", [silent.port]), noRetries],
+          deps: { endpointSource: () => source },
+        });
+        // Five clients (connections), four RPCs each, all waiting for the one connect to the silent endpoint.
+        const cs = [h.client, ...Array.from({ length: 4 }, () => h.newClient())];
+        const calls = cs.flatMap((c) => Array.from({ length: 4 }, (_, i) => callUnary(c, Buffer.alloc(1000 * (i + 1), i))));
+        await silent.accepted;
+        for (let turn = 0; h.cluster().pending.count < 20; turn++) {
+          assert.ok(turn < 100_000, `only ${h.cluster().pending.count} requests waiting`);
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        source.set([at(h.pods[0]!.port)]);
+        const results = await Promise.all(calls);
+        assert.deepEqual(
+          results.filter((r) => r.code !== Number(grpc.status.OK)).map((r) => r.details),
+          [],
+        );
+        assert.equal(h.pods[0]!.stats.rpcs, 20);
+        assert.equal(h.cluster().stats.retry.transparent, 20, "each replayed once, as a request never sent");
+      });
+    }
+
     test("connection mode: a retry whose pinned endpoint left the cluster meanwhile goes to one still in it", async (t) => {
       const [good, leaving] = await scriptedPods(t, 2);
       const source = new ManualEndpointSource([at(leaving!.port)]);

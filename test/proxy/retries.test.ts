@@ -13,7 +13,11 @@ import { proxyWithPods, type ProxyWithPods } from "../support/proxy-with-pods.js
 import { echo, fail, hang, type Arrival, type Script } from "../support/scripted-pods.js";
 import { defer } from "../support/teardown.js";
 import { TEST_TRANSPORTS } from "../support/transports.js";
+import { ManualEndpointSource } from "../../src/discovery/manual.js";
+import type { ResolvedEndpoint } from "../../src/discovery/types.js";
+import type { ReplayBufferStats } from "../../src/upstream/admission.js";
 
+const at = (port: number): ResolvedEndpoint => ({ address: "127.0.0.1", port, weight: 1, labels: {} });
 const ROUND_ROBIN = destinationRuleYaml("echo", "    loadBalancer: { simple: ROUND_ROBIN }");
 const UNAVAILABLE: Script = fail(grpc.status.UNAVAILABLE);
 
@@ -117,8 +121,46 @@ for (const transport of TEST_TRANSPORTS)
         const [r] = await sequential(h.client, 1, { "x-echo-status": "14", "x-echo-trailers-only": "1" }, big);
         assert.equal(r!.code, grpc.status.UNAVAILABLE);
         assert.equal(ok.stats.rpcs, row.attempts, row.name);
+        assert.deepEqual(h.cluster().stats.replayBuffer, { bytes: 0, overLimit: row.attempts === 1 ? 1 : 0, overBudget: 0 });
       });
     }
+
+    test("retryBufferBudget: the cluster keeps at most that many request bytes for replay; past it an RPC is not retried, and counted", async (t) => {
+      // Five RPCs of 10,005 bytes each (one DATA frame) held by pod 1 before their answer: a
+      // budget of 25,000 bytes keeps two of them whole, the three others are no longer kept.
+      const held: Arrival[] = [];
+      let source: ManualEndpointSource | undefined;
+      const h = await proxyWithPods(t, {
+        pods: [(call) => void held.push(call), echo],
+        config: (ports) => [listenerYaml("  retryBufferBudget: 25000\n", transport), serviceEntryYaml("echo", ports)],
+        // Pod 1 alone takes the first attempts; pod 2 joins before the answers, for the retries.
+        deps: (pods) => {
+          source = new ManualEndpointSource([at(pods[0]!.port)]);
+          return { endpointSource: () => source! };
+        },
+      });
+      const [holder, ok] = h.pods;
+      const calls = Array.from({ length: 5 }, (_, i) => callUnary(h.client, Buffer.alloc(10_000, i)));
+      await holder!.arrived(5);
+      const buffer = (): ReplayBufferStats => h.cluster().stats.replayBuffer;
+      // The requests' bytes reach the proxy before (or as) the pod sees them: wait for the last.
+      for (let turn = 0; buffer().overBudget < 3; turn++) {
+        assert.ok(turn < 100_000, `replay buffer: ${JSON.stringify(buffer())}`);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      assert.deepEqual(buffer(), { bytes: 2 * 10_005, overLimit: 0, overBudget: 3 });
+      source!.set(h.pods.map((p) => at(p.port)));
+      for (const call of held) call.fail(grpc.status.UNAVAILABLE);
+      const results = await Promise.all(calls);
+      assert.deepEqual(
+        results.map((r) => r.code).sort(),
+        [grpc.status.OK, grpc.status.OK, grpc.status.UNAVAILABLE, grpc.status.UNAVAILABLE, grpc.status.UNAVAILABLE],
+        "the two requests kept are retried on pod 2; the others get pod 1's answer",
+      );
+      assert.equal(ok!.stats.rpcs, 2);
+      assert.equal(h.cluster().stats.retry.retries, 2);
+      assert.deepEqual(buffer(), { bytes: 0, overLimit: 0, overBudget: 3 }, "every byte kept is let go of");
+    });
 
     for (const ignorePrevious of [true, false]) {
       test(`retryIgnorePreviousHosts ${ignorePrevious}: ${ignorePrevious ? "a retry goes to an endpoint not tried yet, even when round robin points back" : "the retry may go back to the backend that failed"}`, async (t) => {

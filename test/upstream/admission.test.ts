@@ -1,6 +1,6 @@
 // A cluster's admission: the http2MaxRequests circuit breaker, the retry limit (maxRetries,
-// or the retry budget that replaces it), and the counts an RPC holds, each released exactly
-// once by end(), whatever else was called before or after.
+// or the retry budget that replaces it), the replay buffer's budget, and the counts an RPC
+// holds, each released exactly once by end(), whatever else was called before or after.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
@@ -99,6 +99,8 @@ test("after end() nothing is taken again: no endpoint count, no retry slot, no r
     overflows: 0,
     activeRetries: 0,
     retry: { retries: 0, successes: 0, overflows: 0, limitExceeded: 0, transparent: 0 },
+    pinMoves: { left: 0, excluded: 0, unreachable: 0 },
+    replayBuffer: { bytes: 0, overLimit: 0, overBudget: 0 },
   });
   assert.equal(e.load.activeRequests, 0);
 });
@@ -173,13 +175,17 @@ type Op =
   | { readonly op: "enter"; readonly endpoint: 0 | 1 }
   | { readonly op: "leave" | "retried" | "replayed" | "refusal" }
   | { readonly op: "denied"; readonly why: "retries-off" | "attempts-exhausted" | "budget-refused" }
-  | { readonly op: "end"; readonly answered: boolean };
+  | { readonly op: "end"; readonly answered: boolean }
+  | { readonly op: "keep"; readonly bytes: number }
+  | { readonly op: "drop" };
 
 const ops: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ op: fc.constant("enter" as const), endpoint: fc.constantFrom(0 as const, 1 as const) }),
   fc.record({ op: fc.constantFrom("leave" as const, "retried" as const, "replayed" as const, "refusal" as const) }),
   fc.record({ op: fc.constant("denied" as const), why: fc.constantFrom("retries-off" as const, "attempts-exhausted" as const, "budget-refused" as const) }),
   fc.record({ op: fc.constant("end" as const), answered: fc.boolean() }),
+  fc.record({ op: fc.constant("keep" as const), bytes: fc.integer({ min: 1, max: 40 }) }),
+  fc.record({ op: fc.constant("drop" as const) }),
 );
 
 test("whatever the order of calls, counts never go negative, and once every RPC has ended nothing is held", () => {
@@ -197,17 +203,45 @@ test("whatever the order of calls, counts never go negative, and once every RPC 
         else if (step.op === "refusal") a.retryRefusal();
         else if (step.op === "denied") a.retryDenied(step.why);
         else if (step.op === "end") a.end(step.answered);
+        else if (step.op === "keep") a.keepForReplay(step.bytes, 50, 100);
+        else if (step.op === "drop") a.dropReplay();
         const s = cluster.stats;
         assert.ok(s.active >= 0 && s.active <= 3 && s.activeRetries >= 0 && s.activeRetries <= s.active);
+        assert.ok(s.replayBuffer.bytes >= 0 && s.replayBuffer.bytes <= 100, "the replay buffer within its budget");
         const onEndpoints = endpoints[0].load.activeRequests + endpoints[1].load.activeRequests;
         assert.ok(onEndpoints >= 0 && onEndpoints <= s.active, "an RPC counts on one endpoint at most");
       }
       for (const a of rpcs) a.end(true);
       const s = cluster.stats;
-      assert.deepEqual([s.active, s.activeRetries, endpoints[0].load.activeRequests, endpoints[1].load.activeRequests], [0, 0, 0, 0]);
+      assert.deepEqual([s.active, s.activeRetries, endpoints[0].load.activeRequests, endpoints[1].load.activeRequests, s.replayBuffer.bytes], [0, 0, 0, 0, 0]);
       assert.ok(s.retry.successes <= 3);
     }),
   );
+});
+
+test("the replay buffer: an RPC keeps its request within its own limit and the cluster's budget; past either it lets go of all it kept, counted by the limit met", () => {
+  const cluster = new ClusterAdmission(source());
+  const [a, b, c] = [admitted(cluster), admitted(cluster), admitted(cluster)];
+  const keep = (rpc: Admission, bytes: number): boolean => rpc.keepForReplay(bytes, 100, 250);
+  assert.deepEqual([keep(a, 60), keep(a, 40), keep(b, 90), keep(c, 50)], [true, true, true, true]);
+  assert.deepEqual(cluster.stats.replayBuffer, { bytes: 240, overLimit: 0, overBudget: 0 });
+  assert.equal(keep(a, 1), false, "a's own limit (100)");
+  assert.deepEqual(cluster.stats.replayBuffer, { bytes: 140, overLimit: 1, overBudget: 0 });
+  assert.equal(keep(b, 5), true);
+  assert.equal(keep(c, 40), true);
+  assert.equal(cluster.stats.replayBuffer.bytes, 185);
+  const e = admitted(cluster);
+  assert.equal(keep(e, 30), true);
+  assert.equal(keep(e, 40), false, "the cluster's budget (250): e lets go of its 30");
+  assert.deepEqual(cluster.stats.replayBuffer, { bytes: 185, overLimit: 1, overBudget: 1 });
+  b.dropReplay(); // the response began
+  c.end(true);
+  assert.equal(cluster.stats.replayBuffer.bytes, 0);
+  const d = admitted(cluster);
+  keep(d, 70);
+  d.end(true);
+  assert.equal(keep(d, 1), false, "nothing is kept once the RPC ended");
+  assert.deepEqual(cluster.stats.replayBuffer, { bytes: 0, overLimit: 1, overBudget: 1 });
 });
 
 test("an attempt is timed from enter() and reported to the outcome channel against its endpoint, even after leave(); nothing is timed while no one listens", () => {
