@@ -5,14 +5,13 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Pin } from "../../src/balancer/connection-pins.js";
 import type { LbEndpoint, PickResult } from "../../src/balancer/types.js";
-import { DEFAULT_CONNECTION_POOL, DEFAULT_LOAD_BALANCER } from "../../src/config/limits.js";
 import { ISTIO_DEFAULT_RETRY } from "../../src/config/retry.js";
-import { ManualClock } from "../../src/core/clock.js";
 import { Status } from "../../src/core/status.js";
 import { Attempts, isEndpoint, type AttemptsCluster, type NextAttempt } from "../../src/proxy/attempts.js";
 import { ResponseFlag } from "../../src/proxy/response-flags.js";
 import { CONNECT_FAILURE } from "../../src/resilience/retry-policy.js";
 import { ClusterAdmission } from "../../src/upstream/admission.js";
+import { admissionSource } from "../support/admission.js";
 
 function endpoint(key: string): LbEndpoint {
   return { key, address: "127.0.0.1", port: 1, weight: 1, labels: {}, load: { activeRequests: 0, activeConnections: 0 } };
@@ -43,26 +42,7 @@ function pinAt(...endpoints: readonly (LbEndpoint | undefined)[]): Pin {
 }
 
 function attempts(c: AttemptsCluster, pinned?: LbEndpoint | Pin, maxRetries = 10): Attempts {
-  const admission = new ClusterAdmission({
-    config: {
-      name: "echo",
-      host: "echo",
-      port: 1,
-      subset: null,
-      resolution: "STATIC",
-      endpoints: [],
-      policy: {
-        loadBalancer: DEFAULT_LOAD_BALANCER,
-        connectionPool: { tcp: DEFAULT_CONNECTION_POOL.tcp, http: { ...DEFAULT_CONNECTION_POOL.http, maxRetries } },
-        outlierDetection: null,
-        retryBudget: null,
-      },
-    },
-    pending: { limit: Infinity, count: 0, overflows: 0 },
-    clock: new ManualClock(),
-    observed: false,
-    attemptEnded: () => undefined,
-  }).admit()!;
+  const admission = new ClusterAdmission(admissionSource({ maxRetries }, null, "echo")).admit()!;
   const request = { replayable: true, header: () => undefined, path: "/echo.Echo/Say", authority: "echo", sourceIp: "127.0.0.1" };
   return new Attempts(c, request, admission, ISTIO_DEFAULT_RETRY, pinned === undefined || "endpoint" in pinned ? pinned : pinAt(pinned));
 }

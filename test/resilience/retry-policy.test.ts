@@ -2,12 +2,10 @@
 // failures retryOn covers, what stops a retry (a response on its way, the buffer, the
 // attempts, the cluster's limit), the backoff's bounds, where a retry goes, and the
 // transparent replay of requests never sent.
-import { ManualClock } from "../../src/core/clock.js";
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { LbEndpoint } from "../../src/balancer/types.js";
 import { ISTIO_DEFAULT_RETRY } from "../../src/config/retry.js";
-import { DEFAULT_CONNECTION_POOL, DEFAULT_LOAD_BALANCER } from "../../src/config/limits.js";
 import type { RetryBudget, RetryCondition, RetryPolicy } from "../../src/config/types.js";
 import { Status } from "../../src/core/status.js";
 import {
@@ -22,6 +20,7 @@ import {
   type RetryFacts,
 } from "../../src/resilience/retry-policy.js";
 import { ClusterAdmission, type Admission } from "../../src/upstream/admission.js";
+import { admissionSource } from "../support/admission.js";
 
 /** A policy as a route's retries write it: retryOn names and HTTP codes, comma-separated. */
 function retryOn(text: string, more: Partial<RetryPolicy> = {}): RetryPolicy {
@@ -258,27 +257,7 @@ describe("retryOn and what stops a retry", () => {
 });
 
 describe("the cluster's retry limit, as the forwarder asks it (upstream's admission)", () => {
-  const cluster = (http: { maxRetries?: number }, retryBudget: RetryBudget | null) =>
-    new ClusterAdmission({
-      config: {
-        name: "c",
-        host: "c",
-        port: 1,
-        subset: null,
-        resolution: "STATIC",
-        endpoints: [],
-        policy: {
-          loadBalancer: DEFAULT_LOAD_BALANCER,
-          connectionPool: { tcp: DEFAULT_CONNECTION_POOL.tcp, http: { ...DEFAULT_CONNECTION_POOL.http, ...http } },
-          outlierDetection: null,
-          retryBudget,
-        },
-      },
-      pending: { limit: Infinity, count: 0, overflows: 0 },
-      clock: new ManualClock(),
-      observed: false,
-      attemptEnded: () => undefined,
-    });
+  const cluster = (http: { maxRetries?: number }, retryBudget: RetryBudget | null) => new ClusterAdmission(admissionSource(http, retryBudget, "c"));
   const rows: readonly { rule: string; cluster: ClusterAdmission; active: number; retrying: number; expect: Outcome; told?: string }[] = [
     { rule: "maxRetries: one more RPC may retry under the limit", cluster: cluster({ maxRetries: 2 }, null), active: 10, retrying: 1, expect: "retry" },
     {

@@ -7,27 +7,10 @@ import fc from "fast-check";
 import { AttemptEnd, type AttemptOutcome } from "../../src/balancer/outcome.js";
 import type { LbEndpoint } from "../../src/balancer/types.js";
 import { ManualClock } from "../../src/core/clock.js";
-import { DEFAULT_CONNECTION_POOL, DEFAULT_LOAD_BALANCER } from "../../src/config/limits.js";
-import type { Cluster, ConnectionPoolSettings, RetryBudget } from "../../src/config/types.js";
-import { ClusterAdmission, type Admission, type AdmissionSource } from "../../src/upstream/admission.js";
+import { ClusterAdmission, type Admission } from "../../src/upstream/admission.js";
+import { admissionSource } from "../support/admission.js";
 
-function source(http: Partial<ConnectionPoolSettings["http"]> = {}, retryBudget: RetryBudget | null = null): AdmissionSource & { pending: { count: number } } {
-  const config: Cluster = {
-    name: "echo|50051|",
-    host: "echo",
-    port: 50051,
-    subset: null,
-    resolution: "STATIC",
-    endpoints: [],
-    policy: {
-      loadBalancer: DEFAULT_LOAD_BALANCER,
-      connectionPool: { tcp: DEFAULT_CONNECTION_POOL.tcp, http: { ...DEFAULT_CONNECTION_POOL.http, ...http } },
-      outlierDetection: null,
-      retryBudget,
-    },
-  };
-  return { config, pending: { limit: Infinity, count: 0, overflows: 0 }, clock: new ManualClock(), observed: false, attemptEnded: () => undefined };
-}
+const source = admissionSource;
 
 function endpoint(key: string): LbEndpoint {
   return { key, address: "127.0.0.1", port: 1, weight: 1, labels: {}, load: { activeRequests: 0, activeConnections: 0 } };
