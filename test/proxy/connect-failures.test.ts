@@ -11,7 +11,7 @@ import * as grpc from "@grpc/grpc-js";
 import { callUnary } from "../../src/demo/echo-client.js";
 import { createClientTransport } from "../../src/transport/create.js";
 import type { ClientTransport } from "../../src/transport/types.js";
-import { destinationRuleYaml, listenerYaml, serviceEntryYaml } from "../support/cluster.js";
+import { destinationRuleYaml, listenerYaml, retriesYaml, serviceEntryYaml } from "../support/cluster.js";
 import { proxyInFront } from "../support/proxy-with-pods.js";
 import { scriptedPods } from "../support/scripted-pods.js";
 import { defer } from "../support/teardown.js";
@@ -73,8 +73,7 @@ function watchedTransport(inner: ClientTransport, closes: EventEmitter): ClientT
 
 /** Two connections at most, one stream each: two requests waiting make two connects in parallel. */
 const TWO_CONNECTIONS = destinationRuleYaml("echo", "    connectionPool:\n      tcp: { maxConnections: 2 }\n      http: { maxConcurrentStreams: 1 }\n");
-const NO_RETRIES =
-  "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: echo }\nspec:\n  hosts: [echo]\n  http:\n  - retries: { attempts: 0 }\n    route: [{ destination: { host: echo } }]";
+const NO_RETRIES = retriesYaml("echo", "{ attempts: 0 }");
 
 for (const transport of TEST_TRANSPORTS)
   describe(`transport ${transport}`, () => {

@@ -18,7 +18,7 @@ import { startEchoServer } from "../../src/demo/echo-service.js";
 import { ManualEndpointSource } from "../../src/discovery/manual.js";
 import type { ResolvedEndpoint } from "../../src/discovery/types.js";
 import { bidi, drive } from "../support/calls.js";
-import { deadPort, destinationRuleYaml, listenerYaml, serviceEntryYaml, type Pod } from "../support/cluster.js";
+import { deadPort, destinationRuleYaml, listenerYaml, retriesYaml, serviceEntryYaml, type Pod } from "../support/cluster.js";
 import { proxyWithPods, type ProxyWithPods } from "../support/proxy-with-pods.js";
 import { stopPods } from "../support/scripted-pods.js";
 import { defer } from "../support/teardown.js";
@@ -28,6 +28,8 @@ const RPCS_PER_CLIENT = 2000;
 /** A deadline no RPC comes near unless it is lost (then the test fails instead of waiting forever). */
 const RPC_DEADLINE_MS = 20_000;
 const withDeadline = (): grpc.CallOptions => ({ deadline: Date.now() + RPC_DEADLINE_MS });
+
+const NO_RETRIES = retriesYaml("echo", "{ attempts: 0 }");
 
 function leastConn(connectionPool = ""): string {
   return destinationRuleYaml("echo", `    loadBalancer: { simple: LEAST_CONN }\n${connectionPool}`);
@@ -261,50 +263,56 @@ for (const transport of TEST_TRANSPORTS)
       for (const p of late) assert.ok(p.stats.rpcs >= 100, `${p.stats.name} served only ${p.stats.rpcs} RPCs once up`);
     });
 
-    test("a connection pinned to a pod that goes away moves to another pod: no RPC fails, and the pod is not tried again while it backs off", async (t) => {
-      const clock = new ManualClock();
-      const h = await proxyWithPods(t, {
-        pods: 2,
-        config: (ports) => [listenerYaml("  mode: connection", transport), serviceEntryYaml("echo", ports), leastConn()],
-        deps: { clock },
+    for (const retries of ["Istio's default retries", "retries off"] as const)
+      test(`${retries}: a connection pinned to a pod that goes away moves to another pod: no RPC fails, and the pod is not tried again while it backs off`, async (t) => {
+        const clock = new ManualClock();
+        const h = await proxyWithPods(t, {
+          pods: 2,
+          config: (ports) => [
+            listenerYaml("  mode: connection", transport),
+            serviceEntryYaml("echo", ports),
+            leastConn(),
+            ...(retries === "retries off" ? [NO_RETRIES] : []),
+          ],
+          deps: { clock },
+        });
+        const podOf = (r: { headers?: grpc.Metadata | undefined }): string => String(r.headers?.get("x-pod")[0]);
+        const first = await callUnary(h.client, Buffer.from("x"), undefined, withDeadline());
+        assert.equal(first.code, 0);
+        const gone = h.pods.find((p) => p.stats.name === podOf(first))!;
+        const other = h.pods.find((p) => p !== gone)!;
+        // A second connection, pinned to the other pod by LEAST_CONN; then a third one pinned to
+        // the first pod (LEAST_CONN breaks the tie at random: a fourth goes there if the third did not).
+        assert.equal(podOf(await callUnary(h.newClient(), Buffer.from("x"), undefined, withDeadline())), other.stats.name);
+        let third = h.newClient();
+        if (podOf(await callUnary(third, Buffer.from("x"), undefined, withDeadline())) !== gone.stats.name) {
+          third = h.newClient();
+          assert.equal(podOf(await callUnary(third, Buffer.from("x"), undefined, withDeadline())), gone.stats.name);
+        }
+        // The pod goes away (still in the cluster): once the proxy saw its connection close...
+        const cluster = h.cluster();
+        const endpoint = cluster.endpointList().find((e) => e.port === gone.port)!;
+        const idle = new Promise<void>((resolve) => {
+          const onState = (key: string, state: string): void => {
+            if (key !== endpoint.key || state !== "IDLE") return;
+            cluster.events.off("endpoint-state", onState);
+            resolve();
+          };
+          cluster.events.on("endpoint-state", onState);
+        });
+        gone.server.forceShutdown();
+        await idle;
+        // ...the first connection's next RPC fails to connect before anything was sent: it moves.
+        const moved = await callUnary(h.client, Buffer.from("x"), undefined, withDeadline());
+        assert.equal(moved.code, 0, moved.details);
+        assert.equal(podOf(moved), other.stats.name);
+        const opened = cluster.existingPool(endpoint.key)!.connectionsOpened;
+        // The third connection, pinned there too, moves without trying: the pod is backing off.
+        const skipped = await callUnary(third, Buffer.from("x"), undefined, withDeadline());
+        assert.equal(skipped.code, 0, skipped.details);
+        assert.equal(podOf(skipped), other.stats.name);
+        assert.equal(cluster.existingPool(endpoint.key)!.connectionsOpened, opened, "no connect to the pod backing off");
+        assert.deepEqual(cluster.stats.pinMoves, { left: 0, excluded: 0, unreachable: 2 });
+        assert.equal(endpoint.load.activeConnections, 0, "no connection is pinned to the pod gone");
       });
-      const podOf = (r: { headers?: grpc.Metadata | undefined }): string => String(r.headers?.get("x-pod")[0]);
-      const first = await callUnary(h.client, Buffer.from("x"), undefined, withDeadline());
-      assert.equal(first.code, 0);
-      const gone = h.pods.find((p) => p.stats.name === podOf(first))!;
-      const other = h.pods.find((p) => p !== gone)!;
-      // A second connection, pinned to the other pod by LEAST_CONN; then a third one pinned to
-      // the first pod (LEAST_CONN breaks the tie at random: a fourth goes there if the third did not).
-      assert.equal(podOf(await callUnary(h.newClient(), Buffer.from("x"), undefined, withDeadline())), other.stats.name);
-      let third = h.newClient();
-      if (podOf(await callUnary(third, Buffer.from("x"), undefined, withDeadline())) !== gone.stats.name) {
-        third = h.newClient();
-        assert.equal(podOf(await callUnary(third, Buffer.from("x"), undefined, withDeadline())), gone.stats.name);
-      }
-      // The pod goes away (still in the cluster): once the proxy saw its connection close...
-      const cluster = h.cluster();
-      const endpoint = cluster.endpointList().find((e) => e.port === gone.port)!;
-      const idle = new Promise<void>((resolve) => {
-        const onState = (key: string, state: string): void => {
-          if (key !== endpoint.key || state !== "IDLE") return;
-          cluster.events.off("endpoint-state", onState);
-          resolve();
-        };
-        cluster.events.on("endpoint-state", onState);
-      });
-      gone.server.forceShutdown();
-      await idle;
-      // ...the first connection's next RPC fails to connect before anything was sent: it moves.
-      const moved = await callUnary(h.client, Buffer.from("x"), undefined, withDeadline());
-      assert.equal(moved.code, 0, moved.details);
-      assert.equal(podOf(moved), other.stats.name);
-      const opened = cluster.existingPool(endpoint.key)!.connectionsOpened;
-      // The third connection, pinned there too, moves without trying: the pod is backing off.
-      const skipped = await callUnary(third, Buffer.from("x"), undefined, withDeadline());
-      assert.equal(skipped.code, 0, skipped.details);
-      assert.equal(podOf(skipped), other.stats.name);
-      assert.equal(cluster.existingPool(endpoint.key)!.connectionsOpened, opened, "no connect to the pod backing off");
-      assert.deepEqual(cluster.stats.pinMoves, { left: 0, excluded: 0, unreachable: 2 });
-      assert.equal(endpoint.load.activeConnections, 0, "no connection is pinned to the pod gone");
-    });
   });

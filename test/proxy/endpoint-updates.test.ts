@@ -9,7 +9,7 @@ import * as grpc from "@grpc/grpc-js";
 import { callUnary } from "../../src/demo/echo-client.js";
 import { ManualEndpointSource } from "../../src/discovery/manual.js";
 import type { EndpointSource, ResolvedEndpoint } from "../../src/discovery/types.js";
-import { listenerYaml, serviceEntryYaml } from "../support/cluster.js";
+import { listenerYaml, retriesYaml, serviceEntryYaml } from "../support/cluster.js";
 import { proxyInFront, proxyWithPods } from "../support/proxy-with-pods.js";
 import { scriptedPods } from "../support/scripted-pods.js";
 import { defer } from "../support/teardown.js";
@@ -58,10 +58,8 @@ for (const transport of TEST_TRANSPORTS)
         const silent = await silentListener();
         defer(t, () => silent.close());
         const source = new ManualEndpointSource([at(silent.port)]);
-        const noRetries =
-          "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: echo }\nspec:\n  hosts: [echo]\n  http:\n  - retries: { attempts: 0 }\n    route: [{ destination: { host: echo } }]";
         const h = await proxyWithPods(t, {
-          config: () => [listenerYaml(`  mode: ${mode}\n`, transport), serviceEntryYaml("echo", [silent.port]), noRetries],
+          config: () => [listenerYaml(`  mode: ${mode}\n`, transport), serviceEntryYaml("echo", [silent.port]), retriesYaml("echo", "{ attempts: 0 }")],
           deps: { endpointSource: () => source },
         });
         // Five clients (connections), four RPCs each, all waiting for the one connect to the silent endpoint.

@@ -49,6 +49,18 @@ spec:
 ${trafficPolicy}`;
 }
 
+/** A VirtualService routing `host` to its own cluster with `retries`; "{ attempts: 0 }" turns retries off. */
+export function retriesYaml(host: string, retries: string): string {
+  return `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: ${host} }
+spec:
+  hosts: [${host}]
+  http:
+  - retries: ${retries}
+    route: [{ destination: { host: ${host} } }]`;
+}
+
 /** A loopback port nothing listens on (taken, then freed): connects to it are refused. */
 export async function deadPort(): Promise<number> {
   const probe = net.createServer();
