@@ -20,6 +20,9 @@ function isLoopbackName(host: string): boolean {
 
 const WILDCARDS = new Set(["0.0.0.0", "::", ""]);
 
+/** This machine's name, read once (a system call otherwise, on every request). */
+let machineName: string | undefined;
+
 /**
  * Whether a request with this Host may be answered by an admin server bound to `boundHost`:
  * the bound address itself; a loopback name when bound to loopback; when bound to every
@@ -30,6 +33,6 @@ export function hostAllowed(header: string | undefined, boundHost: string): bool
   const host = hostOf(header);
   const bound = boundHost.toLowerCase();
   if (host === bound) return true;
-  if (WILDCARDS.has(bound)) return isIP(host) !== 0 || isLoopbackName(host) || host === hostname().toLowerCase();
+  if (WILDCARDS.has(bound)) return isIP(host) !== 0 || isLoopbackName(host) || host === (machineName ??= hostname().toLowerCase());
   return isLoopbackName(bound) && isLoopbackName(host);
 }

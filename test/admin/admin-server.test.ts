@@ -8,7 +8,7 @@ import { callUnary } from "../../src/demo/echo-client.js";
 import { DURATION_BUCKETS_MS } from "../../src/admin/rpc-stats.js";
 import type { ClusterView } from "../../src/admin/clusters-view.js";
 import { destinationRuleYaml, listenerYaml, md, serviceEntryYaml } from "../support/cluster.js";
-import { parsePrometheus, sampleValue, withAdmin } from "../support/admin.js";
+import { parsePrometheus, sampleValue, twoPodsOneStrike, withAdmin } from "../support/admin.js";
 import { clientFor } from "../support/calls.js";
 import { proxyInFront } from "../support/proxy-with-pods.js";
 import { scriptedPods } from "../support/scripted-pods.js";
@@ -162,20 +162,8 @@ test("a call the client cancels counts as an attempt of its endpoint (upstream_r
 });
 
 test("/clusters: endpoints with state, connections and requests; an endpoint ejected by outlier detection shows as such", async (t) => {
-  const pods = await scriptedPods(t, 2);
-  const yaml = [
-    serviceEntryYaml(
-      HOST,
-      pods.map((p) => p.port),
-    ),
-    destinationRuleYaml(
-      HOST,
-      "    loadBalancer: {simple: ROUND_ROBIN}\n    outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 1m, maxEjectionPercent: 100}\n",
-    ),
-    listenerYaml("  admin: 127.0.0.1:0\n"),
-  ].join("---\n");
-  const p = await proxyInFront(t, pods, { config: () => [yaml], start: withAdmin(), client: { "grpc.default_authority": HOST } });
-  const { client } = p;
+  const p = await twoPodsOneStrike(t, HOST);
+  const { client, pods } = p;
   assert.equal((await callUnary(client, payload)).code, 0);
   // UNKNOWN is a 500 (a 5xx) that the default retry policy leaves alone: one strike, ejected.
   assert.equal((await callUnary(client, payload, md({ "x-echo-status": "2" }))).code, 2);

@@ -5,8 +5,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { callUnary } from "../../src/demo/echo-client.js";
-import { destinationRuleYaml, listenerYaml, md, serviceEntryYaml } from "../support/cluster.js";
-import { parsePrometheus, sampleValue, withAdmin } from "../support/admin.js";
+import { listenerYaml, md, serviceEntryYaml } from "../support/cluster.js";
+import { parsePrometheus, sampleValue, twoPodsOneStrike, withAdmin } from "../support/admin.js";
 import { proxyInFront } from "../support/proxy-with-pods.js";
 import { scriptedPods } from "../support/scripted-pods.js";
 
@@ -28,19 +28,7 @@ function parseStats(body: string): Map<string, number> {
 }
 
 async function twoPodsOneEjected(t: Parameters<typeof scriptedPods>[0]) {
-  const pods = await scriptedPods(t, 2);
-  const yaml = [
-    serviceEntryYaml(
-      HOST,
-      pods.map((p) => p.port),
-    ),
-    destinationRuleYaml(
-      HOST,
-      "    loadBalancer: {simple: ROUND_ROBIN}\n    outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 1m, maxEjectionPercent: 100}\n",
-    ),
-    listenerYaml("  admin: 127.0.0.1:0\n"),
-  ].join("---\n");
-  const p = await proxyInFront(t, pods, { config: () => [yaml], start: withAdmin(), client: { "grpc.default_authority": HOST } });
+  const p = await twoPodsOneStrike(t, HOST);
   for (let i = 0; i < 4; i++) assert.equal((await callUnary(p.client, payload)).code, 0);
   // UNKNOWN is a 5xx the default retry policy leaves alone: one strike, its endpoint ejected.
   assert.equal((await callUnary(p.client, payload, md({ "x-echo-status": "2" }))).code, 2);

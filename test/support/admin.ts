@@ -3,7 +3,10 @@
 import assert from "node:assert/strict";
 import { observedProxy, type Observability, type ObservabilityDeps } from "../../src/admin/observability.js";
 import type { Proxy, ProxyDeps } from "../../src/proxy/proxy.js";
-import { parseConfig } from "./cluster.js";
+import { destinationRuleYaml, listenerYaml, parseConfig, serviceEntryYaml } from "./cluster.js";
+import { proxyInFront, type ProxyWithPods } from "./proxy-with-pods.js";
+import { scriptedPods, type ScriptedPod } from "./scripted-pods.js";
+import type { Owner } from "./teardown.js";
 
 export interface AdminProxy {
   readonly proxy: Proxy;
@@ -93,4 +96,25 @@ export function sampleValue(samples: readonly Sample[], name: string, labels: Re
 /** A `start` for proxyWithPods: the proxy with its admin server (the config must set spec.admin, port 0). */
 export function withAdmin(deps: ObservabilityDeps = {}): (yaml: string, proxyDeps: ProxyDeps) => Promise<AdminProxy> {
   return (yaml, proxyDeps) => startAdminProxy(yaml, deps, proxyDeps);
+}
+
+/**
+ * Two echo pods of `host` behind a proxy with its admin server, balanced round robin, with
+ * outlier detection that ejects an endpoint at its first 5xx (for a minute): the setup of the
+ * admin tests that show an ejected endpoint. The client's authority is `host`.
+ */
+export async function twoPodsOneStrike(owner: Owner, host: string): Promise<ProxyWithPods<ScriptedPod, AdminProxy>> {
+  const pods = await scriptedPods(owner, 2);
+  const yaml = [
+    serviceEntryYaml(
+      host,
+      pods.map((p) => p.port),
+    ),
+    destinationRuleYaml(
+      host,
+      "    loadBalancer: {simple: ROUND_ROBIN}\n    outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 1m, maxEjectionPercent: 100}\n",
+    ),
+    listenerYaml("  admin: 127.0.0.1:0\n"),
+  ].join("---\n");
+  return proxyInFront(owner, pods, { config: () => [yaml], start: withAdmin(), client: { "grpc.default_authority": host } });
 }
