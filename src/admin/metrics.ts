@@ -133,6 +133,13 @@ export const METRICS: readonly Row[] = [
     collect: (emit, { proxy }) => emit({}, proxy.connectionsOverflowed),
   },
   {
+    name: "sluice_downstream_cx_premature_cancel_closed_total",
+    help: "Downstream connections closed (GOAWAY ENHANCE_YOUR_CALM) because their cancel overdrew downstream.maxPrematureCancelsPerSecond",
+    type: "counter",
+    labels: [],
+    collect: (emit, { proxy }) => emit({}, proxy.connectionsClosedForCancels),
+  },
+  {
     name: "envoy_http_downstream_cx_max_requests_reached",
     help: "Downstream connections sent GOAWAY at maxRequestsPerConnection (connection mode)",
     type: "counter",

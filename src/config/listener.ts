@@ -45,6 +45,11 @@ export const DEFAULT_DOWNSTREAM = {
   // client opening connection after connection cannot take the process's file descriptors
   // (Envoy leaves this to its overload manager, HAProxy to maxconn).
   maxConnections: 10_000,
+  // Upstream streams the whole process lets its clients cancel within a second of opening
+  // (rapid reset spread over connections). A well-behaved client's cancels are mostly later
+  // deadlines; 1,000 a second is about a tenth of what one flooding client on loopback
+  // managed to send backends, and above what a busy service's clients cancel that fast.
+  maxPrematureCancelsPerSecond: 1000,
 } as const;
 
 /** gRFC A8 client defaults: no pings unless configured; 20 s for an answer. */
@@ -168,6 +173,7 @@ export function buildListener(
       maxConnectionIdleMs: first?.maxConnectionIdleMs === 0 ? null : (first?.maxConnectionIdleMs ?? d.maxConnectionIdleMs),
       maxConcurrentStreams: first?.maxConcurrentStreams ?? d.maxConcurrentStreams,
       maxConnections: first?.maxConnections ?? d.maxConnections,
+      maxPrematureCancelsPerSecond: first?.maxPrematureCancelsPerSecond ?? d.maxPrematureCancelsPerSecond,
     },
     upstream: {
       keepalive: {

@@ -30,6 +30,7 @@ export interface ParsedProxy {
   readonly maxConnectionIdleMs?: number;
   readonly maxConcurrentStreams?: number;
   readonly maxConnections?: number;
+  readonly maxPrematureCancelsPerSecond?: number;
   readonly upstreamKeepalive: {
     readonly timeMs?: number;
     readonly timeoutMs?: number;
@@ -91,6 +92,7 @@ export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProx
   // HTTP/2 caps the setting at 2^31-1; 0 would refuse every stream.
   const maxConcurrentStreams = downstream?.int("maxConcurrentStreams", { min: 1, max: 0x7fffffff });
   const maxConnections = downstream?.int("maxConnections", { min: 1, max: 10_000_000 });
+  const maxPrematureCancelsPerSecond = downstream?.int("maxPrematureCancelsPerSecond", { min: 1, max: 10_000_000 });
   downstream?.finish();
   const upstream = r.map("upstream");
   const uka = upstream?.map("keepalive");
@@ -139,6 +141,7 @@ export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProx
     maxConnectionIdleMs,
     maxConcurrentStreams,
     maxConnections,
+    maxPrematureCancelsPerSecond,
     upstreamKeepalive: dropUndefined(upstreamKeepalive),
     choiceCount,
     retryBufferLimit,

@@ -254,6 +254,7 @@ const PROXY: readonly RowSpec[] = [
   ["spec.downstream.maxConnectionIdle", S, "default 1h, as Envoy; 0s: none"],
   ["spec.downstream.maxConcurrentStreams", S, "default 1000"],
   ["spec.downstream.maxConnections", S, "default 10000"],
+  ["spec.downstream.maxPrematureCancelsPerSecond", S, "default 1000, over all connections"],
   ["spec.upstream", S],
   ["spec.upstream.keepalive", S],
   ["spec.upstream.keepalive.time", S, "default: no pings"],

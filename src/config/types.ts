@@ -208,6 +208,8 @@ export interface DownstreamSettings {
   readonly maxConcurrentStreams: number;
   /** Client connections open at once; one more is closed as it arrives. */
   readonly maxConnections: number;
+  /** Upstream streams clients may cancel within a second of opening, per second over the whole process; a connection past it is closed. */
+  readonly maxPrematureCancelsPerSecond: number;
 }
 
 /** Connections from the proxy to backends (what Istio's DestinationRule has no field for). */

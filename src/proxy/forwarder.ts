@@ -13,13 +13,14 @@ import { grpcStatusOfHttp, Status } from "../core/status.js";
 import { tracer } from "../core/trace.js";
 import { CONNECT_FAILURE, REFUSED_STREAM, RESET, TIMEOUT, type Failure, type Retry } from "../resilience/retry-policy.js";
 import { RefusedStream } from "../transport/refused-stream.js";
-import { H2Code, h2CodeName, type Headers, type ServerStream } from "../transport/types.js";
+import { H2Code, h2CodeName, type Headers, type ServerConnection, type ServerStream } from "../transport/types.js";
 import type { Admission } from "../upstream/admission.js";
 import type { ClusterRuntime } from "../upstream/cluster.js";
 import { ConnectFailure, EndpointGone, type EndpointPool, type PooledConnection } from "../upstream/endpoint-pool.js";
 import { DEADLINE_EXCEEDED, NO_TRAILERS, overflow, perTryTimeout, poolRefusal, resetDetail, resetStatus, type LocalStatus } from "./local-status.js";
 import { Attempts, isEndpoint, type NextAttempt } from "./attempts.js";
 import { ClientSide, type ClientEvents } from "./client-side.js";
+import type { PrematureCancels } from "./premature-cancels.js";
 import { grpcStatusOf, statusTrailers, trailersOnly } from "./grpc-wire.js";
 import { ResponseFlag } from "./response-flags.js";
 import type { RpcOutcome } from "./rpc-outcome.js";
@@ -39,6 +40,8 @@ export interface ForwardHooks {
   readonly retryBufferLimit: number;
   /** The same over all the RPCs of a cluster (each cluster counts its own). */
   readonly retryBufferBudget: number;
+  /** The process's budget of upstream streams its clients cancel at once (rapid reset). */
+  readonly prematureCancels: PrematureCancels;
 }
 
 export class Forwarder implements ClientEvents, BackendEvents {
@@ -51,19 +54,19 @@ export class Forwarder implements ClientEvents, BackendEvents {
   private clientDeadline = false;
   /** The client's stream's listener, the request as the balancer sees it, and as sent so far. */
   private readonly client: ClientSide;
-  /** When the RPC began (ms), for the RPC-end hook's duration: read only when there is a hook. */
+  /** When the RPC began (ms): the RPC-end hook's duration, and whether a client's cancel came at once. */
   private readonly startedAt: number;
   private responseBytes = 0;
 
   constructor(
     private readonly ds: ServerStream,
     private readonly cluster: ClusterRuntime,
-    sourceIp: string,
+    private readonly conn: ServerConnection,
     private readonly hooks: ForwardHooks,
     private readonly retry: RetryPolicy,
   ) {
-    this.startedAt = hooks.onEnd === undefined ? 0 : cluster.clock.now();
-    this.client = new ClientSide(this, ds, sourceIp);
+    this.startedAt = cluster.clock.now();
+    this.client = new ClientSide(this, ds, conn.remoteAddress);
   }
 
   /** What the balancer reads of the request (hash policies: headers, source IP). */
@@ -288,6 +291,10 @@ export class Forwarder implements ClientEvents, BackendEvents {
       phase.stream.reset(H2Code.CANCEL);
     }
     this.finish(Status.CANCELLED, false, ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
+    // After finishing: closing the connection resets its other streams, whose forwarders end too.
+    if (phase.t === "open" && !this.hooks.prematureCancels.allow(this.cluster.clock.now() - this.startedAt)) {
+      this.conn.goaway(H2Code.ENHANCE_YOUR_CALM, "too many streams cancelled at once, across connections");
+    }
   }
 
   onClientDrain(): void {

@@ -25,6 +25,7 @@ import type { HealthChecker } from "../resilience/health-checker.js";
 import { ClusterGuards } from "../resilience/cluster-guards.js";
 import type { OutlierDetector } from "../resilience/outlier-detector.js";
 import { ResponseFlag } from "./response-flags.js";
+import { PrematureCancels } from "./premature-cancels.js";
 
 /** The cluster name the RPC-end hook gets for a request no route took (Istio's "unknown" destination). */
 export const NO_ROUTE_CLUSTER = "unknown";
@@ -78,6 +79,10 @@ export class Proxy {
     return this.listener.overflows;
   }
   connectionsClosed = 0;
+  /** Client connections closed because their cancel overdrew the process's premature-cancel budget. */
+  get connectionsClosedForCancels(): number {
+    return this.hooks.prematureCancels.connectionsClosed;
+  }
   /** Envoy's downstream_cx_max_requests_reached: connections sent GOAWAY at maxRequestsPerConnection. */
   get connectionsCycled(): number {
     return this.pins.cycled;
@@ -102,7 +107,8 @@ export class Proxy {
     this.clusterDeps = { random, clock, transport, endpointSource: deps.endpointSource, attemptObserver: deps.attemptObserver };
     for (const cluster of config.clusters.values()) this.clusters.set(cluster.name, this.newCluster(cluster, config));
     this.router = new Router(config.virtualHosts, config.listener.defaultHost, random);
-    this.hooks = hooksOf(config, deps.onRpcEnd);
+    const perSecond = config.listener.downstream.maxPrematureCancelsPerSecond;
+    this.hooks = hooksOf(config, deps.onRpcEnd, new PrematureCancels(perSecond, clock));
     const onLifetimeEvent = deps.onLifetimeEvent;
     const lifetime = new DownstreamLifetime(config.listener.downstream, clock, random, (event) => {
       // GOAWAY (idle, max age) or a close on the way: the connection stops loading its endpoints.
@@ -200,9 +206,19 @@ export class Proxy {
       this.clusters.get(name)?.retire();
       this.clusters.delete(name);
     }
-    this.hooks = hooksOf(config, this.hooks.onEnd);
+    this.hooks = hooksOf(config, this.hooks.onEnd, this.prematureCancelsFor(config));
     this.config = config;
     return plan;
+  }
+
+  /** The running budget, or a new one when a reload changed its rate (the count of closed connections carries over). */
+  private prematureCancelsFor(config: ProxyConfig): PrematureCancels {
+    const old = this.hooks.prematureCancels;
+    const perSecond = config.listener.downstream.maxPrematureCancelsPerSecond;
+    if (perSecond === old.perSecond) return old;
+    const next = new PrematureCancels(perSecond, this.clusterDeps.clock);
+    next.connectionsClosed = old.connectionsClosed;
+    return next;
   }
 
   private stopGuards(cluster: string): void {
@@ -373,7 +389,7 @@ export class Proxy {
       return;
     }
     const deadline = rpcDeadline(timeout, route.timeoutMs);
-    const forwarder = new Forwarder(ds, cluster, conn.remoteAddress, this.hooks, route.retry);
+    const forwarder = new Forwarder(ds, cluster, conn, this.hooks, route.retry);
     if (this.config.listener.mode === "connection") {
       forwarder.start(deadline, this.pins.pinFor(conn.id, cluster, forwarder.request));
       if (this.pins.countStream(conn.id, cluster.config.policy.connectionPool.http.maxRequestsPerConnection)) conn.drain();
@@ -389,10 +405,10 @@ export class Proxy {
   }
 }
 
-/** What every RPC started under `config` shares: the RPC-end hook and the retry buffer's limits. */
-function hooksOf(config: ProxyConfig, onEnd: ((outcome: RpcOutcome) => void) | undefined): ForwardHooks {
+/** What every RPC started under `config` shares: the RPC-end hook, the retry buffer's limits, the premature-cancel budget. */
+function hooksOf(config: ProxyConfig, onEnd: ((outcome: RpcOutcome) => void) | undefined, prematureCancels: PrematureCancels): ForwardHooks {
   const { retryBufferLimit, retryBufferBudget } = config.listener;
-  return { onEnd, retryBufferLimit, retryBufferBudget };
+  return { onEnd, retryBufferLimit, retryBufferBudget, prematureCancels };
 }
 
 function firstValue(v: string | string[] | undefined): string | undefined {

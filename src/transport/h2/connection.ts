@@ -16,7 +16,7 @@ import { Limit, SettingDefault, SettingId } from "./frames/constants.js";
 import type { ConnectionError, StreamError } from "./frames/errors.js";
 import type { FrameHandler } from "./frames/handler.js";
 import { ClosedBy, ClosedStreams } from "./closed-streams.js";
-import { FrameBudget } from "./frame-budget.js";
+import { TokenBucket } from "../../core/token-bucket.js";
 import { FrameReader } from "./frames/reader.js";
 import { settingId, settingsCount, settingValue } from "./frames/settings.js";
 import { FrameWriter } from "./frames/writer.js";
@@ -173,10 +173,10 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
   private emptyDataRun = 0;
   private streamsOpenedByPeer = 0;
   private prematureResets = 0;
-  private readonly resetBudget = new FrameBudget(RESET_BURST, RESET_PER_SECOND, performance.now());
+  private readonly resetBudget = new TokenBucket(RESET_BURST, RESET_PER_SECOND, performance.now());
   private ignoredFrames = 0;
   private windowUpdates = 0;
-  private readonly settingsBudget = new FrameBudget(SETTINGS_BURST, SETTINGS_PER_SECOND, performance.now());
+  private readonly settingsBudget = new TokenBucket(SETTINGS_BURST, SETTINGS_PER_SECOND, performance.now());
 
   /**
    * `directReads`: the socket was made with directReadOptions() (net.Socket's `onread`), so

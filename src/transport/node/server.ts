@@ -52,6 +52,12 @@ class NodeServerConnection implements ServerConnection, StreamOwner, Swept {
   }
 
   goaway(code: number, debug: string): void {
+    // Callers may be inside one of nghttp2's callbacks (a stream's reset, say): destroying the
+    // session there frees what nghttp2 is still using (node aborts on its memory accounting).
+    setImmediate(() => this.goawayNow(code, debug));
+  }
+
+  private goawayNow(code: number, debug: string): void {
     const session = this.session;
     if (session.destroyed) return;
     trace("goaway sent", { id: this.id, code, debug });
