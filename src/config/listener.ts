@@ -59,6 +59,9 @@ export const DEFAULT_UPSTREAM = {
 
 export const DEFAULT_CHOICE_COUNT = 2;
 
+/** Istio's: the workload certificate's files in /etc/certs, identities in the cluster.local trust domain. */
+export const DEFAULT_WORKLOAD_CERTIFICATES = { directory: "/etc/certs", trustDomain: "cluster.local" } as const;
+
 /**
  * spec.healthCheck fields left out. Envoy has no defaults (it requires all four); these are
  * what its docs and Istio users commonly write: a dead or hung endpoint leaves within two
@@ -156,6 +159,8 @@ export function buildListener(
   const d = DEFAULT_DOWNSTREAM;
   return {
     listen,
+    tls: null,
+    workloadCertificates: DEFAULT_WORKLOAD_CERTIFICATES,
     admin,
     mode,
     transport,

@@ -120,6 +120,7 @@ export function mergePolicy(top: ParsedPolicy | undefined, subset: ParsedPolicy 
     connectionPool: parts.connectionPool ?? DEFAULT_CONNECTION_POOL,
     outlierDetection: parts.outlierDetection ?? null,
     retryBudget: subset?.retryBudget ?? top?.retryBudget ?? null,
+    tls: null, // parsed, not yet honoured: support.ts warns
   };
 }
 

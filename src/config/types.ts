@@ -90,6 +90,49 @@ export interface TrafficPolicy {
   readonly outlierDetection: OutlierDetectionSettings | null;
   /** null = connectionPool.http.maxRetries bounds concurrent retries instead. */
   readonly retryBudget: RetryBudget | null;
+  /** TLS to the endpoints (the DestinationRule's tls, merged as Istio merges it); null = plaintext (unset or DISABLE). */
+  readonly tls: UpstreamTlsSettings | null;
+}
+
+/**
+ * Istio's ClientTLSSettings as sluice honours them. File paths are as written (resolved
+ * against the config file's directory); the files are read when the cluster is built.
+ */
+export interface UpstreamTlsSettings {
+  readonly mode: "SIMPLE" | "MUTUAL" | "ISTIO_MUTUAL";
+  /** CA bundle (PEM) the server certificate must chain to; null = the system roots (SIMPLE, MUTUAL) or the workload root (ISTIO_MUTUAL). */
+  readonly caCertificates: string | null;
+  /** MUTUAL: the client certificate chain and its key (PEM); ISTIO_MUTUAL: null (the workload certificate is used). */
+  readonly clientCertificate: string | null;
+  readonly privateKey: string | null;
+  /** The server certificate must carry one of these (DNS or URI SAN); empty = the usual host name check against `sni` (SIMPLE, MUTUAL) or the endpoint's SPIFFE identity (ISTIO_MUTUAL). */
+  readonly subjectAltNames: readonly string[];
+  /** SNI sent; null = the destination's host (ISTIO_MUTUAL: the cluster's name, as Istio sends outbound_.PORT_.SUBSET_.HOST). */
+  readonly sni: string | null;
+  /** No verification of the server at all (warned about). */
+  readonly insecureSkipVerify: boolean;
+  /** CRL (PEM): server certificates it lists are refused. */
+  readonly caCrl: string | null;
+}
+
+/** Istio's workload certificate files (ISTIO_MUTUAL), from the Proxy resource. */
+export interface WorkloadCertificates {
+  /** Directory of cert-chain.pem, key.pem, root-cert.pem; default /etc/certs. */
+  readonly directory: string;
+  /** Trust domain of SPIFFE identities spiffe://TRUST_DOMAIN/ns/NS/sa/SA; default cluster.local. */
+  readonly trustDomain: string;
+}
+
+/** TLS on the listener (clients to sluice), from the Proxy resource's spec.tls or the --tls-* flags. */
+export interface DownstreamTlsSettings {
+  /**
+   * Certificate chains and keys (PEM paths). With several, the one whose SAN (or CN) matches
+   * the client's SNI is used, else the first (Envoy's rule).
+   */
+  readonly certificates: readonly { readonly certificateChain: string; readonly privateKey: string }[];
+  /** CA bundle (PEM) client certificates must chain to; set = mutual TLS (a client without a certificate is refused). null = no client certificates. */
+  readonly clientCa: string | null;
+  readonly minVersion: "TLSv1.2" | "TLSv1.3";
 }
 
 export interface Endpoint {
@@ -98,6 +141,8 @@ export interface Endpoint {
   readonly port: number;
   readonly weight: number;
   readonly labels: Readonly<Record<string, string>>;
+  /** The ServiceEntry endpoint's serviceAccount (ISTIO_MUTUAL's SPIFFE identity), with the ServiceEntry's namespace; absent when not set. */
+  readonly identity?: { readonly namespace: string; readonly serviceAccount: string };
 }
 
 export interface ServicePort {
@@ -245,6 +290,10 @@ export interface AdminAddress {
 
 export interface ListenerSettings {
   readonly listen: { readonly host: string; readonly port: number };
+  /** null = plaintext (h2c, prior knowledge). */
+  readonly tls: DownstreamTlsSettings | null;
+  /** Where ISTIO_MUTUAL clusters find the workload certificate. */
+  readonly workloadCertificates: WorkloadCertificates;
   /** null = no admin server. */
   readonly admin: AdminAddress | null;
   readonly mode: ProxyMode;

@@ -15,7 +15,7 @@ export const PENDING_CLUSTER: Cluster = {
   subset: null,
   resolution: "STATIC",
   endpoints: [],
-  policy: { loadBalancer: DEFAULT_LOAD_BALANCER, connectionPool: DEFAULT_CONNECTION_POOL, outlierDetection: null, retryBudget: null },
+  policy: { loadBalancer: DEFAULT_LOAD_BALANCER, connectionPool: DEFAULT_CONNECTION_POOL, outlierDetection: null, retryBudget: null, tls: null },
 };
 
 export const PENDING_HOSTS: readonly VirtualHost[] = [

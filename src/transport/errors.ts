@@ -22,3 +22,17 @@ export class Http2ConnectionError extends SluiceError {
     super(message);
   }
 }
+
+/**
+ * The TLS handshake with a backend failed, or its outcome is refused: unknown CA, a SAN that
+ * is not the one wanted, an expired or revoked certificate, no ALPN h2. The message says
+ * which, as the RPC's status and /clusters show it.
+ */
+export class UpstreamTlsError extends SluiceError {
+  override readonly name = "UpstreamTlsError";
+  readonly code = ErrorCode.UPSTREAM_TLS;
+
+  constructor(reason: string) {
+    super(`upstream TLS error: ${reason}`);
+  }
+}

@@ -2,6 +2,7 @@
 // trailers; reset; events back. Routing, balancing, pooling, deadlines and status mapping
 // depend on this interface only, so a frame-level transport can replace node:http2
 // without touching them.
+import type { UpstreamTlsContext } from "./tls/client-tls.js";
 import type { Socket } from "node:net";
 
 /** Which HTTP/2 implementation carries the traffic: sluice's own frame-level one, or node:http2. */
@@ -130,8 +131,18 @@ export interface ClientConnection {
   destroy(): void;
 }
 
+/** Where a client connection goes, and how. */
+export interface ConnectTarget {
+  readonly host: string;
+  readonly port: number;
+  /** For the TCP connect, the TLS handshake (when tls is set) and the peer's first SETTINGS. */
+  readonly connectTimeoutMs: number;
+  /** TLS to the peer; absent: plaintext (h2c). */
+  readonly tls?: UpstreamTlsContext;
+}
+
 export interface ClientTransport {
-  connect(target: { host: string; port: number; connectTimeoutMs: number }, listener: ClientConnectionListener): ClientConnection;
+  connect(target: ConnectTarget, listener: ClientConnectionListener): ClientConnection;
 }
 
 /** What a server transport tells its owner (the proxy). */

@@ -142,6 +142,7 @@ export function clusterFromXds(
       connectionPool: connectionPoolFromXds(c, where, problems),
       outlierDetection,
       retryBudget: retryBudgetFromXds(c),
+      tls: null,
     },
   };
 }

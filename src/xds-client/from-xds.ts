@@ -98,7 +98,7 @@ function unavailableCluster(name: string): Cluster {
     subset: null,
     resolution: "STATIC",
     endpoints: [],
-    policy: { loadBalancer: DEFAULT_LOAD_BALANCER, connectionPool: DEFAULT_CONNECTION_POOL, outlierDetection: null, retryBudget: null },
+    policy: { loadBalancer: DEFAULT_LOAD_BALANCER, connectionPool: DEFAULT_CONNECTION_POOL, outlierDetection: null, retryBudget: null, tls: null },
   };
 }
 

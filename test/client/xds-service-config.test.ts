@@ -10,7 +10,13 @@ import type { TrafficPolicy } from "../../src/config/types.js";
 
 register();
 
-const base: TrafficPolicy = { loadBalancer: DEFAULT_LOAD_BALANCER, connectionPool: DEFAULT_CONNECTION_POOL, outlierDetection: null, retryBudget: null };
+const base: TrafficPolicy = {
+  loadBalancer: DEFAULT_LOAD_BALANCER,
+  connectionPool: DEFAULT_CONNECTION_POOL,
+  outlierDetection: null,
+  retryBudget: null,
+  tls: null,
+};
 const inputs = (policy: Partial<TrafficPolicy>, more: Partial<PolicyInputs> = {}): PolicyInputs => ({
   policy: { ...base, ...policy },
   choiceCount: 2,

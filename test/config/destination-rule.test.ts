@@ -24,6 +24,7 @@ test("an empty trafficPolicy (and no DestinationRule at all) gives Istio's defau
     },
     outlierDetection: null,
     retryBudget: null,
+    tls: null,
   };
   assert.deepEqual(defaultCluster(mustLoad(docs(SERVICE_ENTRY, destinationRule("  host: grpc-service\n  trafficPolicy: {}\n")))).policy, expected);
   assert.deepEqual(defaultCluster(mustLoad(SERVICE_ENTRY)).policy, expected);

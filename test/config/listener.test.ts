@@ -9,6 +9,8 @@ const OTHER = SERVICE_ENTRY.replaceAll("grpc-service", "other-service");
 test("without a Proxy resource the listener has sluice's defaults", () => {
   assert.deepEqual(mustLoad(SERVICE_ENTRY).listener, {
     listen: { host: "127.0.0.1", port: 15001 },
+    tls: null,
+    workloadCertificates: { directory: "/etc/certs", trustDomain: "cluster.local" },
     admin: { host: "127.0.0.1", port: 15000, configured: false },
     mode: "request",
     transport: "h2",
@@ -72,6 +74,8 @@ test("every Proxy field is parsed", () => {
   );
   assert.deepEqual(c.listener, {
     listen: { host: "0.0.0.0", port: 8080 },
+    tls: null,
+    workloadCertificates: { directory: "/etc/certs", trustDomain: "cluster.local" },
     admin: { host: "::1", port: 9901, configured: true },
     mode: "connection",
     transport: "h2",

@@ -25,6 +25,7 @@ export function admissionSource(
         connectionPool: { tcp: DEFAULT_CONNECTION_POOL.tcp, http: { ...DEFAULT_CONNECTION_POOL.http, ...http } },
         outlierDetection: null,
         retryBudget,
+        tls: null,
       },
     },
     pending: { limit: Infinity, count: 0, overflows: 0 },

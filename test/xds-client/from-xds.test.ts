@@ -51,6 +51,7 @@ function carriedCluster(c: Cluster): Cluster {
       outlierDetection: p.outlierDetection,
       // Not carried: the retry budget (max_retries is).
       retryBudget: null,
+      tls: null,
     },
   };
 }

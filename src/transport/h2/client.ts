@@ -9,6 +9,7 @@ import {
   type ClientConnection,
   type ClientConnectionListener,
   type ClientTransport,
+  type ConnectTarget,
   type Headers,
   type Stream,
   type StreamListener,
@@ -16,14 +17,11 @@ import {
 import { H2Connection, DEFAULT_CONNECTION_OPTIONS, directReadOptions, type H2ConnectionOptions } from "./connection.js";
 import { Limit, SettingId } from "./frames/constants.js";
 import { H2Stream, StreamState } from "./stream.js";
+import { connectTls, upstreamTlsFailure } from "../tls/client-tls.js";
 
 const trace = tracer("h2");
 
-export interface H2Target {
-  readonly host: string;
-  readonly port: number;
-  readonly connectTimeoutMs: number;
-}
+export type H2Target = ConnectTarget;
 
 export class H2ClientConnection extends H2Connection implements ClientConnection {
   private connectTimer: NodeJS.Timeout | undefined;
@@ -34,7 +32,13 @@ export class H2ClientConnection extends H2Connection implements ClientConnection
     options: H2ConnectionOptions,
     private readonly listener: ClientConnectionListener,
   ) {
-    super(net.connect({ host: target.host, port: target.port, noDelay: true, onread: directReadOptions() }), options, "client", true);
+    // TLS: the socket reads through node's TLS layer ('data' events); plaintext reads directly.
+    const tls = target.tls;
+    const socket =
+      tls === undefined
+        ? net.connect({ host: target.host, port: target.port, noDelay: true, onread: directReadOptions() })
+        : connectTls(target.host, target.port, tls);
+    super(socket, options, "client", tls === undefined);
     this.target = `${target.host}:${target.port}`;
     this.connectTimer = setTimeout(() => {
       this.connectTimer = undefined;
@@ -93,6 +97,7 @@ export class H2ClientConnection extends H2Connection implements ClientConnection
 
   protected onClosed(error: Error | undefined): void {
     this.clearConnectTimer();
+    error = upstreamTlsFailure(this.socket) ?? error;
     trace("connection closed", { conn: this.connectionId, target: this.target, err: error?.message });
     this.listener.onClose(error);
   }

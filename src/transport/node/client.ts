@@ -4,7 +4,8 @@ import net from "node:net";
 import { tracer } from "../../core/trace.js";
 import { destroyAfterFin } from "../close-after-fin.js";
 import { ConnectTimeoutError } from "../errors.js";
-import type { ClientConnection, ClientConnectionListener, ClientTransport, Headers, Stream, StreamListener } from "../types.js";
+import type { ClientConnection, ClientConnectionListener, ClientTransport, ConnectTarget, Headers, Stream, StreamListener } from "../types.js";
+import { connectTls, upstreamTlsFailure } from "../tls/client-tls.js";
 import { RefusedStream } from "../refused-stream.js";
 import { NodeClientStream } from "./client-stream.js";
 import { SessionPings } from "./ping.js";
@@ -22,9 +23,10 @@ class NodeClientConnection implements ClientConnection {
   private closed = false;
   private connectTimer: NodeJS.Timeout | undefined;
   private pings: SessionPings | undefined;
+  private readonly socket: net.Socket;
 
   constructor(
-    target: { host: string; port: number; connectTimeoutMs: number },
+    target: ConnectTarget,
     options: NodeClientOptions,
     private readonly listener: ClientConnectionListener,
   ) {
@@ -32,9 +34,11 @@ class NodeClientConnection implements ClientConnection {
     // Our own socket (session.socket is a proxy that refuses destroy()): node ends it after a
     // GOAWAY once the streams are done, and then waits for the peer's FIN, which a node:http2
     // backend never sends.
-    const socket = net.connect({ host: target.host, port: target.port, noDelay: true });
+    const socket =
+      target.tls === undefined ? net.connect({ host: target.host, port: target.port, noDelay: true }) : connectTls(target.host, target.port, target.tls);
+    this.socket = socket;
     destroyAfterFin(socket);
-    this.session = http2.connect(`http://${host}:${target.port}`, {
+    this.session = http2.connect(`${target.tls === undefined ? "http" : "https"}://${host}:${target.port}`, {
       settings: { initialWindowSize: options.initialWindowSize, enablePush: false },
       maxSessionMemory: 64,
       createConnection: () => socket,
@@ -59,6 +63,7 @@ class NodeClientConnection implements ClientConnection {
   }
 
   private fail(error: Error | undefined): void {
+    error = upstreamTlsFailure(this.socket) ?? error;
     if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
     if (this.closed) return;
@@ -109,7 +114,7 @@ class NodeClientConnection implements ClientConnection {
 export class NodeClientTransport implements ClientTransport {
   constructor(private readonly options: NodeClientOptions) {}
 
-  connect(target: { host: string; port: number; connectTimeoutMs: number }, listener: ClientConnectionListener): ClientConnection {
+  connect(target: ConnectTarget, listener: ClientConnectionListener): ClientConnection {
     return new NodeClientConnection(target, this.options, listener);
   }
 }
