@@ -14,6 +14,8 @@ export interface EndpointView {
   readonly labels: Readonly<Record<string, string>>;
   /** The connection state (gRPC's channel states; IDLE until the first RPC opens one). */
   readonly state: PoolState;
+  /** Why its last connect failed (an upstream TLS error names the reason), while in TRANSIENT_FAILURE; else null. */
+  readonly failure: string | null;
   /** True when neither ejected nor unhealthy. */
   readonly healthy: boolean;
   readonly ejected: boolean;
@@ -114,6 +116,7 @@ export function clustersView(proxy: Proxy, stats: RpcStats, sampler: Sampler | u
           weight: e.weight,
           labels: e.labels,
           state: pool?.state ?? PoolState.IDLE,
+          failure: pool?.state === PoolState.TRANSIENT_FAILURE ? pool.lastConnectFailure : null,
           healthy: !ejected && !unhealthy,
           ejected,
           unhealthy,

@@ -82,6 +82,8 @@ export async function startEchoServer(
   port = 0,
   options: grpc.ServerOptions = {},
   addServices?: (server: grpc.Server) => void,
+  /** TLS (grpc.ServerCredentials.createSsl) or, by default, plaintext. */
+  credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure(),
 ): Promise<{ server: grpc.Server; port: number; stats: PodStats; stop: () => Promise<void> }> {
   const stats: PodStats = { name, rpcs: 0, active: 0, peers: new Set(), events: new EventEmitter() };
   const server = new grpc.Server(options);
@@ -181,9 +183,7 @@ export async function startEchoServer(
   });
   addServices?.(server);
   const boundPort = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    );
+    server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${port}`, credentials, (err, p) => (err ? reject(err) : resolve(p)));
   });
   const stop = (): Promise<void> =>
     new Promise<void>((resolve) => {

@@ -3,10 +3,12 @@
 // misdirected client learns what is wrong instead of seeing a dropped socket; other bytes get
 // HTTP/2's answer to a bad preface, GOAWAY PROTOCOL_ERROR.
 import net from "node:net";
+import type tls from "node:tls";
 import { tracer } from "../core/trace.js";
 import { destroyAfterFin } from "../transport/close-after-fin.js";
 import { FrameWriter } from "../transport/h2/frames/writer.js";
 import { H2Code } from "../transport/types.js";
+import { ServerTls, type ServerTlsMaterial } from "../transport/tls/server-tls.js";
 
 const trace = tracer("listener");
 
@@ -42,6 +44,8 @@ function onSocketError(err: Error): void {
 
 export class Listener {
   private readonly server: net.Server;
+  /** TLS on this listener; undefined: plaintext (h2c with prior knowledge). */
+  readonly tls: ServerTls | undefined;
   private readonly sockets = new Set<net.Socket>();
   /** Envoy's downstream_cx_overflow: connections closed as they arrived, maxConnections being open. */
   overflows = 0;
@@ -51,8 +55,13 @@ export class Listener {
     private readonly prefaceTimeoutMs = PREFACE_TIMEOUT_MS,
     /** Client connections open at once (downstream.maxConnections); one more is closed at once. */
     maxConnections = Infinity,
+    /** Certificates and client CA: the listener serves TLS only. */
+    tlsMaterial?: ServerTlsMaterial,
   ) {
     const sockets = this.sockets;
+    // The handshake and the preface share the preface timeout, counted from the TCP accept.
+    const tlsServer = tlsMaterial === undefined ? undefined : new ServerTls(tlsMaterial, prefaceTimeoutMs, (socket) => this.onSecure(socket, onHttp2));
+    this.tls = tlsServer;
     // Listeners shared by all sockets: no closures kept per connection.
     function onClose(this: net.Socket): void {
       sockets.delete(this);
@@ -68,8 +77,21 @@ export class Listener {
       sockets.add(socket);
       socket.on("close", onClose);
       socket.on("error", onSocketError);
-      this.sniff(socket, onHttp2);
+      if (tlsServer === undefined) this.sniff(socket, onHttp2);
+      else tlsServer.accept(socket);
     });
+  }
+
+  /** A TLS handshake completed: h2 agreed by ALPN, then the preface as on a plaintext port. */
+  private onSecure(socket: tls.TLSSocket, onHttp2: (socket: net.Socket) => void): void {
+    socket.on("error", onSocketError);
+    if (socket.alpnProtocol !== "h2") {
+      // A client that offered no ALPN (one that offered others got the no_application_protocol alert).
+      trace("TLS without ALPN h2: closed", { peer: socket.remoteAddress });
+      socket.destroy();
+      return;
+    }
+    this.sniff(socket, onHttp2);
   }
 
   /**

@@ -26,6 +26,10 @@ import { ClusterGuards } from "../resilience/cluster-guards.js";
 import type { OutlierDetector } from "../resilience/outlier-detector.js";
 import { ResponseFlag } from "./response-flags.js";
 import { PrematureCancels } from "./premature-cancels.js";
+import type { PoolState } from "../upstream/endpoint-pool.js";
+import { EndpointFailureLog } from "./endpoint-failure-log.js";
+import { CertificateWatcher, readCertificates, type CertificateEvent } from "./listener-certificates.js";
+import type { ServerTlsStats } from "../transport/tls/server-tls.js";
 
 /** The cluster name the RPC-end hook gets for a request no route took (Istio's "unknown" destination). */
 export const NO_ROUTE_CLUSTER = "unknown";
@@ -45,6 +49,8 @@ export interface ProxyDeps {
   readonly endpointSource?: (cluster: Cluster) => EndpointSource;
   /** Called on downstream connection lifetime events: pings, idle, age, keepalive (tests, stats). */
   readonly onLifetimeEvent?: (event: LifetimeEvent) => void;
+  /** Told when the listener's certificate files were reloaded, or could not be (the old ones then stay). */
+  readonly onCertificates?: (event: CertificateEvent) => void;
   /** Slowloris guards, shortened by tests: the listener's preface wait, the h2 frame-read timeout. */
   readonly downstreamTimeouts?: { readonly prefaceMs?: number; readonly frameReadMs?: number };
 }
@@ -91,6 +97,10 @@ export class Proxy {
   private readonly clusterDeps: ClusterDeps;
   /** The reload in progress (reloads apply one at a time). */
   private reloading: Promise<unknown> = Promise.resolve();
+  /** Endpoints that cannot be reached, logged once per reason. */
+  private readonly failureLog = new EndpointFailureLog();
+  /** The listener's certificate files, watched for rotation (TLS listeners only). */
+  private certificates: CertificateWatcher | undefined;
   /** Set by stop(): connections still being accepted are drained at once. */
   private stopping = false;
 
@@ -138,7 +148,17 @@ export class Proxy {
       },
       handlers,
     );
-    this.listener = new Listener((socket) => this.server.accept(socket), timeouts?.prefaceMs, config.listener.downstream.maxConnections);
+    const tls = config.listener.tls;
+    const material = tls === null ? undefined : readCertificates(tls);
+    this.listener = new Listener((socket) => this.server.accept(socket), timeouts?.prefaceMs, config.listener.downstream.maxConnections, material);
+    if (tls !== null && material !== undefined && this.listener.tls !== undefined) {
+      this.certificates = new CertificateWatcher(tls, material, this.listener.tls, deps.onCertificates ?? (() => undefined));
+    }
+  }
+
+  /** Envoy's listener ssl.* counters; undefined for a plaintext listener. */
+  get tlsStats(): ServerTlsStats | undefined {
+    return this.listener.tls?.stats;
   }
 
   /** `listenFd`: accept on this inherited listening socket instead of binding the configured address. */
@@ -222,6 +242,7 @@ export class Proxy {
   }
 
   private stopGuards(cluster: string): void {
+    this.failureLog.forget(cluster);
     this.guards.get(cluster)?.stop();
     this.guards.delete(cluster);
   }
@@ -238,11 +259,13 @@ export class Proxy {
       clock,
       random,
       keepalive: config.listener.upstream.keepalive,
+      workloadCertificates: config.listener.workloadCertificates,
     });
     this.guards.set(
       cluster.name,
       new ClusterGuards(runtime, { clock, latencyOutlier: config.listener.latencyOutlier, keepalive: config.listener.upstream.keepalive }),
     );
+    runtime.events.on("endpoint-state", (key: string, to: PoolState, why: string) => this.failureLog.stateChanged(cluster.name, key, to, why));
     const observer = this.clusterDeps.attemptObserver?.(cluster.name);
     if (observer !== undefined) runtime.observe(observer);
     return runtime;
@@ -282,6 +305,7 @@ export class Proxy {
    */
   async stop(graceMs = this.config.listener.drainTimeoutMs): Promise<void> {
     this.stopping = true;
+    this.certificates?.close();
     const closed = this.listener.close();
     this.lifetime.stop();
     this.server.drainAll();

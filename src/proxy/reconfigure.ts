@@ -7,7 +7,7 @@ import { isDeepStrictEqual } from "node:util";
 import type { Cluster, ListenerSettings, ProxyConfig } from "../config/types.js";
 
 /** What changed in a cluster that a reload kept. */
-export type ClusterChange = "endpoints" | "resolution" | "loadBalancer" | "connectionPool" | "outlierDetection" | "retryBudget";
+export type ClusterChange = "endpoints" | "resolution" | "loadBalancer" | "connectionPool" | "outlierDetection" | "retryBudget" | "tls";
 
 export interface ReloadPlan {
   /** The config to run: the new one, with the restart-only listener settings kept. */
@@ -29,6 +29,8 @@ export interface ReloadPlan {
  */
 const RESTART_ONLY = [
   "listen",
+  "tls",
+  "workloadCertificates",
   "transport",
   "mode",
   "admin",
@@ -94,6 +96,7 @@ export function clusterChanges(old: Cluster, next: Cluster): ClusterChange[] {
   if (!isDeepStrictEqual(old.policy.connectionPool, next.policy.connectionPool)) what.push("connectionPool");
   if (!isDeepStrictEqual(old.policy.outlierDetection, next.policy.outlierDetection)) what.push("outlierDetection");
   if (!isDeepStrictEqual(old.policy.retryBudget, next.policy.retryBudget)) what.push("retryBudget");
+  if (!isDeepStrictEqual(old.policy.tls, next.policy.tls)) what.push("tls");
   return what;
 }
 

@@ -1,8 +1,10 @@
 // Runtime state of one cluster: its endpoints (with live load counters), the current
 // picker, one connection pool per endpoint, and the active-request circuit breaker.
 import { EventEmitter } from "node:events";
+import { isDeepStrictEqual } from "node:util";
 import type { LbEndpoint, Picker, PickRequest, PickResult, PolicyFactory } from "../balancer/types.js";
-import type { Cluster, PingSettings } from "../config/types.js";
+import { DEFAULT_WORKLOAD_CERTIFICATES } from "../config/listener.js";
+import type { Cluster, PingSettings, WorkloadCertificates } from "../config/types.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { systemRandom, type Random } from "../core/random.js";
 import { tracer } from "../core/trace.js";
@@ -12,6 +14,7 @@ import { ClusterAdmission, type Admission, type ClusterStats } from "./admission
 import type { AttemptOutcome, OutcomeObserver } from "../balancer/outcome.js";
 import type { PinMove } from "../balancer/connection-pins.js";
 import { InternalError } from "../core/errors.js";
+import { upstreamTls, type UpstreamTlsFor } from "./upstream-tls.js";
 import { EndpointPool, PoolState, type PendingBudget, type PoolSettings } from "./endpoint-pool.js";
 
 const trace = tracer("cluster");
@@ -40,6 +43,12 @@ export class ClusterRuntime {
   private pickableKeys: ReadonlySet<string> = new Set();
   private readonly pools = new Map<string, EndpointPool>();
   private poolSettings: PoolSettings;
+  /** Each endpoint's TLS (the DestinationRule's tls); undefined for plaintext. Rebuilt when a reload changes it. */
+  private tlsFor: UpstreamTlsFor;
+  /** Where ISTIO_MUTUAL finds the workload certificate. */
+  private readonly workload: WorkloadCertificates;
+  /** The DNS name each resolved endpoint came from (its TLS identity may be configured by name). */
+  private hostnames = new Map<string, string>();
   /** Requests waiting for an upstream connection, over all endpoints (http1MaxPendingRequests). */
   readonly pending: PendingBudget;
   /**
@@ -74,8 +83,12 @@ export class ClusterRuntime {
       readonly clock?: Clock;
       readonly random?: Random;
       readonly keepalive?: PingSettings;
+      readonly workloadCertificates?: WorkloadCertificates;
     } = {},
   ) {
+    this.workload = deps.workloadCertificates ?? DEFAULT_WORKLOAD_CERTIFICATES;
+    // Only a cluster that opens connections reads certificate files.
+    this.tlsFor = transport === null ? () => undefined : upstreamTls(config, this.workload);
     this.pending = { limit: config.policy.connectionPool.http.http1MaxPendingRequests, count: 0, overflows: 0 };
     this.admission = new ClusterAdmission(this);
     this.poolSettings = {
@@ -164,7 +177,14 @@ export class ClusterRuntime {
    * Open connections and RPCs in flight carry on.
    */
   reconfigure(config: Cluster, policy: PolicyFactory, source: EndpointSource | undefined, keepalive: PingSettings): void {
+    const tlsChanged = this.transport !== null && !isDeepStrictEqual(config.policy.tls, this.config.policy.tls);
     this.config = config;
+    if (tlsChanged) {
+      // New TLS settings take new connections: the pools go (their streams finish) and come back with it.
+      this.tlsFor = upstreamTls(config, this.workload);
+      for (const pool of this.pools.values()) pool.retire();
+      this.pools.clear();
+    }
     if (policy !== this.policy) {
       this.unobservePolicy?.();
       this.unobservePolicy = policy.outcomes === undefined ? undefined : this.observe(policy.outcomes);
@@ -322,7 +342,9 @@ export class ClusterRuntime {
           this.events.emit("endpoint-state", key, to, why);
         },
       };
-      pool = new EndpointPool(endpoint.address, endpoint.port, { ...this.poolSettings, observer }, transport);
+      const hostname = this.hostnames.get(key);
+      const tls = this.tlsFor(hostname === undefined ? endpoint : { ...endpoint, hostname });
+      pool = new EndpointPool(endpoint.address, endpoint.port, { ...this.poolSettings, observer }, transport, tls);
       this.pools.set(endpoint.key, pool);
       if (this.retired) pool.retireWhenIdle(false);
     }
@@ -333,8 +355,10 @@ export class ClusterRuntime {
     const previous = new Map(this.endpoints.map((e) => [e.key, e]));
     const next: LbEndpoint[] = [];
     const added: LbEndpoint[] = [];
+    const hostnames = new Map<string, string>();
     for (const r of resolved) {
       const key = r.address.includes(":") ? `[${r.address}]:${r.port}` : `${r.address}:${r.port}`;
+      if (r.hostname !== undefined) hostnames.set(key, r.hostname);
       const old = previous.get(key);
       // Keep the old handle (and its live counters) when its weight and labels are unchanged.
       if (old !== undefined && old.weight === Math.max(1, r.weight) && sameLabels(old.labels, r.labels)) {
@@ -357,6 +381,7 @@ export class ClusterRuntime {
     }
     for (const gone of previous.keys()) this.health.delete(gone);
     this.endpoints = next;
+    this.hostnames = hostnames;
     this.current = new Set(next.map((e) => e.key));
     const removed = [...previous.keys()];
     if (added.length > 0 || removed.length > 0) {

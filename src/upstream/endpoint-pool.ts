@@ -23,6 +23,7 @@ import { ErrorCode, SluiceError } from "../core/errors.js";
 import { Status } from "../core/status.js";
 import { logger, tracer } from "../core/trace.js";
 import type { ClientConnection, ClientTransport, Headers, Stream, StreamListener } from "../transport/types.js";
+import type { UpstreamTlsContext } from "../transport/tls/client-tls.js";
 import { Backoff } from "../core/backoff.js";
 
 const trace = tracer("pool");
@@ -153,6 +154,10 @@ export class EndpointPool {
   private backoffTimer: TimerHandle | undefined;
   /** Why the last connect attempt failed, for the errors of requests that meet the backoff. */
   private lastFailure = "";
+  /** Why the last connect failed ("" before any failure). */
+  get lastConnectFailure(): string {
+    return this.lastFailure;
+  }
   /** Connections this pool has opened (attempts included), for stats. */
   connectionsOpened = 0;
 
@@ -161,6 +166,8 @@ export class EndpointPool {
     readonly port: number,
     private settings: PoolSettings,
     private readonly transport: ClientTransport,
+    /** TLS to this endpoint; undefined: plaintext. */
+    private readonly tls?: UpstreamTlsContext,
   ) {
     this.backoff = new Backoff(settings.random);
   }
@@ -369,7 +376,9 @@ export class EndpointPool {
     const timeoutMs = this.backoff.attempt(clock.now(), this.settings.connectTimeoutMs);
     trace("connect", { id: pc.id, target: this.target, timeoutMs: Math.round(timeoutMs) });
     pc.conn = this.transport.connect(
-      { host: this.address, port: this.port, connectTimeoutMs: timeoutMs },
+      this.tls === undefined
+        ? { host: this.address, port: this.port, connectTimeoutMs: timeoutMs }
+        : { host: this.address, port: this.port, connectTimeoutMs: timeoutMs, tls: this.tls },
       {
         onReady: () => {
           if (!pc.transition("READY", "peer settings received")) return;

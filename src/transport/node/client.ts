@@ -59,6 +59,9 @@ class NodeClientConnection implements ClientConnection {
       listener.onGoaway(code);
     });
     session.on("error", (err: Error) => this.fail(err));
+    // A TLS alert after the handshake (a backend refusing our client certificate under TLS
+    // 1.3) errors the socket, and the session notices only at the connect timeout.
+    if (target.tls !== undefined) socket.once("error", (err: Error) => this.fail(err));
     session.on("close", () => this.fail(undefined));
   }
 

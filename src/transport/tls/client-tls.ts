@@ -17,6 +17,11 @@ export interface UpstreamTlsContext {
   readonly subjectAltNames: readonly string[];
   /** No verification of the server at all (Istio's insecureSkipVerify). */
   readonly insecureSkipVerify: boolean;
+  /**
+   * Istio's mutual TLS: without `subjectAltNames`, the server must have a SPIFFE identity in
+   * this trust domain (a URI SAN spiffe://TRUST_DOMAIN/...) rather than the SNI name.
+   */
+  readonly trustDomain?: string;
 }
 
 /** Why a TLS socket failed before it was secured, by socket: read by the connection when it closes. */
@@ -44,7 +49,10 @@ export function connectTls(host: string, port: number, ctx: UpstreamTlsContext):
   // First listener: it sees a handshake error before the connection's own listener closes it.
   socket.once("error", (err: NodeJS.ErrnoException) => {
     // A TCP failure (refused, unreachable) is not TLS's: only errors after the TCP connect are.
-    if (connected && !secured && !failures.has(socket)) failures.set(socket, new UpstreamTlsError(describe(err)));
+    // TLS 1.3 completes the client's side of the handshake before the server checks a client
+    // certificate: its refusal comes as an alert (ERR_SSL_...) just after.
+    const tlsAlert = err.code?.startsWith("ERR_SSL_") === true;
+    if (connected && (!secured || tlsAlert) && !failures.has(socket)) failures.set(socket, new UpstreamTlsError(describe(err)));
   });
   return socket;
 }
@@ -62,6 +70,10 @@ function fail(socket: tls.TLSSocket, error: UpstreamTlsError): void {
 /** Istio's identity check: any wanted SAN present, else the SNI name as a host name. */
 function checkIdentity(ctx: UpstreamTlsContext, cert: tls.PeerCertificate): Error | undefined {
   const sans = subjectAltNames(cert);
+  if (ctx.subjectAltNames.length === 0 && ctx.trustDomain !== undefined) {
+    const prefix = `spiffe://${ctx.trustDomain}/`;
+    return sans.some((san) => san.startsWith(prefix)) ? undefined : sanMismatch([`${prefix}...`], sans);
+  }
   if (ctx.subjectAltNames.length === 0) {
     const err = tls.checkServerIdentity(ctx.servername, cert);
     return err === undefined ? undefined : sanMismatch([ctx.servername], sans);
@@ -105,7 +117,7 @@ function describe(err: NodeJS.ErrnoException): string {
       return "the backend did not agree to ALPN h2";
     case "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED":
     case "ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE":
-      return `handshake refused by the backend (${err.message.split(":").pop() ?? err.code}): does it want a client certificate?`;
+      return `the backend refused the handshake (${err.code}): does it want a client certificate (MUTUAL)?`;
     default:
       return err.message;
   }
