@@ -126,6 +126,67 @@ export const METRICS: readonly Row[] = [
     collect: (emit, { proxy }) => emit({}, proxy.connectionsAccepted - proxy.connectionsClosed),
   },
   {
+    name: "envoy_listener_ssl_handshake",
+    help: "TLS handshakes completed on the listener (Envoy's listener ssl.handshake; absent on a plaintext listener)",
+    type: "counter",
+    labels: [],
+    collect: (emit, { proxy }) => {
+      const tls = proxy.tlsStats;
+      if (tls !== undefined) emit({}, tls.handshake);
+    },
+  },
+  {
+    name: "envoy_listener_ssl_connection_error",
+    help: "TLS handshakes that failed on the listener (Envoy's listener ssl.connection_error; absent on a plaintext listener)",
+    type: "counter",
+    labels: [],
+    collect: (emit, { proxy }) => {
+      const tls = proxy.tlsStats;
+      if (tls !== undefined) emit({}, tls.connectionError);
+    },
+  },
+  {
+    name: "envoy_listener_ssl_no_certificate",
+    help: "TLS connections completed without a client certificate (none asked for) (Envoy's listener ssl.no_certificate; absent on a plaintext listener)",
+    type: "counter",
+    labels: [],
+    collect: (emit, { proxy }) => {
+      const tls = proxy.tlsStats;
+      if (tls !== undefined) emit({}, tls.noCertificate);
+    },
+  },
+  {
+    name: "envoy_listener_ssl_fail_verify_no_cert",
+    help: "TLS handshakes refused: a client certificate was required and none came (Envoy's listener ssl.fail_verify_no_cert; absent on a plaintext listener)",
+    type: "counter",
+    labels: [],
+    collect: (emit, { proxy }) => {
+      const tls = proxy.tlsStats;
+      if (tls !== undefined) emit({}, tls.failVerifyNoCert);
+    },
+  },
+  {
+    name: "envoy_listener_ssl_fail_verify_error",
+    help: "TLS handshakes refused: the client certificate failed verification (Envoy's listener ssl.fail_verify_error; absent on a plaintext listener)",
+    type: "counter",
+    labels: [],
+    collect: (emit, { proxy }) => {
+      const tls = proxy.tlsStats;
+      if (tls !== undefined) emit({}, tls.failVerifyError);
+    },
+  },
+  {
+    name: "sluice_listener_certificate_reloads_total",
+    help: "Listener certificate files re-read after a change: result ok (new handshakes use them) or failed (the old ones stay)",
+    type: "counter",
+    labels: ["result"],
+    collect: (emit, { proxy }) => {
+      if (proxy.tlsStats === undefined) return;
+      emit({ result: "ok" }, proxy.certificateReloads.ok);
+      emit({ result: "failed" }, proxy.certificateReloads.failed);
+    },
+  },
+  {
     name: "envoy_listener_downstream_cx_overflow",
     help: "Downstream connections closed as they arrived: downstream.maxConnections were open",
     type: "counter",

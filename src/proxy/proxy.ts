@@ -97,6 +97,8 @@ export class Proxy {
   private readonly clusterDeps: ClusterDeps;
   /** The reload in progress (reloads apply one at a time). */
   private reloading: Promise<unknown> = Promise.resolve();
+  /** Listener certificate reloads that applied, and that failed (the old certificates stayed). */
+  readonly certificateReloads = { ok: 0, failed: 0 };
   /** Endpoints that cannot be reached, logged once per reason. */
   private readonly failureLog = new EndpointFailureLog();
   /** The listener's certificate files, watched for rotation (TLS listeners only). */
@@ -152,7 +154,16 @@ export class Proxy {
     const material = tls === null ? undefined : readCertificates(tls);
     this.listener = new Listener((socket) => this.server.accept(socket), timeouts?.prefaceMs, config.listener.downstream.maxConnections, material);
     if (tls !== null && material !== undefined && this.listener.tls !== undefined) {
-      this.certificates = new CertificateWatcher(tls, material, this.listener.tls, deps.onCertificates ?? (() => undefined));
+      this.certificates = new CertificateWatcher(tls, material, this.listener.tls, (event) => {
+        if (event.ok) {
+          this.certificateReloads.ok++;
+          logger.info({ files: event.files }, "listener certificates reloaded: new handshakes use them");
+        } else {
+          this.certificateReloads.failed++;
+          logger.warn({ err: event.error }, event.error);
+        }
+        deps.onCertificates?.(event);
+      });
     }
   }
 

@@ -5,7 +5,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { X509Certificate as X509 } from "node:crypto";
-import { renameSync, writeFileSync } from "node:fs";
+import { mkdtempSync, renameSync, writeFileSync } from "node:fs";
 import tls from "node:tls";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -31,6 +31,8 @@ interface Setup {
   /** The backend's client CA: it then requires client certificates. */
   readonly backendClientCa?: Buffer;
   readonly deps?: ProxyDeps;
+  /** ISTIO_MUTUAL: the workload certificate directory, and the serviceAccount of the backend's ServiceEntry endpoint. */
+  readonly workload?: { readonly directory: string; readonly serviceAccount?: string };
 }
 
 interface Running {
@@ -48,9 +50,25 @@ async function tlsBackend(owner: Owner, cert: Issued, clientCa?: Buffer): Promis
 }
 
 /** The proxy's config with the tls settings put in (what the Proxy resource and DestinationRule give). */
-function withTls(config: ProxyConfig, upstream: UpstreamTlsSettings | null, downstream: DownstreamTlsSettings | null): ProxyConfig {
-  const clusters = new Map([...config.clusters].map(([name, c]) => [name, { ...c, policy: { ...c.policy, tls: upstream } }]));
-  return { ...config, clusters, listener: { ...config.listener, tls: downstream } };
+function withTls(
+  config: ProxyConfig,
+  upstream: UpstreamTlsSettings | null,
+  downstream: DownstreamTlsSettings | null,
+  workload: Setup["workload"],
+): ProxyConfig {
+  const sa = workload?.serviceAccount;
+  const clusters = new Map(
+    [...config.clusters].map(([name, c]) => [
+      name,
+      {
+        ...c,
+        policy: { ...c.policy, tls: upstream },
+        endpoints: sa === undefined ? c.endpoints : c.endpoints.map((e) => ({ ...e, identity: { namespace: "default", serviceAccount: sa } })),
+      },
+    ]),
+  );
+  const workloadCertificates = workload === undefined ? config.listener.workloadCertificates : { directory: workload.directory, trustDomain: "cluster.local" };
+  return { ...config, clusters, listener: { ...config.listener, tls: downstream, workloadCertificates } };
 }
 
 async function startTlsProxy(owner: Owner, pki: TestPki, s: Setup): Promise<Running> {
@@ -75,7 +93,7 @@ async function startTlsProxy(owner: Owner, pki: TestPki, s: Setup): Promise<Runn
     s.downstream === null
       ? null
       : { certificates: [{ certificateChain: proxyCert.certPath, privateKey: proxyCert.keyPath }], clientCa: null, minVersion: "TLSv1.2", ...s.downstream };
-  const config = withTls(parseConfig([listenerYaml("", s.transport), serviceEntryYaml("echo", [port])].join("\n---\n")), upstream, downstream);
+  const config = withTls(parseConfig([listenerYaml("", s.transport), serviceEntryYaml("echo", [port])].join("\n---\n")), upstream, downstream, s.workload);
   const proxy = new Proxy(config, s.deps);
   const addr = await proxy.start();
   defer(owner, () => proxy.stop(1000));
@@ -177,6 +195,40 @@ for (const transport of TEST_TRANSPORTS) {
           states.some((st) => st.startsWith("TRANSIENT_FAILURE") && reason.test(st)),
           states.join("\n"),
         );
+      });
+    }
+
+    for (const [name, serviceAccount, reason] of [
+      ["the endpoint's serviceAccount is the backend's SPIFFE identity", "echo", undefined],
+      [
+        "another serviceAccount: SAN mismatch",
+        "billing",
+        /upstream TLS error: certificate SAN mismatch: wanted spiffe:\/\/cluster\.local\/ns\/default\/sa\/billing, got spiffe:\/\/cluster\.local\/ns\/default\/sa\/echo/,
+      ],
+      ["no serviceAccount: any identity of the trust domain", undefined, undefined],
+    ] as const) {
+      test(`ISTIO_MUTUAL: workload certificate from the directory (Istio's file names); ${name}`, async (t) => {
+        const pki = TestPki.create(t);
+        const dir = mkdtempSync(join(pki.dir, "certs-"));
+        const workload = pki.issue("sluice", { sans: ["URI:spiffe://cluster.local/ns/default/sa/sluice"] });
+        writeFileSync(join(dir, "cert-chain.pem"), workload.cert);
+        writeFileSync(join(dir, "key.pem"), workload.key);
+        writeFileSync(join(dir, "root-cert.pem"), pki.ca.cert);
+        const backendCert = pki.issue("echo", { sans: ["URI:spiffe://cluster.local/ns/default/sa/echo"] });
+        const { target } = await startTlsProxy(t, pki, {
+          transport,
+          upstream: { mode: "ISTIO_MUTUAL", caCertificates: null },
+          backendCert,
+          // The backend requires a client certificate from the mesh's root: the workload certificate.
+          backendClientCa: pki.ca.cert,
+          workload: serviceAccount === undefined ? { directory: dir } : { directory: dir, serviceAccount },
+        });
+        const r = await callUnary(tlsClient(t, target, pki), hello, undefined, { deadline: Date.now() + 10_000 });
+        if (reason === undefined) assert.equal(r.code, grpc.status.OK, r.details);
+        else {
+          assert.equal(r.code, grpc.status.UNAVAILABLE);
+          assert.match(r.details, reason);
+        }
       });
     }
 
