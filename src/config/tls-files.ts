@@ -81,7 +81,7 @@ function checkValidity(field: FileField, certs: readonly X509Certificate[], now:
     if (to <= now) field.error(`${field.path}: certificate ${nameOf(cert)} expired on ${day(to)}`);
     else if (from > now) field.error(`${field.path}: certificate ${nameOf(cert)} is not valid until ${day(from)}`);
     else if (to - now < EXPIRY_WARNING_MS) {
-      const days = Math.floor((to - now) / 86_400_000);
+      const days = Math.ceil((to - now) / 86_400_000);
       field.warn(`${field.path}: certificate ${nameOf(cert)} expires on ${day(to)}, in ${days} day${days === 1 ? "" : "s"}`);
     }
   }
