@@ -3,6 +3,7 @@
 // with the reason and the fix (src/analyze/). Exit code: 0 clean, 1 warnings, 2 errors (the
 // config or the client options cannot be read). `--format json` prints one JSON document.
 import { readFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
 import { analyzeConfig, exitCodeOf, loaderError, loaderFinding, type AnalyzeOptions } from "../analyze/analyze.js";
 import { parseClientOptions, type ClientOptions } from "../analyze/client-options.js";
 import type { Finding, RuleId } from "../analyze/finding.js";
@@ -159,7 +160,8 @@ async function readAll(files: readonly string[]): Promise<ConfigSource[] | null>
   for (const file of files) {
     const text = await readText(file);
     if (typeof text !== "string") return null;
-    sources.push({ file, text });
+    // The directory too: certificate paths in the files are relative to it, as the proxy reads them.
+    sources.push({ file, text, dir: dirname(resolve(file)) });
   }
   return sources;
 }

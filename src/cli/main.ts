@@ -50,11 +50,17 @@ program
   .addOption(choiceOption("--transport <kind>", "HTTP/2 implementation: sluice's own (h2) or node:http2 (node)", ["h2", "node"]))
   .option("--default-host <host>", "host for requests whose :authority matches no configured host", nonEmpty)
   .option("--drain-timeout <duration>", "on SIGTERM, how long RPCs in flight may take to finish (overrides the Proxy resource; default 5s)", durationMs)
+  .option("--tls-cert <file>", "serve TLS with this certificate chain (PEM; with --tls-key; overrides the Proxy resource's spec.tls certificates)", nonEmpty)
+  .option("--tls-key <file>", "the private key of --tls-cert (PEM, unencrypted)", nonEmpty)
+  .option("--tls-client-ca <file>", "require client certificates issued by these CAs (PEM): mutual TLS (overrides spec.tls.caCertificates)", nonEmpty)
   .option("--listen-fd <fd>", "accept on this inherited listening socket (takeover on SIGUSR2, systemd socket activation)", count(0))
   .option("--pid-file <path>", "write the process id here once listening (a successor after SIGUSR2 writes its own)", nonEmpty)
   .addOption(logFormat("json"))
   .onlyWhen("xdsNodeId", "--xds-node-id", "with --xds", (o) => o["xds"] !== undefined)
   .onlyWhen("xdsInitialWait", "--xds-initial-wait", "with --xds", (o) => o["xds"] !== undefined)
+  // A certificate without its key (or the reverse) cannot serve TLS: refused before anything starts.
+  .rule((o) => (o["tlsCert"] !== undefined && o["tlsKey"] === undefined ? "--tls-cert needs --tls-key: the certificate's private key" : undefined))
+  .rule((o) => (o["tlsKey"] !== undefined && o["tlsCert"] === undefined ? "--tls-key needs --tls-cert: the certificate chain the key belongs to" : undefined))
   .action(async (opts: ProxyOptions & { logFormat: LogFormat }) => {
     useLogFormat(opts.logFormat);
     process.exitCode = await proxyCommand(opts, io);

@@ -23,6 +23,10 @@ export interface ProxyOptions {
   readonly defaultHost?: string;
   /** ms. */
   readonly drainTimeout?: number;
+  /** TLS on the listener: certificate chain and key (together), client CA; paths as typed. */
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
+  readonly tlsClientCa?: string;
   /** Accept on this inherited listening socket (a takeover, or systemd socket activation). */
   readonly listenFd?: number;
   /** Written with our pid once we listen (a successor overwrites it). */
@@ -47,6 +51,9 @@ async function configSource(opts: ProxyOptions, io: Io): Promise<ConfigSource | 
     ...(opts.transport !== undefined ? { transport: opts.transport } : {}),
     ...(opts.defaultHost !== undefined ? { defaultHost: opts.defaultHost } : {}),
     ...(opts.drainTimeout !== undefined ? { drainTimeout: formatDuration(opts.drainTimeout) } : {}),
+    ...(opts.tlsCert !== undefined ? { tlsCert: opts.tlsCert } : {}),
+    ...(opts.tlsKey !== undefined ? { tlsKey: opts.tlsKey } : {}),
+    ...(opts.tlsClientCa !== undefined ? { tlsClientCa: opts.tlsClientCa } : {}),
   };
   if (opts.xds === undefined) {
     if (opts.config.length === 0) {

@@ -6,6 +6,7 @@ import { DURATION_HELP, parseDuration } from "./duration.js";
 import { ADMIN_ADDRESS_HELP, DEFAULT_ADMIN, HOST_PORT_HELP, parseAdminAddress, parseHostPort, type HostPort } from "./host-port.js";
 import { DEFAULT_RETRY_BUFFER_BUDGET, DEFAULT_RETRY_BUFFER_LIMIT } from "./retry.js";
 import { resolveHost } from "./hosts.js";
+import { applyTlsFlags } from "./listener-tls.js";
 import { PROXY_MODES, TRANSPORTS, type ParsedHealthCheck, type ParsedProxy } from "./proxy-resource.js";
 import type { ResourceMeta } from "./resource-meta.js";
 import type { AdminAddress, HealthCheckSettings, ListenerSettings, ProxyMode, TransportKind, VirtualHost } from "./types.js";
@@ -20,6 +21,10 @@ export interface ConfigOverrides {
   readonly defaultHost?: string;
   /** A duration: `--drain-timeout 30s`. */
   readonly drainTimeout?: string;
+  /** --tls-cert and --tls-key (together: one certificate instead of spec.tls's), --tls-client-ca; paths as typed. */
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
+  readonly tlsClientCa?: string;
 }
 
 /** sluice's own HTTP/2 transport; node:http2 stays available as the alternative and the oracle. */
@@ -155,12 +160,20 @@ export function buildListener(
     else flag("drain-timeout", `must be ${DURATION_HELP}, got ${describe(overrides.drainTimeout)}`);
   }
 
+  let tls = first?.tls ?? null;
+  if (overrides.tlsCert !== undefined || overrides.tlsKey !== undefined || overrides.tlsClientCa !== undefined) {
+    tls = applyTlsFlags(tls, { cert: overrides.tlsCert, key: overrides.tlsKey, clientCa: overrides.tlsClientCa }, diag);
+  }
+
   const ka = first?.keepalive ?? {};
   const d = DEFAULT_DOWNSTREAM;
   return {
     listen,
-    tls: null,
-    workloadCertificates: DEFAULT_WORKLOAD_CERTIFICATES,
+    tls,
+    workloadCertificates: {
+      directory: first?.workloadCertificates?.directory ?? DEFAULT_WORKLOAD_CERTIFICATES.directory,
+      trustDomain: first?.trustDomain ?? DEFAULT_WORKLOAD_CERTIFICATES.trustDomain,
+    },
     admin,
     mode,
     transport,

@@ -1,11 +1,14 @@
 // Entry points: YAML files or text -> a validated, fully defaulted ProxyConfig, or every
 // problem found. Code that receives a ProxyConfig may assume it is valid and complete.
 import { readFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
 import { Diagnostics } from "./diagnostics.js";
+import { readFailure } from "./errno.js";
 import { buildListener, type ConfigOverrides } from "./listener.js";
 import { buildModel } from "./model.js";
 import { parseResource, type ParsedResource } from "./resource.js";
 import type { ResourceKind } from "./support.js";
+import { checkWorkloadCertificatesUse } from "./tls.js";
 import type { LoadResult } from "./types.js";
 import { parseYamlDocuments } from "./yaml-tree.js";
 
@@ -27,6 +30,12 @@ export interface LoadReport {
 export interface ConfigSource {
   readonly file: string;
   readonly text: string;
+  /**
+   * The directory of the file the text was read from: relative paths it names (certificate
+   * files) are read from there, as kubectl and Envoy read a file's paths. Absent when the
+   * text has no file (stdin, a test, the docs): the paths are kept as written.
+   */
+  readonly dir?: string;
 }
 
 export async function loadConfigFiles(files: string[], overrides: ConfigOverrides = {}): Promise<LoadResult> {
@@ -43,10 +52,9 @@ export async function loadConfigFilesReport(files: readonly string[], overrides:
   const sources: ConfigSource[] = [];
   for (const file of files) {
     try {
-      sources.push({ file, text: await readFile(file, "utf8") });
+      sources.push({ file, text: await readFile(file, "utf8"), dir: dirname(resolve(file)) });
     } catch (e: unknown) {
-      const reason = e instanceof Error && "code" in e && typeof e.code === "string" ? errnoText(e.code) : String(e);
-      diag.error(file, 0, "", `cannot read file: ${reason}`);
+      diag.error(file, 0, "", `cannot read file: ${readFailure(e)}`);
     }
   }
   return loadConfigSources(sources, overrides, diag, files);
@@ -62,7 +70,7 @@ export function loadConfigSources(
   const resources: ParsedResource[] = [];
   for (const s of sources) {
     for (const doc of parseYamlDocuments(s.text, s.file, diag)) {
-      const r = parseResource(doc, s.file, diag);
+      const r = parseResource(doc, s.file, diag, s.dir ?? null);
       if (r !== undefined) resources.push(r);
     }
   }
@@ -84,24 +92,13 @@ export function loadConfigSources(
     [...new Set([...model.clusters.values()].map((c) => c.host))],
     diag,
   );
+  const proxy = resources.find((r) => r.kind === "Proxy");
+  const workloadAt = proxy?.workloadCertificates === undefined ? undefined : { file: proxy.meta.file, line: proxy.workloadCertificates.line };
+  checkWorkloadCertificatesUse(model.clusters.values(), listener.workloadCertificates, workloadAt, diag);
   diag.sort(fileOrder);
   const summaries = resources.map((r) => ({ kind: r.kind, name: r.meta.name, file: r.meta.file, line: r.meta.line }));
   const result: LoadResult = diag.ok
     ? { ok: true, config: { listener, clusters: model.clusters, virtualHosts: model.virtualHosts, warnings: diag.warnings } }
     : { ok: false, problems: diag.problems, warnings: diag.warnings };
   return { result, resources: summaries };
-}
-
-function errnoText(code: string): string {
-  switch (code) {
-    case "ENOENT":
-      return "no such file";
-    case "EACCES":
-    case "EPERM":
-      return "permission denied";
-    case "EISDIR":
-      return "is a directory";
-    default:
-      return code;
-  }
 }

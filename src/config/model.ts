@@ -119,7 +119,12 @@ function endpointsFor(h: HostEntry, port: ServicePort): Endpoint[] {
   if (se.endpoints.length === 0) {
     return se.resolution === "DNS" ? [{ address: h.name, port: port.targetPort, weight: 1, labels: {} }] : [];
   }
-  return se.endpoints.map((e) => ({ address: e.address, port: e.ports[port.name] ?? port.targetPort, weight: e.weight, labels: e.labels }));
+  // Istio's namespace of an unnamespaced resource, for the SPIFFE identity spiffe://TD/ns/NS/sa/SA.
+  const namespace = se.meta.namespace ?? "default";
+  return se.endpoints.map((e) => {
+    const endpoint = { address: e.address, port: e.ports[port.name] ?? port.targetPort, weight: e.weight, labels: e.labels };
+    return e.serviceAccount === undefined ? endpoint : { ...endpoint, identity: { namespace, serviceAccount: e.serviceAccount } };
+  });
 }
 
 function matchesLabels(e: Endpoint, labels: Readonly<Record<string, string>>): boolean {

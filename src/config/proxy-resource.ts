@@ -1,19 +1,25 @@
 // sluice's own resource (apiVersion sluice.dev/v1alpha1, kind Proxy) for what Istio has no
 // field for: where to listen, the balancing mode, downstream keepalive and connection age,
 // upstream keepalive, active health checks, the drain timeout on shutdown, the admin
-// server's access log and imbalance warning.
+// server's access log and imbalance warning, TLS on the listener and the workload certificates.
 import { describe } from "./diagnostics.js";
 import { formatDuration } from "./duration.js";
 import { ADMIN_ADDRESS_HELP, HOST_PORT_HELP, parseAdminAddress, parseHostPort, type HostPort } from "./host-port.js";
 import { INT32_MAX } from "./limits.js";
 import type { MapReader } from "./reader.js";
 import type { ResourceMeta } from "./resource-meta.js";
-import type { LatencyOutlierSettings, ProxyMode, TransportKind } from "./types.js";
+import { parseDownstreamTls, parseTrustDomain, parseWorkloadDirectory } from "./listener-tls.js";
+import type { DownstreamTlsSettings, LatencyOutlierSettings, ProxyMode, TransportKind } from "./types.js";
 
 export interface ParsedProxy {
   readonly kind: "Proxy";
   readonly meta: ResourceMeta;
   readonly listen?: HostPort;
+  /** spec.tls, files checked; absent = plaintext (or spec.tls had problems, reported). */
+  readonly tls?: DownstreamTlsSettings;
+  /** spec.workloadCertificates (resolved) and its line, for ISTIO_MUTUAL's file problems. */
+  readonly workloadCertificates?: { readonly directory: string; readonly line: number };
+  readonly trustDomain?: string;
   /** null: "none", no admin server. */
   readonly admin?: HostPort | null;
   readonly mode?: ProxyMode;
@@ -71,6 +77,9 @@ export const TRANSPORTS: readonly TransportKind[] = ["h2", "node"];
 
 export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProxy {
   const listen = hostPort(r, "listen");
+  const tls = parseDownstreamTls(r.map("tls"));
+  const workloadCertificates = parseWorkloadDirectory(r);
+  const trustDomain = parseTrustDomain(r);
   const adminValue = r.stringOrNumber("admin");
   const admin = adminValue === undefined ? undefined : parseAdminAddress(adminValue);
   if (admin === undefined && adminValue !== undefined) r.error("admin", `must be ${ADMIN_ADDRESS_HELP}, got ${describe(adminValue)}`);
@@ -131,6 +140,9 @@ export function parseProxyResource(r: MapReader, meta: ResourceMeta): ParsedProx
     kind: "Proxy" as const,
     meta,
     listen,
+    tls,
+    workloadCertificates,
+    trustDomain,
     admin,
     mode,
     transport,

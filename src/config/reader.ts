@@ -11,6 +11,8 @@ import { plainValue, type YEntry, type YNode } from "./yaml-tree.js";
 
 export interface ReadContext {
   readonly file: string;
+  /** The directory relative file paths in the config are read from; null (no file: stdin, a test's text) keeps them as written. */
+  readonly dir: string | null;
   readonly kind: ResourceKind;
   readonly diag: Diagnostics;
 }

@@ -26,7 +26,8 @@ export type { ResourceMeta } from "./resource-meta.js";
 
 export type ParsedResource = ParsedDestinationRule | ParsedServiceEntry | ParsedVirtualService | ParsedProxy;
 
-export function parseResource(doc: YDocument, file: string, diag: Diagnostics): ParsedResource | undefined {
+/** `dir`: where the file is, for the relative paths it names (certificates); null keeps them as written. */
+export function parseResource(doc: YDocument, file: string, diag: Diagnostics, dir: string | null = null): ParsedResource | undefined {
   const root = doc.root;
   if (root.t !== "map") {
     diag.error(file, doc.line, "", `a resource must be a map with apiVersion, kind, metadata and spec, got ${describe(plainValue(root))}`);
@@ -44,7 +45,7 @@ export function parseResource(doc: YDocument, file: string, diag: Diagnostics): 
     return undefined;
   }
 
-  const r = new MapReader({ file, kind, diag }, root, "", "", doc.line);
+  const r = new MapReader({ file, dir, kind, diag }, root, "", "", doc.line);
   r.string("kind");
   const allowed = API_VERSIONS[kind];
   const apiVersion = r.string("apiVersion", { required: true });

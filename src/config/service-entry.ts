@@ -14,6 +14,8 @@ export interface ParsedEndpoint {
   readonly ports: Readonly<Record<string, number>>;
   readonly weight: number;
   readonly labels: Readonly<Record<string, string>>;
+  /** ISTIO_MUTUAL's identity of the endpoint (with the ServiceEntry's namespace); absent when not set. */
+  readonly serviceAccount?: string;
 }
 
 export interface ParsedServiceEntry {
@@ -112,7 +114,7 @@ function parseEndpoint(r: MapReader, ports: readonly ServicePort[], resolution: 
   const labels = r.stringMap("labels") ?? {};
   r.string("network");
   r.string("locality");
-  r.string("serviceAccount");
+  const serviceAccount = r.string("serviceAccount");
   r.finish();
   for (const name of Object.keys(endpointPorts ?? {})) {
     if (ports.some((p) => p.name === name)) continue;
@@ -128,5 +130,7 @@ function parseEndpoint(r: MapReader, ports: readonly ServicePort[], resolution: 
     const hint = address.startsWith("unix://") ? "unix:// endpoints are not supported yet" : "use resolution DNS for host names";
     r.error("address", `must be an IP address with resolution STATIC, got ${JSON.stringify(address)} (${hint})`);
   }
-  return { address, ports: endpointPorts ?? {}, weight: weight ?? 1, labels };
+  const base = { address, ports: endpointPorts ?? {}, weight: weight ?? 1, labels };
+  // Empty is unset, as in Istio (proto3).
+  return serviceAccount === undefined || serviceAccount === "" ? base : { ...base, serviceAccount };
 }

@@ -10,9 +10,10 @@ export type ResourceKind = "DestinationRule" | "ServiceEntry" | "VirtualService"
 
 /**
  * "supported": the proxy acts on it. "warn": parsed and validated, accepted with one warning
- * per file because sluice does not act on it yet.
+ * per file because sluice does not act on it yet. "refused": read only to refuse it with an
+ * error naming what to use instead (a setting whose silent absence would weaken security).
  */
-export type SupportStatus = "supported" | "warn";
+export type SupportStatus = "supported" | "warn" | "refused";
 
 export interface SupportRow {
   readonly kind: ResourceKind;
@@ -35,6 +36,7 @@ function rows(kind: ResourceKind, specs: readonly RowSpec[]): SupportRow[] {
 
 const S = "supported" as const;
 const W = "warn" as const;
+const R = "refused" as const;
 
 const METADATA: readonly RowSpec[] = [
   ["metadata", S],
@@ -44,11 +46,18 @@ const METADATA: readonly RowSpec[] = [
   ["metadata.annotations", W],
 ];
 
+/** Istio's ClientTLSSettings. Any field that cannot be honoured is an error: a config that asks for TLS never runs in plaintext. */
 const TLS = (p: string): RowSpec[] => [
-  [p, W],
-  ...["mode", "clientCertificate", "privateKey", "caCertificates", "credentialName", "subjectAltNames", "sni", "insecureSkipVerify", "caCrl"].map(
-    (f): RowSpec => [`${p}.${f}`, W],
-  ),
+  [p, S, "TLS to the endpoints; a field that cannot be honoured is an error"],
+  [`${p}.mode`, S, "DISABLE (the default: plaintext), SIMPLE, MUTUAL, ISTIO_MUTUAL"],
+  [`${p}.clientCertificate`, S, "MUTUAL: required (PEM chain); relative paths are read from the config file's directory"],
+  [`${p}.privateKey`, S, "MUTUAL: required (PEM, unencrypted), must match clientCertificate"],
+  [`${p}.caCertificates`, S, "default: the system roots (SIMPLE, MUTUAL), the workload root (ISTIO_MUTUAL, where it must be empty)"],
+  [`${p}.credentialName`, R, "no secret discovery: give clientCertificate, privateKey and caCertificates"],
+  [`${p}.subjectAltNames`, S, "default: the sni name (SIMPLE, MUTUAL), the endpoint's SPIFFE identity (ISTIO_MUTUAL)"],
+  [`${p}.sni`, S, "default: the host (ISTIO_MUTUAL: the cluster's name, as Istio)"],
+  [`${p}.insecureSkipVerify`, S, "default false; true warns, and refuses caCertificates, subjectAltNames and caCrl"],
+  [`${p}.caCrl`, S, "PEM; server certificates it lists are refused"],
 ];
 
 const WORKLOAD_SELECTOR: readonly RowSpec[] = [
@@ -127,7 +136,7 @@ const DESTINATION_RULE: readonly RowSpec[] = [
   [`${TP}.portLevelSettings[].loadBalancer`, S, "same fields as trafficPolicy.loadBalancer"],
   [`${TP}.portLevelSettings[].connectionPool`, S, "same fields as trafficPolicy.connectionPool"],
   [`${TP}.portLevelSettings[].outlierDetection`, S, "same fields as trafficPolicy.outlierDetection"],
-  [`${TP}.portLevelSettings[].tls`, W],
+  [`${TP}.portLevelSettings[].tls`, S, "same fields as trafficPolicy.tls"],
   [`${TP}.proxyProtocol`, W],
   [`${TP}.proxyProtocol.version`, W],
   [`${TP}.tunnel`, W],
@@ -172,7 +181,11 @@ const SERVICE_ENTRY: readonly RowSpec[] = [
   ["spec.endpoints[].labels", S],
   ["spec.endpoints[].network", W],
   ["spec.endpoints[].locality", W],
-  ["spec.endpoints[].serviceAccount", W],
+  [
+    "spec.endpoints[].serviceAccount",
+    S,
+    'ISTIO_MUTUAL\'s identity: spiffe://TRUST_DOMAIN/ns/NAMESPACE/sa/ACCOUNT, namespace from metadata (default "default")',
+  ],
   ["spec.exportTo", W],
   ...WORKLOAD_SELECTOR,
   ["spec.subjectAltNames", W],
@@ -235,6 +248,16 @@ const VIRTUAL_SERVICE: readonly RowSpec[] = [
 const PROXY: readonly RowSpec[] = [
   ...METADATA,
   ["spec.listen", S],
+  ["spec.tls", S, "default: plaintext (h2c); TLS with ALPN h2 only"],
+  ["spec.tls.serverCertificate", S, "with privateKey: one certificate chain (PEM); relative paths are read from the config file's directory"],
+  ["spec.tls.privateKey", S, "PEM, unencrypted, must match serverCertificate"],
+  ["spec.tls.tlsCertificates", S, "several certificates instead, chosen by the client's SNI; the first is the default"],
+  ["spec.tls.tlsCertificates[].serverCertificate", S],
+  ["spec.tls.tlsCertificates[].privateKey", S],
+  ["spec.tls.caCertificates", S, "default: none; set, clients must present a certificate it issued (mutual TLS)"],
+  ["spec.tls.minProtocolVersion", S, "TLSV1_2 (default) or TLSV1_3"],
+  ["spec.workloadCertificates", S, "default /etc/certs: cert-chain.pem, key.pem, root-cert.pem for ISTIO_MUTUAL"],
+  ["spec.trustDomain", S, "default cluster.local: of the SPIFFE identities ISTIO_MUTUAL checks"],
   [
     "spec.admin",
     S,

@@ -6,7 +6,8 @@ import { parseLoadBalancer } from "./load-balancer.js";
 import { parseOutlierDetection } from "./outlier-detection.js";
 import type { MapReader } from "./reader.js";
 import { parseRetryBudget } from "./retry.js";
-import type { ConnectionPoolSettings, LoadBalancerSettings, OutlierDetectionSettings, RetryBudget, TrafficPolicy } from "./types.js";
+import { parseUpstreamTls } from "./tls.js";
+import type { ConnectionPoolSettings, LoadBalancerSettings, OutlierDetectionSettings, RetryBudget, TrafficPolicy, UpstreamTlsSettings } from "./types.js";
 
 const TP = "spec.trafficPolicy";
 
@@ -15,6 +16,8 @@ export interface PolicyParts {
   readonly loadBalancer?: LoadBalancerSettings;
   readonly connectionPool?: ConnectionPoolSettings;
   readonly outlierDetection?: OutlierDetectionSettings;
+  /** null: set to plaintext here (DISABLE), which replaces a less specific policy's TLS as any other setting does. */
+  readonly tls?: UpstreamTlsSettings | null;
 }
 
 export interface PortLevelEntry {
@@ -66,7 +69,7 @@ function readParts(r: MapReader, schemaBase?: string): PolicyParts {
   const lbReader = r.map("loadBalancer", child("loadBalancer"));
   const poolReader = r.map("connectionPool", child("connectionPool"));
   const odReader = r.map("outlierDetection", child("outlierDetection"));
-  parseTls(r.map("tls", child("tls")));
+  const tls = parseUpstreamTls(r.map("tls", child("tls")));
   const loadBalancer = lbReader === undefined ? undefined : parseLoadBalancer(lbReader);
   const connectionPool = poolReader === undefined ? undefined : parseConnectionPool(poolReader);
   const outlierDetection = odReader === undefined ? undefined : parseOutlierDetection(odReader);
@@ -74,17 +77,8 @@ function readParts(r: MapReader, schemaBase?: string): PolicyParts {
     ...(loadBalancer === undefined ? {} : { loadBalancer }),
     ...(connectionPool === undefined ? {} : { connectionPool }),
     ...(outlierDetection === undefined ? {} : { outlierDetection }),
+    ...(tls === undefined ? {} : { tls }),
   };
-}
-
-/** Parsed and validated only: sluice does not originate TLS yet (support.ts "warn"). */
-function parseTls(r: MapReader | undefined): void {
-  if (r === undefined) return;
-  r.enumOf("mode", ["DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"]);
-  for (const f of ["clientCertificate", "privateKey", "caCertificates", "credentialName", "sni", "caCrl"]) r.string(f);
-  r.stringList("subjectAltNames");
-  r.bool("insecureSkipVerify");
-  r.finish();
 }
 
 function parseProxyProtocol(r: MapReader | undefined): void {
@@ -120,7 +114,7 @@ export function mergePolicy(top: ParsedPolicy | undefined, subset: ParsedPolicy 
     connectionPool: parts.connectionPool ?? DEFAULT_CONNECTION_POOL,
     outlierDetection: parts.outlierDetection ?? null,
     retryBudget: subset?.retryBudget ?? top?.retryBudget ?? null,
-    tls: null, // parsed, not yet honoured: support.ts warns
+    tls: parts.tls ?? null,
   };
 }
 

@@ -41,6 +41,9 @@ const BAD_VALUES: readonly Row[] = [
   { args: ["proxy", "-c", SEED, "--drain-timeout", "forever"], flag: "--drain-timeout", says: DURATION },
   { args: ["proxy", "-c", SEED, "--drain-timeout", "-1"], flag: "--drain-timeout", says: /must be at least 1ms, got "-1"/ },
   { args: ["proxy", "-c", SEED, "--drain-timeout", "1000h"], flag: "--drain-timeout", says: /must be at most 596h, got "1000h"/ },
+  { args: ["proxy", "-c", SEED, "--tls-cert", ""], flag: "--tls-cert", says: /must not be empty/ },
+  { args: ["proxy", "-c", SEED, "--tls-key", ""], flag: "--tls-key", says: /must not be empty/ },
+  { args: ["proxy", "-c", SEED, "--tls-client-ca", ""], flag: "--tls-client-ca", says: /must not be empty/ },
   { args: ["proxy", "-c", SEED, "--listen-fd", "abc"], flag: "--listen-fd", says: /must be a whole number >= 0, got "abc"/ },
   { args: ["proxy", "-c", SEED, "--listen-fd", "-1"], flag: "--listen-fd", says: /got "-1"/ },
   { args: ["proxy", "-c", SEED, "--listen-fd", "3.5"], flag: "--listen-fd", says: /got "3\.5"/ },
@@ -97,6 +100,8 @@ const BAD_VALUES: readonly Row[] = [
 const MEANINGLESS: readonly Row[] = [
   { args: ["proxy", "-c", SEED, "--xds-initial-wait", "1s"], flag: "--xds-initial-wait", says: /--xds-initial-wait only applies with --xds$/ },
   { args: ["proxy", "-c", SEED, "--xds-node-id", "edge-1"], flag: "--xds-node-id", says: /--xds-node-id only applies with --xds$/ },
+  { args: ["proxy", "-c", SEED, "--tls-cert", "cert.pem"], flag: "--tls-cert", says: /--tls-cert needs --tls-key: the certificate's private key$/ },
+  { args: ["proxy", "-c", SEED, "--tls-key", "key.pem"], flag: "--tls-key", says: /--tls-key needs --tls-cert: the certificate chain the key belongs to$/ },
   {
     args: ["control-plane", "-c", SEED, "--load-report-interval", "1s"],
     flag: "--load-report-interval",

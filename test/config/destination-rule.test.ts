@@ -209,15 +209,15 @@ test("the same unimplemented field in several places of one file warns once", ()
     destinationRule(
       [
         "  host: grpc-service",
-        "  trafficPolicy: {tls: {mode: SIMPLE}}",
+        "  trafficPolicy: {proxyProtocol: {version: V1}}",
         "  subsets:",
-        "  - {name: a, labels: {version: v1}, trafficPolicy: {tls: {mode: MUTUAL}}}",
-        "  - {name: b, labels: {version: v2}, trafficPolicy: {tls: {mode: DISABLE}}}",
+        "  - {name: a, labels: {version: v1}, trafficPolicy: {proxyProtocol: {version: V2}}}",
+        "  - {name: b, labels: {version: v2}, trafficPolicy: {proxyProtocol: {version: V1}}}",
         "",
       ].join("\n"),
     ),
   );
-  const w = warnings(load(text)).filter((x) => /\.tls/.test(x.path));
+  const w = warnings(load(text)).filter((x) => /proxyProtocol/.test(x.path));
   assert.equal(w.length, 1);
   assert.equal(w[0]!.line, 18);
 });

@@ -37,6 +37,8 @@ export interface IssueOptions {
   readonly sans?: readonly string[];
   /** Valid from two years ago to one year ago. */
   readonly expired?: boolean;
+  /** Days from now the certificate is valid for (default 30: config checks warn about it); ignored when expired. */
+  readonly days?: number;
 }
 
 export class TestPki {
@@ -46,23 +48,24 @@ export class TestPki {
   private constructor(
     readonly dir: string,
     name: string,
+    days: number,
   ) {
     writeFileSync(join(dir, "ca.cnf"), CA_CONFIG);
     writeFileSync(join(dir, "index.txt"), "");
     writeFileSync(join(dir, "serial"), "1000\n");
     this.openssl(
       "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-      "-keyout", "ca.key", "-out", "ca.pem", "-subj", `/CN=${name}`, "-days", "30",
+      "-keyout", "ca.key", "-out", "ca.pem", "-subj", `/CN=${name}`, "-days", String(days),
       "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
     ); // prettier-ignore
     this.ca = this.read("ca");
   }
 
-  /** A new CA in a temporary directory, removed when `owner` ends. */
-  static create(owner: Owner, name = "sluice test CA"): TestPki {
+  /** A new CA in a temporary directory, removed when `owner` ends; valid for `days` (30: config checks warn about it). */
+  static create(owner: Owner, name = "sluice test CA", days = 30): TestPki {
     const dir = mkdtempSync(join(tmpdir(), "sluice-pki-"));
     defer(owner, () => rmSync(dir, { recursive: true, force: true }));
-    return new TestPki(dir, name);
+    return new TestPki(dir, name, days);
   }
 
   /** A certificate for `cn` the CA signs (good for TLS servers and clients), files `<file>.pem` and `<file>.key`. */
@@ -87,7 +90,7 @@ export class TestPki {
     );
     const now = Date.now();
     const day = 86_400_000;
-    const [from, to] = options.expired === true ? [now - 730 * day, now - 365 * day] : [now - day, now + 30 * day];
+    const [from, to] = options.expired === true ? [now - 730 * day, now - 365 * day] : [now - day, now + (options.days ?? 30) * day];
     this.openssl(
       "ca", "-batch", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile", "ca.key", "-notext",
       "-in", `${file}.csr`, "-out", `${file}.pem`, "-extfile", `${file}.ext`,
