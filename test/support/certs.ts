@@ -61,8 +61,8 @@ export class TestPki {
     this.ca = this.read("ca");
   }
 
-  /** A new CA in a temporary directory, removed when `owner` ends; valid for `days` (30: config checks warn about it). */
-  static create(owner: Owner, name = "sluice test CA", days = 30): TestPki {
+  /** A new CA in a temporary directory, removed when `owner` ends; valid for `days` (a year; under 30 days config checks warn). */
+  static create(owner: Owner, name = "sluice test CA", days = 365): TestPki {
     const dir = mkdtempSync(join(tmpdir(), "sluice-pki-"));
     defer(owner, () => rmSync(dir, { recursive: true, force: true }));
     return new TestPki(dir, name, days);
@@ -90,7 +90,7 @@ export class TestPki {
     );
     const now = Date.now();
     const day = 86_400_000;
-    const [from, to] = options.expired === true ? [now - 730 * day, now - 365 * day] : [now - day, now + (options.days ?? 30) * day];
+    const [from, to] = options.expired === true ? [now - 730 * day, now - 365 * day] : [now - day, now + (options.days ?? 365) * day];
     this.openssl(
       "ca", "-batch", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile", "ca.key", "-notext",
       "-in", `${file}.csr`, "-out", `${file}.pem`, "-extfile", `${file}.ext`,
