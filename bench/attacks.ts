@@ -543,7 +543,7 @@ function gotCell(a: AttackerResult | undefined): string {
 function countersCell(c: Counters): string {
   const parts = [`upstream cx +${c.upstreamCx}`];
   if (c.ejections > 0) parts.push(`ejections +${c.ejections}`);
-  if (c.prematureCancelClosed > 0) parts.push(`premature-cancel GOAWAYs +${c.prematureCancelClosed}`);
+  if (c.prematureCancelClosed > 0) parts.push(`premature_cancel_closed +${c.prematureCancelClosed}`);
   if (c.cxOverflow > 0) parts.push(`cx overflow +${c.cxOverflow}`);
   return parts.join(", ");
 }
@@ -558,7 +558,7 @@ function markdown(opts: Options, runs: readonly TransportRun[], command: string)
     `Setup: \`sluice proxy\` (pinned to core ${PROXY_CORE}${tasksetAvailable() ? "" : "; taskset missing, not pinned"}) in front of ${PODS} grpc-js echo pods; DestinationRule tcp.maxConnections 2, outlierDetection consecutive5xxErrors 3, interval 1s, baseEjectionTime 30s, maxEjectionPercent 100. ` +
       `A normal grpc-js client sends ${opts.rate} unary RPCs/s (5 s deadline) on one channel throughout; quiet ${opts.quietS} s; each attack on a fresh proxy and pods (no attack inherits another's ejections or sockets), ${WARMUP_MS / 1000} s of the normal client first, then the attack for ${opts.durationS} s (attacker process at nice 19, core ${LOAD_CORE}, with the pods and the client), then ${opts.afterS} s after.`,
     `Bounds (issue 19): the normal client's failure rate within 1 percentage point of quiet and its p50 within 2x of quiet, during and after each attack; the proxy's sockets (/proc/PID/fd: listeners, the normal client's connection, upstream connections) back to their count before the attack within ${SETTLE_MS / 1000} s. ` +
-      `"pod streams": streams that reached the pods during the attack (grpc-js channelz counts each as it arrives), less the normal client's RPCs that succeeded meanwhile. Failure codes are gRPC status codes (4 DEADLINE_EXCEEDED, 14 UNAVAILABLE).`,
+      `"pod streams": streams that reached the pods during the attack (grpc-js channelz counts each as it arrives), less the normal client's RPCs that succeeded meanwhile (so off by the few in flight at either end). Failure codes are gRPC status codes (4 DEADLINE_EXCEEDED, 14 UNAVAILABLE).`,
     "",
   ];
   for (const run of runs) {
