@@ -312,7 +312,7 @@ interface AttackRow {
   readonly loadavg: number;
   /** The proxy's sockets: before (its quiet count), peak during, at the end, at the end of the after window. */
   readonly sockets: { readonly before: number; readonly peak: number; readonly end: number; readonly after: number; readonly settledMs: number | undefined };
-  /** When the sockets did not come back: the proxy's TCP sockets by role and state, SETTLE_MS after the attack. */
+  /** When the sockets did not come back: the proxy's TCP sockets by role and state at the end of the watch (max(--after, SETTLE_MS)). */
   readonly held?: string;
   /** Streams that reached the pods while the attack ran, less the normal client's RPCs that succeeded meanwhile. */
   readonly podStreams: number;
@@ -595,7 +595,7 @@ function markdown(opts: Options, runs: readonly TransportRun[], command: string)
     const held = run.rows.filter((r) => r.held !== undefined);
     if (held.length > 0)
       lines.push(
-        `The proxy's TCP sockets ${SETTLE_MS / 1000} s after an attack, where they had not come back:`,
+        `The proxy's TCP sockets ${Math.max(opts.afterS, SETTLE_MS / 1000)} s after an attack, where they had not come back:`,
         "",
         ...held.map((r) => `- ${r.attack}: ${r.held}`),
         "",
