@@ -31,6 +31,7 @@
 // healthyThreshold. A Watch answered UNIMPLEMENTED switches that endpoint to polling Check
 // for good. A stream that ends or fails is a network failure, and Watch is retried after
 // the interval.
+import type { UpstreamTlsContext } from "../transport/tls/client-tls.js";
 import { EventEmitter } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import type { LbEndpoint } from "../balancer/types.js";
@@ -49,6 +50,8 @@ export interface CheckedCluster {
   readonly events: EventEmitter;
   endpointList(): readonly LbEndpoint[];
   setExcluded(key: string, exclusion: Exclusion, excluded: boolean, why: string): void;
+  /** TLS to an endpoint, as its RPCs have it; absent (or undefined): plaintext. */
+  tlsContext?(endpoint: LbEndpoint): UpstreamTlsContext | undefined;
 }
 
 /** One check's result. `network`: no answer came (counted against unhealthyThreshold). */
@@ -64,6 +67,8 @@ export interface HealthCheckerDeps {
   readonly clock: Clock;
   /** The proxy's pings to backends: they also watch the health connection (a hung backend). */
   readonly keepalive?: PingSettings;
+  /** TLS to the endpoint (set per endpoint from its cluster); absent: plaintext. */
+  readonly tls?: UpstreamTlsContext | undefined;
 }
 
 /**
@@ -113,7 +118,9 @@ export class HealthChecker {
     }
     for (const e of added) {
       if (this.sessions.has(e.key)) continue;
-      const session = new EndpointHealth(this.cluster.name, e.key, this.settings, this.deps, (outcome, state, changed) => {
+      // The cluster's TLS to this endpoint, as its RPCs have it (Envoy's health checks use the cluster's transport socket).
+      const tls = this.cluster.tlsContext?.(e);
+      const session = new EndpointHealth(this.cluster.name, e.key, this.settings, { ...this.deps, tls }, (outcome, state, changed) => {
         if (changed) this.cluster.setExcluded(e.key, "unhealthy", state !== "healthy", outcome.why);
         this.events.emit("result", e.key, outcome, state);
       });
@@ -170,7 +177,7 @@ class EndpointHealth {
       channelOptions["grpc.keepalive_time_ms"] = ka.timeMs;
       channelOptions["grpc.keepalive_timeout_ms"] = ka.timeoutMs;
     }
-    this.probe = new HealthProbe(key, { serviceName: settings.serviceName, channelOptions });
+    this.probe = new HealthProbe(key, { serviceName: settings.serviceName, channelOptions, tls: deps.tls });
   }
 
   start(): void {

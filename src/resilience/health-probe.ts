@@ -2,6 +2,8 @@
 // of its own, apart from the data path's connections (as Envoy's health checker keeps its
 // own connection per host). The proto and its (de)serializers come from the official
 // grpc-health-check package; this file only issues calls and reports how they ended.
+import { isIP } from "node:net";
+import { checkServerIdentity, type UpstreamTlsContext } from "../transport/tls/client-tls.js";
 import * as grpc from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
 import { ProtoMissingError } from "../core/errors.js";
@@ -24,6 +26,8 @@ export interface HealthProbeOptions {
   readonly serviceName: string;
   /** grpc-js channel options (keepalive, reconnect backoff). */
   readonly channelOptions?: grpc.ChannelOptions;
+  /** TLS as the cluster's RPCs have it (its secure context, SNI and server identity check); absent: plaintext. */
+  readonly tls?: UpstreamTlsContext | undefined;
 }
 
 const CHECK = method("Check");
@@ -51,8 +55,17 @@ export class HealthProbe {
     readonly target: string,
     private readonly options: HealthProbeOptions,
   ) {
-    this.client = new grpc.Client(target, grpc.credentials.createInsecure(), {
+    const tls = options.tls;
+    const credentials =
+      tls === undefined
+        ? grpc.credentials.createInsecure()
+        : grpc.credentials.createFromSecureContext(tls.secureContext, {
+            rejectUnauthorized: !tls.insecureSkipVerify,
+            checkServerIdentity: (_host, cert) => checkServerIdentity(tls, cert),
+          });
+    this.client = new grpc.Client(target, credentials, {
       ...options.channelOptions,
+      ...(tls !== undefined && isIP(tls.servername) === 0 && { "grpc.ssl_target_name_override": tls.servername }),
       // A connection of its own, never shared with another grpc-js channel in this process.
       "grpc.use_local_subchannel_pool": 1,
     });

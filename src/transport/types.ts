@@ -124,6 +124,12 @@ export interface ClientConnection {
   readonly usable: boolean;
   /** Never throws: on a dead connection the stream is reset (REFUSED_STREAM) asynchronously. */
   open(headers: Headers, listener: StreamListener): Stream;
+  /**
+   * Streams this side reset on the connection (RST_STREAM sent). Servers built on nghttp2
+   * (node:http2, so grpc-js) end a connection on which a client reset too many: the pool
+   * moves to a new connection before that happens.
+   */
+  readonly resetsSent: number;
   /** Graceful: no new streams, close when in-flight ones end. */
   drain(): void;
   /** Keepalive: as ServerConnection.ping. */

@@ -15,6 +15,7 @@ import type { AttemptOutcome, OutcomeObserver } from "../balancer/outcome.js";
 import type { PinMove } from "../balancer/connection-pins.js";
 import { InternalError } from "../core/errors.js";
 import { upstreamTls, type UpstreamTlsFor } from "./upstream-tls.js";
+import type { UpstreamTlsContext } from "../transport/tls/client-tls.js";
 import { EndpointPool, PoolState, type PendingBudget, type PoolSettings } from "./endpoint-pool.js";
 
 const trace = tracer("cluster");
@@ -323,6 +324,12 @@ export class ClusterRuntime {
     return this.pools.get(key);
   }
 
+  /** The TLS an endpoint's connections use (health checks use it too); undefined for plaintext. */
+  tlsContext(endpoint: LbEndpoint): UpstreamTlsContext | undefined {
+    const hostname = this.hostnames.get(endpoint.key);
+    return this.tlsFor(hostname === undefined ? endpoint : { ...endpoint, hostname });
+  }
+
   pool(endpoint: LbEndpoint): EndpointPool {
     let pool = this.pools.get(endpoint.key);
     if (pool === undefined) {
@@ -342,9 +349,7 @@ export class ClusterRuntime {
           this.events.emit("endpoint-state", key, to, why);
         },
       };
-      const hostname = this.hostnames.get(key);
-      const tls = this.tlsFor(hostname === undefined ? endpoint : { ...endpoint, hostname });
-      pool = new EndpointPool(endpoint.address, endpoint.port, { ...this.poolSettings, observer }, transport, tls);
+      pool = new EndpointPool(endpoint.address, endpoint.port, { ...this.poolSettings, observer }, transport, this.tlsContext(endpoint));
       this.pools.set(endpoint.key, pool);
       if (this.retired) pool.retireWhenIdle(false);
     }

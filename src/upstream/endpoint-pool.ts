@@ -26,6 +26,13 @@ import type { ClientConnection, ClientTransport, Headers, Stream, StreamListener
 import type { UpstreamTlsContext } from "../transport/tls/client-tls.js";
 import { Backoff } from "../core/backoff.js";
 
+/**
+ * Streams the proxy may cancel on one upstream connection before it moves to a new one.
+ * nghttp2 (under node:http2 and so grpc-js servers) ends a connection once its client resets
+ * about 1,000 streams in a burst; half of that leaves room for the streams still in flight.
+ */
+export const MAX_RESETS_PER_CONNECTION = 500;
+
 const trace = tracer("pool");
 
 export interface PoolSettings {
@@ -259,6 +266,12 @@ export class EndpointPool {
   /** A stream opened with openStream() ended. */
   release(pc: PooledConnection): void {
     pc.active--;
+    // Cancels reach the backend one for one. Past its own limit an nghttp2 server (grpc-js)
+    // ends the connection with GOAWAY and fails every stream on it, other clients' included:
+    // so a new connection takes over before, and this one only finishes its streams.
+    if (pc.state === "READY" && pc.conn.resetsSent >= MAX_RESETS_PER_CONNECTION) {
+      if (this.startDraining(pc, `${pc.conn.resetsSent} streams cancelled on it`) && this.waiters.length > 0) this.openForWaiters();
+    }
     if (pc.state === "DRAINING" && pc.active === 0) {
       pc.conn.drain();
     } else if (this.waiters.length > 0) {

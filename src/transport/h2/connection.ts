@@ -172,6 +172,8 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
   private ackBacklog = 0;
   private emptyDataRun = 0;
   private streamsOpenedByPeer = 0;
+  /** RST_STREAM frames sent (ClientConnection.resetsSent for the client role). */
+  resetsSent = 0;
   private prematureResets = 0;
   private readonly resetBudget = new TokenBucket(RESET_BURST, RESET_PER_SECOND, performance.now());
   private ignoredFrames = 0;
@@ -305,6 +307,7 @@ export abstract class H2Connection implements FrameHandler, StreamHost, Flushabl
 
   writeRst(streamId: number, code: number): void {
     if (this.phase === CLOSED) return;
+    this.resetsSent++;
     this.writer.rstStream(streamId, code);
     this.dirty();
     this.closedStreams.add(streamId, ClosedBy.US_RESET);

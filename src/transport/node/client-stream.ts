@@ -19,6 +19,8 @@ export class NodeClientStream implements Stream {
   constructor(
     private readonly s: ClientHttp2Stream,
     readonly listener: StreamListener,
+    /** Its connection, which counts the streams we reset. */
+    private readonly owner: { resetsSent: number },
   ) {
     (s as Tagged)[WRAPPER] = this;
     s.on("error", noop);
@@ -40,7 +42,9 @@ export class NodeClientStream implements Stream {
 
   reset(code: number): void {
     this.done = true;
-    if (!this.s.closed && !this.s.destroyed) this.s.close(code);
+    if (this.s.closed || this.s.destroyed) return;
+    this.owner.resetsSent++;
+    this.s.close(code);
   }
 
   pause(): void {

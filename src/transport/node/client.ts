@@ -23,6 +23,8 @@ class NodeClientConnection implements ClientConnection {
   private closed = false;
   private connectTimer: NodeJS.Timeout | undefined;
   private pings: SessionPings | undefined;
+  /** Streams reset by us (NodeClientStream counts them here). */
+  resetsSent = 0;
   private readonly socket: net.Socket;
 
   constructor(
@@ -89,7 +91,7 @@ class NodeClientConnection implements ClientConnection {
   open(headers: Headers, listener: StreamListener): Stream {
     if (!this.usable) return new RefusedStream(listener, "upstream connection closing");
     try {
-      return new NodeClientStream(this.session.request(headers, NO_END_STREAM), listener);
+      return new NodeClientStream(this.session.request(headers, NO_END_STREAM), listener, this);
     } catch (err) {
       // node throws when the session died in this very turn; the RPC sees a refused stream.
       return new RefusedStream(listener, `upstream connection unusable: ${(err as Error).message}`);

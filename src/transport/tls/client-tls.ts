@@ -36,7 +36,7 @@ export function connectTls(host: string, port: number, ctx: UpstreamTlsContext):
     secureContext: ctx.secureContext,
     ALPNProtocols: ["h2"],
     rejectUnauthorized: !ctx.insecureSkipVerify,
-    checkServerIdentity: (_host, cert) => checkIdentity(ctx, cert),
+    checkServerIdentity: (_host, cert) => checkServerIdentity(ctx, cert),
   });
   socket.setNoDelay(true);
   let connected = false;
@@ -67,8 +67,8 @@ function fail(socket: tls.TLSSocket, error: UpstreamTlsError): void {
   socket.destroy(error);
 }
 
-/** Istio's identity check: any wanted SAN present, else the SNI name as a host name. */
-function checkIdentity(ctx: UpstreamTlsContext, cert: tls.PeerCertificate): Error | undefined {
+/** Istio's identity check: any wanted SAN present, else the SNI name as a host name (also for the health checks' channels). */
+export function checkServerIdentity(ctx: UpstreamTlsContext, cert: tls.PeerCertificate): Error | undefined {
   const sans = subjectAltNames(cert);
   if (ctx.subjectAltNames.length === 0 && ctx.trustDomain !== undefined) {
     const prefix = `spiffe://${ctx.trustDomain}/`;
