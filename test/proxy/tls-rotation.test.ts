@@ -201,8 +201,9 @@ for (const transport of TEST_TRANSPORTS) {
             pods.map((p) => p.port),
           ),
         ].join("\n---\n");
-        const { proxy, target, stop } = await startProxy(yaml, { onCertificates: (e) => events.push(e) });
-        defer(t, stop);
+        const running = await startProxy(yaml, { onCertificates: (e) => events.push(e) });
+        defer(t, () => running.stop());
+        const { proxy, target } = running;
         assert.equal(await servedSerial(target), serialOf(pairs[0]!));
 
         const credentials = grpc.credentials.createSsl(pki.ca.cert);
