@@ -28,6 +28,8 @@ const OK: number = grpc.status.OK;
 const STEADY_CHANNELS = 4;
 /** Rotations that succeed, after the first certificate. */
 const ROTATIONS = 4;
+/** See CertificateEvents.take. */
+const RELOAD_LIMIT_MS = 30_000;
 
 interface PemPair {
   readonly cert: Buffer;
@@ -94,8 +96,14 @@ class CertificateEvents {
     this.emitter.emit("event");
   }
 
-  async take(): Promise<CertificateEvent> {
-    while (this.seen.length <= this.taken) await once(this.emitter, "event");
+  /** A hang guard, not a speed limit: a reload that never comes fails the test instead of stalling it. */
+  async take(what: string): Promise<CertificateEvent> {
+    const timer = setTimeout(() => this.emitter.emit("error", new Error(`no certificate reload event ${what} within ${RELOAD_LIMIT_MS} ms`)), RELOAD_LIMIT_MS);
+    try {
+      while (this.seen.length <= this.taken) await once(this.emitter, "event");
+    } finally {
+      clearTimeout(timer);
+    }
     return this.seen[this.taken++]!;
   }
 }
@@ -219,13 +227,13 @@ for (const transport of TEST_TRANSPORTS) {
             // The current chain with another certificate's key: refused, the old pair serves on.
             const served = serialOf(pairs[1]!);
             files.install({ cert: pairs[1]!.cert, key: stranger.key });
-            const refused = await events.take();
+            const refused = await events.take("after the mismatched key");
             assert.equal(refused.ok, false, "a chain with a key not its own is not taken");
             assert.equal(await servedSerial(target), served, "the old certificate stays");
             await load.advance(50, 3);
           }
           files.install(pairs[i]!);
-          const event = await events.take();
+          const event = await events.take(`after rotation ${i}`);
           assert.ok(event.ok, `rotation ${i}: ${event.ok ? "" : event.error}`);
           assert.equal(await servedSerial(target), serialOf(pairs[i]!), `rotation ${i}: a new handshake gets the new certificate`);
           // RPCs go on, on the old channels and on new ones, before the next rotation.
