@@ -366,7 +366,7 @@ export function appendSection(file: string, section: string): void {
     const day = basename(file, ".md");
     writeFileSync(
       file,
-      `# sluice benchmark runs: ${day}\n\nWritten by \`npm run bench\`, \`bench:client\` and \`bench:sim\`: each run appends a dated section with the\nmachine, the tool versions and the baselines (no proxy, nginx, HAProxy) measured in the same run.\nOnly compare figures within one section. docs/BENCHMARKS.md summarises the latest.\n\n`,
+      `# sluice benchmark runs: ${day}\n\nWritten by \`npm run bench\`, \`bench:client\`, \`bench:sim\` and \`bench:attacks\`: each run appends a dated section with the\nmachine, the tool versions and the baselines (no proxy, nginx, HAProxy) measured in the same run.\nOnly compare figures within one section. docs/BENCHMARKS.md summarises the latest.\n\n`,
     );
   }
   appendFileSync(file, `${section}\n`);

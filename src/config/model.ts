@@ -7,7 +7,7 @@ import { domainsOf, resolveHost } from "./hosts.js";
 import type { ParsedServiceEntry } from "./service-entry.js";
 import { ISTIO_DEFAULT_RETRY } from "./retry.js";
 import { mergePolicy, type ParsedPolicy } from "./traffic-policy.js";
-import type { Cluster, Endpoint, HttpRoute, ServicePort, VirtualHost, WeightedCluster } from "./types.js";
+import type { Cluster, Endpoint, HttpRoute, ServicePort, TrafficPolicy, VirtualHost, WeightedCluster } from "./types.js";
 import type { ParsedDestination, ParsedVirtualService } from "./virtual-service.js";
 
 /** `host|port|subset`, with an empty subset for the host's default cluster. */
@@ -127,6 +127,16 @@ function endpointsFor(h: HostEntry, port: ServicePort): Endpoint[] {
   });
 }
 
+/**
+ * Istio's rule for a ServiceEntry's subjectAltNames: the server certificate must carry one of
+ * them when the DestinationRule's tls names none (and verifies at all).
+ */
+function withServiceSans(policy: TrafficPolicy, sans: readonly string[]): TrafficPolicy {
+  const tls = policy.tls;
+  if (tls === null || sans.length === 0 || tls.subjectAltNames.length > 0 || tls.insecureSkipVerify) return policy;
+  return { ...policy, tls: { ...tls, subjectAltNames: sans } };
+}
+
 function matchesLabels(e: Endpoint, labels: Readonly<Record<string, string>>): boolean {
   return Object.entries(labels).every(([k, v]) => e.labels[k] === v);
 }
@@ -136,7 +146,14 @@ function clustersOf(h: HostEntry, diag: Diagnostics): Cluster[] {
   for (const port of h.se.ports) {
     const endpoints = endpointsFor(h, port);
     const base = { host: h.name, port: port.number, resolution: h.se.resolution };
-    out.push({ ...base, name: clusterName(h.name, port.number, null), subset: null, endpoints, policy: mergePolicy(h.dr?.policy, undefined, port.number) });
+    const sans = h.se.subjectAltNames;
+    out.push({
+      ...base,
+      name: clusterName(h.name, port.number, null),
+      subset: null,
+      endpoints,
+      policy: withServiceSans(mergePolicy(h.dr?.policy, undefined, port.number), sans),
+    });
     for (const s of h.dr?.subsets ?? []) {
       const selected = endpoints.filter((e) => matchesLabels(e, s.labels));
       if (selected.length === 0 && h.dr !== undefined) {
@@ -153,7 +170,7 @@ function clustersOf(h: HostEntry, diag: Diagnostics): Cluster[] {
         name: clusterName(h.name, port.number, s.name),
         subset: s.name,
         endpoints: selected,
-        policy: mergePolicy(h.dr?.policy, s.policy, port.number),
+        policy: withServiceSans(mergePolicy(h.dr?.policy, s.policy, port.number), sans),
       });
     }
   }

@@ -26,6 +26,8 @@ export interface ParsedServiceEntry {
   /** STATIC or DNS after mapping Istio's NONE and DNS_ROUND_ROBIN (with a warning). */
   readonly resolution: "STATIC" | "DNS";
   readonly endpoints: readonly ParsedEndpoint[];
+  /** Names the servers' certificates must carry when a DestinationRule's tls gives none (Istio's rule for ServiceEntries). */
+  readonly subjectAltNames: readonly string[];
 }
 
 const RESOLUTIONS = ["NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN"] as const;
@@ -52,7 +54,7 @@ export function parseServiceEntry(r: MapReader, meta: ResourceMeta): ParsedServi
   }
   r.stringList("exportTo");
   parseWorkloadSelector(r);
-  r.stringList("subjectAltNames");
+  const subjectAltNames = r.stringList("subjectAltNames") ?? [];
   r.finish();
 
   if (resolution === "STATIC" && endpointReaders.length === 0 && written === "STATIC") {
@@ -64,7 +66,7 @@ export function parseServiceEntry(r: MapReader, meta: ResourceMeta): ParsedServi
     }
   }
   if (written === undefined && r.has("resolution")) return undefined;
-  return { kind: "ServiceEntry", meta, hosts, ports, resolution, endpoints };
+  return { kind: "ServiceEntry", meta, hosts, ports, resolution, endpoints, subjectAltNames };
 }
 
 /** NONE (pass through to the original address) has no meaning for a proxy that routes by name. */

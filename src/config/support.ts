@@ -188,7 +188,7 @@ const SERVICE_ENTRY: readonly RowSpec[] = [
   ],
   ["spec.exportTo", W],
   ...WORKLOAD_SELECTOR,
-  ["spec.subjectAltNames", W],
+  ["spec.subjectAltNames", S, "what the server certificate must carry when the DestinationRule's tls names nothing, as in Istio"],
 ];
 
 const MATCH = "spec.http[].match[]";

@@ -78,6 +78,17 @@ describe("tls modes to settings", () => {
     });
   }
 
+  test("a ServiceEntry's subjectAltNames apply when the DestinationRule's tls names none (Istio's rule), never over its own, nor with insecureSkipVerify", () => {
+    const se = SERVICE_ENTRY.replace("spec:\n", "spec:\n  subjectAltNames: [api.internal]\n");
+    assert.notEqual(se, SERVICE_ENTRY);
+    const dr = (...fields: string[]): string =>
+      docs(se, destinationRule(`  host: grpc-service\n  trafficPolicy:\n    tls:\n${fields.map((f) => `      ${f}\n`).join("")}`));
+    assert.deepEqual(tlsOf(dr("mode: SIMPLE"))?.subjectAltNames, ["api.internal"]);
+    assert.deepEqual(tlsOf(dr("mode: SIMPLE", "subjectAltNames: [own.internal]"))?.subjectAltNames, ["own.internal"]);
+    assert.deepEqual(tlsOf(dr("mode: SIMPLE", "insecureSkipVerify: true"))?.subjectAltNames, []);
+    assert.equal(tlsOf(dr("mode: DISABLE")), null);
+  });
+
   test("insecureSkipVerify warns that the server is not verified, at its line", () => {
     const r = load(withTls("mode: SIMPLE", "insecureSkipVerify: true"));
     assert.ok(r.ok);

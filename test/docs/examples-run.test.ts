@@ -208,8 +208,14 @@ interface Run {
 }
 
 /** Starts `node ARGS` in the repository root (where the docs' relative paths start). */
-function start(t: TestContext, args: readonly string[]): { out: Output; err: Output; done: Promise<Run>; stop: (s: NodeJS.Signals) => Promise<Run> } {
-  const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
+/** Runs node with `args` (or, with `node: false`, the program args[0]) in the clone, killed at the test's end. */
+function start(
+  t: TestContext,
+  args: readonly string[],
+  opts: { node?: boolean } = {},
+): { out: Output; err: Output; done: Promise<Run>; stop: (s: NodeJS.Signals) => Promise<Run> } {
+  const [program, rest] = opts.node === false ? [args[0]!, args.slice(1)] : [process.execPath, args];
+  const child = spawn(program, rest, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
   const out = new Output(child.stdout);
   const err = new Output(child.stderr);
   const done = once(child, "close").then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null, stdout: out.text, stderr: err.text }));
@@ -383,6 +389,39 @@ const FLOWS: Record<string, (t: TestContext) => Promise<void>> = {
     const answered = new Set([...client.stdout.matchAll(/^RPC \d: OK from 127\.0\.0\.1:(\d+)$/gm)].map((m) => Number(m[1])));
     assert.ok([...answered].every((p) => ports.includes(p)) && answered.size >= 2, client.stdout);
     const r = await cp.stop("SIGTERM");
+    assert.equal(r.code, 0, r.stderr);
+  },
+  /** README "TLS and mutual TLS": certificates made by the script, TLS stand-ins, the proxy, call.mjs with and without a client certificate. */
+  mtls: async (t) => {
+    assert.deepEqual(flow("mtls").lines, [
+      "sh examples/mtls/make-certs.sh",
+      "node examples/backends.mjs --tls examples/mtls/certs 16001 16002",
+      "sluice proxy -c examples/mtls/sluice.yaml",
+      "node examples/call.mjs 127.0.0.1:15443 --authority payments.internal --tls examples/mtls/certs",
+    ]);
+    // A copy of the example's directory: the script writes certs/ beside itself.
+    const dir = tempDir(t, "sluice-docs-mtls-");
+    for (const f of ["make-certs.sh", "sluice.yaml"]) writeFileSync(join(dir, f), readFileSync(repoPath("examples/mtls", f)));
+    const made = await start(t, ["/bin/sh", join(dir, "make-certs.sh")], { node: false }).done;
+    assert.equal(made.code, 0, made.stderr);
+    const certs = join(dir, "certs");
+    const b = start(t, ["examples/backends.mjs", "--tls", certs, "0", "0"]);
+    await waitLine(b, /(backend listening on 127\.0\.0\.1:\d+ \(TLS, client certificates required\)\n){2}/, "node examples/backends.mjs --tls");
+    const ports = [...b.out.text.matchAll(/listening on 127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]));
+    const config = join(dir, "sluice.yaml");
+    writeFileSync(config, readFileSync(config, "utf8").replace("16001", String(ports[0])).replace("16002", String(ports[1])));
+    const proxy = start(t, [CLI, "proxy", "-c", config, "--listen", "127.0.0.1:0", "--admin", "none"]);
+    const [, listen] = await waitLine(proxy, /listening on (127\.0\.0\.1:\d+)/, "sluice proxy");
+    const call = await start(t, ["examples/call.mjs", listen!, "--authority", "payments.internal", "--tls", certs]).done;
+    assert.equal(call.code, 0, call.stdout + call.stderr);
+    const answered = [...call.stdout.matchAll(/^RPC \d: OK \(2 bytes\) from 127\.0\.0\.1:(\d+)$/gm)].map((m) => Number(m[1]));
+    assert.equal(answered.length, 6, call.stdout);
+    assert.ok(answered.every((p) => ports.includes(p)), call.stdout);
+    // No client certificate: the handshake fails, the RPC with it.
+    const refused = await start(t, ["examples/call.mjs", listen!, "--authority", "payments.internal", "--count", "1"]).done;
+    assert.equal(refused.code, 1, refused.stdout);
+    assert.match(refused.stdout, /^RPC 1: UNAVAILABLE/m);
+    const r = await proxy.stop("SIGTERM");
     assert.equal(r.code, 0, r.stderr);
   },
   /** examples/README.md: sluice/client balancing over the stand-ins, no proxy. */

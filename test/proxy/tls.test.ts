@@ -6,6 +6,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { X509Certificate as X509 } from "node:crypto";
 import { mkdtempSync, renameSync, writeFileSync } from "node:fs";
+import net from "node:net";
 import tls from "node:tls";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -232,6 +233,41 @@ for (const transport of TEST_TRANSPORTS) {
       });
     }
 
+    test("several certificates: the one whose SAN matches the SNI is served, else the first", async (t) => {
+      const pki = TestPki.create(t);
+      const a = pki.issue("a", { sans: ["a.example", ...PROXY_SANS] });
+      const b = pki.issue("b", { sans: ["b.example"] });
+      const { target } = await startTlsProxy(t, pki, {
+        transport,
+        upstream: {},
+        downstream: {
+          certificates: [
+            { certificateChain: a.certPath, privateKey: a.keyPath },
+            { certificateChain: b.certPath, privateKey: b.keyPath },
+          ],
+        },
+      });
+      const serial = (c: Issued): string => new X509(c.cert).serialNumber;
+      assert.equal((await peerCertificateSerial(target, "b.example")).serial, serial(b));
+      assert.equal((await peerCertificateSerial(target, "a.example")).serial, serial(a));
+      assert.equal((await peerCertificateSerial(target, "unknown.example")).serial, serial(a), "no match: the first");
+    });
+
+    test("ALPN h2 only and the minimum version: an http/1.1-only client gets the no_application_protocol alert, one without ALPN is closed, TLS 1.2 against a 1.3 minimum is refused, garbage is counted; the proxy serves on", async (t) => {
+      const pki = TestPki.create(t);
+      const { target, proxy, port } = await startTlsProxy(t, pki, { transport, upstream: {}, downstream: { minVersion: "TLSv1.3" } });
+      assert.equal(await handshake(target, { ALPNProtocols: ["http/1.1"] }), "ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL");
+      assert.equal(await handshake(target, {}), "secure, then closed");
+      assert.equal(await handshake(target, { ALPNProtocols: ["h2"], maxVersion: "TLSv1.2" }), "ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION");
+      // Bytes that are not TLS at all.
+      const raw = net.connect(port, "127.0.0.1");
+      raw.on("error", () => undefined);
+      raw.end("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+      await new Promise((resolve) => raw.on("close", resolve));
+      assert.equal(proxy.tlsStats!.connectionError, 3, JSON.stringify(proxy.tlsStats));
+      assert.equal((await callUnary(tlsClient(t, target, pki), hello)).code, grpc.status.OK);
+    });
+
     test("the listener's certificate is replaced on disk (write, then rename): new handshakes get the new one, open channels carry on", async (t) => {
       const pki = TestPki.create(t);
       const first = pki.issue("sluice", { sans: PROXY_SANS }, "first");
@@ -273,10 +309,22 @@ for (const transport of TEST_TRANSPORTS) {
 }
 
 /** The serial number of the certificate the proxy presents to a new TLS client. */
-function peerCertificateSerial(target: string): Promise<{ serial: string }> {
+/** What a raw TLS client gets from the proxy: the handshake's error code, or "secure" then "closed" or "open". */
+function handshake(target: string, options: tls.ConnectionOptions): Promise<string> {
+  const [host, port] = [target.split(":")[0]!, Number(target.split(":")[1])];
+  return new Promise((resolve) => {
+    const socket = tls.connect({ host, port, rejectUnauthorized: false, servername: "echo", ...options });
+    let secure = false;
+    socket.on("secureConnect", () => (secure = true));
+    socket.on("error", (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    socket.on("close", () => resolve(secure ? "secure, then closed" : "closed"));
+  });
+}
+
+function peerCertificateSerial(target: string, servername = "echo"): Promise<{ serial: string }> {
   const [host, port] = [target.split(":")[0]!, Number(target.split(":")[1])];
   return new Promise((resolve, reject) => {
-    const socket = tls.connect({ host, port, ALPNProtocols: ["h2"], rejectUnauthorized: false, servername: "echo" }, () => {
+    const socket = tls.connect({ host, port, ALPNProtocols: ["h2"], rejectUnauthorized: false, servername }, () => {
       const serial = socket.getPeerX509Certificate()?.serialNumber ?? "";
       socket.destroy();
       resolve({ serial });
