@@ -1,7 +1,7 @@
 """A grpcio client for the echo service (raw bytes, no generated code).
 
 Reads one JSON plan line on stdin:
-  {"targets": ["HOST:PORT", ...], "hold": bool, "calls": [CALL, ...]}
+  {"targets": ["HOST:PORT", ...], "hold": bool, "calls": [CALL, ...], "tls": TLS}
   CALL = {"method": "Unary" | "ServerStream" | "ClientStream" | "Bidi",
           "requests": [BASE64, ...],            # one for Unary / ServerStream
           "metadata": [[KEY, VALUE], ...],      # VALUE: str, or {"b64": ...} for -bin keys
@@ -11,6 +11,10 @@ Runs every call against every target in turn, each target on a channel of its ow
 prints one JSON line: {"results": [[RESULT per call] per target]}
   RESULT = {"code": INT, "details": STR, "headers": [[K, V]], "trailers": [[K, V]],
             "messages": [BASE64, ...]}
+  TLS = {"root": PATH, "cert": PATH, "key": PATH, "override": NAME}  # optional: TLS channels
+        trusting the CA in "root"; "cert" and "key" (optional) a client certificate for mutual
+        TLS; "override" (optional) the name checked in the server's certificate (and sent as SNI
+        and :authority), as grpc.ssl_target_name_override
 With "hold", the channels stay open until stdin closes, so the peer sees a cancelled
 stream while its connection is still up.
 """
@@ -88,10 +92,26 @@ def run_call(channel, spec):
     return outcome(call, messages)
 
 
+def read(path):
+    if path is None:
+        return None
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def open_channel(target, options, tls):
+    if tls is None:
+        return grpc.insecure_channel(target, options=options)
+    credentials = grpc.ssl_channel_credentials(read(tls["root"]), read(tls.get("key")), read(tls.get("cert")))
+    if tls.get("override") is not None:
+        options = options + [("grpc.ssl_target_name_override", tls["override"])]
+    return grpc.secure_channel(target, credentials, options=options)
+
+
 def main():
     plan = json.loads(sys.stdin.readline())
     options = [("grpc.enable_http_proxy", 0), ("grpc.use_local_subchannel_pool", 1)]
-    channels = [grpc.insecure_channel(t, options=options) for t in plan["targets"]]
+    channels = [open_channel(t, options, plan.get("tls")) for t in plan["targets"]]
     results = [[run_call(ch, spec) for spec in plan["calls"]] for ch in channels]
     sys.stdout.write(json.dumps({"results": results}) + "\n")
     sys.stdout.flush()

@@ -115,6 +115,17 @@ function plannedJson(call: PlannedCall): unknown {
   };
 }
 
+/** TLS channels for runPythonClient (file paths, PEM). */
+export interface PythonClientTls {
+  /** The CA the servers' certificates are checked against. */
+  readonly root: string;
+  /** A client certificate and its key, for mutual TLS. */
+  readonly cert?: string;
+  readonly key?: string;
+  /** grpc.ssl_target_name_override: the name the servers' certificates must carry (also the SNI and :authority). */
+  readonly override?: string;
+}
+
 /**
  * A client run that outlives this is killed, so a hung call fails the test instead of the file.
  * A hang guard, not a speed limit: a run takes under a second on an idle machine, up to 10 s on a loaded one.
@@ -123,18 +134,20 @@ const CLIENT_LIMIT_MS = 60_000;
 
 /**
  * Runs every call against every target (a grpcio channel per target) and returns the
- * outcomes per target. With `whileOpen`, the channels stay open until it resolves.
+ * outcomes per target. With `whileOpen`, the channels stay open until it resolves. With
+ * `tls`, every channel is a TLS one; without, plaintext.
  */
 export async function runPythonClient(
   targets: readonly string[],
   calls: readonly PlannedCall[],
   whileOpen?: (outcomes: CallOutcome[][]) => Promise<void>,
+  tls?: PythonClientTls,
 ): Promise<CallOutcome[][]> {
   const { child, stderr } = spawnPython(CLIENT);
   const limit = setTimeout(() => child.kill("SIGKILL"), CLIENT_LIMIT_MS);
   try {
     const closed = once(child, "close") as Promise<[number | null, NodeJS.Signals | null]>;
-    child.stdin.write(JSON.stringify({ targets, hold: whileOpen !== undefined, calls: calls.map(plannedJson) }) + "\n");
+    child.stdin.write(JSON.stringify({ targets, hold: whileOpen !== undefined, calls: calls.map(plannedJson), tls }) + "\n");
     const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
     const first = await lines.next();
     if (first.done === true) {

@@ -61,3 +61,19 @@ export function h2specBinary(): string {
   }
   return bin;
 }
+
+let rubyGrpc: string | undefined;
+
+/**
+ * The directory of Debian's ruby-grpc gem, which ships gRPC's official Ruby interop client and
+ * server (src/ruby/pb/test/client.rb, server.rb) and their test CA and server certificate
+ * (src/ruby/spec/testdata: ca.pem, server1.pem, server1.key).
+ */
+export function rubyGrpcGemDir(): string {
+  if (rubyGrpc !== undefined) return rubyGrpc;
+  const r = spawnSync("ruby", ["-e", "puts Gem::Specification.find_by_name('grpc').gem_dir"], { encoding: "utf8", timeout: 10_000 });
+  const dir = r.status === 0 ? r.stdout.trim() : "";
+  if (dir === "" || !existsSync(join(dir, "src/ruby/pb/test/client.rb"))) throw missing("ruby with the grpc gem and its interop client", "ruby-grpc");
+  rubyGrpc = dir;
+  return dir;
+}
