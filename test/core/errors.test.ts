@@ -19,7 +19,7 @@ import { Status, type StatusCode } from "../../src/core/status.js";
 import { ConfigInvalidError, ReloadRejectedError, XdsUnmappableError } from "../../src/runtime/errors.js";
 import { ScenarioError } from "../../src/sim/scenario-file.js";
 import { ScenarioEventError, SimulationTooLargeError } from "../../src/sim/simulation.js";
-import { ConnectTimeoutError, Http2ConnectionError } from "../../src/transport/errors.js";
+import { ConnectTimeoutError, Http2ConnectionError, UpstreamTlsError } from "../../src/transport/errors.js";
 import { HpackError } from "../../src/transport/h2/hpack/errors.js";
 import { H2Code } from "../../src/transport/types.js";
 import { ConnectFailure, EndpointGone, PendingOverflow } from "../../src/upstream/endpoint-pool.js";
@@ -32,6 +32,7 @@ const EVERY_CLASS: readonly (readonly [SluiceError, ErrorCode, StatusCode | unde
   [new ProtoMissingError("x"), "SLUICE_ERR_PROTO_MISSING", undefined],
   [new ConnectTimeoutError("x"), "SLUICE_ERR_CONNECT_TIMEOUT", undefined],
   [new Http2ConnectionError("x", H2Code.PROTOCOL_ERROR), "SLUICE_ERR_H2_CONNECTION", undefined],
+  [new UpstreamTlsError("x"), "SLUICE_ERR_UPSTREAM_TLS", undefined],
   [new HpackError("truncated", "x"), "SLUICE_ERR_HPACK", undefined],
   [new UnknownPolicyError("x"), "SLUICE_ERR_UNKNOWN_POLICY", undefined],
   [new ConnectFailure("x"), "SLUICE_ERR_CONNECT_FAILURE", Status.UNAVAILABLE],

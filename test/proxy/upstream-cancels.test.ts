@@ -27,11 +27,12 @@ const NORMAL_RPCS = 4;
 for (const transport of TEST_TRANSPORTS) {
   test(`${transport}: ${CANCELS} cancelled streams from other clients: RPCs sharing the upstream connection all succeed, on a connection renewed every ${MAX_RESETS_PER_CONNECTION} cancels`, async (t) => {
     const held: Arrival[] = [];
-    const { target, pods, client, cluster } = await proxyWithPods(t, {
+    const setup = await proxyWithPods(t, {
       // Normal calls are held until the test lets them answer; the others hang until cancelled.
       pods: [(call) => (call.metadata.get("x-normal").length > 0 ? held.push(call) : undefined)],
       config: (ports) => [listenerYaml(`  downstream: { maxPrematureCancelsPerSecond: 100000 }\n`, transport), serviceEntryYaml("echo", ports)],
     });
+    const { target, pods, client } = setup;
     const normal = Array.from({ length: NORMAL_RPCS }, (_, i) => callUnary(client, Buffer.from(`normal ${i}`), md({ "x-normal": "1" })));
     await pods[0]!.arrived(NORMAL_RPCS);
     const port = Number(target.split(":")[1]);
@@ -57,7 +58,8 @@ for (const transport of TEST_TRANSPORTS) {
     await pods[0]!.arrived(++arrivals);
     for (const call of held) call.echo();
     for (const r of [...(await Promise.all(normal)), await late]) assert.equal(r.code, grpc.status.OK, r.details);
-    const pool = cluster().existingPool(cluster().endpointList()[0]!.key)!;
+    const cluster = setup.cluster();
+    const pool = cluster.existingPool(cluster.endpointList()[0]!.key)!;
     assert.ok(pool.connectionsOpened >= Math.floor(CANCELS / MAX_RESETS_PER_CONNECTION), `${pool.connectionsOpened} upstream connections`);
   });
 }
