@@ -3,8 +3,8 @@
 // `host:port` (and `host` for the first port, which is what `xds:///host` asks for; istiod
 // wants the port in the target), an ApiListener whose HttpConnectionManager fetches over ADS
 // a RouteConfiguration named like the port's default cluster (`outbound|PORT||HOST`, as
-// istiod's grpcgen names it), Clusters `outbound|PORT|SUBSET|HOST` of type EDS, and their
-// ClusterLoadAssignments.
+// istiod's grpcgen names it), Clusters `outbound|PORT|SUBSET|HOST` of type EDS (with TLS, a
+// transport_socket: to-xds-tls.ts), and their ClusterLoadAssignments.
 // Pure: the same config gives byte-identical resources, so the ADS server can diff them.
 import { packAny, TYPE_URL, UINT32_MAX, type AnyMessage } from "../xds-proto/protos.js";
 import type {
