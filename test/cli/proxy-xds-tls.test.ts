@@ -3,17 +3,20 @@
 // takes it and speaks TLS to grpc-js backends serving with ServerCredentials.createSsl
 // (certificates from the test CA). A grpc-js client through the proxy gets its answers; a file
 // edit that asks for another SAN reaches the proxy, and the RPC gets UNAVAILABLE naming the
-// mismatch; MUTUAL presents the client certificate a backend requires.
+// mismatch; MUTUAL presents the client certificate a backend requires. TLS the proxy cannot
+// honour is NACKed: RPCs fail, and the backend (plaintext here) never sees one.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { copyFileSync } from "node:fs";
+import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { callUnary } from "../../src/demo/echo-client.js";
 import { startEchoServer } from "../../src/demo/echo-service.js";
 import { clientFor } from "../support/calls.js";
 import { TestPki, type Issued } from "../support/certs.js";
-import { CLI, endWith, tempFile } from "../support/cli.js";
-import { destinationRuleYaml, serviceEntryYaml } from "../support/cluster.js";
+import { CLI, endWith, tempDir, tempFile } from "../support/cli.js";
+import { destinationRuleYaml, listenerYaml, serviceEntryYaml } from "../support/cluster.js";
 import { exitsCleanly, Output, replaceFile, spawnSluice } from "../support/lines.js";
 import { defer, type Owner } from "../support/teardown.js";
 
@@ -79,4 +82,26 @@ test("MUTUAL from the control plane: the proxy presents the client certificate a
   const r = await callUnary(clientFor(t, `127.0.0.1:${proxy.port}`), hello);
   assert.equal(r.code, grpc.status.OK, r.details);
   assert.equal(backend.rpcs(), 1);
+});
+
+test("ISTIO_MUTUAL the proxy cannot check exactly (endpoints without a serviceAccount): the Cluster is NACKed, RPCs fail, nothing reaches the backend", async (t) => {
+  const pki = TestPki.create(t);
+  const workload = pki.issue("workload", { sans: ["URI:spiffe://cluster.local/ns/default/sa/client"] });
+  const dir = tempDir(t, "sluice-workload-");
+  copyFileSync(workload.certPath, join(dir, "cert-chain.pem"));
+  copyFileSync(workload.keyPath, join(dir, "key.pem"));
+  copyFileSync(pki.ca.certPath, join(dir, "root-cert.pem"));
+  const pod = await startEchoServer("pod-1");
+  defer(t, () => pod.stop());
+  const mesh = `${listenerYaml(`  workloadCertificates: ${dir}\n`)}\n---\n${meshYaml("echo", pod.port, ["mode: ISTIO_MUTUAL"])}`;
+  const cp = await controlPlane(t, tempFile("mesh.yaml", mesh));
+  const proxy = await spawnSluice(["--xds", cp.address, "--listen", "127.0.0.1:0"]);
+  exitsCleanly(t, proxy);
+  await proxy.out.waitFor(
+    /rejected Cluster version \d+ from the control plane: cluster "outbound\|50051\|\|echo": TLS cannot be honoured, so the cluster is refused rather than used in plaintext: .*prefix "spiffe:\/\/cluster\.local\/"/,
+  );
+  await proxy.out.waitFor(/xds update #1 in force/);
+  const r = await callUnary(clientFor(t, `127.0.0.1:${proxy.port}`), hello);
+  assert.equal(r.code, grpc.status.UNAVAILABLE, r.details);
+  assert.equal(pod.stats.rpcs, 0);
 });
