@@ -2,7 +2,8 @@
 // clusterResource() and loadAssignment() in xds-server/to-xds.ts. A field left unset gets Envoy's
 // default, as an Envoy fed the same resource would use (circuit breakers 1024/1024/1024/3,
 // connect timeout 5 s, healthy panic threshold 50%), so a control plane written for Envoy
-// means the same thing to sluice; sluice's own control plane sets every field it maps.
+// means the same thing to sluice; sluice's own control plane sets every field it maps. TLS
+// (transport_socket) is honoured exactly or the cluster is refused: from-xds-tls.ts.
 import { isIP } from "node:net";
 import { DEFAULT_CHOICE_COUNT } from "../config/listener.js";
 import {

@@ -183,9 +183,10 @@ class TlsReader {
     const kinds = Object.keys(m).filter((k) => k !== "ignore_case");
     if (value !== undefined && value !== "" && kinds.length === 1) return value;
     const how = kinds.map((k) => `${k} ${JSON.stringify(m[k])}`).join(", ") || "(empty)";
-    this.refusals.push(
-      `${where}: matcher ${how} is not supported: sluice matches exact names only (a SPIFFE prefix means endpoints without a serviceAccount; give them one, or subjectAltNames)`,
-    );
+    // sluice's control plane sends a SPIFFE prefix for ISTIO_MUTUAL endpoints without an identity.
+    const hint =
+      text(m["prefix"])?.startsWith("spiffe://") === true ? " (give the ServiceEntry endpoints a serviceAccount, or the DestinationRule subjectAltNames)" : "";
+    this.refusals.push(`${where}: matcher ${how} is not supported: sluice matches exact names only${hint}`);
     return undefined;
   }
 
