@@ -113,6 +113,15 @@ export class SluiceResolver implements experimental.Resolver {
       this.reportError(resolutionError(`${this.name}: cluster "${target.cluster}" cannot be used: ${problems.join("; ")}`));
       return;
     }
+    if (cluster.policy.tls !== null) {
+      // The channel connects with its own credentials, not the cluster's TLS: refused rather than risk plaintext.
+      this.reportError(
+        resolutionError(
+          `${this.name}: cluster "${target.cluster}" asks for TLS (${cluster.policy.tls.mode}) to its endpoints, which a sluice:/// channel cannot apply (it connects with the channel's own credentials); reach it through sluice proxy --xds`,
+        ),
+      );
+      return;
+    }
     if (cluster.endpoints.length === 0) {
       this.reportError(
         resolutionError(`${this.name}: cluster "${target.cluster}" has no endpoints${problems.length === 0 ? "" : ` (${problems.join("; ")})`}`),

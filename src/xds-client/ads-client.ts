@@ -23,6 +23,8 @@ import { logger, tracer } from "../core/trace.js";
 import { Backoff } from "../core/backoff.js";
 import { adsClientConstructor, RESOURCE_TYPES, TYPE_URL, unpackAny, type AnyMessage } from "../xds-proto/protos.js";
 import type { DecodedResource, XdsResources } from "./decoded-resources.js";
+import { clusterIdentity } from "./from-xds-cluster.js";
+import { tlsFromXds } from "./from-xds-tls.js";
 
 const trace = tracer("xds_client");
 
@@ -429,7 +431,7 @@ export function decodeResponse(t: TypeUrl, resources: readonly AnyMessage[]): De
       out.bad.set(name, "appears twice");
       continue;
     }
-    const problem = t === TYPE_URL.listener ? listenerProblem(decoded) : null;
+    const problem = t === TYPE_URL.listener ? listenerProblem(decoded) : t === TYPE_URL.cluster ? clusterProblem(name, decoded) : null;
     if (problem !== null) out.bad.set(name, problem);
     else out.good.set(name, { bytes: Buffer.from(any.value), decoded });
   }
@@ -460,6 +462,12 @@ function listenerProblem(listener: DecodedResource): string | null {
     return `its HttpConnectionManager cannot be decoded: ${e instanceof Error ? e.message : String(e)}`;
   }
   return null;
+}
+
+/** A Cluster whose TLS sluice cannot honour is rejected: taking it would mean plaintext or other checks than asked for. */
+function clusterProblem(name: string, cluster: DecodedResource): string | null {
+  const tls = tlsFromXds(cluster, clusterIdentity(name).host);
+  return tls.ok ? null : tls.reason;
 }
 
 /** What a listener references: its RDS route configuration, or the clusters of an inline one. */

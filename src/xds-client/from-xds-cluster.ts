@@ -2,7 +2,8 @@
 // clusterResource() and loadAssignment() in xds-server/to-xds.ts. A field left unset gets Envoy's
 // default, as an Envoy fed the same resource would use (circuit breakers 1024/1024/1024/3,
 // connect timeout 5 s, healthy panic threshold 50%), so a control plane written for Envoy
-// means the same thing to sluice; sluice's own control plane sets every field it maps.
+// means the same thing to sluice; sluice's own control plane sets every field it maps. TLS
+// (transport_socket) is honoured exactly or the cluster is refused: from-xds-tls.ts.
 import { isIP } from "node:net";
 import { DEFAULT_CHOICE_COUNT } from "../config/listener.js";
 import {
@@ -29,6 +30,7 @@ import type {
 import { anyType, durationMs, fields, list, num, records, text, wrapped, type Fields, type Problems } from "./from-xds-fields.js";
 import { TYPE_URL, UINT32_MAX, unpackAny, type AnyMessage } from "../xds-proto/protos.js";
 import type { DecodedResource } from "./decoded-resources.js";
+import { tlsFromXds } from "./from-xds-tls.js";
 
 /** Envoy's circuit breaker defaults when a threshold is unset. */
 const ENVOY_THRESHOLDS = { maxConnections: 1024, maxPending: 1024, maxRequests: 1024, maxRetries: 3 } as const;
@@ -80,6 +82,8 @@ const KNOWN: ReadonlySet<string> = new Set([
   "common_http_protocol_options",
   "http2_protocol_options",
   "typed_extension_protocol_options",
+  "transport_socket",
+  "transport_socket_matches",
 ]);
 
 /** Naming, stats, DNS and buffer tuning: nothing that changes where an RPC goes. */
@@ -129,6 +133,13 @@ export function clusterFromXds(
   const endpoints = cla === undefined ? [] : endpointsFromXds(cla, `ClusterLoadAssignment ${name}`, problems);
   const dns = type !== "EDS" && type !== "STATIC" ? true : endpoints.some((e) => isIP(e.address) === 0);
   const { host, port, subset } = clusterIdentity(name);
+  // The ADS client NACKs a Cluster whose TLS cannot be honoured; checked again for callers that map resources themselves.
+  const tls = tlsFromXds(c, host);
+  if (!tls.ok) {
+    problems.add(where, `${tls.reason}; routes to it are dropped`);
+    return undefined;
+  }
+  for (const w of tls.warnings) problems.add(where, w);
   const outlierDetection = outlierFromXds(c, where, problems);
   return {
     name: `${host}|${port}|${subset ?? ""}`,
@@ -142,7 +153,7 @@ export function clusterFromXds(
       connectionPool: connectionPoolFromXds(c, where, problems),
       outlierDetection,
       retryBudget: retryBudgetFromXds(c),
-      tls: null,
+      tls: tls.tls,
     },
   };
 }

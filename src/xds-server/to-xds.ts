@@ -3,8 +3,8 @@
 // `host:port` (and `host` for the first port, which is what `xds:///host` asks for; istiod
 // wants the port in the target), an ApiListener whose HttpConnectionManager fetches over ADS
 // a RouteConfiguration named like the port's default cluster (`outbound|PORT||HOST`, as
-// istiod's grpcgen names it), Clusters `outbound|PORT|SUBSET|HOST` of type EDS, and their
-// ClusterLoadAssignments.
+// istiod's grpcgen names it), Clusters `outbound|PORT|SUBSET|HOST` of type EDS (with TLS, a
+// transport_socket: to-xds-tls.ts), and their ClusterLoadAssignments.
 // Pure: the same config gives byte-identical resources, so the ADS server can diff them.
 import { packAny, TYPE_URL, UINT32_MAX, type AnyMessage } from "../xds-proto/protos.js";
 import type {
@@ -22,6 +22,7 @@ import type {
 import { domainsOf } from "../config/hosts.js";
 import { ISTIO_DEFAULT_RETRY } from "../config/retry.js";
 import { NEUTRAL_WEIGHT, type Weights } from "./load-weights.js";
+import { tlsFields } from "./to-xds-tls.js";
 
 /** The four resource kinds, by type URL, each a map from resource name to its encoding. */
 export interface ResourceSet {
@@ -56,7 +57,7 @@ export function buildResources(config: ProxyConfig, weighting?: LoadWeighting): 
   for (const c of config.clusters.values()) {
     const name = xdsClusterName(c);
     const weighted = weighting !== undefined && loadWeighted(c);
-    const cluster = clusterResource(c, name, config.listener.leastRequestChoiceCount);
+    const cluster = { ...clusterResource(c, name, config.listener.leastRequestChoiceCount), ...tlsFields(c, config.listener.workloadCertificates) };
     clusters.set(name, packAny(TYPE_URL.cluster, weighted ? withLoadReporting(cluster) : cluster));
     const cla = weighted ? weightedLoadAssignment(c, name, weighting.weights.get(name)) : loadAssignment(c, name);
     endpoints.set(name, packAny(TYPE_URL.endpoint, cla));

@@ -183,6 +183,17 @@ test("a control plane that cannot be reached fails calls UNAVAILABLE naming it",
   assert.match(r.details, new RegExp(`cannot reach the sluice control plane at 127\\.0\\.0\\.1:${port}`));
 });
 
+test("a cluster with TLS (DestinationRule tls SIMPLE) fails calls UNAVAILABLE saying why; none reaches the backend in plaintext", async (t) => {
+  const pod = pods[3]!;
+  const before = pod.stats.rpcs;
+  const { port } = await serveAds(t, parseConfig(yamlFor([pod], "    tls: { mode: SIMPLE }\n")));
+  const client = clientFor(t, `sluice://127.0.0.1:${port}/echo`);
+  const r = await callUnary(client, Buffer.from("hi"));
+  assert.equal(r.code, Status.UNAVAILABLE);
+  assert.match(r.details, /cluster "outbound\|50051\|\|echo" asks for TLS \(SIMPLE\) to its endpoints, which a sluice:\/\/\/ channel cannot apply/);
+  assert.equal(pod.stats.rpcs, before);
+});
+
 test("grpc.service_config_disable_resolution keeps the channel's own service config", async (t) => {
   const { port } = await serveAds(t, parseConfig(yamlFor(three, "    loadBalancer: { simple: ROUND_ROBIN }")));
   const client = clientFor(t, `sluice://127.0.0.1:${port}/echo`, {

@@ -362,7 +362,6 @@ test("what sluice cannot map becomes problems, never a throw, and the rest still
     /route 4: cluster "outbound\|9\|x\|odd" is not available; its requests get UNAVAILABLE/,
     /route 5: header x-a: ignore_case is not supported; the route is dropped/,
     /Cluster outbound\|9\|x\|odd: type ORIGINAL_DST is not supported/,
-    /Cluster outbound\|9\|x\|odd: transport_socket is not supported by sluice; ignored/,
     /Cluster weird: health_checks is not supported by sluice; ignored/,
     /Cluster weird: lb_policy CLUSTER_PROVIDED is not supported; round robin is used/,
     /Cluster weird: outlier_detection.enforcing_success_rate 100: statistical ejection is not supported/,

@@ -209,4 +209,25 @@ describe(`grpcio${"version" in grpcio ? ` ${grpcio.version}` : ""} (C-core xDS) 
     assert.equal(first.errors.length, 1);
     assert.match(first.errors[0] ?? "", /^UNAVAILABLE: .*127\.0\.0\.1:\d+/, "names the control plane it cannot reach");
   });
+
+  // gRFC A29: C-core takes a Cluster's TLS only from certificate provider instances, and with
+  // channel credentials other than XdsCredentials it would not apply it at all. The file names
+  // sluice serves make it reject the Cluster: no plaintext to the (here plaintext) backend.
+  test("a TLS cluster (DestinationRule tls SIMPLE) is NACKed; calls fail UNAVAILABLE and none reaches the backend", async (t) => {
+    const pod = pods[3]!;
+    const before = pod.stats.rpcs;
+    const { ads, bootstrap } = await control(t, yamlFor([pod], "    tls: { mode: SIMPLE }"), "tls");
+    const nacks: string[] = [];
+    ads.on("nack", (e) => nacks.push(`${e.typeUrl}: ${e.message}`));
+    const client = pythonClient(t, "xds:///echo", bootstrap);
+    const b = await client.calls(3);
+    assert.equal(b.errors.length, 3, JSON.stringify(b));
+    for (const e of b.errors) assert.match(e, /^UNAVAILABLE: /);
+    assert.equal(pod.stats.rpcs, before, "no call reached the backend in plaintext");
+    // C-core 1.51: "no CA certificate provider instance configured".
+    assert.ok(
+      nacks.some((n) => n.startsWith(`${TYPE_URL.cluster}: `) && /certificate provider/i.test(n)),
+      nacks.join("\n"),
+    );
+  });
 });
