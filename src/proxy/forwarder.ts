@@ -292,7 +292,7 @@ export class Forwarder implements ClientEvents, BackendEvents {
     }
     this.finish(Status.CANCELLED, false, ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
     // After finishing: closing the connection resets its other streams, whose forwarders end too.
-    if (phase.t === "open" && !this.hooks.prematureCancels.allow(this.cluster.clock.now() - this.startedAt)) {
+    if (phase.t === "open" && !this.hooks.prematureCancels.allow(this.cluster.clock.now() - this.startedAt, this.conn)) {
       this.conn.goaway(H2Code.ENHANCE_YOUR_CALM, "too many streams cancelled at once, across connections");
     }
   }

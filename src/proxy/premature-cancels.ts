@@ -18,6 +18,8 @@ export class PrematureCancels {
   private readonly bucket: TokenBucket;
   /** Client connections closed for overdrawing the budget (since start). */
   connectionsClosed = 0;
+  /** The connections closed: the resets of their other streams, which the close causes, are neither charged nor counted again. */
+  private readonly closed = new WeakSet<object>();
 
   constructor(
     /** Premature cancels the process allows per second, and at once. */
@@ -28,12 +30,13 @@ export class PrematureCancels {
   }
 
   /**
-   * A client cancelled a stream the proxy had opened upstream, `ageMs` after the RPC began:
-   * true when that is within the budget (or not premature), false when the client's
-   * connection should be closed (and then it is counted).
+   * A client cancelled a stream the proxy had opened upstream on `connection`, `ageMs` after
+   * the RPC began: true when that is within the budget (or not premature, or the connection
+   * is already being closed), false when the connection should be closed (counted once).
    */
-  allow(ageMs: number): boolean {
-    if (ageMs >= PREMATURE_CANCEL_MS || this.bucket.take(this.clock.now())) return true;
+  allow(ageMs: number, connection: object): boolean {
+    if (this.closed.has(connection) || ageMs >= PREMATURE_CANCEL_MS || this.bucket.take(this.clock.now())) return true;
+    this.closed.add(connection);
     this.connectionsClosed++;
     return false;
   }

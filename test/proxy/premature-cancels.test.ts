@@ -79,6 +79,9 @@ for (const transport of TEST_TRANSPORTS) {
     // ...and the next fresh one closes its connection.
     const over = await connect();
     await open(over, 1);
+    // A second stream, reset by the close itself: counted with it, not again.
+    await open(over, 3);
+    const endedBefore = ended;
     await cancel(over, 1);
     // A PING after the cancel: a connection left open answers it, a closed one has sent GOAWAY first.
     over.writer.ping(Buffer.alloc(8, 1), false);
@@ -86,7 +89,8 @@ for (const transport of TEST_TRANSPORTS) {
     await over.until((e) => e.some((l) => l.startsWith("GOAWAY") || l.startsWith("PING ack=true")));
     assert.match(goaway(over)!, /^GOAWAY last=\d+ ENHANCE_YOUR_CALM/);
     await over.closed;
-    assert.equal(proxy.connectionsClosedForCancels, 1);
+    await rpcsEnded(endedBefore + 2); // stream 1's RPC, and stream 3's, ended by the close
+    assert.equal(proxy.connectionsClosedForCancels, 1, "one connection closed, counted once");
 
     // A second later the budget has refilled: a fresh cancel is allowed again.
     clock.advance(1000);
