@@ -77,6 +77,8 @@ export interface RunInfo {
   readonly latencyCount: number;
   readonly idleConns: number;
   readonly notes: readonly string[];
+  /** The options the run was given (`npm run bench -- ...`), so it can be repeated. */
+  readonly args?: readonly string[];
 }
 
 export function machineInfo(): RunInfo["machine"] {
@@ -204,6 +206,7 @@ export function markdown(info: RunInfo, results: readonly ScenarioResult[], prof
   lines.push(
     `- machine: ${info.machine.nproc} CPUs (nproc), ${info.machine.cpuModel}, Linux ${info.machine.kernel}, load average at start ${info.machine.loadavg}`,
     `- software: node ${info.machine.node}; ${t["h2load"] ?? "h2load missing"}; ${t["nginx"] ?? "nginx missing"}; ${t["haproxy"] ?? "HAProxy missing"}`,
+    `- command: \`npm run bench${info.args !== undefined && info.args.length > 0 ? ` -- ${info.args.join(" ")}` : ""}\``,
     `- sluice commit ${info.commit}${info.sluiceNodeFlags.length > 0 ? `, proxy run with node ${info.sluiceNodeFlags.join(" ")}` : ""}; backend: ${info.backend}`,
   );
   if (results.length > 0) lines.push(...scenarioLines(info, results));

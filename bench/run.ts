@@ -480,6 +480,7 @@ async function main(): Promise<void> {
     payloadBytes: PAYLOAD,
     pinned: tasksetAvailable(),
     sluiceNodeFlags: opts.sluiceNodeFlags,
+    args: process.argv.slice(2),
     fixedRps: FIXED_RPS,
     fixedClients: FIXED_CLIENTS,
     fixedConnectPerMs: FIXED_CONNECT.perPeriod / FIXED_CONNECT.periodMs,
