@@ -18,6 +18,8 @@ export interface H2loadResult {
   /** Response DATA bytes; equals done x frame size when every RPC was echoed. */
   readonly dataBytes: number;
   readonly meanRequestMs: number;
+  /** Over https://: what h2load negotiated, e.g. "TLSv1.3 TLS_AES_128_GCM_SHA256 X25519 h2". */
+  readonly tls?: string;
 }
 
 export interface H2loadRun {
@@ -104,6 +106,7 @@ export function parse(text: string): H2loadResult {
     status2xx: num(/status codes: (\d+) 2xx/, "status codes"),
     dataBytes: num(/traffic: .*?, .*?headers .*?, \S+ \((\d+)\) data/, "data bytes"),
     meanRequestMs: meanMs,
+    ...tlsOf(text),
   };
 
   /** A matched "<number><us|ms|s>" in milliseconds. */
@@ -112,6 +115,15 @@ export function parse(text: string): H2loadResult {
     const v = Number(m[1]);
     return m[2] === "us" ? v / 1000 : m[2] === "s" ? v * 1000 : v;
   }
+}
+
+/** h2load prints the first connection's TLS parameters ("TLS Protocol:", "Cipher:", ...). */
+function tlsOf(text: string): { tls?: string } {
+  const field = (name: string): string | undefined => new RegExp(`^${name}: (.*)$`, "m").exec(text)?.[1]?.trim();
+  const protocol = field("TLS Protocol");
+  if (protocol === undefined) return {};
+  const key = field("Server Temp Key")?.split(" ")[0];
+  return { tls: [protocol, field("Cipher"), key, field("Application protocol")].filter((f) => f !== undefined).join(" ") };
 }
 
 /**

@@ -1,7 +1,10 @@
 // Latency probe, run as its own process (pinned beside the backend): one grpc-js channel
 // (src/demo/echo-client.ts), N concurrent loops of unary echo RPCs. Every RPC's status and
 // echoed bytes are checked. Prints one JSON line with p50/p99 in microseconds.
-// Usage: node dist/bench/latency.js TARGET CONCURRENCY COUNT WARMUP PAYLOAD_BYTES
+// Usage: node dist/bench/latency.js TARGET CONCURRENCY COUNT WARMUP PAYLOAD_BYTES [CA_FILE]
+// With CA_FILE the channel speaks TLS, verifying the server against that CA.
+import { readFileSync } from "node:fs";
+import * as grpc from "@grpc/grpc-js";
 import { callUnary, echoClient } from "../src/demo/echo-client.js";
 
 export interface LatencyResult {
@@ -15,13 +18,16 @@ export interface LatencyResult {
 }
 
 async function main(): Promise<void> {
-  const [target, concurrencyArg, countArg, warmupArg, sizeArg] = process.argv.slice(2);
+  const [target, concurrencyArg, countArg, warmupArg, sizeArg, caFile] = process.argv.slice(2);
   if (target === undefined) throw new Error("usage: latency.js TARGET CONCURRENCY COUNT WARMUP PAYLOAD_BYTES");
   const concurrency = Number(concurrencyArg ?? 16);
   const count = Number(countArg ?? 4000);
   const warmup = Number(warmupArg ?? 200);
   const payload = Buffer.alloc(Number(sizeArg ?? 64), 0x61);
-  const client = echoClient(target);
+  const client =
+    caFile === undefined
+      ? echoClient(target)
+      : new grpc.Client(target, grpc.credentials.createSsl(readFileSync(caFile)), { "grpc.use_local_subchannel_pool": 1 });
   const deadline = (): Date => new Date(Date.now() + 5000);
   let errors = 0;
   let firstError: string | null = null;

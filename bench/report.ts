@@ -6,6 +6,7 @@ import { cpus } from "node:os";
 import { basename, dirname, join } from "node:path";
 import type { H2loadResult, RequestLatency } from "./h2load.js";
 import type { LatencyResult } from "./latency.js";
+import type { HandshakeResult } from "./tls.js";
 
 export interface ScenarioResult {
   readonly name: string;
@@ -34,6 +35,8 @@ export interface ScenarioResult {
   readonly peakRssBytes?: number;
   readonly idle?: IdleMemory;
   readonly idleError?: string;
+  /** TLS scenarios: the short-connection pass (bench/tls.ts). */
+  readonly handshakes?: HandshakeResult;
 }
 
 /** RSS of a fresh proxy process before and after it accepted `connections` idle HTTP/2 clients. */
@@ -74,6 +77,8 @@ export interface RunInfo {
   readonly latencyCount: number;
   readonly idleConns: number;
   readonly notes: readonly string[];
+  /** The options the run was given (`npm run bench -- ...`), so it can be repeated. */
+  readonly args?: readonly string[];
 }
 
 export function machineInfo(): RunInfo["machine"] {
@@ -201,6 +206,7 @@ export function markdown(info: RunInfo, results: readonly ScenarioResult[], prof
   lines.push(
     `- machine: ${info.machine.nproc} CPUs (nproc), ${info.machine.cpuModel}, Linux ${info.machine.kernel}, load average at start ${info.machine.loadavg}`,
     `- software: node ${info.machine.node}; ${t["h2load"] ?? "h2load missing"}; ${t["nginx"] ?? "nginx missing"}; ${t["haproxy"] ?? "HAProxy missing"}`,
+    `- command: \`npm run bench${info.args !== undefined && info.args.length > 0 ? ` -- ${info.args.join(" ")}` : ""}\``,
     `- sluice commit ${info.commit}${info.sluiceNodeFlags.length > 0 ? `, proxy run with node ${info.sluiceNodeFlags.join(" ")}` : ""}; backend: ${info.backend}`,
   );
   if (results.length > 0) lines.push(...scenarioLines(info, results));
@@ -351,6 +357,78 @@ function scenarioLines(info: RunInfo, results: readonly ScenarioResult[]): strin
     const node = by("sluice-node");
     if (node?.max !== undefined) lines.push(`For comparison, sluice-node (node:http2 transport): ${targetLines(node, by, info).join("; ")}.`, "");
   }
+  if (results.some((r) => r.name.endsWith("-tls"))) lines.push(...tlsLines(info, by));
+  return lines;
+}
+
+/** The TLS scenarios side by side: CPU per RPC, handshakes, the ratios to HAProxy and the targets. */
+function tlsLines(info: RunInfo, by: (name: string) => ScenarioResult | undefined): string[] {
+  const names = ["direct-tls", "sluice-tls", "sluice-node-tls", "nginx-tls", "haproxy-tls"].filter((n) => by(n) !== undefined);
+  const hsPerCpuS = (r: ScenarioResult | undefined): number | undefined =>
+    r?.handshakes === undefined || r.handshakes.proxyCpuS <= 0 ? undefined : r.handshakes.connections / r.handshakes.proxyCpuS;
+  const lines = [
+    "### TLS on both sides (h2load over TLS to the proxy, the proxy over TLS to the backend)",
+    "",
+    "- method: as above, over TLS: certificates made for the run with openssl (a CA, one ECDSA P-256 certificate for the proxies, one for the backend);" +
+      " every proxy verifies the backend's certificate against the CA and its name (`bench`) and negotiates ALPN h2 on both sides." +
+      ` Handshakes: batches of 200 h2load connections opened at once (-c 200 -n 200 -m 1), each a full handshake (h2load resumes no session) and one RPC, after an unmeasured batch;` +
+      " handshakes/s = connections / the sum of h2load's times; per CPU-second = connections / the proxy's CPU seconds over the batches. Upstream connections are kept, so this is the downstream handshake (plus one RPC).",
+    "",
+    "| scenario | negotiated (h2load side) | RPS at saturation | proxy CPU µs/RPC at saturation | proxy CPU µs/RPC at fixed rate | p99 ms at fixed rate | handshakes | failed | handshakes/s | handshakes per proxy CPU-second | proxy CPU µs per connection |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const n of names) {
+    const r = by(n)!;
+    if (r.max === undefined) {
+      lines.push(`| ${n} | ${r.skipped !== undefined ? `skipped: ${r.skipped}` : `error: ${r.error ?? "no result"}`} | | | | | | | | | |`);
+      continue;
+    }
+    const h = r.handshakes;
+    lines.push(
+      `| ${n} | ${r.max.h2.tls ?? "-"} | ${r.max.h2.rps.toFixed(0)} | ${us(r.max.proxyCpuS, r.max.h2.done)} | ${
+        r.fixed === undefined ? "-" : us(r.fixed.proxyCpuS, r.fixed.h2.done)
+      } | ${ms(r.fixed?.requests.p99Us)} | ${h?.connections ?? "-"} | ${h?.failed ?? "-"} | ${h === undefined ? "-" : (h.connections / h.seconds).toFixed(0)} | ${
+        hsPerCpuS(r)?.toFixed(0) ?? "-"
+      } | ${h === undefined ? "-" : us(h.proxyCpuS, h.connections)} |`,
+    );
+  }
+  lines.push("");
+  const sluice = by("sluice-tls");
+  if (sluice?.max === undefined) return lines;
+  lines.push("| ratio | CPU/RPC at saturation | CPU/RPC at fixed rate | RPS at saturation | handshakes per CPU-second |", "|---|---:|---:|---:|---:|");
+  for (const other of ["sluice-node-tls", "nginx-tls", "haproxy-tls", "sluice"]) {
+    const o = by(other);
+    if (o?.max === undefined) continue;
+    lines.push(
+      `| sluice-tls / ${other} | ${ratio(cpuPerRpcUs(sluice, "max"), cpuPerRpcUs(o, "max"))} | ${ratio(cpuPerRpcUs(sluice, "fixed"), cpuPerRpcUs(o, "fixed"))} | ${ratio(
+        sluice.max.h2.rps,
+        o.max.h2.rps,
+      )} | ${ratio(hsPerCpuS(sluice), hsPerCpuS(o))} |`,
+    );
+  }
+  lines.push("");
+  const haproxy = by("haproxy-tls");
+  const targets: string[] = [];
+  for (const which of ["max", "fixed"] as const) {
+    const what = which === "max" ? "at saturation" : `at ${info.fixedRps} RPS`;
+    const mine = cpuPerRpcUs(sluice, which);
+    const theirs = haproxy === undefined ? undefined : cpuPerRpcUs(haproxy, which);
+    targets.push(
+      `CPU per proxied unary RPC with TLS on both sides ${what} at most HAProxy's: ${
+        mine === undefined || theirs === undefined
+          ? "not measured"
+          : `${mine.toFixed(1)} vs ${theirs.toFixed(1)} µs (${ratio(mine, theirs)}), ${verdict(mine <= theirs)}`
+      }`,
+    );
+  }
+  const hs = hsPerCpuS(sluice);
+  const hsHaproxy = hsPerCpuS(haproxy);
+  targets.push(
+    `TLS handshakes per proxy CPU-second beside HAProxy's: ${
+      hs === undefined || hsHaproxy === undefined ? "not measured" : `${hs.toFixed(0)} vs ${hsHaproxy.toFixed(0)} (${ratio(hs, hsHaproxy)})`
+    }`,
+  );
+  lines.push("Targets for sluice over TLS (its own h2 transport):", "", ...targets.map((t) => `- ${t}`), "");
   return lines;
 }
 

@@ -8,18 +8,25 @@
 // (met / NOT met) to bench/results/DATE.md. Two more passes, each a section of its own: the
 // cost of maxRequestsPerConnection N = 1, 10, 100, 1000 against unlimited
 // (bench/max-requests.ts), and the time a newly added backend takes to reach its fair share
-// in request and connection mode (bench/fair-share.ts).
+// in request and connection mode (bench/fair-share.ts). The TLS passes (direct-tls,
+// sluice-tls, sluice-node-tls, nginx-tls, haproxy-tls) do the same with TLS on both sides of
+// each proxy (certificates made for the run, a node:http2 backend over TLS; bench/tls.ts)
+// and, instead of the idle-memory pass, a handshake pass: short connections, each a full TLS
+// handshake and one RPC, for the proxy's CPU per handshake.
 //
 //   npm run bench -- [--duration 10] [--only NAME,...] [--skip NAME,...] [--backend auto|nginx|node]
 //                    [--latency-count 5000] [--idle-conns 2000 (0 skips)] [--profile] [--no-write]
-//                    [--sluice-node-flags "--max-semi-space-size=4"]
+//                    [--sluice-node-flags "--max-semi-space-size=4"] [--tls]
 //
-// NAMEs: the proxy scenarios direct, sluice, sluice-node, nginx, haproxy, and the passes
+// NAMEs: the proxy scenarios direct, sluice, sluice-node, nginx, haproxy, their TLS twins
+// direct-tls, sluice-tls, sluice-node-tls, nginx-tls, haproxy-tls, and the passes
 // max-requests, fair-share; every one runs unless --only lists others or --skip names it
 // (e.g. `--only max-requests,fair-share` runs the two new passes alone, ~1.5 minutes).
+// --tls is short for --only with the five TLS scenarios.
 //
 // --profile (or SLUICE_BENCH_PROFILE=1) adds a separate sluice pass under node --cpu-prof and
-// a summary of it; the .cpuprofile is kept under dist/bench/profiles/.
+// a summary of it (one over TLS when sluice-tls runs); the .cpuprofile is kept under
+// dist/bench/profiles/.
 // Everything listens on 127.0.0.1 only; every child process is killed on the way out.
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
@@ -33,6 +40,7 @@ import { maxRequestsMarkdown, maxRequestsPass } from "./max-requests.js";
 import { busySeconds, cpuPressureUs, cpuSeconds, killAll, killChildrenOnExit, loadavg1, peakRss, runToEnd, stop, tasksetAvailable } from "./procs.js";
 import { loadProfile, profileMarkdown, summarize } from "./profile.js";
 import { appendSection, gitCommit, machineInfo, markdown, resultsFile, type RunInfo, type ScenarioResult } from "./report.js";
+import { handshakePass, makeCertificates, type TlsFiles } from "./tls.js";
 import {
   detectTools,
   echoModulePath,
@@ -78,7 +86,10 @@ const PATH = "/sluice.demo.Echo/Unary";
 const SHARED_LOAD = 0.5;
 
 /** Everything --only and --skip can name, in the order the run takes them. */
-const PASSES = ["direct", "sluice", "sluice-node", "nginx", "haproxy", "max-requests", "fair-share"] as const;
+const TLS_PASSES = ["direct-tls", "sluice-tls", "sluice-node-tls", "nginx-tls", "haproxy-tls"] as const;
+const PASSES = ["direct", "sluice", "sluice-node", "nginx", "haproxy", ...TLS_PASSES, "max-requests", "fair-share"] as const;
+/** Handshake pass: this many batches of bench/tls.ts's 200 connections. */
+const HANDSHAKE_BATCHES = 10;
 
 interface Options {
   durationS: number;
@@ -112,6 +123,7 @@ function parseArgs(argv: readonly string[]): Options {
     };
     if (a === "--duration") o.durationS = bounded(Number(value()), 1, 120, "--duration");
     else if (a === "--only") o.only = new Set(passNames(value(), a));
+    else if (a === "--tls") o.only = new Set(TLS_PASSES);
     else if (a === "--skip") skip.push(...passNames(value(), a));
     else if (a === "--backend") {
       const b = value();
@@ -145,10 +157,11 @@ function bounded(n: number, lo: number, hi: number, what: string): number {
   return n;
 }
 
-async function latency(port: number, count: number): Promise<LatencyResult> {
+/** The grpc-js latency pass; with `ca`, over TLS verified against it. */
+async function latency(port: number, count: number, ca?: string): Promise<LatencyResult> {
   const out = await runToEnd(
     process.execPath,
-    [join(here, "latency.js"), `127.0.0.1:${port}`, String(LATENCY_CONCURRENCY), String(count), "200", String(PAYLOAD)],
+    [join(here, "latency.js"), `127.0.0.1:${port}`, String(LATENCY_CONCURRENCY), String(count), "200", String(PAYLOAD), ...(ca === undefined ? [] : [ca])],
     { core: LOAD_CORE, timeoutMs: 120_000 },
   );
   if (out.code !== 0) throw new Error(`latency client failed (${out.code}): ${out.stderr.slice(-1000)}`);
@@ -161,14 +174,17 @@ interface Ctx {
   readonly backend: Target;
   readonly opts: Options;
   readonly hasH2load: boolean;
+  /** TLS passes: h2load and the latency client speak TLS; `backend` is the TLS one. */
+  readonly tls?: TlsFiles;
 }
+
+const urlOf = (ctx: Ctx, port: number): string => `${ctx.tls === undefined ? "http" : "https"}://127.0.0.1:${port}${PATH}`;
 
 const loadBefore: string[] = [];
 
 async function measure(ctx: Ctx, name: string, port: number, proxyPid: number | undefined): Promise<ScenarioResult> {
   loadBefore.push(`${name} ${loadavg1().toFixed(2)}`);
-  const url = `http://127.0.0.1:${port}${PATH}`;
-  const base = { url, bodyFile: ctx.bodyFile, clients: CLIENTS, streams: STREAMS, core: LOAD_CORE };
+  const base = { url: urlOf(ctx, port), bodyFile: ctx.bodyFile, clients: CLIENTS, streams: STREAMS, core: LOAD_CORE };
   let max: ScenarioResult["max"];
   let fixed: ScenarioResult["fixed"];
   if (ctx.hasH2load) {
@@ -202,7 +218,7 @@ async function measure(ctx: Ctx, name: string, port: number, proxyPid: number | 
         (requests.failed + requests.non200 > 0 ? `, ${requests.failed} failed / ${requests.non200} non-200 in the log` : ""),
     );
   }
-  const lat = await latency(port, ctx.opts.latencyCount);
+  const lat = await latency(port, ctx.opts.latencyCount, ctx.tls?.ca);
   console.error(`  ${name}: p50 ${(lat.p50Us / 1000).toFixed(2)} ms, p99 ${(lat.p99Us / 1000).toFixed(2)} ms, errors ${lat.errors}`);
   return {
     name,
@@ -220,14 +236,33 @@ async function scenario(ctx: Ctx, name: string, startTarget: StartTarget): Promi
   try {
     target = await startTarget({ inspect: false });
     result = await measure(ctx, name, target.port, target.proc.pid);
+    if (ctx.tls !== undefined && ctx.hasH2load && name !== "direct-tls") {
+      const hs = await handshakePass(urlOf(ctx, target.port), ctx.bodyFile, target.proc.pid, HANDSHAKE_BATCHES, LOAD_CORE);
+      console.error(
+        `  ${name}: ${hs.connections} TLS handshakes (+1 RPC each), ${(hs.connections / hs.seconds).toFixed(0)}/s, ` +
+          `${(hs.connections / hs.proxyCpuS).toFixed(0)} per proxy CPU-second, ${hs.failed} failed`,
+      );
+      result = { ...result, handshakes: hs };
+    }
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
+    let message = err instanceof Error ? err.message : String(err);
+    const proc = target?.proc;
+    if (proc !== undefined && proc.child.exitCode !== null) {
+      // The proxy died under load: its own last words say more than the reader of /proc that noticed.
+      const said = proc
+        .stderr()
+        .trim()
+        .split("\n")
+        .filter((l) => !l.startsWith("{") && !l.startsWith("    at "));
+      message = `proxy exited with ${proc.child.exitCode}: ${said.find((l) => /Error/.test(l)) ?? said.slice(-3).join(" / ")} (then: ${message})`;
+    }
     console.error(`bench: ${name} failed: ${message}`);
     return { name, error: message.split("\n")[0] ?? message };
   } finally {
     if (target !== undefined) await stop(target.proc);
   }
-  if (ctx.opts.idleConns === 0) return result;
+  // bench/idle-conns.ts speaks plaintext HTTP/2 only.
+  if (ctx.opts.idleConns === 0 || ctx.tls !== undefined) return result;
   try {
     const idle = await idleMemory(ctx.opts.idleConns, startTarget, LOAD_CORE);
     const perConn = (rssBytes: number): string => ((rssBytes - idle.rssBeforeBytes) / idle.connections).toFixed(0);
@@ -245,7 +280,14 @@ async function scenario(ctx: Ctx, name: string, startTarget: StartTarget): Promi
 }
 
 /** Starts the cheapest backend that works and proves it speaks correct gRPC to grpc-js. */
-async function startBackend(dir: string, opts: Options, notes: string[]): Promise<Target> {
+async function startBackend(dir: string, opts: Options, notes: string[], tls?: TlsFiles): Promise<Target> {
+  if (tls !== undefined) {
+    // nginx's echo module would need its own TLS server block; the node backend serves TLS as is.
+    const t = await startNodeBackend(LOAD_CORE, tls);
+    const check = await latency(t.port, 200, tls.ca);
+    if (check.errors > 0) throw new Error(`node TLS backend answers wrongly: ${check.firstError ?? ""}`);
+    return t;
+  }
   const tryNginx = opts.backend !== "node";
   if (tryNginx && existsSync(echoModulePath)) {
     let t: Target | undefined;
@@ -268,15 +310,17 @@ async function startBackend(dir: string, opts: Options, notes: string[]): Promis
 }
 
 async function profileSluice(ctx: Ctx): Promise<string> {
-  const profDir = join(ctx.dir, "profile");
+  const tag = ctx.tls === undefined ? "sluice" : "sluice-tls";
+  const profDir = join(ctx.dir, `profile-${tag}`);
   mkdirSync(profDir, { recursive: true });
   const target = await startSluice(ctx.dir, ctx.backend.port, PROXY_CORE, {
     cpuProfileDir: profDir,
     nodeFlags: ctx.opts.sluiceNodeFlags,
+    ...(ctx.tls === undefined ? {} : { tls: ctx.tls }),
   });
   let rpcs = 0;
   try {
-    const base = { url: `http://127.0.0.1:${target.port}${PATH}`, bodyFile: ctx.bodyFile, clients: CLIENTS, streams: STREAMS, core: LOAD_CORE };
+    const base = { url: urlOf(ctx, target.port), bodyFile: ctx.bodyFile, clients: CLIENTS, streams: STREAMS, core: LOAD_CORE };
     rpcs += (await h2load({ ...base, requests: WARMUP_REQUESTS })).done;
     rpcs += (await h2load({ ...base, durationS: ctx.opts.durationS })).done;
   } finally {
@@ -287,7 +331,7 @@ async function profileSluice(ctx: Ctx): Promise<string> {
   if (file === undefined) throw new Error(`no .cpuprofile written (did the proxy exit cleanly on SIGTERM?): ${target.proc.stderr().slice(-500)}`);
   const keepDir = join(here, "profiles");
   mkdirSync(keepDir, { recursive: true });
-  const kept = join(keepDir, `sluice-${new Date().toISOString().replace(/[:.]/g, "-")}.cpuprofile`);
+  const kept = join(keepDir, `${tag}-${new Date().toISOString().replace(/[:.]/g, "-")}.cpuprofile`);
   copyFileSync(join(profDir, file), kept);
   console.error(`bench: profile kept at ${kept}`);
   return `${profileMarkdown(summarize(loadProfile(kept), rpcs))}\n\n(Raw profile: ${kept}; open it in Chrome DevTools or summarize with \`node dist/bench/profile.js FILE RPCS\`.)`;
@@ -309,6 +353,7 @@ async function main(): Promise<void> {
   writeFileSync(bodyFile, frame);
   const results: ScenarioResult[] = [];
   let backend: Target | undefined;
+  let tlsBackend: Target | undefined;
   let profile: string | undefined;
   /** The max-requests and fair-share sections. */
   const passes: string[] = [];
@@ -346,6 +391,39 @@ async function main(): Promise<void> {
       if (tools.haproxy.version === undefined) results.push({ name: "haproxy", skipped: "haproxy not installed" });
       else results.push(await scenario(ctx, "haproxy", () => startHaproxy(dir, be.port, PROXY_CORE)));
     }
+    let tlsCtx: Ctx | undefined;
+    if (TLS_PASSES.some((n) => opts.only.has(n))) {
+      const certDir = join(dir, "tls");
+      mkdirSync(certDir);
+      const files = makeCertificates(certDir);
+      tlsBackend = await startBackend(dir, opts, notes, files);
+      console.error(`bench: TLS backend ${tlsBackend.name} on 127.0.0.1:${tlsBackend.port}`);
+      const tctx: Ctx = { ...ctx, backend: tlsBackend, tls: files };
+      tlsCtx = tctx;
+      const tbe = tlsBackend;
+      if (opts.only.has("direct-tls")) {
+        console.error("bench: direct-tls");
+        try {
+          results.push(await measure(tctx, "direct-tls", tbe.port, undefined));
+        } catch (err) {
+          results.push({ name: "direct-tls", error: (err as Error).message.split("\n")[0] });
+        }
+      }
+      const sluiceTls =
+        (transport: "h2" | "node"): StartTarget =>
+        (o) =>
+          startSluice(dir, tbe.port, PROXY_CORE, { nodeFlags: opts.sluiceNodeFlags, transport, inspect: o.inspect, tls: files });
+      if (opts.only.has("sluice-tls")) results.push(await scenario(tctx, "sluice-tls", sluiceTls("h2")));
+      if (opts.only.has("sluice-node-tls")) results.push(await scenario(tctx, "sluice-node-tls", sluiceTls("node")));
+      if (opts.only.has("nginx-tls")) {
+        if (tools.nginx.version === undefined) results.push({ name: "nginx-tls", skipped: "nginx not installed" });
+        else results.push(await scenario(tctx, "nginx-tls", () => startNginxProxy(dir, tbe.port, PROXY_CORE, files)));
+      }
+      if (opts.only.has("haproxy-tls")) {
+        if (tools.haproxy.version === undefined) results.push({ name: "haproxy-tls", skipped: "haproxy not installed" });
+        else results.push(await scenario(tctx, "haproxy-tls", () => startHaproxy(dir, tbe.port, PROXY_CORE, files)));
+      }
+    }
     const env = { dir, proxyCore: PROXY_CORE, loadCore: LOAD_CORE, nodeFlags: opts.sluiceNodeFlags };
     if (opts.only.has("max-requests")) {
       if (!hasH2load) notes.push("max-requests needs h2load; skipped.");
@@ -355,16 +433,27 @@ async function main(): Promise<void> {
     if (opts.profile) {
       if (!hasH2load) notes.push("--profile needs h2load; skipped.");
       else {
-        console.error("bench: sluice under node --cpu-prof");
-        try {
-          profile = await profileSluice(ctx);
-        } catch (err) {
-          notes.push(`profile failed: ${(err as Error).message.split("\n")[0]}`);
+        // The plaintext proxy unless only TLS passes ran; the TLS one when sluice-tls ran.
+        const profiled = [
+          ...(opts.only.has("sluice") || tlsCtx === undefined ? [ctx] : []),
+          ...(tlsCtx !== undefined && opts.only.has("sluice-tls") ? [tlsCtx] : []),
+        ];
+        const parts: string[] = [];
+        for (const c of profiled) {
+          const what = c.tls === undefined ? "sluice" : "sluice over TLS (both sides)";
+          console.error(`bench: ${what} under node --cpu-prof`);
+          try {
+            parts.push(`#### ${what}\n\n${await profileSluice(c)}`);
+          } catch (err) {
+            notes.push(`profile of ${what} failed: ${(err as Error).message.split("\n")[0]}`);
+          }
         }
+        if (parts.length > 0) profile = parts.join("\n\n");
       }
     }
   } finally {
     if (backend !== undefined) await stop(backend.proc);
+    if (tlsBackend !== undefined) await stop(tlsBackend.proc);
     killAll();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -384,13 +473,14 @@ async function main(): Promise<void> {
     machine: machineInfo(),
     tools: Object.fromEntries(Object.entries(tools).flatMap(([k, v]) => (v.version !== undefined ? [[k, v.version]] : []))),
     commit: gitCommit(),
-    backend: backend?.name ?? "none",
+    backend: (backend?.name ?? "none") + (tlsBackend === undefined ? "" : `; TLS passes: ${tlsBackend.name}`),
     durationS: opts.durationS,
     clients: CLIENTS,
     streams: STREAMS,
     payloadBytes: PAYLOAD,
     pinned: tasksetAvailable(),
     sluiceNodeFlags: opts.sluiceNodeFlags,
+    args: process.argv.slice(2),
     fixedRps: FIXED_RPS,
     fixedClients: FIXED_CLIENTS,
     fixedConnectPerMs: FIXED_CONNECT.perPeriod / FIXED_CONNECT.periodMs,

@@ -1,11 +1,14 @@
 // The things under test, each started as its own process on 127.0.0.1 and pinned to a core:
 // the echo backend, and the proxies in front of it (sluice, nginx, HAProxy). Configs are
 // written to the run's temp directory; every server logs there, never to system paths.
+// With `tls` (bench/tls.ts), each serves TLS with ALPN h2 and the proxies verify the backend's
+// certificate against the run's CA, each configured the same way.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort, start, versionOf, waitFor, type Started } from "./procs.js";
+import type { TlsFiles } from "./tls.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 /** dist/ root: bench/*.js sits in dist/bench/. */
@@ -36,10 +39,11 @@ export function detectTools(): Record<"h2load" | "nginx" | "haproxy" | "taskset"
   };
 }
 
-export async function startNodeBackend(core: number): Promise<Target> {
-  const proc = start(process.execPath, [join(distRoot, "bench/backend.js"), "0"], { core });
+export async function startNodeBackend(core: number, tls?: TlsFiles): Promise<Target> {
+  const tlsArgs = tls === undefined ? [] : [tls.backendCert, tls.backendKey];
+  const proc = start(process.execPath, [join(distRoot, "bench/backend.js"), "0", ...tlsArgs], { core });
   const m = await waitFor(proc, /backend listening on 127\.0\.0\.1:(\d+)/);
-  return { name: "node:http2 echo", port: Number(m[1]), proc };
+  return { name: tls === undefined ? "node:http2 echo" : "node:http2 echo over TLS", port: Number(m[1]), proc };
 }
 
 /**
@@ -47,16 +51,24 @@ export async function startNodeBackend(core: number): Promise<Target> {
  * `maxRequestsPerConnection`, a DestinationRule that cycles upstream connections after that
  * many streams (0 written as such: Istio's "unset", unlimited).
  */
-export function sluiceConfig(dir: string, backendPort: number, maxRequestsPerConnection?: number): string {
-  const file = join(dir, maxRequestsPerConnection === undefined ? "sluice.yaml" : `sluice-mrpc-${maxRequestsPerConnection}.yaml`);
-  writeFileSync(file, sluiceConfigText(backendPort, maxRequestsPerConnection));
+export function sluiceConfig(dir: string, backendPort: number, maxRequestsPerConnection?: number, tlsCa?: string): string {
+  const name = maxRequestsPerConnection === undefined ? "sluice" : `sluice-mrpc-${maxRequestsPerConnection}`;
+  const file = join(dir, `${name}${tlsCa === undefined ? "" : "-tls"}.yaml`);
+  writeFileSync(file, sluiceConfigText(backendPort, maxRequestsPerConnection, tlsCa));
   return file;
 }
 
-/** sluiceConfig()'s YAML: the ServiceEntry, and the DestinationRule when cycling is asked for. */
-export function sluiceConfigText(backendPort: number, maxRequestsPerConnection?: number): string {
+/**
+ * sluiceConfig()'s YAML: the ServiceEntry, and a DestinationRule when cycling or TLS to the
+ * backend (SIMPLE, verified against `tlsCa`; SNI and SAN default to the host, "bench") is asked for.
+ */
+export function sluiceConfigText(backendPort: number, maxRequestsPerConnection?: number, tlsCa?: string): string {
+  const policy = [
+    ...(maxRequestsPerConnection === undefined ? [] : [`    connectionPool:\n      http: { maxRequestsPerConnection: ${maxRequestsPerConnection} }\n`]),
+    ...(tlsCa === undefined ? [] : [`    tls: { mode: SIMPLE, caCertificates: ${JSON.stringify(tlsCa)} }\n`]),
+  ];
   const rule =
-    maxRequestsPerConnection === undefined
+    policy.length === 0
       ? ""
       : `---
 apiVersion: networking.istio.io/v1
@@ -65,9 +77,7 @@ metadata: { name: bench }
 spec:
   host: bench
   trafficPolicy:
-    connectionPool:
-      http: { maxRequestsPerConnection: ${maxRequestsPerConnection} }
-`;
+${policy.join("")}`;
   return `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: bench }
@@ -93,10 +103,13 @@ export interface SluiceOptions {
   readonly inspect?: boolean;
   /** DestinationRule connectionPool.http.maxRequestsPerConnection; undefined writes no DestinationRule. */
   readonly maxRequestsPerConnection?: number;
+  /** TLS on both sides: --tls-cert/--tls-key to the clients, DestinationRule tls SIMPLE to the backend. */
+  readonly tls?: TlsFiles;
 }
 
 export async function startSluice(dir: string, backendPort: number, core: number, opts: SluiceOptions = {}): Promise<Target> {
-  const config = sluiceConfig(dir, backendPort, opts.maxRequestsPerConnection);
+  const config = sluiceConfig(dir, backendPort, opts.maxRequestsPerConnection, opts.tls?.ca);
+  const tlsFlags = opts.tls === undefined ? [] : ["--tls-cert", opts.tls.proxyCert, "--tls-key", opts.tls.proxyKey];
   const nodeFlags = [...(opts.nodeFlags ?? [])];
   if (opts.cpuProfileDir !== undefined) nodeFlags.push("--cpu-prof", `--cpu-prof-dir=${opts.cpuProfileDir}`);
   if (opts.inspect === true) nodeFlags.push("--inspect=127.0.0.1:0");
@@ -115,13 +128,15 @@ export async function startSluice(dir: string, backendPort: number, core: number
       "bench",
       "--transport",
       opts.transport ?? "h2",
+      ...tlsFlags,
     ],
     { core },
   );
   const m = await waitFor(proc, /sluice proxy listening on 127\.0\.0\.1:(\d+)/);
   // node prints the inspector address at startup, before the proxy listens.
   const inspectorUrl = opts.inspect === true ? (await waitFor(proc, /Debugger listening on (ws:\/\/\S+)/))[1] : undefined;
-  return { name: opts.transport === "node" ? "sluice (node:http2)" : "sluice", port: Number(m[1]), proc, inspectorUrl };
+  const name = (opts.transport === "node" ? "sluice (node:http2)" : "sluice") + (opts.tls === undefined ? "" : " over TLS");
+  return { name, port: Number(m[1]), proc, inspectorUrl };
 }
 
 function nginxPrefix(dir: string, name: string): string {
@@ -163,10 +178,30 @@ async function startNginx(prefix: string, conf: string, port: number, core: numb
   return { name, port, proc };
 }
 
-/** nginx as a gRPC proxy: grpc_pass to the backend over kept-alive upstream connections. */
-export async function startNginxProxy(dir: string, backendPort: number, core: number): Promise<Target> {
-  const prefix = nginxPrefix(dir, "nginx-proxy");
+/**
+ * nginx as a gRPC proxy: grpc_pass to the backend over kept-alive upstream connections; with
+ * `tls`, TLS on the listener and grpcs:// to the backend, its certificate verified.
+ */
+export async function startNginxProxy(dir: string, backendPort: number, core: number, tls?: TlsFiles): Promise<Target> {
+  const prefix = nginxPrefix(dir, tls === undefined ? "nginx-proxy" : "nginx-proxy-tls");
   const port = await freePort();
+  const listen =
+    tls === undefined
+      ? `listen 127.0.0.1:${port} http2;`
+      : `listen 127.0.0.1:${port} ssl http2;
+    ssl_certificate ${tls.proxyCert};
+    ssl_certificate_key ${tls.proxyKey};
+    # nginx 1.22 offers TLS 1.0-1.2 only by default; the others negotiate 1.3.
+    ssl_protocols TLSv1.2 TLSv1.3;`;
+  const pass =
+    tls === undefined
+      ? "grpc_pass grpc://backend;"
+      : `grpc_pass grpcs://backend;
+      grpc_ssl_verify on;
+      grpc_ssl_trusted_certificate ${tls.ca};
+      grpc_ssl_server_name on;
+      grpc_ssl_name ${tls.backendName};
+      grpc_ssl_protocols TLSv1.2 TLSv1.3;`;
   const conf = `${nginxCommon(prefix)}
 http {
 ${nginxHttpCommon(prefix)}
@@ -178,15 +213,15 @@ ${nginxHttpCommon(prefix)}
     keepalive_timeout 300s;
   }
   server {
-    listen 127.0.0.1:${port} http2;
+    ${listen}
     http2_max_concurrent_streams 1024;
     location / {
-      grpc_pass grpc://backend;
+      ${pass}
     }
   }
 }
 `;
-  return startNginx(prefix, conf, port, core, "nginx");
+  return startNginx(prefix, conf, port, core, tls === undefined ? "nginx" : "nginx over TLS");
 }
 
 const ECHO_MODULE = "/usr/lib/nginx/modules/ngx_http_echo_module.so";
@@ -224,10 +259,15 @@ ${nginxHttpCommon(prefix)}
 
 export const echoModulePath = ECHO_MODULE;
 
-/** HAProxy: HTTP mode, h2 on both sides, one thread. */
-export async function startHaproxy(dir: string, backendPort: number, core: number): Promise<Target> {
+/**
+ * HAProxy: HTTP mode, h2 on both sides, one thread; with `tls`, TLS on both sides (ALPN h2),
+ * the backend's certificate verified against the CA and its name.
+ */
+export async function startHaproxy(dir: string, backendPort: number, core: number, tls?: TlsFiles): Promise<Target> {
   const port = await freePort();
-  const file = join(dir, "haproxy.cfg");
+  const file = join(dir, tls === undefined ? "haproxy.cfg" : "haproxy-tls.cfg");
+  const bind = tls === undefined ? "proto h2" : `ssl crt ${tls.proxyPem} alpn h2`;
+  const server = tls === undefined ? "proto h2" : `ssl verify required ca-file ${tls.ca} sni str(${tls.backendName}) verifyhost ${tls.backendName} alpn h2`;
   writeFileSync(
     file,
     `global
@@ -242,16 +282,16 @@ defaults
   timeout server 60s
 
 frontend fe
-  bind 127.0.0.1:${port} proto h2
+  bind 127.0.0.1:${port} ${bind}
   default_backend be
 
 backend be
-  server s1 127.0.0.1:${backendPort} proto h2
+  server s1 127.0.0.1:${backendPort} ${server}
 `,
   );
   const proc = start("haproxy", ["-db", "-f", file], { core });
   await waitForPort(proc, port);
-  return { name: "haproxy", port, proc };
+  return { name: tls === undefined ? "haproxy" : "haproxy over TLS", port, proc };
 }
 
 /** For servers that print nothing when ready: poll until the port accepts a connection. */
