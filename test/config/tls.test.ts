@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { formatProblem } from "../../src/config/diagnostics.js";
 import { loadConfigFiles } from "../../src/config/load.js";
 import type { UpstreamTlsSettings } from "../../src/config/types.js";
-import { TestPki } from "../support/certs.js";
+import { TestPki, simpleTls, workloadDirectory } from "../support/certs.js";
 import { tempDir } from "../support/cli.js";
 import { Teardown } from "../support/teardown.js";
 import { destinationRule, docs, load, mustLoad, problems, SERVICE_ENTRY, warnings } from "./helpers.js";
@@ -32,16 +32,7 @@ function tlsOf(text: string, cluster = "grpc-service|50051|"): UpstreamTlsSettin
   return c.policy.tls;
 }
 
-const SIMPLE_DEFAULTS: UpstreamTlsSettings = {
-  mode: "SIMPLE",
-  caCertificates: null,
-  clientCertificate: null,
-  privateKey: null,
-  subjectAltNames: [],
-  sni: null,
-  insecureSkipVerify: false,
-  caCrl: null,
-};
+const SIMPLE_DEFAULTS: UpstreamTlsSettings = simpleTls();
 
 describe("tls modes to settings", () => {
   const cases: { name: string; fields: string[]; want: UpstreamTlsSettings | null }[] = [
@@ -100,10 +91,7 @@ describe("tls modes to settings", () => {
 
 /** A Proxy resource whose workload certificate directory holds Istio's three files. */
 function workloadProxy(): string {
-  const dir = tempDir(td, "sluice-workload-");
-  copyFileSync(client.certPath, join(dir, "cert-chain.pem"));
-  copyFileSync(client.keyPath, join(dir, "key.pem"));
-  copyFileSync(ca, join(dir, "root-cert.pem"));
+  const dir = workloadDirectory(pki, client);
   return `apiVersion: sluice.dev/v1alpha1\nkind: Proxy\nmetadata: {name: p}\nspec:\n  workloadCertificates: ${dir}\n`;
 }
 

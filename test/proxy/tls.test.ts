@@ -5,7 +5,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { X509Certificate as X509 } from "node:crypto";
-import { mkdtempSync, renameSync, writeFileSync } from "node:fs";
+import { renameSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import tls from "node:tls";
 import { join } from "node:path";
@@ -15,7 +15,7 @@ import { callUnary } from "../../src/demo/echo-client.js";
 import { startEchoServer } from "../../src/demo/echo-service.js";
 import { Proxy, type ProxyDeps } from "../../src/proxy/proxy.js";
 import type { CertificateEvent } from "../../src/proxy/listener-certificates.js";
-import { TestPki, type Issued } from "../support/certs.js";
+import { TestPki, simpleTls, workloadDirectory, type Issued } from "../support/certs.js";
 import { listenerYaml, parseConfig, serviceEntryYaml } from "../support/cluster.js";
 import { defer, type Owner } from "../support/teardown.js";
 import { TEST_TRANSPORTS } from "../support/transports.js";
@@ -75,20 +75,7 @@ function withTls(
 async function startTlsProxy(owner: Owner, pki: TestPki, s: Setup): Promise<Running> {
   const backendCert = s.backendCert ?? pki.issue("echo", { sans: ["echo"] });
   const port = await tlsBackend(owner, backendCert, s.backendClientCa);
-  const upstream: UpstreamTlsSettings | null =
-    s.upstream === null
-      ? null
-      : {
-          mode: "SIMPLE",
-          caCertificates: pki.ca.certPath,
-          clientCertificate: null,
-          privateKey: null,
-          subjectAltNames: [],
-          sni: null,
-          insecureSkipVerify: false,
-          caCrl: null,
-          ...s.upstream,
-        };
+  const upstream: UpstreamTlsSettings | null = s.upstream === null ? null : simpleTls({ caCertificates: pki.ca.certPath, ...s.upstream });
   const proxyCert = pki.issue("sluice", { sans: PROXY_SANS });
   const downstream: DownstreamTlsSettings | null =
     s.downstream === null
@@ -210,11 +197,7 @@ for (const transport of TEST_TRANSPORTS) {
     ] as const) {
       test(`ISTIO_MUTUAL: workload certificate from the directory (Istio's file names); ${name}`, async (t) => {
         const pki = TestPki.create(t);
-        const dir = mkdtempSync(join(pki.dir, "certs-"));
-        const workload = pki.issue("sluice", { sans: ["URI:spiffe://cluster.local/ns/default/sa/sluice"] });
-        writeFileSync(join(dir, "cert-chain.pem"), workload.cert);
-        writeFileSync(join(dir, "key.pem"), workload.key);
-        writeFileSync(join(dir, "root-cert.pem"), pki.ca.cert);
+        const dir = workloadDirectory(pki, pki.issue("sluice", { sans: ["URI:spiffe://cluster.local/ns/default/sa/sluice"] }));
         const backendCert = pki.issue("echo", { sans: ["URI:spiffe://cluster.local/ns/default/sa/echo"] });
         const { target } = await startTlsProxy(t, pki, {
           transport,

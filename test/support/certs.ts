@@ -4,6 +4,7 @@
 // temporary directory removed when the owner ends. Keys are P-256: quick to make and to use.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import type { UpstreamTlsSettings } from "../../src/config/types.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defer, type Owner } from "./teardown.js";
@@ -125,4 +126,28 @@ export class TestPki {
 /** openssl ca's -startdate/-enddate form: YYYYMMDDHHMMSSZ. */
 function asn1Time(ms: number): string {
   return `${new Date(ms).toISOString().replace(/[-:T]/g, "").slice(0, 14)}Z`;
+}
+
+/** A DestinationRule's tls `mode: SIMPLE` with every other field at its default; `overrides` set some. */
+export function simpleTls(overrides: Partial<UpstreamTlsSettings> = {}): UpstreamTlsSettings {
+  return {
+    mode: "SIMPLE",
+    caCertificates: null,
+    clientCertificate: null,
+    privateKey: null,
+    subjectAltNames: [],
+    sni: null,
+    insecureSkipVerify: false,
+    caCrl: null,
+    ...overrides,
+  };
+}
+
+/** A workload certificate directory as Istio lays it out (ISTIO_MUTUAL): `issued` as cert-chain.pem and key.pem, the CA as root-cert.pem. */
+export function workloadDirectory(pki: TestPki, issued: Issued): string {
+  const dir = mkdtempSync(join(pki.dir, "workload-"));
+  writeFileSync(join(dir, "cert-chain.pem"), issued.cert);
+  writeFileSync(join(dir, "key.pem"), issued.key);
+  writeFileSync(join(dir, "root-cert.pem"), pki.ca.cert);
+  return dir;
 }

@@ -6,7 +6,6 @@
 // becomes a plaintext cluster), with a message that names the field.
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { copyFileSync } from "node:fs";
 import { join } from "node:path";
 import type { UpstreamTlsSettings } from "../../src/config/types.js";
 import { decodeResponse } from "../../src/xds-client/ads-client.js";
@@ -14,8 +13,7 @@ import { configFromXds } from "../../src/xds-client/from-xds.js";
 import { buildResources } from "../../src/xds-server/to-xds.js";
 import { packAny, TYPE_URL, type RESOURCE_TYPES } from "../../src/xds-proto/protos.js";
 import type { XdsResources } from "../../src/xds-client/decoded-resources.js";
-import { TestPki } from "../support/certs.js";
-import { tempDir } from "../support/cli.js";
+import { TestPki, simpleTls, workloadDirectory } from "../support/certs.js";
 import { destinationRuleYaml, listenerYaml, parseConfig, serviceEntryYaml } from "../support/cluster.js";
 import { Teardown } from "../support/teardown.js";
 
@@ -25,21 +23,9 @@ const pki = TestPki.create(td, "xds tls test CA", 365);
 const ca = pki.ca.certPath;
 const client = pki.issue("client");
 const crl = pki.crl();
-const workload = tempDir(td, "sluice-workload-");
-copyFileSync(client.certPath, join(workload, "cert-chain.pem"));
-copyFileSync(client.keyPath, join(workload, "key.pem"));
-copyFileSync(ca, join(workload, "root-cert.pem"));
+const workload = workloadDirectory(pki, client);
 
-const SIMPLE: UpstreamTlsSettings = {
-  mode: "SIMPLE",
-  caCertificates: null,
-  clientCertificate: null,
-  privateKey: null,
-  subjectAltNames: [],
-  sni: null,
-  insecureSkipVerify: false,
-  caCrl: null,
-};
+const SIMPLE: UpstreamTlsSettings = simpleTls();
 
 /** The config: a Proxy resource with the workload directory, ServiceEntry echo (endpoint lines `extra`), a DestinationRule with `tls`. */
 function config(tls: readonly string[], extra = ""): string {

@@ -3,12 +3,10 @@
 // Envoy (or `sluice proxy --xds`) would read it. The way back: test/xds-client/from-xds-tls.test.ts.
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { copyFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildResources } from "../../src/xds-server/to-xds.js";
 import { TYPE_URL, unpackAny, type AnyMessage } from "../../src/xds-proto/protos.js";
-import { TestPki } from "../support/certs.js";
-import { tempDir } from "../support/cli.js";
+import { TestPki, workloadDirectory } from "../support/certs.js";
 import { destinationRuleYaml, listenerYaml, parseConfig, serviceEntryYaml } from "../support/cluster.js";
 import { Teardown } from "../support/teardown.js";
 
@@ -18,10 +16,7 @@ const pki = TestPki.create(td, "to-xds tls CA", 365);
 const ca = pki.ca.certPath;
 const client = pki.issue("client");
 const crl = pki.crl();
-const workload = tempDir(td, "sluice-workload-");
-copyFileSync(client.certPath, join(workload, "cert-chain.pem"));
-copyFileSync(client.keyPath, join(workload, "key.pem"));
-copyFileSync(ca, join(workload, "root-cert.pem"));
+const workload = workloadDirectory(pki, client);
 
 /** The Cluster outbound|50051||echo of a config whose DestinationRule has `tls`, decoded. */
 function cluster(tls: readonly string[], extra = ""): Record<string, unknown> {
